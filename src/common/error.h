@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Errors that carry their context. Library code returns 0 or -errno and, when given a
+ * struct ferry_err, fills in a message; callers prepend their own context with fe_wrap()
+ * ("restore vma 0x7f..: open /x.so: No such file or directory"). Only the edges print it.
+ */
+#pragma once
+#include <errno.h>
+
+struct ferry_err {
+	int code;	/* positive errno of the root cause */
+	char msg[1024];
+};
+
+/* Sets the error (replacing any) from fmt plus strerror(code); returns -code. err may be NULL. */
+int fe_set(struct ferry_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Like fe_set, with no strerror suffix: the message says it all. */
+int fe_msg(struct ferry_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prepends "context: " to the message; returns -code (or rc when no error was set). */
+int fe_wrap(struct ferry_err *err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void fe_clear(struct ferry_err *err);
+/* Message text, or strerror(-rc) when none was recorded. */
+const char *fe_str(const struct ferry_err *err, int rc);
+
+/* Fault injection: FERRY_FAULT=<name> in the environment makes fault_point(name) return true. */
+int fault_point(const char *name);

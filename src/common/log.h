@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One log family for the whole engine: levels, a per-file prefix, and a debug log file per operation. */
+#pragma once
+#include <stdarg.h>
+
+enum log_level { LOG_MSG = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_INFO = 3, LOG_DEBUG = 4 };
+
+/* Console verbosity (CRIU's -v0..4); the log file always receives everything up to debug. */
+void log_set_console_level(int level);
+int log_get_console_level(void);
+/* Opens (truncating) the per-operation log file; 0 or -errno. */
+int log_open_file(const char *path);
+void log_close_file(void);
+int log_enabled(int level);
+void log_printf(int level, const char *prefix, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#ifndef LOG_PREFIX
+#define LOG_PREFIX ""
+#endif
+
+#define pr_log(lvl, fmt, ...) do { if (log_enabled(lvl)) log_printf(lvl, LOG_PREFIX, fmt, ##__VA_ARGS__); } while (0)
+#define pr_msg(fmt, ...) pr_log(LOG_MSG, fmt, ##__VA_ARGS__)
+#define pr_err(fmt, ...) pr_log(LOG_ERROR, fmt, ##__VA_ARGS__)
+#define pr_warn(fmt, ...) pr_log(LOG_WARN, fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...) pr_log(LOG_INFO, fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) pr_log(LOG_DEBUG, fmt, ##__VA_ARGS__)

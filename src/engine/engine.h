@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Public entry points of the engine: dump and restore of a process with its threads. */
+#pragma once
+#include <sys/types.h>
+#include "common/error.h"
+
+struct dump_opts {
+	pid_t pid;
+	const char *dir;
+	int leave_running;
+	int shell_job;
+	const char *log_file;	/* relative names go into dir; NULL: dump.log */
+	int display_stats;
+};
+
+struct inherit_fd {
+	int fd;			/* our descriptor */
+	const char *key;	/* a path (or object name) of a file in the image */
+};
+
+struct restore_opts {
+	const char *dir;
+	int detached;
+	int shell_job;
+	const char *pidfile;
+	const struct inherit_fd *inherit;
+	size_t n_inherit;
+	const char *log_file;	/* NULL: restore.log */
+	int display_stats;
+};
+
+/* 0 or -errno with err filled; on failure the process runs on as before. */
+int ferry_dump(const struct dump_opts *o, struct ferry_err *err);
+/*
+ * 0 or -errno with err filled; on failure nothing restored is left alive. Without o->detached,
+ * waits for the restored process and stores its wait status in *wstatus.
+ */
+int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err);

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The page store's writer and verifying reader. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "image/pagestore.h"
+
+int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, struct ferry_err *err)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->fd = -1;
+	ps->dirfd = dirfd;
+	ps->npages = npages;
+	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
+	snprintf(ps->tmpname, sizeof(ps->tmpname), ".%s.tmp", ps->name);
+	ps->fd = openat(dirfd, ps->tmpname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (ps->fd < 0)
+		return fe_set(err, errno, "create %s", ps->name);
+	off_t size = PS_HDR_SIZE + npages * PS_PAGE;
+	int r = fault_point("pages-enospc") ? ENOSPC : posix_fallocate(ps->fd, 0, size);
+	if (r == EOPNOTSUPP || r == EINVAL)
+		r = ftruncate(ps->fd, size) < 0 ? errno : 0;
+	if (r) {
+		pages_abort(ps);
+		return fe_set(err, r, "reserve %llu MiB for %s", (unsigned long long)(size >> 20), ps->name);
+	}
+	if (npages) {
+		ps->map = mmap(NULL, npages * PS_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, ps->fd, PS_HDR_SIZE);
+		if (ps->map == MAP_FAILED) {
+			ps->map = NULL;
+			r = errno;
+			pages_abort(ps);
+			return fe_set(err, r, "map %s", ps->name);
+		}
+	}
+	return 0;
+}
+
+int pages_commit(struct page_store *ps, struct ferry_err *err)
+{
+	uint8_t hdrpage[PS_HDR_SIZE] = { 0 };
+	struct img_hdr h;
+	img_hdr_init(&h, IMG_PAGES, NULL, ps->npages * PS_PAGE, 0);
+	memcpy(hdrpage, &h, sizeof(h));
+	if (ps->map)
+		munmap(ps->map, ps->npages * PS_PAGE);
+	ps->map = NULL;
+	int r = pwrite_full(ps->fd, hdrpage, sizeof(hdrpage), 0);
+	if (r < 0) {
+		pages_abort(ps);
+		return fe_set(err, r, "write %s", ps->name);
+	}
+	if (renameat(ps->dirfd, ps->tmpname, ps->dirfd, ps->name) < 0) {
+		r = errno;
+		pages_abort(ps);
+		return fe_set(err, r, "rename %s", ps->name);
+	}
+	close(ps->fd);
+	ps->fd = -1;
+	return 0;
+}
+
+void pages_abort(struct page_store *ps)
+{
+	if (ps->map)
+		munmap(ps->map, ps->npages * PS_PAGE);
+	ps->map = NULL;
+	if (ps->fd >= 0) {
+		close(ps->fd);
+		unlinkat(ps->dirfd, ps->tmpname, 0);
+	}
+	ps->fd = -1;
+}
+
+int pagemap_validate(const Ferry__Pagemap *pm, struct ferry_err *err)
+{
+	uint64_t total = 0, prev_end = 0;
+	for (size_t i = 0; i < pm->n_entries; i++) {
+		const Ferry__PagemapEntry *e = pm->entries[i];
+		if (e->vaddr % PS_PAGE || e->nr_pages == 0 || e->nr_pages > PS_RUN_MAX_PAGES ||
+		    e->vaddr < prev_end || e->vaddr + (uint64_t)e->nr_pages * PS_PAGE < e->vaddr ||
+		    e->vaddr >= (1ULL << 57))
+			return fe_msg(err, EBADMSG, "pagemap-%d.img: run %zu (%#llx, %u pages) is malformed",
+				      pm->pid, i, (unsigned long long)e->vaddr, e->nr_pages);
+		prev_end = e->vaddr + (uint64_t)e->nr_pages * PS_PAGE;
+		total += e->nr_pages;
+	}
+	if (total != pm->total_pages)
+		return fe_msg(err, EBADMSG, "pagemap-%d.img: runs add up to %llu pages, header says %llu",
+			      pm->pid, (unsigned long long)total, (unsigned long long)pm->total_pages);
+	return 0;
+}
+
+int pages_open(int dirfd, int pid, const Ferry__Pagemap *pm, struct page_store *ps, struct ferry_err *err)
+{
+	struct img_hdr h;
+	struct stat st;
+	memset(ps, 0, sizeof(*ps));
+	ps->dirfd = dirfd;
+	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
+	ps->fd = openat(dirfd, ps->name, O_RDONLY | O_CLOEXEC);
+	if (ps->fd < 0)
+		return fe_set(err, errno, "open %s", ps->name);
+	int r = fstat(ps->fd, &st) < 0 ? -errno : 0;
+	if (!r)
+		r = pread_full(ps->fd, &h, sizeof(h), 0);
+	if (r < 0) {
+		pages_close(ps);
+		return fe_msg(err, EBADMSG, "%s: truncated page store (no header)", ps->name);
+	}
+	if (h.magic != FERRY_IMG_MAGIC || h.kind != IMG_PAGES || h.major != FERRY_FORMAT_MAJOR) {
+		pages_close(ps);
+		return fe_msg(err, EBADMSG, "%s: not a ferry page store (bad magic, kind or version)", ps->name);
+	}
+	ps->npages = pm->total_pages;
+	if (h.payload_len != ps->npages * PS_PAGE || (uint64_t)st.st_size != PS_HDR_SIZE + h.payload_len) {
+		pages_close(ps);
+		return fe_msg(err, EBADMSG, "%s: truncated or overlong page store (%lld bytes, pagemap wants %llu)",
+			      ps->name, (long long)st.st_size,
+			      (unsigned long long)(PS_HDR_SIZE + ps->npages * PS_PAGE));
+	}
+	if (ps->npages) {
+		ps->map = mmap(NULL, ps->npages * PS_PAGE, PROT_READ, MAP_SHARED, ps->fd, PS_HDR_SIZE);
+		if (ps->map == MAP_FAILED) {
+			ps->map = NULL;
+			r = errno;
+			pages_close(ps);
+			return fe_set(err, r, "map %s", ps->name);
+		}
+	}
+	return 0;
+}
+
+int pages_verify(const struct page_store *ps, const Ferry__Pagemap *pm, struct ferry_err *err)
+{
+	int r = pagemap_validate(pm, err);
+	if (r < 0)
+		return r;
+	uint64_t off = 0;
+	for (size_t i = 0; i < pm->n_entries; i++) {
+		const Ferry__PagemapEntry *e = pm->entries[i];
+		if (XXH3_64bits(ps->map + off * PS_PAGE, (size_t)e->nr_pages * PS_PAGE) != e->xxh3)
+			return fe_msg(err, EBADMSG, "%s: pages at %#llx (run %zu) fail their checksum: the page store is corrupt",
+				      ps->name, (unsigned long long)e->vaddr, i);
+		off += e->nr_pages;
+	}
+	return 0;
+}
+
+void pages_close(struct page_store *ps)
+{
+	if (ps->map)
+		munmap(ps->map, ps->npages * PS_PAGE);
+	ps->map = NULL;
+	if (ps->fd >= 0)
+		close(ps->fd);
+	ps->fd = -1;
+}

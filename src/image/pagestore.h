@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The page store: pages-<pid>.img is a 4 KiB header page followed by raw pages, page-aligned, in
+ * the order of the runs listed in pagemap-<pid>.img (each run carries the XXH3-64 of its data).
+ * The writer maps the preallocated file and lets the dumper copy into it directly (one copy);
+ * the reader verifies every run before a restore touches anything.
+ */
+#pragma once
+#include <stdint.h>
+#include "image/image.h"
+
+#define PS_PAGE 4096ULL
+#define PS_HDR_SIZE PS_PAGE
+#define PS_RUN_MAX_PAGES 256	/* a run is split so corruption is pinned to at most 1 MiB */
+
+struct page_store {
+	int fd;
+	int dirfd;
+	uint8_t *map;		/* data area (after the header page), npages * 4 KiB */
+	uint64_t npages;
+	char name[64];
+	char tmpname[80];
+};
+
+/* Creates the store with room for npages (space reserved up front: a full disk fails here). */
+int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, struct ferry_err *err);
+static inline uint8_t *pages_slot(struct page_store *ps, uint64_t idx) { return ps->map + idx * PS_PAGE; }
+/* Writes the header and publishes the file under its final name. */
+int pages_commit(struct page_store *ps, struct ferry_err *err);
+void pages_abort(struct page_store *ps);
+
+/* Opens and maps an existing store, checking its header and size against the pagemap. */
+int pages_open(int dirfd, int pid, const Ferry__Pagemap *pm, struct page_store *ps, struct ferry_err *err);
+/* Checks the pagemap's runs (ordered, aligned, within bounds) and every run's checksum. */
+int pages_verify(const struct page_store *ps, const Ferry__Pagemap *pm, struct ferry_err *err);
+/* Pagemap structure checks alone (no data): used by pages_verify and the fuzzer. */
+int pagemap_validate(const Ferry__Pagemap *pm, struct ferry_err *err);
+void pages_close(struct page_store *ps);

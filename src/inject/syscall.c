@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Syscall injection by single-stepping a `syscall` instruction in the target. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#define LOG_PREFIX "inject: "
+#include "common/log.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "inject/ptrace.h"
+#include "inject/syscall.h"
+
+#define ERESTARTSYS 512
+#define ERESTART_RESTARTBLOCK 516
+
+int inj_open(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err *err)
+{
+	char path[64];
+	memset(inj, 0, sizeof(*inj));
+	inj->tid = tid;
+	inj->sc_addr = sc_addr;
+	inj->memfd = -1;
+	int r = pt_getregs(tid, &inj->base);
+	if (r < 0)
+		return fe_set(err, r, "read registers of thread %d", tid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
+	inj->memfd = open(path, O_RDWR | O_CLOEXEC);
+	if (inj->memfd < 0)
+		return fe_set(err, errno, "open %s", path);
+	return 0;
+}
+
+/* Single-steps until the syscall instruction has run; handles clone events and stray signals. */
+static int step_over_syscall(struct injector *inj, struct user_regs_struct *out)
+{
+	for (int guard = 0; guard < 1000; guard++) {
+		int st, r;
+		if (ptrace(PTRACE_SINGLESTEP, inj->tid, NULL, NULL) < 0)
+			return -errno;
+		r = pt_wait_stop(inj->tid, &st);
+		if (r < 0)
+			return r;
+		int event = st >> 16;
+		if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
+			unsigned long msg = 0;
+			ptrace(PTRACE_GETEVENTMSG, inj->tid, NULL, &msg);
+			inj->event_child = (pid_t)msg;
+			continue;	/* the syscall has not returned yet */
+		}
+		if (event)
+			continue;	/* a group-stop or other event: step again */
+		if (WSTOPSIG(st) != SIGTRAP) {
+			if (inj->nstashed < (int)(sizeof(inj->stashed) / sizeof(inj->stashed[0])))
+				inj->stashed[inj->nstashed++] = WSTOPSIG(st);
+			pr_debug("thread %d: stashed signal %d during injection\n", inj->tid, WSTOPSIG(st));
+			continue;
+		}
+		r = pt_getregs(inj->tid, out);
+		if (r < 0)
+			return r;
+		if (out->rip == inj->sc_addr + 2)
+			return 0;
+		if (out->rip != inj->sc_addr)
+			return -EFAULT;
+	}
+	return -ELOOP;
+}
+
+int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[6], struct ferry_err *err)
+{
+	for (int attempt = 0; attempt < 16; attempt++) {
+		struct user_regs_struct regs = inj->base, after;
+		regs.rax = nr;
+		regs.orig_rax = (unsigned long)-1;
+		regs.rdi = a[0];
+		regs.rsi = a[1];
+		regs.rdx = a[2];
+		regs.r10 = a[3];
+		regs.r8 = a[4];
+		regs.r9 = a[5];
+		regs.rip = inj->sc_addr;
+		int r = pt_setregs(inj->tid, &regs);
+		if (r < 0)
+			return fe_set(err, r, "thread %d: set registers for syscall %ld", inj->tid, nr);
+		r = step_over_syscall(inj, &after);
+		if (r < 0)
+			return fe_set(err, r, "thread %d: inject syscall %ld", inj->tid, nr);
+		long rv = (long)after.rax;
+		/* Interrupted by a signal that we stashed: run it again. */
+		if (rv <= -ERESTARTSYS && rv >= -ERESTART_RESTARTBLOCK)
+			continue;
+		*ret = rv;
+		return 0;
+	}
+	return fe_msg(err, EINTR, "thread %d: syscall %ld kept being interrupted", inj->tid, nr);
+}
+
+int inj_write(struct injector *inj, uint64_t addr, const void *buf, size_t len)
+{
+	return pwrite_full(inj->memfd, buf, len, (off_t)addr);
+}
+
+int inj_read(struct injector *inj, uint64_t addr, void *buf, size_t len)
+{
+	return pread_full(inj->memfd, buf, len, (off_t)addr);
+}
+
+uint64_t inj_scratch_put(struct injector *inj, size_t off, const void *buf, size_t len)
+{
+	if (!inj->scratch || off + len > inj->scratch_len)
+		return 0;
+	if (inj_write(inj, inj->scratch + off, buf, len) < 0)
+		return 0;
+	return inj->scratch + off;
+}
+
+int inj_finish(struct injector *inj)
+{
+	if (!inj->tid)
+		return 0;
+	int r = pt_setregs(inj->tid, &inj->base);
+	inj_close(inj);
+	return r;
+}
+
+void inj_close(struct injector *inj)
+{
+	if (inj->memfd >= 0)
+		close(inj->memfd);
+	inj->memfd = -1;
+}
+
+int find_syscall_insn(pid_t pid, uint64_t start, uint64_t end, uint64_t *addr)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = end - start;
+	_cleanup_free_ uint8_t *buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	int r = pread_full(fd, buf, len, (off_t)start);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
+			*addr = start + i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Syscall injection into a stopped thread: point RIP at a `syscall` instruction in the target,
+ * load the arguments, single-step, read RAX. No code blob is injected. The thread's own registers
+ * are kept in `base` and put back by inj_finish(). Remote memory goes through /proc/TID/mem.
+ */
+#pragma once
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include "common/error.h"
+
+struct injector {
+	pid_t tid;
+	uint64_t sc_addr;			/* a `0f 05` pair in the target */
+	struct user_regs_struct base;		/* registers to put back */
+	int memfd;				/* /proc/TID/mem */
+	uint64_t scratch;			/* remote scratch area, 0 if none */
+	size_t scratch_len;
+	pid_t event_child;			/* tid reported by a PTRACE_EVENT_CLONE during the last call */
+	int stashed[16];			/* signals that arrived while injecting */
+	int nstashed;
+};
+
+/* Prepares injection into the stopped thread tid using the syscall instruction at sc_addr. */
+int inj_open(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err *err);
+/* Runs syscall nr with up to six arguments; *ret gets the raw return (-errno on failure). */
+int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long args[6], struct ferry_err *err);
+#define INJ(inj, ret, err, nr, ...) inj_syscall((inj), (ret), (nr), (const unsigned long[6]){ __VA_ARGS__ }, (err))
+int inj_write(struct injector *inj, uint64_t addr, const void *buf, size_t len);
+int inj_read(struct injector *inj, uint64_t addr, void *buf, size_t len);
+/* Copies buf into the scratch area at offset off and returns its remote address (0 if it won't fit). */
+uint64_t inj_scratch_put(struct injector *inj, size_t off, const void *buf, size_t len);
+/* Puts the saved registers back; closes the mem fd. Safe to call twice. */
+int inj_finish(struct injector *inj);
+void inj_close(struct injector *inj);
+
+/* Finds a `syscall` instruction inside [start, end) of pid's memory (e.g. its [vdso]). */
+int find_syscall_insn(pid_t pid, uint64_t start, uint64_t end, uint64_t *addr);

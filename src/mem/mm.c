@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The mm as a whole: mm fields (code/data/brk/stack/arg/env bounds, auxv, exe) and the vdso.
+ * Restore builds the address space in a task that starts as a copy of ferry: a trampoline page
+ * with `syscall; int3` is mapped where neither layout has anything, everything else is unmapped,
+ * the vdso is recreated where it was, and every VMA is mapped and filled.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LOG_PREFIX "mm: "
+#include "common/log.h"
+#include "common/cleanup.h"
+#include "common/kprobe.h"
+#include "common/util.h"
+#include "inject/ptrace.h"
+#include "mem/mem.h"
+
+#ifndef ARCH_MAP_VDSO_64
+#define ARCH_MAP_VDSO_64 0x2003
+#endif
+#define TASK_SIZE_47 0x7ffffffff000ULL
+
+static int dump_mm_fields(struct dump_ctx *ctx, struct dtask *t)
+{
+	char path[64];
+	_cleanup_free_ char *stat = NULL;
+	int r = read_file(PROC_PATH(path, t->pid, "stat"), &stat, NULL);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read %s", path);
+	/* Fields after the comm: state is field 3; we need 26-28 and 45-51. */
+	const char *p = strrchr(stat, ')');
+	unsigned long long f[53] = { 0 };
+	int idx = 3;
+	for (p = p ? p + 2 : stat; *p && idx < 53; idx++) {
+		f[idx] = strtoull(p, NULL, 10);
+		p = strchr(p, ' ');
+		if (!p)
+			break;
+		p++;
+	}
+	if (idx < 51)
+		return fe_msg(ctx->err, EIO, "pid %d: short /proc/%d/stat", t->pid, t->pid);
+	Ferry__Mm *mm = t->mm;
+	mm->start_code = f[26];
+	mm->end_code = f[27];
+	mm->start_stack = f[28];
+	mm->start_data = f[45];
+	mm->end_data = f[46];
+	mm->start_brk = f[47];
+	mm->arg_start = f[48];
+	mm->arg_end = f[49];
+	mm->env_start = f[50];
+	mm->env_end = f[51];
+	long ret;
+	r = DINJ(ctx, &ret, "read brk", SYS_brk, 0);
+	if (r < 0)
+		return r;
+	mm->brk = ret;
+
+	_cleanup_free_ char *auxv = NULL;
+	size_t len;
+	r = read_file(PROC_PATH(path, t->pid, "auxv"), &auxv, &len);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read %s", path);
+	mm->n_auxv = len / 8;
+	mm->auxv = arena_memdup(&ctx->arena, auxv, len);
+	char *exe = NULL;
+	r = read_link(PROC_PATH(path, t->pid, "exe"), &exe);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read %s", path);
+	if (strstr(exe, " (deleted)")) {
+		r = fe_msg(ctx->err, EOPNOTSUPP, "pid %d runs a deleted executable %s: not supported by this version",
+			   t->pid, exe);
+		free(exe);
+		return r;
+	}
+	mm->exe_path = arena_strdup(&ctx->arena, exe);
+	free(exe);
+	return 0;
+}
+
+/* The layout itself was read before anything was injected (vma_dump_layout). */
+static int mm_dump(struct dump_ctx *ctx, struct dtask *t)
+{
+	ctx->stats.vmas += t->mm->n_vmas;
+	return dump_mm_fields(ctx, t);
+}
+
+const struct task_obj_ops mm_obj = {
+	.name = "mm",
+	.dump = mm_dump,
+};
+
+/* A TRAMP_SIZE hole free in the current layout (maps text) and in the image's. */
+static uint64_t find_gap(const char *maps, const Ferry__Mm *mm)
+{
+	for (uint64_t cand = 0x10000; cand < 0x100000000ULL; cand += 0x10000) {
+		uint64_t end = cand + TRAMP_SIZE;
+		int clash = 0;
+		for (size_t i = 0; i < mm->n_vmas && !clash; i++)
+			clash = mm->vmas[i]->start < end && cand < mm->vmas[i]->end;
+		for (const char *l = maps; l && *l && !clash; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+			unsigned long long s, e;
+			if (sscanf(l, "%llx-%llx", &s, &e) == 2)
+				clash = s < end && cand < e;
+		}
+		if (!clash)
+			return cand;
+	}
+	return 0;
+}
+
+static int vdso_range(const char *maps, uint64_t *s, uint64_t *e)
+{
+	for (const char *l = maps; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		unsigned long long a, b;
+		if (sscanf(l, "%llx-%llx", &a, &b) == 2) {
+			const char *nl = strchr(l, '\n');
+			const char *v = strstr(l, "[vdso]");
+			if (v && (!nl || v < nl)) {
+				*s = a;
+				*e = b;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct rthread *th = &t->threads[0];
+	char path[64];
+	_cleanup_free_ char *maps = NULL;
+	uint64_t vs, ve, sc;
+	long ret;
+	int r = read_file(PROC_PATH(path, t->pid, "maps"), &maps, NULL);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read %s", path);
+	if (vdso_range(maps, &vs, &ve) < 0 || find_syscall_insn(t->pid, vs, ve, &sc) < 0)
+		return fe_msg(ctx->err, ENOENT, "no syscall instruction in the restorer's vdso");
+	r = inj_open(&th->inj, th->tid, sc, ctx->err);
+	if (r < 0)
+		return r;
+	/* The restorer's glibc registered rseq; once its memory is gone the kernel would fault on it. */
+	struct ptrace_rseq_conf rc;
+	if (pt_get_rseq(t->pid, &rc) == 0 && rc.rseq_abi_pointer) {
+		r = RINJ(ctx, &th->inj, &ret, "unregister the restorer's rseq", SYS_rseq, rc.rseq_abi_pointer,
+			 rc.rseq_abi_size, 1 /* RSEQ_FLAG_UNREGISTER */, rc.signature);
+		if (r < 0)
+			return r;
+	}
+	t->tramp = find_gap(maps, t->mm);
+	if (!t->tramp)
+		return fe_msg(ctx->err, ENOMEM, "no room for the restore trampoline below 4 GiB");
+	r = RINJ(ctx, &th->inj, &ret, "map the trampoline", SYS_mmap, t->tramp, TRAMP_SIZE,
+		 PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (r < 0)
+		return r;
+	static const uint8_t code[] = { 0x0f, 0x05, 0xcc };
+	r = inj_write(&th->inj, t->tramp, code, sizeof(code));
+	if (r < 0)
+		return fe_set(ctx->err, r, "write the trampoline");
+	th->inj.sc_addr = t->tramp;
+	th->inj.scratch = t->tramp + TRAMP_SCRATCH_OFF;
+	th->inj.scratch_len = TRAMP_SIZE - TRAMP_SCRATCH_OFF;
+	r = RINJ(ctx, &th->inj, &ret, "unmap the restorer below the trampoline", SYS_munmap, 0, t->tramp);
+	if (!r)
+		r = RINJ(ctx, &th->inj, &ret, "unmap the restorer above the trampoline", SYS_munmap,
+			 t->tramp + TRAMP_SIZE, TASK_SIZE_47 - (t->tramp + TRAMP_SIZE));
+	return r;
+}
+
+static int restore_vdso(struct restore_ctx *ctx, struct rtask *t)
+{
+	const struct kprobe *kp = kprobe_get();
+	uint64_t start = 0, vvar = 0, vclock = 0, vdso = 0;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const Ferry__Vma *v = t->mm->vmas[i];
+		uint64_t len = v->end - v->start;
+		if (v->kind == FERRY__VMA_KIND__VMA_VVAR)
+			vvar = len;
+		else if (v->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK)
+			vclock = len;
+		else if (v->kind == FERRY__VMA_KIND__VMA_VDSO)
+			vdso = len;
+		else
+			continue;
+		if (!start || v->start < start)
+			start = v->start;
+	}
+	if (!start)
+		return 0;
+	if (vvar != kp->vvar_size || vclock != kp->vvar_vclock_size || vdso != kp->vdso_size)
+		return fe_msg(ctx->err, EOPNOTSUPP,
+			      "the image's vdso layout (vvar %llu, vvar_vclock %llu, vdso %llu bytes) differs from this kernel's (%llu, %llu, %llu)",
+			      (unsigned long long)vvar, (unsigned long long)vclock, (unsigned long long)vdso,
+			      (unsigned long long)kp->vvar_size, (unsigned long long)kp->vvar_vclock_size,
+			      (unsigned long long)kp->vdso_size);
+	long ret;
+	return RINJ(ctx, &t->threads[0].inj, &ret, "map the vdso", SYS_arch_prctl, ARCH_MAP_VDSO_64, start);
+}
+
+int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t)
+{
+	int r = restore_vdso(ctx, t);
+	if (r < 0)
+		return r;
+	r = vma_restore_map_all(ctx, t);
+	if (r < 0)
+		return r;
+	uint64_t t0 = now_us();
+	r = pages_restore_fill(ctx, t);
+	ctx->stats.memrestore_us += now_us() - t0;
+	if (r < 0)
+		return r;
+	long ret;
+	RINJ(ctx, &t->threads[0].inj, &ret, "close the page store", SYS_close, t->remote_pages_fd);
+	return vma_restore_protect_all(ctx, t);
+}
+
+int mem_restore_mm_fields(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct injector *inj = &t->threads[0].inj;
+	const Ferry__Mm *mm = t->mm;
+	long exe_fd = -1, ret;
+	int r;
+	if (mm->exe_path) {
+		uint64_t at = inj_scratch_put(inj, 0, mm->exe_path, strlen(mm->exe_path) + 1);
+		if (!at)
+			return fe_msg(ctx->err, ENAMETOOLONG, "executable path too long");
+		r = RINJ(ctx, inj, &exe_fd, mm->exe_path, SYS_open, at, O_RDONLY | O_CLOEXEC);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "open the executable");
+	}
+	struct prctl_mm_map map = {
+		.start_code = mm->start_code, .end_code = mm->end_code,
+		.start_data = mm->start_data, .end_data = mm->end_data,
+		.start_brk = mm->start_brk, .brk = mm->brk, .start_stack = mm->start_stack,
+		.arg_start = mm->arg_start, .arg_end = mm->arg_end,
+		.env_start = mm->env_start, .env_end = mm->env_end,
+		.auxv_size = mm->n_auxv * 8, .exe_fd = (uint32_t)exe_fd,
+	};
+	if (map.auxv_size > 4096)
+		return fe_msg(ctx->err, EBADMSG, "mm-%d.img: auxv too large", t->pid);
+	map.auxv = (void *)(uintptr_t)inj_scratch_put(inj, 1024, mm->auxv, map.auxv_size);
+	uint64_t at = inj_scratch_put(inj, 0, &map, sizeof(map));
+	r = RINJ(ctx, inj, &ret, "set mm fields (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, at, sizeof(map));
+	if (exe_fd >= 0)
+		RINJ(ctx, inj, &ret, "close", SYS_close, exe_fd);
+	return r;
+}
+
+int mem_restore_drop_trampoline(struct restore_ctx *ctx, struct rtask *t)
+{
+	long ret;
+	return RINJ(ctx, &t->threads[0].inj, &ret, "unmap the trampoline", SYS_munmap, t->tramp, TRAMP_SIZE);
+}

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Pages. Dump: PAGEMAP_SCAN (or /proc/PID/pagemap on older kernels) lists present and swapped
+ * pages per VMA, skipping zero-page mappings and, in private file mappings, pages still shared
+ * with the file; process_vm_readv copies them straight into the mapped page store.
+ * Restore: the new task preadv()s its pages from the store, one call for up to 512 runs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <xxhash.h>
+#define LOG_PREFIX "pages: "
+#include "common/log.h"
+#include "common/cleanup.h"
+#include "common/kprobe.h"
+#include "common/util.h"
+#include "mem/mem.h"
+#include "mem/pagemap-scan.h"
+
+struct range_list {
+	struct { uint64_t start, end; } *r;
+	size_t n, cap;
+};
+
+static int range_add(struct range_list *l, uint64_t s, uint64_t e)
+{
+	if (l->n && l->r[l->n - 1].end == s) {
+		l->r[l->n - 1].end = e;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		void *nr = realloc(l->r, cap * sizeof(*l->r));
+		if (!nr)
+			return -ENOMEM;
+		l->r = nr;
+		l->cap = cap;
+	}
+	l->r[l->n].start = s;
+	l->r[l->n].end = e;
+	l->n++;
+	return 0;
+}
+
+static int scan_vma_pagemap_scan(int pmfd, const Ferry__Vma *v, struct range_list *out)
+{
+	struct page_region vec[512];
+	struct pm_scan_arg a = {
+		.size = sizeof(a), .start = v->start, .end = v->end,
+		.vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.category_inverted = PAGE_IS_PFNZERO,
+		.category_mask = PAGE_IS_PFNZERO,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	};
+	if (v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE) {	/* only pages that left the file (COW) */
+		a.category_inverted |= PAGE_IS_FILE;
+		a.category_mask |= PAGE_IS_FILE;
+	}
+	while (a.start < v->end) {
+		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++)
+			if (range_add(out, vec[i].start, vec[i].end) < 0)
+				return -ENOMEM;
+		if (a.walk_end <= a.start)
+			break;
+		a.start = a.walk_end;
+	}
+	return 0;
+}
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+
+static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_list *out)
+{
+	uint64_t buf[4096];
+	for (uint64_t addr = v->start; addr < v->end;) {
+		size_t n = (v->end - addr) / 4096;
+		if (n > ARRAY_SIZE(buf))
+			n = ARRAY_SIZE(buf);
+		int r = pread_full(pmfd, buf, n * 8, (addr / 4096) * 8);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++, addr += 4096) {
+			uint64_t e = buf[i];
+			if (!(e & (PM_PRESENT | PM_SWAPPED)))
+				continue;
+			if (v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE && (e & PM_FILE))
+				continue;
+			if (range_add(out, addr, addr + 4096) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Reads len bytes at remote addr: process_vm_readv, or /proc/PID/mem for unreadable VMAs. */
+static int copy_remote(pid_t pid, int memfd, uint64_t addr, void *dst, size_t len, int readable)
+{
+	if (readable) {
+		struct iovec l = { dst, len }, rv = { (void *)(uintptr_t)addr, len };
+		ssize_t n = process_vm_readv(pid, &l, 1, &rv, 1, 0);
+		if (n == (ssize_t)len)
+			return 0;
+	}
+	return pread_full(memfd, dst, len, (off_t)addr);
+}
+
+static Ferry__PagemapEntry *new_entry(struct arena *a, uint64_t vaddr, uint32_t n, const void *data)
+{
+	Ferry__PagemapEntry *e = ARENA_NEW(a, Ferry__PagemapEntry);
+	if (!e)
+		return NULL;
+	ferry__pagemap_entry__init(e);
+	e->vaddr = vaddr;
+	e->nr_pages = n;
+	e->xxh3 = XXH3_64bits(data, (size_t)n * 4096);
+	return e;
+}
+
+/* Copies each VMA's ranges into the store, splitting runs at PS_RUN_MAX_PAGES. */
+static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list *per_vma, struct page_store *ps)
+{
+	char path[64];
+	_cleanup_close_ int memfd = open(PROC_PATH(path, t->pid, "mem"), O_RDONLY | O_CLOEXEC);
+	if (memfd < 0)
+		return fe_set(ctx->err, errno, "open %s", path);
+	Ferry__Pagemap *pm = t->pagemap;
+	uint64_t idx = 0;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const Ferry__Vma *v = t->mm->vmas[i];
+		struct range_list *l = &per_vma[i];
+		for (size_t k = 0; k < l->n; k++) {
+			uint64_t len = l->r[k].end - l->r[k].start;
+			uint8_t *dst = pages_slot(ps, idx);
+			int r = copy_remote(t->pid, memfd, l->r[k].start, dst, len, v->prot & PROT_READ);
+			if (r < 0)
+				return fe_set(ctx->err, r, "pid %d: read memory at %#llx (%llu bytes)", t->pid,
+					      (unsigned long long)l->r[k].start, (unsigned long long)len);
+			for (uint64_t off = 0; off < len; off += PS_RUN_MAX_PAGES * 4096ULL) {
+				uint32_t n = (len - off) / 4096 > PS_RUN_MAX_PAGES ? PS_RUN_MAX_PAGES : (len - off) / 4096;
+				Ferry__PagemapEntry *e = new_entry(&ctx->arena, l->r[k].start + off, n, dst + off);
+				if (!e)
+					return fe_set(ctx->err, ENOMEM, "pagemap");
+				pm->entries[pm->n_entries++] = e;
+			}
+			idx += len / 4096;
+		}
+	}
+	return 0;
+}
+
+int mem_dump_pages(struct dump_ctx *ctx, struct dtask *t)
+{
+	char path[64];
+	_cleanup_close_ int pmfd = open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0)
+		return fe_set(ctx->err, errno, "open %s", path);
+	int use_scan = kprobe_get()->pagemap_scan;
+	struct range_list *per_vma = calloc(t->mm->n_vmas + 1, sizeof(*per_vma));
+	if (!per_vma)
+		return fe_set(ctx->err, ENOMEM, "page ranges");
+	uint64_t total = 0, entries = 0, scanned = 0;
+	int r = 0;
+	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
+		const Ferry__Vma *v = t->mm->vmas[i];
+		if (!vma_has_pages(v))
+			continue;
+		scanned += (v->end - v->start) / 4096;
+		r = use_scan ? scan_vma_pagemap_scan(pmfd, v, &per_vma[i]) : scan_vma_pagemap_read(pmfd, v, &per_vma[i]);
+		if (r < 0) {
+			fe_set(ctx->err, r, "pid %d: scan pages of %#llx-%#llx", t->pid,
+			       (unsigned long long)v->start, (unsigned long long)v->end);
+			break;
+		}
+		for (size_t k = 0; k < per_vma[i].n; k++) {
+			uint64_t np = (per_vma[i].r[k].end - per_vma[i].r[k].start) / 4096;
+			total += np;
+			entries += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
+		}
+	}
+	struct page_store ps = { .fd = -1 };
+	Ferry__Pagemap *pm = t->pagemap;
+	if (r == 0) {
+		pm->pid = t->pid;
+		pm->total_pages = total;
+		pm->entries = ARENA_ARRAY(&ctx->arena, Ferry__PagemapEntry *, entries + 1);
+		r = pm->entries ? pages_create(ctx->dirfd, t->pid, total, &ps, ctx->err) : fe_set(ctx->err, ENOMEM, "pagemap");
+	}
+	if (r == 0) {
+		uint64_t t0 = now_us();
+		r = copy_ranges(ctx, t, per_vma, &ps);
+		ctx->stats.memdump_us += now_us() - t0;
+		r = r < 0 ? r : pages_commit(&ps, ctx->err);
+		if (r < 0)
+			pages_abort(&ps);
+	}
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		free(per_vma[i].r);
+	free(per_vma);
+	ctx->stats.pages_scanned += scanned;
+	ctx->stats.pages_written += total;
+	ctx->stats.bytes_written += total * 4096;
+	pr_info("pid %d: %llu of %llu pages saved in %llu runs\n", t->pid, (unsigned long long)total,
+		(unsigned long long)scanned, (unsigned long long)entries);
+	return r;
+}
+
+#define FILL_IOV_MAX 512
+#define FILL_BYTES_MAX (1ULL << 30)
+
+int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct injector *inj = &t->threads[0].inj;
+	const Ferry__Pagemap *pm = t->pagemap;
+	struct iovec iov[FILL_IOV_MAX];
+	uint64_t file_off = PS_HDR_SIZE;
+	size_t i = 0;
+	while (i < pm->n_entries) {
+		size_t cnt = 0;
+		uint64_t bytes = 0;
+		while (i < pm->n_entries && cnt < FILL_IOV_MAX && bytes < FILL_BYTES_MAX) {
+			const Ferry__PagemapEntry *e = pm->entries[i];
+			uint64_t len = (uint64_t)e->nr_pages * 4096;
+			if (cnt && (uintptr_t)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len == e->vaddr)
+				iov[cnt - 1].iov_len += len;
+			else
+				iov[cnt++] = (struct iovec){ (void *)(uintptr_t)e->vaddr, len };
+			bytes += len;
+			i++;
+		}
+		uint64_t at = inj_scratch_put(inj, 0, iov, cnt * sizeof(iov[0]));
+		long ret;
+		int r = RINJ(ctx, inj, &ret, "read pages", SYS_preadv, t->remote_pages_fd, at, cnt, file_off, 0);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "pid %d: fill memory from pages-%d.img", t->pid, t->pid);
+		if ((uint64_t)ret != bytes)
+			return fe_msg(ctx->err, EIO, "pid %d: short read from pages-%d.img (%ld of %llu bytes)",
+				      t->pid, t->pid, ret, (unsigned long long)bytes);
+		file_off += bytes;
+		ctx->stats.pages_restored += bytes / 4096;
+	}
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The registry of task-level objects and the /proc/PID/stat reader. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "engine/context.h"
+#include "files/files.h"
+#include "mem/mem.h"
+#include "task/task.h"
+
+/*
+ * Order matters on restore: restore_self runs in this order in the new task, credentials last
+ * (after them the task may lack the rights for the rest).
+ */
+const struct task_obj_ops *const task_objects[] = {
+	&files_obj,
+	&mm_obj,
+	&thread_obj,
+	&signals_obj,
+	&misc_obj,
+	&creds_obj,
+	NULL,
+};
+
+int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state)
+{
+	char path[64];
+	_cleanup_free_ char *text = NULL;
+	int r = read_file(PROC_PATH(path, pid, "stat"), &text, NULL);
+	if (r < 0)
+		return r;
+	const char *p = strrchr(text, ')');	/* comm may hold spaces and parentheses */
+	if (!p || sscanf(p + 2, "%c %d %d %d", state, ppid, pgid, sid) != 4)
+		return -EIO;
+	return 0;
+}

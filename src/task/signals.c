@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Signal dispositions (handler, flags, restorer, mask) and queued signals, process-wide and per thread. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LOG_PREFIX "signals: "
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/context.h"
+#include "inject/ptrace.h"
+#include "task/task.h"
+
+/* The kernel's struct sigaction for rt_sigaction on x86_64. */
+struct ksigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+static uint64_t status_mask(const char *status, const char *key)
+{
+	const char *v = proc_field(status, key);
+	return v ? strtoull(v, NULL, 16) : 0;
+}
+
+static int dump_actions(struct dump_ctx *ctx, struct dtask *t)
+{
+	uint64_t wanted = status_mask(t->status, "SigCgt") | status_mask(t->status, "SigIgn");
+	Ferry__TaskCore *c = t->core;
+	c->sigactions = ARENA_ARRAY(&ctx->arena, Ferry__SigAction *, 64);
+	for (int sig = 1; sig <= 64; sig++) {
+		if (!(wanted & (1ULL << (sig - 1))) || sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		long ret;
+		int r = DINJ(ctx, &ret, "read signal action", SYS_rt_sigaction, sig, 0, t->inj.scratch, 8);
+		if (r < 0)
+			return r;
+		struct ksigaction ka;
+		r = inj_read(&t->inj, t->inj.scratch, &ka, sizeof(ka));
+		if (r < 0)
+			return fe_set(ctx->err, r, "read signal action %d of pid %d", sig, t->pid);
+		Ferry__SigAction *sa = ARENA_NEW(&ctx->arena, Ferry__SigAction);
+		ferry__sig_action__init(sa);
+		sa->signo = sig;
+		sa->handler = ka.handler;
+		sa->flags = ka.flags;
+		sa->restorer = ka.restorer;
+		sa->mask = ka.mask;
+		c->sigactions[c->n_sigactions++] = sa;
+	}
+	return 0;
+}
+
+static int dump_queue(struct dump_ctx *ctx, pid_t tid, int shared, Ferry__SigInfo ***out, size_t *n)
+{
+	void *infos;
+	size_t cnt;
+	int r = pt_peek_siginfo(tid, shared, &infos, &cnt);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read pending signals of thread %d", tid);
+	*out = ARENA_ARRAY(&ctx->arena, Ferry__SigInfo *, cnt ? cnt : 1);
+	for (size_t i = 0; i < cnt; i++) {
+		const siginfo_t *si = (const siginfo_t *)((char *)infos + i * 128);
+		Ferry__SigInfo *s = ARENA_NEW(&ctx->arena, Ferry__SigInfo);
+		ferry__sig_info__init(s);
+		s->signo = si->si_signo;
+		s->siginfo.len = 128;
+		s->siginfo.data = arena_memdup(&ctx->arena, si, 128);
+		(*out)[i] = s;
+	}
+	*n = cnt;
+	free(infos);
+	return 0;
+}
+
+static int signals_dump(struct dump_ctx *ctx, struct dtask *t)
+{
+	int r = dump_actions(ctx, t);
+	if (r < 0)
+		return r;
+	r = dump_queue(ctx, t->pid, 1, &t->core->shared_pending, &t->core->n_shared_pending);
+	for (size_t i = 0; !r && i < t->nthreads; i++) {
+		Ferry__ThreadCore *c = t->threads[i].core;
+		r = dump_queue(ctx, t->threads[i].tid, 0, &c->pending, &c->n_pending);
+	}
+	return r;
+}
+
+/* In the new task, before it stops: every signal is blocked, so handlers may point anywhere. */
+static int signals_restore_self(struct restore_ctx *ctx, struct rtask *t, struct ferry_err *err)
+{
+	for (size_t i = 0; i < t->core->n_sigactions; i++) {
+		const Ferry__SigAction *sa = t->core->sigactions[i];
+		struct ksigaction ka = { sa->handler, sa->flags, sa->restorer, sa->mask };
+		if (sa->signo <= 0 || sa->signo > 64)
+			return fe_msg(err, EBADMSG, "core-%d.img: bad signal number %d", t->pid, sa->signo);
+		if (syscall(SYS_rt_sigaction, sa->signo, &ka, NULL, 8) < 0)
+			return fe_set(err, errno, "restore action of signal %d", sa->signo);
+	}
+	return 0;
+}
+
+static int queue_signal(struct restore_ctx *ctx, struct rtask *t, pid_t tid, const Ferry__SigInfo *s)
+{
+	struct injector *inj = &t->threads[0].inj;
+	long ret;
+	if (s->siginfo.len != 128 || s->signo <= 0 || s->signo > 64)
+		return fe_msg(ctx->err, EBADMSG, "core-%d.img: malformed pending signal", t->pid);
+	uint64_t at = inj_scratch_put(inj, 0, s->siginfo.data, 128);
+	if (tid)
+		return RINJ(ctx, inj, &ret, "queue a thread's pending signal", SYS_rt_tgsigqueueinfo,
+			    t->pid, tid, s->signo, at);
+	return RINJ(ctx, inj, &ret, "queue a pending signal", SYS_rt_sigqueueinfo, t->pid, s->signo, at);
+}
+
+/* Runs once all threads exist and still block everything; the real masks are set last. */
+static int signals_restore_inject(struct restore_ctx *ctx, struct rtask *t)
+{
+	for (size_t i = 0; i < t->core->n_shared_pending; i++) {
+		int r = queue_signal(ctx, t, 0, t->core->shared_pending[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t k = 0; k < t->nthreads; k++) {
+		Ferry__ThreadCore *c = t->threads[k].core;
+		for (size_t i = 0; i < c->n_pending; i++) {
+			int r = queue_signal(ctx, t, t->threads[k].tid, c->pending[i]);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+const struct task_obj_ops signals_obj = {
+	.name = "signals",
+	.dump = signals_dump,
+	.restore_self = signals_restore_self,
+	.restore_inject = signals_restore_inject,
+};

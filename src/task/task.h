@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Task-level objects (threads, signals, credentials, limits and the rest) and their helpers. */
+#pragma once
+#include <sys/user.h>
+#include "engine/context.h"
+
+extern const struct task_obj_ops thread_obj, signals_obj, creds_obj, misc_obj;
+
+Ferry__UserRegsX86 *regs_to_image(struct arena *a, const struct user_regs_struct *r);
+void regs_from_image(struct user_regs_struct *r, const Ferry__UserRegsX86 *m);
+/* Rewrites an interrupted-syscall state so the call re-runs; clears orig_rax. */
+void regs_prepare_for_resume(struct user_regs_struct *r);
+/* Registers, FPU state and signal mask: the last thing set before a thread is released. */
+int thread_restore_final(struct restore_ctx *ctx, struct rthread *th);
+
+/* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
+int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);
