@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include "common/cleanup.h"
@@ -24,9 +25,17 @@ int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, str
 	if (ps->fd < 0)
 		return fe_set(err, errno, "create %s", ps->name);
 	off_t size = PS_HDR_SIZE + npages * PS_PAGE;
-	int r = fault_point("pages-enospc") ? ENOSPC : posix_fallocate(ps->fd, 0, size);
-	if (r == EOPNOTSUPP || r == EINVAL)
-		r = ftruncate(ps->fd, size) < 0 ? errno : 0;
+	/*
+	 * Check the room up front rather than fallocate(): on tmpfs that would allocate every page
+	 * once more before the copy. A disk that fills up later still fails the write cleanly.
+	 */
+	struct statvfs sv;
+	int r = 0;
+	if (fault_point("pages-enospc") ||
+	    (fstatvfs(ps->fd, &sv) == 0 && sv.f_blocks && (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)size))
+		r = ENOSPC;
+	if (!r && ftruncate(ps->fd, size) < 0)
+		r = errno;
 	if (r) {
 		pages_abort(ps);
 		return fe_set(err, r, "reserve %llu MiB for %s", (unsigned long long)(size >> 20), ps->name);
@@ -41,6 +50,15 @@ int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, str
 		}
 	}
 	return 0;
+}
+
+int pages_write(struct page_store *ps, uint64_t idx, const void *buf, uint64_t n, struct ferry_err *err)
+{
+	if (idx + n > ps->npages)
+		return fe_msg(err, EINVAL, "%s: write past the reserved %llu pages", ps->name,
+			      (unsigned long long)ps->npages);
+	int r = pwrite_full(ps->fd, buf, n * PS_PAGE, PS_HDR_SIZE + idx * PS_PAGE);
+	return r < 0 ? fe_set(err, r, "write %s", ps->name) : 0;
 }
 
 int pages_commit(struct page_store *ps, struct ferry_err *err)
@@ -143,13 +161,30 @@ int pages_verify(const struct page_store *ps, const Ferry__Pagemap *pm, struct f
 	int r = pagemap_validate(pm, err);
 	if (r < 0)
 		return r;
+	/* Read in cache-sized chunks: cheaper than faulting the whole store in through a mapping. */
+	enum { CHUNK = 1024 };
+	_cleanup_free_ uint8_t *buf = aligned_alloc(PS_PAGE, CHUNK * PS_PAGE);
+	if (!buf)
+		return fe_set(err, ENOMEM, "verify %s", ps->name);
 	uint64_t off = 0;
-	for (size_t i = 0; i < pm->n_entries; i++) {
-		const Ferry__PagemapEntry *e = pm->entries[i];
-		if (XXH3_64bits(ps->map + off * PS_PAGE, (size_t)e->nr_pages * PS_PAGE) != e->xxh3)
-			return fe_msg(err, EBADMSG, "%s: pages at %#llx (run %zu) fail their checksum: the page store is corrupt",
-				      ps->name, (unsigned long long)e->vaddr, i);
-		off += e->nr_pages;
+	size_t i = 0;
+	while (i < pm->n_entries) {
+		size_t first = i;
+		uint64_t n = 0;
+		while (i < pm->n_entries && n + pm->entries[i]->nr_pages <= CHUNK)
+			n += pm->entries[i++]->nr_pages;
+		r = pread_full(ps->fd, buf, n * PS_PAGE, PS_HDR_SIZE + off * PS_PAGE);
+		if (r < 0)
+			return fe_set(err, r, "read %s", ps->name);
+		uint64_t o = 0;
+		for (size_t k = first; k < i; k++) {
+			const Ferry__PagemapEntry *e = pm->entries[k];
+			if (XXH3_64bits(buf + o * PS_PAGE, (size_t)e->nr_pages * PS_PAGE) != e->xxh3)
+				return fe_msg(err, EBADMSG, "%s: pages at %#llx (run %zu) fail their checksum: the page store is corrupt",
+					      ps->name, (unsigned long long)e->vaddr, k);
+			o += e->nr_pages;
+		}
+		off += n;
 	}
 	return 0;
 }

@@ -25,6 +25,8 @@ struct page_store {
 /* Creates the store with room for npages (space reserved up front: a full disk fails here). */
 int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, struct ferry_err *err);
 static inline uint8_t *pages_slot(struct page_store *ps, uint64_t idx) { return ps->map + idx * PS_PAGE; }
+/* Writes n pages from buf at page index idx (the dumper's path: one copy from a cache-hot buffer). */
+int pages_write(struct page_store *ps, uint64_t idx, const void *buf, uint64_t n, struct ferry_err *err);
 /* Writes the header and publishes the file under its final name. */
 int pages_commit(struct page_store *ps, struct ferry_err *err);
 void pages_abort(struct page_store *ps);

@@ -104,60 +104,87 @@ static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_lis
 	return 0;
 }
 
-/* Reads len bytes at remote addr: process_vm_readv, or /proc/PID/mem for unreadable VMAs. */
-static int copy_remote(pid_t pid, int memfd, uint64_t addr, void *dst, size_t len, int readable)
+#define BOUNCE_PAGES 1024	/* 4 MiB: stays in cache between the read and the write */
+#define BATCH_IOV 1024
+
+/* A batch of runs (each at most PS_RUN_MAX_PAGES) read with one process_vm_readv. */
+struct batch {
+	struct iovec remote[BATCH_IOV];
+	Ferry__PagemapEntry *entry[BATCH_IOV];
+	int readable[BATCH_IOV];
+	size_t n;
+	uint64_t pages;
+	uint64_t store_idx;	/* where the batch starts in the page store */
+	uint8_t *buf;
+};
+
+/* Reads the batch (falling back to /proc/PID/mem for unreadable VMAs), hashes, stores. */
+static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct batch *b, struct page_store *ps)
 {
-	if (readable) {
-		struct iovec l = { dst, len }, rv = { (void *)(uintptr_t)addr, len };
-		ssize_t n = process_vm_readv(pid, &l, 1, &rv, 1, 0);
-		if (n == (ssize_t)len)
-			return 0;
+	if (!b->n)
+		return 0;
+	struct iovec local = { b->buf, b->pages * 4096 };
+	ssize_t got = process_vm_readv(t->pid, &local, 1, b->remote, b->n, 0);
+	uint64_t off = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		size_t len = b->remote[i].iov_len;
+		if (got < (ssize_t)(off + len) || !b->readable[i]) {
+			int r = pread_full(memfd, b->buf + off, len, (off_t)(uintptr_t)b->remote[i].iov_base);
+			if (r < 0)
+				return fe_set(ctx->err, r, "pid %d: read memory at %p (%zu bytes)", t->pid,
+					      b->remote[i].iov_base, len);
+		}
+		b->entry[i]->xxh3 = XXH3_64bits(b->buf + off, len);
+		off += len;
 	}
-	return pread_full(memfd, dst, len, (off_t)addr);
+	int r = pages_write(ps, b->store_idx, b->buf, b->pages, ctx->err);
+	b->store_idx += b->pages;
+	b->n = 0;
+	b->pages = 0;
+	return r;
 }
 
-static Ferry__PagemapEntry *new_entry(struct arena *a, uint64_t vaddr, uint32_t n, const void *data)
-{
-	Ferry__PagemapEntry *e = ARENA_NEW(a, Ferry__PagemapEntry);
-	if (!e)
-		return NULL;
-	ferry__pagemap_entry__init(e);
-	e->vaddr = vaddr;
-	e->nr_pages = n;
-	e->xxh3 = XXH3_64bits(data, (size_t)n * 4096);
-	return e;
-}
-
-/* Copies each VMA's ranges into the store, splitting runs at PS_RUN_MAX_PAGES. */
 static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list *per_vma, struct page_store *ps)
 {
 	char path[64];
 	_cleanup_close_ int memfd = open(PROC_PATH(path, t->pid, "mem"), O_RDONLY | O_CLOEXEC);
 	if (memfd < 0)
 		return fe_set(ctx->err, errno, "open %s", path);
+	_cleanup_free_ struct batch *b = calloc(1, sizeof(*b));
+	if (!b || !(b->buf = aligned_alloc(4096, BOUNCE_PAGES * 4096)))
+		return fe_set(ctx->err, ENOMEM, "copy buffer");
 	Ferry__Pagemap *pm = t->pagemap;
-	uint64_t idx = 0;
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
-		const Ferry__Vma *v = t->mm->vmas[i];
-		struct range_list *l = &per_vma[i];
-		for (size_t k = 0; k < l->n; k++) {
-			uint64_t len = l->r[k].end - l->r[k].start;
-			uint8_t *dst = pages_slot(ps, idx);
-			int r = copy_remote(t->pid, memfd, l->r[k].start, dst, len, v->prot & PROT_READ);
-			if (r < 0)
-				return fe_set(ctx->err, r, "pid %d: read memory at %#llx (%llu bytes)", t->pid,
-					      (unsigned long long)l->r[k].start, (unsigned long long)len);
-			for (uint64_t off = 0; off < len; off += PS_RUN_MAX_PAGES * 4096ULL) {
-				uint32_t n = (len - off) / 4096 > PS_RUN_MAX_PAGES ? PS_RUN_MAX_PAGES : (len - off) / 4096;
-				Ferry__PagemapEntry *e = new_entry(&ctx->arena, l->r[k].start + off, n, dst + off);
-				if (!e)
-					return fe_set(ctx->err, ENOMEM, "pagemap");
+	int r = 0;
+	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
+		const struct range_list *l = &per_vma[i];
+		for (size_t k = 0; k < l->n && r == 0; k++) {
+			for (uint64_t a = l->r[k].start; a < l->r[k].end && r == 0;) {
+				uint32_t n = (l->r[k].end - a) / 4096;
+				if (n > PS_RUN_MAX_PAGES)
+					n = PS_RUN_MAX_PAGES;
+				if (b->n == BATCH_IOV || b->pages + n > BOUNCE_PAGES)
+					r = flush_batch(ctx, t, memfd, b, ps);
+				Ferry__PagemapEntry *e = ARENA_NEW(&ctx->arena, Ferry__PagemapEntry);
+				if (!e) {
+					r = fe_set(ctx->err, ENOMEM, "pagemap");
+					break;
+				}
+				ferry__pagemap_entry__init(e);
+				e->vaddr = a;
+				e->nr_pages = n;
 				pm->entries[pm->n_entries++] = e;
+				b->remote[b->n] = (struct iovec){ (void *)(uintptr_t)a, (size_t)n * 4096 };
+				b->readable[b->n] = !!(t->mm->vmas[i]->prot & PROT_READ);
+				b->entry[b->n++] = e;
+				b->pages += n;
+				a += (uint64_t)n * 4096;
 			}
-			idx += len / 4096;
 		}
 	}
-	return 0;
+	if (r == 0)
+		r = flush_batch(ctx, t, memfd, b, ps);
+	free(b->buf);
+	return r;
 }
 
 int mem_dump_pages(struct dump_ctx *ctx, struct dtask *t)
@@ -217,6 +244,10 @@ int mem_dump_pages(struct dump_ctx *ctx, struct dtask *t)
 }
 
 #define FILL_IOV_MAX 512
+#define POPULATE_MIN (256 * 1024)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 #define FILL_BYTES_MAX (1ULL << 30)
 
 int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
@@ -239,9 +270,16 @@ int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
 			bytes += len;
 			i++;
 		}
-		uint64_t at = inj_scratch_put(inj, 0, iov, cnt * sizeof(iov[0]));
 		long ret;
-		int r = RINJ(ctx, inj, &ret, "read pages", SYS_preadv, t->remote_pages_fd, at, cnt, file_off, 0);
+		int r;
+		/* Allocating big runs in one call is cheaper than faulting them in page by page. */
+		for (size_t k = 0; k < cnt; k++)
+			if (iov[k].iov_len >= POPULATE_MIN &&
+			    (r = RINJ(ctx, inj, &ret, "populate memory", SYS_madvise, (uintptr_t)iov[k].iov_base,
+				      iov[k].iov_len, MADV_POPULATE_WRITE)) < 0)
+				return r;
+		uint64_t at = inj_scratch_put(inj, 0, iov, cnt * sizeof(iov[0]));
+		r = RINJ(ctx, inj, &ret, "read pages", SYS_preadv, t->remote_pages_fd, at, cnt, file_off, 0);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "pid %d: fill memory from pages-%d.img", t->pid, t->pid);
 		if ((uint64_t)ret != bytes)
