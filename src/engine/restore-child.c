@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,9 +77,11 @@ void restore_child_main(struct restore_ctx *ctx, struct rtask *t, int sync_fd)
 
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Raw zeroed actions: glibc's signal() would leave SA_RESTART, its restorer and a mask behind. */
+	static const uint64_t dfl[4] = { 0 };
 	for (int sig = 1; sig < 65; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* until it is traced: die with ferry */
 	if (getppid() != ctx->restorer_pid)
 		_exit(4);

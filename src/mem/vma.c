@@ -132,6 +132,11 @@ int mm_validate(const Ferry__Mm *mm, int pid, struct ferry_err *err)
 	return 0;
 }
 
+static int open_mode(const Ferry__Vma *v)
+{
+	return (v->kind == FERRY__VMA_KIND__VMA_FILE_SHARED && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+}
+
 /* Opens a mapped file inside the task; checks it is still the file that was mapped. */
 static int open_remote(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v, long *fd)
 {
@@ -145,8 +150,7 @@ static int open_remote(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vm
 	uint64_t at = inj_scratch_put(inj, 0, v->path, strlen(v->path) + 1);
 	if (!at)
 		return fe_msg(ctx->err, ENAMETOOLONG, "path too long: %s", v->path);
-	int flags = (v->kind == FERRY__VMA_KIND__VMA_FILE_SHARED && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
-	return RINJ(ctx, inj, fd, v->path, SYS_open, at, flags | O_CLOEXEC);
+	return RINJ(ctx, inj, fd, v->path, SYS_open, at, open_mode(v) | O_CLOEXEC);
 }
 
 /*
@@ -163,8 +167,14 @@ static int vma_filled(const struct rtask *t, const Ferry__Vma *v, size_t *cursor
 }
 
 /* Maps one VMA, writable while its pages are filled; the caller reprotects afterwards. */
+struct open_cache {
+	long fd;
+	const char *path;
+	int mode;
+};
+
 static int map_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v, int filled,
-		   long *cached_fd, const char **cached_path)
+		   struct open_cache *oc)
 {
 	struct injector *inj = &t->threads[0].inj;
 	long fd = -1, ret;
@@ -181,16 +191,18 @@ static int map_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v
 	case FERRY__VMA_KIND__VMA_FILE_PRIVATE:
 	case FERRY__VMA_KIND__VMA_FILE_SHARED:
 		flags |= v->kind == FERRY__VMA_KIND__VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
-		if (!*cached_path || strcmp(*cached_path, v->path)) {
-			if (*cached_fd >= 0)
-				RINJ(ctx, inj, &ret, "close", SYS_close, *cached_fd);
-			*cached_fd = -1;
-			r = open_remote(ctx, t, v, cached_fd);
+		if (!oc->path || strcmp(oc->path, v->path) || oc->mode != open_mode(v)) {
+			if (oc->fd >= 0)
+				RINJ(ctx, inj, &ret, "close", SYS_close, oc->fd);
+			oc->fd = -1;
+			oc->path = NULL;
+			r = open_remote(ctx, t, v, &oc->fd);
 			if (r < 0)
 				return r;
-			*cached_path = v->path;
+			oc->path = v->path;
+			oc->mode = open_mode(v);
 		}
-		fd = *cached_fd;
+		fd = oc->fd;
 		break;
 	default:
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
@@ -206,8 +218,8 @@ static int map_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v
 
 int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t)
 {
-	long cached_fd = -1, ret;
-	const char *cached_path = NULL;
+	struct open_cache oc = { .fd = -1 };
+	long ret;
 	size_t cursor = 0;
 	int r = 0;
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
@@ -219,10 +231,10 @@ int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t)
 		if (v->kind == FERRY__VMA_KIND__VMA_VDSO || v->kind == FERRY__VMA_KIND__VMA_VVAR ||
 		    v->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK || v->kind == FERRY__VMA_KIND__VMA_VSYSCALL)
 			continue;
-		r = map_one(ctx, t, v, filled, &cached_fd, &cached_path);
+		r = map_one(ctx, t, v, filled, &oc);
 	}
-	if (cached_fd >= 0)
-		RINJ(ctx, &t->threads[0].inj, &ret, "close", SYS_close, cached_fd);
+	if (oc.fd >= 0)
+		RINJ(ctx, &t->threads[0].inj, &ret, "close", SYS_close, oc.fd);
 	return r;
 }
 

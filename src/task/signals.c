@@ -105,9 +105,14 @@ static int signals_restore_self(struct restore_ctx *ctx, struct rtask *t, struct
 	return 0;
 }
 
-static int queue_signal(struct restore_ctx *ctx, struct rtask *t, pid_t tid, const Ferry__SigInfo *s)
+/*
+ * The kernel lets a task queue a signal with an arbitrary siginfo only to itself: process-wide
+ * ones from the leader (tid == tgid), thread-directed ones from that very thread.
+ */
+static int queue_signal(struct restore_ctx *ctx, struct rtask *t, struct rthread *th, const Ferry__SigInfo *s)
 {
-	struct injector *inj = &t->threads[0].inj;
+	struct injector *inj = th ? &th->inj : &t->threads[0].inj;
+	pid_t tid = th ? th->tid : 0;
 	long ret;
 	if (s->siginfo.len != 128 || s->signo <= 0 || s->signo > 64)
 		return fe_msg(ctx->err, EBADMSG, "core-%d.img: malformed pending signal", t->pid);
@@ -122,14 +127,14 @@ static int queue_signal(struct restore_ctx *ctx, struct rtask *t, pid_t tid, con
 static int signals_restore_inject(struct restore_ctx *ctx, struct rtask *t)
 {
 	for (size_t i = 0; i < t->core->n_shared_pending; i++) {
-		int r = queue_signal(ctx, t, 0, t->core->shared_pending[i]);
+		int r = queue_signal(ctx, t, NULL, t->core->shared_pending[i]);
 		if (r < 0)
 			return r;
 	}
 	for (size_t k = 0; k < t->nthreads; k++) {
 		Ferry__ThreadCore *c = t->threads[k].core;
 		for (size_t i = 0; i < c->n_pending; i++) {
-			int r = queue_signal(ctx, t, t->threads[k].tid, c->pending[i]);
+			int r = queue_signal(ctx, t, &t->threads[k], c->pending[i]);
 			if (r < 0)
 				return r;
 		}

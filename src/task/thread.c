@@ -42,6 +42,32 @@ void regs_from_image(struct user_regs_struct *r, const Ferry__UserRegsX86 *m)
 #undef X
 }
 
+/*
+ * A thread caught inside restart_syscall (its sleep was already interrupted and resumed once,
+ * e.g. by an earlier dump with -R) cannot re-run that call in a new task: the restart block stays
+ * behind in the kernel. The argument registers still hold the original call's arguments, so find
+ * its number: glibc loads it with `mov $nr, %eax` right before `syscall`; otherwise judge by the
+ * arguments of the calls that can restart this way (nanosleep, clock_nanosleep, futex, poll).
+ */
+static long restarted_syscall_nr(struct injector *inj, const struct user_regs_struct *r)
+{
+	uint8_t code[7];
+	if (inj_read(inj, r->rip - 7, code, sizeof(code)) == 0 && code[0] == 0xb8 && code[5] == 0x0f && code[6] == 0x05) {
+		uint32_t nr;
+		memcpy(&nr, code + 1, 4);
+		if (nr != SYS_restart_syscall && nr < 1024)
+			return nr;
+	}
+	unsigned op = r->rsi & 0x7f;
+	if ((op == 0 || op == 9) && r->rdi > 4096 && r->r10)	/* FUTEX_WAIT[_BITSET] with a timeout */
+		return SYS_futex;
+	if (r->rdi < 16 && r->rsi <= 1 && r->rdx > 4096)	/* clockid, flags, request */
+		return SYS_clock_nanosleep;
+	if (r->rdi > 4096 && r->rsi < 65536 && (long)r->rdx >= 0 && r->rdx < (1UL << 31) && r->rsi)
+		return SYS_poll;
+	return SYS_nanosleep;
+}
+
 static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
 {
 	struct arena *a = &ctx->arena;
@@ -108,6 +134,12 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 		}
 	}
 	if (!r)
+		r = INJ(&inj, &ret, ctx->err, SYS_prctl, PR_GET_TIMERSLACK);
+	if (!r && ret >= 0) {
+		c->has_timer_slack_ns = 1;
+		c->timer_slack_ns = ret;
+	}
+	if (!r)
 		r = INJ(&inj, &ret, ctx->err, SYS_sigaltstack, 0, inj.scratch);
 	if (!r && ret == 0) {
 		stack_t ss;
@@ -118,6 +150,11 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 			c->altstack->flags = ss.ss_flags & ~SS_ONSTACK;
 			c->altstack->size = ss.ss_size;
 		}
+	}
+	if (!r && th->regs.orig_rax == SYS_restart_syscall) {
+		c->regs->orig_rax = restarted_syscall_nr(&inj, &th->regs);
+		pr_info("thread %d: inside restart_syscall; saved as syscall %llu to re-run\n", th->tid,
+			(unsigned long long)c->regs->orig_rax);
 	}
 	int r2 = inj_finish(&inj);
 	if (r < 0)
@@ -164,6 +201,11 @@ static int thread_restore_thread(struct restore_ctx *ctx, struct rtask *t, struc
 			       .ss_size = c->altstack->size };
 		uint64_t at = inj_scratch_put(inj, 0, &ss, sizeof(ss));
 		r = RINJ(ctx, inj, &ret, "sigaltstack", SYS_sigaltstack, at, 0);
+		if (r < 0)
+			return r;
+	}
+	if (c->has_timer_slack_ns) {
+		r = RINJ(ctx, inj, &ret, "set timer slack", SYS_prctl, PR_SET_TIMERSLACK, c->timer_slack_ns);
 		if (r < 0)
 			return r;
 	}
