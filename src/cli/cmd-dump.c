@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `ferry dump`, with CRIU's option names. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +54,8 @@ int cmd_dump(int argc, char **argv)
 	int r = ferry_dump(&o, &err);
 	if (r < 0) {
 		fprintf(stderr, "Error: dump of pid %d failed: %s\n", o.pid, fe_str(&err, r));
-		if (o.dir)
-			fprintf(stderr, "(the process keeps running; details in the dump log in %s)\n", o.dir);
+		if (r != -ESRCH)
+			fprintf(stderr, "(the process keeps running as it was; the log in %s has the details)\n", o.dir);
 		return 1;
 	}
 	return 0;
