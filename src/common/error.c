@@ -41,7 +41,7 @@ int fe_msg(struct ferry_err *err, int code, const char *fmt, ...)
 
 int fe_wrap(struct ferry_err *err, int rc, const char *fmt, ...)
 {
-	if (!err)
+	if (!err || rc == 0)
 		return rc;
 	if (!err->code)	/* nobody described it: describe it now */
 		snprintf(err->msg, sizeof(err->msg), "%s", strerror(rc < 0 ? -rc : EIO)), err->code = rc < 0 ? -rc : EIO;

@@ -16,7 +16,7 @@ struct ferry_err {
 int fe_set(struct ferry_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Like fe_set, with no strerror suffix: the message says it all. */
 int fe_msg(struct ferry_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Prepends "context: " to the message; returns -code (or rc when no error was set). */
+/* Prepends "context: " to the message and returns -code; rc == 0 is passed through untouched. */
 int fe_wrap(struct ferry_err *err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void fe_clear(struct ferry_err *err);
 /* Message text, or strerror(-rc) when none was recorded. */

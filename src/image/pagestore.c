@@ -104,7 +104,7 @@ int pagemap_validate(const Ferry__Pagemap *pm, struct ferry_err *err)
 		const Ferry__PagemapEntry *e = pm->entries[i];
 		if (e->vaddr % PS_PAGE || e->nr_pages == 0 || e->nr_pages > PS_RUN_MAX_PAGES ||
 		    e->vaddr < prev_end || e->vaddr + (uint64_t)e->nr_pages * PS_PAGE < e->vaddr ||
-		    e->vaddr >= (1ULL << 57))
+		    e->vaddr + (uint64_t)e->nr_pages * PS_PAGE > (1ULL << 57))
 			return fe_msg(err, EBADMSG, "pagemap-%d.img: run %zu (%#llx, %u pages) is malformed",
 				      pm->pid, i, (unsigned long long)e->vaddr, e->nr_pages);
 		prev_end = e->vaddr + (uint64_t)e->nr_pages * PS_PAGE;
@@ -138,7 +138,8 @@ int pages_open(int dirfd, int pid, const Ferry__Pagemap *pm, struct page_store *
 		return fe_msg(err, EBADMSG, "%s: not a ferry page store (bad magic, kind or version)", ps->name);
 	}
 	ps->npages = pm->total_pages;
-	if (h.payload_len != ps->npages * PS_PAGE || (uint64_t)st.st_size != PS_HDR_SIZE + h.payload_len) {
+	if (ps->npages > (UINT64_MAX - PS_HDR_SIZE) / PS_PAGE || h.payload_len != ps->npages * PS_PAGE ||
+	    (uint64_t)st.st_size != PS_HDR_SIZE + h.payload_len) {
 		pages_close(ps);
 		return fe_msg(err, EBADMSG, "%s: truncated or overlong page store (%lld bytes, pagemap wants %llu)",
 			      ps->name, (long long)st.st_size,

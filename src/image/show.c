@@ -11,6 +11,28 @@
 #include "image/show.h"
 #include "image/pagestore.h"
 
+/* Linux names (comm, paths) may hold any bytes: invalid UTF-8 is kept as \xNN escapes. */
+static json_t *json_string_any(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	size_t n = strlen(s);
+	char *out = malloc(n * 4 + 1), *o = out;
+	if (!out)
+		return json_null();
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c < 0x80)
+			*o++ = (char)*c;
+		else
+			o += sprintf(o, "\\x%02x", *c);
+	}
+	*o = 0;
+	j = json_string(out);
+	free(out);
+	return j ? j : json_null();
+}
+
 static json_t *field_value(const ProtobufCFieldDescriptor *f, const void *p)
 {
 	switch (f->type) {
@@ -40,7 +62,7 @@ static json_t *field_value(const ProtobufCFieldDescriptor *f, const void *p)
 		return ev ? json_string(ev->name) : json_integer(*(const int *)p);
 	}
 	case PROTOBUF_C_TYPE_STRING:
-		return json_string(*(char *const *)p ? *(char *const *)p : "");
+		return json_string_any(*(char *const *)p ? *(char *const *)p : "");
 	case PROTOBUF_C_TYPE_BYTES: {
 		const ProtobufCBinaryData *b = p;
 		char *hex = malloc(b->len * 2 + 1);
@@ -123,8 +145,10 @@ json_t *img_file_to_json(int dirfd, const char *fname, struct ferry_err *err)
 	const struct img_kind_desc *k = img_kind_by_name(fname);
 	if (k && k->kind == IMG_PAGES) {	/* page data is not printed; its header and size are */
 		struct img_hdr h;
-		if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != FERRY_IMG_MAGIC) {
-			fe_msg(err, EBADMSG, "%s: not a ferry page store", fname);
+		if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != FERRY_IMG_MAGIC ||
+		    h.kind != IMG_PAGES || h.major != FERRY_FORMAT_MAJOR || h.payload_len % PS_PAGE ||
+		    (uint64_t)st.st_size != PS_HDR_SIZE + h.payload_len) {
+			fe_msg(err, EBADMSG, "%s: not a whole ferry page store (bad header or size)", fname);
 			return NULL;
 		}
 		json_t *j = hdr_json(&h, "pages");
@@ -198,7 +222,9 @@ int img_show_dir(const char *dir, FILE *out, struct ferry_err *err)
 		if (!nn)
 			break;
 		names = nn;
-		names[n++] = strdup(de->d_name);
+		if (!(names[n] = strdup(de->d_name)))
+			break;
+		n++;
 	}
 	qsort(names, n, sizeof(*names), cmp_str);
 	json_t *root = json_object();
