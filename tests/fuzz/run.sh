@@ -1,0 +1,67 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Builds the image fuzzer with clang/libFuzzer into BUILD_DIR/fuzz, replays tests/fuzz/regress/,
+# then fuzzes for SECONDS from a generated seed corpus.
+# Exit: 0 no crash, 1 crash (its input path is printed), 77 skipped (clang or libFuzzer missing).
+set -u
+if [ $# -lt 1 ]; then
+	echo "usage: $0 BUILD_DIR [SECONDS]" >&2
+	exit 2
+fi
+SECS=${2:-60}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+mkdir -p "$1/fuzz" || exit 1
+OUT=$(cd "$1/fuzz" && pwd)
+CC=${CLANG:-clang}
+
+skip() { echo "SKIP fuzz: $1"; exit 77; }
+command -v "$CC" >/dev/null 2>&1 || skip "$CC not found"
+command -v protoc-c >/dev/null 2>&1 || skip "protoc-c not found"
+printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n' \
+	>"$OUT/probe.c"
+"$CC" -fsanitize=fuzzer,address,undefined "$OUT/probe.c" -o "$OUT/probe" >/dev/null 2>&1 ||
+	skip "$CC cannot link -fsanitize=fuzzer,address,undefined (libclang-rt missing?)"
+
+protoc-c --proto_path="$ROOT/proto" --c_out="$OUT" "$ROOT/proto/ferry.proto" || exit 1
+SRCS="$OUT/ferry.pb-c.c"
+for f in common/error.c common/log.c common/util.c image/image.c image/pagestore.c image/show.c; do
+	SRCS="$SRCS $ROOT/src/$f"
+done
+CFLAGS="-g -O1 -D_GNU_SOURCE -I$ROOT/src -I$OUT -I$ROOT/tests/unit -fno-omit-frame-pointer -Wno-comment"
+LIBS="-lprotobuf-c -lxxhash -ljansson"
+# shellcheck disable=SC2086
+"$CC" $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	"$HERE/fuzz_image.c" $SRCS $LIBS -o "$OUT/fuzz_image" || exit 1
+# shellcheck disable=SC2086
+"$CC" $CFLAGS -fsanitize=address,undefined "$HERE/gen_corpus.c" "$ROOT/tests/unit/samples.c" $SRCS $LIBS \
+	-o "$OUT/gen_corpus" || exit 1
+rm -rf "$OUT/seeds"
+"$OUT/gen_corpus" "$OUT/seeds" || exit 1
+mkdir -p "$OUT/corpus" "$OUT/artifacts"
+
+FLAGS="-error_exitcode=1 -timeout_exitcode=1 -timeout=10 -rss_limit_mb=2048 -max_len=32768"
+for f in "$HERE"/regress/*; do
+	[ -f "$f" ] || continue
+	# shellcheck disable=SC2086
+	if ! "$OUT/fuzz_image" $FLAGS "$f" >"$OUT/regress.log" 2>&1; then
+		cat "$OUT/regress.log"
+		echo "FAIL fuzz: regression input crashes: $f"
+		exit 1
+	fi
+done
+
+rm -f "$OUT"/artifacts/*
+# shellcheck disable=SC2086
+"$OUT/fuzz_image" $FLAGS -max_total_time="$SECS" -print_final_stats=1 \
+	-artifact_prefix="$OUT/artifacts/" "$OUT/corpus" "$OUT/seeds" >"$OUT/fuzz.log" 2>&1
+rc=$?
+crash=$(find "$OUT/artifacts" -type f | head -n 1)
+if [ $rc -ne 0 ] || [ -n "$crash" ]; then
+	grep -A 30 -E '^==[0-9]+==|runtime error|^SUMMARY' "$OUT/fuzz.log" | head -n 60
+	echo "FAIL fuzz: crash input: ${crash:-unknown (see $OUT/fuzz.log)}"
+	exit 1
+fi
+grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz.log"
+echo "PASS fuzz ($SECS s, corpus $(find "$OUT/corpus" -type f | wc -l) inputs)"
+exit 0

@@ -1,0 +1,468 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The test runner: zdtm checkpoint/restore tests (selfcheck, dump+restore, dump -R twice + restore),
+# real programs (tests/real), bad input and fault injection (tests/bad), unit tests and the fuzz run.
+#
+#   tests/run.sh --build DIR [--filter REGEX] [--no-fuzz]
+#
+# Prints one `PASS name`, `FAIL name: reason` (plus log tails) or `SKIP name: reason` line per test and
+# ends with exactly `N passed, N failed, N skipped`. Exit status 1 if anything failed.
+# Work directories: tests/out/<group>/<name>/ (test.out, img/, img/dump.log, img/restore.log, *.err);
+# the runner's own stderr goes to tests/out/runner.log.
+# Environment: FERRY_TEST_TIMEOUT (seconds per test, default 40), FERRY_TEST_TAIL (log lines shown, 15).
+
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=""
+FILTER=""
+FUZZ=1
+
+usage() {
+	echo "usage: $0 --build DIR [--filter REGEX] [--no-fuzz]" >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) BUILD=${2:-}; shift 2 || usage ;;
+	--build=*) BUILD=${1#--build=}; shift ;;
+	--filter) FILTER=${2:-}; shift 2 || usage ;;
+	--filter=*) FILTER=${1#--filter=}; shift ;;
+	--no-fuzz) FUZZ=0; shift ;;
+	-h|--help) usage ;;
+	*) echo "unknown argument: $1" >&2; usage ;;
+	esac
+done
+[ -n "$BUILD" ] || usage
+[ -d "$BUILD" ] || { echo "build directory $BUILD does not exist" >&2; exit 2; }
+BUILD=$(cd "$BUILD" && pwd)
+
+FERRY=$BUILD/src/ferry
+ZDTM_BIN=$BUILD/tests/zdtm
+OUT=$ROOT/tests/out
+TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
+TAIL_LINES=${FERRY_TEST_TAIL:-15}
+# zdtm tests that also run the -R (leave running, dump twice) variant
+R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping"
+
+NPASS=0
+NFAIL=0
+NSKIP=0
+LIVE_PIDS=()          # processes this runner started (or restored): killed by PID on exit
+
+mkdir -p "$OUT"
+# bash's own diagnostics (e.g. "Killed" notices for the SIGKILLed test processes) go to a log file;
+# every result line goes to stdout
+exec 2>>"$OUT/runner.log"
+
+# ---------------------------------------------------------------- reporting
+
+pass() { echo "PASS $1"; NPASS=$((NPASS + 1)); }
+skip() { echo "SKIP $1: $2"; NSKIP=$((NSKIP + 1)); }
+# fail NAME REASON [FILES whose last lines are shown...]
+fail() {
+	local name=$1 reason=$2 f
+	shift 2
+	echo "FAIL $name: $reason"
+	for f in "$@"; do
+		[ -s "$f" ] || continue
+		echo "    --- ${f#"$ROOT"/} (last $TAIL_LINES lines)"
+		tail -n "$TAIL_LINES" "$f" | sed 's/^/    | /'
+	done
+	NFAIL=$((NFAIL + 1))
+}
+
+# selected NAME: does the test pass the --filter?
+selected() { [ -z "$FILTER" ] || grep -Eq -- "$FILTER" <<<"$1"; }
+
+# ---------------------------------------------------------------- process helpers
+
+# Deadline of the current test, in bash SECONDS.
+DEADLINE=0
+# start_clock [SECONDS]: a new test begins: kill what the previous one left behind, set its deadline
+start_clock() {
+	end_test
+	DEADLINE=$((SECONDS + ${1:-$TEST_TIMEOUT}))
+}
+remaining() { local r=$((DEADLINE - SECONDS)); [ $r -lt 1 ] && r=1; echo $r; }
+expired() { [ $SECONDS -ge $DEADLINE ]; }
+
+# starttime PID: the process's start time (field 22 of /proc/PID/stat); tells a PID reused by another
+# process (other work runs on this machine and PIDs wrap) from ours
+starttime() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	s=${s##*) }
+	set -- $s
+	echo "${20}"
+}
+
+# track PID: remember a running process of this test, to be killed at its end if still the same process
+track() {
+	local st
+	st=$(starttime "$1")
+	[ -n "$st" ] && LIVE_PIDS+=("$1:$st")
+	return 0
+}
+
+# end_test: SIGKILL what the finished test left running (only processes with the recorded start time)
+end_test() {
+	local e
+	for e in "${LIVE_PIDS[@]}"; do
+		[ "$(starttime "${e%%:*}")" = "${e#*:}" ] && kill -KILL "${e%%:*}" 2>/dev/null
+	done
+	LIVE_PIDS=()
+}
+
+# ours PID: the process runs a binary of this build (a test program or ferry itself)
+ours() {
+	local exe
+	exe=$(readlink -f "/proc/$1/exe" 2>/dev/null) || return 1
+	case $exe in "$BUILD"/*) return 0 ;; esac
+	return 1
+}
+
+# kill_ours PID: SIGKILL a process at PID only if it is one of ours (a restored or half-restored test)
+kill_ours() {
+	ours "$1" && kill -KILL "$1" 2>/dev/null
+	return 0
+}
+
+# proc_state PID: the one-letter state, or empty if there is no such process
+proc_state() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	s=${s##*) }
+	echo "${s%% *}"
+}
+
+# alive PID: exists and is not a zombie
+alive() {
+	local s
+	s=$(proc_state "$1")
+	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
+}
+
+tracer_of() { awk '/^TracerPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+nthreads() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
+
+# kill_pid PID: SIGKILL a child we started and have not reaped yet (so its PID cannot have been reused)
+kill_pid() {
+	[ -n "${1:-}" ] || return 0
+	alive "$1" && kill -KILL "$1" 2>/dev/null
+	return 0
+}
+
+# wait_dead PID SECONDS: until the process is gone or a zombie; 0 if so
+wait_dead() {
+	local pid=$1 end=$((SECONDS + $2))
+	while alive "$pid"; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# reap PID: collect a child's exit status into REAP_RC (bounded by the test deadline).
+# A child still running at the deadline is killed (REAP_RC=timeout).
+REAP_RC=""
+reap() {
+	local pid=$1
+	if ! wait_dead "$pid" "$(remaining)"; then
+		kill_pid "$pid"
+		wait_dead "$pid" 5
+		wait "$pid" 2>/dev/null
+		REAP_RC=timeout
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	REAP_RC=$?
+	return 0
+}
+
+# wait_ready DIR PID: 0 when DIR/ready exists; 1 if the process exited or the deadline passed
+wait_ready() {
+	local dir=$1 pid=$2 end=$((SECONDS + 10))
+	while [ ! -e "$dir/ready" ]; do
+		alive "$pid" || return 1
+		{ [ $SECONDS -ge $end ] || expired; } && return 1
+		sleep 0.02
+	done
+	return 0
+}
+
+# wait_restored PID NTHREADS RESTORE_PID: until PID runs the restored program (not traced, not stopped,
+# not the ferry binary any more, all threads there). 1 if ferry exited first or the deadline passed.
+RESTORE_WHY=""
+wait_restored() {
+	local pid=$1 want=$2 rpid=$3 st exe ferry_exe ok=0
+	ferry_exe=$(readlink -f "$FERRY")
+	while ! expired; do
+		if ! alive "$rpid"; then
+			RESTORE_WHY="ferry restore exited before the process was running"
+			return 1
+		fi
+		st=$(proc_state "$pid")
+		exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
+		if [ -n "$st" ] && [ "$st" != t ] && [ "$st" != T ] && [ "$st" != Z ] && [ "$(tracer_of "$pid")" = 0 ] &&
+			[ "$exe" != "$ferry_exe" ] && [ "$(nthreads "$pid")" -ge "$want" ]; then
+			ok=$((ok + 1))
+			[ $ok -ge 3 ] && return 0
+		else
+			ok=0
+		fi
+		sleep 0.05
+	done
+	RESTORE_WHY="process $pid not running restored within the timeout (state '${st:-none}', exe '${exe:-}', tracer '$(tracer_of "$pid")', threads $(nthreads "$pid")/$want)"
+	return 1
+}
+
+# close_stray_fds: in a subshell about to exec a test, close inherited fds above 2 (bash's own script fd
+# 255 is close-on-exec), so a test never carries the runner's environment (e.g. a CI pipe) into a dump
+close_stray_fds() {
+	local fd
+	for fd in $(ls "/proc/$BASHPID/fd"); do
+		[ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-"
+	done
+	return 0
+}
+
+last_line() { tail -n 1 "$1" 2>/dev/null; }
+
+# ---------------------------------------------------------------- zdtm steps
+
+# zdtm_start NAME DIR: start the test program; sets TPID. 0 once ready, 1 if it failed, 77 if it skipped.
+TPID=""
+START_WHY=""
+zdtm_start() {
+	local name=$1 dir=$2 rpid
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	(close_stray_fds; ZDTM_DIR=$dir exec setsid "$ZDTM_BIN/$name" </dev/null >"$dir/test.out" 2>&1) &
+	TPID=$!
+	track "$TPID"
+	if ! wait_ready "$dir" "$TPID"; then
+		if alive "$TPID"; then
+			START_WHY="no ready file after 10 s"
+			kill_pid "$TPID"
+		fi
+		reap "$TPID"
+		[ "$REAP_RC" = 77 ] && { START_WHY=$(grep -m1 '^SKIP' "$dir/test.out" | sed 's/^SKIP: //'); return 77; }
+		START_WHY=${START_WHY:-"exited with $REAP_RC before it was ready"}
+		return 1
+	fi
+	rpid=$(cat "$dir/ready" 2>/dev/null)
+	if [ "$rpid" != "$TPID" ]; then
+		START_WHY="ready file holds pid '$rpid', but the started process is $TPID (setsid forked?)"
+		kill_pid "$TPID"
+		kill_ours "$rpid"
+		reap "$TPID"
+		return 1
+	fi
+	return 0
+}
+
+# sigterm_and_check NAME DIR PID WAITER: SIGTERM the test, collect WAITER's status (the test itself, or
+# the ferry restore that waits for it) and check it and test.out. Reports the result.
+sigterm_and_check() {
+	local name=$1 dir=$2 pid=$3 waiter=$4
+	shift 4
+	kill -TERM "$pid" 2>/dev/null
+	reap "$waiter"
+	if [ "$REAP_RC" = timeout ]; then
+		kill_ours "$pid"
+		fail "$name" "no exit within the timeout after SIGTERM" "$dir/test.out" "$@"
+	elif [ "$REAP_RC" != 0 ]; then
+		fail "$name" "exit status $REAP_RC$(test_says "$dir")" "$dir/test.out" "$@"
+	elif [ "$(last_line "$dir/test.out")" != PASS ]; then
+		fail "$name" "exit 0 but test.out does not end with PASS" "$dir/test.out" "$@"
+	else
+		pass "$name"
+	fi
+}
+
+test_says() {
+	local l
+	l=$(grep -m1 '^FAIL' "$1/test.out" 2>/dev/null)
+	[ -n "$l" ] && echo " ($l)"
+}
+
+# ferry_dump NAME DIR PID IMG [ARGS...]: 0 if the dump succeeded; on failure reports and returns 1
+ferry_dump() {
+	local name=$1 dir=$2 pid=$3 img=$4 rc
+	shift 4
+	mkdir -p "$img"
+	timeout -k 3 "$(remaining)" "$FERRY" dump -t "$pid" -D "$img" -v4 -o dump.log "$@" \
+		</dev/null >"$img/dump.err" 2>&1
+	rc=$?
+	[ $rc = 0 ] && return 0
+	[ $rc = 124 ] && rc="timeout"
+	fail "$name" "ferry dump${*:+ $*} exited with $rc" "$img/dump.err" "$img/dump.log"
+	return 1
+}
+
+# ferry_restore_bg IMG: start `ferry restore` in the background; sets RPID
+RPID=""
+ferry_restore_bg() {
+	local img=$1
+	shift
+	"$FERRY" restore -D "$img" -v4 -o restore.log "$@" </dev/null >"$img/restore.err" 2>&1 &
+	RPID=$!
+	track "$RPID"
+}
+
+# restore_and_check NAME DIR IMG PID NTHREADS: restore, wait until running, SIGTERM, expect PASS
+restore_and_check() {
+	local name=$1 dir=$2 img=$3 pid=$4 nthr=$5
+	if [ -e "/proc/$pid" ]; then
+		skip "$name" "pid $pid was reused by another process before the restore"
+		return
+	fi
+	ferry_restore_bg "$img"
+	if ! wait_restored "$pid" "$nthr" "$RPID"; then
+		kill_ours "$pid"
+		reap "$RPID"
+		fail "$name" "$RESTORE_WHY; ferry restore status $REAP_RC" "$img/restore.err" "$img/restore.log" \
+			"$dir/test.out"
+		return
+	fi
+	track "$pid"
+	sigterm_and_check "$name" "$dir" "$pid" "$RPID" "$img/restore.err" "$img/restore.log"
+}
+
+# ---------------------------------------------------------------- zdtm variants
+
+zdtm_selfcheck() {
+	local name=$1 tn="selfcheck/$1" dir="$OUT/selfcheck/$1" r
+	selected "$tn" || return 0
+	start_clock
+	zdtm_start "$name" "$dir"
+	r=$?
+	[ $r = 77 ] && { skip "$tn" "$START_WHY"; return; }
+	[ $r != 0 ] && { fail "$tn" "$START_WHY" "$dir/test.out"; return; }
+	sleep 0.2
+	sigterm_and_check "$tn" "$dir" "$TPID" "$TPID"
+}
+
+zdtm_plain() {
+	local name=$1 tn="zdtm/$1" dir="$OUT/zdtm/$1" r nthr
+	selected "$tn" || return 0
+	[ -x "$FERRY" ] || { skip "$tn" "ferry not built ($FERRY)"; return; }
+	start_clock
+	zdtm_start "$name" "$dir"
+	r=$?
+	[ $r = 77 ] && { skip "$tn" "$START_WHY"; return; }
+	[ $r != 0 ] && { fail "$tn" "$START_WHY" "$dir/test.out"; return; }
+	nthr=$(nthreads "$TPID")
+	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
+		kill_pid "$TPID"; reap "$TPID"; return
+	fi
+	if ! wait_dead "$TPID" 5; then
+		kill_pid "$TPID"; reap "$TPID"
+		fail "$tn" "process still alive 5 s after a successful dump without -R" "$dir/img/dump.log"
+		return
+	fi
+	reap "$TPID"
+	restore_and_check "$tn" "$dir" "$dir/img" "$TPID" "$nthr"
+}
+
+zdtm_leave_running() {
+	local name=$1 tn="zdtm/$1(-R)" dir="$OUT/zdtm-R/$1" r nthr st
+	selected "$tn" || return 0
+	[ -x "$FERRY" ] || { skip "$tn" "ferry not built ($FERRY)"; return; }
+	start_clock
+	zdtm_start "$name" "$dir"
+	r=$?
+	[ $r = 77 ] && { skip "$tn" "$START_WHY"; return; }
+	[ $r != 0 ] && { fail "$tn" "$START_WHY" "$dir/test.out"; return; }
+	nthr=$(nthreads "$TPID")
+	for img in img1 img2; do
+		if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/$img" -R; then
+			kill_pid "$TPID"; reap "$TPID"; return
+		fi
+		sleep 0.1
+		st=$(proc_state "$TPID")
+		if ! alive "$TPID" || [ "$st" = t ] || [ "$st" = T ] || [ "$(tracer_of "$TPID")" != 0 ]; then
+			kill_pid "$TPID"; reap "$TPID"
+			fail "$tn" "after dump -R into $img the process is not running freely (state '$st')" \
+				"$dir/$img/dump.log" "$dir/test.out"
+			return
+		fi
+	done
+	kill_pid "$TPID"
+	reap "$TPID"
+	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
+}
+
+run_zdtm() {
+	local names=() n
+	if [ ! -d "$ZDTM_BIN" ]; then
+		selected "zdtm" && fail "zdtm" "no test programs in $ZDTM_BIN (build first)"
+		return
+	fi
+	for n in "$ZDTM_BIN"/*; do
+		[ -f "$n" ] && [ -x "$n" ] && names+=("$(basename "$n")")
+	done
+	for n in "${names[@]}"; do
+		zdtm_selfcheck "$n"
+	done
+	for n in "${names[@]}"; do
+		zdtm_plain "$n"
+		case " $R_TESTS " in *" $n "*) zdtm_leave_running "$n" ;; esac
+	done
+}
+
+# ---------------------------------------------------------------- unit tests and fuzz
+
+run_unit() {
+	local t tn log rc
+	mkdir -p "$OUT/unit"
+	for t in "$BUILD"/tests/unit/test-*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		tn="unit/$(basename "$t")"
+		selected "$tn" || continue
+		log="$OUT/unit/$(basename "$t").log"
+		timeout -k 5 120 "$t" </dev/null >"$log" 2>&1
+		rc=$?
+		case $rc in
+		0) pass "$tn" ;;
+		77) skip "$tn" "$(tail -n 1 "$log")" ;;
+		124) fail "$tn" "timeout (120 s)" "$log" ;;
+		*) fail "$tn" "exit status $rc" "$log" ;;
+		esac
+	done
+}
+
+run_fuzz() {
+	local log="$OUT/fuzz.log" rc
+	[ -f "$ROOT/tests/fuzz/run.sh" ] || return 0
+	selected "fuzz" || return 0
+	[ $FUZZ = 1 ] || { skip "fuzz" "--no-fuzz"; return; }
+	timeout -k 10 600 bash "$ROOT/tests/fuzz/run.sh" "$BUILD" 20 </dev/null >"$log" 2>&1
+	rc=$?
+	case $rc in
+	0) pass "fuzz" ;;
+	77) skip "fuzz" "$(tail -n 1 "$log")" ;;
+	124) fail "fuzz" "timeout (600 s)" "$log" ;;
+	*) fail "fuzz" "exit status $rc" "$log" ;;
+	esac
+}
+
+# ---------------------------------------------------------------- main
+
+trap end_test EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+# shellcheck source=tests/real/real.sh
+. "$ROOT/tests/real/real.sh"
+# shellcheck source=tests/bad/bad.sh
+. "$ROOT/tests/bad/bad.sh"
+
+run_unit
+run_zdtm
+run_real
+run_bad
+run_fuzz
+
+echo "$NPASS passed, $NFAIL failed, $NSKIP skipped"
+[ $NFAIL = 0 ]
