@@ -18,7 +18,9 @@ static void dump_usage(FILE *out)
 		"      --shell-job         the process shares the caller's terminal\n"
 		"  -v[N]                   verbosity 0..4 (default 2)\n"
 		"  -o, --log-file FILE     debug log (default DIR/dump.log; relative names go into DIR)\n"
-		"      --display-stats     print the dump statistics\n");
+		"      --display-stats     print the dump statistics\n"
+		"      --tcp-close         drop established TCP connections (else they are refused)\n"
+		"      --file-locks        save file locks held by the tree\n");
 }
 
 int cmd_dump(int argc, char **argv)
@@ -27,6 +29,7 @@ int cmd_dump(int argc, char **argv)
 		{ "tree", required_argument, NULL, 't' }, { "images-dir", required_argument, NULL, 'D' },
 		{ "leave-running", no_argument, NULL, 'R' }, { "shell-job", no_argument, NULL, 'j' },
 		{ "log-file", required_argument, NULL, 'o' }, { "display-stats", no_argument, NULL, 's' },
+		{ "tcp-close", no_argument, NULL, 'T' }, { "file-locks", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct dump_opts o = { 0 };
@@ -39,6 +42,8 @@ int cmd_dump(int argc, char **argv)
 		case 'j': o.shell_job = 1; break;
 		case 'o': o.log_file = optarg; break;
 		case 's': o.display_stats = 1; break;
+		case 'T': o.tcp_close = 1; break;
+		case 'L': o.file_locks = 1; break;
 		case 'v': verbosity = cli_verbosity(optarg, verbosity); break;
 		case 'h': dump_usage(stdout); return 0;
 		default: dump_usage(stderr); return 2;

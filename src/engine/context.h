@@ -4,8 +4,8 @@
  * each task-level object registers (task/core.c holds the list). An object module owns both its
  * dump and its restore:
  *   dump()            reads the object from the seized task (ptrace, /proc, injected syscalls);
- *   restore_self()    runs inside the new task before it stops, with its own syscalls;
- *   restore_inject()  runs from ferry by injection, once memory is in place;
+ *   restore_inject()  runs from ferry by injection into the leader, once every task of the tree
+ *                     exists with its memory and threads;
  *   restore_thread()  the same, once per thread;
  *   restore_late()    by injection, after every thread's state (credentials) is in place.
  */
@@ -30,6 +30,10 @@ struct dthread {
 
 struct dtask {
 	pid_t pid;
+	int parent;			/* index in dump_ctx.tasks, -1 for the root */
+	int zombie;
+	int exit_code;			/* a zombie's wait status */
+	int pidfd;
 	struct dthread *threads;	/* threads[0] is the leader */
 	size_t nthreads;
 	uint64_t sc_addr;		/* a syscall instruction in its vdso */
@@ -41,16 +45,31 @@ struct dtask {
 	Ferry__Pagemap *pagemap;
 	Ferry__PstreeEntry *pstree;
 	char *status;			/* /proc/PID/status text */
+	void *page_ranges;		/* mem/pages.c: present pages per VMA, between scan and copy */
+	uint64_t npages, nruns;
+};
+
+/* An fd seen in some task, for finding open file descriptions shared across tasks. */
+struct fd_seen {
+	pid_t pid;
+	int fd;
+	uint64_t dev, ino;
+	uint32_t file_id;
 };
 
 struct dump_ctx {
 	const struct dump_opts *opts;
 	int dirfd;
 	struct arena arena;
-	struct dtask task;
+	struct dtask *tasks;		/* parents before children; tasks[0] is the root */
+	size_t ntasks;
+	struct fd_seen *seen;
+	size_t nseen, capseen;
 	Ferry__Files files;
+	size_t cap_files;
 	uint32_t next_file_id;
 	uint32_t next_ghost_id;
+	int pin_free;			/* read memory through /proc/PID/mem (see mem/pages.c) */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
 	struct ferry_err *err;
@@ -65,6 +84,8 @@ struct rthread {
 
 struct rtask {
 	pid_t pid;
+	int parent;			/* index in restore_ctx.tasks, -1 for the root */
+	int zombie;
 	Ferry__TaskCore *core;
 	Ferry__Mm *mm;
 	Ferry__FdTable *fds;
@@ -78,24 +99,31 @@ struct rtask {
 	int alive;
 };
 
+struct stash_ent {
+	uint64_t key;
+	int fd;
+};
+
 struct restore_ctx {
 	const struct restore_opts *opts;
 	int dirfd;
 	Ferry__Inventory *inv;
 	Ferry__Pstree *pstree;
 	Ferry__Files *files;
-	struct rtask task;
+	struct rtask *tasks;		/* parents before children; tasks[0] is the root */
+	size_t ntasks;
+	int *master;			/* per files->files[i]: ferry's descriptor for it */
+	struct stash_ent *stash;
+	size_t nstash;
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	pid_t restorer_pid;
-	struct inherit_fd *inherit_moved;	/* --inherit-fd descriptors as renumbered in the new task */
 	struct ferry_err *err;
 };
 
 struct task_obj_ops {
 	const char *name;
 	int (*dump)(struct dump_ctx *ctx, struct dtask *t);
-	int (*restore_self)(struct restore_ctx *ctx, struct rtask *t, struct ferry_err *err);
 	int (*restore_inject)(struct restore_ctx *ctx, struct rtask *t);
 	int (*restore_thread)(struct restore_ctx *ctx, struct rtask *t, struct rthread *th);
 	int (*restore_late)(struct restore_ctx *ctx, struct rtask *t);
@@ -105,8 +133,9 @@ struct task_obj_ops {
 extern const struct task_obj_ops *const task_objects[];
 
 /* Injected call helpers that turn a failed syscall into an error naming the call. */
-int dump_inject(struct dump_ctx *ctx, long *ret, const char *what, long nr, const unsigned long a[6]);
-#define DINJ(ctx, ret, what, nr, ...) dump_inject((ctx), (ret), (what), (nr), (const unsigned long[6]){ __VA_ARGS__ })
+int dump_inject(struct dump_ctx *ctx, struct dtask *t, long *ret, const char *what, long nr, const unsigned long a[6]);
+#define DINJ(ctx, t, ret, what, nr, ...) \
+	dump_inject((ctx), (t), (ret), (what), (nr), (const unsigned long[6]){ __VA_ARGS__ })
 int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const char *what, long nr,
 	       const unsigned long a[6]);
 #define RINJ(ctx, inj, ret, what, nr, ...) \

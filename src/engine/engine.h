@@ -11,6 +11,8 @@ struct dump_opts {
 	int shell_job;
 	const char *log_file;	/* relative names go into dir; NULL: dump.log */
 	int display_stats;
+	int tcp_close;		/* drop established TCP connections instead of refusing them */
+	int file_locks;		/* save flock/POSIX locks (refused otherwise) */
 };
 
 struct inherit_fd {

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `ferry restore`: read and verify the whole image first (nothing starts on a corrupt image),
- * create the task at its old PID, let it set up what it can itself, then rebuild its memory,
- * threads and remaining state by injection and release it. A failing stage kills what was built.
+ * create every open file once in ferry, create the root task at its old PID and rebuild its
+ * memory; fork every other task from its restored parent (keeping copy-on-write sharing) and
+ * fix up what differs; then threads, sessions, every object, and release. A failing stage kills
+ * whatever was built.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include "common/util.h"
 #include "engine/context.h"
 #include "engine/restore-child.h"
+#include "engine/restore-tree.h"
 #include "engine/stats.h"
 #include "files/files.h"
 #include "inject/ptrace.h"
@@ -33,9 +36,9 @@ int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const c
 {
 	int r = inj_syscall(inj, ret, nr, a, ctx->err);
 	if (r < 0)
-		return fe_wrap(ctx->err, r, "pid %d: %s", ctx->task.pid, what);
+		return fe_wrap(ctx->err, r, "pid %d: %s", inj->tid, what);
 	if (*ret < 0 && *ret > -4096)
-		return fe_set(ctx->err, (int)-*ret, "pid %d: %s", ctx->task.pid, what);
+		return fe_set(ctx->err, (int)-*ret, "pid %d: %s", inj->tid, what);
 	return 0;
 }
 
@@ -54,40 +57,22 @@ static int stage_open_dir(struct restore_ctx *ctx)
 	return 0;
 }
 
-#define READ_IMG(ctx, kind, id, type, out) \
-	img_read_msg((ctx)->dirfd, (kind), (id), (ProtobufCMessage **)(out), (ctx)->err)
+#define READ_IMG(ctx, kind, id, out) img_read_msg((ctx)->dirfd, (kind), (id), (ProtobufCMessage **)(out), (ctx)->err)
 
-static int stage_read_images(struct restore_ctx *ctx)
+static int read_task(struct restore_ctx *ctx, struct rtask *t)
 {
-	int r = READ_IMG(ctx, IMG_INVENTORY, 0, Ferry__Inventory, &ctx->inv);
-	if (r == -ENOENT)
-		return fe_msg(ctx->err, ENOENT, "%s holds no complete image (inventory.img is missing)", ctx->opts->dir);
-	if (r < 0)
+	int r;
+	if ((r = READ_IMG(ctx, IMG_CORE, t->pid, &t->core)) < 0 || (r = READ_IMG(ctx, IMG_MM, t->pid, &t->mm)) < 0 ||
+	    (r = READ_IMG(ctx, IMG_FDS, t->pid, &t->fds)) < 0 || (r = READ_IMG(ctx, IMG_PAGEMAP, t->pid, &t->pagemap)) < 0)
 		return r;
-	if ((r = READ_IMG(ctx, IMG_PSTREE, 0, Ferry__Pstree, &ctx->pstree)) < 0 ||
-	    (r = READ_IMG(ctx, IMG_FILES, 0, Ferry__Files, &ctx->files)) < 0)
-		return r;
-	if (ctx->pstree->n_tasks != 1 || ctx->pstree->tasks[0]->pid != ctx->inv->root_pid ||
-	    ctx->pstree->tasks[0]->pid <= 0 || ctx->pstree->tasks[0]->n_threads < 1 ||
-	    ctx->pstree->tasks[0]->threads[0] != ctx->pstree->tasks[0]->pid)
-		return fe_msg(ctx->err, EBADMSG, "pstree.img: not a single process tree rooted at pid %d", ctx->inv->root_pid);
-	struct rtask *t = &ctx->task;
-	t->pstree = ctx->pstree->tasks[0];
-	t->pid = t->pstree->pid;
-	if ((r = READ_IMG(ctx, IMG_CORE, t->pid, Ferry__TaskCore, &t->core)) < 0 ||
-	    (r = READ_IMG(ctx, IMG_MM, t->pid, Ferry__Mm, &t->mm)) < 0 ||
-	    (r = READ_IMG(ctx, IMG_FDS, t->pid, Ferry__FdTable, &t->fds)) < 0 ||
-	    (r = READ_IMG(ctx, IMG_PAGEMAP, t->pid, Ferry__Pagemap, &t->pagemap)) < 0)
-		return r;
-	if (t->core->n_threads != t->pstree->n_threads)
-		return fe_msg(ctx->err, EBADMSG, "core-%d.img: %zu threads, pstree.img says %zu", t->pid,
-			      t->core->n_threads, t->pstree->n_threads);
+	if (t->core->n_threads != t->pstree->n_threads || t->core->pid != t->pid || t->pagemap->pid != t->pid)
+		return fe_msg(ctx->err, EBADMSG, "core-%d.img: does not match pstree.img", t->pid);
 	for (size_t i = 0; i < t->core->n_threads; i++) {
 		Ferry__ThreadCore *c = t->core->threads[i];
 		if (c->tid != t->pstree->threads[i] || c->tid <= 0 || !c->regs)
 			return fe_msg(ctx->err, EBADMSG, "core-%d.img: thread %zu does not match pstree.img", t->pid, i);
 	}
-	if ((r = mm_validate(t->mm, t->pid, ctx->err)) < 0 || (r = files_validate(ctx->files, ctx->err)) < 0)
+	if ((r = mm_validate(t->mm, t->pid, ctx->err)) < 0)
 		return r;
 	t->threads = calloc(t->core->n_threads, sizeof(*t->threads));
 	if (!t->threads)
@@ -96,18 +81,70 @@ static int stage_read_images(struct restore_ctx *ctx)
 	for (size_t i = 0; i < t->nthreads; i++) {
 		t->threads[i].tid = t->core->threads[i]->tid;
 		t->threads[i].core = t->core->threads[i];
+		t->threads[i].inj.memfd = -1;
 	}
+	return 0;
+}
+
+/* Parents must come before children; each non-root task's parent is an earlier entry. */
+static int link_tree(struct restore_ctx *ctx)
+{
+	const Ferry__Pstree *tree = ctx->pstree;
+	if (tree->n_tasks < 1 || tree->tasks[0]->pid != ctx->inv->root_pid || tree->n_tasks > 4096)
+		return fe_msg(ctx->err, EBADMSG, "pstree.img: no tree rooted at pid %d", ctx->inv->root_pid);
+	ctx->tasks = calloc(tree->n_tasks, sizeof(*ctx->tasks));
+	if (!ctx->tasks)
+		return fe_set(ctx->err, ENOMEM, "task list");
+	ctx->ntasks = tree->n_tasks;
+	for (size_t i = 0; i < tree->n_tasks; i++) {
+		struct rtask *t = &ctx->tasks[i];
+		const Ferry__PstreeEntry *e = tree->tasks[i];
+		t->pstree = tree->tasks[i];
+		t->pid = e->pid;
+		t->parent = -1;
+		t->zombie = e->zombie;
+		t->ps.fd = -1;
+		for (size_t k = 0; k < i && i > 0; k++)
+			if (tree->tasks[k]->pid == e->ppid && !tree->tasks[k]->zombie)
+				t->parent = (int)k;
+		if (e->pid <= 0 || e->n_threads < 1 || e->threads[0] != e->pid || (i > 0 && t->parent < 0) ||
+		    (i == 0 && e->zombie))
+			return fe_msg(ctx->err, EBADMSG, "pstree.img: entry %zu (pid %d) is malformed or has no parent before it",
+				      i, e->pid);
+		for (size_t k = 0; k < i; k++)
+			if (ctx->tasks[k].pid == e->pid)
+				return fe_msg(ctx->err, EBADMSG, "pstree.img: pid %d appears twice", e->pid);
+	}
+	return 0;
+}
+
+static int stage_read_images(struct restore_ctx *ctx)
+{
+	int r = READ_IMG(ctx, IMG_INVENTORY, 0, &ctx->inv);
+	if (r == -ENOENT)
+		return fe_msg(ctx->err, ENOENT, "%s holds no complete image (inventory.img is missing)", ctx->opts->dir);
+	if (r < 0 || (r = READ_IMG(ctx, IMG_PSTREE, 0, &ctx->pstree)) < 0 ||
+	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = link_tree(ctx)) < 0 ||
+	    (r = files_validate(ctx->files, ctx->err)) < 0)
+		return r;
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		if (!ctx->tasks[i].zombie && (r = read_task(ctx, &ctx->tasks[i])) < 0)
+			return r;
 	return 0;
 }
 
 static int stage_verify_pages(struct restore_ctx *ctx)
 {
-	struct rtask *t = &ctx->task;
 	uint64_t t0 = now_us();
-	int r = pages_open(ctx->dirfd, t->pid, t->pagemap, &t->ps, ctx->err);
-	if (r == 0)
-		r = pages_verify(&t->ps, t->pagemap, ctx->err);
-	pages_close(&t->ps);
+	int r = 0;
+	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
+		struct rtask *t = &ctx->tasks[i];
+		if (t->zombie)
+			continue;
+		r = pages_open(ctx->dirfd, t->pid, t->pagemap, &t->ps, ctx->err);
+		if (r == 0)
+			r = pages_verify(&t->ps, t->pagemap, ctx->err);
+	}
 	ctx->stats.verify_us = now_us() - t0;
 	ctx->stats.has_verify_us = 1;
 	return r;
@@ -136,155 +173,130 @@ static int wait_pid_free(struct restore_ctx *ctx, pid_t pid)
 
 static int stage_check_pids(struct restore_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->task.nthreads; i++) {
-		int r = wait_pid_free(ctx, ctx->task.threads[i].tid);
-		if (r < 0)
-			return r;
-	}
+	for (size_t k = 0; k < ctx->ntasks; k++)
+		for (size_t i = 0; i < ctx->tasks[k].pstree->n_threads; i++) {
+			int r = wait_pid_free(ctx, ctx->tasks[k].pstree->threads[i]);
+			if (r < 0)
+				return r;
+		}
 	return 0;
 }
 
-static int stage_fork(struct restore_ctx *ctx)
+static int stage_open_files(struct restore_ctx *ctx)
 {
-	struct rtask *t = &ctx->task;
+	ctx->tty_fd = -1;
+	if (ctx->opts->shell_job)
+		for (int fd = 0; fd < 3 && ctx->tty_fd < 0; fd++)
+			if (isatty(fd))
+				ctx->tty_fd = fd;
+	return files_open_all(ctx);
+}
+
+static int stage_fork_root(struct restore_ctx *ctx)
+{
+	struct rtask *t = &ctx->tasks[0];
 	uint64_t t0 = now_us();
-	int sync[2];
-	if (pipe2(sync, O_CLOEXEC) < 0)
-		return fe_set(ctx->err, errno, "pipe");
 	ctx->restorer_pid = getpid();
-	ctx->inherit_moved = calloc(ctx->opts->n_inherit + 1, sizeof(*ctx->inherit_moved));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	pid_t tid = t->pid;
 	struct clone_args ca = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
 	fflush(NULL);
 	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid == 0) {
-		close(sync[0]);
-		restore_child_main(ctx, t, sync[1]);
-	}
-	close(sync[1]);
-	if (pid < 0) {
-		close(sync[0]);
+	if (pid == 0)
+		restore_child_main(ctx, t);
+	if (pid < 0)
 		return fe_set(ctx->err, errno, "create pid %d (clone3 with set_tid)", t->pid);
-	}
 	t->alive = 1;
-	struct child_report rep;
-	int r = read_full(sync[0], &rep, sizeof(rep));
-	close(sync[0]);
+	int st, r = pt_wait_stop(t->pid, &st);
 	if (r < 0)
-		return fe_msg(ctx->err, EIO, "pid %d died while setting itself up", t->pid);
-	if (rep.code) {
-		rep.msg[sizeof(rep.msg) - 1] = 0;
-		return fe_msg(ctx->err, rep.code, "%s", rep.msg);
-	}
-	t->remote_pages_fd = rep.pages_fd;
-	int st;
-	r = pt_wait_stop(t->pid, &st);
-	if (r < 0)
-		return fe_set(ctx->err, r, "pid %d did not stop for the restorer", t->pid);
-	if (ptrace(PTRACE_SETOPTIONS, t->pid, NULL, (void *)(long)(PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL)) < 0)
+		return fe_msg(ctx->err, ECHILD, "pid %d died while setting itself up", t->pid);
+	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL;
+	if (ptrace(PTRACE_SETOPTIONS, t->pid, NULL, (void *)opts) < 0)
 		return fe_set(ctx->err, errno, "trace pid %d", t->pid);
 	t->threads[0].attached = 1;
-	ctx->stats.forking_us = now_us() - t0;
+	ctx->stats.forking_us += now_us() - t0;
 	ctx->stats.has_forking_us = 1;
 	return fault_point("restore-after-fork") ? fe_msg(ctx->err, EIO, "fault injected after fork") : 0;
 }
 
-static int stage_memory(struct restore_ctx *ctx)
+static int stage_root_memory(struct restore_ctx *ctx)
 {
-	struct rtask *t = &ctx->task;
+	struct rtask *t = &ctx->tasks[0];
 	int r;
-	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t)) < 0 ||
+	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
 	    (r = mem_restore_mm_fields(ctx, t)) < 0)
 		return r;
 	return fault_point("restore-after-mm") ? fe_msg(ctx->err, EIO, "fault injected after mm") : 0;
 }
 
-/* Threads are cloned from the leader with their old TIDs; they stop before running any code. */
-static int stage_threads(struct restore_ctx *ctx)
-{
-	struct rtask *t = &ctx->task;
-	struct injector *lead = &t->threads[0].inj;
-	for (size_t i = 1; i < t->nthreads; i++) {
-		struct rthread *th = &t->threads[i];
-		pid_t tid = th->tid;
-		uint64_t tid_at = inj_scratch_put(lead, 512, &tid, sizeof(tid));
-		struct clone_args ca = {
-			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
-			.set_tid = tid_at, .set_tid_size = 1,
-		};
-		uint64_t at = inj_scratch_put(lead, 0, &ca, sizeof(ca));
-		long ret;
-		int r = RINJ(ctx, lead, &ret, "clone a thread", SYS_clone3, at, sizeof(ca));
-		if (r < 0)
-			return fe_wrap(ctx->err, r, "thread %d", tid);
-		if (ret != tid)
-			return fe_msg(ctx->err, EEXIST, "thread %d came back as %ld", tid, ret);
-		int st;
-		r = pt_wait_stop(tid, &st);
-		if (r < 0)
-			return fe_set(ctx->err, r, "thread %d did not stop", tid);
-		th->attached = 1;
-		r = inj_open(&th->inj, tid, t->tramp, ctx->err);
-		if (r < 0)
-			return r;
-		th->inj.scratch = lead->scratch;
-		th->inj.scratch_len = lead->scratch_len;
-	}
-	t->threads[0].tid = t->pid;
-	return 0;
-}
-
 static int stage_objects(struct restore_ctx *ctx)
 {
-	struct rtask *t = &ctx->task;
 	int r;
-	for (int i = 0; task_objects[i]; i++)
-		if (task_objects[i]->restore_inject && (r = task_objects[i]->restore_inject(ctx, t)) < 0)
-			return fe_wrap(ctx->err, r, "restore %s", task_objects[i]->name);
-	for (size_t k = 0; k < t->nthreads; k++)
+	for (size_t k = 0; k < ctx->ntasks; k++) {
+		struct rtask *t = &ctx->tasks[k];
+		if (t->zombie)
+			continue;
 		for (int i = 0; task_objects[i]; i++)
-			if (task_objects[i]->restore_thread &&
-			    (r = task_objects[i]->restore_thread(ctx, t, &t->threads[k])) < 0)
-				return fe_wrap(ctx->err, r, "thread %d: restore %s", t->threads[k].tid, task_objects[i]->name);
-	for (int i = 0; task_objects[i]; i++)
-		if (task_objects[i]->restore_late && (r = task_objects[i]->restore_late(ctx, t)) < 0)
-			return fe_wrap(ctx->err, r, "restore %s", task_objects[i]->name);
+			if (task_objects[i]->restore_inject && (r = task_objects[i]->restore_inject(ctx, t)) < 0)
+				return fe_wrap(ctx->err, r, "restore %s", task_objects[i]->name);
+		for (size_t n = 0; n < t->nthreads; n++)
+			for (int i = 0; task_objects[i]; i++)
+				if (task_objects[i]->restore_thread &&
+				    (r = task_objects[i]->restore_thread(ctx, t, &t->threads[n])) < 0)
+					return fe_wrap(ctx->err, r, "thread %d: restore %s", t->threads[n].tid,
+						       task_objects[i]->name);
+		for (int i = 0; task_objects[i]; i++)
+			if (task_objects[i]->restore_late && (r = task_objects[i]->restore_late(ctx, t)) < 0)
+				return fe_wrap(ctx->err, r, "restore %s", task_objects[i]->name);
+	}
 	return 0;
 }
 
-/* Last injection, then registers, FPU state and masks; threads are released before the leader. */
+/* Last injection, then registers, FPU state and masks; children and threads go before leaders. */
 static int stage_release(struct restore_ctx *ctx)
 {
-	struct rtask *t = &ctx->task;
-	int r = mem_restore_drop_trampoline(ctx, t);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < t->nthreads; i++) {
-		inj_close(&t->threads[i].inj);
-		if ((r = thread_restore_final(ctx, &t->threads[i])) < 0)
+	int r;
+	for (size_t k = 0; k < ctx->ntasks; k++) {
+		struct rtask *t = &ctx->tasks[k];
+		if (t->zombie)
+			continue;
+		if ((r = mem_restore_drop_trampoline(ctx, t)) < 0)
 			return r;
+		for (size_t i = 0; i < t->nthreads; i++) {
+			inj_close(&t->threads[i].inj);
+			if ((r = thread_restore_final(ctx, &t->threads[i])) < 0)
+				return r;
+		}
 	}
-	for (size_t i = t->nthreads; i-- > 0;) {
-		if ((r = pt_detach(t->threads[i].tid, 0)) < 0)
-			return fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
-		t->threads[i].attached = 0;
+	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
+	files_close_all(ctx);
+	for (size_t k = ctx->ntasks; k-- > 0;) {
+		struct rtask *t = &ctx->tasks[k];
+		for (size_t i = t->nthreads; !t->zombie && i-- > 0;) {
+			if ((r = pt_detach(t->threads[i].tid, 0)) < 0)
+				return fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
+			t->threads[i].attached = 0;
+		}
 	}
 	return 0;
 }
 
 static void restore_abort(struct restore_ctx *ctx)
 {
-	struct rtask *t = &ctx->task;
-	if (!t->alive)
-		return;
-	kill(t->pid, SIGKILL);
-	for (size_t i = t->nthreads; i-- > 1;)
-		if (t->threads[i].attached)
-			waitpid(t->threads[i].tid, NULL, __WALL);
-	while (waitpid(t->pid, NULL, __WALL) < 0 && errno == EINTR)
-		;
-	t->alive = 0;
+	for (size_t k = ctx->ntasks; k-- > 0;)
+		if (ctx->tasks[k].alive)
+			kill(ctx->tasks[k].pid, SIGKILL);
+	for (size_t k = ctx->ntasks; k-- > 0;) {
+		struct rtask *t = &ctx->tasks[k];
+		if (!t->alive)
+			continue;
+		for (size_t i = t->nthreads; i-- > 1;)
+			if (t->threads[i].attached)
+				waitpid(t->threads[i].tid, NULL, __WALL);
+		while (waitpid(t->pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+		t->alive = 0;
+	}
 }
 
 static void write_pidfile(struct restore_ctx *ctx)
@@ -296,24 +308,42 @@ static void write_pidfile(struct restore_ctx *ctx)
 		pr_warn("cannot write pidfile %s: %m\n", ctx->opts->pidfile);
 		return;
 	}
-	fprintf(f, "%d\n", ctx->task.pid);
+	fprintf(f, "%d\n", ctx->tasks[0].pid);
 	fclose(f);
 }
 
 static void free_images(struct restore_ctx *ctx)
 {
-	struct rtask *t = &ctx->task;
-	for (size_t i = 0; t->threads && i < t->nthreads; i++)
-		inj_close(&t->threads[i].inj);
-	free(t->threads);
-	free(ctx->inherit_moved);
-	img_free(&t->core->base);
-	img_free(&t->mm->base);
-	img_free(&t->fds->base);
-	img_free(&t->pagemap->base);
-	img_free(ctx->files ? &ctx->files->base : NULL);
-	img_free(ctx->pstree ? &ctx->pstree->base : NULL);
-	img_free(ctx->inv ? &ctx->inv->base : NULL);
+	files_close_all(ctx);
+	for (size_t k = 0; k < ctx->ntasks; k++) {
+		struct rtask *t = &ctx->tasks[k];
+		for (size_t i = 0; t->threads && i < t->nthreads; i++)
+			inj_close(&t->threads[i].inj);
+		free(t->threads);
+		pages_close(&t->ps);
+		img_free((ProtobufCMessage *)t->core);
+		img_free((ProtobufCMessage *)t->mm);
+		img_free((ProtobufCMessage *)t->fds);
+		img_free((ProtobufCMessage *)t->pagemap);
+	}
+	free(ctx->tasks);
+	img_free((ProtobufCMessage *)ctx->files);
+	img_free((ProtobufCMessage *)ctx->pstree);
+	img_free((ProtobufCMessage *)ctx->inv);
+}
+
+static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
+{
+	Ferry__RestoreStats *s = &ctx->stats;
+	s->has_total_us = s->has_memrestore_us = s->has_pages_restored = s->has_tasks = s->has_threads = 1;
+	s->total_us = now_us() - t0;
+	for (size_t k = 0; k < ctx->ntasks; k++) {
+		s->tasks++;
+		s->threads += ctx->tasks[k].nthreads;
+	}
+	struct ferry_err e2 = { 0 };
+	if (img_write_msg(ctx->dirfd, IMG_STATS_RESTORE, 0, &s->base, &e2) < 0)
+		pr_warn("%s\n", e2.msg);
 }
 
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err)
@@ -324,9 +354,12 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "read-images", stage_read_images },
 		{ "verify-pages", stage_verify_pages },
 		{ "check-pids", stage_check_pids },
-		{ "fork", stage_fork },
-		{ "memory", stage_memory },
-		{ "threads", stage_threads },
+		{ "open-files", stage_open_files },
+		{ "fork-root", stage_fork_root },
+		{ "root-memory", stage_root_memory },
+		{ "tree", restore_tree_tasks },
+		{ "threads", restore_tree_threads },
+		{ "sessions", restore_tree_sessions },
 		{ "objects", stage_objects },
 		{ "release", stage_release },
 	};
@@ -343,27 +376,24 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
 		restore_abort(&ctx);
 	} else {
-		Ferry__RestoreStats *s = &ctx.stats;
-		s->has_total_us = s->has_memrestore_us = s->has_pages_restored = s->has_tasks = s->has_threads = 1;
-		s->total_us = now_us() - t0;
-		s->tasks = 1;
-		s->threads = ctx.task.nthreads;
-		struct ferry_err e2 = { 0 };
-		if (img_write_msg(ctx.dirfd, IMG_STATS_RESTORE, 0, &s->base, &e2) < 0)
-			pr_warn("%s\n", e2.msg);
-		pr_info("pid %d restored in %.3f ms\n", ctx.task.pid, s->total_us / 1000.0);
+		finish_stats(&ctx, t0);
+		pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
 		write_pidfile(&ctx);
 		if (o->display_stats)
-			stats_restore_print(s);
+			stats_restore_print(&ctx.stats);
 		log_close_file();
+		pid_t root = ctx.tasks[0].pid;
+		free_images(&ctx);
+		ctx.ntasks = 0;
 		if (!o->detached) {
 			int st = 0;
-			while (waitpid(ctx.task.pid, &st, 0) < 0 && errno == EINTR)
+			while (waitpid(root, &st, 0) < 0 && errno == EINTR)
 				;
 			*wstatus = st;
 		}
 	}
-	free_images(&ctx);
+	if (ctx.ntasks)
+		free_images(&ctx);
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
 	log_close_file();

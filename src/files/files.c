@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The descriptor table: dump by /proc/PID/fd(info), restore by open + dup3 in the new task. */
+/*
+ * The descriptor table. Dump: /proc/PID/fd(info) plus a stolen duplicate of every fd; open file
+ * descriptions shared within or across tasks (kcmp) get one file id. Restore: every description
+ * is created once in ferry (files_open_all), then each task fetches its own with pidfd_getfd()
+ * by injection and places it at its fd number (files_install_injected).
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +19,21 @@
 #include "common/util.h"
 #include "files/files.h"
 
+/* Weak: a module that is not linked in simply is not offered. */
+#define OPTIONAL_OPS(name) extern const struct file_ops name __attribute__((weak))
+OPTIONAL_OPS(pipe_file_ops);
+OPTIONAL_OPS(unix_file_ops);
+OPTIONAL_OPS(inet_file_ops);
+OPTIONAL_OPS(eventfd_file_ops);
+OPTIONAL_OPS(signalfd_file_ops);
+OPTIONAL_OPS(timerfd_file_ops);
+OPTIONAL_OPS(epoll_file_ops);
+OPTIONAL_OPS(inotify_file_ops);
+
 static const struct file_ops *const file_kinds[] = {
-	&reg_file_ops, &dir_file_ops, &tty_file_ops, &chr_file_ops, NULL,
+	&reg_file_ops, &dir_file_ops, &tty_file_ops, &chr_file_ops,
+	&pipe_file_ops, &unix_file_ops, &inet_file_ops, &eventfd_file_ops,
+	&signalfd_file_ops, &timerfd_file_ops, &epoll_file_ops, &inotify_file_ops,
 };
 
 int files_open_flags(uint32_t flags)
@@ -25,23 +43,28 @@ int files_open_flags(uint32_t flags)
 
 static const struct file_ops *kind_ops(Ferry__FileKind kind)
 {
-	for (int i = 0; file_kinds[i]; i++)
-		if (file_kinds[i]->kind == kind)
+	for (size_t i = 0; i < ARRAY_SIZE(file_kinds); i++)
+		if (file_kinds[i] && file_kinds[i]->kind == kind)
 			return file_kinds[i];
 	return NULL;
 }
 
-static int read_fdinfo(pid_t pid, int fd, struct fd_info *fi)
+const char *fdinfo_field(const struct fd_info *fi, const char *key)
+{
+	return fi->fdinfo ? proc_field(fi->fdinfo, key) : NULL;
+}
+
+static int read_fdinfo(pid_t pid, int fd, struct fd_info *fi, char **text)
 {
 	char path[64];
-	_cleanup_free_ char *text = NULL;
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	int r = read_file(path, &text, NULL);
+	int r = read_file(path, text, NULL);
 	if (r < 0)
 		return r;
-	const char *pos = proc_field(text, "pos"), *flags = proc_field(text, "flags");
+	const char *pos = proc_field(*text, "pos"), *flags = proc_field(*text, "flags");
 	if (!pos || !flags)
 		return -EIO;
+	fi->fdinfo = *text;
 	fi->pos = strtoull(pos, NULL, 10);
 	uint32_t f = strtoul(flags, NULL, 8);
 	fi->cloexec = !!(f & O_CLOEXEC);
@@ -49,61 +72,108 @@ static int read_fdinfo(pid_t pid, int fd, struct fd_info *fi)
 	return 0;
 }
 
-/* Another fd of this task that shares fd's open file description, found with kcmp(). */
-static int shared_with(pid_t pid, Ferry__FdTable *tab, const struct stat *st, const struct stat *sts, int fd)
+/* The file id of an earlier fd (this task or another) sharing fd's open file description. */
+static int shared_id(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t *id)
 {
-	for (size_t i = 0; i < tab->n_fds; i++) {
-		if (sts[i].st_ino != st->st_ino || sts[i].st_dev != st->st_dev)
+	for (size_t i = 0; i < ctx->nseen; i++) {
+		const struct fd_seen *s = &ctx->seen[i];
+		if (s->ino != st->st_ino || s->dev != st->st_dev)
 			continue;
-		if (syscall(SYS_kcmp, pid, pid, 0 /* KCMP_FILE */, tab->fds[i]->fd, fd) == 0)
-			return (int)i;
+		if (syscall(SYS_kcmp, s->pid, pid, 0 /* KCMP_FILE */, s->fd, fd) == 0) {
+			*id = s->file_id;
+			return 1;
+		}
 	}
-	return -1;
+	return 0;
 }
 
-static int dump_one_fd(struct dump_ctx *ctx, struct dtask *t, int fd, struct stat *sts)
+static int remember(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t id)
+{
+	if (ctx->nseen == ctx->capseen) {
+		size_t cap = ctx->capseen ? ctx->capseen * 2 : 64;
+		struct fd_seen *n = realloc(ctx->seen, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		ctx->seen = n;
+		ctx->capseen = cap;
+	}
+	ctx->seen[ctx->nseen++] = (struct fd_seen){ pid, fd, st->st_dev, st->st_ino, id };
+	return 0;
+}
+
+static int add_file(struct dump_ctx *ctx, Ferry__FileEntry *fe)
+{
+	if (ctx->files.n_files == ctx->cap_files) {
+		size_t cap = ctx->cap_files ? ctx->cap_files * 2 : 64;
+		Ferry__FileEntry **n = ARENA_ARRAY(&ctx->arena, Ferry__FileEntry *, cap);
+		if (!n)
+			return -ENOMEM;
+		if (ctx->files.n_files)
+			memcpy(n, ctx->files.files, ctx->files.n_files * sizeof(*n));
+		ctx->files.files = n;
+		ctx->cap_files = cap;
+	}
+	ctx->files.files[ctx->files.n_files++] = fe;
+	return 0;
+}
+
+static int dump_new_file(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, uint32_t *id)
+{
+	const struct file_ops *ops = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(file_kinds) && !ops; i++)
+		if (file_kinds[i] && file_kinds[i]->match(fi, ctx->opts))
+			ops = file_kinds[i];
+	if (!ops)
+		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d is %s, which this version cannot checkpoint",
+			      t->pid, fi->fd, fi->link);
+	Ferry__FileEntry *fe = ARENA_NEW(&ctx->arena, Ferry__FileEntry);
+	if (!fe)
+		return fe_set(ctx->err, ENOMEM, "file entry");
+	ferry__file_entry__init(fe);
+	fe->id = ++ctx->next_file_id;
+	fe->kind = ops->kind;
+	fe->flags = fi->flags;
+	fe->has_pos = 1;
+	fe->pos = fi->pos;
+	int r = ops->dump(ctx, t, fi, fe);
+	if (r < 0)
+		return fe_wrap(ctx->err, r, "pid %d: fd %d (%s)", t->pid, fi->fd, fi->link);
+	if (add_file(ctx, fe) < 0)
+		return fe_set(ctx->err, ENOMEM, "file table");
+	*id = fe->id;
+	return 0;
+}
+
+static int dump_one_fd(struct dump_ctx *ctx, struct dtask *t, int fd)
 {
 	char path[64];
-	_cleanup_free_ char *link = NULL;
-	struct fd_info fi = { .fd = fd };
-	Ferry__FdTable *tab = t->fds;
+	_cleanup_free_ char *link = NULL, *info = NULL;
+	struct fd_info fi = { .fd = fd, .stolen = -1 };
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", t->pid, fd);
-	if (read_link(path, &link) < 0 || stat(path, &fi.st) < 0 || read_fdinfo(t->pid, fd, &fi) < 0)
+	if (read_link(path, &link) < 0 || stat(path, &fi.st) < 0 || read_fdinfo(t->pid, fd, &fi, &info) < 0)
 		return fe_set(ctx->err, errno ? errno : EIO, "pid %d: inspect fd %d", t->pid, fd);
 	fi.link = link;
 
 	Ferry__FdEntry *e = ARENA_NEW(&ctx->arena, Ferry__FdEntry);
+	if (!e)
+		return fe_set(ctx->err, ENOMEM, "fd table");
 	ferry__fd_entry__init(e);
 	e->fd = fd;
 	e->has_cloexec = 1;
 	e->cloexec = fi.cloexec;
-	int same = shared_with(t->pid, tab, &fi.st, sts, fd);
-	if (same >= 0) {
-		e->file_id = tab->fds[same]->file_id;
-	} else {
-		const struct file_ops *ops = NULL;
-		for (int i = 0; file_kinds[i] && !ops; i++)
-			if (file_kinds[i]->match(&fi, ctx->opts))
-				ops = file_kinds[i];
-		if (!ops)
-			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d is %s, which this version cannot checkpoint",
-				      t->pid, fd, link);
-		Ferry__FileEntry *fe = ARENA_NEW(&ctx->arena, Ferry__FileEntry);
-		ferry__file_entry__init(fe);
-		fe->id = ++ctx->next_file_id;
-		fe->kind = ops->kind;
-		fe->flags = fi.flags;
-		fe->has_pos = 1;
-		fe->pos = fi.pos;
-		int r = ops->dump(ctx, t, &fi, fe);
-		if (r < 0)
-			return fe_wrap(ctx->err, r, "pid %d: fd %d (%s)", t->pid, fd, link);
-		ctx->files.files[ctx->files.n_files++] = fe;
-		e->file_id = fe->id;
+	int r = 0;
+	if (!shared_id(ctx, t->pid, fd, &fi.st, &e->file_id)) {
+		fi.stolen = syscall(SYS_pidfd_getfd, t->pidfd, fd, 0);
+		if (fi.stolen < 0)
+			return fe_set(ctx->err, errno, "pid %d: take a look at fd %d (pidfd_getfd)", t->pid, fd);
+		r = dump_new_file(ctx, t, &fi, &e->file_id);
+		close(fi.stolen);
 	}
-	sts[tab->n_fds] = fi.st;
-	tab->fds[tab->n_fds++] = e;
-	return 0;
+	if (r == 0 && remember(ctx, t->pid, fd, &fi.st, e->file_id) < 0)
+		r = fe_set(ctx->err, ENOMEM, "fd table");
+	if (r == 0)
+		t->fds->fds[t->fds->n_fds++] = e;
+	return r;
 }
 
 static int files_dump(struct dump_ctx *ctx, struct dtask *t)
@@ -113,23 +183,26 @@ static int files_dump(struct dump_ctx *ctx, struct dtask *t)
 	_cleanup_closedir_ DIR *d = opendir(path);
 	if (!d)
 		return fe_set(ctx->err, errno, "open %s", path);
-	int fds[65536];
-	size_t n = 0;
+	size_t n = 0, cap = 256;
+	_cleanup_free_ int *fds = malloc(cap * sizeof(int));
 	struct dirent *de;
-	while ((de = readdir(d)) && n < ARRAY_SIZE(fds))
-		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
-			fds[n++] = atoi(de->d_name);
+	while (fds && (de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if (n == cap) {
+			int *nf = realloc(fds, (cap *= 2) * sizeof(int));
+			if (!nf)
+				return fe_set(ctx->err, ENOMEM, "fd list");
+			fds = nf;
+		}
+		fds[n++] = atoi(de->d_name);
+	}
 	t->fds->pid = t->pid;
 	t->fds->fds = ARENA_ARRAY(&ctx->arena, Ferry__FdEntry *, n + 1);
-	Ferry__FileEntry **more = ARENA_ARRAY(&ctx->arena, Ferry__FileEntry *, ctx->files.n_files + n + 1);
-	_cleanup_free_ struct stat *sts = calloc(n + 1, sizeof(*sts));
-	if (!t->fds->fds || !more || !sts)
+	if (!fds || !t->fds->fds)
 		return fe_set(ctx->err, ENOMEM, "fd table");
-	if (ctx->files.n_files)
-		memcpy(more, ctx->files.files, ctx->files.n_files * sizeof(*more));
-	ctx->files.files = more;
 	for (size_t i = 0; i < n; i++) {
-		int r = dump_one_fd(ctx, t, fds[i], sts);
+		int r = dump_one_fd(ctx, t, fds[i]);
 		if (r < 0)
 			return r;
 	}
@@ -141,9 +214,10 @@ int files_validate(const Ferry__Files *files, struct ferry_err *err)
 	for (size_t i = 0; i < files->n_files; i++) {
 		const Ferry__FileEntry *fe = files->files[i];
 		if (!kind_ops(fe->kind))
-			return fe_msg(err, EBADMSG, "files.img: file %u has unknown kind %d", fe->id, fe->kind);
-		if (fe->kind != FERRY__FILE_KIND__FILE_TTY && (!fe->path || fe->path[0] != '/'))
-			return fe_msg(err, EBADMSG, "files.img: file %u has no absolute path", fe->id);
+			return fe_msg(err, EBADMSG, "files.img: file %u has a kind (%d) this ferry cannot restore", fe->id, fe->kind);
+		for (size_t k = 0; k < i; k++)
+			if (files->files[k]->id == fe->id)
+				return fe_msg(err, EBADMSG, "files.img: file id %u appears twice", fe->id);
 	}
 	return 0;
 }
@@ -157,7 +231,7 @@ int files_max_fd(const Ferry__FdTable *fds)
 	return max;
 }
 
-static const Ferry__FileEntry *find_file(const Ferry__Files *files, uint32_t id)
+const Ferry__FileEntry *files_find(const Ferry__Files *files, uint32_t id)
 {
 	for (size_t i = 0; i < files->n_files; i++)
 		if (files->files[i]->id == id)
@@ -165,60 +239,144 @@ static const Ferry__FileEntry *find_file(const Ferry__Files *files, uint32_t id)
 	return NULL;
 }
 
+int files_master_fd(struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; ctx->master && i < ctx->files->n_files; i++)
+		if (ctx->files->files[i]->id == id)
+			return ctx->master[i];
+	return -1;
+}
+
+int files_stash_put(struct restore_ctx *ctx, uint64_t key, int fd)
+{
+	struct stash_ent *n = realloc(ctx->stash, (ctx->nstash + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	ctx->stash = n;
+	ctx->stash[ctx->nstash++] = (struct stash_ent){ key, fd };
+	return 0;
+}
+
+int files_stash_take(struct restore_ctx *ctx, uint64_t key)
+{
+	for (size_t i = 0; i < ctx->nstash; i++)
+		if (ctx->stash[i].key == key) {
+			int fd = ctx->stash[i].fd;
+			ctx->stash[i] = ctx->stash[--ctx->nstash];
+			return fd;
+		}
+	return -1;
+}
+
 /* An --inherit-fd whose key names this file, or -1. */
 static int inherited(struct restore_ctx *ctx, const Ferry__FileEntry *fe)
 {
 	for (size_t i = 0; i < ctx->opts->n_inherit; i++)
-		if (fe->path && strcmp(ctx->inherit_moved[i].key, fe->path) == 0)
-			return ctx->inherit_moved[i].fd;
+		if (fe->path && strcmp(ctx->opts->inherit[i].key, fe->path) == 0)
+			return ctx->opts->inherit[i].fd;
 	return -1;
 }
 
-/*
- * In the new task, whose descriptors ≥ base are ferry's own (moved there before this runs):
- * open each file once, place it at every fd number that shared it, then drop the temporaries.
- */
-static int files_restore_self(struct restore_ctx *ctx, struct rtask *t, struct ferry_err *err)
+int files_open_all(struct restore_ctx *ctx)
 {
-	const Ferry__FdTable *tab = t->fds;
-	for (size_t i = 0; i < tab->n_fds; i++) {
-		const Ferry__FdEntry *e = tab->fds[i];
-		if (e->fd < 0 || e->fd >= 1 << 20)
-			return fe_msg(err, EBADMSG, "fds-%d.img: bad fd number %d", t->pid, e->fd);
-		/* Was this file opened for an earlier fd? Then share that open file description. */
-		int src = -1;
-		for (size_t k = 0; k < i; k++)
-			if (tab->fds[k]->file_id == e->file_id) {
-				src = tab->fds[k]->fd;
-				break;
-			}
-		int fd;
-		if (src >= 0) {
-			fd = dup(src);
-		} else {
-			const Ferry__FileEntry *fe = find_file(ctx->files, e->file_id);
-			if (!fe)
-				return fe_msg(err, EBADMSG, "fds-%d.img: fd %d names missing file %u", t->pid, e->fd, e->file_id);
-			int inh = inherited(ctx, fe);
-			fd = inh >= 0 ? dup(inh) : kind_ops(fe->kind)->open(ctx, fe, err);
+	size_t n = ctx->files->n_files;
+	ctx->master = malloc((n + 1) * sizeof(int));
+	if (!ctx->master)
+		return fe_set(ctx->err, ENOMEM, "file table");
+	for (size_t i = 0; i < n; i++)
+		ctx->master[i] = -1;
+	for (size_t i = 0; i < n; i++) {
+		const Ferry__FileEntry *fe = ctx->files->files[i];
+		int inh = inherited(ctx, fe), fd;
+		if (inh >= 0) {
+			fd = fcntl(inh, F_DUPFD_CLOEXEC, 3);
 			if (fd < 0)
-				return fe_wrap(err, fd == -1 ? -errno : fd, "fd %d", e->fd);
+				return fe_set(ctx->err, errno, "--inherit-fd fd[%d]", inh);
+		} else {
+			fd = kind_ops(fe->kind)->open(ctx, fe, ctx->err);
+			if (fd < 0)
+				return fe_wrap(ctx->err, fd, "file %u (%s)", fe->id, fe->path ? fe->path : kind_ops(fe->kind)->name);
 		}
-		if (fd < 0)
-			return fe_set(err, errno, "share fd %d", e->fd);
-		if (fd != e->fd) {
-			if (dup3(fd, e->fd, e->cloexec ? O_CLOEXEC : 0) < 0)
-				return fe_set(err, errno, "place fd %d", e->fd);
-			close(fd);
-		} else if (e->cloexec) {
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
+		ctx->master[i] = fd;
+	}
+	for (size_t i = 0; i < ctx->nstash; i++)	/* ends nobody took: their peers were not in the tree */
+		close(ctx->stash[i].fd);
+	ctx->nstash = 0;
+	return 0;
+}
+
+void files_close_all(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; ctx->master && i < ctx->files->n_files; i++)
+		if (ctx->master[i] >= 0)
+			close(ctx->master[i]);
+	free(ctx->master);
+	ctx->master = NULL;
+	for (size_t i = 0; i < ctx->nstash; i++)
+		close(ctx->stash[i].fd);
+	free(ctx->stash);
+	ctx->stash = NULL;
+	ctx->nstash = 0;
+}
+
+/*
+ * By injection into t: drop every inherited descriptor, then fetch each of t's files from ferry
+ * with pidfd_getfd() and move it to its number. The pidfd itself lives above the table.
+ */
+int files_install_injected(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct injector *inj = &t->threads[0].inj;
+	long ret, pidfd, tmp;
+	int top = files_max_fd(t->fds) + 1, r;
+	if ((r = RINJ(ctx, inj, &ret, "close inherited descriptors", SYS_close_range, 0, ~0U, 0)) < 0 ||
+	    (r = RINJ(ctx, inj, &tmp, "pidfd_open(ferry)", SYS_pidfd_open, ctx->restorer_pid, 0)) < 0 ||
+	    (r = RINJ(ctx, inj, &pidfd, "move the pidfd", SYS_fcntl, tmp, F_DUPFD_CLOEXEC, top)) < 0 ||
+	    (r = RINJ(ctx, inj, &ret, "close", SYS_close, tmp)) < 0)
+		return r;
+	for (size_t i = 0; i < t->fds->n_fds; i++) {
+		const Ferry__FdEntry *e = t->fds->fds[i];
+		int master = files_master_fd(ctx, e->file_id);
+		if (master < 0 || e->fd < 0 || e->fd >= top)
+			return fe_msg(ctx->err, EBADMSG, "fds-%d.img: fd %d names missing file %u", t->pid, e->fd, e->file_id);
+		r = RINJ(ctx, inj, &tmp, "fetch a file from the restorer", SYS_pidfd_getfd, pidfd, master, 0);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "fd %d", e->fd);
+		if (tmp != e->fd) {
+			r = RINJ(ctx, inj, &ret, "dup3", SYS_dup3, tmp, e->fd, e->cloexec ? O_CLOEXEC : 0);
+			if (r == 0)
+				r = RINJ(ctx, inj, &ret, "close", SYS_close, tmp);
+		} else if (!e->cloexec) {
+			r = RINJ(ctx, inj, &ret, "clear close-on-exec", SYS_fcntl, tmp, F_SETFD, 0);
+		}
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "fd %d", e->fd);
+	}
+	return RINJ(ctx, inj, &ret, "close", SYS_close, pidfd);
+}
+
+int files_install_hooks(struct restore_ctx *ctx, struct rtask *t)
+{
+	for (size_t i = 0; i < t->fds->n_fds; i++) {
+		const Ferry__FdEntry *e = t->fds->fds[i];
+		const Ferry__FileEntry *fe = files_find(ctx->files, e->file_id);
+		const struct file_ops *ops = fe ? kind_ops(fe->kind) : NULL;
+		if (ops && ops->install) {
+			int r = ops->install(ctx, t, e, fe);
+			if (r < 0)
+				return fe_wrap(ctx->err, r, "pid %d: fd %d", t->pid, e->fd);
 		}
 	}
 	return 0;
 }
 
+static int files_restore_inject(struct restore_ctx *ctx, struct rtask *t)
+{
+	int r = files_install_injected(ctx, t);
+	return r < 0 ? r : files_install_hooks(ctx, t);
+}
+
 const struct task_obj_ops files_obj = {
 	.name = "files",
 	.dump = files_dump,
-	.restore_self = files_restore_self,
+	.restore_inject = files_restore_inject,
 };

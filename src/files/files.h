@@ -2,8 +2,16 @@
 /*
  * Files and the descriptor table. Each kind of file is a module with an ops table (reg.c: regular
  * files, directories and files deleted while open; chr.c: character devices and the caller's
- * terminal). files.c walks /proc/PID/fd, asks each module whether the fd is its kind, keeps
- * descriptors that share one open file description together, and rebuilds the table at restore.
+ * terminal; pipe.c, unix.c, …). files.c walks /proc/PID/fd, asks each module whether the fd is
+ * its kind, and keeps descriptors that share one open file description — in one task or across
+ * tasks — under one file id.
+ *
+ * Dump: each fd is also stolen into ferry with pidfd_getfd(), so a module can inspect the object
+ * with ordinary syscalls (MSG_PEEK, tee(), getsockopt…) without injecting anything.
+ * Restore: every open file description is created once, in ferry (ops->open), before any task
+ * exists; the tasks then receive it (inherited by the root task, fetched with pidfd_getfd by
+ * injection in forked ones) at the right fd number. What must be done inside the task once its
+ * table is complete (epoll registrations, POSIX locks) is ops->install, by injection.
  */
 #pragma once
 #include <sys/stat.h>
@@ -16,19 +24,29 @@ struct fd_info {
 	uint64_t pos;
 	uint32_t flags;		/* fdinfo flags, O_CLOEXEC removed */
 	int cloexec;
+	const char *fdinfo;	/* the whole /proc/PID/fdinfo/N text */
+	int stolen;		/* ferry's duplicate of the task's fd (same open file description) */
 };
 
 struct file_ops {
 	Ferry__FileKind kind;
 	const char *name;
 	int (*match)(const struct fd_info *fi, const struct dump_opts *o);
-	/* Fills fe (path, flags, pos…) and saves whatever content must travel (ghost files). */
+	/*
+	 * Fills fe (kind-specific part, content that must travel). fe->flags and fe->pos are preset
+	 * from fdinfo. Must not change the object as the task sees it (peek, do not read).
+	 */
 	int (*dump)(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe);
-	/* In the new task: opens the file as it was and returns the descriptor (any number). */
+	/* In ferry, before any task exists: recreates the open file description; returns an fd. */
 	int (*open)(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err);
+	/* Optional, by injection into t (its leader) once t's whole table is in place. */
+	int (*install)(struct restore_ctx *ctx, struct rtask *t, const Ferry__FdEntry *e, const Ferry__FileEntry *fe);
 };
 
 extern const struct file_ops reg_file_ops, dir_file_ops, chr_file_ops, tty_file_ops;
+/* Optional modules: each file defines its ops; files.c lists them. */
+extern const struct file_ops pipe_file_ops, unix_file_ops, inet_file_ops, eventfd_file_ops,
+	signalfd_file_ops, timerfd_file_ops, epoll_file_ops, inotify_file_ops;
 extern const struct task_obj_ops files_obj;
 
 /* Validates the file table of an image. */
@@ -37,3 +55,23 @@ int files_validate(const Ferry__Files *files, struct ferry_err *err);
 int files_max_fd(const Ferry__FdTable *fds);
 /* Strips flags that must not be replayed by open(2). */
 int files_open_flags(uint32_t flags);
+/* The value of "key:" in an fdinfo text, or NULL. */
+const char *fdinfo_field(const struct fd_info *fi, const char *key);
+
+/*
+ * Objects created in pairs (the two ends of a pipe, a socketpair): the module that creates both
+ * keeps the other end here under a key (e.g. the pipe inode) for the entry that comes later.
+ * files_stash_take() returns -1 when nothing is stored. The stash owns the fds until taken.
+ */
+int files_stash_put(struct restore_ctx *ctx, uint64_t key, int fd);
+int files_stash_take(struct restore_ctx *ctx, uint64_t key);
+/* ferry's descriptor for file id (created by files_open_all), or -1. */
+int files_master_fd(struct restore_ctx *ctx, uint32_t id);
+/* The file entry with this id, or NULL. */
+const Ferry__FileEntry *files_find(const Ferry__Files *files, uint32_t id);
+
+/* Restore stages (engine/restore.c): create every file in ferry; give a forked task its table. */
+int files_open_all(struct restore_ctx *ctx);
+int files_install_injected(struct restore_ctx *ctx, struct rtask *t);
+int files_install_hooks(struct restore_ctx *ctx, struct rtask *t);
+void files_close_all(struct restore_ctx *ctx);

@@ -97,8 +97,26 @@ void pages_abort(struct page_store *ps)
 	ps->fd = -1;
 }
 
+static int runs_ordered(const Ferry__Pagemap *pm, Ferry__PagemapEntry **runs, size_t n, const char *what,
+			struct ferry_err *err)
+{
+	uint64_t prev_end = 0;
+	for (size_t i = 0; i < n; i++) {
+		const Ferry__PagemapEntry *e = runs[i];
+		if (e->vaddr % PS_PAGE || e->nr_pages == 0 || e->nr_pages > PS_RUN_MAX_PAGES || e->vaddr < prev_end ||
+		    e->vaddr + (uint64_t)e->nr_pages * PS_PAGE > (1ULL << 57))
+			return fe_msg(err, EBADMSG, "pagemap-%d.img: %s run %zu (%#llx, %u pages) is malformed",
+				      pm->pid, what, i, (unsigned long long)e->vaddr, e->nr_pages);
+		prev_end = e->vaddr + (uint64_t)e->nr_pages * PS_PAGE;
+	}
+	return 0;
+}
+
 int pagemap_validate(const Ferry__Pagemap *pm, struct ferry_err *err)
 {
+	int r0 = runs_ordered(pm, pm->inherited, pm->n_inherited, "inherited", err);
+	if (r0 < 0)
+		return r0;
 	uint64_t total = 0, prev_end = 0;
 	for (size_t i = 0; i < pm->n_entries; i++) {
 		const Ferry__PagemapEntry *e = pm->entries[i];

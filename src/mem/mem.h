@@ -11,12 +11,18 @@ extern const struct task_obj_ops mm_obj;
 
 /* Parses /proc/PID/maps into mm->vmas; refuses mappings this version cannot restore. */
 int vma_dump_layout(struct dump_ctx *ctx, struct dtask *t);
-/* Finds present pages and copies them into pages-PID.img; fills t->pagemap. */
-int mem_dump_pages(struct dump_ctx *ctx, struct dtask *t);
+/* Finds present pages (and those shared with the parent) for every task before any is copied. */
+int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t);
+/* Copies the pages found into pages-PID.img; fills t->pagemap. */
+int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t);
+void mem_free_ranges(struct dtask *t);
 
 /* Restore, in order: trampoline + empty address space, then every VMA with its pages, then mm fields. */
 int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t);
-int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t);
+/* kept: NULL for the root; for a forked task, per VMA 0 or the parent's prot + 1 (inherited). */
+int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept);
+/* A task forked from its restored parent p: turns p's address space into t's. */
+int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p);
 int mem_restore_mm_fields(struct restore_ctx *ctx, struct rtask *t);
 /* Unmaps the trampoline: no injection is possible afterwards. */
 int mem_restore_drop_trampoline(struct restore_ctx *ctx, struct rtask *t);
@@ -25,8 +31,12 @@ int mm_validate(const Ferry__Mm *mm, int pid, struct ferry_err *err);
 /* Whether a VMA's pages are saved in the page store. */
 int vma_has_pages(const Ferry__Vma *v);
 
-/* vma.c internals used by mm.c */
-int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t);
-int vma_restore_protect_all(struct restore_ctx *ctx, struct rtask *t);
+/* vma.c internals used by mm.c and pages.c */
+int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t, const int *kept);
+int vma_restore_protect_all(struct restore_ctx *ctx, struct rtask *t, const int *kept);
+/* Same range, kind, file and offset: a VMA a forked child keeps from its parent. */
+int vma_same(const Ferry__Vma *a, const Ferry__Vma *b);
 /* pages.c: fills every VMA from the page store by injected preadv() calls. */
 int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t);
+/* pages.c: in inherited VMAs, drops what the parent has but the task had not (neither inherited nor saved). */
+int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept);

@@ -60,7 +60,7 @@ static int dump_mm_fields(struct dump_ctx *ctx, struct dtask *t)
 	mm->env_start = f[50];
 	mm->env_end = f[51];
 	long ret;
-	r = DINJ(ctx, &ret, "read brk", SYS_brk, 0);
+	r = DINJ(ctx, t, &ret, "read brk", SYS_brk, 0);
 	if (r < 0)
 		return r;
 	mm->brk = ret;
@@ -99,14 +99,20 @@ const struct task_obj_ops mm_obj = {
 	.dump = mm_dump,
 };
 
-/* A TRAMP_SIZE hole free in the current layout (maps text) and in the image's. */
-static uint64_t find_gap(const char *maps, const Ferry__Mm *mm)
+/*
+ * A TRAMP_SIZE hole free in the current layout (maps text) and in every task's image layout:
+ * forked tasks inherit the trampoline at the same address.
+ */
+static uint64_t find_gap(const char *maps, const struct restore_ctx *ctx)
 {
 	for (uint64_t cand = 0x10000; cand < 0x100000000ULL; cand += 0x10000) {
 		uint64_t end = cand + TRAMP_SIZE;
 		int clash = 0;
-		for (size_t i = 0; i < mm->n_vmas && !clash; i++)
-			clash = mm->vmas[i]->start < end && cand < mm->vmas[i]->end;
+		for (size_t k = 0; k < ctx->ntasks && !clash; k++) {
+			const Ferry__Mm *mm = ctx->tasks[k].mm;
+			for (size_t i = 0; mm && i < mm->n_vmas && !clash; i++)
+				clash = mm->vmas[i]->start < end && cand < mm->vmas[i]->end;
+		}
 		for (const char *l = maps; l && *l && !clash; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 			unsigned long long s, e;
 			if (sscanf(l, "%llx-%llx", &s, &e) == 2)
@@ -158,7 +164,7 @@ int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t)
 		if (r < 0)
 			return r;
 	}
-	t->tramp = find_gap(maps, t->mm);
+	t->tramp = find_gap(maps, ctx);
 	if (!t->tramp)
 		return fe_msg(ctx->err, ENOMEM, "no room for the restore trampoline below 4 GiB");
 	r = RINJ(ctx, &th->inj, &ret, "map the trampoline", SYS_mmap, t->tramp, TRAMP_SIZE,
@@ -209,13 +215,26 @@ static int restore_vdso(struct restore_ctx *ctx, struct rtask *t)
 	return RINJ(ctx, &t->threads[0].inj, &ret, "map the vdso", SYS_arch_prctl, ARCH_MAP_VDSO_64, start);
 }
 
-int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t)
+/* The task's page store, fetched from ferry with pidfd_getfd(). */
+static int fetch_pages_fd(struct restore_ctx *ctx, struct rtask *t)
 {
-	int r = restore_vdso(ctx, t);
+	struct injector *inj = &t->threads[0].inj;
+	long pidfd, fd, ret;
+	int r = RINJ(ctx, inj, &pidfd, "pidfd_open(ferry)", SYS_pidfd_open, ctx->restorer_pid, 0);
 	if (r < 0)
 		return r;
-	r = vma_restore_map_all(ctx, t);
-	if (r < 0)
+	r = RINJ(ctx, inj, &fd, "fetch the page store", SYS_pidfd_getfd, pidfd, t->ps.fd, 0);
+	RINJ(ctx, inj, &ret, "close", SYS_close, pidfd);
+	t->remote_pages_fd = (int)fd;
+	return r;
+}
+
+int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept)
+{
+	int r = kept ? 0 : restore_vdso(ctx, t);
+	if (r < 0 || (r = vma_restore_map_all(ctx, t, kept)) < 0 || (r = fetch_pages_fd(ctx, t)) < 0)
+		return r;
+	if (kept && (r = pages_restore_drop_gaps(ctx, t, kept)) < 0)
 		return r;
 	uint64_t t0 = now_us();
 	r = pages_restore_fill(ctx, t);
@@ -224,7 +243,43 @@ int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t)
 		return r;
 	long ret;
 	RINJ(ctx, &t->threads[0].inj, &ret, "close the page store", SYS_close, t->remote_pages_fd);
-	return vma_restore_protect_all(ctx, t);
+	return vma_restore_protect_all(ctx, t, kept);
+}
+
+int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p)
+{
+	const Ferry__Mm *cm = t->mm, *pm = p->mm;
+	int *kept = calloc(cm->n_vmas + 1, sizeof(int));
+	uint8_t *pkeep = calloc(pm->n_vmas + 1, 1);
+	int r = (!kept || !pkeep) ? fe_set(ctx->err, ENOMEM, "VMA lists") : 0, vdso_kept = 0, vdso_any = 0;
+	for (size_t i = 0; r == 0 && i < cm->n_vmas; i++) {
+		int kernel = cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VDSO || cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR ||
+			     cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK;
+		vdso_any |= kernel;
+		for (size_t j = 0; j < pm->n_vmas; j++)
+			if (!pkeep[j] && vma_same(cm->vmas[i], pm->vmas[j])) {
+				kept[i] = (int)pm->vmas[j]->prot + 1;
+				pkeep[j] = 1;
+				vdso_kept |= kernel;
+				break;
+			}
+	}
+	/* Whatever of the parent's the child does not have goes (the trampoline is not in the list). */
+	for (size_t j = 0; r == 0 && j < pm->n_vmas; j++) {
+		long ret;
+		if (!pkeep[j])
+			r = RINJ(ctx, &t->threads[0].inj, &ret, "unmap a parent's mapping", SYS_munmap,
+				 pm->vmas[j]->start, pm->vmas[j]->end - pm->vmas[j]->start);
+	}
+	if (r == 0 && vdso_any && !vdso_kept)
+		r = restore_vdso(ctx, t);
+	if (r == 0)
+		r = mem_restore_vmas(ctx, t, kept);
+	if (r == 0)
+		r = mem_restore_mm_fields(ctx, t);
+	free(kept);
+	free(pkeep);
+	return r;
 }
 
 int mem_restore_mm_fields(struct restore_ctx *ctx, struct rtask *t)
@@ -233,7 +288,10 @@ int mem_restore_mm_fields(struct restore_ctx *ctx, struct rtask *t)
 	const Ferry__Mm *mm = t->mm;
 	long exe_fd = -1, ret;
 	int r;
-	if (mm->exe_path) {
+	/* A forked task already has its parent's exe link (which the kernel won't replace while mapped). */
+	const Ferry__Mm *pmm = t->parent >= 0 ? ctx->tasks[t->parent].mm : NULL;
+	int same_exe = pmm && pmm->exe_path && mm->exe_path && strcmp(pmm->exe_path, mm->exe_path) == 0;
+	if (mm->exe_path && !same_exe) {
 		uint64_t at = inj_scratch_put(inj, 0, mm->exe_path, strlen(mm->exe_path) + 1);
 		if (!at)
 			return fe_msg(ctx->err, ENAMETOOLONG, "executable path too long");

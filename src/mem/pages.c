@@ -124,7 +124,11 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 	if (!b->n)
 		return 0;
 	struct iovec local = { b->buf, b->pages * 4096 };
-	ssize_t got = process_vm_readv(t->pid, &local, 1, b->remote, b->n, 0);
+	/*
+	 * process_vm_readv pins pages, and pinning a page shared copy-on-write copies it (Linux
+	 * 5.19+): a running tree (-R) or one whose tasks share memory is read through /proc/PID/mem.
+	 */
+	ssize_t got = ctx->pin_free ? 0 : process_vm_readv(t->pid, &local, 1, b->remote, b->n, 0);
 	uint64_t off = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		size_t len = b->remote[i].iov_len;
@@ -187,7 +191,85 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 	return r;
 }
 
-int mem_dump_pages(struct dump_ctx *ctx, struct dtask *t)
+#define PM_PFN_MASK ((1ULL << 55) - 1)
+
+/*
+ * Copy-on-write sharing with the parent: in a VMA the child has exactly as its parent does, a
+ * page mapped to the same physical page in both is still shared. Such runs are recorded as
+ * inherited (restore forks the child from its restored parent and keeps them); only the rest
+ * of the child's pages is stored. PFNs are visible to root in /proc/PID/pagemap.
+ */
+static int split_inherited(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, struct range_list *l,
+			   struct range_list *inherited)
+{
+	const struct dtask *p = &ctx->tasks[t->parent];
+	const Ferry__Vma *pv = NULL;
+	for (size_t j = 0; j < p->mm->n_vmas && !pv; j++)
+		if (vma_same(p->mm->vmas[j], v))
+			pv = p->mm->vmas[j];
+	if (!pv || v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON)
+		return 0;
+	char path[64];
+	_cleanup_close_ int cfd = open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int pfd = open(PROC_PATH(path, p->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
+	if (cfd < 0 || pfd < 0)
+		return -errno;
+	struct range_list own = { 0 };
+	uint64_t cbuf[512], pbuf[512];
+	int r = 0;
+	for (size_t k = 0; k < l->n && r == 0; k++) {
+		for (uint64_t a = l->r[k].start; a < l->r[k].end && r == 0;) {
+			size_t n = (l->r[k].end - a) / 4096;
+			if (n > ARRAY_SIZE(cbuf))
+				n = ARRAY_SIZE(cbuf);
+			if ((r = pread_full(cfd, cbuf, n * 8, (a / 4096) * 8)) < 0 ||
+			    (r = pread_full(pfd, pbuf, n * 8, (a / 4096) * 8)) < 0)
+				break;
+			for (size_t i = 0; i < n && r == 0; i++, a += 4096) {
+				int same = (cbuf[i] & PM_PRESENT) && (pbuf[i] & PM_PRESENT) &&
+					   (cbuf[i] & PM_PFN_MASK) && (cbuf[i] & PM_PFN_MASK) == (pbuf[i] & PM_PFN_MASK);
+				r = range_add(same ? inherited : &own, a, a + 4096);
+			}
+		}
+	}
+	if (r < 0) {
+		free(own.r);
+		return r;
+	}
+	free(l->r);
+	*l = own;
+	return 0;
+}
+
+static int record_inherited(struct dump_ctx *ctx, struct dtask *t, const struct range_list *l)
+{
+	Ferry__Pagemap *pm = t->pagemap;
+	size_t n = 0;
+	for (size_t k = 0; k < l->n; k++)
+		n += ((l->r[k].end - l->r[k].start) / 4096 + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
+	pm->inherited = ARENA_ARRAY(&ctx->arena, Ferry__PagemapEntry *, n + 1);
+	if (!pm->inherited)
+		return -ENOMEM;
+	for (size_t k = 0; k < l->n; k++)
+		for (uint64_t a = l->r[k].start; a < l->r[k].end;) {
+			uint32_t np = (l->r[k].end - a) / 4096 > PS_RUN_MAX_PAGES ? PS_RUN_MAX_PAGES : (l->r[k].end - a) / 4096;
+			Ferry__PagemapEntry *e = ARENA_NEW(&ctx->arena, Ferry__PagemapEntry);
+			if (!e)
+				return -ENOMEM;
+			ferry__pagemap_entry__init(e);
+			e->vaddr = a;
+			e->nr_pages = np;
+			pm->inherited[pm->n_inherited++] = e;
+			a += (uint64_t)np * 4096;
+		}
+	return 0;
+}
+
+/*
+ * Pass 1, for every task before any page is copied (copying may unshare what the child still
+ * shares with its parent): find present pages per VMA and split off those shared with the parent.
+ */
+int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t)
 {
 	char path[64];
 	_cleanup_close_ int pmfd = open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
@@ -197,14 +279,17 @@ int mem_dump_pages(struct dump_ctx *ctx, struct dtask *t)
 	struct range_list *per_vma = calloc(t->mm->n_vmas + 1, sizeof(*per_vma));
 	if (!per_vma)
 		return fe_set(ctx->err, ENOMEM, "page ranges");
-	uint64_t total = 0, entries = 0, scanned = 0;
+	t->page_ranges = per_vma;
+	struct range_list inherited = { 0 };
 	int r = 0;
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
 		const Ferry__Vma *v = t->mm->vmas[i];
 		if (!vma_has_pages(v))
 			continue;
-		scanned += (v->end - v->start) / 4096;
+		ctx->stats.pages_scanned += (v->end - v->start) / 4096;
 		r = use_scan ? scan_vma_pagemap_scan(pmfd, v, &per_vma[i]) : scan_vma_pagemap_read(pmfd, v, &per_vma[i]);
+		if (r == 0 && t->parent >= 0)
+			r = split_inherited(ctx, t, v, &per_vma[i], &inherited);
 		if (r < 0) {
 			fe_set(ctx->err, r, "pid %d: scan pages of %#llx-%#llx", t->pid,
 			       (unsigned long long)v->start, (unsigned long long)v->end);
@@ -212,35 +297,91 @@ int mem_dump_pages(struct dump_ctx *ctx, struct dtask *t)
 		}
 		for (size_t k = 0; k < per_vma[i].n; k++) {
 			uint64_t np = (per_vma[i].r[k].end - per_vma[i].r[k].start) / 4096;
-			total += np;
-			entries += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
+			t->npages += np;
+			t->nruns += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
 		}
 	}
+	if (r == 0 && record_inherited(ctx, t, &inherited) < 0)
+		r = fe_set(ctx->err, ENOMEM, "pagemap");
+	free(inherited.r);
+	return r;
+}
+
+/* Pass 2: copy the pages into the task's page store. */
+int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t)
+{
 	struct page_store ps = { .fd = -1 };
 	Ferry__Pagemap *pm = t->pagemap;
-	if (r == 0) {
-		pm->pid = t->pid;
-		pm->total_pages = total;
-		pm->entries = ARENA_ARRAY(&ctx->arena, Ferry__PagemapEntry *, entries + 1);
-		r = pm->entries ? pages_create(ctx->dirfd, t->pid, total, &ps, ctx->err) : fe_set(ctx->err, ENOMEM, "pagemap");
-	}
+	pm->pid = t->pid;
+	pm->total_pages = t->npages;
+	pm->entries = ARENA_ARRAY(&ctx->arena, Ferry__PagemapEntry *, t->nruns + 1);
+	int r = pm->entries ? pages_create(ctx->dirfd, t->pid, t->npages, &ps, ctx->err) : fe_set(ctx->err, ENOMEM, "pagemap");
 	if (r == 0) {
 		uint64_t t0 = now_us();
-		r = copy_ranges(ctx, t, per_vma, &ps);
+		r = copy_ranges(ctx, t, t->page_ranges, &ps);
 		ctx->stats.memdump_us += now_us() - t0;
 		r = r < 0 ? r : pages_commit(&ps, ctx->err);
 		if (r < 0)
 			pages_abort(&ps);
 	}
-	for (size_t i = 0; i < t->mm->n_vmas; i++)
+	ctx->stats.pages_written += t->npages;
+	ctx->stats.bytes_written += t->npages * 4096;
+	pr_info("pid %d: %llu pages saved in %llu runs, %zu run(s) shared with the parent\n", t->pid,
+		(unsigned long long)t->npages, (unsigned long long)t->nruns, pm->n_inherited);
+	return r;
+}
+
+void mem_free_ranges(struct dtask *t)
+{
+	struct range_list *per_vma = t->page_ranges;
+	for (size_t i = 0; per_vma && t->mm && i < t->mm->n_vmas; i++)
 		free(per_vma[i].r);
 	free(per_vma);
-	ctx->stats.pages_scanned += scanned;
-	ctx->stats.pages_written += total;
-	ctx->stats.bytes_written += total * 4096;
-	pr_info("pid %d: %llu of %llu pages saved in %llu runs\n", t->pid, (unsigned long long)total,
-		(unsigned long long)scanned, (unsigned long long)entries);
-	return r;
+	t->page_ranges = NULL;
+}
+
+static int is_private(const Ferry__Vma *v)
+{
+	return v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
+	       v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE;
+}
+
+/* Next run (stored or inherited) at or after addr, merged from both sorted lists. */
+static const Ferry__PagemapEntry *next_run(const Ferry__Pagemap *pm, size_t *a, size_t *b, uint64_t addr)
+{
+	while (*a < pm->n_entries && pm->entries[*a]->vaddr + pm->entries[*a]->nr_pages * 4096ULL <= addr)
+		(*a)++;
+	while (*b < pm->n_inherited && pm->inherited[*b]->vaddr + pm->inherited[*b]->nr_pages * 4096ULL <= addr)
+		(*b)++;
+	const Ferry__PagemapEntry *x = *a < pm->n_entries ? pm->entries[*a] : NULL;
+	const Ferry__PagemapEntry *y = *b < pm->n_inherited ? pm->inherited[*b] : NULL;
+	if (!x || (y && y->vaddr < x->vaddr))
+		return y;
+	return x;
+}
+
+int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept)
+{
+	const Ferry__Pagemap *pm = t->pagemap;
+	size_t a = 0, b = 0;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const Ferry__Vma *v = t->mm->vmas[i];
+		if (!kept[i] || !is_private(v))
+			continue;
+		for (uint64_t addr = v->start; addr < v->end;) {
+			const Ferry__PagemapEntry *e = next_run(pm, &a, &b, addr);
+			uint64_t gap_end = e && e->vaddr < v->end ? e->vaddr : v->end;
+			if (gap_end > addr) {
+				long ret;
+				int r = RINJ(ctx, &t->threads[0].inj, &ret, "drop pages the task did not have",
+					     SYS_madvise, addr, gap_end - addr, MADV_DONTNEED);
+				if (r < 0)
+					return r;
+			}
+			addr = e && e->vaddr < v->end ? e->vaddr + e->nr_pages * 4096ULL : v->end;
+		}
+	}
+	return 0;
 }
 
 #define FILL_IOV_MAX 512

@@ -216,7 +216,23 @@ static int map_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v
 	return 0;
 }
 
-int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t)
+int vma_same(const Ferry__Vma *a, const Ferry__Vma *b)
+{
+	return a->start == b->start && a->end == b->end && a->kind == b->kind && a->pgoff == b->pgoff &&
+	       !!a->path == !!b->path && (!a->path || strcmp(a->path, b->path) == 0);
+}
+
+static int is_kernel_vma(const Ferry__Vma *v)
+{
+	return v->kind == FERRY__VMA_KIND__VMA_VDSO || v->kind == FERRY__VMA_KIND__VMA_VVAR ||
+	       v->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK || v->kind == FERRY__VMA_KIND__VMA_VSYSCALL;
+}
+
+/*
+ * Maps every VMA not inherited from the parent (kept[i] == 0; kept == NULL: none is). An
+ * inherited VMA that is about to be filled is only made writable; kept[i] is its prot + 1.
+ */
+int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t, const int *kept)
 {
 	struct open_cache oc = { .fd = -1 };
 	long ret;
@@ -228,9 +244,14 @@ int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t)
 		if (filled && !vma_has_pages(v))
 			return fe_msg(ctx->err, EBADMSG, "pagemap-%d.img: pages saved for %#llx, a VMA that holds none",
 				      t->pid, (unsigned long long)v->start);
-		if (v->kind == FERRY__VMA_KIND__VMA_VDSO || v->kind == FERRY__VMA_KIND__VMA_VVAR ||
-		    v->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK || v->kind == FERRY__VMA_KIND__VMA_VSYSCALL)
+		if (is_kernel_vma(v))
 			continue;
+		if (kept && kept[i]) {
+			if (filled && !((kept[i] - 1) & PROT_WRITE))
+				r = RINJ(ctx, &t->threads[0].inj, &ret, "mprotect", SYS_mprotect, v->start,
+					 v->end - v->start, v->prot | PROT_WRITE);
+			continue;
+		}
 		r = map_one(ctx, t, v, filled, &oc);
 	}
 	if (oc.fd >= 0)
@@ -238,13 +259,15 @@ int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
-int vma_restore_protect_all(struct restore_ctx *ctx, struct rtask *t)
+int vma_restore_protect_all(struct restore_ctx *ctx, struct rtask *t, const int *kept)
 {
 	size_t cursor = 0;
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		const Ferry__Vma *v = t->mm->vmas[i];
 		long ret;
-		if (!vma_filled(t, v, &cursor) || (v->prot & PROT_WRITE))
+		int filled = vma_filled(t, v, &cursor);
+		int changed = kept && kept[i] && !is_kernel_vma(v) && (int)v->prot != kept[i] - 1;
+		if (!changed && (!filled || (v->prot & PROT_WRITE)))
 			continue;
 		int r = RINJ(ctx, &t->threads[0].inj, &ret, "mprotect", SYS_mprotect, v->start, v->end - v->start, v->prot);
 		if (r < 0)

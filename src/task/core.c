@@ -2,6 +2,7 @@
 /* The registry of task-level objects and the /proc/PID/stat reader. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -11,8 +12,8 @@
 #include "task/task.h"
 
 /*
- * Order matters on restore: restore_self runs in this order in the new task, credentials last
- * (after them the task may lack the rights for the rest).
+ * Order matters on restore: objects are restored in this order, files first (others may name
+ * descriptors), credentials last (after them the task may lack the rights for the rest).
  */
 const struct task_obj_ops *const task_objects[] = {
 	&files_obj,
@@ -34,5 +35,19 @@ int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state)
 	const char *p = strrchr(text, ')');	/* comm may hold spaces and parentheses */
 	if (!p || sscanf(p + 2, "%c %d %d %d", state, ppid, pgid, sid) != 4)
 		return -EIO;
+	return 0;
+}
+
+int task_exit_code(pid_t pid)
+{
+	char path[64];
+	_cleanup_free_ char *text = NULL;
+	if (read_file(PROC_PATH(path, pid, "stat"), &text, NULL) < 0)
+		return 0;
+	const char *p = strrchr(text, ')');
+	int field = 2;
+	for (; p && *p; p++)
+		if (*p == ' ' && ++field == 52)
+			return atoi(p + 1);
 	return 0;
 }

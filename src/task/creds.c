@@ -59,7 +59,7 @@ static int creds_dump(struct dump_ctx *ctx, struct dtask *t)
 	cr->has_no_new_privs = 1;
 	cr->no_new_privs = nnp && atoi(nnp);
 	long ret;
-	int r = DINJ(ctx, &ret, "read securebits", SYS_prctl, PR_GET_SECUREBITS);
+	int r = DINJ(ctx, t, &ret, "read securebits", SYS_prctl, PR_GET_SECUREBITS);
 	if (r < 0)
 		return r;
 	cr->has_securebits = 1;

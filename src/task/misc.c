@@ -74,7 +74,7 @@ static int dump_itimers(struct dump_ctx *ctx, struct dtask *t)
 	for (int which = 0; which < 3; which++) {
 		long ret;
 		struct itimerval iv;
-		int r = DINJ(ctx, &ret, "read interval timer", SYS_getitimer, which, t->inj.scratch);
+		int r = DINJ(ctx, t, &ret, "read interval timer", SYS_getitimer, which, t->inj.scratch);
 		if (r < 0)
 			return r;
 		r = inj_read(&t->inj, t->inj.scratch, &iv, sizeof(iv));
@@ -96,19 +96,19 @@ static int dump_prctls(struct dump_ctx *ctx, struct dtask *t)
 {
 	Ferry__TaskCore *c = t->core;
 	long ret;
-	int r = DINJ(ctx, &ret, "read dumpable", SYS_prctl, PR_GET_DUMPABLE);
+	int r = DINJ(ctx, t, &ret, "read dumpable", SYS_prctl, PR_GET_DUMPABLE);
 	if (r < 0)
 		return r;
 	c->has_dumpable = 1;
 	c->dumpable = ret;
-	r = DINJ(ctx, &ret, "read parent-death signal", SYS_prctl, PR_GET_PDEATHSIG, t->inj.scratch);
+	r = DINJ(ctx, t, &ret, "read parent-death signal", SYS_prctl, PR_GET_PDEATHSIG, t->inj.scratch);
 	if (r < 0)
 		return r;
 	int v = 0;
 	inj_read(&t->inj, t->inj.scratch, &v, sizeof(v));
 	c->has_pdeath_sig = 1;
 	c->pdeath_sig = v;
-	r = DINJ(ctx, &ret, "read child-subreaper flag", SYS_prctl, PR_GET_CHILD_SUBREAPER, t->inj.scratch);
+	r = DINJ(ctx, t, &ret, "read child-subreaper flag", SYS_prctl, PR_GET_CHILD_SUBREAPER, t->inj.scratch);
 	if (r < 0)
 		return r;
 	v = 0;
@@ -150,26 +150,33 @@ static int misc_dump(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
-static int misc_restore_self(struct restore_ctx *ctx, struct rtask *t, struct ferry_err *err)
+static int inject_path(struct restore_ctx *ctx, struct injector *inj, const char *what, long nr, const char *path)
+{
+	long ret;
+	uint64_t at = inj_scratch_put(inj, 0, path, strlen(path) + 1);
+	if (!at)
+		return fe_msg(ctx->err, ENAMETOOLONG, "%s: path too long", what);
+	int r = RINJ(ctx, inj, &ret, what, nr, at);
+	return r < 0 ? fe_wrap(ctx->err, r, "%s", path) : 0;
+}
+
+static int restore_itimers(struct restore_ctx *ctx, struct rtask *t, struct injector *inj)
 {
 	const Ferry__TaskCore *c = t->core;
-	if (c->cwd && chdir(c->cwd) < 0)
-		return fe_set(err, errno, "change into the working directory %s", c->cwd);
-	if (c->has_umask)
-		umask(c->umask & 0777);
-	if (c->has_personality && personality(c->personality) < 0)
-		return fe_set(err, errno, "set personality %#x", c->personality);
 	for (size_t i = 0; i < c->n_itimers; i++) {
 		const Ferry__Itimer *it = c->itimers[i];
 		struct itimerval iv = {
 			{ it->interval_us / 1000000, it->interval_us % 1000000 },
 			{ it->value_us / 1000000, it->value_us % 1000000 },
 		};
-		if (it->which < 0 || it->which > 2 || setitimer(it->which, &iv, NULL) < 0)
-			return fe_set(err, errno ? errno : EINVAL, "restore interval timer %d", it->which);
+		long ret;
+		if (it->which < 0 || it->which > 2)
+			return fe_msg(ctx->err, EBADMSG, "core-%d.img: bad interval timer %d", t->pid, it->which);
+		uint64_t at = inj_scratch_put(inj, 0, &iv, sizeof(iv));
+		int r = RINJ(ctx, inj, &ret, "restore an interval timer", SYS_setitimer, it->which, at, 0);
+		if (r < 0)
+			return r;
 	}
-	if (c->has_child_subreaper && c->child_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		return fe_set(err, errno, "set child-subreaper");
 	return 0;
 }
 
@@ -179,14 +186,19 @@ static int misc_restore_inject(struct restore_ctx *ctx, struct rtask *t)
 	struct injector *inj = &t->threads[0].inj;
 	long ret;
 	int r;
-	if (c->root && strcmp(c->root, "/")) {
-		uint64_t at = inj_scratch_put(inj, 0, c->root, strlen(c->root) + 1);
-		if (!at)
-			return fe_msg(ctx->err, ENAMETOOLONG, "root path %s too long", c->root);
-		r = RINJ(ctx, inj, &ret, "chroot", SYS_chroot, at);
-		if (r < 0)
-			return r;
-	}
+	if (c->cwd && (r = inject_path(ctx, inj, "change into the working directory", SYS_chdir, c->cwd)) < 0)
+		return r;
+	if (c->root && strcmp(c->root, "/") && (r = inject_path(ctx, inj, "chroot", SYS_chroot, c->root)) < 0)
+		return r;
+	if (c->has_umask && (r = RINJ(ctx, inj, &ret, "umask", SYS_umask, c->umask & 0777)) < 0)
+		return r;
+	if (c->has_personality && (r = RINJ(ctx, inj, &ret, "personality", SYS_personality, c->personality)) < 0)
+		return r;
+	if (c->has_child_subreaper && c->child_subreaper &&
+	    (r = RINJ(ctx, inj, &ret, "set child-subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1)) < 0)
+		return r;
+	if ((r = restore_itimers(ctx, t, inj)) < 0)
+		return r;
 	/*
 	 * The new task ran with PDEATHSIG=SIGKILL until it was traced; now set the real one, except
 	 * after a detached restore, where it would fire as soon as ferry exits.
@@ -228,7 +240,6 @@ static int misc_restore_late(struct restore_ctx *ctx, struct rtask *t)
 const struct task_obj_ops misc_obj = {
 	.name = "misc",
 	.dump = misc_dump,
-	.restore_self = misc_restore_self,
 	.restore_inject = misc_restore_inject,
 	.restore_late = misc_restore_late,
 };

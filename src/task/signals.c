@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #define LOG_PREFIX "signals: "
 #include "common/log.h"
@@ -37,7 +38,7 @@ static int dump_actions(struct dump_ctx *ctx, struct dtask *t)
 		if (!(wanted & (1ULL << (sig - 1))) || sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		long ret;
-		int r = DINJ(ctx, &ret, "read signal action", SYS_rt_sigaction, sig, 0, t->inj.scratch, 8);
+		int r = DINJ(ctx, t, &ret, "read signal action", SYS_rt_sigaction, sig, 0, t->inj.scratch, 8);
 		if (r < 0)
 			return r;
 		struct ksigaction ka;
@@ -91,16 +92,43 @@ static int signals_dump(struct dump_ctx *ctx, struct dtask *t)
 	return r;
 }
 
-/* In the new task, before it stops: every signal is blocked, so handlers may point anywhere. */
-static int signals_restore_self(struct restore_ctx *ctx, struct rtask *t, struct ferry_err *err)
+/*
+ * Every task starts with all actions at default (the restorer reset them before the root task
+ * stopped, and children are forked before any action is set), so only the saved ones are set.
+ * Every signal is still blocked, so handlers may point anywhere until release.
+ */
+static int restore_actions(struct restore_ctx *ctx, struct rtask *t)
 {
+	struct injector *inj = &t->threads[0].inj;
 	for (size_t i = 0; i < t->core->n_sigactions; i++) {
 		const Ferry__SigAction *sa = t->core->sigactions[i];
 		struct ksigaction ka = { sa->handler, sa->flags, sa->restorer, sa->mask };
-		if (sa->signo <= 0 || sa->signo > 64)
-			return fe_msg(err, EBADMSG, "core-%d.img: bad signal number %d", t->pid, sa->signo);
-		if (syscall(SYS_rt_sigaction, sa->signo, &ka, NULL, 8) < 0)
-			return fe_set(err, errno, "restore action of signal %d", sa->signo);
+		long ret;
+		if (sa->signo <= 0 || sa->signo > 64 || sa->signo == SIGKILL || sa->signo == SIGSTOP)
+			return fe_msg(ctx->err, EBADMSG, "core-%d.img: bad signal number %d", t->pid, sa->signo);
+		uint64_t at = inj_scratch_put(inj, 0, &ka, sizeof(ka));
+		int r = RINJ(ctx, inj, &ret, "restore a signal action", SYS_rt_sigaction, sa->signo, at, 0, 8);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Signals the restore itself caused (SIGCHLD from recreated zombies) are not the task's. */
+static int drain_pending(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct injector *inj = &t->threads[0].inj;
+	struct { uint64_t set; struct timespec zero; } a = { ~0ULL, { 0, 0 } };
+	uint64_t at = inj_scratch_put(inj, 0, &a, sizeof(a));
+	for (int i = 0; i < 256; i++) {
+		long ret;
+		int r = inj_syscall(inj, &ret, SYS_rt_sigtimedwait,
+				    (const unsigned long[6]){ at, 0, at + 8, 8 }, ctx->err);
+		if (r < 0)
+			return r;
+		if (ret < 0)
+			return 0;
+		pr_debug("pid %d: dropped signal %ld raised by the restore\n", t->pid, ret);
 	}
 	return 0;
 }
@@ -126,6 +154,11 @@ static int queue_signal(struct restore_ctx *ctx, struct rtask *t, struct rthread
 /* Runs once all threads exist and still block everything; the real masks are set last. */
 static int signals_restore_inject(struct restore_ctx *ctx, struct rtask *t)
 {
+	int r0 = restore_actions(ctx, t);
+	if (r0 == 0)
+		r0 = drain_pending(ctx, t);
+	if (r0 < 0)
+		return r0;
 	for (size_t i = 0; i < t->core->n_shared_pending; i++) {
 		int r = queue_signal(ctx, t, NULL, t->core->shared_pending[i]);
 		if (r < 0)
@@ -145,6 +178,5 @@ static int signals_restore_inject(struct restore_ctx *ctx, struct rtask *t)
 const struct task_obj_ops signals_obj = {
 	.name = "signals",
 	.dump = signals_dump,
-	.restore_self = signals_restore_self,
 	.restore_inject = signals_restore_inject,
 };

@@ -15,3 +15,5 @@ int thread_restore_final(struct restore_ctx *ctx, struct rthread *th);
 
 /* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);
+/* A zombie's wait status (field 52 of /proc/PID/stat). */
+int task_exit_code(pid_t pid);
