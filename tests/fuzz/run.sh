@@ -23,8 +23,8 @@ printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(con
 "$CC" -fsanitize=fuzzer,address,undefined "$OUT/probe.c" -o "$OUT/probe" >/dev/null 2>&1 ||
 	skip "$CC cannot link -fsanitize=fuzzer,address,undefined (libclang-rt missing?)"
 
-protoc-c --proto_path="$ROOT/proto" --c_out="$OUT" "$ROOT/proto/ferry.proto" || exit 1
-SRCS="$OUT/ferry.pb-c.c"
+protoc-c --proto_path="$ROOT/proto" --c_out="$OUT" "$ROOT"/proto/*.proto || exit 1
+SRCS=$(ls "$OUT"/*.pb-c.c | tr '\n' ' ')
 for f in common/error.c common/log.c common/util.c image/image.c image/pagestore.c image/show.c; do
 	SRCS="$SRCS $ROOT/src/$f"
 done
