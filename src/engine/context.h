@@ -115,6 +115,8 @@ struct restore_ctx {
 	int *master;			/* per files->files[i]: ferry's descriptor for it */
 	struct stash_ent *stash;
 	size_t nstash;
+	struct stash_ent *kept;
+	size_t nkept;
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	pid_t restorer_pid;

@@ -29,9 +29,10 @@ OPTIONAL_OPS(signalfd_file_ops);
 OPTIONAL_OPS(timerfd_file_ops);
 OPTIONAL_OPS(epoll_file_ops);
 OPTIONAL_OPS(inotify_file_ops);
+OPTIONAL_OPS(memfd_file_ops);
 
 static const struct file_ops *const file_kinds[] = {
-	&reg_file_ops, &dir_file_ops, &tty_file_ops, &chr_file_ops,
+	&memfd_file_ops, &reg_file_ops, &dir_file_ops, &tty_file_ops, &chr_file_ops,
 	&pipe_file_ops, &unix_file_ops, &inet_file_ops, &eventfd_file_ops,
 	&signalfd_file_ops, &timerfd_file_ops, &epoll_file_ops, &inotify_file_ops,
 };
@@ -117,7 +118,7 @@ static int add_file(struct dump_ctx *ctx, Ferry__FileEntry *fe)
 	return 0;
 }
 
-static int dump_new_file(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, uint32_t *id)
+int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, uint32_t *id)
 {
 	const struct file_ops *ops = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(file_kinds) && !ops; i++)
@@ -166,7 +167,7 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dtask *t, int fd)
 		fi.stolen = syscall(SYS_pidfd_getfd, t->pidfd, fd, 0);
 		if (fi.stolen < 0)
 			return fe_set(ctx->err, errno, "pid %d: take a look at fd %d (pidfd_getfd)", t->pid, fd);
-		r = dump_new_file(ctx, t, &fi, &e->file_id);
+		r = files_dump_object(ctx, t, &fi, &e->file_id);
 		close(fi.stolen);
 	}
 	if (r == 0 && remember(ctx, t->pid, fd, &fi.st, e->file_id) < 0)
@@ -268,6 +269,24 @@ int files_stash_take(struct restore_ctx *ctx, uint64_t key)
 	return -1;
 }
 
+int files_keep(struct restore_ctx *ctx, uint64_t key, int fd)
+{
+	struct stash_ent *n = realloc(ctx->kept, (ctx->nkept + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	ctx->kept = n;
+	ctx->kept[ctx->nkept++] = (struct stash_ent){ key, fd };
+	return 0;
+}
+
+int files_kept(struct restore_ctx *ctx, uint64_t key)
+{
+	for (size_t i = 0; i < ctx->nkept; i++)
+		if (ctx->kept[i].key == key)
+			return ctx->kept[i].fd;
+	return -1;
+}
+
 /* An --inherit-fd whose key names this file, or -1. */
 static int inherited(struct restore_ctx *ctx, const Ferry__FileEntry *fe)
 {
@@ -317,6 +336,11 @@ void files_close_all(struct restore_ctx *ctx)
 	free(ctx->stash);
 	ctx->stash = NULL;
 	ctx->nstash = 0;
+	for (size_t i = 0; i < ctx->nkept; i++)
+		close(ctx->kept[i].fd);
+	free(ctx->kept);
+	ctx->kept = NULL;
+	ctx->nkept = 0;
 }
 
 /*
@@ -352,6 +376,17 @@ int files_install_injected(struct restore_ctx *ctx, struct rtask *t)
 			return fe_wrap(ctx->err, r, "fd %d", e->fd);
 	}
 	return RINJ(ctx, inj, &ret, "close", SYS_close, pidfd);
+}
+
+int files_fetch(struct restore_ctx *ctx, struct injector *inj, int fd, long *remote)
+{
+	long pidfd, ret;
+	int r = RINJ(ctx, inj, &pidfd, "pidfd_open(ferry)", SYS_pidfd_open, ctx->restorer_pid, 0);
+	if (r < 0)
+		return r;
+	r = RINJ(ctx, inj, remote, "fetch a descriptor from the restorer", SYS_pidfd_getfd, pidfd, fd, 0);
+	RINJ(ctx, inj, &ret, "close", SYS_close, pidfd);
+	return r;
 }
 
 int files_install_hooks(struct restore_ctx *ctx, struct rtask *t)

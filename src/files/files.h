@@ -46,7 +46,7 @@ struct file_ops {
 extern const struct file_ops reg_file_ops, dir_file_ops, chr_file_ops, tty_file_ops;
 /* Optional modules: each file defines its ops; files.c lists them. */
 extern const struct file_ops pipe_file_ops, unix_file_ops, inet_file_ops, eventfd_file_ops,
-	signalfd_file_ops, timerfd_file_ops, epoll_file_ops, inotify_file_ops;
+	signalfd_file_ops, timerfd_file_ops, epoll_file_ops, inotify_file_ops, memfd_file_ops;
 extern const struct task_obj_ops files_obj;
 
 /* Validates the file table of an image. */
@@ -70,8 +70,24 @@ int files_master_fd(struct restore_ctx *ctx, uint32_t id);
 /* The file entry with this id, or NULL. */
 const Ferry__FileEntry *files_find(const Ferry__Files *files, uint32_t id);
 
+/* Dumps an object that no fd names (a memfd only mapped): matched, dumped and added like an fd's. */
+int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, uint32_t *id);
+/* By injection: gives the task a descriptor for ferry's fd (pidfd_getfd); *remote is its number. */
+int files_fetch(struct restore_ctx *ctx, struct injector *inj, int fd, long *remote);
+
 /* Restore stages (engine/restore.c): create every file in ferry; give a forked task its table. */
 int files_open_all(struct restore_ctx *ctx);
 int files_install_injected(struct restore_ctx *ctx, struct rtask *t);
 int files_install_hooks(struct restore_ctx *ctx, struct rtask *t);
 void files_close_all(struct restore_ctx *ctx);
+
+/*
+ * Objects that must outlive files_open_all (a memfd that memory restore maps again), kept by key
+ * until files_close_all. files_kept() returns ferry's fd or -1; the registry owns it.
+ */
+int files_keep(struct restore_ctx *ctx, uint64_t key, int fd);
+int files_kept(struct restore_ctx *ctx, uint64_t key);
+/* The memfd module's key for a memfd inode, and its lookup/creation for a VMA at dump. */
+#define MEMFD_KEY(ino) ((0x4dULL << 56) | ((ino) & ((1ULL << 56) - 1)))
+int memfd_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id);
+int memfd_for_mapping(struct restore_ctx *ctx, uint32_t file_id, struct ferry_err *err);

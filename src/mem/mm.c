@@ -21,6 +21,7 @@
 #include "common/kprobe.h"
 #include "common/util.h"
 #include "inject/ptrace.h"
+#include "files/files.h"
 #include "mem/mem.h"
 
 #ifndef ARCH_MAP_VDSO_64
@@ -87,11 +88,33 @@ static int dump_mm_fields(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+/* Mappings of memfds name their object in files.img; found through /proc/PID/map_files. */
+static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		Ferry__Vma *v = t->mm->vmas[i];
+		if (!v->path || strncmp(v->path, "/memfd:", 7))
+			continue;
+		char path[96];
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
+			 (unsigned long long)v->end);
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return fe_set(ctx->err, errno, "pid %d: open %s", t->pid, path);
+		int r = memfd_dump_mapping(ctx, t, fd, v->path, &v->file_id);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "pid %d: mapping at %#llx", t->pid, (unsigned long long)v->start);
+		v->has_file_id = 1;
+	}
+	return 0;
+}
+
 /* The layout itself was read before anything was injected (vma_dump_layout). */
 static int mm_dump(struct dump_ctx *ctx, struct dtask *t)
 {
 	ctx->stats.vmas += t->mm->n_vmas;
-	return dump_mm_fields(ctx, t);
+	int r = resolve_objects(ctx, t);
+	return r < 0 ? r : dump_mm_fields(ctx, t);
 }
 
 const struct task_obj_ops mm_obj = {
@@ -218,15 +241,10 @@ static int restore_vdso(struct restore_ctx *ctx, struct rtask *t)
 /* The task's page store, fetched from ferry with pidfd_getfd(). */
 static int fetch_pages_fd(struct restore_ctx *ctx, struct rtask *t)
 {
-	struct injector *inj = &t->threads[0].inj;
-	long pidfd, fd, ret;
-	int r = RINJ(ctx, inj, &pidfd, "pidfd_open(ferry)", SYS_pidfd_open, ctx->restorer_pid, 0);
-	if (r < 0)
-		return r;
-	r = RINJ(ctx, inj, &fd, "fetch the page store", SYS_pidfd_getfd, pidfd, t->ps.fd, 0);
-	RINJ(ctx, inj, &ret, "close", SYS_close, pidfd);
+	long fd = -1;
+	int r = files_fetch(ctx, &t->threads[0].inj, t->ps.fd, &fd);
 	t->remote_pages_fd = (int)fd;
-	return r;
+	return r < 0 ? fe_wrap(ctx->err, r, "page store of pid %d", t->pid) : 0;
 }
 
 int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept)

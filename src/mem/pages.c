@@ -207,8 +207,16 @@ static int split_inherited(struct dump_ctx *ctx, struct dtask *t, const Ferry__V
 	for (size_t j = 0; j < p->mm->n_vmas && !pv; j++)
 		if (vma_same(p->mm->vmas[j], v))
 			pv = p->mm->vmas[j];
-	if (!pv || v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON)
+	if (!pv)
 		return 0;
+	if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON) {
+		/* Inherited from the parent at the same place: the same shared object, restored there. */
+		for (size_t k = 0; k < l->n; k++)
+			if (range_add(inherited, l->r[k].start, l->r[k].end) < 0)
+				return -ENOMEM;
+		l->n = 0;
+		return 0;
+	}
 	char path[64];
 	_cleanup_close_ int cfd = open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
 	_cleanup_close_ int pfd = open(PROC_PATH(path, p->pid, "pagemap"), O_RDONLY | O_CLOEXEC);

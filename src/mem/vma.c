@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "files/files.h"
 #include "mem/mem.h"
 
 int vma_has_pages(const Ferry__Vma *v)
@@ -60,9 +61,15 @@ static int classify(struct dump_ctx *ctx, struct dtask *t, Ferry__Vma *v, const 
 		v->kind = FERRY__VMA_KIND__VMA_SHARED_ANON;
 		return 0;
 	}
-	if (strncmp(path, "/SYSV", 5) == 0 || strncmp(path, "/memfd:", 7) == 0 || del)
+	if (strncmp(path, "/memfd:", 7) == 0) {	/* resolved to its memfd object by mm_dump */
+		v->kind = shared ? FERRY__VMA_KIND__VMA_FILE_SHARED : FERRY__VMA_KIND__VMA_FILE_PRIVATE;
+		v->path = arena_strdup(&ctx->arena, path);
+		v->has_deleted = v->deleted = 1;
+		return 0;
+	}
+	if (strncmp(path, "/SYSV", 5) == 0 || del)
 		return fe_msg(ctx->err, EOPNOTSUPP,
-			      "pid %d: mapping of %s at %#llx (SysV shm, memfd or deleted file) is not supported by this version",
+			      "pid %d: mapping of %s at %#llx (SysV shm or deleted file) is not supported by this version",
 			      t->pid, path, (unsigned long long)v->start);
 	v->kind = shared ? FERRY__VMA_KIND__VMA_FILE_SHARED : FERRY__VMA_KIND__VMA_FILE_PRIVATE;
 	v->path = arena_strdup(&ctx->arena, path);
@@ -167,6 +174,25 @@ static int vma_filled(const struct rtask *t, const Ferry__Vma *v, size_t *cursor
 }
 
 /* Maps one VMA, writable while its pages are filled; the caller reprotects afterwards. */
+/* A VMA of an object ferry created (a memfd): the task fetches it, maps it, and closes it. */
+static int map_object(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v, int prot, int flags)
+{
+	struct injector *inj = &t->threads[0].inj;
+	int mine = memfd_for_mapping(ctx, v->file_id, ctx->err);
+	if (mine < 0)
+		return mine;
+	long fd, ret;
+	int r = files_fetch(ctx, inj, mine, &fd);
+	if (r < 0)
+		return r;
+	r = RINJ(ctx, inj, &ret, "mmap", SYS_mmap, v->start, v->end - v->start, prot, flags, fd, v->pgoff);
+	RINJ(ctx, inj, &(long){ 0 }, "close", SYS_close, fd);
+	if (r < 0)
+		return fe_wrap(ctx->err, r, "map %s at %#llx", v->path, (unsigned long long)v->start);
+	return (uint64_t)ret == v->start ? 0 : fe_msg(ctx->err, EFAULT, "map %#llx landed at %#lx",
+						      (unsigned long long)v->start, ret);
+}
+
 struct open_cache {
 	long fd;
 	const char *path;
@@ -191,6 +217,8 @@ static int map_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v
 	case FERRY__VMA_KIND__VMA_FILE_PRIVATE:
 	case FERRY__VMA_KIND__VMA_FILE_SHARED:
 		flags |= v->kind == FERRY__VMA_KIND__VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
+		if (v->has_file_id)
+			return map_object(ctx, t, v, prot, flags);
 		if (!oc->path || strcmp(oc->path, v->path) || oc->mode != open_mode(v)) {
 			if (oc->fd >= 0)
 				RINJ(ctx, inj, &ret, "close", SYS_close, oc->fd);

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * memfd: anonymous files with a name, content and seals. The content travels once per memfd
+ * (inode), whether the tree holds it through descriptors, mappings, or both — a memfd that is
+ * only mapped (its fd closed) is found through /proc/PID/map_files. Restore creates one memfd
+ * per inode in ferry, fills it, seals it, and derives every description from it; memory restore
+ * maps the same object (files_kept).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define LOG_PREFIX "memfd: "
+#include "common/log.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "files/files.h"
+
+#define MEMFD_MAX (1ULL << 30)
+
+static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
+{
+	return S_ISREG(fi->st.st_mode) && strncmp(fi->link, "/memfd:", 7) == 0;
+}
+
+static const Ferry__FileEntry *find_by_ino(const Ferry__Files *files, uint64_t ino, int with_content)
+{
+	for (size_t i = 0; i < files->n_files; i++) {
+		const Ferry__FileEntry *fe = files->files[i];
+		if (fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->ino == ino &&
+		    (!with_content || fe->memfd->content))
+			return fe;
+	}
+	return NULL;
+}
+
+static int save_content(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__FileEntry *fe)
+{
+	uint64_t size = fi->st.st_size;
+	if (size > MEMFD_MAX)
+		return fe_msg(ctx->err, EFBIG, "memfd of %llu bytes is too large to carry in the image",
+			      (unsigned long long)size);
+	_cleanup_free_ char *buf = malloc(size ? size : 1);
+	if (!buf)
+		return fe_set(ctx->err, ENOMEM, "memfd content");
+	int r = size ? pread_full(fi->stolen, buf, size, 0) : 0;
+	if (r < 0)
+		return fe_set(ctx->err, r, "read memfd content");
+	fe->has_ghost_id = 1;
+	fe->ghost_id = ++ctx->next_ghost_id;
+	fe->memfd->has_content = 1;
+	fe->memfd->content = 1;
+	return img_write_blob(ctx->dirfd, IMG_GHOST, fe->ghost_id, buf, size, ctx->err);
+}
+
+static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
+{
+	Ferry__MemfdEntry *m = ARENA_NEW(&ctx->arena, Ferry__MemfdEntry);
+	if (!m)
+		return fe_set(ctx->err, ENOMEM, "memfd");
+	ferry__memfd_entry__init(m);
+	fe->memfd = m;
+	const char *name = fi->link + 7, *del = strstr(name, " (deleted)");
+	size_t nlen = del ? (size_t)(del - name) : strlen(name);
+	m->name = arena_memdup(&ctx->arena, name, nlen + 1);
+	m->name[nlen] = 0;
+	fe->path = arena_strdup(&ctx->arena, fi->link);
+	m->has_ino = m->has_size = m->has_seals = m->has_mode = 1;
+	m->ino = fi->st.st_ino;
+	m->size = fi->st.st_size;
+	m->mode = fi->st.st_mode & 07777;
+	int seals = fcntl(fi->stolen, F_GET_SEALS);
+	m->seals = seals < 0 ? 0 : (uint32_t)seals;
+	if (find_by_ino(&ctx->files, m->ino, 1))
+		return 0;
+	return save_content(ctx, fi, fe);
+}
+
+/* One memfd per inode, created, filled and sealed in ferry the first time it is asked for. */
+static int primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
+{
+	int fd = files_kept(ctx, MEMFD_KEY(fe->memfd->ino));
+	if (fd >= 0)
+		return fd;
+	const Ferry__FileEntry *src = find_by_ino(ctx->files, fe->memfd->ino, 1);
+	if (!src || !src->has_ghost_id)
+		return fe_msg(err, EBADMSG, "files.img: no content for memfd %s (inode %llu)", fe->memfd->name,
+			      (unsigned long long)fe->memfd->ino);
+	_cleanup_free_ void *data = NULL;
+	size_t len;
+	int r = img_read_blob(ctx->dirfd, IMG_GHOST, src->ghost_id, &data, &len, err);
+	if (r < 0)
+		return r;
+	fd = memfd_create(src->memfd->name ? src->memfd->name : "", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return fe_set(err, errno, "memfd_create(%s)", src->memfd->name);
+	if ((r = write_full(fd, data, len)) < 0 || (ftruncate(fd, src->memfd->size) < 0 && (r = -errno)) ||
+	    (src->memfd->mode && fchmod(fd, src->memfd->mode) < 0 && (r = -errno)) ||
+	    (src->memfd->seals && fcntl(fd, F_ADD_SEALS, src->memfd->seals & ~F_SEAL_SEAL) < 0 && (r = -errno)) ||
+	    ((src->memfd->seals & F_SEAL_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0 && (r = -errno))) {
+		close(fd);
+		return fe_set(err, r, "fill memfd %s", src->memfd->name);
+	}
+	if ((r = files_keep(ctx, MEMFD_KEY(fe->memfd->ino), fd)) < 0) {
+		close(fd);
+		return fe_set(err, r, "memfd");
+	}
+	return fd;
+}
+
+/* Each description is a fresh open of the memfd, with its own flags and offset. */
+static int memfd_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
+{
+	if (!fe->memfd)
+		return fe_msg(err, EBADMSG, "files.img: memfd entry %u without its details", fe->id);
+	int p = primary(ctx, fe, err);
+	if (p < 0)
+		return p;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p);
+	int fd = open(path, files_open_flags(fe->flags) | O_CLOEXEC);
+	if (fd < 0)
+		return fe_set(err, errno, "reopen memfd %s", fe->memfd->name);
+	if (fe->has_pos && lseek(fd, (off_t)fe->pos, SEEK_SET) < 0) {
+		close(fd);
+		return fe_set(err, errno, "seek memfd %s", fe->memfd->name);
+	}
+	return fd;
+}
+
+int memfd_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id)
+{
+	struct fd_info fi = { .fd = -1, .link = link, .stolen = fd, .flags = O_RDWR };
+	if (fstat(fd, &fi.st) < 0)
+		return fe_set(ctx->err, errno, "stat the memfd mapped as %s", link);
+	const Ferry__FileEntry *fe = find_by_ino(&ctx->files, fi.st.st_ino, 0);
+	if (fe) {
+		*file_id = fe->id;
+		return 0;
+	}
+	return files_dump_object(ctx, t, &fi, file_id);
+}
+
+/* Memory restore maps the memfd behind a VMA: ferry's descriptor for it. */
+int memfd_for_mapping(struct restore_ctx *ctx, uint32_t file_id, struct ferry_err *err)
+{
+	const Ferry__FileEntry *fe = files_find(ctx->files, file_id);
+	if (!fe || fe->kind != FERRY__FILE_KIND__FILE_MEMFD || !fe->memfd)
+		return fe_msg(err, EBADMSG, "mm image names file %u, which is not a memfd", file_id);
+	return primary(ctx, fe, err);
+}
+
+const struct file_ops memfd_file_ops = {
+	.kind = FERRY__FILE_KIND__FILE_MEMFD, .name = "memfd",
+	.match = memfd_match, .dump = memfd_dump, .open = memfd_open,
+};
