@@ -70,6 +70,7 @@ struct dump_ctx {
 	uint32_t next_file_id;
 	uint32_t next_ghost_id;
 	int pin_free;			/* read memory through /proc/PID/mem (see mem/pages.c) */
+	Ferry__ShmImage shm;		/* SysV segments met so far (mem/sysvshm.c) */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
 	struct ferry_err *err;
@@ -117,6 +118,8 @@ struct restore_ctx {
 	size_t nstash;
 	struct stash_ent *kept;
 	size_t nkept;
+	Ferry__ShmImage *shm;		/* SysV segments to recreate (mem/sysvshm.c) */
+	uint8_t *shm_created;		/* per segment: created by this restore (removed if it fails) */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	pid_t restorer_pid;

@@ -273,6 +273,7 @@ static int stage_write_images(struct dump_ctx *ctx)
 	tree.tasks = entries;
 	tree.n_tasks = ctx->ntasks;
 	if ((r = img_write_msg(ctx->dirfd, IMG_FILES, 0, &ctx->files.base, ctx->err)) < 0 ||
+	    (r = shm_dump_write(ctx)) < 0 ||
 	    (r = img_write_msg(ctx->dirfd, IMG_PSTREE, 0, &tree.base, ctx->err)) < 0)
 		return r;
 	return 0;
@@ -338,6 +339,7 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		{ "write-images", stage_write_images },
 	};
 	ferry__files__init(&ctx.files);
+	ferry__shm_image__init(&ctx.shm);
 	ferry__dump_stats__init(&ctx.stats);
 	ctx.t_start = now_us();
 	int r = 0;

@@ -184,6 +184,9 @@ static int stage_check_pids(struct restore_ctx *ctx)
 
 static int stage_open_files(struct restore_ctx *ctx)
 {
+	int r = shm_restore_create(ctx);
+	if (r < 0)
+		return r;
 	ctx->tty_fd = -1;
 	if (ctx->opts->shell_job)
 		for (int fd = 0; fd < 3 && ctx->tty_fd < 0; fd++)
@@ -375,7 +378,9 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	if (r < 0) {
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
 		restore_abort(&ctx);
+		shm_restore_finish(&ctx, 1);
 	} else {
+		shm_restore_finish(&ctx, 0);
 		finish_stats(&ctx, t0);
 		pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
 		write_pidfile(&ctx);

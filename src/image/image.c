@@ -26,6 +26,7 @@ static const struct img_kind_desc kinds[] = {
 	{ IMG_GHOST, "ghost", "ghost-%d.img", NULL },
 	{ IMG_STATS_DUMP, "stats-dump", "stats-dump.img", &ferry__dump_stats__descriptor },
 	{ IMG_STATS_RESTORE, "stats-restore", "stats-restore.img", &ferry__restore_stats__descriptor },
+	{ IMG_SHM, "shm", "shm.img", &ferry__shm_image__descriptor },
 };
 
 const struct img_kind_desc *img_kind_get(enum img_kind kind)

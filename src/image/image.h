@@ -28,6 +28,7 @@ enum img_kind {
 	IMG_GHOST = 9,
 	IMG_STATS_DUMP = 10,
 	IMG_STATS_RESTORE = 11,
+	IMG_SHM = 12,
 	IMG_KIND_MAX
 };
 

@@ -40,3 +40,13 @@ int vma_same(const Ferry__Vma *a, const Ferry__Vma *b);
 int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t);
 /* pages.c: in inherited VMAs, drops what the parent has but the task had not (neither inherited nor saved). */
 int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept);
+
+/* sysvshm.c: SysV shared memory segments attached by the tree. */
+int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v);
+int shm_dump_write(struct dump_ctx *ctx);
+/* Restore: recreate every segment with its id and content (before any task exists). */
+int shm_restore_create(struct restore_ctx *ctx);
+/* By injection: attach the segment behind v where it was. */
+int shm_restore_attach(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v);
+/* Success: remove segments that were marked for removal; failure: remove what was created. */
+void shm_restore_finish(struct restore_ctx *ctx, int failed);

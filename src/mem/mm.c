@@ -93,6 +93,12 @@ static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 {
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		Ferry__Vma *v = t->mm->vmas[i];
+		if (v->kind == FERRY__VMA_KIND__VMA_SYSV_SHM) {
+			int r = shm_dump_mapping(ctx, t, v);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (!v->path || strncmp(v->path, "/memfd:", 7))
 			continue;
 		char path[96];

@@ -67,9 +67,14 @@ static int classify(struct dump_ctx *ctx, struct dtask *t, Ferry__Vma *v, const 
 		v->has_deleted = v->deleted = 1;
 		return 0;
 	}
-	if (strncmp(path, "/SYSV", 5) == 0 || del)
+	if (strncmp(path, "/SYSV", 5) == 0 && shared) {	/* the inode is the shmid */
+		v->kind = FERRY__VMA_KIND__VMA_SYSV_SHM;
+		v->path = arena_strdup(&ctx->arena, path);
+		return 0;
+	}
+	if (del)
 		return fe_msg(ctx->err, EOPNOTSUPP,
-			      "pid %d: mapping of %s at %#llx (SysV shm or deleted file) is not supported by this version",
+			      "pid %d: mapping of the deleted file %s at %#llx is not supported by this version",
 			      t->pid, path, (unsigned long long)v->start);
 	v->kind = shared ? FERRY__VMA_KIND__VMA_FILE_SHARED : FERRY__VMA_KIND__VMA_FILE_PRIVATE;
 	v->path = arena_strdup(&ctx->arena, path);
@@ -115,6 +120,10 @@ int vma_dump_layout(struct dump_ctx *ctx, struct dtask *t)
 			v->dev = makedev(maj, min);
 			v->ino = ino;
 		}
+		if (v->kind == FERRY__VMA_KIND__VMA_SYSV_SHM) {
+			v->has_shmid = 1;
+			v->shmid = ino;
+		}
 		vmas[n++] = v;
 	}
 	t->mm->vmas = vmas;
@@ -129,7 +138,7 @@ int mm_validate(const Ferry__Mm *mm, int pid, struct ferry_err *err)
 		const Ferry__Vma *v = mm->vmas[i];
 		if (v->start % 4096 || v->end % 4096 || v->end <= v->start || v->start < prev ||
 		    v->end > (1ULL << 57) || (v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) ||
-		    (uint32_t)v->kind > FERRY__VMA_KIND__VMA_VSYSCALL || (v->has_pgoff && v->pgoff % 4096) ||
+		    (uint32_t)v->kind > FERRY__VMA_KIND__VMA_SYSV_SHM || (v->has_pgoff && v->pgoff % 4096) ||
 		    ((v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE || v->kind == FERRY__VMA_KIND__VMA_FILE_SHARED) &&
 		     (!v->path || v->path[0] != '/')))
 			return fe_msg(err, EBADMSG, "mm-%d.img: VMA %zu (%#llx-%#llx) is malformed", pid, i,
@@ -232,6 +241,8 @@ static int map_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v
 		}
 		fd = oc->fd;
 		break;
+	case FERRY__VMA_KIND__VMA_SYSV_SHM:
+		return shm_restore_attach(ctx, t, v);
 	default:
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 	}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SysV shared memory attached by the tree. Dump: each segment once (metadata from
+ * /proc/sysvipc/shm, content read through /proc/PID/map_files, which does not attach it).
+ * Restore: the segment is recreated with its old id (kernel.shm_next_id) and content before any
+ * task exists — or, if a segment with that id, key and size survived the dump, refilled — and
+ * each task attaches it where it was by an injected shmat(). A segment marked for removal is
+ * removed again once the tasks hold it; a failed restore removes what it created.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LOG_PREFIX "shm: "
+#include "common/log.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "mem/mem.h"
+
+static int parse_segment(int shmid, Ferry__ShmSegment *s)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = read_file("/proc/sysvipc/shm", &text, NULL);
+	if (r < 0)
+		return r;
+	for (char *line = strchr(text, '\n'); line && *line; line = strchr(line + 1, '\n')) {
+		int key, id;
+		unsigned mode, uid, gid;
+		unsigned long long size;
+		if (sscanf(line + 1, "%d %d %o %llu %*d %*d %*d %u %u", &key, &id, &mode, &size, &uid, &gid) == 6 &&
+		    id == shmid) {
+			s->shmid = id;
+			s->key = key;
+			s->mode = mode;
+			s->size = size;
+			s->has_uid = s->has_gid = 1;
+			s->uid = uid;
+			s->gid = gid;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v)
+{
+	Ferry__ShmImage *img = &ctx->shm;
+	for (size_t i = 0; i < img->n_segments; i++)
+		if (img->segments[i]->shmid == (int32_t)v->shmid)
+			return 0;
+	Ferry__ShmSegment *s = ARENA_NEW(&ctx->arena, Ferry__ShmSegment);
+	Ferry__ShmSegment **n = ARENA_ARRAY(&ctx->arena, Ferry__ShmSegment *, img->n_segments + 1);
+	if (!s || !n)
+		return fe_set(ctx->err, ENOMEM, "shm segment");
+	ferry__shm_segment__init(s);
+	int r = parse_segment((int)v->shmid, s);
+	if (r < 0)
+		return fe_set(ctx->err, r, "pid %d: SysV segment %llu mapped at %#llx", t->pid,
+			      (unsigned long long)v->shmid, (unsigned long long)v->start);
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = malloc(s->size ? s->size : 1);
+	if (fd < 0 || !buf)
+		return fe_set(ctx->err, fd < 0 ? errno : ENOMEM, "pid %d: SysV segment %d", t->pid, s->shmid);
+	if ((r = pread_full(fd, buf, s->size, 0)) < 0)
+		return fe_set(ctx->err, r, "pid %d: read SysV segment %d", t->pid, s->shmid);
+	s->has_ghost_id = 1;
+	s->ghost_id = ++ctx->next_ghost_id;
+	if ((r = img_write_blob(ctx->dirfd, IMG_GHOST, s->ghost_id, buf, s->size, ctx->err)) < 0)
+		return r;
+	if (img->n_segments)
+		memcpy(n, img->segments, img->n_segments * sizeof(*n));
+	n[img->n_segments++] = s;
+	img->segments = n;
+	return 0;
+}
+
+int shm_dump_write(struct dump_ctx *ctx)
+{
+	return ctx->shm.n_segments ? img_write_msg(ctx->dirfd, IMG_SHM, 0, &ctx->shm.base, ctx->err) : 0;
+}
+
+static int write_next_id(int id)
+{
+	char buf[32];
+	_cleanup_close_ int fd = open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC);
+	int n = snprintf(buf, sizeof(buf), "%d", id);
+	return fd < 0 ? -errno : write_full(fd, buf, n);
+}
+
+/* The segment with s's id: reused if the one that is there is the same, else created. */
+static int make_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s, int *created)
+{
+	struct shmid_ds ds;
+	*created = 0;
+	if (shmctl(s->shmid, IPC_STAT, &ds) == 0) {
+		if (ds.shm_perm.__key != s->key || ds.shm_segsz != s->size)
+			return fe_msg(ctx->err, EEXIST, "SysV shm id %d is taken by another segment (key %#x)", s->shmid,
+				      ds.shm_perm.__key);
+		return 0;
+	}
+	int r = write_next_id(s->shmid);
+	if (r < 0)
+		return fe_set(ctx->err, r, "choose SysV shm id %d (kernel.shm_next_id)", s->shmid);
+	int id = shmget(s->key, s->size, (s->mode & 0777) | IPC_CREAT | IPC_EXCL);
+	write_next_id(-1);
+	if (id < 0)
+		return fe_set(ctx->err, errno, "recreate SysV segment %d (key %#x)", s->shmid, s->key);
+	if (id != s->shmid) {
+		shmctl(id, IPC_RMID, NULL);
+		return fe_msg(ctx->err, EEXIST, "SysV segment came back as id %d, not %d", id, s->shmid);
+	}
+	*created = 1;
+	return 0;
+}
+
+static int fill_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s)
+{
+	_cleanup_free_ void *data = NULL;
+	size_t len;
+	int r = img_read_blob(ctx->dirfd, IMG_GHOST, s->ghost_id, &data, &len, ctx->err);
+	if (r < 0)
+		return r;
+	if (len != s->size)
+		return fe_msg(ctx->err, EBADMSG, "ghost-%u.img: %zu bytes for a %llu-byte segment", s->ghost_id, len,
+			      (unsigned long long)s->size);
+	void *p = shmat(s->shmid, NULL, 0);
+	if (p == (void *)-1)
+		return fe_set(ctx->err, errno, "attach SysV segment %d", s->shmid);
+	memcpy(p, data, len);
+	shmdt(p);
+	struct shmid_ds ds;
+	if (shmctl(s->shmid, IPC_STAT, &ds) == 0) {
+		ds.shm_perm.uid = s->uid;
+		ds.shm_perm.gid = s->gid;
+		ds.shm_perm.mode = s->mode & 0777;
+		shmctl(s->shmid, IPC_SET, &ds);
+	}
+	return 0;
+}
+
+int shm_restore_create(struct restore_ctx *ctx)
+{
+	int r = img_read_msg(ctx->dirfd, IMG_SHM, 0, (ProtobufCMessage **)&ctx->shm, ctx->err);
+	if (r == -ENOENT) {
+		fe_clear(ctx->err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	ctx->shm_created = calloc(ctx->shm->n_segments + 1, 1);
+	if (!ctx->shm_created)
+		return fe_set(ctx->err, ENOMEM, "shm");
+	for (size_t i = 0; i < ctx->shm->n_segments; i++) {
+		const Ferry__ShmSegment *s = ctx->shm->segments[i];
+		int created;
+		if (!s->has_ghost_id || s->size > (1ULL << 40))
+			return fe_msg(ctx->err, EBADMSG, "shm.img: segment %d is malformed", s->shmid);
+		if ((r = make_segment(ctx, s, &created)) < 0)
+			return r;
+		ctx->shm_created[i] = (uint8_t)created;
+		if ((r = fill_segment(ctx, s)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int shm_restore_attach(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v)
+{
+	long ret;
+	if (v->pgoff)	/* a later piece of a segment attached by its first VMA */
+		return 0;
+	int flags = (v->prot & PROT_WRITE ? 0 : SHM_RDONLY) | (v->prot & PROT_EXEC ? SHM_EXEC : 0);
+	int r = RINJ(ctx, &t->threads[0].inj, &ret, "shmat", SYS_shmat, v->shmid, v->start, flags);
+	if (r < 0)
+		return fe_wrap(ctx->err, r, "attach SysV segment %llu at %#llx", (unsigned long long)v->shmid,
+			       (unsigned long long)v->start);
+	return (uint64_t)ret == v->start ? 0 : fe_msg(ctx->err, EFAULT, "SysV segment landed at %#lx", ret);
+}
+
+void shm_restore_finish(struct restore_ctx *ctx, int failed)
+{
+	for (size_t i = 0; ctx->shm && i < ctx->shm->n_segments; i++) {
+		const Ferry__ShmSegment *s = ctx->shm->segments[i];
+		if ((failed && ctx->shm_created[i]) || (!failed && (s->mode & SHM_DEST)))
+			shmctl(s->shmid, IPC_RMID, NULL);
+	}
+	img_free((ProtobufCMessage *)ctx->shm);
+	free(ctx->shm_created);
+	ctx->shm = NULL;
+	ctx->shm_created = NULL;
+}
