@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The page store's writer and verifying reader. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -175,35 +178,75 @@ int pages_open(int dirfd, int pid, const Ferry__Pagemap *pm, struct page_store *
 	return 0;
 }
 
+/* One verifier's share: runs [first, last) starting at page `off` of the store. */
+struct verify_job {
+	const struct page_store *ps;
+	const Ferry__Pagemap *pm;
+	size_t first, last;
+	uint64_t off;
+	size_t bad;		/* index of the first corrupt run, or SIZE_MAX */
+	int err;		/* -errno of a read failure */
+	pthread_t thread;
+};
+
+/* Reads in cache-sized chunks: cheaper than faulting the whole store in through a mapping. */
+static void *verify_range(void *arg)
+{
+	struct verify_job *j = arg;
+	enum { CHUNK = 1024 };
+	uint8_t *buf = aligned_alloc(PS_PAGE, CHUNK * PS_PAGE);
+	j->bad = SIZE_MAX;
+	j->err = buf ? 0 : -ENOMEM;
+	uint64_t off = j->off;
+	for (size_t i = j->first; buf && i < j->last && j->bad == SIZE_MAX && !j->err;) {
+		size_t first = i;
+		uint64_t n = 0;
+		while (i < j->last && n + j->pm->entries[i]->nr_pages <= CHUNK)
+			n += j->pm->entries[i++]->nr_pages;
+		j->err = pread_full(j->ps->fd, buf, n * PS_PAGE, PS_HDR_SIZE + off * PS_PAGE);
+		uint64_t o = 0;
+		for (size_t k = first; !j->err && k < i; k++) {
+			const Ferry__PagemapEntry *e = j->pm->entries[k];
+			if (XXH3_64bits(buf + o * PS_PAGE, (size_t)e->nr_pages * PS_PAGE) != e->xxh3) {
+				j->bad = k;
+				break;
+			}
+			o += e->nr_pages;
+		}
+		off += n;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Big stores are checked by two threads (hashing is CPU-bound; the store is in the page cache). */
 int pages_verify(const struct page_store *ps, const Ferry__Pagemap *pm, struct ferry_err *err)
 {
 	int r = pagemap_validate(pm, err);
 	if (r < 0)
 		return r;
-	/* Read in cache-sized chunks: cheaper than faulting the whole store in through a mapping. */
-	enum { CHUNK = 1024 };
-	_cleanup_free_ uint8_t *buf = aligned_alloc(PS_PAGE, CHUNK * PS_PAGE);
-	if (!buf)
-		return fe_set(err, ENOMEM, "verify %s", ps->name);
-	uint64_t off = 0;
-	size_t i = 0;
-	while (i < pm->n_entries) {
-		size_t first = i;
-		uint64_t n = 0;
-		while (i < pm->n_entries && n + pm->entries[i]->nr_pages <= CHUNK)
-			n += pm->entries[i++]->nr_pages;
-		r = pread_full(ps->fd, buf, n * PS_PAGE, PS_HDR_SIZE + off * PS_PAGE);
-		if (r < 0)
-			return fe_set(err, r, "read %s", ps->name);
-		uint64_t o = 0;
-		for (size_t k = first; k < i; k++) {
-			const Ferry__PagemapEntry *e = pm->entries[k];
-			if (XXH3_64bits(buf + o * PS_PAGE, (size_t)e->nr_pages * PS_PAGE) != e->xxh3)
-				return fe_msg(err, EBADMSG, "%s: pages at %#llx (run %zu) fail their checksum: the page store is corrupt",
-					      ps->name, (unsigned long long)e->vaddr, k);
-			o += e->nr_pages;
-		}
-		off += n;
+	struct verify_job jobs[2] = { { ps, pm, 0, pm->n_entries, 0, 0, 0, 0 }, { ps, pm, 0, 0, 0, 0, 0, 0 } };
+	int njobs = 1;
+	if (pm->total_pages >= 16384) {	/* 64 MiB */
+		uint64_t half = 0;
+		size_t split = 0;
+		while (split < pm->n_entries && half < pm->total_pages / 2)
+			half += pm->entries[split++]->nr_pages;
+		jobs[0].last = split;
+		jobs[1] = (struct verify_job){ ps, pm, split, pm->n_entries, half, 0, 0, 0 };
+		njobs = pthread_create(&jobs[1].thread, NULL, verify_range, &jobs[1]) == 0 ? 2 : 1;
+		if (njobs == 1)
+			jobs[0].last = pm->n_entries;
+	}
+	verify_range(&jobs[0]);
+	if (njobs == 2)
+		pthread_join(jobs[1].thread, NULL);
+	for (int k = 0; k < njobs; k++) {
+		if (jobs[k].err)
+			return fe_set(err, jobs[k].err, "read %s", ps->name);
+		if (jobs[k].bad != SIZE_MAX)
+			return fe_msg(err, EBADMSG, "%s: pages at %#llx (run %zu) fail their checksum: the page store is corrupt",
+				      ps->name, (unsigned long long)pm->entries[jobs[k].bad]->vaddr, jobs[k].bad);
 	}
 	return 0;
 }
