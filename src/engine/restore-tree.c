@@ -142,10 +142,88 @@ static int make_zombie(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+static int in_tree(const struct restore_ctx *ctx, pid_t pid)
+{
+	for (size_t k = 0; k < ctx->ntasks; k++)
+		if (ctx->tasks[k].pid == pid)
+			return 1;
+	return 0;
+}
+
+/*
+ * A process group whose leader has exited: a helper task forked from the group's first member
+ * takes the leader's PID, creates the group, and — once the members joined — exits and is reaped
+ * by that member, leaving nothing behind.
+ */
+struct group_helper {
+	pid_t pgid;
+	struct rtask *member;
+};
+
+static int start_group_helper(struct restore_ctx *ctx, struct rtask *m, pid_t pgid)
+{
+	struct injector hinj = { .memfd = -1 };
+	long ret;
+	int r = inject_clone(ctx, &m->threads[0].inj, pgid, 0, SIGCHLD);
+	if (r < 0)
+		return fe_wrap(ctx->err, r, "process group %d, whose leader has exited: a stand-in leader", pgid);
+	if ((r = inj_open(&hinj, pgid, m->tramp, ctx->err)) == 0)
+		r = RINJ(ctx, &hinj, &ret, "create the process group", SYS_setpgid, 0, 0);
+	inj_close(&hinj);
+	return r;
+}
+
+static int stop_group_helper(struct restore_ctx *ctx, const struct group_helper *g)
+{
+	struct user_regs_struct regs;
+	int st, r = pt_getregs(g->pgid, &regs);
+	if (r < 0)
+		return fe_set(ctx->err, r, "group stand-in %d", g->pgid);
+	regs.rip = g->member->tramp;
+	regs.rax = SYS_exit_group;
+	regs.rdi = 0;
+	regs.orig_rax = (unsigned long)-1;
+	if ((r = pt_setregs(g->pgid, &regs)) < 0 || ptrace(PTRACE_CONT, g->pgid, NULL, NULL) < 0)
+		return fe_set(ctx->err, r ? r : errno, "end group stand-in %d", g->pgid);
+	while (waitpid(g->pgid, &st, __WALL) == g->pgid && !WIFEXITED(st) && !WIFSIGNALED(st))
+		ptrace(PTRACE_CONT, g->pgid, NULL, NULL);
+	long ret;
+	return RINJ(ctx, &g->member->threads[0].inj, &ret, "reap the group stand-in", SYS_wait4, g->pgid, 0, __WALL, 0);
+}
+
+/* Groups named by a task of the tree whose leader is neither in the tree nor ferry's own group. */
+static int make_group_helpers(struct restore_ctx *ctx, struct group_helper *gh, size_t *n)
+{
+	pid_t ours = getpgrp();
+	*n = 0;
+	for (size_t k = 1; k < ctx->ntasks; k++) {
+		const Ferry__PstreeEntry *e = ctx->tasks[k].pstree;
+		int known = in_tree(ctx, e->pgid) || e->pgid == ours || e->pgid == ctx->tasks[0].pstree->pgid;
+		for (size_t i = 0; i < *n && !known; i++)
+			known = gh[i].pgid == e->pgid;
+		if (known || ctx->tasks[k].zombie)
+			continue;
+		gh[*n] = (struct group_helper){ e->pgid, &ctx->tasks[k] };
+		int r = start_group_helper(ctx, &ctx->tasks[k], e->pgid);
+		if (r < 0)
+			return r;
+		(*n)++;
+	}
+	return 0;
+}
+
 int restore_tree_sessions(struct restore_ctx *ctx)
 {
 	long ret;
-	int r;
+	size_t nhelpers = 0;
+	struct group_helper *gh = calloc(ctx->ntasks + 1, sizeof(*gh));
+	if (!gh)
+		return fe_set(ctx->err, ENOMEM, "group helpers");
+	int r = make_group_helpers(ctx, gh, &nhelpers);
+	if (r < 0) {
+		free(gh);
+		return r;
+	}
 	/* Group leaders first (a session leader already leads its group), then the members. */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t k = 1; k < ctx->ntasks; k++) {
@@ -154,15 +232,24 @@ int restore_tree_sessions(struct restore_ctx *ctx)
 			int leader = e->pgid == e->pid;
 			if (e->sid == e->pid || leader != (pass == 0))
 				continue;
-			if ((r = RINJ(ctx, &t->threads[0].inj, &ret, "getpgid", SYS_getpgid, 0)) < 0)
+			if ((r = RINJ(ctx, &t->threads[0].inj, &ret, "getpgid", SYS_getpgid, 0)) < 0) {
+				free(gh);
 				return r;
+			}
 			if (ret == e->pgid)
 				continue;
 			r = RINJ(ctx, &t->threads[0].inj, &ret, "join its process group", SYS_setpgid, 0, e->pgid);
-			if (r < 0)
-				return fe_wrap(ctx->err, r, "process group %d (its leader may have exited: not supported yet)",
-					       e->pgid);
+			if (r < 0) {
+				free(gh);
+				return fe_wrap(ctx->err, r, "process group %d", e->pgid);
+			}
 		}
+	for (size_t i = 0; i < nhelpers; i++)
+		if ((r = stop_group_helper(ctx, &gh[i])) < 0) {
+			free(gh);
+			return r;
+		}
+	free(gh);
 	for (size_t k = 1; k < ctx->ntasks; k++)
 		if (ctx->tasks[k].zombie && (r = make_zombie(ctx, &ctx->tasks[k])) < 0)
 			return r;
