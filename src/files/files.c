@@ -378,6 +378,40 @@ int files_install_injected(struct restore_ctx *ctx, struct rtask *t)
 	return RINJ(ctx, inj, &ret, "close", SYS_close, pidfd);
 }
 
+int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id)
+{
+	struct fd_info fi = { .fd = -1, .link = link, .stolen = fd, .flags = O_RDWR };
+	if (fstat(fd, &fi.st) < 0)
+		return fe_set(ctx->err, errno, "stat the file mapped as %s", link);
+	for (size_t i = 0; i < ctx->files.n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files.files[i];
+		if ((fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->ino == fi.st.st_ino) ||
+		    (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == fi.st.st_ino)) {
+			*file_id = fe->id;
+			return 0;
+		}
+	}
+	return files_dump_object(ctx, t, &fi, file_id);
+}
+
+int files_object_for_mapping(struct restore_ctx *ctx, uint32_t file_id, int writable, struct ferry_err *err)
+{
+	const Ferry__FileEntry *fe = files_find(ctx->files, file_id);
+	int base = -1;
+	if (fe && fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd)
+		base = memfd_primary(ctx, fe, err);
+	else if (fe && fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted)
+		base = files_master_fd(ctx, file_id);
+	else
+		return fe_msg(err, EBADMSG, "mm image maps file %u, which is not a memfd or deleted file", file_id);
+	if (base < 0)
+		return base;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", base);
+	int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	return fd < 0 ? fe_set(err, errno, "reopen %s for mapping", fe->path ? fe->path : "a file") : fd;
+}
+
 int files_fetch(struct restore_ctx *ctx, struct injector *inj, int fd, long *remote)
 {
 	long pidfd, ret;

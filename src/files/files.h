@@ -89,5 +89,9 @@ int files_keep(struct restore_ctx *ctx, uint64_t key, int fd);
 int files_kept(struct restore_ctx *ctx, uint64_t key);
 /* The memfd module's key for a memfd inode, and its lookup/creation for a VMA at dump. */
 #define MEMFD_KEY(ino) ((0x4dULL << 56) | ((ino) & ((1ULL << 56) - 1)))
-int memfd_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id);
-int memfd_for_mapping(struct restore_ctx *ctx, uint32_t file_id, struct ferry_err *err);
+/* The file object behind a mapping (a memfd or a deleted file), dumped once per inode. */
+int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id);
+const Ferry__FileEntry *memfd_find_by_ino(const Ferry__Files *files, uint64_t ino, int with_content);
+int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err);
+/* A new descriptor in ferry for the object file_id names, to be mapped (writable if asked). */
+int files_object_for_mapping(struct restore_ctx *ctx, uint32_t file_id, int writable, struct ferry_err *err);

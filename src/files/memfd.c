@@ -27,7 +27,7 @@ static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
 	return S_ISREG(fi->st.st_mode) && strncmp(fi->link, "/memfd:", 7) == 0;
 }
 
-static const Ferry__FileEntry *find_by_ino(const Ferry__Files *files, uint64_t ino, int with_content)
+const Ferry__FileEntry *memfd_find_by_ino(const Ferry__Files *files, uint64_t ino, int with_content)
 {
 	for (size_t i = 0; i < files->n_files; i++) {
 		const Ferry__FileEntry *fe = files->files[i];
@@ -75,18 +75,18 @@ static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	m->mode = fi->st.st_mode & 07777;
 	int seals = fcntl(fi->stolen, F_GET_SEALS);
 	m->seals = seals < 0 ? 0 : (uint32_t)seals;
-	if (find_by_ino(&ctx->files, m->ino, 1))
+	if (memfd_find_by_ino(&ctx->files, m->ino, 1))
 		return 0;
 	return save_content(ctx, fi, fe);
 }
 
 /* One memfd per inode, created, filled and sealed in ferry the first time it is asked for. */
-static int primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
+int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	int fd = files_kept(ctx, MEMFD_KEY(fe->memfd->ino));
 	if (fd >= 0)
 		return fd;
-	const Ferry__FileEntry *src = find_by_ino(ctx->files, fe->memfd->ino, 1);
+	const Ferry__FileEntry *src = memfd_find_by_ino(ctx->files, fe->memfd->ino, 1);
 	if (!src || !src->has_ghost_id)
 		return fe_msg(err, EBADMSG, "files.img: no content for memfd %s (inode %llu)", fe->memfd->name,
 			      (unsigned long long)fe->memfd->ino);
@@ -117,7 +117,7 @@ static int memfd_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struc
 {
 	if (!fe->memfd)
 		return fe_msg(err, EBADMSG, "files.img: memfd entry %u without its details", fe->id);
-	int p = primary(ctx, fe, err);
+	int p = memfd_primary(ctx, fe, err);
 	if (p < 0)
 		return p;
 	char path[64];
@@ -130,28 +130,6 @@ static int memfd_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struc
 		return fe_set(err, errno, "seek memfd %s", fe->memfd->name);
 	}
 	return fd;
-}
-
-int memfd_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id)
-{
-	struct fd_info fi = { .fd = -1, .link = link, .stolen = fd, .flags = O_RDWR };
-	if (fstat(fd, &fi.st) < 0)
-		return fe_set(ctx->err, errno, "stat the memfd mapped as %s", link);
-	const Ferry__FileEntry *fe = find_by_ino(&ctx->files, fi.st.st_ino, 0);
-	if (fe) {
-		*file_id = fe->id;
-		return 0;
-	}
-	return files_dump_object(ctx, t, &fi, file_id);
-}
-
-/* Memory restore maps the memfd behind a VMA: ferry's descriptor for it. */
-int memfd_for_mapping(struct restore_ctx *ctx, uint32_t file_id, struct ferry_err *err)
-{
-	const Ferry__FileEntry *fe = files_find(ctx->files, file_id);
-	if (!fe || fe->kind != FERRY__FILE_KIND__FILE_MEMFD || !fe->memfd)
-		return fe_msg(err, EBADMSG, "mm image names file %u, which is not a memfd", file_id);
-	return primary(ctx, fe, err);
 }
 
 const struct file_ops memfd_file_ops = {

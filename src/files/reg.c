@@ -30,7 +30,8 @@ static int dump_ghost(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	if ((uint64_t)fi->st.st_size > GHOST_MAX)
 		return fe_msg(ctx->err, EFBIG, "deleted file of %lld bytes is too large to carry in the image",
 			      (long long)fi->st.st_size);
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", t->pid, fi->fd);
+	/* Through /proc, so that a write-only descriptor can be read too; a mapping has no fd. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fi->stolen);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fe_set(ctx->err, errno, "reopen deleted file");
@@ -51,9 +52,10 @@ static int reg_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info 
 	size_t len = del ? (size_t)(del - fi->link) : strlen(fi->link);
 	fe->path = arena_memdup(&ctx->arena, fi->link, len + 1);
 	fe->path[len] = 0;
-	fe->has_mode = fe->has_size = 1;
+	fe->has_mode = fe->has_size = fe->has_ino = 1;
 	fe->mode = fi->st.st_mode;
 	fe->size = fi->st.st_size;
+	fe->ino = fi->st.st_ino;
 	if (del || fi->st.st_nlink == 0) {
 		fe->has_deleted = 1;
 		fe->deleted = 1;

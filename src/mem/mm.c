@@ -88,7 +88,10 @@ static int dump_mm_fields(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
-/* Mappings of memfds name their object in files.img; found through /proc/PID/map_files. */
+/*
+ * Mappings of memfds and of deleted files name their object in files.img (whose content travels
+ * in the image); the object is found through /proc/PID/map_files.
+ */
 static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 {
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
@@ -99,7 +102,7 @@ static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 				return r;
 			continue;
 		}
-		if (!v->path || strncmp(v->path, "/memfd:", 7))
+		if (!v->path || (strncmp(v->path, "/memfd:", 7) && !v->deleted))
 			continue;
 		char path[96];
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
@@ -107,7 +110,7 @@ static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return fe_set(ctx->err, errno, "pid %d: open %s", t->pid, path);
-		int r = memfd_dump_mapping(ctx, t, fd, v->path, &v->file_id);
+		int r = files_dump_mapping(ctx, t, fd, v->path, &v->file_id);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "pid %d: mapping at %#llx", t->pid, (unsigned long long)v->start);
 		v->has_file_id = 1;

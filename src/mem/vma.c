@@ -72,12 +72,10 @@ static int classify(struct dump_ctx *ctx, struct dtask *t, Ferry__Vma *v, const 
 		v->path = arena_strdup(&ctx->arena, path);
 		return 0;
 	}
-	if (del)
-		return fe_msg(ctx->err, EOPNOTSUPP,
-			      "pid %d: mapping of the deleted file %s at %#llx is not supported by this version",
-			      t->pid, path, (unsigned long long)v->start);
 	v->kind = shared ? FERRY__VMA_KIND__VMA_FILE_SHARED : FERRY__VMA_KIND__VMA_FILE_PRIVATE;
 	v->path = arena_strdup(&ctx->arena, path);
+	if (del)	/* its content travels as a file object (mm_dump resolves it) */
+		v->has_deleted = v->deleted = 1;
 	return 0;
 }
 
@@ -183,15 +181,16 @@ static int vma_filled(const struct rtask *t, const Ferry__Vma *v, size_t *cursor
 }
 
 /* Maps one VMA, writable while its pages are filled; the caller reprotects afterwards. */
-/* A VMA of an object ferry created (a memfd): the task fetches it, maps it, and closes it. */
+/* A VMA of an object ferry created (a memfd, a deleted file): the task fetches it, maps it, closes it. */
 static int map_object(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v, int prot, int flags)
 {
 	struct injector *inj = &t->threads[0].inj;
-	int mine = memfd_for_mapping(ctx, v->file_id, ctx->err);
+	int mine = files_object_for_mapping(ctx, v->file_id, (flags & MAP_SHARED) && (prot & PROT_WRITE), ctx->err);
 	if (mine < 0)
 		return mine;
 	long fd, ret;
 	int r = files_fetch(ctx, inj, mine, &fd);
+	close(mine);
 	if (r < 0)
 		return r;
 	r = RINJ(ctx, inj, &ret, "mmap", SYS_mmap, v->start, v->end - v->start, prot, flags, fd, v->pgoff);
