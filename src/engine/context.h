@@ -59,7 +59,9 @@ struct fd_seen {
 
 struct dump_ctx {
 	const struct dump_opts *opts;
-	int dirfd;
+	int dirfd;			/* the local image directory (logs; images unless remote) */
+	struct img_sink local_sink;
+	struct img_sink *sink;		/* where image files go */
 	struct arena arena;
 	struct dtask *tasks;		/* parents before children; tasks[0] is the root */
 	size_t ntasks;

@@ -52,8 +52,13 @@ static int stage_open_dir(struct dump_ctx *ctx)
 	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
 	if (log_open_file(path) < 0)
 		pr_warn("cannot open log file %s\n", path);
+	ctx->sink = o->sink;
+	if (!ctx->sink) {
+		img_sink_local(&ctx->local_sink, ctx->dirfd);
+		ctx->sink = &ctx->local_sink;
+	}
 	/* The inventory is written last: without it the directory never looks like a whole image. */
-	unlinkat(ctx->dirfd, "inventory.img", 0);
+	ctx->sink->ops->remove(ctx->sink, "inventory.img");
 	pr_info("dumping the tree of pid %d into %s (ferry %s)\n", o->pid, o->dir, FERRY_VERSION);
 	return 0;
 }
@@ -264,17 +269,17 @@ static int stage_write_images(struct dump_ctx *ctx)
 		entries[i] = t->pstree;
 		if (t->zombie)
 			continue;
-		if ((r = img_write_msg(ctx->dirfd, IMG_CORE, t->pid, &t->core->base, ctx->err)) < 0 ||
-		    (r = img_write_msg(ctx->dirfd, IMG_MM, t->pid, &t->mm->base, ctx->err)) < 0 ||
-		    (r = img_write_msg(ctx->dirfd, IMG_FDS, t->pid, &t->fds->base, ctx->err)) < 0 ||
-		    (r = img_write_msg(ctx->dirfd, IMG_PAGEMAP, t->pid, &t->pagemap->base, ctx->err)) < 0)
+		if ((r = img_write_msg_to(ctx->sink, IMG_CORE, t->pid, &t->core->base, ctx->err)) < 0 ||
+		    (r = img_write_msg_to(ctx->sink, IMG_MM, t->pid, &t->mm->base, ctx->err)) < 0 ||
+		    (r = img_write_msg_to(ctx->sink, IMG_FDS, t->pid, &t->fds->base, ctx->err)) < 0 ||
+		    (r = img_write_msg_to(ctx->sink, IMG_PAGEMAP, t->pid, &t->pagemap->base, ctx->err)) < 0)
 			return r;
 	}
 	tree.tasks = entries;
 	tree.n_tasks = ctx->ntasks;
-	if ((r = img_write_msg(ctx->dirfd, IMG_FILES, 0, &ctx->files.base, ctx->err)) < 0 ||
+	if ((r = img_write_msg_to(ctx->sink, IMG_FILES, 0, &ctx->files.base, ctx->err)) < 0 ||
 	    (r = shm_dump_write(ctx)) < 0 ||
-	    (r = img_write_msg(ctx->dirfd, IMG_PSTREE, 0, &tree.base, ctx->err)) < 0)
+	    (r = img_write_msg_to(ctx->sink, IMG_PSTREE, 0, &tree.base, ctx->err)) < 0)
 		return r;
 	return 0;
 }
@@ -310,7 +315,7 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.xcr0 = kp->xcr0;
 	inv.xsave_size = kp->xsave_size;
 	inv.cpu_model = (char *)kp->cpu_model;
-	return img_write_msg(ctx->dirfd, IMG_INVENTORY, 0, &inv.base, ctx->err);
+	return img_write_msg_to(ctx->sink, IMG_INVENTORY, 0, &inv.base, ctx->err);
 }
 
 static void dump_abort(struct dump_ctx *ctx)
@@ -322,8 +327,8 @@ static void dump_abort(struct dump_ctx *ctx)
 		inject_stop(ctx, &ctx->tasks[i]);
 	ctx->err = saved;
 	pstree_release(ctx, 1);
-	if (ctx->dirfd >= 0)
-		unlinkat(ctx->dirfd, "inventory.img", 0);
+	if (ctx->sink)
+		ctx->sink->ops->remove(ctx->sink, "inventory.img");
 }
 
 int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
@@ -351,9 +356,15 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 	}
 	if (r == 0) {
 		stats_dump_finish(&ctx);
-		r = img_write_msg(ctx.dirfd, IMG_STATS_DUMP, 0, &ctx.stats.base, err);
+		r = img_write_msg_to(ctx.sink, IMG_STATS_DUMP, 0, &ctx.stats.base, err);
 		if (r == 0)
 			r = write_inventory(&ctx);
+	}
+	if (ctx.sink) {
+		struct ferry_err e2 = { 0 };
+		int rc = ctx.sink->ops->close(ctx.sink, r == 0, r == 0 ? err : &e2);
+		if (r == 0)
+			r = rc;
 	}
 	if (r < 0) {
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));

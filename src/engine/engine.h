@@ -4,6 +4,8 @@
 #include <sys/types.h>
 #include "common/error.h"
 
+struct img_sink;
+
 struct dump_opts {
 	pid_t pid;
 	const char *dir;
@@ -13,6 +15,7 @@ struct dump_opts {
 	int display_stats;
 	int tcp_close;		/* drop established TCP connections instead of refusing them */
 	int file_locks;		/* save flock/POSIX locks (refused otherwise) */
+	struct img_sink *sink;	/* where image files go; NULL: into dir (a page server: transport/) */
 };
 
 struct inherit_fd {

@@ -54,7 +54,7 @@ static int save_content(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__F
 	fe->ghost_id = ++ctx->next_ghost_id;
 	fe->memfd->has_content = 1;
 	fe->memfd->content = 1;
-	return img_write_blob(ctx->dirfd, IMG_GHOST, fe->ghost_id, buf, size, ctx->err);
+	return img_write_blob_to(ctx->sink, IMG_GHOST, fe->ghost_id, buf, size, ctx->err);
 }
 
 static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)

@@ -43,7 +43,7 @@ static int dump_ghost(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 		return fe_set(ctx->err, r, "read deleted file");
 	fe->has_ghost_id = 1;
 	fe->ghost_id = ++ctx->next_ghost_id;
-	return img_write_blob(ctx->dirfd, IMG_GHOST, fe->ghost_id, buf, fi->st.st_size, ctx->err);
+	return img_write_blob_to(ctx->sink, IMG_GHOST, fe->ghost_id, buf, fi->st.st_size, ctx->err);
 }
 
 static int reg_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)

@@ -73,48 +73,39 @@ void img_hdr_init(struct img_hdr *h, enum img_kind kind, const void *payload, si
 	h->payload_xxh3 = with_sum ? XXH3_64bits(payload, len) : 0;
 }
 
-static int write_atomic(int dirfd, const char *name, const void *a, size_t alen,
-			const void *b, size_t blen, struct ferry_err *err)
-{
-	char tmp[300];
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fe_set(err, errno, "create image %s", name);
-	int r = write_full(fd, a, alen);
-	if (!r && blen)
-		r = write_full(fd, b, blen);
-	if (!r && fault_point("image-write"))
-		r = -ENOSPC;
-	if (r < 0) {
-		unlinkat(dirfd, tmp, 0);
-		return fe_set(err, r, "write image %s", name);
-	}
-	if (renameat(dirfd, tmp, dirfd, name) < 0) {
-		r = -errno;
-		unlinkat(dirfd, tmp, 0);
-		return fe_set(err, r, "rename image %s", name);
-	}
-	return 0;
-}
-
-int img_write_blob(int dirfd, enum img_kind kind, int id, const void *data, size_t len, struct ferry_err *err)
+int img_write_blob_to(struct img_sink *sink, enum img_kind kind, int id, const void *data, size_t len,
+		      struct ferry_err *err)
 {
 	char name[256];
 	struct img_hdr h;
 	img_name(name, sizeof(name), kind, id);
 	img_hdr_init(&h, kind, data, len, 1);
-	return write_atomic(dirfd, name, &h, sizeof(h), data, len, err);
+	return img_sink_write_file(sink, name, &h, sizeof(h), data, len, err);
 }
 
-int img_write_msg(int dirfd, enum img_kind kind, int id, const ProtobufCMessage *msg, struct ferry_err *err)
+int img_write_blob(int dirfd, enum img_kind kind, int id, const void *data, size_t len, struct ferry_err *err)
+{
+	struct img_sink local;
+	img_sink_local(&local, dirfd);
+	return img_write_blob_to(&local, kind, id, data, len, err);
+}
+
+int img_write_msg_to(struct img_sink *sink, enum img_kind kind, int id, const ProtobufCMessage *msg,
+		     struct ferry_err *err)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)
 		return fe_set(err, ENOMEM, "pack image");
 	protobuf_c_message_pack(msg, buf);
-	return img_write_blob(dirfd, kind, id, buf, len, err);
+	return img_write_blob_to(sink, kind, id, buf, len, err);
+}
+
+int img_write_msg(int dirfd, enum img_kind kind, int id, const ProtobufCMessage *msg, struct ferry_err *err)
+{
+	struct img_sink local;
+	img_sink_local(&local, dirfd);
+	return img_write_msg_to(&local, kind, id, msg, err);
 }
 
 int img_check_buf(const void *buf, size_t len, enum img_kind expected, const char *fname,

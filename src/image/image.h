@@ -10,6 +10,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include "ferry.pb-c.h"
 #include "common/error.h"
+#include "image/sink.h"
 
 #define FERRY_IMG_MAGIC 0x59525246u	/* "FRRY" */
 #define FERRY_FORMAT_MAJOR 1
@@ -61,6 +62,9 @@ int img_write_msg(int dirfd, enum img_kind kind, int id, const ProtobufCMessage 
 /* Reads, validates and unpacks; *out is freed with img_free(). -ENOENT if the file is absent. */
 int img_read_msg(int dirfd, enum img_kind kind, int id, ProtobufCMessage **out, struct ferry_err *err);
 void img_free(ProtobufCMessage *msg);
+/* The same, through a sink (a dump writes every file this way). */
+int img_write_msg_to(struct img_sink *sink, enum img_kind kind, int id, const ProtobufCMessage *msg, struct ferry_err *err);
+int img_write_blob_to(struct img_sink *sink, enum img_kind kind, int id, const void *data, size_t len, struct ferry_err *err);
 /* Raw payload files (ghost files). *out is malloc'd. */
 int img_write_blob(int dirfd, enum img_kind kind, int id, const void *data, size_t len, struct ferry_err *err);
 int img_read_blob(int dirfd, enum img_kind kind, int id, void **out, size_t *len, struct ferry_err *err);

@@ -55,17 +55,60 @@ int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, str
 	return 0;
 }
 
+int pages_create_to(struct img_sink *sink, int pid, uint64_t npages, struct page_store *ps, struct ferry_err *err)
+{
+	if (sink->ops->begin == NULL)
+		return fe_msg(err, EINVAL, "sink");
+	memset(ps, 0, sizeof(*ps));
+	ps->fd = -1;
+	ps->dirfd = -1;
+	ps->sink = sink;
+	ps->npages = npages;
+	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
+	if (fault_point("pages-enospc"))
+		return fe_set(err, ENOSPC, "reserve room for %s", ps->name);
+	int r = sink->ops->begin(sink, ps->name, PS_HDR_SIZE + npages * PS_PAGE, &ps->out, err);
+	if (r < 0)
+		return r;
+	uint8_t hdrpage[PS_HDR_SIZE] = { 0 };
+	struct img_hdr h;
+	img_hdr_init(&h, IMG_PAGES, NULL, npages * PS_PAGE, 0);
+	memcpy(hdrpage, &h, sizeof(h));
+	r = sink->ops->write(ps->out, hdrpage, sizeof(hdrpage), err);
+	if (r < 0) {
+		sink->ops->abort(ps->out);
+		ps->out = NULL;
+	}
+	return r;
+}
+
 int pages_write(struct page_store *ps, uint64_t idx, const void *buf, uint64_t n, struct ferry_err *err)
 {
 	if (idx + n > ps->npages)
 		return fe_msg(err, EINVAL, "%s: write past the reserved %llu pages", ps->name,
 			      (unsigned long long)ps->npages);
+	if (ps->out) {
+		if (idx != ps->written)
+			return fe_msg(err, EINVAL, "%s: pages out of order for a sequential sink", ps->name);
+		ps->written += n;
+		return ps->sink->ops->write(ps->out, buf, n * PS_PAGE, err);
+	}
 	int r = pwrite_full(ps->fd, buf, n * PS_PAGE, PS_HDR_SIZE + idx * PS_PAGE);
 	return r < 0 ? fe_set(err, r, "write %s", ps->name) : 0;
 }
 
 int pages_commit(struct page_store *ps, struct ferry_err *err)
 {
+	if (ps->out) {
+		struct img_out *o = ps->out;
+		ps->out = NULL;
+		if (ps->written != ps->npages) {
+			ps->sink->ops->abort(o);
+			return fe_msg(err, EIO, "%s: %llu of %llu pages written", ps->name,
+				      (unsigned long long)ps->written, (unsigned long long)ps->npages);
+		}
+		return ps->sink->ops->commit(o, err);
+	}
 	uint8_t hdrpage[PS_HDR_SIZE] = { 0 };
 	struct img_hdr h;
 	img_hdr_init(&h, IMG_PAGES, NULL, ps->npages * PS_PAGE, 0);
@@ -90,6 +133,11 @@ int pages_commit(struct page_store *ps, struct ferry_err *err)
 
 void pages_abort(struct page_store *ps)
 {
+	if (ps->out) {
+		ps->sink->ops->abort(ps->out);
+		ps->out = NULL;
+		return;
+	}
 	if (ps->map)
 		munmap(ps->map, ps->npages * PS_PAGE);
 	ps->map = NULL;

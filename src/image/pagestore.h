@@ -16,6 +16,9 @@
 struct page_store {
 	int fd;
 	int dirfd;
+	struct img_out *out;	/* written through a sink (pages_create_to), sequentially */
+	struct img_sink *sink;
+	uint64_t written;
 	uint8_t *map;		/* data area (after the header page), npages * 4 KiB */
 	uint64_t npages;
 	char name[64];
@@ -27,6 +30,8 @@ int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, str
 static inline uint8_t *pages_slot(struct page_store *ps, uint64_t idx) { return ps->map + idx * PS_PAGE; }
 /* Writes n pages from buf at page index idx (the dumper's path: one copy from a cache-hot buffer). */
 int pages_write(struct page_store *ps, uint64_t idx, const void *buf, uint64_t n, struct ferry_err *err);
+/* The same through a sink: pages must then be written in order (pages_write), header first. */
+int pages_create_to(struct img_sink *sink, int pid, uint64_t npages, struct page_store *ps, struct ferry_err *err);
 /* Writes the header and publishes the file under its final name. */
 int pages_commit(struct page_store *ps, struct ferry_err *err);
 void pages_abort(struct page_store *ps);

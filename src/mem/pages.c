@@ -323,7 +323,7 @@ int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t)
 	pm->pid = t->pid;
 	pm->total_pages = t->npages;
 	pm->entries = ARENA_ARRAY(&ctx->arena, Ferry__PagemapEntry *, t->nruns + 1);
-	int r = pm->entries ? pages_create(ctx->dirfd, t->pid, t->npages, &ps, ctx->err) : fe_set(ctx->err, ENOMEM, "pagemap");
+	int r = pm->entries ? pages_create_to(ctx->sink, t->pid, t->npages, &ps, ctx->err) : fe_set(ctx->err, ENOMEM, "pagemap");
 	if (r == 0) {
 		uint64_t t0 = now_us();
 		r = copy_ranges(ctx, t, t->page_ranges, &ps);

@@ -73,7 +73,7 @@ int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v)
 		return fe_set(ctx->err, r, "pid %d: read SysV segment %d", t->pid, s->shmid);
 	s->has_ghost_id = 1;
 	s->ghost_id = ++ctx->next_ghost_id;
-	if ((r = img_write_blob(ctx->dirfd, IMG_GHOST, s->ghost_id, buf, s->size, ctx->err)) < 0)
+	if ((r = img_write_blob_to(ctx->sink, IMG_GHOST, s->ghost_id, buf, s->size, ctx->err)) < 0)
 		return r;
 	if (img->n_segments)
 		memcpy(n, img->segments, img->n_segments * sizeof(*n));
@@ -84,7 +84,7 @@ int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v)
 
 int shm_dump_write(struct dump_ctx *ctx)
 {
-	return ctx->shm.n_segments ? img_write_msg(ctx->dirfd, IMG_SHM, 0, &ctx->shm.base, ctx->err) : 0;
+	return ctx->shm.n_segments ? img_write_msg_to(ctx->sink, IMG_SHM, 0, &ctx->shm.base, ctx->err) : 0;
 }
 
 static int write_next_id(int id)

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Where a dump's image files go. Every file is written through a sink in one sequential pass
+ * (begin, write…, commit or abort): the local sink writes a temporary file and renames it into
+ * place; a remote sink (transport/) streams it to a page server. A file is only ever visible
+ * under its real name once it was committed whole.
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "common/error.h"
+
+struct img_sink;
+struct img_out;
+
+struct img_sink_ops {
+	/* Starts file `name` of `size` bytes (0 if unknown). */
+	int (*begin)(struct img_sink *s, const char *name, uint64_t size, struct img_out **out, struct ferry_err *err);
+	int (*write)(struct img_out *o, const void *buf, size_t len, struct ferry_err *err);
+	/* Publishes the file; frees o whatever happens. */
+	int (*commit)(struct img_out *o, struct ferry_err *err);
+	/* Drops the file; frees o. */
+	void (*abort)(struct img_out *o);
+	/* The end of the dump: ok says whether it is whole (a remote side may then keep or drop it). */
+	int (*close)(struct img_sink *s, int ok, struct ferry_err *err);
+	/* Removes a file (the inventory of an earlier dump in the same place). */
+	void (*remove)(struct img_sink *s, const char *name);
+};
+
+struct img_sink {
+	const struct img_sink_ops *ops;
+	int dirfd;		/* local sink */
+	void *priv;		/* remote sink state */
+};
+
+/* A sink writing into dirfd (not owned). */
+void img_sink_local(struct img_sink *s, int dirfd);
+
+/* Writes a whole file: header + payload. */
+int img_sink_write_file(struct img_sink *s, const char *name, const void *a, size_t alen, const void *b,
+			size_t blen, struct ferry_err *err);
