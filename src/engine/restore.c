@@ -213,7 +213,7 @@ static int stage_fork_root(struct restore_ctx *ctx)
 	int st, r = pt_wait_stop(t->pid, &st);
 	if (r < 0)
 		return fe_msg(ctx->err, ECHILD, "pid %d died while setting itself up", t->pid);
-	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL;
+	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP;
 	if (ptrace(PTRACE_SETOPTIONS, t->pid, NULL, (void *)opts) < 0)
 		return fe_set(ctx->err, errno, "trace pid %d", t->pid);
 	t->threads[0].attached = 1;

@@ -21,6 +21,7 @@ const struct task_obj_ops *const task_objects[] = {
 	&thread_obj,
 	&signals_obj,
 	&misc_obj,
+	&posix_timers_obj, &seccomp_obj,	/* filters go in before credentials drop CAP_SYS_ADMIN */
 	&creds_obj,
 	NULL,
 };

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The small per-process state: rlimits, umask, cwd and root, personality, interval timers,
- * parent-death signal, dumpable flag and child-subreaper flag. Also refuses seccomp filters,
- * which this version cannot restore yet.
+ * parent-death signal, dumpable flag and child-subreaper flag.
  */
 #include <errno.h>
 #include <signal.h>
@@ -121,11 +120,6 @@ static int dump_prctls(struct dump_ctx *ctx, struct dtask *t)
 static int misc_dump(struct dump_ctx *ctx, struct dtask *t)
 {
 	char path[64], *s;
-	const char *seccomp = proc_field(t->status, "Seccomp");
-	if (seccomp && atoi(seccomp) != 0)
-		return fe_msg(ctx->err, EOPNOTSUPP,
-			      "pid %d runs under a seccomp filter (mode %d): not supported by this version",
-			      t->pid, atoi(seccomp));
 	Ferry__TaskCore *c = t->core;
 	const char *um = proc_field(t->status, "Umask");
 	c->has_umask = 1;

@@ -5,6 +5,7 @@
 #include "engine/context.h"
 
 extern const struct task_obj_ops thread_obj, signals_obj, creds_obj, misc_obj;
+extern const struct task_obj_ops posix_timers_obj, seccomp_obj;
 
 Ferry__UserRegsX86 *regs_to_image(struct arena *a, const struct user_regs_struct *r);
 void regs_from_image(struct user_regs_struct *r, const Ferry__UserRegsX86 *m);
