@@ -3,6 +3,11 @@
 #pragma once
 
 int cmd_dump(int argc, char **argv);
+int cmd_pre_dump(int argc, char **argv);
+int cmd_page_server(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_check(int argc, char **argv);

@@ -10,8 +10,13 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } cmds[] = {
-	{ "dump", cmd_dump, "checkpoint a process into an image directory" },
-	{ "restore", cmd_restore, "restore a process from an image directory" },
+	{ "dump", cmd_dump, "checkpoint a process tree into an image directory" },
+	{ "pre-dump", cmd_pre_dump, "copy a tree's memory while it runs on (incremental checkpoints)" },
+	{ "restore", cmd_restore, "restore a process tree from an image directory" },
+	{ "page-server", cmd_page_server, "receive images from dumps on other hosts" },
+	{ "image", cmd_image, "verify an image (and its parent chain), or merge a chain into one" },
+	{ "export", cmd_export, "pack an image directory into one file" },
+	{ "import", cmd_import, "unpack a file made by export into an image directory" },
 	{ "show", cmd_show, "print an image directory or file as JSON" },
 	{ "check", cmd_check, "probe the kernel and CPU for what ferry uses" },
 };
@@ -32,7 +37,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: ferry COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+		fprintf(out, "  %-12s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(out, "\n'ferry COMMAND --help' shows a command's options.\n");
 }
 

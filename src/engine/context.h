@@ -61,7 +61,8 @@ struct dump_ctx {
 	const struct dump_opts *opts;
 	int dirfd;			/* the local image directory (logs; images unless remote) */
 	struct img_sink local_sink;
-	struct img_sink *sink;		/* where image files go */
+	struct img_sink *base_sink;	/* local or remote */
+	struct img_sink *sink;		/* where image files go: base_sink, or a transform over it */
 	struct arena arena;
 	struct dtask *tasks;		/* parents before children; tasks[0] is the root */
 	size_t ntasks;

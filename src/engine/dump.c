@@ -26,6 +26,7 @@
 #include "engine/stats.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
+#include "transform/transform.h"
 #include "task/task.h"
 
 int dump_inject(struct dump_ctx *ctx, struct dtask *t, long *ret, const char *what, long nr, const unsigned long a[6])
@@ -52,10 +53,15 @@ static int stage_open_dir(struct dump_ctx *ctx)
 	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
 	if (log_open_file(path) < 0)
 		pr_warn("cannot open log file %s\n", path);
-	ctx->sink = o->sink;
-	if (!ctx->sink) {
+	ctx->base_sink = o->sink;
+	if (!ctx->base_sink) {
 		img_sink_local(&ctx->local_sink, ctx->dirfd);
-		ctx->sink = &ctx->local_sink;
+		ctx->base_sink = &ctx->local_sink;
+	}
+	ctx->sink = ctx->base_sink;
+	if (o->transform && (r = transform_sink_wrap(ctx->base_sink, o->transform, &ctx->sink, ctx->err)) < 0) {
+		ctx->sink = ctx->base_sink;
+		return r;
 	}
 	/* The inventory is written last: without it the directory never looks like a whole image. */
 	ctx->sink->ops->remove(ctx->sink, "inventory.img");
@@ -360,11 +366,15 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		if (r == 0)
 			r = write_inventory(&ctx);
 	}
-	if (ctx.sink) {
-		struct ferry_err e2 = { 0 };
+	struct ferry_err e2 = { 0 };
+	if (ctx.sink && ctx.sink != ctx.base_sink) {
 		int rc = ctx.sink->ops->close(ctx.sink, r == 0, r == 0 ? err : &e2);
-		if (r == 0)
-			r = rc;
+		r = r == 0 ? rc : r;
+	}
+	if (ctx.base_sink) {
+		int rc = ctx.base_sink->ops->close(ctx.base_sink, r == 0, r == 0 ? err : &e2);
+		r = r == 0 ? rc : r;
+		ctx.sink = ctx.base_sink;
 	}
 	if (r < 0) {
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));

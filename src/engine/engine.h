@@ -5,6 +5,7 @@
 #include "common/error.h"
 
 struct img_sink;
+struct transform_opts;
 
 struct dump_opts {
 	pid_t pid;
@@ -16,6 +17,11 @@ struct dump_opts {
 	int tcp_close;		/* drop established TCP connections instead of refusing them */
 	int file_locks;		/* save flock/POSIX locks (refused otherwise) */
 	struct img_sink *sink;	/* where image files go; NULL: into dir (a page server: transport/) */
+	int pre_dump;		/* copy memory only, while the tree runs on (ferry pre-dump) */
+	int track_mem;		/* keep dirty-page tracking for the next (pre-)dump */
+	const char *prev_dir;	/* the previous (pre-)dump of the chain, relative to dir or absolute */
+	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
+	const struct transform_opts *transform;	/* compress/encrypt what is written (transform/) */
 };
 
 struct inherit_fd {

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The page server and the image stream (docs/PROTOCOL.md). A dump can send every image file to
+ * a page server instead of writing it locally: transport_sink_open() returns a sink that streams
+ * them; `ferry page-server` receives them into a directory and keeps only a whole image. The same
+ * framed stream, written to a file, is `ferry export` / `ferry import`.
+ */
+#pragma once
+#include <stdint.h>
+#include "common/error.h"
+#include "image/sink.h"
+
+struct remote_opts {
+	const char *address;		/* host name or IP literal */
+	int port;
+	const char *token_file;		/* pre-shared token; NULL: none */
+	const char *tls_cert;		/* TLS: our certificate and key (PEM); NULL: plain TCP */
+	const char *tls_key;
+	const char *tls_ca;		/* TLS: the CA that signs the peer's certificate */
+	int progress;			/* show a progress bar on a terminal */
+};
+
+/* Connects and authenticates; *sink streams every file to the server. Freed by its close(). */
+int transport_sink_open(const struct remote_opts *o, struct img_sink **sink, struct ferry_err *err);
+
+/* `ferry page-server`: receives images into dir; returns after one image (or with `forever`, never). */
+int page_server_run(const struct remote_opts *o, const char *dir, int forever, struct ferry_err *err);
+
+/* `ferry export DIR FILE` / `ferry import FILE DIR`: an image directory as one file. */
+int image_export(const char *dir, const char *file, struct ferry_err *err);
+int image_import(const char *file, const char *dir, struct ferry_err *err);
