@@ -15,6 +15,7 @@
 #   BENCH_STRICT=1   exit 1 when a target is missed (correctness failures always exit 1)
 #   BENCH_JSON=FILE  where to write the results as JSON (default BUILD_DIR/bench-results.json)
 #   BENCH_TMPFS_SIZE tmpfs size (default 6g)
+#   BENCH_TREE=0     do not run the process-tree benchmark (bench/tree.sh) at the end
 #
 # Needs root (mount, and ferry itself). Exit status: 0 when every dump and restore succeeded and
 # every restored memhog found its memory intact; 1 otherwise.
@@ -404,3 +405,10 @@ if not all_ok:
 if strict and missed:
     sys.exit(1)
 PYEOF
+rc=$?
+
+# the process-tree benchmark (bench/tree.sh: 10 x 64 MiB tree, COW sharing); BENCH_TREE=0 skips it
+if [ "${BENCH_TREE:-1}" != 0 ]; then
+	"$(dirname "${BASH_SOURCE[0]}")/tree.sh" "$BUILD" || rc=1
+fi
+exit $rc

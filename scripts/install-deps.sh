@@ -3,7 +3,8 @@
 # Installs the Debian packages ferry builds and tests with; quick when they are already there.
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev
-      libxxhash-dev libcmocka-dev libjansson-dev libcap-dev python3 procps util-linux)
+      libxxhash-dev libcmocka-dev libjansson-dev libcap-dev python3 procps util-linux
+      redis-server redis-tools)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -43,7 +43,7 @@ OUT=$ROOT/tests/out
 TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
-R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping"
+R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
 
 NPASS=0
 NFAIL=0
@@ -291,6 +291,7 @@ test_says() {
 ferry_dump() {
 	local name=$1 dir=$2 pid=$3 img=$4 rc
 	shift 4
+	[ -f "$dir/dump.opts" ] && set -- "$@" $(cat "$dir/dump.opts")
 	mkdir -p "$img"
 	timeout -k 3 "$(remaining)" "$FERRY" dump -t "$pid" -D "$img" -v4 -o dump.log "$@" \
 		</dev/null >"$img/dump.err" 2>&1
@@ -389,7 +390,11 @@ zdtm_leave_running() {
 			return
 		fi
 	done
+	# the whole original tree goes (children too: they hold PIDs the restore needs)
+	local kids p
+	kids=$(tree_pids "$TPID" | tail -n +2)
 	kill_pid "$TPID"
+	for p in $kids; do kill -9 "$p" 2>/dev/null; done
 	reap "$TPID"
 	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
 }
@@ -448,6 +453,26 @@ run_fuzz() {
 	esac
 }
 
+# Suites that print their own PASS/FAIL/SKIP lines: tests/<suite>/run.sh BUILD.
+run_suites() {
+	local suite name line rc log
+	for suite in incremental transport transform; do
+		[ -x "$ROOT/tests/$suite/run.sh" ] || continue
+		selected "$suite/" || selected "$suite" || continue
+		log="$OUT/$suite.log"
+		timeout -k 10 900 "$ROOT/tests/$suite/run.sh" "$BUILD" </dev/null >"$log" 2>"$OUT/$suite.err"
+		rc=$?
+		while IFS= read -r line; do
+			case $line in
+			PASS\ *) name=${line#PASS }; selected "${name%% *}" && pass "$name" ;;
+			FAIL\ *) name=${line#FAIL }; selected "${name%%:*}" && fail "${name%%:*}" "${name#*: }" ;;
+			SKIP\ *) name=${line#SKIP }; selected "${name%%:*}" && skip "${name%%:*}" "${name#*: }" ;;
+			esac
+		done <"$log"
+		[ $rc = 0 ] || [ $rc = 1 ] || fail "$suite" "the suite itself exited with status $rc" "$OUT/$suite.err"
+	done
+}
+
 # ---------------------------------------------------------------- main
 
 trap end_test EXIT
@@ -462,6 +487,7 @@ run_unit
 run_zdtm
 run_real
 run_bad
+run_suites
 run_fuzz
 
 echo "$NPASS passed, $NFAIL failed, $NSKIP skipped"

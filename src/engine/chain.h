@@ -14,6 +14,8 @@ struct chain;	/* the parents of an image, opened and verified */
 
 /* Opens the chain above the image in dirfd (whose inventory is inv); *out is NULL when it has none. */
 int chain_open(int dirfd, const char *dir, const Ferry__Inventory *inv, struct chain **out, struct ferry_err *err);
+/* Opens dir itself (and its parents) as a chain: the previous image of a dump being made. */
+int chain_open_dir(const char *dir, struct chain **out, struct ferry_err *err);
 void chain_close(struct chain *c);
 /* Checks every page store of the chain and that each in-parent run resolves. */
 int chain_verify_pages(struct chain *c, struct ferry_err *err);

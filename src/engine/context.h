@@ -46,7 +46,10 @@ struct dtask {
 	Ferry__PstreeEntry *pstree;
 	char *status;			/* /proc/PID/status text */
 	void *page_ranges;		/* mem/pages.c: present pages per VMA, between scan and copy */
+	void *parent_ranges;		/* mem/pages.c: present but unchanged since the previous image */
 	uint64_t npages, nruns;
+	int uffd;			/* mem/track.c: ferry's copy of the task's userfaultfd, or -1 */
+	int pagemap_fd;
 };
 
 /* An fd seen in some task, for finding open file descriptions shared across tasks. */
@@ -74,6 +77,8 @@ struct dump_ctx {
 	uint32_t next_ghost_id;
 	int pin_free;			/* read memory through /proc/PID/mem (see mem/pages.c) */
 	Ferry__ShmImage shm;		/* SysV segments met so far (mem/sysvshm.c) */
+	pid_t old_holder;		/* mem/track.c: the previous image's tracking holder */
+	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
 	struct ferry_err *err;
@@ -122,6 +127,7 @@ struct restore_ctx {
 	struct stash_ent *kept;
 	size_t nkept;
 	Ferry__ShmImage *shm;		/* SysV segments to recreate (mem/sysvshm.c) */
+	struct chain *chain;		/* the parent images (engine/chain.h), if any */
 	uint8_t *shm_created;		/* per segment: created by this restore (removed if it fails) */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */

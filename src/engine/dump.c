@@ -26,6 +26,8 @@
 #include "engine/stats.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
+#include "mem/track.h"
+#include "engine/chain.h"
 #include "transform/transform.h"
 #include "task/task.h"
 
@@ -244,23 +246,110 @@ static int stage_objects(struct dump_ctx *ctx)
 			r = fe_msg(ctx->err, EIO, "fault injected after inject");
 		if (r < 0)
 			return r;
-		if ((r = inject_stop(ctx, t)) < 0)
+		if ((r = track_task_prepare(ctx, t)) < 0 || (r = inject_stop(ctx, t)) < 0)
 			return r;
 	}
 	return 0;
 }
 
-static int stage_pages(struct dump_ctx *ctx)
+/* The previous image of the chain (--prev-images-dir), relative to the image directory. */
+static const char *prev_path(struct dump_ctx *ctx, char *buf, size_t len)
+{
+	const char *p = ctx->opts->prev_dir;
+	if (!p)
+		return NULL;
+	snprintf(buf, len, "%s%s%s", p[0] == '/' ? "" : ctx->opts->dir, p[0] == '/' ? "" : "/", p);
+	return buf;
+}
+
+/* Takes over the previous image's dirty-page tracking and opens its chain. */
+static int stage_track(struct dump_ctx *ctx)
+{
+	char prev[4096];
+	const char *pp = prev_path(ctx, prev, sizeof(prev));
+	int r = track_begin(ctx, pp);
+	if (r == 0 && pp) {
+		r = chain_open_dir(pp, &ctx->prev, ctx->err);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "--prev-images-dir %s", ctx->opts->prev_dir);
+	}
+	return r;
+}
+
+static int scan_pages(struct dump_ctx *ctx)
 {
 	int r = 0;
-	ctx->pin_free = ctx->opts->leave_running || ctx->ntasks > 1;
+	ctx->pin_free = ctx->opts->leave_running || ctx->opts->pre_dump || ctx->ntasks > 1;
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++)
 		r = ctx->tasks[i].zombie ? 0 : mem_scan_pages(ctx, &ctx->tasks[i]);
+	return r;
+}
+
+static int copy_pages(struct dump_ctx *ctx)
+{
+	int r = 0;
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++)
 		r = ctx->tasks[i].zombie ? 0 : mem_copy_pages(ctx, &ctx->tasks[i]);
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		mem_free_ranges(&ctx->tasks[i]);
 	return r;
+}
+
+static int stage_pages(struct dump_ctx *ctx)
+{
+	int r = scan_pages(ctx);
+	return r < 0 ? r : copy_pages(ctx);
+}
+
+/*
+ * Pre-dump: the tree is frozen only to give each task its tracking, list its pages and protect
+ * them again; the pages are copied after it runs on (what it writes meanwhile is caught by the
+ * tracking and copied by the next round).
+ */
+static int stage_pre_freeze(struct dump_ctx *ctx)
+{
+	int r = 0;
+	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
+		struct dtask *t = &ctx->tasks[i];
+		if (t->zombie || (t->uffd >= 0 || !ctx->opts->track_mem))
+			continue;
+		r = inject_start(ctx, t);
+		if (r == 0)
+			r = track_task_prepare(ctx, t);
+		int r2 = inject_stop(ctx, t);
+		r = r < 0 ? r : r2;
+	}
+	if (r == 0)
+		r = scan_pages(ctx);
+	if (r == 0) {
+		ctx->stats.has_frozen_us = 1;
+		ctx->stats.frozen_us = now_us() - ctx->t_frozen;
+		pstree_release(ctx, 1);
+	}
+	return r;
+}
+
+static int stage_pre_copy(struct dump_ctx *ctx)
+{
+	int r = copy_pages(ctx);
+	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
+		struct dtask *t = &ctx->tasks[i];
+		if (t->zombie)
+			continue;
+		t->pstree->has_zombie = 0;
+		if ((r = img_write_msg_to(ctx->sink, IMG_MM, t->pid, &t->mm->base, ctx->err)) < 0 ||
+		    (r = img_write_msg_to(ctx->sink, IMG_PAGEMAP, t->pid, &t->pagemap->base, ctx->err)) < 0)
+			return r;
+	}
+	Ferry__Pstree tree = FERRY__PSTREE__INIT;
+	Ferry__PstreeEntry **entries = ARENA_ARRAY(&ctx->arena, Ferry__PstreeEntry *, ctx->ntasks);
+	if (!entries)
+		return fe_set(ctx->err, ENOMEM, "pstree");
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		entries[i] = ctx->tasks[i].pstree;
+	tree.tasks = entries;
+	tree.n_tasks = ctx->ntasks;
+	return r < 0 ? r : img_write_msg_to(ctx->sink, IMG_PSTREE, 0, &tree.base, ctx->err);
 }
 
 static int stage_write_images(struct dump_ctx *ctx)
@@ -312,6 +401,9 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.n_pids = ctx->ntasks;
 	inv.has_shell_job = 1;
 	inv.shell_job = ctx->opts->shell_job;
+	inv.has_pre_dump = ctx->opts->pre_dump;
+	inv.pre_dump = ctx->opts->pre_dump;
+	inv.parent_dir = (char *)ctx->opts->prev_dir;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	inv.has_created_unix_us = 1;
@@ -340,32 +432,52 @@ static void dump_abort(struct dump_ctx *ctx)
 int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 {
 	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .err = err };
-	static const struct { const char *name; int (*fn)(struct dump_ctx *); } stages[] = {
+	typedef int (*stage_fn)(struct dump_ctx *);
+	static const struct { const char *name; stage_fn fn; } dump_stages[] = {
 		{ "open-dir", stage_open_dir },
 		{ "seize", stage_seize },
 		{ "collect", stage_collect },
 		{ "layout", stage_layout },
+		{ "track", stage_track },
 		{ "objects", stage_objects },
 		{ "pages", stage_pages },
 		{ "write-images", stage_write_images },
+	}, pre_stages[] = {
+		{ "open-dir", stage_open_dir },
+		{ "seize", stage_seize },
+		{ "collect", stage_collect },
+		{ "layout", stage_layout },
+		{ "track", stage_track },
+		{ "freeze-scan", stage_pre_freeze },
+		{ "copy", stage_pre_copy },
 	};
+	const __typeof__(dump_stages[0]) *stages = o->pre_dump ? pre_stages : dump_stages;
+	size_t nstages = o->pre_dump ? ARRAY_SIZE(pre_stages) : ARRAY_SIZE(dump_stages);
 	ferry__files__init(&ctx.files);
 	ferry__shm_image__init(&ctx.shm);
 	ferry__dump_stats__init(&ctx.stats);
 	ctx.t_start = now_us();
 	int r = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
+	for (size_t i = 0; i < nstages && r == 0; i++) {
 		uint64_t t0 = now_us();
 		r = stages[i].fn(&ctx);
 		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
 			 (unsigned long long)(now_us() - t0));
 	}
 	if (r == 0) {
+		uint64_t frozen = ctx.stats.frozen_us;
 		stats_dump_finish(&ctx);
+		if (o->pre_dump)
+			ctx.stats.frozen_us = frozen;
 		r = img_write_msg_to(ctx.sink, IMG_STATS_DUMP, 0, &ctx.stats.base, err);
 		if (r == 0)
 			r = write_inventory(&ctx);
+		if (r == 0)
+			r = track_finish(&ctx, 1);
+	} else {
+		track_finish(&ctx, 0);
 	}
+	chain_close(ctx.prev);
 	struct ferry_err e2 = { 0 };
 	if (ctx.sink && ctx.sink != ctx.base_sink) {
 		int rc = ctx.sink->ops->close(ctx.sink, r == 0, r == 0 ? err : &e2);
@@ -380,11 +492,12 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));
 		dump_abort(&ctx);
 	} else {
-		if (o->leave_running)
+		if (o->leave_running || o->pre_dump)
 			pstree_release(&ctx, 1);
 		else
 			pstree_kill(&ctx);
-		ctx.stats.frozen_us = now_us() - ctx.t_frozen;
+		if (!o->pre_dump)
+			ctx.stats.frozen_us = now_us() - ctx.t_frozen;
 		pr_info("dump of pid %d done\n", o->pid);
 		if (o->display_stats)
 			stats_dump_print(&ctx.stats);

@@ -106,6 +106,8 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, int parent)
 	t->pid = pid;
 	t->parent = parent;
 	t->pidfd = -1;
+	t->uffd = -1;
+	t->pagemap_fd = -1;
 	int ppid, pgid, sid;
 	char state;
 	if (task_read_stat(pid, &ppid, &pgid, &sid, &state) < 0)

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "engine/chain.h"
 #include "engine/context.h"
 #include "engine/restore-child.h"
 #include "engine/restore-tree.h"
@@ -123,6 +124,9 @@ static int stage_read_images(struct restore_ctx *ctx)
 	int r = READ_IMG(ctx, IMG_INVENTORY, 0, &ctx->inv);
 	if (r == -ENOENT)
 		return fe_msg(ctx->err, ENOENT, "%s holds no complete image (inventory.img is missing)", ctx->opts->dir);
+	if (r == 0 && ctx->inv->pre_dump)
+		return fe_msg(ctx->err, EINVAL, "%s is a pre-dump (memory only): restore the dump made after it "
+			      "with --prev-images-dir", ctx->opts->dir);
 	if (r < 0 || (r = READ_IMG(ctx, IMG_PSTREE, 0, &ctx->pstree)) < 0 ||
 	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = link_tree(ctx)) < 0 ||
 	    (r = files_validate(ctx->files, ctx->err)) < 0)
@@ -133,10 +137,31 @@ static int stage_read_images(struct restore_ctx *ctx)
 	return 0;
 }
 
+static int count_piece(const struct chain_piece *p, void *arg)
+{
+	return 0;
+}
+
+/* The parent images: opened, every store verified, every run left to them resolvable. */
+static int verify_chain(struct restore_ctx *ctx)
+{
+	int r = chain_open(ctx->dirfd, ctx->opts->dir, ctx->inv, &ctx->chain, ctx->err);
+	if (r == 0)
+		r = chain_verify_pages(ctx->chain, ctx->err);
+	for (size_t k = 0; r == 0 && k < ctx->ntasks; k++) {
+		const Ferry__Pagemap *pm = ctx->tasks[k].pagemap;
+		for (size_t i = 0; pm && r == 0 && i < pm->n_entries; i++)
+			if (pm->entries[i]->flags & PM_IN_PARENT)
+				r = chain_resolve(ctx->chain, ctx->tasks[k].pid, pm->entries[i]->vaddr,
+						  pm->entries[i]->nr_pages * PS_PAGE, count_piece, NULL, ctx->err);
+	}
+	return r;
+}
+
 static int stage_verify_pages(struct restore_ctx *ctx)
 {
 	uint64_t t0 = now_us();
-	int r = 0;
+	int r = verify_chain(ctx);
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		if (t->zombie)
@@ -318,6 +343,8 @@ static void write_pidfile(struct restore_ctx *ctx)
 static void free_images(struct restore_ctx *ctx)
 {
 	files_close_all(ctx);
+	chain_close(ctx->chain);
+	ctx->chain = NULL;
 	for (size_t k = 0; k < ctx->ntasks; k++) {
 		struct rtask *t = &ctx->tasks[k];
 		for (size_t i = 0; t->threads && i < t->nthreads; i++)

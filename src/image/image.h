@@ -30,6 +30,7 @@ enum img_kind {
 	IMG_STATS_DUMP = 10,
 	IMG_STATS_RESTORE = 11,
 	IMG_SHM = 12,
+	IMG_TRACK = 13,
 	IMG_KIND_MAX
 };
 

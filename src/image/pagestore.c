@@ -177,7 +177,10 @@ int pagemap_validate(const Ferry__Pagemap *pm, struct ferry_err *err)
 			return fe_msg(err, EBADMSG, "pagemap-%d.img: run %zu (%#llx, %u pages) is malformed",
 				      pm->pid, i, (unsigned long long)e->vaddr, e->nr_pages);
 		prev_end = e->vaddr + (uint64_t)e->nr_pages * PS_PAGE;
-		total += e->nr_pages;
+		if (!(e->flags & 1))	/* runs found in a parent image (PM_IN_PARENT) have no data here */
+			total += e->nr_pages;
+		if (e->flags & ~1u)
+			return fe_msg(err, EBADMSG, "pagemap-%d.img: run %zu has unknown flags %#x", pm->pid, i, e->flags);
 	}
 	if (total != pm->total_pages)
 		return fe_msg(err, EBADMSG, "pagemap-%d.img: runs add up to %llu pages, header says %llu",
@@ -250,11 +253,13 @@ static void *verify_range(void *arg)
 		size_t first = i;
 		uint64_t n = 0;
 		while (i < j->last && n + j->pm->entries[i]->nr_pages <= CHUNK)
-			n += j->pm->entries[i++]->nr_pages;
+			n += (j->pm->entries[i]->flags & 1) ? 0 : j->pm->entries[i]->nr_pages, i++;
 		j->err = pread_full(j->ps->fd, buf, n * PS_PAGE, PS_HDR_SIZE + off * PS_PAGE);
 		uint64_t o = 0;
 		for (size_t k = first; !j->err && k < i; k++) {
 			const Ferry__PagemapEntry *e = j->pm->entries[k];
+			if (e->flags & 1)
+				continue;
 			if (XXH3_64bits(buf + o * PS_PAGE, (size_t)e->nr_pages * PS_PAGE) != e->xxh3) {
 				j->bad = k;
 				break;
@@ -279,7 +284,7 @@ int pages_verify(const struct page_store *ps, const Ferry__Pagemap *pm, struct f
 		uint64_t half = 0;
 		size_t split = 0;
 		while (split < pm->n_entries && half < pm->total_pages / 2)
-			half += pm->entries[split++]->nr_pages;
+			half += (pm->entries[split]->flags & 1) ? 0 : pm->entries[split]->nr_pages, split++;
 		jobs[0].last = split;
 		jobs[1] = (struct verify_job){ ps, pm, split, pm->n_entries, half, 0, 0, 0 };
 		njobs = pthread_create(&jobs[1].thread, NULL, verify_range, &jobs[1]) == 0 ? 2 : 1;

@@ -22,6 +22,9 @@
 #include "common/util.h"
 #include "mem/mem.h"
 #include "mem/pagemap-scan.h"
+#include "mem/track.h"
+#include "files/files.h"
+#include "engine/chain.h"
 
 struct range_list {
 	struct { uint64_t start, end; } *r;
@@ -134,7 +137,13 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 		size_t len = b->remote[i].iov_len;
 		if (got < (ssize_t)(off + len) || !b->readable[i]) {
 			int r = pread_full(memfd, b->buf + off, len, (off_t)(uintptr_t)b->remote[i].iov_base);
-			if (r < 0)
+			/*
+			 * A pre-dump reads a running task: memory unmapped meanwhile is gone. Its pages are
+			 * unmapped or in a new VMA at the next dump, which copies them afresh either way.
+			 */
+			if (r < 0 && ctx->opts->pre_dump)
+				memset(b->buf + off, 0, len);
+			else if (r < 0)
 				return fe_set(ctx->err, r, "pid %d: read memory at %p (%zu bytes)", t->pid,
 					      b->remote[i].iov_base, len);
 		}
@@ -158,15 +167,20 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 	if (!b || !(b->buf = aligned_alloc(4096, BOUNCE_PAGES * 4096)))
 		return fe_set(ctx->err, ENOMEM, "copy buffer");
 	Ferry__Pagemap *pm = t->pagemap;
+	struct range_list *in_parent = t->parent_ranges;
 	int r = 0;
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
-		const struct range_list *l = &per_vma[i];
-		for (size_t k = 0; k < l->n && r == 0; k++) {
-			for (uint64_t a = l->r[k].start; a < l->r[k].end && r == 0;) {
-				uint32_t n = (l->r[k].end - a) / 4096;
+		const struct range_list *l = &per_vma[i], *pl = in_parent ? &in_parent[i] : NULL;
+		size_t k = 0, q = 0;
+		while (r == 0 && (k < l->n || (pl && q < pl->n))) {
+			int parent = pl && q < pl->n && (k >= l->n || pl->r[q].start < l->r[k].start);
+			uint64_t start = parent ? pl->r[q].start : l->r[k].start, end = parent ? pl->r[q].end : l->r[k].end;
+			parent ? q++ : k++;
+			for (uint64_t a = start; a < end && r == 0;) {
+				uint32_t n = (end - a) / 4096;
 				if (n > PS_RUN_MAX_PAGES)
 					n = PS_RUN_MAX_PAGES;
-				if (b->n == BATCH_IOV || b->pages + n > BOUNCE_PAGES)
+				if (!parent && (b->n == BATCH_IOV || b->pages + n > BOUNCE_PAGES))
 					r = flush_batch(ctx, t, memfd, b, ps);
 				Ferry__PagemapEntry *e = ARENA_NEW(&ctx->arena, Ferry__PagemapEntry);
 				if (!e) {
@@ -177,6 +191,12 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 				e->vaddr = a;
 				e->nr_pages = n;
 				pm->entries[pm->n_entries++] = e;
+				if (parent) {	/* unchanged since the parent image: found there at restore */
+					e->has_flags = 1;
+					e->flags = PM_IN_PARENT;
+					a += (uint64_t)n * 4096;
+					continue;
+				}
 				b->remote[b->n] = (struct iovec){ (void *)(uintptr_t)a, (size_t)n * 4096 };
 				b->readable[b->n] = !!(t->mm->vmas[i]->prot & PROT_READ);
 				b->entry[b->n++] = e;
@@ -273,6 +293,61 @@ static int record_inherited(struct dump_ctx *ctx, struct dtask *t, const struct 
 	return 0;
 }
 
+static int add_range(void *l, uint64_t s, uint64_t e)
+{
+	return range_add(l, s, e);
+}
+
+static int count_bytes(const struct chain_piece *p, void *arg)
+{
+	*(uint64_t *)arg += p->len;
+	return 0;
+}
+
+/*
+ * With a previous image and the task tracked: present pages not written since it are left to
+ * the parent image (when it holds them); written ones, and everything in a VMA that is not
+ * tracked, are stored again. The present ranges of VMA i are split into stored and in-parent.
+ */
+static int split_unchanged(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, size_t i)
+{
+	struct range_list written = { 0 }, keep = { 0 };
+	struct range_list *l = &((struct range_list *)t->page_ranges)[i];
+	int tracked = 0;
+	int r = track_vma(ctx, t, v, &tracked, add_range, &written);
+	if (r < 0 || !tracked || !ctx->prev) {
+		free(written.r);
+		return r;
+	}
+	if (!t->parent_ranges && !(t->parent_ranges = calloc(t->mm->n_vmas + 1, sizeof(struct range_list)))) {
+		free(written.r);
+		return fe_set(ctx->err, ENOMEM, "page ranges");
+	}
+	struct range_list *pl = &((struct range_list *)t->parent_ranges)[i];
+	size_t w = 0;
+	for (size_t k = 0; k < l->n && r == 0; k++) {
+		uint64_t a = l->r[k].start, end = l->r[k].end;
+		while (a < end && r == 0) {
+			while (w < written.n && written.r[w].end <= a)
+				w++;
+			int dirty = w < written.n && written.r[w].start <= a;
+			uint64_t stop = dirty ? written.r[w].end : (w < written.n ? written.r[w].start : end);
+			stop = stop < end ? stop : end;
+			uint64_t have = 0;
+			struct ferry_err e2 = { 0 };
+			if (!dirty && chain_resolve(ctx->prev, t->pid, a, stop - a, count_bytes, &have, &e2) == 0)
+				r = range_add(pl, a, stop);
+			else
+				r = range_add(&keep, a, stop);
+			a = stop;
+		}
+	}
+	free(written.r);
+	free(l->r);
+	*l = keep;
+	return r < 0 ? fe_set(ctx->err, ENOMEM, "page ranges") : 0;
+}
+
 /*
  * Pass 1, for every task before any page is copied (copying may unshare what the child still
  * shares with its parent): find present pages per VMA and split off those shared with the parent.
@@ -296,16 +371,24 @@ int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t)
 			continue;
 		ctx->stats.pages_scanned += (v->end - v->start) / 4096;
 		r = use_scan ? scan_vma_pagemap_scan(pmfd, v, &per_vma[i]) : scan_vma_pagemap_read(pmfd, v, &per_vma[i]);
-		if (r == 0 && t->parent >= 0)
+		if (r == 0 && t->parent >= 0 && !ctx->opts->pre_dump)
 			r = split_inherited(ctx, t, v, &per_vma[i], &inherited);
 		if (r < 0) {
 			fe_set(ctx->err, r, "pid %d: scan pages of %#llx-%#llx", t->pid,
 			       (unsigned long long)v->start, (unsigned long long)v->end);
 			break;
 		}
+		if ((r = split_unchanged(ctx, t, v, i)) < 0)
+			break;
 		for (size_t k = 0; k < per_vma[i].n; k++) {
 			uint64_t np = (per_vma[i].r[k].end - per_vma[i].r[k].start) / 4096;
 			t->npages += np;
+			t->nruns += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
+		}
+		struct range_list *pl = t->parent_ranges ? &((struct range_list *)t->parent_ranges)[i] : NULL;
+		for (size_t k = 0; pl && k < pl->n; k++) {
+			uint64_t np = (pl->r[k].end - pl->r[k].start) / 4096;
+			ctx->stats.pages_in_parent += np;
 			t->nruns += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
 		}
 	}
@@ -341,11 +424,13 @@ int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t)
 
 void mem_free_ranges(struct dtask *t)
 {
-	struct range_list *per_vma = t->page_ranges;
-	for (size_t i = 0; per_vma && t->mm && i < t->mm->n_vmas; i++)
-		free(per_vma[i].r);
-	free(per_vma);
-	t->page_ranges = NULL;
+	struct range_list *lists[2] = { t->page_ranges, t->parent_ranges };
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; lists[k] && t->mm && i < t->mm->n_vmas; i++)
+			free(lists[k][i].r);
+		free(lists[k]);
+	}
+	t->page_ranges = t->parent_ranges = NULL;
 }
 
 static int is_private(const Ferry__Vma *v)
@@ -399,7 +484,77 @@ int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int 
 #endif
 #define FILL_BYTES_MAX (1ULL << 30)
 
-int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
+struct pieces {
+	struct chain_piece *p;
+	size_t n, cap;
+};
+
+static int add_piece(const struct chain_piece *p, void *arg)
+{
+	struct pieces *ps = arg;
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 64;
+		struct chain_piece *n = realloc(ps->p, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		ps->p = n;
+		ps->cap = cap;
+	}
+	ps->p[ps->n++] = *p;
+	return 0;
+}
+
+static int cmp_piece(const void *a, const void *b)
+{
+	const struct chain_piece *x = a, *y = b;
+	if (x->store_fd != y->store_fd)
+		return x->store_fd < y->store_fd ? -1 : 1;
+	return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
+}
+
+/* Runs left to the parent images: each store of the chain is handed to the task and read from. */
+static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t)
+{
+	const Ferry__Pagemap *pm = t->pagemap;
+	struct injector *inj = &t->threads[0].inj;
+	struct pieces ps = { 0 };
+	int r = 0;
+	for (size_t i = 0; i < pm->n_entries && r == 0; i++)
+		if (pm->entries[i]->flags & PM_IN_PARENT)
+			r = chain_resolve(ctx->chain, t->pid, pm->entries[i]->vaddr, pm->entries[i]->nr_pages * 4096ULL,
+					  add_piece, &ps, ctx->err);
+	qsort(ps.p, ps.n, sizeof(*ps.p), cmp_piece);
+	long remote = -1, ret;
+	for (size_t i = 0; i < ps.n && r == 0;) {
+		if (i == 0 || ps.p[i].store_fd != ps.p[i - 1].store_fd) {
+			if (remote >= 0)
+				RINJ(ctx, inj, &ret, "close", SYS_close, remote);
+			remote = -1;
+			if ((r = files_fetch(ctx, inj, ps.p[i].store_fd, &remote)) < 0)
+				break;
+		}
+		struct iovec iov[FILL_IOV_MAX];
+		size_t cnt = 0, first = i;
+		uint64_t bytes = 0;
+		do {	/* pieces that follow each other in the file: one preadv */
+			iov[cnt++] = (struct iovec){ (void *)(uintptr_t)ps.p[i].vaddr, ps.p[i].len };
+			bytes += ps.p[i].len;
+			i++;
+		} while (i < ps.n && cnt < FILL_IOV_MAX && ps.p[i].store_fd == ps.p[first].store_fd &&
+			 ps.p[i].file_off == ps.p[i - 1].file_off + ps.p[i - 1].len);
+		uint64_t at = inj_scratch_put(inj, 0, iov, cnt * sizeof(iov[0]));
+		r = RINJ(ctx, inj, &ret, "read pages from a parent image", SYS_preadv, remote, at, cnt, ps.p[first].file_off, 0);
+		if (r == 0 && (uint64_t)ret != bytes)
+			r = fe_msg(ctx->err, EIO, "pid %d: short read from a parent image", t->pid);
+		ctx->stats.pages_restored += bytes / 4096;
+	}
+	if (remote >= 0)
+		RINJ(ctx, inj, &ret, "close", SYS_close, remote);
+	free(ps.p);
+	return r;
+}
+
+static int fill_own(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct injector *inj = &t->threads[0].inj;
 	const Ferry__Pagemap *pm = t->pagemap;
@@ -412,6 +567,10 @@ int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
 		while (i < pm->n_entries && cnt < FILL_IOV_MAX && bytes < FILL_BYTES_MAX) {
 			const Ferry__PagemapEntry *e = pm->entries[i];
 			uint64_t len = (uint64_t)e->nr_pages * 4096;
+			if (e->flags & PM_IN_PARENT) {	/* filled from the parent images below */
+				i++;
+				continue;
+			}
 			if (cnt && (uintptr_t)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len == e->vaddr)
 				iov[cnt - 1].iov_len += len;
 			else
@@ -427,6 +586,8 @@ int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
 			    (r = RINJ(ctx, inj, &ret, "populate memory", SYS_madvise, (uintptr_t)iov[k].iov_base,
 				      iov[k].iov_len, MADV_POPULATE_WRITE)) < 0)
 				return r;
+		if (!cnt)
+			break;
 		uint64_t at = inj_scratch_put(inj, 0, iov, cnt * sizeof(iov[0]));
 		r = RINJ(ctx, inj, &ret, "read pages", SYS_preadv, t->remote_pages_fd, at, cnt, file_off, 0);
 		if (r < 0)
@@ -438,4 +599,10 @@ int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
 		ctx->stats.pages_restored += bytes / 4096;
 	}
 	return 0;
+}
+
+int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
+{
+	int r = fill_own(ctx, t);
+	return r < 0 ? r : fill_from_chain(ctx, t);
 }

@@ -17,6 +17,7 @@
  */
 const struct task_obj_ops *const task_objects[] = {
 	&files_obj,
+	&locks_obj,
 	&mm_obj,
 	&thread_obj,
 	&signals_obj,

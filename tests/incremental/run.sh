@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Incremental checkpoints: pre-dump chains with dirty-page tracking, exactness of the tracking,
+# tracking that leaves nothing in the process, lost tracking, merge, and a missing parent.
+#   tests/incremental/run.sh BUILD_DIR      prints PASS/FAIL/SKIP lines (the runner counts them)
+set -u
+BUILD=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+F=$BUILD/src/ferry
+W=$BUILD/tests/incr_dirty
+OUT=$ROOT/tests/out/incremental
+PID=
+
+[ -x "$F" ] && [ -x "$W" ] || { echo "SKIP incremental: not built"; exit 0; }
+python3 -c 'import json' 2>/dev/null || { echo "SKIP incremental: python3 is missing"; exit 0; }
+
+cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; PID=; }
+trap cleanup EXIT
+
+start() {	# dir: start the workload, wait for it
+	local dir=$1
+	rm -rf "$dir" && mkdir -p "$dir"
+	(
+		for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+		exec setsid "$W" "$dir"
+	) </dev/null >"$dir/out" 2>&1 &
+	PID=$!
+	for _ in $(seq 100); do [ -e "$dir/ready" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+round() {	# dir k: make the workload run round k and wait for it
+	kill -USR1 "$PID"
+	for _ in $(seq 200); do [ -e "$1/round-$2" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+restore_check() {	# dir img: restore, SIGTERM, expect PASS from the workload itself
+	local dir=$1 img=$2 st
+	"$F" restore -D "$img" >"$dir/restore.err" 2>&1 &
+	local rp=$!
+	for _ in $(seq 200); do
+		grep -q incr_dirty "/proc/$PID/cmdline" 2>/dev/null && ! grep -q "^TracerPid:[[:space:]]*[1-9]" "/proc/$PID/status" && break
+		sleep 0.05
+	done
+	kill -TERM "$PID" 2>/dev/null
+	wait "$rp"; st=$?
+	PID=
+	[ "$st" = 0 ] && tail -n 1 "$dir/out" | grep -q PASS
+}
+
+# Stored pages of the area in an image's pagemap, as page indices, one per line.
+stored_in_area() {	# img dir
+	"$F" show "$1/pagemap-$(cat "$2/pid").img" | python3 -c '
+import json, sys
+area, n = map(int, open(sys.argv[1]).read().split())
+pm = json.load(sys.stdin)["entry"]
+def num(v): return int(v, 16) if isinstance(v, str) else v
+out = set()
+for e in pm.get("entries", []):
+	if e.get("flags", 0):
+		continue
+	a = num(e["vaddr"])
+	for k in range(e["nr_pages"]):
+		p = (a - area) // 4096 + k
+		if 0 <= p < n:
+			out.add(p)
+print("\n".join(str(p) for p in sorted(out)))' "$2/area"
+}
+
+wait_gone() { for _ in $(seq 200); do [ -e "/proc/$1" ] || return 0; grep -q "^State:.*Z" "/proc/$1/status" 2>/dev/null && return 0; sleep 0.05; done; }
+
+t_chain() {	# three rounds: pre-dump, pre-dump, dump; each increment holds exactly the pages written
+	local d=$OUT/chain
+	start "$d" || { echo "FAIL incremental/chain: the workload did not start"; return; }
+	echo "$PID" >"$d/pid"
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem -o pre1.log 2>"$d/err" || { echo "FAIL incremental/chain: pre-dump 1: $(tail -1 "$d/err")"; return; }
+	round "$d" 1
+	"$F" pre-dump -t "$PID" -D "$d/pre2" --prev-images-dir ../pre1 --track-mem 2>"$d/err" || { echo "FAIL incremental/chain: pre-dump 2: $(tail -1 "$d/err")"; return; }
+	round "$d" 2
+	"$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre2 --track-mem 2>"$d/err" || { echo "FAIL incremental/chain: dump: $(tail -1 "$d/err")"; return; }
+	wait "$PID" 2>/dev/null
+	if ! diff <(stored_in_area "$d/pre2" "$d") "$d/round-1" >"$d/diff1" || ! diff <(stored_in_area "$d/final" "$d") "$d/round-2" >"$d/diff2"; then
+		echo "FAIL incremental/exact: an increment does not hold exactly the pages written ($(cat "$d/diff1" "$d/diff2" | wc -l) lines differ)"
+	else
+		echo "PASS incremental/exact ($(wc -l <"$d/round-1") and $(wc -l <"$d/round-2") pages written, exactly those stored)"
+	fi
+	"$F" image verify "$d/final" >"$d/verify" 2>&1 && echo "PASS incremental/verify" || echo "FAIL incremental/verify: $(tail -1 "$d/verify")"
+	"$F" image merge "$d/final" "$d/merged" 2>"$d/err" && "$F" image verify "$d/merged" >/dev/null 2>&1 &&
+		grep -q '"parent_dir"' <("$F" show "$d/merged/inventory.img") && echo "FAIL incremental/merge: the merged image still names a parent" ||
+		echo "PASS incremental/merge"
+	restore_check "$d" "$d/final" && echo "PASS incremental/chain (pre-dump, pre-dump, dump, restore)" ||
+		echo "FAIL incremental/chain: restore: $(tail -2 "$d/restore.err" "$d/out" | tr '\n' ' ')"
+}
+
+t_invisible() {	# tracking leaves no fd and no mapping in the process
+	local d=$OUT/invisible
+	start "$d" || { echo "FAIL incremental/invisible: the workload did not start"; return; }
+	ls "/proc/$PID/fd" >"$d/fd.before"; cat "/proc/$PID/maps" >"$d/maps.before"
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem 2>"$d/err" || { echo "FAIL incremental/invisible: pre-dump: $(tail -1 "$d/err")"; cleanup; return; }
+	ls "/proc/$PID/fd" >"$d/fd.after"; cat "/proc/$PID/maps" >"$d/maps.after"
+	if diff -q "$d/fd.before" "$d/fd.after" >/dev/null && diff -q "$d/maps.before" "$d/maps.after" >/dev/null; then
+		echo "PASS incremental/invisible (same descriptors and mappings after a tracked pre-dump)"
+	else
+		echo "FAIL incremental/invisible: the pre-dump left something in the process"
+	fi
+	local holder
+	holder=$("$F" show "$d/pre1/track.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entry"]["holder_pid"])')
+	cleanup
+	for _ in $(seq 100); do [ -e "/proc/$holder" ] || break; sleep 0.05; done
+	[ -e "/proc/$holder" ] && echo "FAIL incremental/holder: the tracking holder outlived the process" ||
+		echo "PASS incremental/holder (the tracking holder left with the process)"
+}
+
+t_lost() {	# the holder dies between pre-dump and dump: the dump notices and copies everything
+	local d=$OUT/lost
+	start "$d" || { echo "FAIL incremental/lost: the workload did not start"; return; }
+	echo "$PID" >"$d/pid"
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem 2>"$d/err" || { echo "FAIL incremental/lost: pre-dump: $(tail -1 "$d/err")"; cleanup; return; }
+	local holder
+	holder=$("$F" show "$d/pre1/track.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entry"]["holder_pid"])')
+	kill -9 "$holder"
+	round "$d" 1
+	"$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre1 2>"$d/err" || { echo "FAIL incremental/lost: dump: $(tail -1 "$d/err")"; cleanup; return; }
+	wait "$PID" 2>/dev/null
+	local n
+	n=$(stored_in_area "$d/final" "$d" | wc -l)
+	if "$F" show "$d/final/stats-dump.img" | grep -q '"tracking_lost": true' && [ "$n" = "$(head -1 "$d/area" | cut -d' ' -f2)" ]; then
+		echo "PASS incremental/lost-tracking (noticed; all $n pages of the area copied)"
+	else
+		echo "FAIL incremental/lost-tracking: $n pages of the area stored, stats: $("$F" show "$d/final/stats-dump.img" | tr -d '\n ')"
+	fi
+	restore_check "$d" "$d/final" && echo "PASS incremental/lost-tracking-restore" ||
+		echo "FAIL incremental/lost-tracking-restore: $(tail -2 "$d/restore.err" | tr '\n' ' ')"
+}
+
+t_missing_parent() {	# a chain whose parent is gone is refused, and nothing is restored
+	local d=$OUT/missing
+	start "$d" || { echo "FAIL incremental/missing-parent: the workload did not start"; return; }
+	local pid=$PID
+	"$F" pre-dump -t "$PID" -D "$d/pre1" 2>"$d/err" && round "$d" 1 &&
+		"$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre1 2>>"$d/err" || { echo "FAIL incremental/missing-parent: dumps: $(tail -1 "$d/err")"; cleanup; return; }
+	wait "$PID" 2>/dev/null
+	PID=
+	rm -rf "$d/pre1"
+	wait_gone "$pid"
+	if "$F" restore -D "$d/final" >"$d/restore.err" 2>&1; then
+		echo "FAIL incremental/missing-parent: restore succeeded without its parent"
+	elif grep -q "pre1" "$d/restore.err" && [ ! -e "/proc/$pid" ]; then
+		echo "PASS incremental/missing-parent ($(grep -o 'parent image.*' "$d/restore.err" | head -1))"
+	else
+		echo "FAIL incremental/missing-parent: $(tail -1 "$d/restore.err")"
+	fi
+}
+
+mkdir -p "$OUT"
+t_chain
+t_invisible
+t_lost
+t_missing_parent
