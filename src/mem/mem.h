@@ -38,7 +38,7 @@ int vma_restore_protect_all(struct restore_ctx *ctx, struct rtask *t, const int 
 int vma_same(const Ferry__Vma *a, const Ferry__Vma *b);
 /* pages.c: fills every VMA from the page store by injected preadv() calls. */
 int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t);
-/* pages.c: in inherited VMAs, drops what the parent has but the task had not (neither inherited nor saved). */
+/* pages.c: in inherited VMAs, drops all but the runs still shared with the parent (before filling). */
 int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept);
 
 /* sysvshm.c: SysV shared memory segments attached by the tree. */

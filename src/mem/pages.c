@@ -439,30 +439,29 @@ static int is_private(const Ferry__Vma *v)
 	       v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE;
 }
 
-/* Next run (stored or inherited) at or after addr, merged from both sorted lists. */
-static const Ferry__PagemapEntry *next_run(const Ferry__Pagemap *pm, size_t *a, size_t *b, uint64_t addr)
+/* Next inherited run at or after addr. */
+static const Ferry__PagemapEntry *next_inherited(const Ferry__Pagemap *pm, size_t *b, uint64_t addr)
 {
-	while (*a < pm->n_entries && pm->entries[*a]->vaddr + pm->entries[*a]->nr_pages * 4096ULL <= addr)
-		(*a)++;
 	while (*b < pm->n_inherited && pm->inherited[*b]->vaddr + pm->inherited[*b]->nr_pages * 4096ULL <= addr)
 		(*b)++;
-	const Ferry__PagemapEntry *x = *a < pm->n_entries ? pm->entries[*a] : NULL;
-	const Ferry__PagemapEntry *y = *b < pm->n_inherited ? pm->inherited[*b] : NULL;
-	if (!x || (y && y->vaddr < x->vaddr))
-		return y;
-	return x;
+	return *b < pm->n_inherited ? pm->inherited[*b] : NULL;
 }
 
+/*
+ * In VMAs a forked task keeps from its parent, everything but the runs it still shares is
+ * dropped: pages it did not have, and pages it will be given its own copy of — writing those over
+ * the parent's would first copy the parent's page (a copy-on-write fault) only to overwrite it.
+ */
 int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept)
 {
 	const Ferry__Pagemap *pm = t->pagemap;
-	size_t a = 0, b = 0;
+	size_t b = 0;
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		const Ferry__Vma *v = t->mm->vmas[i];
 		if (!kept[i] || !is_private(v))
 			continue;
 		for (uint64_t addr = v->start; addr < v->end;) {
-			const Ferry__PagemapEntry *e = next_run(pm, &a, &b, addr);
+			const Ferry__PagemapEntry *e = next_inherited(pm, &b, addr);
 			uint64_t gap_end = e && e->vaddr < v->end ? e->vaddr : v->end;
 			if (gap_end > addr) {
 				long ret;
