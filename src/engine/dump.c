@@ -279,9 +279,15 @@ static int stage_track(struct dump_ctx *ctx)
 static int scan_pages(struct dump_ctx *ctx)
 {
 	int r = 0;
-	ctx->pin_free = ctx->opts->leave_running || ctx->opts->pre_dump || ctx->ntasks > 1;
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++)
 		r = ctx->tasks[i].zombie ? 0 : mem_scan_pages(ctx, &ctx->tasks[i]);
+	/*
+	 * process_vm_readv is faster but unshares copy-on-write pages it reads (mem/pages.c): only
+	 * when the tree dies after the dump and shares nothing is that harmless.
+	 */
+	ctx->pin_free = ctx->opts->leave_running || ctx->opts->pre_dump;
+	for (size_t i = 0; i < ctx->ntasks && !ctx->pin_free; i++)
+		ctx->pin_free = !ctx->tasks[i].zombie && ctx->tasks[i].pagemap->n_inherited > 0;
 	return r;
 }
 
