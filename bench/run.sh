@@ -411,4 +411,8 @@ rc=$?
 if [ "${BENCH_TREE:-1}" != 0 ]; then
 	"$(dirname "${BASH_SOURCE[0]}")/tree.sh" "$BUILD" || rc=1
 fi
+# the freeze of an incremental dump (bench/incremental.sh: 1 GiB, 1% written); BENCH_INCR=0 skips it
+if [ "${BENCH_INCR:-1}" != 0 ]; then
+	"$(dirname "${BASH_SOURCE[0]}")/incremental.sh" "$BUILD" || rc=1
+fi
 exit $rc

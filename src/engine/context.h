@@ -47,6 +47,7 @@ struct dtask {
 	char *status;			/* /proc/PID/status text */
 	void *page_ranges;		/* mem/pages.c: present pages per VMA, between scan and copy */
 	void *parent_ranges;		/* mem/pages.c: present but unchanged since the previous image */
+	uint8_t *written_only;		/* mem/pages.c: per VMA, every stored page was written since the protect */
 	uint64_t npages, nruns;
 	int uffd;			/* mem/track.c: ferry's copy of the task's userfaultfd, or -1 */
 	int pagemap_fd;

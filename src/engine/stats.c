@@ -20,6 +20,7 @@ void stats_dump_finish(struct dump_ctx *ctx)
 	SET(s, tasks, s->tasks);
 	SET(s, threads, s->threads);
 	SET(s, vmas, s->vmas);
+	SET(s, pages_in_parent, s->pages_in_parent);
 }
 
 void stats_dump_print(const Ferry__DumpStats *s)

@@ -115,6 +115,7 @@ struct batch {
 	struct iovec remote[BATCH_IOV];
 	Ferry__PagemapEntry *entry[BATCH_IOV];
 	int readable[BATCH_IOV];
+	int nshared;		/* runs that may be shared copy-on-write (see flush_batch) */
 	size_t n;
 	uint64_t pages;
 	uint64_t store_idx;	/* where the batch starts in the page store */
@@ -131,7 +132,7 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 	 * process_vm_readv pins pages, and pinning a page shared copy-on-write copies it (Linux
 	 * 5.19+): a running tree (-R) or one whose tasks share memory is read through /proc/PID/mem.
 	 */
-	ssize_t got = ctx->pin_free ? 0 : process_vm_readv(t->pid, &local, 1, b->remote, b->n, 0);
+	ssize_t got = ctx->pin_free && b->nshared ? 0 : process_vm_readv(t->pid, &local, 1, b->remote, b->n, 0);
 	uint64_t off = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		size_t len = b->remote[i].iov_len;
@@ -154,6 +155,7 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 	b->store_idx += b->pages;
 	b->n = 0;
 	b->pages = 0;
+	b->nshared = 0;
 	return r;
 }
 
@@ -199,6 +201,8 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 				}
 				b->remote[b->n] = (struct iovec){ (void *)(uintptr_t)a, (size_t)n * 4096 };
 				b->readable[b->n] = !!(t->mm->vmas[i]->prot & PROT_READ);
+				/* Written since the last protect means its copy-on-write was broken: exclusive. */
+				b->nshared += !(t->written_only && t->written_only[i]);
 				b->entry[b->n++] = e;
 				b->pages += n;
 				a += (uint64_t)n * 4096;
@@ -342,6 +346,14 @@ static int split_unchanged(struct dump_ctx *ctx, struct dtask *t, const Ferry__V
 			a = stop;
 		}
 	}
+	/* Stored here = written since the protect (unless the chain lacked a clean page: rare). */
+	int only_written = keep.n == written.n;
+	for (size_t k = 0; only_written && k < keep.n; k++)
+		only_written = keep.r[k].start >= written.r[k].start && keep.r[k].end <= written.r[k].end;
+	if (!t->written_only)
+		t->written_only = calloc(t->mm->n_vmas + 1, 1);
+	if (t->written_only)
+		t->written_only[i] = (uint8_t)only_written;
 	free(written.r);
 	free(l->r);
 	*l = keep;
@@ -431,6 +443,8 @@ void mem_free_ranges(struct dtask *t)
 		free(lists[k]);
 	}
 	t->page_ranges = t->parent_ranges = NULL;
+	free(t->written_only);
+	t->written_only = NULL;
 }
 
 static int is_private(const Ferry__Vma *v)
