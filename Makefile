@@ -11,7 +11,7 @@ $(BUILD)/build.ninja:
 	meson setup $(BUILD) $(MESON_OPTS)
 
 deps:
-	./scripts/install-deps.sh
+	bash scripts/install-deps.sh
 
 check: deps
 	$(MAKE) all
