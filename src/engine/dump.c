@@ -507,6 +507,8 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		pr_info("dump of pid %d done\n", o->pid);
 		if (o->display_stats)
 			stats_dump_print(&ctx.stats);
+		if (o->stats_json)
+			stats_dump_json(&ctx.stats, o->stats_json);
 	}
 	pstree_free(&ctx);
 	free(ctx.seen);

@@ -38,6 +38,7 @@ struct restore_opts {
 	size_t n_inherit;
 	const char *log_file;	/* NULL: restore.log */
 	int display_stats;
+	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

@@ -413,6 +413,8 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		write_pidfile(&ctx);
 		if (o->display_stats)
 			stats_restore_print(&ctx.stats);
+		if (o->stats_json)
+			stats_restore_json(&ctx.stats, o->stats_json);
 		log_close_file();
 		pid_t root = ctx.tasks[0].pid;
 		free_images(&ctx);

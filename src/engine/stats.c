@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Statistics bookkeeping and their human form. */
+/* Statistics bookkeeping, their human form and their JSON form. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/stats.h"
@@ -49,4 +54,72 @@ void stats_restore_print(const Ferry__RestoreStats *s)
 	       "  tasks / threads   %6u / %u\n",
 	       s->verify_us / 1000.0, s->forking_us / 1000.0, s->memrestore_us / 1000.0,
 	       s->total_us / 1000.0, (unsigned long long)s->pages_restored, s->tasks, s->threads);
+}
+
+/* Every integer field of a stats record, by the names of ferry.proto. */
+static json_t *stats_to_json(const ProtobufCMessage *m, const char *op)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	json_t *j = json_object();
+	if (!j)
+		return NULL;
+	json_object_set_new(j, "operation", json_string(op));
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *p = (const char *)m + f->offset;
+		json_int_t v;
+		switch (f->type) {
+		case PROTOBUF_C_TYPE_UINT64: { uint64_t x; memcpy(&x, p, 8); v = (json_int_t)x; break; }
+		case PROTOBUF_C_TYPE_UINT32: { uint32_t x; memcpy(&x, p, 4); v = x; break; }
+		case PROTOBUF_C_TYPE_INT32: { int32_t x; memcpy(&x, p, 4); v = x; break; }
+		case PROTOBUF_C_TYPE_INT64: { int64_t x; memcpy(&x, p, 8); v = x; break; }
+		default: continue;
+		}
+		json_object_set_new(j, f->name, json_integer(v));
+	}
+	return j;
+}
+
+/* Written to a temporary name and renamed: a reader never sees half a file. */
+static int write_json(json_t *j, const char *path)
+{
+	if (!strcmp(path, "-")) {
+		int r = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		fflush(stdout);
+		return r < 0 ? -EIO : 0;
+	}
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	int r = json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 || fputc('\n', f) == EOF ? -EIO : 0;
+	if (fclose(f) != 0 && !r)
+		r = -errno;
+	if (!r && rename(tmp, path) < 0)
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	return r;
+}
+
+static int stats_json(const ProtobufCMessage *m, const char *op, const char *path)
+{
+	json_t *j = stats_to_json(m, op);
+	int r = j ? write_json(j, path) : -ENOMEM;
+	json_decref(j);
+	if (r < 0)
+		pr_err("cannot write the %s statistics to %s: %s\n", op, path, strerror(-r));
+	return r;
+}
+
+int stats_dump_json(const Ferry__DumpStats *s, const char *path)
+{
+	return stats_json(&s->base, "dump", path);
+}
+
+int stats_restore_json(const Ferry__RestoreStats *s, const char *path)
+{
+	return stats_json(&s->base, "restore", path);
 }

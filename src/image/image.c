@@ -122,6 +122,9 @@ int img_check_buf(const void *buf, size_t len, enum img_kind expected, const cha
 	if (h.major != FERRY_FORMAT_MAJOR)
 		return fe_msg(err, EPROTONOSUPPORT, "%s: image format %u.%u, this ferry reads %u.x",
 			      fname, h.major, h.minor, FERRY_FORMAT_MAJOR);
+	if (h.flags)
+		return fe_msg(err, EBADMSG, "%s: encoded image (flags %#x): ferry restore decodes it (--encrypt-key for an encrypted one)",
+			      fname, h.flags);
 	if (!img_kind_get(h.kind))
 		return fe_msg(err, EBADMSG, "%s: unknown image kind %u", fname, h.kind);
 	if (expected && h.kind != (uint32_t)expected)

@@ -209,6 +209,10 @@ int pages_open(int dirfd, int pid, const Ferry__Pagemap *pm, struct page_store *
 		pages_close(ps);
 		return fe_msg(err, EBADMSG, "%s: not a ferry page store (bad magic, kind or version)", ps->name);
 	}
+	if (h.flags) {
+		pages_close(ps);
+		return fe_msg(err, EBADMSG, "%s: encoded page store (flags %#x): ferry restore decodes it", ps->name, h.flags);
+	}
 	ps->npages = pm->total_pages;
 	if (ps->npages > (UINT64_MAX - PS_HDR_SIZE) / PS_PAGE || h.payload_len != ps->npages * PS_PAGE ||
 	    (uint64_t)st.st_size != PS_HDR_SIZE + h.payload_len) {

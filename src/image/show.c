@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "common/cleanup.h"
 #include "image/show.h"
+#include "transform/format.h"
 #include "image/pagestore.h"
 
 /* Linux names (comm, paths) may hold any bytes: invalid UTF-8 is kept as \xNN escapes. */
@@ -134,6 +135,22 @@ static json_t *hdr_json(const struct img_hdr *h, const char *kind)
 			 (json_int_t)h->payload_len);
 }
 
+/* An encoded file (flags != 0, transform/format.h): its header and encoding, not its content. */
+static json_t *encoded_json(int fd, const struct stat *st)
+{
+	struct img_hdr h;
+	char how[64];
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != FERRY_IMG_MAGIC || !h.flags)
+		return NULL;
+	const struct img_kind_desc *kd = img_kind_get(h.kind);
+	json_t *j = hdr_json(&h, kd ? kd->name : "unknown");
+	json_object_set_new(j, "encoded", json_string(tf_flags_name(h.flags, how, sizeof(how))));
+	json_object_set_new(j, "file_bytes", json_integer((json_int_t)st->st_size));
+	json_object_set_new(j, "note", json_string(h.flags & TF_FLAG_AES256GCM ?
+		"encoded: ferry restore decodes it (with --encrypt-key)" : "encoded: ferry restore decodes it"));
+	return j;
+}
+
 json_t *img_file_to_json(int dirfd, const char *fname, struct ferry_err *err)
 {
 	_cleanup_close_ int fd = openat(dirfd, fname, O_RDONLY | O_CLOEXEC);
@@ -142,6 +159,9 @@ json_t *img_file_to_json(int dirfd, const char *fname, struct ferry_err *err)
 		fe_set(err, errno, "open %s", fname);
 		return NULL;
 	}
+	json_t *enc = encoded_json(fd, &st);
+	if (enc)
+		return enc;
 	const struct img_kind_desc *k = img_kind_by_name(fname);
 	if (k && k->kind == IMG_PAGES) {	/* page data is not printed; its header and size are */
 		struct img_hdr h;

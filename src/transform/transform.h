@@ -28,3 +28,9 @@ int transform_dir_encoded(const char *dir, struct ferry_err *err);
  */
 int transform_decode_dir(const char *dir, const char *key_file, char **plain, struct ferry_err *err);
 void transform_cleanup(char *plain);
+/*
+ * Writes plain/name back into dir under the same name, encrypted with key_file when not NULL
+ * (a restore's stats-restore.img goes back next to the image it came from). -ENOENT if absent.
+ */
+int transform_export_file(const char *plain, const char *dir, const char *name, const char *key_file,
+			  struct ferry_err *err);

@@ -63,5 +63,30 @@ if [ $rc -ne 0 ] || [ -n "$crash" ]; then
 	exit 1
 fi
 grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz.log"
-echo "PASS fuzz ($SECS s, corpus $(find "$OUT/corpus" -type f | wc -l) inputs)"
+
+
+# The decoder of encoded (compressed/encrypted) files, tests/fuzz/fuzz_transform.c: as long again.
+TSRCS="$ROOT/src/transform/codec.c $ROOT/src/transform/key.c"
+TLIBS="-lzstd -llz4 -lcrypto"
+# shellcheck disable=SC2086
+"$CC" $CFLAGS -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all "$HERE/fuzz_transform.c" $TSRCS $SRCS $LIBS $TLIBS -o "$OUT/fuzz_transform" || exit 1
+# shellcheck disable=SC2086
+"$CC" $CFLAGS -DGEN_SEEDS -fsanitize=address,undefined "$HERE/fuzz_transform.c" $TSRCS $SRCS $LIBS $TLIBS \
+	-o "$OUT/gen_transform" || exit 1
+rm -rf "$OUT/tseeds" && "$OUT/gen_transform" "$OUT/tseeds" || exit 1
+mkdir -p "$OUT/tcorpus"
+# shellcheck disable=SC2086
+"$OUT/fuzz_transform" $FLAGS -max_total_time="$SECS" -print_final_stats=1 \
+	-artifact_prefix="$OUT/artifacts/" "$OUT/tcorpus" "$OUT/tseeds" >"$OUT/fuzz_transform.log" 2>&1
+rc=$?
+crash=$(find "$OUT/artifacts" -type f | head -n 1)
+if [ $rc -ne 0 ] || [ -n "$crash" ]; then
+	grep -A 30 -E '^==[0-9]+==|runtime error|^SUMMARY' "$OUT/fuzz_transform.log" | head -n 60
+	echo "FAIL fuzz: fuzz_transform crash input: ${crash:-unknown (see $OUT/fuzz_transform.log)}"
+	exit 1
+fi
+grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz_transform.log"
+echo "PASS fuzz ($SECS s, corpus $(find "$OUT/corpus" -type f | wc -l) inputs; transform $SECS s," \
+	"corpus $(find "$OUT/tcorpus" -type f | wc -l) inputs)"
 exit 0
