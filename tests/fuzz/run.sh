@@ -33,6 +33,10 @@ LIBS="-lprotobuf-c -lxxhash -ljansson"
 # shellcheck disable=SC2086
 "$CC" $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	"$HERE/fuzz_image.c" $SRCS $LIBS -o "$OUT/fuzz_image" || exit 1
+# the image stream's frame decoder (src/transport/protocol.c)
+# shellcheck disable=SC2086
+"$CC" $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	"$HERE/fuzz_wire.c" "$ROOT/src/transport/protocol.c" $SRCS $LIBS -o "$OUT/fuzz_wire" || exit 1
 # shellcheck disable=SC2086
 "$CC" $CFLAGS -fsanitize=address,undefined "$HERE/gen_corpus.c" "$ROOT/tests/unit/samples.c" $SRCS $LIBS \
 	-o "$OUT/gen_corpus" || exit 1
@@ -64,6 +68,20 @@ if [ $rc -ne 0 ] || [ -n "$crash" ]; then
 fi
 grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz.log"
 
+# fuzz_wire: half the time again (at least 5 s), its own corpus
+WSECS=$((SECS / 2 < 5 ? 5 : SECS / 2))
+mkdir -p "$OUT/corpus-wire"
+# shellcheck disable=SC2086
+"$OUT/fuzz_wire" $FLAGS -max_total_time="$WSECS" -print_final_stats=1 \
+	-artifact_prefix="$OUT/artifacts/wire-" "$OUT/corpus-wire" >"$OUT/fuzz-wire.log" 2>&1
+rc=$?
+crash=$(find "$OUT/artifacts" -type f | head -n 1)
+if [ $rc -ne 0 ] || [ -n "$crash" ]; then
+	grep -A 30 -E '^==[0-9]+==|runtime error|^SUMMARY' "$OUT/fuzz-wire.log" | head -n 60
+	echo "FAIL fuzz: fuzz_wire crash input: ${crash:-unknown (see $OUT/fuzz-wire.log)}"
+	exit 1
+fi
+grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz-wire.log"
 
 # The decoder of encoded (compressed/encrypted) files, tests/fuzz/fuzz_transform.c: as long again.
 TSRCS="$ROOT/src/transform/codec.c $ROOT/src/transform/key.c"
