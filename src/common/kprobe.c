@@ -28,13 +28,6 @@
 #define PR_TIMER_CREATE_RESTORE_IDS 77
 #endif
 #define PR_TIMER_CREATE_RESTORE_IDS_GET 2
-/* Linux 6.7+ userfaultfd features; Debian 12's headers predate them. */
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
 
 static void probe_vdso(struct kprobe *kp)
 {

@@ -154,6 +154,20 @@ const char *proc_field(const char *text, const char *key)
 	return NULL;
 }
 
+uint64_t proc_stat_field(pid_t pid, int n)
+{
+	char path[64];
+	_cleanup_free_ char *text = NULL;
+	if (read_file(PROC_PATH(path, pid, "stat"), &text, NULL) < 0)
+		return 0;
+	const char *p = strrchr(text, ')');	/* comm may hold spaces and parentheses */
+	int field = 2;
+	for (; p && *p; p++)
+		if (*p == ' ' && ++field == n)
+			return strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
 uint64_t now_us(void)
 {
 	struct timespec ts;

@@ -18,6 +18,8 @@ int read_link(const char *path, char **out);
 /* Value of "Key:" in a /proc status-style text (pointer into text, up to the newline), or NULL. */
 const char *proc_field(const char *text, const char *key);
 uint64_t now_us(void);
+/* Numeric field n (1-based, as in proc(5)) of /proc/PID/stat; 0 when unreadable. */
+uint64_t proc_stat_field(pid_t pid, int n);
 int mkdir_p(const char *path, mode_t mode);
 /* Formats into a static-free caller buffer: "/proc/<pid>/<rel>". */
 #define PROC_PATH(buf, pid, rel) (snprintf((buf), sizeof(buf), "/proc/%d/%s", (int)(pid), (rel)), (buf))

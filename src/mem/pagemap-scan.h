@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* PAGEMAP_SCAN uAPI (Linux 6.7+), declared here because Debian 12's headers predate it. */
+/*
+ * PAGEMAP_SCAN and the userfaultfd write-protect features it works with (Linux 6.7+), declared
+ * here because Debian 12's headers predate them.
+ */
 #pragma once
 #include <stdint.h>
 #include <linux/ioctl.h>
@@ -39,4 +42,11 @@ struct pm_scan_arg {
 };
 
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif

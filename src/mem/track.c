@@ -22,25 +22,9 @@
 #include "mem/pagemap-scan.h"
 #include "mem/track.h"
 
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-
 static uint64_t start_time(pid_t pid)
 {
-	char path[64];
-	_cleanup_free_ char *text = NULL;
-	if (read_file(PROC_PATH(path, pid, "stat"), &text, NULL) < 0)
-		return 0;
-	const char *p = strrchr(text, ')');
-	int field = 2;
-	for (; p && *p; p++)
-		if (*p == ' ' && ++field == 22)
-			return strtoull(p + 1, NULL, 10);
-	return 0;
+	return proc_stat_field(pid, 22);
 }
 
 static int is_uffd(int fd)

@@ -42,14 +42,5 @@ int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state)
 
 int task_exit_code(pid_t pid)
 {
-	char path[64];
-	_cleanup_free_ char *text = NULL;
-	if (read_file(PROC_PATH(path, pid, "stat"), &text, NULL) < 0)
-		return 0;
-	const char *p = strrchr(text, ')');
-	int field = 2;
-	for (; p && *p; p++)
-		if (*p == ' ' && ++field == 52)
-			return atoi(p + 1);
-	return 0;
+	return (int)proc_stat_field(pid, 52);
 }
