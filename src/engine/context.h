@@ -19,6 +19,7 @@
 #include "image/image.h"
 #include "image/pagestore.h"
 #include "inject/syscall.h"
+#include "transport/progress.h"
 
 struct dthread {
 	pid_t tid;
@@ -77,6 +78,7 @@ struct dump_ctx {
 	uint32_t next_file_id;
 	uint32_t next_ghost_id;
 	int pin_free;			/* read memory through /proc/PID/mem (see mem/pages.c) */
+	struct progress progress;	/* pages copied, on a terminal after a second */
 	Ferry__ShmImage shm;		/* SysV segments met so far (mem/sysvshm.c) */
 	pid_t old_holder;		/* mem/track.c: the previous image's tracking holder */
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
@@ -129,6 +131,7 @@ struct restore_ctx {
 	size_t nkept;
 	Ferry__ShmImage *shm;		/* SysV segments to recreate (mem/sysvshm.c) */
 	struct chain *chain;		/* the parent images (engine/chain.h), if any */
+	struct progress progress;	/* pages restored, on a terminal after a second */
 	uint8_t *shm_created;		/* per segment: created by this restore (removed if it fails) */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */

@@ -294,10 +294,12 @@ static int scan_pages(struct dump_ctx *ctx)
 static int copy_pages(struct dump_ctx *ctx)
 {
 	int r = 0;
+	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "copied");
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++)
 		r = ctx->tasks[i].zombie ? 0 : mem_copy_pages(ctx, &ctx->tasks[i]);
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		mem_free_ranges(&ctx->tasks[i]);
+	progress_end(&ctx->progress);
 	return r;
 }
 

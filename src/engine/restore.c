@@ -251,6 +251,7 @@ static int stage_root_memory(struct restore_ctx *ctx)
 {
 	struct rtask *t = &ctx->tasks[0];
 	int r;
+	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
 	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
 	    (r = mem_restore_mm_fields(ctx, t)) < 0)
 		return r;
@@ -296,6 +297,7 @@ static int stage_release(struct restore_ctx *ctx)
 				return r;
 		}
 	}
+	progress_end(&ctx->progress);
 	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
 	files_close_all(ctx);
 	for (size_t k = ctx->ntasks; k-- > 0;) {
@@ -404,6 +406,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	}
 	if (r < 0) {
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
+		progress_end(&ctx.progress);
 		restore_abort(&ctx);
 		shm_restore_finish(&ctx, 1);
 	} else {

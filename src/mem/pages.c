@@ -152,6 +152,7 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 		off += len;
 	}
 	int r = pages_write(ps, b->store_idx, b->buf, b->pages, ctx->err);
+	progress_add(&ctx->progress, b->pages * 4096);
 	b->store_idx += b->pages;
 	b->n = 0;
 	b->pages = 0;
@@ -610,6 +611,7 @@ static int fill_own(struct restore_ctx *ctx, struct rtask *t)
 				      t->pid, t->pid, ret, (unsigned long long)bytes);
 		file_off += bytes;
 		ctx->stats.pages_restored += bytes / 4096;
+		progress_add(&ctx->progress, bytes);
 	}
 	return 0;
 }
