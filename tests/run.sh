@@ -333,27 +333,33 @@ restore_and_check() {
 
 # ---------------------------------------------------------------- zdtm variants
 
-zdtm_selfcheck() {
-	local name=$1 tn="selfcheck/$1" dir="$OUT/selfcheck/$1" r
-	selected "$tn" || return 0
+# zdtm_begin TN NAME DIR NEEDS_FERRY: the common start of every zdtm variant; status 1 when the
+# test is already over (not selected, skipped or failed to start), 0 when TPID runs and is ready.
+zdtm_begin() {
+	local tn=$1 name=$2 dir=$3 r
+	selected "$tn" || return 1
+	if [ "$4" = 1 ] && [ ! -x "$FERRY" ]; then
+		skip "$tn" "ferry not built ($FERRY)"
+		return 1
+	fi
 	start_clock
 	zdtm_start "$name" "$dir"
 	r=$?
-	[ $r = 77 ] && { skip "$tn" "$START_WHY"; return; }
-	[ $r != 0 ] && { fail "$tn" "$START_WHY" "$dir/test.out"; return; }
+	[ $r = 77 ] && { skip "$tn" "$START_WHY"; return 1; }
+	[ $r != 0 ] && { fail "$tn" "$START_WHY" "$dir/test.out"; return 1; }
+	return 0
+}
+
+zdtm_selfcheck() {
+	local name=$1 tn="selfcheck/$1" dir="$OUT/selfcheck/$1"
+	zdtm_begin "$tn" "$name" "$dir" 0 || return 0
 	sleep 0.2
 	sigterm_and_check "$tn" "$dir" "$TPID" "$TPID"
 }
 
 zdtm_plain() {
-	local name=$1 tn="zdtm/$1" dir="$OUT/zdtm/$1" r nthr
-	selected "$tn" || return 0
-	[ -x "$FERRY" ] || { skip "$tn" "ferry not built ($FERRY)"; return; }
-	start_clock
-	zdtm_start "$name" "$dir"
-	r=$?
-	[ $r = 77 ] && { skip "$tn" "$START_WHY"; return; }
-	[ $r != 0 ] && { fail "$tn" "$START_WHY" "$dir/test.out"; return; }
+	local name=$1 tn="zdtm/$1" dir="$OUT/zdtm/$1" nthr
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
 	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
 		kill_pid "$TPID"; reap "$TPID"; return
@@ -368,14 +374,8 @@ zdtm_plain() {
 }
 
 zdtm_leave_running() {
-	local name=$1 tn="zdtm/$1(-R)" dir="$OUT/zdtm-R/$1" r nthr st
-	selected "$tn" || return 0
-	[ -x "$FERRY" ] || { skip "$tn" "ferry not built ($FERRY)"; return; }
-	start_clock
-	zdtm_start "$name" "$dir"
-	r=$?
-	[ $r = 77 ] && { skip "$tn" "$START_WHY"; return; }
-	[ $r != 0 ] && { fail "$tn" "$START_WHY" "$dir/test.out"; return; }
+	local name=$1 tn="zdtm/$1(-R)" dir="$OUT/zdtm-R/$1" nthr st
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
 	for img in img1 img2; do
 		if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/$img" -R; then
