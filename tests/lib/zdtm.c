@@ -239,7 +239,7 @@ ssize_t zdtm_read_line(const char *path, char *buf, size_t size)
 
 int zdtm_status_field(const char *path, const char *key, char *out, size_t size)
 {
-	static char buf[65536];
+	static __thread char buf[65536]; /* threads of one test read their own status */
 	size_t klen = strlen(key);
 	char *line, *v, *end;
 	ssize_t n;
@@ -300,7 +300,7 @@ int zdtm_parse_vma(const char *line, struct zdtm_vma *v)
 
 static int find_vma(unsigned long addr, const char *name, struct zdtm_vma *v)
 {
-	static char buf[1 << 18];
+	static __thread char buf[1 << 18];
 	char *line;
 
 	if (zdtm_read_file("/proc/self/maps", buf, sizeof(buf)) < 0)
