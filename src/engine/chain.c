@@ -35,6 +35,7 @@ struct chain {
 	struct chain_task *tasks;
 	size_t ntasks;
 	struct chain *parent;
+	int meta_only;		/* pagemaps only: the parent of a dump being made (its pages may be remote) */
 };
 
 static int load_task(struct chain *c, int pid, struct ferry_err *err)
@@ -48,7 +49,11 @@ static int load_task(struct chain *c, int pid, struct ferry_err *err)
 		fe_clear(err);
 		return 0;
 	}
-	if (r < 0 || (r = pagemap_validate(ct->pm, err)) < 0 || (r = pages_open(c->dirfd, pid, ct->pm, &ct->ps, err)) < 0) {
+	if (r == 0)
+		r = pagemap_validate(ct->pm, err);
+	if (r == 0 && !c->meta_only)
+		r = pages_open(c->dirfd, pid, ct->pm, &ct->ps, err);
+	if (r < 0) {
 		img_free((ProtobufCMessage *)ct->pm);
 		return fe_wrap(err, r, "parent image %s", c->dir);
 	}
@@ -65,7 +70,7 @@ static int load_task(struct chain *c, int pid, struct ferry_err *err)
 	return 0;
 }
 
-static int open_level(const char *path, int depth, struct chain **out, struct ferry_err *err)
+static int open_level(const char *path, int depth, int meta_only, struct chain **out, struct ferry_err *err)
 {
 	if (depth > CHAIN_MAX_DEPTH)
 		return fe_msg(err, ELOOP, "image chain deeper than %d (a loop?) at %s", CHAIN_MAX_DEPTH, path);
@@ -73,6 +78,7 @@ static int open_level(const char *path, int depth, struct chain **out, struct fe
 	if (!c)
 		return fe_set(err, ENOMEM, "chain");
 	snprintf(c->dir, sizeof(c->dir), "%s", path);
+	c->meta_only = meta_only;
 	c->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = c->dirfd < 0 ? fe_set(err, errno, "parent image %s", path) : 0;
 	if (r == 0)
@@ -87,7 +93,7 @@ static int open_level(const char *path, int depth, struct chain **out, struct fe
 		char up[PATH_MAX];
 		snprintf(up, sizeof(up), "%s%s%s", c->inv->parent_dir[0] == '/' ? "" : path,
 			 c->inv->parent_dir[0] == '/' ? "" : "/", c->inv->parent_dir);
-		r = open_level(up, depth + 1, &c->parent, err);
+		r = open_level(up, depth + 1, meta_only, &c->parent, err);
 	}
 	if (r < 0) {
 		chain_close(c);
@@ -105,7 +111,7 @@ int chain_open(int dirfd, const char *dir, const Ferry__Inventory *inv, struct c
 	char up[PATH_MAX];
 	snprintf(up, sizeof(up), "%s%s%s", inv->parent_dir[0] == '/' ? "" : dir, inv->parent_dir[0] == '/' ? "" : "/",
 		 inv->parent_dir);
-	return open_level(up, 1, out, err);
+	return open_level(up, 1, 0, out, err);
 }
 
 void chain_close(struct chain *c)
@@ -145,6 +151,40 @@ static struct chain_task *find_task(struct chain *c, int pid)
 	return NULL;
 }
 
+/* The first run of pm that ends after vaddr. */
+static size_t first_run_after(const Ferry__Pagemap *pm, uint64_t vaddr)
+{
+	size_t lo = 0, hi = pm->n_entries;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (pm->entries[mid]->vaddr + pm->entries[mid]->nr_pages * PS_PAGE <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int chain_cover(struct chain *c, int pid, uint64_t start, uint64_t end,
+		int (*fn)(void *arg, uint64_t s, uint64_t e, int held), void *arg)
+{
+	struct chain_task *ct = c ? find_task(c, pid) : NULL;
+	uint64_t at = start;
+	int r = 0;
+	/* A run flagged in-parent was found in the parents when its image was made: held. */
+	for (size_t i = ct ? first_run_after(ct->pm, start) : 0; ct && i < ct->pm->n_entries && at < end && r == 0; i++) {
+		uint64_t es = ct->pm->entries[i]->vaddr, ee = es + ct->pm->entries[i]->nr_pages * PS_PAGE;
+		if (es >= end)
+			break;
+		if (es > at && (r = fn(arg, at, es, 0)) < 0)
+			break;
+		at = es > at ? es : at;
+		r = fn(arg, at, ee < end ? ee : end, 1);
+		at = ee < end ? ee : end;
+	}
+	return r == 0 && at < end ? fn(arg, at, end, 0) : r;
+}
+
 int chain_resolve(struct chain *c, int pid, uint64_t vaddr, uint64_t len,
 		  int (*fn)(const struct chain_piece *p, void *arg), void *arg, struct ferry_err *err)
 {
@@ -153,15 +193,7 @@ int chain_resolve(struct chain *c, int pid, uint64_t vaddr, uint64_t len,
 		return fe_msg(err, ENOENT, "pages of pid %d at %#llx are in no parent image", pid, (unsigned long long)vaddr);
 	const Ferry__Pagemap *pm = ct->pm;
 	uint64_t end = vaddr + len, at = vaddr;
-	size_t lo = 0, hi = pm->n_entries;
-	while (lo < hi) {	/* first run ending after vaddr */
-		size_t mid = (lo + hi) / 2;
-		if (pm->entries[mid]->vaddr + pm->entries[mid]->nr_pages * PS_PAGE <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < pm->n_entries && at < end; i++) {
+	for (size_t i = first_run_after(pm, vaddr); i < pm->n_entries && at < end; i++) {
 		const Ferry__PagemapEntry *e = pm->entries[i];
 		uint64_t es = e->vaddr, ee = e->vaddr + e->nr_pages * PS_PAGE;
 		if (es > at)
@@ -382,5 +414,5 @@ int chain_merge(const char *dir, const char *out, struct ferry_err *err)
 int chain_open_dir(const char *dir, struct chain **out, struct ferry_err *err)
 {
 	*out = NULL;
-	return open_level(dir, 1, out, err);
+	return open_level(dir, 1, 1, out, err);
 }

@@ -64,9 +64,11 @@ struct fd_seen {
 
 struct dump_ctx {
 	const struct dump_opts *opts;
-	int dirfd;			/* the local image directory (logs; images unless remote) */
+	int dirfd;			/* the local image directory (logs; images, or their metadata when remote) */
 	struct img_sink local_sink;
-	struct img_sink *base_sink;	/* local or remote */
+	struct img_sink tee_sink;	/* remote: to the page server, metadata also into dirfd */
+	struct img_tee tee;
+	struct img_sink *base_sink;	/* local, or the tee to a remote sink */
 	struct img_sink *sink;		/* where image files go: base_sink, or a transform over it */
 	struct arena arena;
 	struct dtask *tasks;		/* parents before children; tasks[0] is the root */

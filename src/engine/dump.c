@@ -41,6 +41,11 @@ int dump_inject(struct dump_ctx *ctx, struct dtask *t, long *ret, const char *wh
 	return 0;
 }
 
+static int not_pages(const char *name)
+{
+	return strncmp(name, "pages-", 6) != 0;
+}
+
 static int stage_open_dir(struct dump_ctx *ctx)
 {
 	const struct dump_opts *o = ctx->opts;
@@ -55,10 +60,12 @@ static int stage_open_dir(struct dump_ctx *ctx)
 	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
 	if (log_open_file(path) < 0)
 		pr_warn("cannot open log file %s\n", path);
-	ctx->base_sink = o->sink;
-	if (!ctx->base_sink) {
-		img_sink_local(&ctx->local_sink, ctx->dirfd);
-		ctx->base_sink = &ctx->local_sink;
+	img_sink_local(&ctx->local_sink, ctx->dirfd);
+	ctx->base_sink = &ctx->local_sink;
+	if (o->sink) {	/* the next dump of a chain reads which pages its parent holds from here */
+		ctx->tee = (struct img_tee){ .primary = o->sink, .mirror = &ctx->local_sink, .mirrored = not_pages };
+		img_sink_tee(&ctx->tee_sink, &ctx->tee);
+		ctx->base_sink = &ctx->tee_sink;
 	}
 	ctx->sink = ctx->base_sink;
 	if (o->transform && (r = transform_sink_wrap(ctx->base_sink, o->transform, &ctx->sink, ctx->err)) < 0) {

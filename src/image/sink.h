@@ -39,3 +39,10 @@ void img_sink_local(struct img_sink *s, int dirfd);
 /* Writes a whole file: header + payload. */
 int img_sink_write_file(struct img_sink *s, const char *name, const void *a, size_t alen, const void *b,
 			size_t blen, struct ferry_err *err);
+
+/* A tee: every file to primary, and to mirror those for which mirrored(name) is true (sink-tee.c). */
+struct img_tee {
+	struct img_sink *primary, *mirror;
+	int (*mirrored)(const char *name);
+};
+void img_sink_tee(struct img_sink *s, struct img_tee *t);

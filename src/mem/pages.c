@@ -303,10 +303,18 @@ static int add_range(void *l, uint64_t s, uint64_t e)
 	return range_add(l, s, e);
 }
 
-static int count_bytes(const struct chain_piece *p, void *arg)
+/* Clean runs of a VMA: those the parent image holds are left to it, the rest stored again. */
+struct split {
+	struct range_list *held, *stored;
+	uint64_t unheld;
+};
+
+static int split_held(void *arg, uint64_t s, uint64_t e, int held)
 {
-	*(uint64_t *)arg += p->len;
-	return 0;
+	struct split *sp = arg;
+	if (!held)
+		sp->unheld += (e - s) / 4096;
+	return range_add(held ? sp->held : sp->stored, s, e);
 }
 
 /*
@@ -330,6 +338,7 @@ static int split_unchanged(struct dump_ctx *ctx, struct dtask *t, const Ferry__V
 	}
 	struct range_list *pl = &((struct range_list *)t->parent_ranges)[i];
 	size_t w = 0;
+	uint64_t unheld = 0;
 	for (size_t k = 0; k < l->n && r == 0; k++) {
 		uint64_t a = l->r[k].start, end = l->r[k].end;
 		while (a < end && r == 0) {
@@ -338,16 +347,16 @@ static int split_unchanged(struct dump_ctx *ctx, struct dtask *t, const Ferry__V
 			int dirty = w < written.n && written.r[w].start <= a;
 			uint64_t stop = dirty ? written.r[w].end : (w < written.n ? written.r[w].start : end);
 			stop = stop < end ? stop : end;
-			uint64_t have = 0;
-			struct ferry_err e2 = { 0 };
-			if (!dirty && chain_resolve(ctx->prev, t->pid, a, stop - a, count_bytes, &have, &e2) == 0)
-				r = range_add(pl, a, stop);
-			else
-				r = range_add(&keep, a, stop);
+			struct split sp = { pl, &keep };
+			r = dirty ? range_add(&keep, a, stop) : chain_cover(ctx->prev, t->pid, a, stop, split_held, &sp);
+			unheld += sp.unheld;
 			a = stop;
 		}
 	}
-	/* Stored here = written since the protect (unless the chain lacked a clean page: rare). */
+	if (unheld)
+		pr_debug("pid %d: %#llx-%#llx: %llu clean page(s) the parent image lacks, stored again\n", t->pid,
+			 (unsigned long long)v->start, (unsigned long long)v->end, (unsigned long long)unheld);
+	/* Stored here = written since the protect (unless the chain lacked a clean page). */
 	int only_written = keep.n == written.n;
 	for (size_t k = 0; only_written && k < keep.n; k++)
 		only_written = keep.r[k].start >= written.r[k].start && keep.r[k].end <= written.r[k].end;

@@ -149,6 +149,9 @@ int track_vma(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, int *t
 	}
 	if (!ctx->opts->prev_dir || !wp_allowed(t->pagemap_fd, v)) {
 		/* New to tracking (or lost it): everything counts as written; register for next time. */
+		if (ctx->opts->prev_dir)
+			pr_debug("pid %d: %#llx-%#llx was not tracked: copied in full\n", t->pid,
+				 (unsigned long long)v->start, (unsigned long long)v->end);
 		int r = register_vma(t, v);
 		if (r < 0)
 			pr_debug("pid %d: %#llx-%#llx cannot be tracked (%s): copied in full each time\n", t->pid,
@@ -161,18 +164,23 @@ int track_vma(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, int *t
 		.start = v->start, .end = v->end, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
 		.category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
 	};
+	uint64_t nwritten = 0;
 	while (a.start < v->end) {
 		long n = ioctl(t->pagemap_fd, PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return fe_set(ctx->err, errno, "pid %d: scan written pages of %#llx-%#llx", t->pid,
 				      (unsigned long long)v->start, (unsigned long long)v->end);
-		for (long i = 0; i < n; i++)
+		for (long i = 0; i < n; i++) {
 			if (add(written, vec[i].start, vec[i].end) < 0)
 				return fe_set(ctx->err, ENOMEM, "written pages");
+			nwritten += (vec[i].end - vec[i].start) / 4096;
+		}
 		if (a.walk_end <= a.start)
 			break;
 		a.start = a.walk_end;
 	}
+	pr_debug("pid %d: %#llx-%#llx: %llu page(s) written since the last dump\n", t->pid,
+		 (unsigned long long)v->start, (unsigned long long)v->end, (unsigned long long)nwritten);
 	*tracked = 1;
 	return 0;
 }

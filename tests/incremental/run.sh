@@ -93,6 +93,50 @@ t_chain() {	# three rounds: pre-dump, pre-dump, dump; each increment holds exact
 		echo "FAIL incremental/chain: restore: $(tail -2 "$d/restore.err" "$d/out" | tr '\n' ' ')"
 }
 
+# serve DIR LOGDIR: a page server for one image into DIR; SRV and PORT set, 0 once it listens
+serve() {
+	PORT=$((20000 + RANDOM % 20000))
+	"$F" page-server --address 127.0.0.1 --port "$PORT" -D "$1" -v4 </dev/null >"$2/server-${1##*/}.log" 2>&1 &
+	SRV=$!
+	for _ in $(seq 200); do ss -ltnH "sport = :$PORT" | grep -q . && return 0; sleep 0.05; done
+	return 1
+}
+
+# remote_round DIR NAME [ARGS…]: a (pre-)dump of NAME to a page server into DIR/srv/NAME
+remote_round() {
+	local d=$1 name=$2 cmd=pre-dump
+	shift 2
+	[ "$name" = final ] && cmd=dump
+	serve "$d/srv/$name" "$d" || { echo "page server for $name does not listen"; return 1; }
+	"$F" $cmd -t "$PID" -D "$d/loc/$name" --track-mem --page-server --address 127.0.0.1 --port "$PORT" "$@" >/dev/null \
+		2>"$d/err" || { echo "$cmd $name: $(tail -1 "$d/err")"; kill "$SRV"; return 1; }
+	wait "$SRV" || { echo "page server for $name failed: $(tail -1 "$d/server-$name.log")"; return 1; }
+}
+
+t_remote_chain() {	# the same chain through page servers: each image lands whole on the server side
+	local d=$OUT/remote-chain why
+	start "$d" || { echo "FAIL incremental/remote-chain: the workload did not start"; return; }
+	echo "$PID" >"$d/pid"
+	why=$(remote_round "$d" pre1) && round "$d" 1 &&
+		why=$(remote_round "$d" pre2 --prev-images-dir ../pre1) && round "$d" 2 &&
+		why=$(remote_round "$d" final --prev-images-dir ../pre2) ||
+		{ echo "FAIL incremental/remote-chain: $why"; cleanup; return; }
+	wait "$PID" 2>/dev/null
+	local pages; pages=$(ls "$d"/loc/*/pages-* 2>/dev/null)
+	if [ -n "$pages" ]; then
+		echo "FAIL incremental/remote-chain: page data was written locally: $pages"
+	elif ! diff <(stored_in_area "$d/srv/pre2" "$d") "$d/round-1" >/dev/null ||
+		! diff <(stored_in_area "$d/srv/final" "$d") "$d/round-2" >/dev/null; then
+		echo "FAIL incremental/remote-chain: a remote increment does not hold exactly the pages written"
+	elif ! "$F" image verify "$d/srv/final" >"$d/verify" 2>&1; then
+		echo "FAIL incremental/remote-chain: verify: $(tail -1 "$d/verify")"
+	elif restore_check "$d" "$d/srv/final"; then
+		echo "PASS incremental/remote-chain (pre-dump, pre-dump, dump through page servers; exact increments; restored)"
+	else
+		echo "FAIL incremental/remote-chain: restore: $(tail -2 "$d/restore.err" "$d/out" | tr '\n' ' ')"
+	fi
+}
+
 t_invisible() {	# tracking leaves no fd and no mapping in the process
 	local d=$OUT/invisible
 	start "$d" || { echo "FAIL incremental/invisible: the workload did not start"; return; }
@@ -155,6 +199,7 @@ t_missing_parent() {	# a chain whose parent is gone is refused, and nothing is r
 
 mkdir -p "$OUT"
 t_chain
+t_remote_chain
 t_invisible
 t_lost
 t_missing_parent
