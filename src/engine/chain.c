@@ -6,7 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <xxhash.h>
+#include "common/hash.h"
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "common/hash.h"
 #define LOG_PREFIX "image: "
 #include "common/log.h"
 #include "common/cleanup.h"

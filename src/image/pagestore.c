@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "common/hash.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "image/pagestore.h"

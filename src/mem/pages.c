@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <xxhash.h>
+#include "common/hash.h"
 #define LOG_PREFIX "pages: "
 #include "common/log.h"
 #include "common/cleanup.h"
@@ -107,7 +107,8 @@ static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_lis
 	return 0;
 }
 
-#define BOUNCE_PAGES 1024	/* 4 MiB: stays in cache between the read and the write */
+#define BOUNCE_PAGES 256	/* 1 MiB: stays in L2 between the read, the hash and the write */
+_Static_assert(BOUNCE_PAGES >= PS_RUN_MAX_PAGES, "a run must fit in the copy buffer");
 #define BATCH_IOV 1024
 
 /* A batch of runs (each at most PS_RUN_MAX_PAGES) read with one process_vm_readv. */

@@ -12,7 +12,7 @@
 #include <zstd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <xxhash.h>
+#include "common/hash.h"
 #include "image/pagestore.h"
 #include "transform/codec.h"
 

@@ -2,7 +2,7 @@
 /* Frame headers and messages of the image stream (protocol.h, docs/PROTOCOL.md). Pure functions. */
 #include <errno.h>
 #include <string.h>
-#include <xxhash.h>
+#include "common/hash.h"
 #include "image/image.h"
 #include "transport/protocol.h"
 

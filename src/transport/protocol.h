@@ -15,7 +15,7 @@
 #define WIRE_HDR_SIZE 32
 #define WIRE_MAX_DATA (8u << 20)	/* largest DATA payload */
 #define WIRE_MAX_CTRL 4096u		/* largest payload of any other frame */
-#define WIRE_CHUNK (4u << 20)		/* what a sender puts in one DATA frame */
+#define WIRE_CHUNK (256u << 10)		/* what a sender puts in one DATA frame */
 #define WIRE_NAME_MAX 128
 #define WIRE_NONCE 32
 #define WIRE_MAC 32
