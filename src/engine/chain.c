@@ -185,6 +185,20 @@ int chain_cover(struct chain *c, int pid, uint64_t start, uint64_t end,
 	return r == 0 && at < end ? fn(arg, at, end, 0) : r;
 }
 
+int chain_page_hashes(struct chain *c, int pid, uint64_t vaddr, uint64_t n, uint64_t *out)
+{
+	struct chain_task *ct = c ? find_task(c, pid) : NULL;
+	uint64_t at = vaddr, end = vaddr + n * PS_PAGE;
+	for (size_t i = ct ? first_run_after(ct->pm, vaddr) : 0; ct && i < ct->pm->n_entries && at < end; i++) {
+		const Ferry__PagemapEntry *e = ct->pm->entries[i];
+		if (e->vaddr > at || e->n_page_xxh3 != e->nr_pages)
+			return -ENOENT;
+		for (; at < end && at < e->vaddr + e->nr_pages * PS_PAGE; at += PS_PAGE)
+			*out++ = e->page_xxh3[(at - e->vaddr) / PS_PAGE];
+	}
+	return at < end ? -ENOENT : 0;
+}
+
 int chain_resolve(struct chain *c, int pid, uint64_t vaddr, uint64_t len,
 		  int (*fn)(const struct chain_piece *p, void *arg), void *arg, struct ferry_err *err)
 {

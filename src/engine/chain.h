@@ -35,6 +35,8 @@ struct chain_piece {
  */
 int chain_cover(struct chain *c, int pid, uint64_t start, uint64_t end,
 		int (*fn)(void *arg, uint64_t s, uint64_t e, int held), void *arg);
+/* The hashes the chain's newest image records for n pages of pid from vaddr (hash tracking); -ENOENT if any lacks one. */
+int chain_page_hashes(struct chain *c, int pid, uint64_t vaddr, uint64_t n, uint64_t *out);
 /* Resolves [vaddr, vaddr+len) of pid through the chain into pieces; -ENOENT if some page is missing. */
 int chain_resolve(struct chain *c, int pid, uint64_t vaddr, uint64_t len,
 		  int (*fn)(const struct chain_piece *p, void *arg), void *arg, struct ferry_err *err);

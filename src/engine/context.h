@@ -80,6 +80,7 @@ struct dump_ctx {
 	uint32_t next_file_id;
 	uint32_t next_ghost_id;
 	int pin_free;			/* read memory through /proc/PID/mem (see mem/pages.c) */
+	int hash_track;			/* tracking by page hashes: no userfaultfd write-protect (mem/track.h) */
 	struct progress progress;	/* pages copied, on a terminal after a second */
 	Ferry__ShmImage shm;		/* SysV segments met so far (mem/sysvshm.c) */
 	pid_t old_holder;		/* mem/track.c: the previous image's tracking holder */

@@ -123,6 +123,18 @@ struct batch {
 	uint8_t *buf;
 };
 
+/* Hash tracking: each page's hash, for the next dump of the chain (mem/track.h). */
+static int hash_pages(struct dump_ctx *ctx, Ferry__PagemapEntry *e, const uint8_t *data)
+{
+	e->page_xxh3 = ARENA_ARRAY(&ctx->arena, uint64_t, e->nr_pages);
+	if (!e->page_xxh3)
+		return fe_set(ctx->err, ENOMEM, "page hashes");
+	e->n_page_xxh3 = e->nr_pages;
+	for (uint32_t p = 0; data && p < e->nr_pages; p++)
+		e->page_xxh3[p] = XXH3_64bits(data + (size_t)p * 4096, 4096);
+	return 0;
+}
+
 /* Reads the batch (falling back to /proc/PID/mem for unreadable VMAs), hashes, stores. */
 static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct batch *b, struct page_store *ps)
 {
@@ -150,6 +162,11 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 					      b->remote[i].iov_base, len);
 		}
 		b->entry[i]->xxh3 = XXH3_64bits(b->buf + off, len);
+		if (ctx->hash_track && ctx->opts->track_mem) {
+			int r = hash_pages(ctx, b->entry[i], b->buf + off);
+			if (r < 0)
+				return r;
+		}
 		off += len;
 	}
 	int r = pages_write(ps, b->store_idx, b->buf, b->pages, ctx->err);
@@ -198,6 +215,11 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 				if (parent) {	/* unchanged since the parent image: found there at restore */
 					e->has_flags = 1;
 					e->flags = PM_IN_PARENT;
+					if (ctx->hash_track && ctx->opts->track_mem && (r = hash_pages(ctx, e, NULL)) == 0 &&
+					    chain_page_hashes(ctx->prev, t->pid, a, n, e->page_xxh3) < 0)
+						e->n_page_xxh3 = 0;	/* left by write tracking: no hashes to pass on */
+					if (r < 0)
+						break;
 					a += (uint64_t)n * 4096;
 					continue;
 				}
@@ -371,6 +393,75 @@ static int split_unchanged(struct dump_ctx *ctx, struct dtask *t, const Ferry__V
 	return r < 0 ? fe_set(ctx->err, ENOMEM, "page ranges") : 0;
 }
 
+/* Pages and runs to store and to leave to the parent (sign: 1 to add them up, -1 to take them back). */
+static void count_task(struct dump_ctx *ctx, struct dtask *t, int sign)
+{
+	uint64_t pages = 0, runs = 0, in_parent = 0;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const struct range_list *l = &((struct range_list *)t->page_ranges)[i];
+		const struct range_list *pl = t->parent_ranges ? &((struct range_list *)t->parent_ranges)[i] : NULL;
+		for (size_t k = 0; k < l->n; k++) {
+			uint64_t np = (l->r[k].end - l->r[k].start) / 4096;
+			pages += np;
+			runs += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
+		}
+		for (size_t k = 0; pl && k < pl->n; k++) {
+			uint64_t np = (pl->r[k].end - pl->r[k].start) / 4096;
+			in_parent += np;
+			runs += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
+		}
+	}
+	t->npages += sign * pages;
+	t->nruns += sign * runs;
+	ctx->stats.pages_in_parent += sign * in_parent;
+}
+
+/*
+ * Hash tracking (mem/track.h): every present page of the task is read and hashed; a page whose
+ * hash is the one the parent image records for it is left to the parent, the rest is stored.
+ * Runs while the task is frozen for a dump; a pre-dump reads a running task, which is harmless:
+ * whatever it stores is hashed as stored, and the final dump compares against that.
+ */
+static int split_by_hash(struct dump_ctx *ctx, struct dtask *t)
+{
+	char path[64];
+	_cleanup_close_ int memfd = open(PROC_PATH(path, t->pid, "mem"), O_RDONLY | O_CLOEXEC);
+	if (memfd < 0)
+		return fe_set(ctx->err, errno, "open %s", path);
+	if (!t->parent_ranges && !(t->parent_ranges = calloc(t->mm->n_vmas + 1, sizeof(struct range_list))))
+		return fe_set(ctx->err, ENOMEM, "page ranges");
+	_cleanup_free_ uint8_t *buf = aligned_alloc(4096, BOUNCE_PAGES * 4096);
+	_cleanup_free_ uint64_t *want = malloc(BOUNCE_PAGES * sizeof(*want));
+	if (!buf || !want)
+		return fe_set(ctx->err, ENOMEM, "hash buffer");
+	count_task(ctx, t, -1);
+	int r = 0;
+	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
+		struct range_list *l = &((struct range_list *)t->page_ranges)[i];
+		struct range_list *pl = &((struct range_list *)t->parent_ranges)[i], keep = { 0 };
+		for (size_t k = 0; k < l->n && r == 0; k++)
+			for (uint64_t a = l->r[k].start; a < l->r[k].end && r == 0;) {
+				uint64_t n = (l->r[k].end - a) / 4096;
+				n = n < BOUNCE_PAGES ? n : BOUNCE_PAGES;
+				/* Unreadable (gone while a pre-dump ran, or PROT_NONE) or not in the parent: stored. */
+				if (pread_full(memfd, buf, n * 4096, (off_t)a) < 0 ||
+				    chain_page_hashes(ctx->prev, t->pid, a, n, want) < 0) {
+					for (uint64_t p = 0; p < n && r == 0; p++)
+						r = range_add(&keep, a + p * 4096, a + (p + 1) * 4096);
+				} else {
+					for (uint64_t p = 0; p < n && r == 0; p++)
+						r = range_add(XXH3_64bits(buf + p * 4096, 4096) == want[p] ? pl : &keep,
+							      a + p * 4096, a + (p + 1) * 4096);
+				}
+				a += n * 4096;
+			}
+		free(l->r);
+		*l = keep;
+	}
+	count_task(ctx, t, 1);
+	return r < 0 ? fe_set(ctx->err, -r, "pid %d: compare pages with the parent image", t->pid) : 0;
+}
+
 /*
  * Pass 1, for every task before any page is copied (copying may unshare what the child still
  * shares with its parent): find present pages per VMA and split off those shared with the parent.
@@ -403,18 +494,9 @@ int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t)
 		}
 		if ((r = split_unchanged(ctx, t, v, i)) < 0)
 			break;
-		for (size_t k = 0; k < per_vma[i].n; k++) {
-			uint64_t np = (per_vma[i].r[k].end - per_vma[i].r[k].start) / 4096;
-			t->npages += np;
-			t->nruns += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
-		}
-		struct range_list *pl = t->parent_ranges ? &((struct range_list *)t->parent_ranges)[i] : NULL;
-		for (size_t k = 0; pl && k < pl->n; k++) {
-			uint64_t np = (pl->r[k].end - pl->r[k].start) / 4096;
-			ctx->stats.pages_in_parent += np;
-			t->nruns += (np + PS_RUN_MAX_PAGES - 1) / PS_RUN_MAX_PAGES;
-		}
 	}
+	if (r == 0)
+		count_task(ctx, t, 1);
 	if (r == 0 && record_inherited(ctx, t, &inherited) < 0)
 		r = fe_set(ctx->err, ENOMEM, "pagemap");
 	free(inherited.r);
@@ -426,6 +508,11 @@ int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t)
 {
 	struct page_store ps = { .fd = -1 };
 	Ferry__Pagemap *pm = t->pagemap;
+	if (ctx->hash_track && ctx->prev) {
+		int r = split_by_hash(ctx, t);
+		if (r < 0)
+			return r;
+	}
 	pm->pid = t->pid;
 	pm->total_pages = t->npages;
 	pm->entries = ARENA_ARRAY(&ctx->arena, Ferry__PagemapEntry *, t->nruns + 1);

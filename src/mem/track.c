@@ -17,6 +17,7 @@
 #define LOG_PREFIX "track: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/kprobe.h"
 #include "common/util.h"
 #include "mem/mem.h"
 #include "mem/pagemap-scan.h"
@@ -37,7 +38,12 @@ static int is_uffd(int fd)
 
 int track_begin(struct dump_ctx *ctx, const char *prev)
 {
-	if (!prev)
+	const char *force = getenv("FERRY_TRACK");
+	ctx->hash_track = !kprobe_get()->uffd_wp_async || (force && !strcmp(force, "hash"));
+	if (ctx->hash_track && (ctx->opts->track_mem || prev))
+		pr_info("dirty-page tracking by page hashes (%s)\n",
+			kprobe_get()->uffd_wp_async ? "FERRY_TRACK=hash" : "no userfaultfd write-protect here");
+	if (!prev || ctx->hash_track)
 		return 0;
 	_cleanup_close_ int dfd = open(prev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	Ferry__TrackState *ts = NULL;
@@ -85,7 +91,7 @@ int track_begin(struct dump_ctx *ctx, const char *prev)
 
 int track_task_prepare(struct dump_ctx *ctx, struct dtask *t)
 {
-	if (t->zombie || t->uffd >= 0 || !ctx->opts->track_mem)
+	if (t->zombie || t->uffd >= 0 || !ctx->opts->track_mem || ctx->hash_track)
 		return 0;
 	long rfd, ret;
 	int r = DINJ(ctx, t, &rfd, "userfaultfd", SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);

@@ -7,11 +7,19 @@
  * the written pages and protects them again. Between ferry invocations a holder process keeps the
  * uffds open (track.img says where); if it is gone, or a VMA is not (or no longer) registered —
  * the kernel says so through PAGE_IS_WPALLOWED — those pages count as written.
+ *
+ * Without userfaultfd write-protect (or with FERRY_TRACK=hash) tracking falls back to page
+ * hashes: a --track-mem image records the XXH3 of every page it holds (PagemapEntry.page_xxh3),
+ * and the next dump reads every present page and leaves to the parent those whose hash matches
+ * (mem/pages.c). It needs no holder and survives anything, at the price of reading all memory.
  */
 #pragma once
 #include "engine/context.h"
 
-/* Takes the uffds of the previous image's holder, if it and the tasks are still the same. */
+/*
+ * Chooses the method (ctx->hash_track); with userfaultfd, takes the uffds of the previous image's
+ * holder, if it and the tasks are still the same.
+ */
 int track_begin(struct dump_ctx *ctx, const char *prev_dir_abs);
 /* While t is frozen and injectable: gives it a uffd if it has none and tracking is wanted. */
 int track_task_prepare(struct dump_ctx *ctx, struct dtask *t);

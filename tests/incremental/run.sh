@@ -70,27 +70,37 @@ print("\n".join(str(p) for p in sorted(out)))' "$2/area"
 
 wait_gone() { for _ in $(seq 200); do [ -e "/proc/$1" ] || return 0; grep -q "^State:.*Z" "/proc/$1/status" 2>/dev/null && return 0; sleep 0.05; done; }
 
-t_chain() {	# three rounds: pre-dump, pre-dump, dump; each increment holds exactly the pages written
-	local d=$OUT/chain
-	start "$d" || { echo "FAIL incremental/chain: the workload did not start"; return; }
+# t_chain [hash]: three rounds: pre-dump, pre-dump, dump; each increment holds exactly the pages
+# written. With "hash": tracking by page hashes (the fallback without userfaultfd write-protect).
+t_chain() {
+	local mode=${1:-} t=incremental
+	local d=$OUT/chain$mode
+	[ -n "$mode" ] && t=incremental/hash && export FERRY_TRACK=hash
+	start "$d" || { echo "FAIL $t/chain: the workload did not start"; return; }
 	echo "$PID" >"$d/pid"
-	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem -o pre1.log 2>"$d/err" || { echo "FAIL incremental/chain: pre-dump 1: $(tail -1 "$d/err")"; return; }
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem -o pre1.log 2>"$d/err" || { echo "FAIL $t/chain: pre-dump 1: $(tail -1 "$d/err")"; return; }
 	round "$d" 1
-	"$F" pre-dump -t "$PID" -D "$d/pre2" --prev-images-dir ../pre1 --track-mem 2>"$d/err" || { echo "FAIL incremental/chain: pre-dump 2: $(tail -1 "$d/err")"; return; }
+	"$F" pre-dump -t "$PID" -D "$d/pre2" --prev-images-dir ../pre1 --track-mem 2>"$d/err" || { echo "FAIL $t/chain: pre-dump 2: $(tail -1 "$d/err")"; return; }
 	round "$d" 2
-	"$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre2 --track-mem 2>"$d/err" || { echo "FAIL incremental/chain: dump: $(tail -1 "$d/err")"; return; }
+	"$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre2 --track-mem 2>"$d/err" || { echo "FAIL $t/chain: dump: $(tail -1 "$d/err")"; return; }
 	wait "$PID" 2>/dev/null
 	if ! diff <(stored_in_area "$d/pre2" "$d") "$d/round-1" >"$d/diff1" || ! diff <(stored_in_area "$d/final" "$d") "$d/round-2" >"$d/diff2"; then
-		echo "FAIL incremental/exact: an increment does not hold exactly the pages written ($(cat "$d/diff1" "$d/diff2" | wc -l) lines differ)"
+		echo "FAIL $t/exact: an increment does not hold exactly the pages written ($(cat "$d/diff1" "$d/diff2" | wc -l) lines differ)"
 	else
-		echo "PASS incremental/exact ($(wc -l <"$d/round-1") and $(wc -l <"$d/round-2") pages written, exactly those stored)"
+		echo "PASS $t/exact ($(wc -l <"$d/round-1") and $(wc -l <"$d/round-2") pages written, exactly those stored)"
 	fi
-	"$F" image verify "$d/final" >"$d/verify" 2>&1 && echo "PASS incremental/verify" || echo "FAIL incremental/verify: $(tail -1 "$d/verify")"
+	"$F" image verify "$d/final" >"$d/verify" 2>&1 && echo "PASS $t/verify" || echo "FAIL $t/verify: $(tail -1 "$d/verify")"
 	"$F" image merge "$d/final" "$d/merged" 2>"$d/err" && "$F" image verify "$d/merged" >/dev/null 2>&1 &&
-		grep -q '"parent_dir"' <("$F" show "$d/merged/inventory.img") && echo "FAIL incremental/merge: the merged image still names a parent" ||
-		echo "PASS incremental/merge"
-	restore_check "$d" "$d/final" && echo "PASS incremental/chain (pre-dump, pre-dump, dump, restore)" ||
-		echo "FAIL incremental/chain: restore: $(tail -2 "$d/restore.err" "$d/out" | tr '\n' ' ')"
+		grep -q '"parent_dir"' <("$F" show "$d/merged/inventory.img") && echo "FAIL $t/merge: the merged image still names a parent" ||
+		echo "PASS $t/merge"
+	restore_check "$d" "$d/final" && echo "PASS $t/chain (pre-dump, pre-dump, dump, restore)" ||
+		echo "FAIL $t/chain: restore: $(tail -2 "$d/restore.err" "$d/out" | tr '\n' ' ')"
+	if [ -n "$mode" ]; then
+		unset FERRY_TRACK
+		[ ! -e "$d/pre1/track.img" ] && grep -q "tracking by page hashes" "$d/pre1/pre1.log" &&
+			echo "PASS $t/no-holder (hash tracking keeps no holder and no userfaultfd)" ||
+			echo "FAIL $t/no-holder: a tracking holder was started, or the log does not say hashes were used"
+	fi
 }
 
 # serve DIR LOGDIR: a page server for one image into DIR; SRV and PORT set, 0 once it listens
@@ -199,6 +209,8 @@ t_missing_parent() {	# a chain whose parent is gone is refused, and nothing is r
 
 mkdir -p "$OUT"
 t_chain
+t_chain hash
+unset FERRY_TRACK
 t_remote_chain
 t_invisible
 t_lost
