@@ -51,6 +51,39 @@ static int range_add(struct range_list *l, uint64_t s, uint64_t e)
 	return 0;
 }
 
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+#define PM_SWAP_TYPE(e) ((e) & 0x1f)
+#define SWP_PTE_MARKER 31	/* the kernel's last swap type: a marker, not swapped memory */
+
+/*
+ * A non-present entry that is not a real swap entry: a pte marker — userfaultfd's write-protect
+ * of an unpopulated page (left by tracking, mem/track.c), or a guard region. PAGEMAP_SCAN reports
+ * markers as swapped; /proc/PID/pagemap shows their swap type to root. There is no page behind a
+ * marker (the content is zero, or the file's): it is not dumped.
+ */
+static int is_marker(uint64_t pme)
+{
+	return (pme & PM_SWAPPED) && !(pme & PM_PRESENT) && PM_SWAP_TYPE(pme) == SWP_PTE_MARKER;
+}
+
+/* Adds [s, e) without the pages that are pte markers. */
+static int add_swapped(int pmfd, uint64_t s, uint64_t e, struct range_list *out)
+{
+	uint64_t buf[512];
+	while (s < e) {
+		size_t n = (e - s) / 4096 < ARRAY_SIZE(buf) ? (e - s) / 4096 : ARRAY_SIZE(buf);
+		int r = pread_full(pmfd, buf, n * 8, (s / 4096) * 8);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++, s += 4096)
+			if (!is_marker(buf[i]) && range_add(out, s, s + 4096) < 0)
+				return -ENOMEM;
+	}
+	return 0;
+}
+
 static int scan_vma_pagemap_scan(int pmfd, const Ferry__Vma *v, struct range_list *out)
 {
 	struct page_region vec[512];
@@ -70,19 +103,18 @@ static int scan_vma_pagemap_scan(int pmfd, const Ferry__Vma *v, struct range_lis
 		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return -errno;
-		for (long i = 0; i < n; i++)
-			if (range_add(out, vec[i].start, vec[i].end) < 0)
-				return -ENOMEM;
+		for (long i = 0; i < n; i++) {
+			int r = vec[i].categories & PAGE_IS_SWAPPED ? add_swapped(pmfd, vec[i].start, vec[i].end, out)
+								    : range_add(out, vec[i].start, vec[i].end);
+			if (r < 0)
+				return r;
+		}
 		if (a.walk_end <= a.start)
 			break;
 		a.start = a.walk_end;
 	}
 	return 0;
 }
-
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAPPED (1ULL << 62)
-#define PM_FILE (1ULL << 61)
 
 static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_list *out)
 {
@@ -96,7 +128,7 @@ static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_lis
 			return r;
 		for (size_t i = 0; i < n; i++, addr += 4096) {
 			uint64_t e = buf[i];
-			if (!(e & (PM_PRESENT | PM_SWAPPED)))
+			if (!(e & (PM_PRESENT | PM_SWAPPED)) || is_marker(e))
 				continue;
 			if (v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE && (e & PM_FILE))
 				continue;

@@ -112,12 +112,16 @@ int track_task_prepare(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+/*
+ * Private writable memory. Not shared anonymous memory: write-protect works per mapping, and a
+ * write through another process's mapping of the same object leaves this one's pages clean; it
+ * is copied in full each time.
+ */
 static int trackable(const Ferry__Vma *v)
 {
 	return (v->prot & PROT_WRITE) &&
 	       (v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
-		v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE ||
-		v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON);
+		v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE);
 }
 
 /* Whether the whole VMA is registered for async write-protect (the kernel's view, not ours). */

@@ -25,6 +25,7 @@ start() {	# dir: start the workload, wait for it
 		exec setsid "$W" "$dir"
 	) </dev/null >"$dir/out" 2>&1 &
 	PID=$!
+	PROG=${W##*/}
 	for _ in $(seq 100); do [ -e "$dir/ready" ] && return 0; sleep 0.05; done
 	return 1
 }
@@ -40,7 +41,7 @@ restore_check() {	# dir img: restore, SIGTERM, expect PASS from the workload its
 	"$F" restore -D "$img" >"$dir/restore.err" 2>&1 &
 	local rp=$!
 	for _ in $(seq 200); do
-		grep -q incr_dirty "/proc/$PID/cmdline" 2>/dev/null && ! grep -q "^TracerPid:[[:space:]]*[1-9]" "/proc/$PID/status" && break
+		grep -q "$PROG" "/proc/$PID/cmdline" 2>/dev/null && ! grep -q "^TracerPid:[[:space:]]*[1-9]" "/proc/$PID/status" && break
 		sleep 0.05
 	done
 	kill -TERM "$PID" 2>/dev/null
@@ -147,6 +148,20 @@ t_remote_chain() {	# the same chain through page servers: each image lands whole
 	fi
 }
 
+t_markers() {	# memory that changes with no write through the task's own page table entries
+	local d=$OUT/markers
+	W=$BUILD/tests/incr_markers start "$d" || { echo "FAIL incremental/markers: the workload did not start"; return; }
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem 2>"$d/err" && round "$d" 1 &&
+		"$F" pre-dump -t "$PID" -D "$d/pre2" --track-mem --prev-images-dir ../pre1 2>>"$d/err" &&
+		"$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre2 2>>"$d/err" ||
+		{ echo "FAIL incremental/markers: dumps: $(tail -1 "$d/err")"; cleanup; return; }
+	if restore_check "$d" "$d/final"; then
+		echo "PASS incremental/markers (a dropped copy-on-write file page, a page written through a shared mapping, a sparse area)"
+	else
+		echo "FAIL incremental/markers: $(grep FAIL "$d/out" | head -3 | tr '\n' ' ') $(tail -1 "$d/restore.err")"
+	fi
+}
+
 t_invisible() {	# tracking leaves no fd and no mapping in the process
 	local d=$OUT/invisible
 	start "$d" || { echo "FAIL incremental/invisible: the workload did not start"; return; }
@@ -212,6 +227,7 @@ t_chain
 t_chain hash
 unset FERRY_TRACK
 t_remote_chain
+t_markers
 t_invisible
 t_lost
 t_missing_parent
