@@ -139,6 +139,40 @@ static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_lis
 	return 0;
 }
 
+/*
+ * Shared anonymous memory: what counts is the object, not this task's page table — a page
+ * written only through another process's mapping is not mapped here. The object's populated
+ * ranges (resident or swapped) come from SEEK_DATA/SEEK_HOLE on it (/proc/PID/map_files).
+ */
+static int scan_shared_object(struct dtask *t, const Ferry__Vma *v, struct range_list *out)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	off_t base = (off_t)v->pgoff, end = base + (off_t)(v->end - v->start);
+	for (off_t at = base; at < end;) {
+		off_t d = lseek(fd, at, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0)
+			return -errno;
+		if (d >= end)
+			break;
+		off_t h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			return -errno;
+		h = h < end ? h : end;
+		d &= ~(off_t)4095;
+		if (range_add(out, v->start + (d - base), v->start + ((h + 4095) & ~(off_t)4095) - base) < 0)
+			return -ENOMEM;
+		at = h;
+	}
+	return 0;
+}
+
 #define BOUNCE_PAGES 256	/* 1 MiB: stays in L2 between the read, the hash and the write */
 _Static_assert(BOUNCE_PAGES >= PS_RUN_MAX_PAGES, "a run must fit in the copy buffer");
 #define BATCH_IOV 1024
@@ -516,7 +550,10 @@ int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t)
 		if (!vma_has_pages(v))
 			continue;
 		ctx->stats.pages_scanned += (v->end - v->start) / 4096;
-		r = use_scan ? scan_vma_pagemap_scan(pmfd, v, &per_vma[i]) : scan_vma_pagemap_read(pmfd, v, &per_vma[i]);
+		if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON)
+			r = scan_shared_object(t, v, &per_vma[i]);
+		else
+			r = use_scan ? scan_vma_pagemap_scan(pmfd, v, &per_vma[i]) : scan_vma_pagemap_read(pmfd, v, &per_vma[i]);
 		if (r == 0 && t->parent >= 0 && !ctx->opts->pre_dump)
 			r = split_inherited(ctx, t, v, &per_vma[i], &inherited);
 		if (r < 0) {
