@@ -15,7 +15,7 @@ deps:
 
 check: deps
 	$(MAKE) all
-	./tests/run.sh --build $(BUILD)
+	FERRY_STRICT=1 ./tests/run.sh --build $(BUILD)
 
 demo: deps
 	$(MAKE) all

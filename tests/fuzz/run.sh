@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Builds the image fuzzer with clang/libFuzzer into BUILD_DIR/fuzz, replays tests/fuzz/regress/,
 # then fuzzes for SECONDS from a generated seed corpus.
-# Exit: 0 no crash, 1 crash (its input path is printed), 77 skipped (clang or libFuzzer missing).
+# Exit: 0 no crash, 1 crash (its input path is printed), 77 skipped (clang or libFuzzer missing),
+# 2 those missing under FERRY_STRICT=1.
 set -u
 if [ $# -lt 1 ]; then
 	echo "usage: $0 BUILD_DIR [SECONDS]" >&2
@@ -15,7 +16,12 @@ mkdir -p "$1/fuzz" || exit 1
 OUT=$(cd "$1/fuzz" && pwd)
 CC=${CLANG:-clang}
 
-skip() { echo "SKIP fuzz: $1"; exit 77; }
+# Missing tools skip the run with the reason; under `make check` (FERRY_STRICT=1), which installed
+# them, a missing tool is a broken setup and fails.
+skip() {
+	[ "${FERRY_STRICT:-0}" = 1 ] && { echo "FAIL fuzz: $1 (make check installs it: the setup is broken)"; exit 2; }
+	echo "SKIP fuzz: $1"; exit 77
+}
 command -v "$CC" >/dev/null 2>&1 || skip "$CC not found"
 command -v protoc-c >/dev/null 2>&1 || skip "protoc-c not found"
 printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n' \

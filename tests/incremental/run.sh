@@ -11,8 +11,13 @@ W=$BUILD/tests/incr_dirty
 OUT=$ROOT/tests/out/incremental
 PID=
 
-[ -x "$F" ] && [ -x "$W" ] || { echo "SKIP incremental: not built"; exit 0; }
-python3 -c 'import json' 2>/dev/null || { echo "SKIP incremental: python3 is missing"; exit 0; }
+# Not built is a failure (the runner builds first); python3 (which reads `ferry show` output) may
+# be missing outside `make check`, which installs it: then the suite says so and skips.
+[ -x "$F" ] && [ -x "$W" ] && [ -x "$BUILD/tests/incr_markers" ] || { echo "FAIL incremental: not built (run make)"; exit 1; }
+if ! python3 -c 'import json' 2>/dev/null; then
+	[ "${FERRY_STRICT:-0}" = 1 ] && { echo "FAIL incremental: python3 is missing (make check installs it)"; exit 1; }
+	echo "SKIP incremental: python3 is missing (it reads ferry show's JSON)"; exit 0
+fi
 
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; PID=; }
 trap cleanup EXIT

@@ -22,6 +22,8 @@ PIDS=()
 
 pass() { echo "PASS transport/$1"; }
 skip() { echo "SKIP transport/$1: $2"; }
+# no_tool NAME WHY: a tool is missing; under make check (FERRY_STRICT=1), which installs it, a failure
+no_tool() { if [ "${FERRY_STRICT:-0}" = 1 ]; then echo "FAIL transport/$1: $2 (make check installs it)"; else skip "$1" "$2"; fi; }
 # fail NAME REASON [FILES…]: the reason, then the last lines of each file
 fail() {
 	local n=$1 why=$2 f
@@ -130,7 +132,7 @@ t_loopback() {
 t_netns() {
 	local n=netns p=7000 ok=1
 	begin $n || return 0
-	command -v ip >/dev/null || { skip $n "ip (iproute2) not installed"; return; }
+	command -v ip >/dev/null || { no_tool $n "ip (iproute2) not installed"; return; }
 	ip netns add "$NS_A" && ip netns add "$NS_B" &&
 		ip link add "vtp$$a" type veth peer name "vtp$$b" &&
 		ip link set "vtp$$a" netns "$NS_A" && ip link set "vtp$$b" netns "$NS_B" &&
@@ -164,7 +166,7 @@ failed_cleanly() {
 t_server_killed() {
 	local n=server-killed p mp; p=$(port)
 	begin $n || return 0
-	[ -x "$MEMHOG" ] || { skip $n "no $MEMHOG"; return; }
+	[ -x "$MEMHOG" ] || { fail $n "$MEMHOG is not built (run make)"; return; }
 	server $n "$p" "$OUT/$n/srv" || { fail $n "page server does not listen"; return; }
 	"$MEMHOG" 256 "$OUT/$n/ready" </dev/null >/dev/null 2>&1 &
 	mp=$!; PIDS+=("$mp")
@@ -235,7 +237,7 @@ certs() {
 t_tls() {
 	local n=tls p d; p=$(port); d=$OUT/tls/pki
 	begin $n || return 0
-	command -v openssl >/dev/null || { skip $n "openssl not installed"; return; }
+	command -v openssl >/dev/null || { no_tool $n "openssl not installed"; return; }
 	mkdir -p "$d"; certs "$d" >"$OUT/$n/openssl.log" 2>&1 || { fail $n "openssl could not make certificates" "$OUT/$n/openssl.log"; return; }
 	local S=(--tls-cert "$d/server.pem" --tls-key "$d/server.key")
 	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start"; return; }
@@ -281,7 +283,7 @@ t_export() {
 	check_restored $n "$OUT/$n/in" "$OUT/$n/t" "$T_PID" && pass $n
 }
 
-[ -x "$FERRY" ] || { echo "SKIP transport: ferry not built ($FERRY)"; exit 0; }
+[ -x "$FERRY" ] || { echo "FAIL transport: ferry not built ($FERRY)"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "SKIP transport: needs root"; exit 0; }
 mkdir -p "$OUT"
 exec 2>>"$OUT/stderr.log"	# bash's notices about the processes a dump kills
