@@ -173,6 +173,20 @@ static int scan_shared_object(struct dtask *t, const Ferry__Vma *v, struct range
 	return 0;
 }
 
+/* The pages of one VMA worth dumping. */
+static int scan_vma(struct dtask *t, int pmfd, int use_scan, const Ferry__Vma *v, struct range_list *out)
+{
+	if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON) {
+		int r = scan_shared_object(t, v, out);
+		if (r != -EPERM && r != -EACCES)
+			return r;
+		pr_warn("pid %d: %#llx-%#llx: cannot open the shared object (%s): pages only another process "
+			"has mapped are missed\n", t->pid, (unsigned long long)v->start, (unsigned long long)v->end,
+			strerror(-r));
+	}
+	return use_scan ? scan_vma_pagemap_scan(pmfd, v, out) : scan_vma_pagemap_read(pmfd, v, out);
+}
+
 #define BOUNCE_PAGES 256	/* 1 MiB: stays in L2 between the read, the hash and the write */
 _Static_assert(BOUNCE_PAGES >= PS_RUN_MAX_PAGES, "a run must fit in the copy buffer");
 #define BATCH_IOV 1024
@@ -550,10 +564,7 @@ int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t)
 		if (!vma_has_pages(v))
 			continue;
 		ctx->stats.pages_scanned += (v->end - v->start) / 4096;
-		if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON)
-			r = scan_shared_object(t, v, &per_vma[i]);
-		else
-			r = use_scan ? scan_vma_pagemap_scan(pmfd, v, &per_vma[i]) : scan_vma_pagemap_read(pmfd, v, &per_vma[i]);
+		r = scan_vma(t, pmfd, use_scan, v, &per_vma[i]);
 		if (r == 0 && t->parent >= 0 && !ctx->opts->pre_dump)
 			r = split_inherited(ctx, t, v, &per_vma[i], &inherited);
 		if (r < 0) {
