@@ -104,6 +104,7 @@ static int run(int argc, char **argv, int pre)
 		return 2;
 	}
 	log_set_console_level(verbosity);
+	o.cancel = cli_guard_worker();	/* from here on we are the worker: see cli/guard.c */
 	struct ferry_err err = { 0 };
 	int r = 0;
 	if (page_server) {

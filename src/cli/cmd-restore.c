@@ -152,9 +152,13 @@ int cmd_restore(int argc, char **argv)
 	log_set_console_level(verbosity);
 	struct ferry_err err = { 0 };
 	int status = 0;
+	o.cancel = cli_cancel_begin();
+	o.released = cli_cancel_end;
 	int r = restore_maybe_encoded(&o, key_file, &status, &err);
 	if (r < 0) {
 		fprintf(stderr, "Error: restore from %s failed: %s\n", o.dir, fe_str(&err, r));
+		if (r == -ECANCELED)
+			cli_cancel_end(NULL);	/* die by the signal that asked for it */
 		return 1;
 	}
 	if (o.detached)

@@ -22,5 +22,10 @@ void fe_clear(struct ferry_err *err);
 /* Message text, or strerror(-rc) when none was recorded. */
 const char *fe_str(const struct ferry_err *err, int rc);
 
-/* Fault injection: FERRY_FAULT=<name> in the environment makes fault_point(name) return true. */
+/*
+ * Fault injection: FERRY_FAULT=<name> in the environment makes fault_point(name) return true;
+ * FERRY_STALL=<name> makes it sleep there, FERRY_FAULT_TRACE=<file> records it (error.c).
+ */
 int fault_point(const char *name);
+/* fault_point("<op>-<stage>"), for the points every pipeline stage has. */
+int fault_stage(const char *op, const char *stage);

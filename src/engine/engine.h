@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Public entry points of the engine: dump and restore of a process with its threads. */
 #pragma once
+#include <signal.h>
 #include <sys/types.h>
 #include "common/error.h"
 
@@ -22,6 +23,7 @@ struct dump_opts {
 	const char *prev_dir;	/* the previous (pre-)dump of the chain, relative to dir or absolute */
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const struct transform_opts *transform;	/* compress/encrypt what is written (transform/) */
+	const volatile sig_atomic_t *cancel;	/* set non-zero (any thread, a signal handler) to stop */
 };
 
 struct inherit_fd {
@@ -39,6 +41,9 @@ struct restore_opts {
 	const char *log_file;	/* NULL: restore.log */
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
+	const volatile sig_atomic_t *cancel;	/* set non-zero to stop (honoured until the release) */
+	void (*released)(void *arg);	/* called once the tree runs, before waiting for it */
+	void *released_arg;
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

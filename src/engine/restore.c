@@ -26,6 +26,7 @@
 #include "engine/context.h"
 #include "engine/restore-child.h"
 #include "engine/restore-tree.h"
+#include "engine/restore-stop.h"
 #include "engine/stats.h"
 #include "files/files.h"
 #include "inject/ptrace.h"
@@ -244,7 +245,7 @@ static int stage_fork_root(struct restore_ctx *ctx)
 	t->threads[0].attached = 1;
 	ctx->stats.forking_us += now_us() - t0;
 	ctx->stats.has_forking_us = 1;
-	return fault_point("restore-after-fork") ? fe_msg(ctx->err, EIO, "fault injected after fork") : 0;
+	return 0;
 }
 
 static int stage_root_memory(struct restore_ctx *ctx)
@@ -255,7 +256,7 @@ static int stage_root_memory(struct restore_ctx *ctx)
 	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
 	    (r = mem_restore_mm_fields(ctx, t)) < 0)
 		return r;
-	return fault_point("restore-after-mm") ? fe_msg(ctx->err, EIO, "fault injected after mm") : 0;
+	return 0;
 }
 
 static int stage_objects(struct restore_ctx *ctx)
@@ -392,17 +393,25 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "tree", restore_tree_tasks },
 		{ "threads", restore_tree_threads },
 		{ "sessions", restore_tree_sessions },
+		{ "stops", restore_tree_stops },
 		{ "objects", stage_objects },
 		{ "release", stage_release },
 	};
 	ferry__restore_stats__init(&ctx.stats);
+	pt_reports_clear();
 	uint64_t t0 = now_us();
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
 		uint64_t ts = now_us();
-		r = stages[i].fn(&ctx);
+		int last = i == ARRAY_SIZE(stages) - 1;
+		if (!last && o->cancel && *o->cancel)	/* once the release began, it goes to its end */
+			r = fe_msg(err, ECANCELED, "cancelled");
+		if (r == 0)
+			r = stages[i].fn(&ctx);
 		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
 			 (unsigned long long)(now_us() - ts));
+		if (r == 0 && fault_stage("restore-after", stages[i].name))
+			r = fe_msg(err, EIO, "fault injected after %s", stages[i].name);
 	}
 	if (r < 0) {
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
@@ -414,6 +423,8 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		finish_stats(&ctx, t0);
 		pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
 		write_pidfile(&ctx);
+		if (o->released)
+			o->released(o->released_arg);
 		if (o->display_stats)
 			stats_restore_print(&ctx.stats);
 		if (o->stats_json)

@@ -15,11 +15,30 @@ struct ptrace_rseq_conf {
 	uint32_t pad;
 };
 
-/* Seizes tid and brings it to a ptrace stop (PTRACE_SEIZE + PTRACE_INTERRUPT). */
-int pt_seize(pid_t tid, struct ferry_err *err);
-/* Waits until tid reports a stop; returns the raw wait status in *status. -ESRCH if it died. */
+/*
+ * Seizes tid and brings it to a PTRACE_EVENT_STOP (PTRACE_SEIZE + PTRACE_INTERRUPT): a stop the
+ * thread leaves cleanly if the tracer dies. *stopsig (may be NULL) gets the signal of the group
+ * stop the thread was in (SIGSTOP, SIGTSTP…), 0 if it was running.
+ */
+int pt_seize(pid_t tid, int *stopsig, struct ferry_err *err);
+/*
+ * Waits until tid reports a stop; returns the raw wait status in *status. -ESRCH if it died, or
+ * if its process is gone. Reports of other tracees met meanwhile are kept for their own waits.
+ */
 int pt_wait_stop(pid_t tid, int *status);
+/* Forgets kept reports (at the start of an operation: TIDs are reused). */
+void pt_reports_clear(void);
+/* 1 if tid no longer exists or is a zombie. */
+int pt_thread_gone(pid_t tid);
+/*
+ * Moves a seized thread from whatever ptrace stop it is in (a single-step's signal-delivery
+ * stop) into a PTRACE_EVENT_STOP, without running any of its code: if the tracer dies there,
+ * the thread resumes as if nothing happened instead of receiving the stop's SIGTRAP.
+ */
+int pt_park(pid_t tid);
 int pt_detach(pid_t tid, int sig);
+/* Puts registers and signal mask back and detaches (interrupting it first if it runs); 0 if gone. */
+int pt_release(pid_t tid, const struct user_regs_struct *regs, uint64_t sigmask);
 int pt_getregs(pid_t tid, struct user_regs_struct *regs);
 int pt_setregs(pid_t tid, const struct user_regs_struct *regs);
 /* XSAVE area; *len in: buffer size, out: bytes the kernel filled. */

@@ -27,6 +27,8 @@ int inj_open(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err
 	inj->sc_addr = sc_addr;
 	inj->memfd = -1;
 	int r = pt_getregs(tid, &inj->base);
+	if (r == 0)
+		r = pt_get_sigmask(tid, &inj->sigmask);
 	if (r < 0)
 		return fe_set(err, r, "read registers of thread %d", tid);
 	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
@@ -34,6 +36,37 @@ int inj_open(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err
 	if (inj->memfd < 0)
 		return fe_set(err, errno, "open %s", path);
 	return 0;
+}
+
+int inj_open_seized(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err *err)
+{
+	int r = inj_open(inj, tid, sc_addr, err);
+	inj->seized = 1;
+	return r;
+}
+
+int inj_borrow_scratch(struct injector *inj, uint64_t addr, size_t len, struct ferry_err *err)
+{
+	if (len > INJ_BORROW_MAX)
+		len = INJ_BORROW_MAX;
+	int r = pread_full(inj->memfd, inj->orig, len, (off_t)addr);
+	if (r < 0)
+		return fe_set(err, r, "thread %d: read its memory at %#llx", inj->tid, (unsigned long long)addr);
+	memcpy(inj->shadow, inj->orig, len);
+	inj->scratch = addr;
+	inj->scratch_len = len;
+	inj->borrowed = 1;
+	return 0;
+}
+
+void inj_share_scratch(struct injector *dst, const struct injector *src)
+{
+	dst->scratch = src->scratch;
+	dst->scratch_len = src->scratch_len;
+	dst->seized = src->seized;
+	dst->borrowed = src->borrowed;
+	memcpy(dst->orig, src->orig, sizeof(dst->orig));
+	memcpy(dst->shadow, src->shadow, sizeof(dst->shadow));
 }
 
 /* Single-steps until the syscall instruction has run; handles clone events and stray signals. */
@@ -72,6 +105,37 @@ static int step_over_syscall(struct injector *inj, struct user_regs_struct *out)
 	return -ELOOP;
 }
 
+/* Seized mode: signals blocked for the step only; the borrowed bytes hold the caller's view. */
+static int enter(struct injector *inj, const struct user_regs_struct *regs)
+{
+	int r;
+	if (inj->seized && (r = pt_set_sigmask(inj->tid, ~0ULL)) < 0)
+		return r;
+	if (inj->borrowed && (r = pwrite_full(inj->memfd, inj->shadow, inj->scratch_len, (off_t)inj->scratch)) < 0)
+		return r;
+	return pt_setregs(inj->tid, regs);
+}
+
+/* Seized mode: the call's output into the shadow, then memory, registers and mask as they were; parked. */
+static int leave(struct injector *inj, int ran)
+{
+	if (!inj->seized)
+		return 0;
+	int r = 0, r2;
+	if (inj->borrowed) {
+		if (ran)
+			r = pread_full(inj->memfd, inj->shadow, inj->scratch_len, (off_t)inj->scratch);
+		r2 = pwrite_full(inj->memfd, inj->orig, inj->scratch_len, (off_t)inj->scratch);
+		r = r < 0 ? r : r2;
+	}
+	r2 = pt_setregs(inj->tid, &inj->base);
+	r = r < 0 ? r : r2;
+	r2 = pt_set_sigmask(inj->tid, inj->sigmask);
+	r = r < 0 ? r : r2;
+	r2 = pt_park(inj->tid);
+	return r < 0 ? r : r2;
+}
+
 int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[6], struct ferry_err *err)
 {
 	for (int attempt = 0; attempt < 16; attempt++) {
@@ -85,12 +149,14 @@ int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[
 		regs.r8 = a[4];
 		regs.r9 = a[5];
 		regs.rip = inj->sc_addr;
-		int r = pt_setregs(inj->tid, &regs);
-		if (r < 0)
-			return fe_set(err, r, "thread %d: set registers for syscall %ld", inj->tid, nr);
-		r = step_over_syscall(inj, &after);
+		int r = enter(inj, &regs);
+		if (r == 0)
+			r = step_over_syscall(inj, &after);
+		int r2 = leave(inj, r == 0);
 		if (r < 0)
 			return fe_set(err, r, "thread %d: inject syscall %ld", inj->tid, nr);
+		if (r2 < 0)
+			return fe_set(err, r2, "thread %d: put its state back after syscall %ld", inj->tid, nr);
 		long rv = (long)after.rax;
 		/* Interrupted by a signal that we stashed: run it again. */
 		if (rv <= -ERESTARTSYS && rv >= -ERESTART_RESTARTBLOCK)
@@ -101,13 +167,26 @@ int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[
 	return fe_msg(err, EINTR, "thread %d: syscall %ld kept being interrupted", inj->tid, nr);
 }
 
+static int in_shadow(const struct injector *inj, uint64_t addr, size_t len)
+{
+	return inj->borrowed && addr >= inj->scratch && addr + len <= inj->scratch + inj->scratch_len;
+}
+
 int inj_write(struct injector *inj, uint64_t addr, const void *buf, size_t len)
 {
+	if (in_shadow(inj, addr, len)) {
+		memcpy(inj->shadow + (addr - inj->scratch), buf, len);
+		return 0;
+	}
 	return pwrite_full(inj->memfd, buf, len, (off_t)addr);
 }
 
 int inj_read(struct injector *inj, uint64_t addr, void *buf, size_t len)
 {
+	if (in_shadow(inj, addr, len)) {
+		memcpy(buf, inj->shadow + (addr - inj->scratch), len);
+		return 0;
+	}
 	return pread_full(inj->memfd, buf, len, (off_t)addr);
 }
 

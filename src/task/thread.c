@@ -122,8 +122,7 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 	r = inj_open(&inj, th->tid, t->sc_addr, ctx->err);
 	if (r < 0)
 		return r;
-	inj.scratch = t->inj.scratch;
-	inj.scratch_len = t->inj.scratch_len;
+	inj_share_scratch(&inj, &t->inj);
 	long ret;
 	r = INJ(&inj, &ret, ctx->err, SYS_prctl, PR_GET_TID_ADDRESS, inj.scratch);
 	if (!r && ret == 0) {
