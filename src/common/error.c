@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The error object and the fault-injection switch used by tests to walk error paths. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <string.h>
@@ -105,6 +106,14 @@ static void trace_point(const char *name)
 	close(fd);
 }
 
+/* The running operation's cancel flag (per thread, as operations are): a stall ends on it. */
+static __thread const volatile sig_atomic_t *stall_cancel;
+
+void fault_set_cancel(const volatile sig_atomic_t *cancel)
+{
+	stall_cancel = cancel;
+}
+
 static void stall(const char *name)
 {
 	char line[200];
@@ -115,7 +124,7 @@ static void stall(const char *name)
 	long ticks = ms ? atol(ms) / 10 : 6000;
 	for (long i = 0; i < ticks; i++) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
+		if ((stall_cancel && *stall_cancel) || (nanosleep(&ts, NULL) < 0 && errno == EINTR))
 			return;
 	}
 }

@@ -6,6 +6,7 @@
  */
 #pragma once
 #include <errno.h>
+#include <signal.h>
 
 struct ferry_err {
 	int code;	/* positive errno of the root cause */
@@ -29,3 +30,5 @@ const char *fe_str(const struct ferry_err *err, int rc);
 int fault_point(const char *name);
 /* fault_point("<op>-<stage>"), for the points every pipeline stage has. */
 int fault_stage(const char *op, const char *stage);
+/* The calling thread's operation cancel flag (or NULL): a stall also ends when it is set. */
+void fault_set_cancel(const volatile sig_atomic_t *cancel);

@@ -384,6 +384,32 @@ static int copy_file(int dfd, int ofd, const char *name, struct ferry_err *err)
 	return img_sink_write_file(&sink, name, data, len, NULL, 0, err);
 }
 
+/* The files a merge writes: every image file but the pages, pagemaps, track and inventory, copied. */
+static int merge_copies(const char *name)
+{
+	const struct img_kind_desc *k = img_kind_by_name(name);
+	size_t l = strlen(name);
+	return name[0] != '.' && l >= 5 && !strcmp(name + l - 4, ".img") && k && k->kind != IMG_INVENTORY &&
+	       k->kind != IMG_PAGEMAP && k->kind != IMG_PAGES && k->kind != IMG_TRACK;
+}
+
+/* A failed merge leaves none of its files behind (the inventory, written last, never was). */
+static void merge_undo(int dfd, int ofd, const Ferry__Inventory *inv)
+{
+	char name[64];
+	_cleanup_closedir_ DIR *d = fdopendir(dup(dfd));
+	struct dirent *de;
+	if (d)
+		rewinddir(d);	/* the descriptor's offset is shared with the merge's own listing */
+	while (d && (de = readdir(d)))
+		if (merge_copies(de->d_name))
+			unlinkat(ofd, de->d_name, 0);
+	for (size_t i = 0; inv && i < inv->n_pids; i++) {
+		unlinkat(ofd, img_name(name, sizeof(name), IMG_PAGES, inv->pids[i]), 0);
+		unlinkat(ofd, img_name(name, sizeof(name), IMG_PAGEMAP, inv->pids[i]), 0);
+	}
+}
+
 int chain_merge(const char *dir, const char *out, struct ferry_err *err)
 {
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -404,20 +430,18 @@ int chain_merge(const char *dir, const char *out, struct ferry_err *err)
 		r = chain_verify_pages(c, err);
 	_cleanup_closedir_ DIR *d = r == 0 ? fdopendir(dup(dfd)) : NULL;
 	struct dirent *de;
-	while (r == 0 && d && (de = readdir(d))) {
-		const struct img_kind_desc *k = img_kind_by_name(de->d_name);
-		size_t l = strlen(de->d_name);
-		if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".img") || !k ||
-		    k->kind == IMG_INVENTORY || k->kind == IMG_PAGEMAP || k->kind == IMG_PAGES || k->kind == IMG_TRACK)
-			continue;
-		r = copy_file(dfd, ofd, de->d_name, err);
-	}
+	while (r == 0 && d && (de = readdir(d)))
+		if (merge_copies(de->d_name) && (r = copy_file(dfd, ofd, de->d_name, err)) == 0 && fault_point("merge-write"))
+			r = fe_msg(err, EIO, "fault injected after writing %s", de->d_name);
 	for (size_t i = 0; r == 0 && i < inv->n_pids; i++)
-		r = merge_task(dfd, ofd, c, inv->pids[i], err);
+		if ((r = merge_task(dfd, ofd, c, inv->pids[i], err)) == 0 && fault_point("merge-write"))
+			r = fe_msg(err, EIO, "fault injected after merging the pages of pid %d", inv->pids[i]);
 	if (r == 0) {	/* last: the inventory makes it whole, now without a parent */
 		inv->parent_dir = NULL;
 		r = img_write_msg(ofd, IMG_INVENTORY, 0, &inv->base, err);
 	}
+	if (r < 0)
+		merge_undo(dfd, ofd, inv);
 	chain_close(c);
 	if (inv)
 		inv->parent_dir = NULL;

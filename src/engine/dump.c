@@ -586,7 +586,7 @@ static int finish_image(struct dump_ctx *ctx)
 		r = check_images(ctx);
 	if (r == 0 && fault_point("dump-before-kill"))
 		r = fe_msg(ctx->err, EIO, "fault injected before the tree is killed or released");
-	return r;
+	return r == 0 ? dump_cancelled(ctx) : r;	/* the last chance to say no */
 }
 
 static const struct dump_stage dump_stages[] = {
@@ -614,6 +614,7 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 	ferry__files__init(&ctx.files);
 	ferry__shm_image__init(&ctx.shm);
 	ferry__dump_stats__init(&ctx.stats);
+	fault_set_cancel(o->cancel);
 	ctx.t_start = now_us();
 	int r = o->pre_dump ? run_stages(&ctx, pre_stages, ARRAY_SIZE(pre_stages))
 			    : run_stages(&ctx, dump_stages, ARRAY_SIZE(dump_stages));
@@ -646,5 +647,6 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
 	log_close_file();
+	fault_set_cancel(NULL);
 	return r;
 }

@@ -27,6 +27,7 @@
 #include "engine/restore-child.h"
 #include "engine/restore-tree.h"
 #include "engine/restore-stop.h"
+#include "engine/restore-guard.h"
 #include "engine/stats.h"
 #include "files/files.h"
 #include "inject/ptrace.h"
@@ -301,15 +302,22 @@ static int stage_release(struct restore_ctx *ctx)
 	progress_end(&ctx->progress);
 	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
 	files_close_all(ctx);
-	for (size_t k = ctx->ntasks; k-- > 0;) {
+	struct restore_guard g;
+	if ((r = guard_start(ctx, &g)) < 0)
+		return r;
+	for (size_t k = ctx->ntasks; k-- > 0 && r == 0;) {
 		struct rtask *t = &ctx->tasks[k];
-		for (size_t i = t->nthreads; !t->zombie && i-- > 0;) {
+		for (size_t i = t->nthreads; !t->zombie && i-- > 0 && r == 0;) {
 			if ((r = pt_detach(t->threads[i].tid, 0)) < 0)
-				return fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
-			t->threads[i].attached = 0;
+				r = fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
+			else
+				t->threads[i].attached = 0;
 		}
+		if (r == 0 && k == ctx->ntasks - 1 && fault_point("restore-mid-release"))
+			r = fe_msg(ctx->err, EIO, "fault injected in the middle of the release");
 	}
-	return 0;
+	guard_stop(&g);	/* on failure, restore_abort kills the tree */
+	return r;
 }
 
 static void restore_abort(struct restore_ctx *ctx)
@@ -399,12 +407,12 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	};
 	ferry__restore_stats__init(&ctx.stats);
 	pt_reports_clear();
+	fault_set_cancel(o->cancel);
 	uint64_t t0 = now_us();
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
 		uint64_t ts = now_us();
-		int last = i == ARRAY_SIZE(stages) - 1;
-		if (!last && o->cancel && *o->cancel)	/* once the release began, it goes to its end */
+		if (o->cancel && *o->cancel)	/* not inside a stage: a release that began goes to its end */
 			r = fe_msg(err, ECANCELED, "cancelled");
 		if (r == 0)
 			r = stages[i].fn(&ctx);
@@ -445,5 +453,6 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
 	log_close_file();
+	fault_set_cancel(NULL);
 	return r;
 }

@@ -208,7 +208,7 @@ struct holder_plan {
 	size_t n;
 	int *uffds;		/* >= 3 */
 	struct pollfd *pfd;	/* pidfds of the tracked tasks */
-	int *keep;		/* sorted: descriptors that survive in the holder */
+	int *keep;		/* sorted: descriptors that survive in the holder (stdio included) */
 	size_t nkeep;
 	int devnull;
 	int report;		/* pipe to the dump: the holder's PID */
@@ -225,13 +225,7 @@ static __attribute__((noreturn)) void holder_main(const struct holder_plan *p)
 	setsid();
 	if (chdir("/") < 0 || dup2(p->devnull, 0) < 0 || dup2(p->devnull, 1) < 0 || dup2(p->devnull, 2) < 0)
 		_exit(1);
-	unsigned int lo = 3;
-	for (size_t i = 0; i < p->nkeep; i++) {
-		if ((unsigned int)p->keep[i] > lo)
-			syscall(SYS_close_range, lo, (unsigned int)p->keep[i] - 1, 0);
-		lo = (unsigned int)p->keep[i] + 1;
-	}
-	syscall(SYS_close_range, lo, ~0U, 0);
+	close_all_but(p->keep, p->nkeep);
 	pid_t me = getpid();
 	if (write(p->report, &me, sizeof(me)) != sizeof(me))
 		_exit(1);
@@ -269,9 +263,11 @@ static int plan_holder(struct dump_ctx *ctx, struct holder_plan *p, pid_t *pids)
 	p->n = 0;
 	p->uffds = ARENA_ARRAY(a, int, n + 1);
 	p->pfd = ARENA_ARRAY(a, struct pollfd, n + 1);
-	p->keep = ARENA_ARRAY(a, int, 2 * n + 2);
+	p->keep = ARENA_ARRAY(a, int, 2 * n + 5);
 	if (!p->uffds || !p->pfd || !p->keep)
 		return fe_set(ctx->err, ENOMEM, "tracking holder");
+	for (int fd = 0; fd < 3; fd++)	/* its stdio, /dev/null by then */
+		p->keep[p->nkeep++] = fd;
 	for (size_t k = 0; k < ctx->ntasks; k++) {
 		struct dtask *t = &ctx->tasks[k];
 		if (t->uffd < 0)

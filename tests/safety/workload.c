@@ -12,6 +12,9 @@
 //   workload DIR tree       that, plus two children with 2 threads each
 //   workload DIR spawn      posix_spawn()s /bin/true in a loop (vfork children come and go)
 //   workload DIR trace PID  seizes PID and holds it in a ptrace stop until SIGTERM
+//   workload DIR reap CMD…  runs CMD as a child subreaper: orphans that die with it (a restore
+//                           killed with its tree) are collected at once, not seconds later by
+//                           PID 1; exits as CMD did, 0.3 s after it
 //
 // Protocol: DIR/pids lists the PIDs (root first) once DIR/ready exists. `kill -USR2 PID` makes
 // that process write DIR/check-PID ("PASS", or "FAIL: ..." lines); `kill -PWR PID` the same with
@@ -31,6 +34,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -508,6 +512,31 @@ static int trace(pid_t pid)
 	return 0;
 }
 
+static int reap(char **cmd)
+{
+	int st = 0, status = 0;
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	pid_t c = fork();
+	if (c == 0) {
+		execv(cmd[0], cmd);
+		_exit(127);
+	}
+	for (;;) {
+		pid_t r = waitpid(-1, &st, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || r == c)
+			break;
+	}
+	status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	for (int i = 0; i < 30; i++) {	/* what dies with it meanwhile */
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		usleep(10000);
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -518,6 +547,8 @@ int main(int argc, char **argv)
 	const char *mode = argc > 2 ? argv[2] : "proc";
 	if (!strcmp(mode, "spawn"))
 		spawn_loop();
+	if (!strcmp(mode, "reap"))
+		return argc > 3 ? reap(argv + 3) : 2;
 	if (!strcmp(mode, "trace"))
 		return argc > 3 ? trace(atoi(argv[3])) : 2;
 	if (!strcmp(mode, "tree"))
