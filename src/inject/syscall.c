@@ -105,24 +105,36 @@ static int step_over_syscall(struct injector *inj, struct user_regs_struct *out)
 	return -ELOOP;
 }
 
-/* Seized mode: signals blocked for the step only; the borrowed bytes hold the caller's view. */
-static int enter(struct injector *inj, const struct user_regs_struct *regs)
+/* Whether a call with these arguments may read or write the scratch area. */
+static int uses_scratch(const struct injector *inj, const unsigned long a[6])
+{
+	for (int i = 0; inj->borrowed && i < 6; i++)
+		if (a[i] >= inj->scratch && a[i] < inj->scratch + inj->scratch_len)
+			return 1;
+	return 0;
+}
+
+/*
+ * Seized mode: signals blocked for the step only; the borrowed bytes hold the caller's view
+ * (only for a call that points into them: the fewer calls in the window, the better).
+ */
+static int enter(struct injector *inj, const struct user_regs_struct *regs, int scratch)
 {
 	int r;
 	if (inj->seized && (r = pt_set_sigmask(inj->tid, ~0ULL)) < 0)
 		return r;
-	if (inj->borrowed && (r = pwrite_full(inj->memfd, inj->shadow, inj->scratch_len, (off_t)inj->scratch)) < 0)
+	if (scratch && (r = pwrite_full(inj->memfd, inj->shadow, inj->scratch_len, (off_t)inj->scratch)) < 0)
 		return r;
 	return pt_setregs(inj->tid, regs);
 }
 
 /* Seized mode: the call's output into the shadow, then memory, registers and mask as they were; parked. */
-static int leave(struct injector *inj, int ran)
+static int leave(struct injector *inj, int ran, int scratch)
 {
 	if (!inj->seized)
 		return 0;
 	int r = 0, r2;
-	if (inj->borrowed) {
+	if (scratch) {
 		if (ran)
 			r = pread_full(inj->memfd, inj->shadow, inj->scratch_len, (off_t)inj->scratch);
 		r2 = pwrite_full(inj->memfd, inj->orig, inj->scratch_len, (off_t)inj->scratch);
@@ -149,10 +161,11 @@ int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[
 		regs.r8 = a[4];
 		regs.r9 = a[5];
 		regs.rip = inj->sc_addr;
-		int r = enter(inj, &regs);
+		int scratch = uses_scratch(inj, a);
+		int r = enter(inj, &regs, scratch);
 		if (r == 0)
 			r = step_over_syscall(inj, &after);
-		int r2 = leave(inj, r == 0);
+		int r2 = leave(inj, r == 0, scratch);
 		if (r < 0)
 			return fe_set(err, r, "thread %d: inject syscall %ld", inj->tid, nr);
 		if (r2 < 0)

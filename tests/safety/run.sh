@@ -89,18 +89,33 @@ wl_start() {
 	track "$WROOT"
 	local end=$((SECONDS + 20))
 	while [ ! -e "$WD/ready" ]; do
-		alive "$WROOT" && [ $SECONDS -lt $end ] || { WHY="the workload did not start: $(cat "$WD/out")"; return 1; }
+		if ! alive "$WROOT" || [ $SECONDS -ge $end ]; then
+			kill -KILL "$WROOT" 2>/dev/null
+			wait "$WROOT"
+			WHY="the workload did not start (status $?): $(cat "$WD/out")"
+			return 1
+		fi
 		sleep 0.02
 	done
 	mapfile -t PIDS <"$WD/pids"
 	local p
-	for p in "${PIDS[@]}"; do track "$p"; done
+	for p in "${PIDS[@]}"; do track "$p"; PST[$p]=$(starttime "$p"); done
+	return 0
+}
+declare -A PST	# start time of each workload PID
+
+# wl_restored: the workload's PIDs now hold restored processes (ours: they run the workload)
+wl_restored() {
+	local p
+	for p in "${PIDS[@]}"; do
+		[ "$(readlink -f "/proc/$p/exe")" = "$(readlink -f "$W")" ] && PST[$p]=$(starttime "$p") && track "$p"
+	done
 	return 0
 }
 
 wl_stop() {
 	local p
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do [ "$(starttime "$p")" = "${PST[$p]:-}" ] && kill -KILL "$p" 2>/dev/null; done
 	wait "$WROOT" 2>/dev/null
 	return 0
 }
@@ -442,9 +457,9 @@ restore_bg() {
 rkill_check() {
 	if alive "${PIDS[0]}" && [ "$(tracer "${PIDS[0]}")" = 0 ] && [ "$(readlink -f "/proc/${PIDS[0]}/exe")" = "$(readlink -f "$W")" ]; then
 		sleep 0.1
+		wl_restored
 		wl_check loose || return 1
-		local p
-		for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+		wl_stop
 		RELEASED=$((RELEASED + 1))
 	fi
 	nothing_alive
@@ -462,7 +477,7 @@ restore_walk() {
 	restore_bg "$WD/trace.err" -D "$img" -d -v4 -o restore.log
 	ferry_done "$FPID" 60
 	FENV=()
-	[ "$RC" = 0 ] && wl_check loose || { fail "restore/walk" "the traced restore failed ($RC): ${WHY:-} $(tail -n 2 "$WD/trace.err")"; return; }
+	[ "$RC" = 0 ] && wl_restored && wl_check loose || { fail "restore/walk" "the traced restore failed ($RC): ${WHY:-} $(tail -n 2 "$WD/trace.err")"; return; }
 	wl_stop
 	nothing_alive || { fail "restore/walk" "$WHY"; return; }
 	mapfile -t POINTS < <(sort -u "$OUT/restore.points")
@@ -473,7 +488,7 @@ restore_walk() {
 		ferry_done "$FPID" 60
 		if [ "$point" = image-write ] && [ "$RC" = 0 ]; then
 			# the only file a restore writes is its statistics, after the release: a warning
-			grep -q "stats-restore.img" "$WD/err-$n" && wl_check loose ||
+			grep -q "stats-restore.img" "$WD/err-$n" && wl_restored && wl_check loose ||
 				{ fail "restore/fault($point)" "no warning, or the tree is not whole: ${WHY:-}"; ok=0; break; }
 			wl_stop
 		elif [ "$RC" = 0 ] || [ "$RC" = timeout ]; then
@@ -508,7 +523,7 @@ restore_walk() {
 	# the image is intact and the PIDs free: a plain restore works
 	restore_bg "$WD/final.err" -D "$img" -d -v4 -o restore.log
 	ferry_done "$FPID" 60
-	[ "$RC" = 0 ] && wl_check loose || { fail "restore/walk" "the last, plain restore failed ($RC): ${WHY:-}"; return; }
+	[ "$RC" = 0 ] && wl_restored && wl_check loose || { fail "restore/walk" "the last, plain restore failed ($RC): ${WHY:-}"; return; }
 	wl_stop
 	pass "restore/walk ($n points failed, and ferry killed there: nothing left alive, or (after the release: $RELEASED) all of it, intact)"
 }

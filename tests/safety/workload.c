@@ -298,7 +298,8 @@ static void check(volatile uint64_t *canary, int ncanary, int loose)
 	for (int i = 0; i < nchildren; i++) {
 		int st;
 		if (waitpid(children[i], &st, WNOHANG) != 0)
-			append(why, sizeof(why), "FAIL: child %d exited\n", children[i]);
+			append(why, sizeof(why), "FAIL: child %d exited (%s %d)\n", children[i],
+			       WIFSIGNALED(st) ? "killed by signal" : "exit code", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	}
 	char path[4096], final[4096];
 	snprintf(path, sizeof(path), "%s/check-%d.tmp", dir, getpid());
@@ -313,19 +314,38 @@ static void check(volatile uint64_t *canary, int ncanary, int loose)
 	rename(path, final);
 }
 
-static void block(const int *sigs, int n)
+static void mask(int how, const int *sigs, int n)
 {
 	sigset_t m;
 	sigemptyset(&m);
 	for (int i = 0; i < n; i++)
 		sigaddset(&m, sigs[i]);
-	pthread_sigmask(SIG_BLOCK, &m, NULL);
+	pthread_sigmask(how, &m, NULL);
 }
+
+static void block(const int *sigs, int n)
+{
+	mask(SIG_BLOCK, sigs, n);
+}
+
+/*
+ * Every thread starts with all the threads' own signals blocked (no signal may find a thread
+ * before it set its mask) and keeps only its own: each thread's mask is different.
+ */
+static void keep_only(int sig1, int sig2)
+{
+	int all[] = { SIGRTMIN + 1, SIGRTMIN + 2, SIGRTMIN + 3, SIGWINCH }, drop[4], n = 0;
+	for (int i = 0; i < 4; i++)
+		if (all[i] != sig1 && all[i] != sig2)
+			drop[n++] = all[i];
+	mask(SIG_UNBLOCK, drop, n);
+}
+
+static volatile pid_t sleeper_tid;
 
 static void *ticker(void *arg)
 {
-	int sigs[] = { SIGRTMIN + 1 };
-	block(sigs, 1);
+	keep_only(SIGRTMIN + 1, 0);
 	for (;;) {
 		struct timespec ts = { 0, 5 * 1000 * 1000 };
 		int r = clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
@@ -338,9 +358,8 @@ static void *ticker(void *arg)
 
 static void *reader(void *arg)
 {
-	int sigs[] = { SIGRTMIN + 2 };
 	char c;
-	block(sigs, 1);
+	keep_only(SIGRTMIN + 2, 0);
 	ssize_t r = read(pipe_never[0], &c, 1);
 	thread_fail("read() of an empty pipe returned", r < 0 ? errno : 0);
 	return arg;
@@ -348,8 +367,8 @@ static void *reader(void *arg)
 
 static void *sleeper(void *arg)
 {
-	int sigs[] = { SIGRTMIN + 3, SIGWINCH };
-	block(sigs, 2);
+	keep_only(SIGRTMIN + 3, SIGWINCH);
+	sleeper_tid = (pid_t)syscall(SYS_gettid);
 	struct timespec ts = { 3600, 0 };
 	int r = nanosleep(&ts, NULL);
 	thread_fail("nanosleep(1 hour) returned", r < 0 ? errno : 0);
@@ -449,23 +468,19 @@ static __attribute__((noreturn)) void run(int nthreads, int is_root)
 	sigaction(SIGRTMIN + 5, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	pthread_t th[MAX_THREADS];
+	int own[] = { SIGRTMIN + 1, SIGRTMIN + 2, SIGRTMIN + 3, SIGWINCH };
+	block(own, 4);
 	for (int i = 0; i < nthreads && i < 3; i++)
 		if (pthread_create(&th[i], NULL, fns[i], NULL)) {
 			perror("workload: pthread_create");
 			exit(2);
 		}
+	keep_only(0, 0);
 	kill(getpid(), SIGUSR1);	/* pending for the process: blocked everywhere */
-	if (nthreads > 2) {	/* pending for one thread only */
-		pid_t tids[MAX_THREADS * 2];
-		int ids[MAX_THREADS * 2];
-		int n;
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-		n = list_ids("/proc/self/task", ids, MAX_THREADS * 2);
-		for (int i = 0; i < n; i++)
-			tids[i] = ids[i];
-		if (n > 2)
-			syscall(SYS_tgkill, getpid(), tids[n - 1], SIGRTMIN + 3);
+	if (nthreads > 2) {	/* pending for one thread only, once it blocks it */
+		for (int i = 0; i < 20000 && !sleeper_tid; i++)
+			usleep(500);
+		syscall(SYS_tgkill, getpid(), sleeper_tid, SIGRTMIN + 3);
 	}
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	nanosleep(&ts, NULL);	/* every thread in its blocking call */
@@ -512,15 +527,28 @@ static int trace(pid_t pid)
 	return 0;
 }
 
+static pid_t reaped_cmd;
+
+static void forward(int sig)
+{
+	if (reaped_cmd > 0)
+		kill(reaped_cmd, sig);
+}
+
 static int reap(char **cmd)
 {
 	int st = 0, status = 0;
+	struct sigaction sa = { .sa_handler = forward };
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	pid_t c = fork();
 	if (c == 0) {
 		execv(cmd[0], cmd);
 		_exit(127);
 	}
+	reaped_cmd = c;
 	for (;;) {
 		pid_t r = waitpid(-1, &st, 0);
 		if (r < 0 && errno == EINTR)
