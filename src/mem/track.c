@@ -375,6 +375,10 @@ int track_finish(struct dump_ctx *ctx, int ok)
 	if (!ok) {
 		/* A failed dump: its holder goes; the previous one too if this dump consumed its record. */
 		stop_holder(ctx->new_holder, ctx->new_holder_start);
+		if (ctx->new_holder && ctx->dirfd >= 0) {
+			char name[64];
+			unlinkat(ctx->dirfd, img_name(name, sizeof(name), IMG_TRACK, 0), 0);
+		}
 		ctx->new_holder = 0;
 		if (ctx->track_consumed && ctx->old_holder > 0) {
 			pr_warn("the failed dump used up the tracking of the previous image: the next dump copies every page\n");
