@@ -453,8 +453,20 @@ restore_bg() {
 	ferry_bg "$1" restore "${@:2}"
 }
 
+# guards_done: a killed restore's guardian (ferry-guard, orphaned to the subreaper that runs
+# this suite) has done its work: it kills the tree within moments of ferry's death, not before
+guards_done() {
+	local end=$((SECONDS + 10))
+	while pgrep -P "$PPID" -x ferry-guard >/dev/null; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.01
+	done
+	return 0
+}
+
 # rkill_check HOW: after ferry restore was killed: nothing alive, or (released) all of it, intact
 rkill_check() {
+	guards_done || { WHY="the release guardian still runs 10 s after ferry died"; return 1; }
 	if alive "${PIDS[0]}" && [ "$(tracer "${PIDS[0]}")" = 0 ] && [ "$(readlink -f "/proc/${PIDS[0]}/exe")" = "$(readlink -f "$W")" ]; then
 		sleep 0.1
 		wl_restored
