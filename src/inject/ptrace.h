@@ -24,6 +24,8 @@ int pt_seize(pid_t tid, int *stopsig, struct ferry_err *err);
 /*
  * Waits until tid reports a stop; returns the raw wait status in *status. -ESRCH if it died, or
  * if its process is gone. Reports of other tracees met meanwhile are kept for their own waits.
+ * It waits on every child and tracee of the calling thread (__WNOTHREAD): a thread that runs an
+ * operation should have no other child whose status it means to collect itself.
  */
 int pt_wait_stop(pid_t tid, int *status);
 /* Forgets kept reports (at the start of an operation: TIDs are reused). */
