@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include "common/log.h"
+#include "common/safefile.h"
 
 static int console_level = LOG_WARN;
 static FILE *log_file;
@@ -15,11 +16,11 @@ static struct timespec log_start;
 void log_set_console_level(int level) { console_level = level; }
 int log_get_console_level(void) { return console_level; }
 
-int log_open_file(const char *path)
+int log_open_file(const char *path, struct ferry_err *err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = safe_open_trunc(AT_FDCWD, path, 0600, err);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	log_close_file();
 	log_file = fdopen(fd, "w");
 	if (!log_file) {

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/chain.h"
 #include "image/show.h"
@@ -389,10 +390,10 @@ int chain_merge(const char *dir, const char *out, struct ferry_err *err)
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return fe_set(err, errno, "%s", dir);
-	int r = mkdir_p(out, 0755);
-	_cleanup_close_ int ofd = r < 0 ? -1 : open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int ofd = safe_dir_open(out, 1, err);
 	if (ofd < 0)
-		return fe_set(err, r < 0 ? r : errno, "create %s", out);
+		return ofd;
+	int r;
 	Ferry__Inventory *inv = NULL;
 	struct chain *c = NULL;
 	r = img_read_msg(dfd, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);

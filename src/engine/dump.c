@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/kprobe.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/context.h"
 #include "engine/pstree.h"
@@ -49,18 +50,18 @@ static int not_pages(const char *name)
 static int stage_open_dir(struct dump_ctx *ctx)
 {
 	const struct dump_opts *o = ctx->opts;
-	int r = mkdir_p(o->dir, 0755);
-	if (r < 0)
-		return fe_set(ctx->err, r, "create image directory %s", o->dir);
-	ctx->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+	ctx->dirfd = safe_dir_open(o->dir, 1, ctx->err);
 	if (ctx->dirfd < 0)
-		return fe_set(ctx->err, errno, "open image directory %s", o->dir);
+		return fe_wrap(ctx->err, ctx->dirfd, "image directory");
 	char path[4096];
 	const char *log = o->log_file ? o->log_file : "dump.log";
+	struct ferry_err le = { 0 };
 	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
-	if (log_open_file(path) < 0)
-		pr_warn("cannot open log file %s\n", path);
-	img_sink_local(&ctx->local_sink, ctx->dirfd);
+	if ((r = log_open_file(path, &le)) < 0)
+		pr_warn("no log file: %s\n", fe_str(&le, r));
+	if ((r = img_sink_local_open(&ctx->local_sink, ctx->dirfd, ctx->err)) < 0)
+		return r;
 	ctx->base_sink = &ctx->local_sink;
 	if (o->sink) {	/* the next dump of a chain reads which pages its parent holds from here */
 		ctx->tee = (struct img_tee){ .primary = o->sink, .mirror = &ctx->local_sink, .mirrored = not_pages };

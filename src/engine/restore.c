@@ -21,6 +21,7 @@
 #define LOG_PREFIX "restore: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/chain.h"
 #include "engine/context.h"
@@ -46,14 +47,16 @@ int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const c
 static int stage_open_dir(struct restore_ctx *ctx)
 {
 	const struct restore_opts *o = ctx->opts;
-	ctx->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ctx->dirfd = safe_dir_open(o->dir, 0, ctx->err);
 	if (ctx->dirfd < 0)
-		return fe_set(ctx->err, errno, "open image directory %s", o->dir);
+		return fe_wrap(ctx->err, ctx->dirfd, "image directory");
 	char path[4096];
 	const char *log = o->log_file ? o->log_file : "restore.log";
+	struct ferry_err le = { 0 };
 	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
-	if (log_open_file(path) < 0)
-		pr_warn("cannot open log file %s\n", path);
+	int r = log_open_file(path, &le);
+	if (r < 0)
+		pr_warn("no log file: %s\n", fe_str(&le, r));
 	pr_info("restoring from %s (ferry %s)\n", o->dir, FERRY_VERSION);
 	return 0;
 }
@@ -333,13 +336,12 @@ static void write_pidfile(struct restore_ctx *ctx)
 {
 	if (!ctx->opts->pidfile)
 		return;
-	FILE *f = fopen(ctx->opts->pidfile, "w");
-	if (!f) {
-		pr_warn("cannot write pidfile %s: %m\n", ctx->opts->pidfile);
-		return;
-	}
-	fprintf(f, "%d\n", ctx->tasks[0].pid);
-	fclose(f);
+	char buf[32];
+	struct ferry_err e = { 0 };
+	int n = snprintf(buf, sizeof(buf), "%d\n", ctx->tasks[0].pid);
+	int r = safe_write_path(ctx->opts->pidfile, buf, (size_t)n, 0644, &e);
+	if (r < 0)
+		pr_warn("cannot write pidfile %s: %s\n", ctx->opts->pidfile, fe_str(&e, r));
 }
 
 static void free_images(struct restore_ctx *ctx)

@@ -11,6 +11,7 @@
 #define LOG_PREFIX "image: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "image/image.h"
 
@@ -164,12 +165,10 @@ int img_decode_buf(const void *buf, size_t len, enum img_kind expected, const ch
 
 static int read_whole(int dirfd, const char *name, void **out, size_t *len, struct ferry_err *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fe_set(err, errno, "open image %s", name);
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return fe_set(err, errno, "stat image %s", name);
+	_cleanup_close_ int fd = safe_open_read(dirfd, name, &st, err);
+	if (fd < 0)
+		return fd;
 	if ((size_t)st.st_size > IMG_MAX_META + sizeof(struct img_hdr))
 		return fe_msg(err, EFBIG, "%s: image too large (%lld bytes)", name, (long long)st.st_size);
 	void *buf = malloc(st.st_size ? st.st_size : 1);

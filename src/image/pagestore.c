@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "common/hash.h"
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "image/pagestore.h"
 
@@ -23,17 +24,16 @@ int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, str
 	ps->dirfd = dirfd;
 	ps->npages = npages;
 	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
-	snprintf(ps->tmpname, sizeof(ps->tmpname), ".%s.tmp", ps->name);
-	ps->fd = openat(dirfd, ps->tmpname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (ps->fd < 0)
-		return fe_set(err, errno, "create %s", ps->name);
+	int r = safe_tmp_open(&ps->tmp, dirfd, ps->name, err);
+	if (r < 0)
+		return r;
+	ps->fd = ps->tmp.fd;
 	off_t size = PS_HDR_SIZE + npages * PS_PAGE;
 	/*
 	 * Check the room up front rather than fallocate(): on tmpfs that would allocate every page
 	 * once more before the copy. A disk that fills up later still fails the write cleanly.
 	 */
 	struct statvfs sv;
-	int r = 0;
 	if (fault_point("pages-enospc") ||
 	    (fstatvfs(ps->fd, &sv) == 0 && sv.f_blocks && (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)size))
 		r = ENOSPC;
@@ -119,16 +119,10 @@ int pages_commit(struct page_store *ps, struct ferry_err *err)
 	int r = pwrite_full(ps->fd, hdrpage, sizeof(hdrpage), 0);
 	if (r < 0) {
 		pages_abort(ps);
-		return fe_set(err, r, "write %s", ps->name);
+		return fe_set(err, -r, "write %s", ps->name);
 	}
-	if (renameat(ps->dirfd, ps->tmpname, ps->dirfd, ps->name) < 0) {
-		r = errno;
-		pages_abort(ps);
-		return fe_set(err, r, "rename %s", ps->name);
-	}
-	close(ps->fd);
 	ps->fd = -1;
-	return 0;
+	return safe_tmp_commit(&ps->tmp, ps->name, 1, err);
 }
 
 void pages_abort(struct page_store *ps)
@@ -141,10 +135,8 @@ void pages_abort(struct page_store *ps)
 	if (ps->map)
 		munmap(ps->map, ps->npages * PS_PAGE);
 	ps->map = NULL;
-	if (ps->fd >= 0) {
-		close(ps->fd);
-		unlinkat(ps->dirfd, ps->tmpname, 0);
-	}
+	if (ps->fd >= 0)
+		safe_tmp_abort(&ps->tmp);
 	ps->fd = -1;
 }
 
@@ -195,12 +187,10 @@ int pages_open(int dirfd, int pid, const Ferry__Pagemap *pm, struct page_store *
 	memset(ps, 0, sizeof(*ps));
 	ps->dirfd = dirfd;
 	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
-	ps->fd = openat(dirfd, ps->name, O_RDONLY | O_CLOEXEC);
+	ps->fd = safe_open_read(dirfd, ps->name, &st, err);
 	if (ps->fd < 0)
-		return fe_set(err, errno, "open %s", ps->name);
-	int r = fstat(ps->fd, &st) < 0 ? -errno : 0;
-	if (!r)
-		r = pread_full(ps->fd, &h, sizeof(h), 0);
+		return ps->fd;
+	int r = pread_full(ps->fd, &h, sizeof(h), 0);
 	if (r < 0) {
 		pages_close(ps);
 		return fe_msg(err, EBADMSG, "%s: truncated page store (no header)", ps->name);

@@ -7,6 +7,7 @@
  */
 #pragma once
 #include <stdint.h>
+#include "common/safefile.h"
 #include "image/image.h"
 
 #define PS_PAGE 4096ULL
@@ -22,7 +23,7 @@ struct page_store {
 	uint8_t *map;		/* data area (after the header page), npages * 4 KiB */
 	uint64_t npages;
 	char name[64];
-	char tmpname[80];
+	struct safe_tmp tmp;	/* pages_create: the unnamed file until commit */
 };
 
 /* Creates the store with room for npages (space reserved up front: a full disk fails here). */

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "image/show.h"
 #include "transform/format.h"
 #include "image/pagestore.h"
@@ -153,12 +154,10 @@ static json_t *encoded_json(int fd, const struct stat *st)
 
 json_t *img_file_to_json(int dirfd, const char *fname, struct ferry_err *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, fname, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		fe_set(err, errno, "open %s", fname);
+	_cleanup_close_ int fd = safe_open_read(dirfd, fname, &st, err);
+	if (fd < 0)
 		return NULL;
-	}
 	json_t *enc = encoded_json(fd, &st);
 	if (enc)
 		return enc;

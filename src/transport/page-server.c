@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "common/log.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "transport/handshake.h"
 
@@ -103,12 +104,10 @@ static int server_init(struct server *sv, const struct remote_opts *o, const cha
 	memset(sv, 0, sizeof(*sv));
 	sv->o = o;
 	sv->dirfd = -1;
-	int r = mkdir_p(dir, 0755);
-	if (r < 0)
-		return fe_set(err, -r, "create %s", dir);
-	sv->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+	sv->dirfd = safe_dir_open(dir, 1, err);	/* ours alone: nobody plants links where we write */
 	if (sv->dirfd < 0)
-		return fe_set(err, errno, "open %s", dir);
+		return sv->dirfd;
 	if (o->token_file) {
 		if ((r = token_load(o->token_file, &sv->tok, err)) < 0)
 			return r;
