@@ -78,17 +78,33 @@ int cmd_import(int argc, char **argv)
 	return r < 0 ? fail("import", &err, r) : 0;
 }
 
+/* Takes "--encrypt-key FILE" out of argv (anywhere after the subcommand). */
+static const char *take_key(int *argc, char **argv)
+{
+	const char *key = NULL;
+	for (int i = 1; i + 1 < *argc; i++)
+		if (!strcmp(argv[i], "--encrypt-key")) {
+			key = argv[i + 1];
+			memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2) * sizeof(*argv));
+			*argc -= 2;
+			break;
+		}
+	return key;
+}
+
 int cmd_image(int argc, char **argv)
 {
 	struct ferry_err err = { 0 };
+	const char *key = take_key(&argc, argv);
 	if (argc == 3 && !strcmp(argv[1], "verify")) {
-		int r = chain_verify(argv[2], stdout, &err);
+		int r = chain_verify(argv[2], key, stdout, &err);
 		return r < 0 ? fail(argv[2], &err, r) : 0;
 	}
 	if (argc == 4 && !strcmp(argv[1], "merge")) {
-		int r = chain_merge(argv[2], argv[3], &err);
+		int r = chain_merge(argv[2], argv[3], key, &err);
 		return r < 0 ? fail("merge", &err, r) : 0;
 	}
-	fprintf(stderr, "usage: ferry image verify DIR\n       ferry image merge DIR OUT\n");
+	fprintf(stderr, "usage: ferry image verify DIR [--encrypt-key FILE]\n"
+		"       ferry image merge DIR OUT [--encrypt-key FILE]\n");
 	return 2;
 }

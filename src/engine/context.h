@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "image/image.h"
 #include "image/pagestore.h"
+#include "image/source.h"
 #include "inject/syscall.h"
 #include "transport/progress.h"
 
@@ -70,6 +71,7 @@ struct dump_ctx {
 	struct img_tee tee;
 	struct img_sink *base_sink;	/* local, or the tee to a remote sink */
 	struct img_sink *sink;		/* where image files go: base_sink, or a transform over it */
+	struct img_ident ident;		/* this dump's identity, in every file's header */
 	struct arena arena;
 	struct dtask *tasks;		/* parents before children; tasks[0] is the root */
 	size_t ntasks;
@@ -122,6 +124,7 @@ struct stash_ent {
 struct restore_ctx {
 	const struct restore_opts *opts;
 	int dirfd;
+	struct img_src src;		/* every image file is read through it (decoded if encoded) */
 	Ferry__Inventory *inv;
 	Ferry__Pstree *pstree;
 	Ferry__Files *files;

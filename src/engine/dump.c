@@ -69,12 +69,18 @@ static int stage_open_dir(struct dump_ctx *ctx)
 		ctx->base_sink = &ctx->tee_sink;
 	}
 	ctx->sink = ctx->base_sink;
+	/* Every file of this dump carries its identity: files of two dumps cannot be mixed. */
+	if ((r = img_ident_new(&ctx->ident)) < 0)
+		return fe_set(ctx->err, r, "a random image id");
+	memcpy(ctx->local_sink.ident, ctx->ident.id, IMG_ID_LEN);
+	memcpy(ctx->base_sink->ident, ctx->ident.id, IMG_ID_LEN);
 	if (o->transform && (r = transform_sink_wrap(ctx->base_sink, o->transform, &ctx->sink, ctx->err)) < 0) {
 		ctx->sink = ctx->base_sink;
 		return r;
 	}
 	/* The inventory is written last: without it the directory never looks like a whole image. */
 	ctx->sink->ops->remove(ctx->sink, "inventory.img");
+	ctx->local_sink.ops->remove(&ctx->local_sink, "track.img");	/* an older dump's holder */
 	pr_info("dumping the tree of pid %d into %s (ferry %s)\n", o->pid, o->dir, FERRY_VERSION);
 	return 0;
 }
@@ -277,7 +283,7 @@ static int stage_track(struct dump_ctx *ctx)
 	const char *pp = prev_path(ctx, prev, sizeof(prev));
 	int r = track_begin(ctx, pp);
 	if (r == 0 && pp) {
-		r = chain_open_dir(pp, &ctx->prev, ctx->err);
+		r = chain_open_dir(pp, ctx->opts->transform ? ctx->opts->transform->key_file : NULL, &ctx->prev, ctx->err);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "--prev-images-dir %s", ctx->opts->prev_dir);
 	}
@@ -420,6 +426,12 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.has_pre_dump = ctx->opts->pre_dump;
 	inv.pre_dump = ctx->opts->pre_dump;
 	inv.parent_dir = (char *)ctx->opts->prev_dir;
+	inv.has_image_id = 1;
+	inv.image_id = (ProtobufCBinaryData){ IMG_ID_LEN, ctx->ident.id };
+	if (ctx->prev) {	/* restore and verify check that the parent is still this one */
+		inv.has_parent_image_id = 1;
+		inv.parent_image_id = (ProtobufCBinaryData){ IMG_ID_LEN, (uint8_t *)chain_ident(ctx->prev)->id };
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	inv.has_created_unix_us = 1;

@@ -32,6 +32,7 @@
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "task/task.h"
+#include "transform/transform.h"
 
 int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const char *what, long nr,
 	       const unsigned long a[6])
@@ -58,10 +59,12 @@ static int stage_open_dir(struct restore_ctx *ctx)
 	if (r < 0)
 		pr_warn("no log file: %s\n", fe_str(&le, r));
 	pr_info("restoring from %s (ferry %s)\n", o->dir, FERRY_VERSION);
-	return 0;
+	if ((r = img_src_open_fd(&ctx->src, ctx->dirfd, o->dir, ctx->err)) < 0)
+		return r;
+	return transform_src_attach(&ctx->src, o->key_file, ctx->err);
 }
 
-#define READ_IMG(ctx, kind, id, out) img_read_msg((ctx)->dirfd, (kind), (id), (ProtobufCMessage **)(out), (ctx)->err)
+#define READ_IMG(ctx, kind, id, out) img_src_read_msg(&(ctx)->src, (kind), (id), (ProtobufCMessage **)(out), (ctx)->err)
 
 static int read_task(struct restore_ctx *ctx, struct rtask *t)
 {
@@ -148,7 +151,7 @@ static int count_piece(const struct chain_piece *p, void *arg)
 /* The parent images: opened, every store verified, every run left to them resolvable. */
 static int verify_chain(struct restore_ctx *ctx)
 {
-	int r = chain_open(ctx->dirfd, ctx->opts->dir, ctx->inv, &ctx->chain, ctx->err);
+	int r = chain_open(&ctx->src, ctx->inv, &ctx->chain, ctx->err);
 	if (r == 0)
 		r = chain_verify_pages(ctx->chain, ctx->err);
 	for (size_t k = 0; r == 0 && k < ctx->ntasks; k++) {
@@ -169,7 +172,9 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 		struct rtask *t = &ctx->tasks[i];
 		if (t->zombie)
 			continue;
-		r = pages_open(ctx->dirfd, t->pid, t->pagemap, &t->ps, ctx->err);
+		char name[64];
+		int fd = img_src_fd(&ctx->src, img_name(name, sizeof(name), IMG_PAGES, t->pid), ctx->err);
+		r = fd < 0 ? fd : pages_open_fd(fd, t->pid, t->pagemap, &ctx->src.ident, &t->ps, ctx->err);
 		if (r == 0)
 			r = pages_verify(&t->ps, t->pagemap, ctx->err);
 	}
@@ -366,6 +371,21 @@ static void free_images(struct restore_ctx *ctx)
 	img_free((ProtobufCMessage *)ctx->inv);
 }
 
+/* Next to the image, as part of it: with its identity, and encrypted as it is. */
+static int write_stats(struct restore_ctx *ctx, struct ferry_err *err)
+{
+	struct img_sink local, *s = &local;
+	img_sink_local(&local, ctx->dirfd);
+	memcpy(local.ident, ctx->src.ident.id, IMG_ID_LEN);
+	struct transform_opts to = { .key_file = ctx->opts->key_file };
+	int r = to.key_file ? transform_sink_wrap(&local, &to, &s, err) : 0;
+	if (r == 0)
+		r = img_write_msg_to(s, IMG_STATS_RESTORE, 0, &ctx->stats.base, err);
+	if (s != &local)
+		s->ops->close(s, r == 0, err);
+	return r;
+}
+
 static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
 {
 	Ferry__RestoreStats *s = &ctx->stats;
@@ -376,13 +396,24 @@ static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
 		s->threads += ctx->tasks[k].nthreads;
 	}
 	struct ferry_err e2 = { 0 };
-	if (img_write_msg(ctx->dirfd, IMG_STATS_RESTORE, 0, &s->base, &e2) < 0)
-		pr_warn("%s\n", e2.msg);
+	if (write_stats(ctx, &e2) < 0)
+		pr_warn("stats-restore.img not saved: %s\n", e2.msg);
+}
+
+int restore_check_image(struct img_src *src, struct ferry_err *err)
+{
+	struct restore_opts o = { .dir = src->dir };
+	struct restore_ctx ctx = { .opts = &o, .dirfd = -1, .src = *src, .tty_fd = -1, .err = err };
+	int r = stage_read_images(&ctx);
+	if (r == 0)
+		r = stage_verify_pages(&ctx);
+	free_images(&ctx);
+	return r;
 }
 
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err)
 {
-	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .tty_fd = -1, .err = err };
+	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .src = { .dirfd = -1 }, .tty_fd = -1, .err = err };
 	static const struct { const char *name; int (*fn)(struct restore_ctx *); } stages[] = {
 		{ "open-dir", stage_open_dir },
 		{ "read-images", stage_read_images },
@@ -433,6 +464,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	}
 	if (ctx.ntasks)
 		free_images(&ctx);
+	img_src_close(&ctx.src);
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
 	log_close_file();

@@ -92,7 +92,7 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 			      (unsigned long long)fe->memfd->ino);
 	_cleanup_free_ void *data = NULL;
 	size_t len;
-	int r = img_read_blob(ctx->dirfd, IMG_GHOST, src->ghost_id, &data, &len, err);
+	int r = img_src_read_blob(&ctx->src, IMG_GHOST, src->ghost_id, &data, &len, err);
 	if (r < 0)
 		return r;
 	fd = memfd_create(src->memfd->name ? src->memfd->name : "", MFD_CLOEXEC | MFD_ALLOW_SEALING);

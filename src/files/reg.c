@@ -82,7 +82,7 @@ static int open_ghost(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struc
 {
 	_cleanup_free_ void *data = NULL;
 	size_t len;
-	int r = img_read_blob(ctx->dirfd, IMG_GHOST, fe->ghost_id, &data, &len, err);
+	int r = img_src_read_blob(&ctx->src, IMG_GHOST, fe->ghost_id, &data, &len, err);
 	if (r < 0)
 		return r;
 	char path[4200];

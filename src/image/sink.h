@@ -31,6 +31,7 @@ struct img_sink {
 	const struct img_sink_ops *ops;
 	int dirfd;		/* local sink */
 	void *priv;		/* the sink's own state */
+	uint8_t ident[16];	/* the image's identity, stamped in every header written through it */
 };
 
 /* A sink writing into dirfd (not owned): each file is durable (fsync'ed, with its name) on commit. */

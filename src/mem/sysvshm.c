@@ -125,7 +125,7 @@ static int fill_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s)
 {
 	_cleanup_free_ void *data = NULL;
 	size_t len;
-	int r = img_read_blob(ctx->dirfd, IMG_GHOST, s->ghost_id, &data, &len, ctx->err);
+	int r = img_src_read_blob(&ctx->src, IMG_GHOST, s->ghost_id, &data, &len, ctx->err);
 	if (r < 0)
 		return r;
 	if (len != s->size)
@@ -148,7 +148,7 @@ static int fill_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s)
 
 int shm_restore_create(struct restore_ctx *ctx)
 {
-	int r = img_read_msg(ctx->dirfd, IMG_SHM, 0, (ProtobufCMessage **)&ctx->shm, ctx->err);
+	int r = img_src_read_msg(&ctx->src, IMG_SHM, 0, (ProtobufCMessage **)&ctx->shm, ctx->err);
 	if (r == -ENOENT) {
 		fe_clear(ctx->err);
 		return 0;

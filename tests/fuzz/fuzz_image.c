@@ -84,7 +84,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t k = h.kind;
 	if (!img_kind_get(k))
 		k = 1 + k % (IMG_KIND_MAX - 1);
-	img_hdr_init(&h, k, copy + sizeof(h), size - sizeof(h), 1);
+	struct img_ident id;
+	memcpy(id.id, h.image_id, IMG_ID_LEN);
+	img_hdr_init(&h, k, h.owner, &id, copy + sizeof(h), size - sizeof(h), 1);
 	memcpy(copy, &h, sizeof(h));
 	decode_and_show(copy, size);
 	free(copy);

@@ -31,7 +31,7 @@ printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(con
 
 protoc-c --proto_path="$ROOT/proto" --c_out="$OUT" "$ROOT"/proto/*.proto || exit 1
 SRCS=$(ls "$OUT"/*.pb-c.c | tr '\n' ' ')
-for f in common/error.c common/log.c common/util.c common/safefile.c image/image.c image/sink.c image/pagestore.c image/show.c; do
+for f in common/error.c common/log.c common/util.c common/safefile.c image/image.c image/sink.c image/pagestore.c image/show.c image/source.c; do
 	SRCS="$SRCS $ROOT/src/$f"
 done
 CFLAGS="-g -O1 -D_GNU_SOURCE -I$ROOT/src -I$OUT -I$ROOT/tests/unit -fno-omit-frame-pointer -Wno-comment"

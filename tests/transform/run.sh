@@ -183,7 +183,7 @@ refuse() {
 	f=$(ls "$img"/pages-*.img | head -n 1)
 	case $how in
 	wrong-key) rargs=(--encrypt-key "$KEY2"); want="wrong key" ;;
-	no-key) rargs=(); want="is encrypted: restore it with --encrypt-key" ;;
+	no-key) rargs=(); want="is encrypted: give its key (--encrypt-key" ;;
 	flip-pages)
 		printf '\x5a' | dd of="$f" bs=1 seek=$(($(size_of "$f") / 2)) conv=notrunc status=none
 		want="fails authentication" ;;
@@ -194,18 +194,18 @@ refuse() {
 	flip-header)
 		f=$(ls "$img"/core-*.img)
 		printf '\x01' | dd of="$f" bs=1 seek=20 conv=notrunc status=none	# payload_len
-		want="fails authentication" ;;
+		want="header fails its checksum" ;;
 	flip-compressed)
 		printf '\x5a' | dd of="$f" bs=1 seek=$(($(size_of "$f") / 2)) conv=notrunc status=none
 		want="fails its checksum" ;;
 	mixed)
 		f=$(ls "$img"/mm-*.img)
 		cp "$dir/img0/$(basename "$f")" "$f"
-		want="comes from another dump" ;;
+		want="belongs to another dump" ;;
 	truncate)
 		truncate -s $(($(size_of "$f") - 100)) "$f"
 		want="truncated" ;;
-	plain-with-key) want="holds no encrypted image" ;;
+	plain-with-key) want="is not encrypted while --encrypt-key was given" ;;
 	esac
 	timeout 30 "$FERRY" restore -D "$img" -d "${rargs[@]}" </dev/null >"$img/restore.err" 2>&1
 	rc=$?
