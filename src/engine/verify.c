@@ -16,6 +16,7 @@
 #include "common/safefile.h"
 #include "common/util.h"
 #include "engine/chain.h"
+#include "image/blob.h"
 #include "transform/codec.h"
 #include "transform/transform.h"
 
@@ -29,17 +30,14 @@ static int verify_files(struct img_src *src, struct ferry_err *err)
 		enum img_kind kind;
 		int id;
 		ProtobufCMessage *m = NULL;
-		void *blob = NULL;
-		size_t len;
 		if (img_parse_name(names[i], &kind, &id) < 0)
 			r = fe_msg(err, EBADMSG, "%s is not the name of an image file", names[i]);
 		else if (kind == IMG_PAGES)
 			continue;	/* with its pagemap */
-		else if (!img_kind_get(kind)->desc)
-			r = img_src_read_blob(src, kind, id, &blob, &len, err);
+		else if (kind == IMG_GHOST)	/* every chunk of the content */
+			r = blob_read(src, (uint32_t)id, UINT64_MAX, NULL, NULL, NULL, err);
 		else
 			r = img_src_read_msg(src, kind, id, &m, err);
-		free(blob);
 		img_free(m);
 	}
 	if (names)

@@ -19,8 +19,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
-
-#define MEMFD_MAX (1ULL << 30)
+#include "image/blob.h"
 
 static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
 {
@@ -38,23 +37,20 @@ const Ferry__FileEntry *memfd_find_by_ino(const Ferry__Files *files, uint64_t in
 	return NULL;
 }
 
+/* The content, streamed into the blob store (holes kept), read through a description of our own. */
 static int save_content(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
-	uint64_t size = fi->st.st_size;
-	if (size > MEMFD_MAX)
-		return fe_msg(ctx->err, EFBIG, "memfd of %llu bytes is too large to carry in the image",
-			      (unsigned long long)size);
-	_cleanup_free_ char *buf = malloc(size ? size : 1);
-	if (!buf)
-		return fe_set(ctx->err, ENOMEM, "memfd content");
-	int r = size ? pread_full(fi->stolen, buf, size, 0) : 0;
-	if (r < 0)
-		return fe_set(ctx->err, r, "read memfd content");
+	char path[64], what[300];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fi->stolen);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fe_set(ctx->err, errno, "reopen memfd %s to read it", fe->memfd->name);
 	fe->has_ghost_id = 1;
 	fe->ghost_id = ++ctx->next_ghost_id;
 	fe->memfd->has_content = 1;
 	fe->memfd->content = 1;
-	return img_write_blob_to(ctx->sink, IMG_GHOST, fe->ghost_id, buf, size, ctx->err);
+	snprintf(what, sizeof(what), "memfd %s", fe->memfd->name);
+	return blob_write(ctx->sink, fe->ghost_id, fd, (uint64_t)fi->st.st_size, what, ctx->err);
 }
 
 static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
@@ -90,15 +86,17 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 	if (!src || !src->has_ghost_id)
 		return fe_msg(err, EBADMSG, "files.img: no content for memfd %s (inode %llu)", fe->memfd->name,
 			      (unsigned long long)fe->memfd->ino);
-	_cleanup_free_ void *data = NULL;
-	size_t len;
-	int r = img_src_read_blob(&ctx->src, IMG_GHOST, src->ghost_id, &data, &len, err);
-	if (r < 0)
-		return r;
 	fd = memfd_create(src->memfd->name ? src->memfd->name : "", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return fe_set(err, errno, "memfd_create(%s)", src->memfd->name);
-	if ((r = write_full(fd, data, len)) < 0 || (ftruncate(fd, src->memfd->size) < 0 && (r = -errno)) ||
+	uint64_t size;
+	int r = blob_read(&ctx->src, src->ghost_id, src->memfd->has_size ? src->memfd->size : UINT64_MAX, blob_put_fd,
+			  &fd, &size, err);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if ((ftruncate(fd, (off_t)size) < 0 && (r = -errno)) ||
 	    (src->memfd->mode && fchmod(fd, src->memfd->mode) < 0 && (r = -errno)) ||
 	    (src->memfd->seals && fcntl(fd, F_ADD_SEALS, src->memfd->seals & ~F_SEAL_SEAL) < 0 && (r = -errno)) ||
 	    ((src->memfd->seals & F_SEAL_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0 && (r = -errno))) {

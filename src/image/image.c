@@ -127,8 +127,8 @@ void img_hdr_init(struct img_hdr *h, enum img_kind kind, int owner, const struct
 	img_hdr_seal(h);
 }
 
-int img_write_blob_to(struct img_sink *sink, enum img_kind kind, int id, const void *data, size_t len,
-		      struct ferry_err *err)
+static int write_payload(struct img_sink *sink, enum img_kind kind, int id, const void *data, size_t len,
+			 struct ferry_err *err)
 {
 	char name[256];
 	struct img_hdr h;
@@ -150,7 +150,7 @@ int img_write_msg_to(struct img_sink *sink, enum img_kind kind, int id, const Pr
 	if (!buf)
 		return fe_set(err, ENOMEM, "pack image");
 	protobuf_c_message_pack(msg, buf);
-	return img_write_blob_to(sink, kind, id, buf, len, err);
+	return write_payload(sink, kind, id, buf, len, err);
 }
 
 int img_write_msg(int dirfd, const struct img_ident *ident, enum img_kind kind, int id, const ProtobufCMessage *msg,
@@ -215,8 +215,8 @@ int img_check_buf(const void *buf, size_t len, enum img_kind expected, const cha
 	if (h.flags)
 		return fe_msg(err, EBADMSG, "%s: encoded image (flags %#x): read it through ferry (--encrypt-key for an encrypted one)",
 			      fname, h.flags);
-	if (h.kind == IMG_PAGES)
-		return fe_msg(err, EBADMSG, "%s: a page store is not read whole", fname);
+	if (!img_kind_get(h.kind)->desc)	/* page stores and blobs have their own readers */
+		return fe_msg(err, EBADMSG, "%s: a %s image is not read whole", fname, img_kind_get(h.kind)->name);
 	const uint8_t *p = (const uint8_t *)buf + sizeof(h);
 	if (h.payload_xxh3 != XXH3_64bits(p, h.payload_len))
 		return fe_msg(err, EBADMSG, "%s: checksum mismatch: the image is corrupt", fname);

@@ -75,7 +75,6 @@ const char *img_name(char *buf, size_t len, enum img_kind kind, int id);
  * stamped with the sink's identity (sink->ident). A message too large to be read back is refused.
  */
 int img_write_msg_to(struct img_sink *sink, enum img_kind kind, int id, const ProtobufCMessage *msg, struct ferry_err *err);
-int img_write_blob_to(struct img_sink *sink, enum img_kind kind, int id, const void *data, size_t len, struct ferry_err *err);
 /* The same into dirfd (a durable one-shot local sink), stamped with ident (NULL: none). */
 int img_write_msg(int dirfd, const struct img_ident *ident, enum img_kind kind, int id, const ProtobufCMessage *msg,
 		  struct ferry_err *err);

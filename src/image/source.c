@@ -297,22 +297,3 @@ int img_src_list(struct img_src *s, char ***out, size_t *nout, struct ferry_err 
 	return 0;
 }
 
-int img_src_read_blob(struct img_src *s, enum img_kind kind, int id, void **out, size_t *olen, struct ferry_err *err)
-{
-	char name[256];
-	_cleanup_free_ void *buf = NULL;
-	const void *payload;
-	size_t len, plen;
-	img_name(name, sizeof(name), kind, id);
-	int r = img_src_read(s, name, (1ULL << 40), &buf, &len, err);
-	if (r == 0)
-		r = img_check_buf(buf, len, kind, name, &payload, &plen, NULL, err);
-	if (r == 0)
-		r = img_check_owner(buf, id, &s->ident, name, err);
-	if (r < 0)
-		return r;
-	memmove(buf, payload, plen);
-	*out = TAKE_PTR(buf);
-	*olen = plen;
-	return 0;
-}

@@ -62,5 +62,3 @@ int img_src_encoded(struct img_src *s, const char *name, struct img_hdr *outer, 
 /* The image files of the directory (*.img), sorted; free with img_src_names_free(). */
 int img_src_list(struct img_src *s, char ***names, size_t *n, struct ferry_err *err);
 void img_src_names_free(char **names, size_t n);
-/* A raw file's payload, whole, into a malloc'd buffer. */
-int img_src_read_blob(struct img_src *s, enum img_kind kind, int id, void **out, size_t *len, struct ferry_err *err);

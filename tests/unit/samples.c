@@ -2,6 +2,9 @@
 /* Sample messages of every image kind (see samples.h). */
 #include <string.h>
 #include <xxhash.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "image/blob.h"
 #include "image/pagestore.h"
 #include "samples.h"
 
@@ -151,7 +154,12 @@ int samples_write_all(int dirfd, struct ferry_err *err)
 	struct img_sink local;
 	img_sink_local(&local, dirfd);
 	memcpy(local.ident, sample_ident.id, IMG_ID_LEN);
+	int fd = memfd_create("sample", MFD_CLOEXEC);
+	if (r == 0 && (fd < 0 || write(fd, sample_ghost, strlen(sample_ghost)) != (ssize_t)strlen(sample_ghost)))
+		r = fe_set(err, errno, "sample ghost");
 	if (r == 0)
-		r = img_write_blob_to(&local, IMG_GHOST, 1, sample_ghost, strlen(sample_ghost), err);
+		r = blob_write(&local, 1, fd, strlen(sample_ghost), "sample ghost", err);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
