@@ -15,6 +15,7 @@
 #include <sys/user.h>
 #include "common/arena.h"
 #include "common/error.h"
+#include "common/idindex.h"
 #include "engine/engine.h"
 #include "image/image.h"
 #include "image/pagestore.h"
@@ -128,6 +129,8 @@ struct restore_ctx {
 	Ferry__Inventory *inv;
 	Ferry__Pstree *pstree;
 	Ferry__Files *files;
+	struct id_index file_idx;	/* files->files by id (files_validate) */
+	struct id_index memfd_idx;	/* memfd entries carrying a content, by inode (files/memfd.c) */
 	struct rtask *tasks;		/* parents before children; tasks[0] is the root */
 	size_t ntasks;
 	int *master;			/* per files->files[i]: ferry's descriptor for it */

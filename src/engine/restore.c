@@ -93,36 +93,74 @@ static int read_task(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+#define TASKS_MAX 4096
+#define THREADS_MAX 65536	/* threads of the whole tree */
+
+static uint64_t pstree_pid_key(const void *arr, size_t i)
+{
+	return (uint32_t)((const Ferry__Pstree *)arr)->tasks[i]->pid;
+}
+
+static uint64_t int_key(const void *arr, size_t i)
+{
+	return (uint32_t)((const int32_t *)arr)[i];
+}
+
+/* No pid or tid appears twice in the tree. */
+static int check_tids(struct restore_ctx *ctx)
+{
+	const Ferry__Pstree *tree = ctx->pstree;
+	size_t n = 0;
+	for (size_t i = 0; i < tree->n_tasks; i++)
+		n += tree->tasks[i]->n_threads;
+	if (n > THREADS_MAX)
+		return fe_msg(ctx->err, EBADMSG, "pstree.img: %zu threads, more than %d", n, THREADS_MAX);
+	_cleanup_free_ int32_t *all = malloc((n + 1) * sizeof(*all));
+	if (!all)
+		return fe_set(ctx->err, ENOMEM, "thread list");
+	n = 0;
+	for (size_t i = 0; i < tree->n_tasks; i++)
+		for (size_t k = 0; k < tree->tasks[i]->n_threads; k++)
+			all[n++] = tree->tasks[i]->threads[k];
+	struct id_index ix;
+	uint64_t dup;
+	int r = idx_build(&ix, n, int_key, all, &dup);
+	idx_free(&ix);
+	if (r == -EEXIST)
+		return fe_msg(ctx->err, EBADMSG, "pstree.img: pid or tid %d appears twice", (int)dup);
+	return r < 0 ? fe_set(ctx->err, r, "thread list") : 0;
+}
+
 /* Parents must come before children; each non-root task's parent is an earlier entry. */
 static int link_tree(struct restore_ctx *ctx)
 {
 	const Ferry__Pstree *tree = ctx->pstree;
-	if (tree->n_tasks < 1 || tree->tasks[0]->pid != ctx->inv->root_pid || tree->n_tasks > 4096)
+	struct id_index pids;
+	if (tree->n_tasks < 1 || tree->tasks[0]->pid != ctx->inv->root_pid || tree->n_tasks > TASKS_MAX)
 		return fe_msg(ctx->err, EBADMSG, "pstree.img: no tree rooted at pid %d", ctx->inv->root_pid);
+	int r = check_tids(ctx);
+	if (r < 0 || (r = idx_build(&pids, tree->n_tasks, pstree_pid_key, tree, NULL)) < 0)
+		return r < 0 && r != -ENOMEM ? r : fe_set(ctx->err, ENOMEM, "task list");
 	ctx->tasks = calloc(tree->n_tasks, sizeof(*ctx->tasks));
 	if (!ctx->tasks)
-		return fe_set(ctx->err, ENOMEM, "task list");
-	ctx->ntasks = tree->n_tasks;
-	for (size_t i = 0; i < tree->n_tasks; i++) {
+		r = fe_set(ctx->err, ENOMEM, "task list");
+	ctx->ntasks = ctx->tasks ? tree->n_tasks : 0;
+	for (size_t i = 0; r == 0 && i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		const Ferry__PstreeEntry *e = tree->tasks[i];
+		long k = i ? idx_find(&pids, (uint32_t)e->ppid) : -1;
 		t->pstree = tree->tasks[i];
 		t->pid = e->pid;
-		t->parent = -1;
+		t->parent = k >= 0 && (size_t)k < i && !tree->tasks[k]->zombie ? (int)k : -1;
 		t->zombie = e->zombie;
 		t->ps.fd = -1;
-		for (size_t k = 0; k < i && i > 0; k++)
-			if (tree->tasks[k]->pid == e->ppid && !tree->tasks[k]->zombie)
-				t->parent = (int)k;
 		if (e->pid <= 0 || e->n_threads < 1 || e->threads[0] != e->pid || (i > 0 && t->parent < 0) ||
 		    (i == 0 && e->zombie))
-			return fe_msg(ctx->err, EBADMSG, "pstree.img: entry %zu (pid %d) is malformed or has no parent before it",
-				      i, e->pid);
-		for (size_t k = 0; k < i; k++)
-			if (ctx->tasks[k].pid == e->pid)
-				return fe_msg(ctx->err, EBADMSG, "pstree.img: pid %d appears twice", e->pid);
+			r = fe_msg(ctx->err, EBADMSG, "pstree.img: entry %zu (pid %d) is malformed or has no parent before it",
+				   i, e->pid);
 	}
-	return 0;
+	idx_free(&pids);
+	return r;
 }
 
 static int stage_read_images(struct restore_ctx *ctx)
@@ -135,10 +173,12 @@ static int stage_read_images(struct restore_ctx *ctx)
 			      "with --prev-images-dir", ctx->opts->dir);
 	if (r < 0 || (r = READ_IMG(ctx, IMG_PSTREE, 0, &ctx->pstree)) < 0 ||
 	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = link_tree(ctx)) < 0 ||
-	    (r = files_validate(ctx->files, ctx->err)) < 0)
+	    (r = files_validate(ctx->files, &ctx->file_idx, ctx->err)) < 0)
 		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++)
-		if (!ctx->tasks[i].zombie && (r = read_task(ctx, &ctx->tasks[i])) < 0)
+		if (!ctx->tasks[i].zombie && ((r = read_task(ctx, &ctx->tasks[i])) < 0 ||
+					      (r = files_validate_fds(&ctx->file_idx, ctx->tasks[i].fds, ctx->tasks[i].pid,
+								      ctx->err)) < 0))
 			return r;
 	return 0;
 }
@@ -366,6 +406,8 @@ static void free_images(struct restore_ctx *ctx)
 		img_free((ProtobufCMessage *)t->pagemap);
 	}
 	free(ctx->tasks);
+	idx_free(&ctx->file_idx);
+	idx_free(&ctx->memfd_idx);
 	img_free((ProtobufCMessage *)ctx->files);
 	img_free((ProtobufCMessage *)ctx->pstree);
 	img_free((ProtobufCMessage *)ctx->inv);

@@ -314,6 +314,8 @@ int chain_merge(const char *dir, const char *out, const char *key_file, struct f
 		r = transform_src_attach(&src, key_file, err);
 	if (r == 0 && (r = img_src_read_msg(&src, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err)) == -ENOENT)
 		r = fe_msg(err, ENOENT, "%s holds no complete image (inventory.img is missing)", dir);
+	if (r == 0)	/* every file is checked before any is copied */
+		r = verify_files(&src, err);
 	if (r == 0)
 		r = chain_open(&src, inv, &c, err);
 	if (r == 0)

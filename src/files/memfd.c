@@ -76,13 +76,39 @@ static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	return save_content(ctx, fi, fe);
 }
 
+/* Memfd entries carrying a content, by inode (not NULL, so a malformed entry finds nothing). */
+static uint64_t content_key(const void *arr, size_t i)
+{
+	const Ferry__FileEntry *fe = ((const Ferry__Files *)arr)->files[i];
+	int has = fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->content;
+	return has ? fe->memfd->ino : UINT64_MAX - i;
+}
+
+/* *out: the entry carrying the content of memfd inode ino, or NULL (an index built on first use). */
+static int content_of(struct restore_ctx *ctx, uint64_t ino, const Ferry__FileEntry **out, struct ferry_err *err)
+{
+	uint64_t dup;
+	int r = ctx->memfd_idx.v ? 0 : idx_build(&ctx->memfd_idx, ctx->files->n_files, content_key, ctx->files, &dup);
+	if (r == -EEXIST)
+		return fe_msg(err, EBADMSG, "files.img: the content of memfd inode %llu appears twice",
+			      (unsigned long long)dup);
+	if (r < 0)
+		return fe_set(err, r, "memfd index");
+	long i = ino >= UINT64_MAX - ctx->files->n_files ? -1 : idx_find(&ctx->memfd_idx, ino);
+	*out = i < 0 ? NULL : ctx->files->files[i];
+	return 0;
+}
+
 /* One memfd per inode, created, filled and sealed in ferry the first time it is asked for. */
 int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	int fd = files_kept(ctx, MEMFD_KEY(fe->memfd->ino));
 	if (fd >= 0)
 		return fd;
-	const Ferry__FileEntry *src = memfd_find_by_ino(ctx->files, fe->memfd->ino, 1);
+	const Ferry__FileEntry *src = NULL;
+	int r = content_of(ctx, fe->memfd->ino, &src, err);
+	if (r < 0)
+		return r;
 	if (!src || !src->has_ghost_id)
 		return fe_msg(err, EBADMSG, "files.img: no content for memfd %s (inode %llu)", fe->memfd->name,
 			      (unsigned long long)fe->memfd->ino);
@@ -90,7 +116,7 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 	if (fd < 0)
 		return fe_set(err, errno, "memfd_create(%s)", src->memfd->name);
 	uint64_t size;
-	int r = blob_read(&ctx->src, src->ghost_id, src->memfd->has_size ? src->memfd->size : UINT64_MAX, blob_put_fd,
+	r = blob_read(&ctx->src, src->ghost_id, src->memfd->has_size ? src->memfd->size : UINT64_MAX, blob_put_fd,
 			  &fd, &size, err);
 	if (r < 0) {
 		close(fd);
