@@ -20,6 +20,7 @@
 
 #define INVENTORY "inventory.img"
 #define PENDING_MAX 64		/* files written out but not yet waited for */
+#define KICK_BYTES (32u << 20)	/* a large file's writeback starts every this many bytes */
 
 struct local_state {
 	int pending[PENDING_MAX];	/* fds of committed files whose writeback is under way */
@@ -32,6 +33,7 @@ struct local_state {
 struct img_out {
 	struct img_sink *s;
 	struct safe_tmp t;
+	uint64_t written, kicked;	/* bytes written; bytes whose writeback was started */
 	char name[256];
 };
 
@@ -56,7 +58,15 @@ static int local_write(struct img_out *o, const void *buf, size_t len, struct fe
 	int r = write_full(o->t.fd, buf, len);
 	if (!r && fault_point("image-write"))
 		r = -ENOSPC;
-	return r < 0 ? fe_set(err, -r, "write image %s", o->name) : 0;
+	if (r < 0)
+		return fe_set(err, -r, "write image %s", o->name);
+	/* A dump's large file goes to disk while the rest is copied (a no-op on tmpfs). */
+	o->written += len;
+	if (o->s->priv && o->written - o->kicked >= KICK_BYTES) {
+		sync_file_range(o->t.fd, (off_t)o->kicked, (off_t)(o->written - o->kicked), SYNC_FILE_RANGE_WRITE);
+		o->kicked = o->written;
+	}
+	return 0;
 }
 
 static void local_abort(struct img_out *o)
