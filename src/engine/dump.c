@@ -80,7 +80,7 @@ static int stage_open_dir(struct dump_ctx *ctx)
 	}
 	/* The inventory is written last: without it the directory never looks like a whole image. */
 	ctx->sink->ops->remove(ctx->sink, "inventory.img");
-	ctx->local_sink.ops->remove(&ctx->local_sink, "track.img");	/* an older dump's holder */
+	img_dir_clear(ctx->dirfd);	/* the older image's files, its tracking holder's track.img too */
 	pr_info("dumping the tree of pid %d into %s (ferry %s)\n", o->pid, o->dir, FERRY_VERSION);
 	return 0;
 }

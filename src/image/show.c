@@ -10,6 +10,7 @@
 #include "common/safefile.h"
 #include "image/show.h"
 #include "transform/format.h"
+#include "image/blob.h"
 #include "image/pagestore.h"
 #include "image/source.h"
 
@@ -155,8 +156,17 @@ static json_t *data_json(struct img_src *src, const char *fname, const struct im
 			 struct ferry_err *err)
 {
 	json_t *j = enc ? encoded_json(h, 1) : hdr_json(h, img_kind_get(h->kind)->name);
+	struct blob_hdr bh;
+	int fd;
 	if (h->kind == IMG_PAGES)
 		json_object_set_new(j, "pages", json_integer((json_int_t)(h->payload_len / PS_PAGE)));
+	if (h->kind == IMG_GHOST && !enc && (fd = safe_open_read(src->dirfd, fname, NULL, NULL)) >= 0) {
+		if (pread(fd, &bh, sizeof(bh), sizeof(*h)) == (ssize_t)sizeof(bh) && bh.magic == BLOB_MAGIC) {
+			json_object_set_new(j, "content_bytes", json_integer((json_int_t)bh.size));
+			json_object_set_new(j, "chunks", json_integer((json_int_t)bh.nchunks));
+		}
+		close(fd);
+	}
 	return j;
 }
 

@@ -9,6 +9,7 @@
  * committed when the dump failed.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 #include "common/safefile.h"
 #include "common/util.h"
+#include "image/image.h"
 #include "image/sink.h"
 
 #define INVENTORY "inventory.img"
@@ -186,6 +188,23 @@ static void local_remove(struct img_sink *s, const char *name)
 {
 	if (unlinkat(s->dirfd, name, 0) == 0 && !strcmp(name, INVENTORY))
 		fsync(s->dirfd);
+}
+
+void img_dir_clear(int dirfd)
+{
+	int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	enum img_kind kind;
+	int id;
+	for (struct dirent *de; (de = readdir(d));)
+		if (img_parse_name(de->d_name, &kind, &id) == 0 && kind != IMG_INVENTORY)
+			unlinkat(dirfd, de->d_name, 0);
+	closedir(d);
 }
 
 static const struct img_sink_ops local_ops = {

@@ -43,6 +43,12 @@ void img_sink_local(struct img_sink *s, int dirfd);
  */
 int img_sink_local_open(struct img_sink *s, int dirfd, struct ferry_err *err);
 
+/*
+ * Removes every image file but the inventory from dirfd: what an earlier dump left there would
+ * otherwise sit beside the new image with another identity. Remove the inventory first.
+ */
+void img_dir_clear(int dirfd);
+
 /* Writes a whole file: header + payload. */
 int img_sink_write_file(struct img_sink *s, const char *name, const void *a, size_t alen, const void *b,
 			size_t blen, struct ferry_err *err);

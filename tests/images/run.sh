@@ -279,7 +279,15 @@ identity() {
 	refused $n "image format 1.0" "$FERRY" restore -D "$d/w" || return
 	grep -q "older ferry" "$OUT/$n.err" || { fail $n "an old format is not named as such" "$OUT/$n.err"; return; }
 	if alive "$pid"; then fail $n "a refused restore left a process at $pid"; return; fi
-	restore_check $n "$d" "$d/a" && pass "$n"
+	# a dump into a directory holding an older image's files leaves none of them beside its own
+	mkdir -p -m 700 "$d/c" && cp "$d/b/core-$pid.img" "$d/c/core-999999.img"
+	start pipe_data "$d" || { fail $n "pipe_data did not restart" "$d/test.out"; return; }
+	dump $n "$d/c" -R || { kill_test; return; }
+	if [ -e "$d/c/core-999999.img" ] || ! "$FERRY" image verify "$d/c" >"$d/verify.out" 2>&1; then
+		fail $n "an older image's file stayed beside the new one" "$d/verify.out"; kill_test; return
+	fi
+	kill_test
+	restore_check $n "$d" "$d/c" && pass "$n"
 }
 
 # A chain whose parent was replaced by another image, or whose parent has a corrupt file.
