@@ -13,63 +13,12 @@
 # One `PASS images/name`, `FAIL images/name: reason` or `SKIP images/name: reason` line per test.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=""
-FILTER=""
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--build) BUILD=${2:-}; shift 2 ;;
-	--filter) FILTER=${2:-}; shift 2 ;;
-	-*) echo "usage: $0 [--build] DIR [--filter REGEX]" >&2; exit 2 ;;
-	*) BUILD=$1; shift ;;
-	esac
-done
-[ -d "$BUILD" ] || { echo "usage: $0 [--build] DIR [--filter REGEX]" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
-FERRY=$BUILD/src/ferry
-ZDTM=$BUILD/tests/zdtm
+SUITE=images
+# shellcheck source=tests/lib/suite.sh
+. "$ROOT/tests/lib/suite.sh"
+suite_args "$@"
 BIGIMG=$BUILD/tests/images_bigimg
-OUT=$ROOT/tests/out/images
-NFAIL=0
-STARTED=()
 
-pass() { echo "PASS images/$1"; }
-skip() { echo "SKIP images/$1: $2"; }
-fail() {
-	local name=$1 reason=$2 f
-	shift 2
-	echo "FAIL images/$name: $reason"
-	for f in "$@"; do
-		[ -s "$f" ] && tail -n 12 "$f" | sed "s|^|    | ${f#"$ROOT"/}: |"
-	done
-	NFAIL=$((NFAIL + 1))
-}
-selected() { [ -z "$FILTER" ] || grep -Eq -- "$FILTER" <<<"images/$1"; }
-
-starttime() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; s=${s##*) }; set -- $s; echo "${20}"; }
-track() { local st; st=$(starttime "$1"); [ -n "$st" ] && STARTED+=("$1:$st"); return 0; }
-cleanup() {
-	local e
-	for e in "${STARTED[@]}"; do
-		[ "$(starttime "${e%%:*}")" = "${e#*:}" ] && kill -KILL "${e%%:*}" 2>/dev/null
-	done
-}
-trap cleanup EXIT
-alive() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; [ "${s%% *}" != Z ]; }
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.05
-	done
-}
-running_free() {	# runs, untraced, not stopped, not ferry
-	local st
-	alive "$1" || return 1
-	st=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)
-	[ "$st" != t ] && [ "$st" != T ] && [ "$(awk '/^TracerPid:/ {print $2}' "/proc/$1/status")" = 0 ] &&
-		[ "$(readlink "/proc/$1/exe")" != "$(readlink -f "$FERRY")" ]
-}
 gone() { ! alive "$1"; }
 ours() { case $(readlink -f "/proc/$1/exe" 2>/dev/null) in "$BUILD"/*) return 0 ;; esac; return 1; }
 kill_test() {	# stop the test program (our child, or a restored one) and wait until its PID is free
@@ -77,19 +26,6 @@ kill_test() {	# stop the test program (our child, or a restored one) and wait un
 	ours "$TPID" && kill -KILL "$TPID" 2>/dev/null
 	wait "$TPID" 2>/dev/null
 	wait_for 10 gone "$TPID"
-}
-
-# start PROG DIR [VAR=VALUE...]: start a zdtm program (with that environment); sets TPID; 0 once ready
-TPID=""
-start() {
-	local prog=$1 dir=$2
-	shift 2
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	(ZDTM_DIR=$dir exec env "$@" setsid "$ZDTM/$prog" </dev/null >"$dir/test.out" 2>&1) &
-	TPID=$!
-	track "$TPID"
-	wait_for 20 test -e "$dir/ready" && [ "$(cat "$dir/ready")" = "$TPID" ]
 }
 
 # dump NAME IMG ARGS...: dump TPID; 0 on success, else reports
@@ -102,29 +38,6 @@ dump() {
 		return 1
 	fi
 	case " $* " in *" -R "*) ;; *) wait_for 10 gone "$TPID"; wait "$TPID" 2>/dev/null ;; esac
-	return 0
-}
-
-# restore_check NAME DIR IMG ARGS...: restore, SIGTERM, expect exit 0 and PASS from the program
-restore_check() {
-	local name=$1 dir=$2 img=$3 rpid rc
-	shift 3
-	"$FERRY" restore -D "$img" -v4 "$@" </dev/null >"$img.restore.err" 2>&1 &
-	rpid=$!
-	track "$rpid"
-	if ! wait_for 60 running_free "$TPID"; then
-		fail "$name" "process $TPID not running after the restore" "$img.restore.err" "$img/restore.log"
-		return 1
-	fi
-	track "$TPID"
-	kill -TERM "$TPID"
-	wait_for 30 eval '! alive $rpid'
-	wait "$rpid"
-	rc=$?
-	if [ $rc != 0 ] || [ "$(tail -n 1 "$dir/test.out")" != PASS ]; then
-		fail "$name" "restored process: exit status $rc" "$dir/test.out" "$img.restore.err" "$img/restore.log"
-		return 1
-	fi
 	return 0
 }
 

@@ -13,24 +13,6 @@
 #define MiB (1UL << 20)
 #define SZ (200 * MiB + 17)
 
-static void survey(int fd, char *map, size_t len, uint64_t *hash)
-{
-	map[0] = 0;
-	for (off_t at = 0, d, h; at < (off_t)SZ && (d = lseek(fd, at, SEEK_DATA)) >= 0; at = h) {
-		h = lseek(fd, d, SEEK_HOLE);
-		snprintf(map + strlen(map), len - strlen(map), "%lld-%lld ", (long long)d, (long long)h);
-	}
-	static char buf[MiB];
-	*hash = ZDTM_HASH_INIT;
-	for (off_t off = 0; off < (off_t)SZ;) {
-		ssize_t n = pread(fd, buf, sizeof(buf), off);
-		if (n <= 0)
-			break;
-		*hash = zdtm_hash_add(*hash, buf, (size_t)n);
-		off += n;
-	}
-}
-
 int main(void)
 {
 	static char buf[64 << 10];
@@ -45,17 +27,17 @@ int main(void)
 	if (pwrite(fd, buf, sizeof(buf), 0) != sizeof(buf) || pwrite(fd, buf, 4096, 10 * MiB) != 4096 ||
 	    pwrite(fd, "sparse", 6, 100 * MiB + 5) != 6 || ftruncate(fd, SZ) < 0)
 		zdtm_skip("write %s: %m", path);
-	survey(fd, map0, sizeof(map0), &h0);
+	zdtm_file_survey(fd, SZ, map0, sizeof(map0), &h0);
 	if (!strcmp(map0, "0-209715217 "))
 		zdtm_skip("the filesystem of %s keeps no holes", path);
 	unlink(path);
 	fstat(fd, &s0);
-	lseek(fd, 777, SEEK_SET);	/* survey() seeks: the offset is set after it, checked before it */
+	lseek(fd, 777, SEEK_SET);	/* the survey seeks: the offset is set after it, checked before it */
 	zdtm_ready();
 	zdtm_wait_sigterm();
 
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	survey(fd, map1, sizeof(map1), &h1);
+	zdtm_file_survey(fd, SZ, map1, sizeof(map1), &h1);
 	zdtm_check(fstat(fd, &s1) == 0 && s1.st_size == (off_t)SZ, "size %lld", (long long)s1.st_size);
 	zdtm_check(s1.st_nlink == 0, "the file has %lu links: not deleted any more", (unsigned long)s1.st_nlink);
 	zdtm_check(!strcmp(map0, map1), "data/hole map %s, was %s", map1, map0);

@@ -17,25 +17,6 @@
 #define HOLE_AT (100 * MiB)
 #define HOLE_LEN (20 * MiB)
 
-/* The data/hole map as text, and a hash of every byte (read, not mapped: a mapping fills holes). */
-static void survey(int fd, char *map, size_t len, uint64_t *hash)
-{
-	map[0] = 0;
-	for (off_t at = 0, d, h; at < (off_t)SZ && (d = lseek(fd, at, SEEK_DATA)) >= 0; at = h) {
-		h = lseek(fd, d, SEEK_HOLE);
-		snprintf(map + strlen(map), len - strlen(map), "%lld-%lld ", (long long)d, (long long)h);
-	}
-	static char buf[MiB];
-	*hash = ZDTM_HASH_INIT;
-	for (off_t off = 0; off < (off_t)SZ;) {
-		ssize_t n = pread(fd, buf, sizeof(buf), off);
-		if (n <= 0)
-			break;
-		*hash = zdtm_hash_add(*hash, buf, (size_t)n);
-		off += n;
-	}
-}
-
 int main(void)
 {
 	static char buf[MiB];
@@ -55,14 +36,14 @@ int main(void)
 	char map0[512], map1[512];
 	uint64_t h0, h1;
 	struct stat s0, s1;
-	survey(fd, map0, sizeof(map0), &h0);
+	zdtm_file_survey(fd, SZ, map0, sizeof(map0), &h0);
 	fstat(fd, &s0);
-	lseek(fd, 12345, SEEK_SET);	/* survey() seeks: the offset is set after it, checked before it */
+	lseek(fd, 12345, SEEK_SET);	/* the survey seeks: the offset is set after it, checked before it */
 	zdtm_ready();
 	zdtm_wait_sigterm();
 
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	survey(fd, map1, sizeof(map1), &h1);
+	zdtm_file_survey(fd, SZ, map1, sizeof(map1), &h1);
 	zdtm_check(fstat(fd, &s1) == 0 && s1.st_size == (off_t)SZ, "size %lld, was %lu", (long long)s1.st_size, SZ);
 	zdtm_check(!strcmp(map0, map1), "data/hole map %s, was %s", map1, map0);
 	zdtm_check(s1.st_blocks == s0.st_blocks, "%lld blocks, were %lld", (long long)s1.st_blocks, (long long)s0.st_blocks);
