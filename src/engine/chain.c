@@ -21,7 +21,6 @@
 #include "transform/transform.h"
 
 #define CHAIN_MAX_DEPTH 64
-#define CHAIN_MAX_TASKS 65536
 
 struct chain_task {
 	int pid;
@@ -114,8 +113,8 @@ static int open_level(struct chain *c, const Ferry__Inventory *child, int depth,
 		r = fe_msg(err, ENOENT, "parent image %s is missing or incomplete (no inventory.img)", c->dir);
 	if (r == 0)
 		r = check_parent(c, child, err);
-	if (r == 0 && c->inv->n_pids > CHAIN_MAX_TASKS)
-		r = fe_msg(err, EBADMSG, "parent image %s: %zu tasks, more than %d", c->dir, c->inv->n_pids, CHAIN_MAX_TASKS);
+	if (r == 0 && c->inv->n_pids > IMG_MAX_TASKS)
+		r = fe_msg(err, EBADMSG, "parent image %s: %zu tasks, more than %d", c->dir, c->inv->n_pids, IMG_MAX_TASKS);
 	if (r == 0 && !(c->tasks = calloc(c->inv->n_pids + 1, sizeof(*c->tasks))))
 		r = fe_set(err, ENOMEM, "chain");
 	for (size_t i = 0; r == 0 && i < c->inv->n_pids; i++)

@@ -162,6 +162,16 @@ static int check_sessions(struct dump_ctx *ctx)
 
 static int stage_collect(struct dump_ctx *ctx)
 {
+	/* What a restore would refuse is refused now, while the tree runs on untouched. */
+	if (ctx->ntasks > IMG_MAX_TASKS)
+		return fe_msg(ctx->err, EOPNOTSUPP, "the tree has %zu processes; an image holds at most %d",
+			      ctx->ntasks, IMG_MAX_TASKS);
+	size_t nthreads = 0;
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		nthreads += ctx->tasks[i].nthreads;
+	if (nthreads > IMG_MAX_THREADS)
+		return fe_msg(ctx->err, EOPNOTSUPP, "the tree has %zu threads; an image holds at most %d", nthreads,
+			      IMG_MAX_THREADS);
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		int r = collect_one(ctx, &ctx->tasks[i]);
 		if (r < 0)

@@ -93,9 +93,6 @@ static int read_task(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
-#define TASKS_MAX 4096
-#define THREADS_MAX 65536	/* threads of the whole tree */
-
 static uint64_t pstree_pid_key(const void *arr, size_t i)
 {
 	return (uint32_t)((const Ferry__Pstree *)arr)->tasks[i]->pid;
@@ -113,8 +110,8 @@ static int check_tids(struct restore_ctx *ctx)
 	size_t n = 0;
 	for (size_t i = 0; i < tree->n_tasks; i++)
 		n += tree->tasks[i]->n_threads;
-	if (n > THREADS_MAX)
-		return fe_msg(ctx->err, EBADMSG, "pstree.img: %zu threads, more than %d", n, THREADS_MAX);
+	if (n > IMG_MAX_THREADS)
+		return fe_msg(ctx->err, EBADMSG, "pstree.img: %zu threads, more than %d", n, IMG_MAX_THREADS);
 	_cleanup_free_ int32_t *all = malloc((n + 1) * sizeof(*all));
 	if (!all)
 		return fe_set(ctx->err, ENOMEM, "thread list");
@@ -136,7 +133,7 @@ static int link_tree(struct restore_ctx *ctx)
 {
 	const Ferry__Pstree *tree = ctx->pstree;
 	struct id_index pids;
-	if (tree->n_tasks < 1 || tree->tasks[0]->pid != ctx->inv->root_pid || tree->n_tasks > TASKS_MAX)
+	if (tree->n_tasks < 1 || tree->tasks[0]->pid != ctx->inv->root_pid || tree->n_tasks > IMG_MAX_TASKS)
 		return fe_msg(ctx->err, EBADMSG, "pstree.img: no tree rooted at pid %d", ctx->inv->root_pid);
 	int r = check_tids(ctx);
 	if (r < 0 || (r = idx_build(&pids, tree->n_tasks, pstree_pid_key, tree, NULL)) < 0)

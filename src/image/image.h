@@ -17,6 +17,9 @@
 #define FERRY_FORMAT_MINOR 0
 #define IMG_MAX_META (256u << 20)	/* a metadata payload larger than this is refused (at dump too) */
 #define IMG_ID_LEN 16
+/* The largest tree an image holds: checked at dump (before anything is killed) and at restore. */
+#define IMG_MAX_TASKS 4096
+#define IMG_MAX_THREADS 65536	/* of the whole tree */
 
 /* The identity of one dump: random, in the inventory and in the header of every file of it. */
 struct img_ident {
