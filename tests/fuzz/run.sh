@@ -43,6 +43,12 @@ LIBS="-lprotobuf-c -lxxhash -ljansson"
 # shellcheck disable=SC2086
 "$CC" $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	"$HERE/fuzz_wire.c" "$ROOT/src/transport/protocol.c" $SRCS $LIBS -o "$OUT/fuzz_wire" || exit 1
+# the receiving end of the image stream (framing, seals, rx_stream into a directory)
+STREAM_SRCS=""
+for f in protocol conn seal auth tls receiver; do STREAM_SRCS="$STREAM_SRCS $ROOT/src/transport/$f.c"; done
+# shellcheck disable=SC2086
+"$CC" $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	"$HERE/fuzz_stream.c" $STREAM_SRCS $SRCS $LIBS -lssl -lcrypto -o "$OUT/fuzz_stream" || exit 1
 # shellcheck disable=SC2086
 "$CC" $CFLAGS -fsanitize=address,undefined "$HERE/gen_corpus.c" "$ROOT/tests/unit/samples.c" $SRCS $LIBS \
 	-o "$OUT/gen_corpus" || exit 1
@@ -88,6 +94,29 @@ if [ $rc -ne 0 ] || [ -n "$crash" ]; then
 	exit 1
 fi
 grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz-wire.log"
+
+# fuzz_stream: as long as fuzz_wire, from seeds of one whole session (sealed, plain, sealed with a flip)
+mkdir -p "$OUT/corpus-stream" "$OUT/sseeds"
+python3 - "$OUT/sseeds" <<'EOF' || exit 1
+import struct, sys
+def fr(t, f, p): return struct.pack("<BBH", t, f, len(p)) + p
+s = (fr(9, 0, b"inventory.img") + fr(5, 1, struct.pack("<Q", 3) + b"core-1.img") + fr(6, 1, b"abc")
+     + fr(7, 1, struct.pack("<Q", 3)) + fr(5, 2, struct.pack("<Q", 0) + b"inventory.img") + fr(6, 2, b"x")
+     + fr(7, 2, struct.pack("<Q", 1)) + fr(10, 0, struct.pack("<B3xIQ", 1, 2, 4)))
+for name, flags, tail in (("sealed", 1, b""), ("plain", 0, b""), ("sealed-flip", 3, b"\x40\x00\x01")):
+    open(sys.argv[1] + "/" + name, "wb").write(bytes([flags]) + s + tail)
+EOF
+# shellcheck disable=SC2086
+"$OUT/fuzz_stream" $FLAGS -max_total_time="$WSECS" -print_final_stats=1 \
+	-artifact_prefix="$OUT/artifacts/stream-" "$OUT/corpus-stream" "$OUT/sseeds" >"$OUT/fuzz-stream.log" 2>&1
+rc=$?
+crash=$(find "$OUT/artifacts" -type f | head -n 1)
+if [ $rc -ne 0 ] || [ -n "$crash" ]; then
+	grep -A 30 -E '^==[0-9]+==|runtime error|^SUMMARY' "$OUT/fuzz-stream.log" | head -n 60
+	echo "FAIL fuzz: fuzz_stream crash input: ${crash:-unknown (see $OUT/fuzz-stream.log)}"
+	exit 1
+fi
+grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz-stream.log"
 
 # The decoder of encoded (compressed/encrypted) files, tests/fuzz/fuzz_transform.c: as long again.
 TSRCS="$ROOT/src/transform/codec.c $ROOT/src/transform/key.c"
