@@ -2,6 +2,10 @@
 """Peers that are not the page server they should be.
 
     fakepeer.py client PORT   a client of protocol 1.0: sends its HELLO, prints the server's answer
+    fakepeer.py liar PORT CASE  a client (of an --insecure server) that lies: CASE is short (a
+                              file shorter than announced), totals (a CLOSE that miscounts), name
+                              (a path for a file name), huge (a DATA frame over 8 MiB) or early (a
+                              1 MiB DATA frame before the handshake); prints the server's answer
     fakepeer.py old           a server of protocol 1.0: answers a client's HELLO with its HELLO, then
                               an ERROR, as ferry releases before protocol 2 do
     fakepeer.py drip          a server that sends its HELLO one byte a second
@@ -35,6 +39,38 @@ def client(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(wire.frame(wire.HELLO, 0, wire.hello(1)))
     describe(wire.recv_frames(s, 2))
+
+
+def liar(port, case):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    seq = [0]
+
+    def send(ftype, payload=b"", file=0):
+        s.sendall(wire.frame(ftype, seq[0], payload, file))
+        seq[0] += 1
+
+    if case == "early":     # a header only: the server must refuse before reading (or allocating) 1 MiB
+        hdr = bytearray(wire.frame(wire.DATA, 0, b"", 1))
+        hdr[8:12] = struct.pack("<I", 1 << 20)
+        s.sendall(bytes(hdr))
+    else:
+        send(wire.HELLO, wire.hello(2))
+    if case == "short":
+        send(wire.BEGIN, struct.pack("<Q", 10) + b"core-1.img", 1)
+        send(wire.DATA, b"12345", 1)
+        send(wire.COMMIT, struct.pack("<Q", 5), 1)
+    elif case == "totals":
+        send(wire.BEGIN, struct.pack("<Q", 3) + b"core-1.img", 1)
+        send(wire.DATA, b"abc", 1)
+        send(wire.COMMIT, struct.pack("<Q", 3), 1)
+        send(wire.CLOSE, struct.pack("<B3xIQ", 1, 2, 3))
+    elif case == "name":
+        send(wire.BEGIN, struct.pack("<Q", 3) + b"../../etc/x.img", 1)
+    elif case == "huge":
+        hdr = bytearray(wire.frame(wire.DATA, seq[0], b"", 1))
+        hdr[8:12] = struct.pack("<I", 9 << 20)
+        s.sendall(bytes(hdr))
+    describe([f for f in wire.recv_frames(s, 2) if f.type != wire.HELLO])
 
 
 def listen():
@@ -85,5 +121,7 @@ def old():
 if __name__ == "__main__":
     if sys.argv[1] == "client":
         client(int(sys.argv[2]))
+    elif sys.argv[1] == "liar":
+        liar(int(sys.argv[2]), sys.argv[3])
     else:
         {"old": old, "drip": drip, "mute": mute}[sys.argv[1]]()

@@ -491,6 +491,33 @@ t_oldpeer() {
 	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
 }
 
+# Clients that lie (a file shorter than announced, wrong totals, a path as a file name, a frame
+# over the size limit, data before the handshake): each is told why, the server keeps nothing of
+# theirs and goes on to store an honest client's image.
+t_liar() {
+	local n=liar c want
+	begin $n || return 0
+	server $n "$OUT/$n/srv" --insecure || { fail $n "page server does not listen"; return; }
+	for c in short totals name huge early; do
+		case $c in
+		short) want="COMMIT of 5 bytes, 5 received \(10 announced\)" ;;
+		totals) want="CLOSE says 2 files and 3 bytes were sent, 1 and 3 arrived" ;;
+		name) want="refused file name '../../etc/x.img'" ;;
+		huge) want="DATA of 9437184 bytes \(at most 8388608\)" ;;
+		early) want="DATA frame of 1048576 bytes before the session is authenticated \(at most 4096\)" ;;
+		esac
+		python3 "$HERE/fakepeer.py" liar "$SRV_PORT" $c >"$OUT/$n/$c.out" 2>&1
+		grep -Eq "^ERROR [0-9]+ .*$want" "$OUT/$n/$c.out" || { fail $n "$c: the liar is not told '$want'" "$OUT/$n/$c.out" "$OUT/$n/server.log"; return; }
+		[ -z "$(ls -A "$OUT/$n/srv")" ] || { fail $n "$c: the server kept $(ls -A "$OUT/$n/srv")"; return; }
+		alive "$SRV_PID" || { fail $n "$c: a lying client ended the page server" "$OUT/$n/server.log"; return; }
+	done
+	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start"; return; }
+	dump_remote $n "$T_PID" "$SRV_PORT"
+	[ $DUMP_RC = 0 ] || { fail $n "an honest dump after the liars failed" "$OUT/$n/dump.err"; return; }
+	server_done $n 0 || return
+	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
+}
+
 # A server that drips its bytes, or takes the image and never answers: the dump fails within the
 # frame deadline (FERRY_NET_TIMEOUT), naming the timeout, and the process runs on intact.
 t_dead_server() {
@@ -622,6 +649,7 @@ t_tamper
 t_token
 t_tls
 t_oldpeer
+t_liar
 t_dead_server
 t_session
 t_flood
