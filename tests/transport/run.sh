@@ -59,39 +59,41 @@ listening() {
 	done
 }
 
+# wait_port PID FILE SED: prints the port that process PID announces in FILE (found by the sed -n
+# script SED); fails if it dies first or 20 s pass
+wait_port() {
+	local e=$((SECONDS + 20)) p=""
+	while [ -z "$p" ]; do
+		alive "$1" && [ $SECONDS -lt $e ] || return 1
+		sleep 0.05
+		p=$(sed -n "$3" "$2")
+	done
+	echo "$p"
+}
+
 # server NAME DIR [ARGS…]: starts a page server on a free loopback port (SRV_PID, SRV_PORT); its
 # stdout in OUT/NAME/server.out, its log in OUT/NAME/server.log
 SRV_PID=""
 SRV_PORT=""
 server() {
-	local n=$1 d=$2 e=$((SECONDS + 20))
+	local n=$1 d=$2
 	shift 2
 	"$FERRY" page-server --address 127.0.0.1 --port 0 -D "$d" -v4 "$@" \
 		</dev/null >"$OUT/$n/server.out" 2>"$OUT/$n/server.log" &
 	SRV_PID=$!
 	PIDS+=("$SRV_PID")
-	SRV_PORT=""
-	while [ -z "$SRV_PORT" ]; do
-		alive "$SRV_PID" && [ $SECONDS -lt $e ] || return 1
-		sleep 0.05
-		SRV_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$OUT/$n/server.out")
-	done
+	SRV_PORT=$(wait_port "$SRV_PID" "$OUT/$n/server.out" 's/^listening on .*:\([0-9]*\)$/\1/p')
 }
 
 # proxy NAME MODE [N]: a tamper-proxy.py in front of the server (PX_PID, PX_PORT), log OUT/NAME/proxy.log
 PX_PID=""
 PX_PORT=""
 proxy() {
-	local n=$1 e=$((SECONDS + 20))
+	local n=$1
 	python3 "$HERE/tamper-proxy.py" "$2" "$SRV_PORT" "${3:-3}" >"$OUT/$n/proxy.log" 2>&1 &
 	PX_PID=$!
 	PIDS+=("$PX_PID")
-	PX_PORT=""
-	while [ -z "$PX_PORT" ]; do
-		alive "$PX_PID" && [ $SECONDS -lt $e ] || return 1
-		sleep 0.05
-		PX_PORT=$(sed -n 's/^port //p' "$OUT/$n/proxy.log")
-	done
+	PX_PORT=$(wait_port "$PX_PID" "$OUT/$n/proxy.log" 's/^port //p')
 }
 
 # token NAME: a random token in OUT/NAME/token (TOKEN)
@@ -141,6 +143,19 @@ begin() { selected "$1" || return 1; rm -rf "${OUT:?}/$1"; mkdir -p "$OUT/$1"; }
 
 # ---------------------------------------------------------------- tests
 
+# dump_ok NAME WHAT PID PORT [ARGS…]: dump_remote, which must succeed (else fails NAME saying WHAT)
+dump_ok() {
+	local n=$1 what=$2
+	shift 2
+	dump_remote "$n" "$@"
+	[ $DUMP_RC = 0 ] || { fail "$n" "$what" "$OUT/$n/dump.err" "$OUT/$n/server.log"; return 1; }
+}
+
+# stored_and_restored NAME: the page server exits 0, and its image of T_PID restores and passes
+stored_and_restored() {
+	server_done "$1" 0 && check_restored "$1" "$OUT/$1/srv" "$OUT/$1/t" "$T_PID" && pass "$1"
+}
+
 # the dump failed as it should: message, process alive, no inventory on the server
 failed_cleanly() {
 	local n=$1 want=$2 pid=$3
@@ -170,8 +185,7 @@ t_loopback() {
 	token $n
 	server $n "$OUT/$n/srv" --token-file "$TOKEN" || { fail $n "page server does not listen" "$OUT/$n/server.log"; return; }
 	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start" "$OUT/$n/t/test.out"; return; }
-	dump_remote $n "$T_PID" "$SRV_PORT" --token-file "$TOKEN"
-	[ $DUMP_RC = 0 ] || { fail $n "dump exited with $DUMP_RC" "$OUT/$n/dump.err"; return; }
+	dump_ok $n "dump to the page server failed" "$T_PID" "$SRV_PORT" --token-file "$TOKEN" || return
 	server_done $n 0 || return
 	# locally: the log and the image's metadata (the next dump of a chain reads it), no page data
 	local extra; extra=$(ls "$OUT/$n/local" | grep '^pages-')
@@ -244,10 +258,8 @@ t_corrupt() {
 	grep -q "checksum mismatch" "$OUT/$n/server.log" || { fail $n "server log does not name the checksum" "$OUT/$n/server.log"; return; }
 	alive "$SRV_PID" || { fail $n "a failed session ended the page server" "$OUT/$n/server.log"; return; }
 	[ -z "$(ls -A "$OUT/$n/srv")" ] || { fail $n "the failed session left files: $(ls -A "$OUT/$n/srv")"; return; }
-	dump_remote $n "$T_PID" "$SRV_PORT"
-	[ $DUMP_RC = 0 ] || { fail $n "a clean dump after the corrupt one failed" "$OUT/$n/dump.err"; return; }
-	server_done $n 0 || return
-	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
+	dump_ok $n "a clean dump after the corrupt one failed" "$T_PID" "$SRV_PORT" || return
+	stored_and_restored $n
 }
 
 # An active attacker on the path of a token session (issue 7: a proxy rewrote core-PID.img and the
@@ -277,8 +289,7 @@ t_tamper() {
 		wait_gone "$PX_PID" 10
 	done
 	proxy $n pass || { fail $n "proxy does not listen" "$OUT/$n/proxy.log"; return; }
-	dump_remote $n "$T_PID" "$PX_PORT" --token-file "$TOKEN"
-	[ $DUMP_RC = 0 ] || { fail $n "dump through an untouched proxy failed" "$OUT/$n/dump.err" "$OUT/$n/server.log"; return; }
+	dump_ok $n "dump through an untouched proxy failed" "$T_PID" "$PX_PORT" --token-file "$TOKEN" || return
 	server_done $n 0 || return
 	"$FERRY" image verify "$OUT/$n/srv" >"$OUT/$n/verify.err" 2>&1 || { fail $n "image verify failed" "$OUT/$n/verify.err"; return; }
 	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
@@ -295,8 +306,7 @@ t_token() {
 	dump_remote $n "$T_PID" "$SRV_PORT"
 	failed_cleanly $n "requires a token" "$T_PID" || return
 	alive "$SRV_PID" || { fail $n "a wrong token ended the page server" "$OUT/$n/server.log"; return; }
-	dump_remote $n "$T_PID" "$SRV_PORT" --token-file "$OUT/$n/good"
-	[ $DUMP_RC = 0 ] || { fail $n "dump with the right token failed" "$OUT/$n/dump.err"; return; }
+	dump_ok $n "dump with the right token failed" "$T_PID" "$SRV_PORT" --token-file "$OUT/$n/good" || return
 	server_done $n 0 || return
 	grep -qs "right-token" "$OUT/$n/server.log" "$OUT/$n/dump.err" "$OUT/$n/local/dump.log" && { fail $n "the token appears in a log"; return; }
 	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
@@ -336,18 +346,15 @@ t_tls() {
 	server $n "$OUT/$n/srv" "${S[@]}" --token-file "$TOKEN" || { fail $n "page server does not listen"; return; }
 	dump_remote $n "$T_PID" "$SRV_PORT" --tls-cacert "$d/other.pem" --token-file "$TOKEN"
 	failed_cleanly $n "certificate verification failed" "$T_PID" || return
-	dump_remote $n "$T_PID" "$SRV_PORT" --tls-cacert "$d/ca.pem" --token-file "$TOKEN" -R
-	[ $DUMP_RC = 0 ] || { fail $n "dump over TLS with a token failed" "$OUT/$n/dump.err" "$OUT/$n/server.log"; return; }
+	dump_ok $n "dump over TLS with a token failed" "$T_PID" "$SRV_PORT" --tls-cacert "$d/ca.pem" --token-file "$TOKEN" -R || return
 	server_done $n 0 || return
 	# mutual TLS: a client without a certificate is refused, the server goes on; with one: a whole image
 	rm -rf "$OUT/$n/srv"
 	server $n "$OUT/$n/srv" "${S[@]}" --tls-cacert "$d/ca.pem" || { fail $n "page server does not listen"; return; }
 	dump_remote $n "$T_PID" "$SRV_PORT" --tls-cacert "$d/ca.pem"
 	failed_cleanly $n "TLS" "$T_PID" || return
-	dump_remote $n "$T_PID" "$SRV_PORT" --tls-cacert "$d/ca.pem" --tls-cert "$d/client.pem" --tls-key "$d/client.key"
-	[ $DUMP_RC = 0 ] || { fail $n "dump over mutual TLS failed" "$OUT/$n/dump.err" "$OUT/$n/server.log"; return; }
-	server_done $n 0 || return
-	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
+	dump_ok $n "dump over mutual TLS failed" "$T_PID" "$SRV_PORT" --tls-cacert "$d/ca.pem" --tls-cert "$d/client.pem" --tls-key "$d/client.key" || return
+	stored_and_restored $n
 }
 
 # flood_status NAME: the flood's status file as "open closed_fast closed_total storm"
@@ -375,8 +382,7 @@ t_flood() {
 	sleep 1	# the storm gets going
 	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start"; return; }
 	t0=$SECONDS
-	dump_remote $n "$T_PID" "$SRV_PORT" --token-file "$TOKEN"
-	[ $DUMP_RC = 0 ] || { fail $n "dump during the flood failed" "$OUT/$n/dump.err" "$OUT/$n/server.log"; return; }
+	dump_ok $n "dump during the flood failed" "$T_PID" "$SRV_PORT" --token-file "$TOKEN" || return
 	[ $((SECONDS - t0)) -le 40 ] || { fail $n "the dump took $((SECONDS - t0)) s during the flood (bound 40 s)"; return; }
 	kill -USR1 $fl; sleep 0.5
 	read -r -a st <<<"$(flood_status $n)"
@@ -419,11 +425,9 @@ t_handshake_timeout() {
 	grep -q "dropping this one, the oldest" "$OUT/$n/server.log" || { fail $n "no eviction logged" "$OUT/$n/server.log"; return; }
 	kill -TERM $fl
 	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start"; return; }
-	dump_remote $n "$T_PID" "$SRV_PORT" --token-file "$TOKEN"
-	[ $DUMP_RC = 0 ] || { fail $n "dump after the timeouts failed" "$OUT/$n/dump.err"; return; }
+	dump_ok $n "dump after the timeouts failed" "$T_PID" "$SRV_PORT" --token-file "$TOKEN" || return
 	kill -TERM "$SRV_PID"
-	server_done $n 0 || return
-	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
+	stored_and_restored $n
 }
 
 # Defaults: loopback only, and no authentication means no start (unless --insecure); bad ports
@@ -444,30 +448,22 @@ t_defaults() {
 	# --insecure, no --address: listens on 127.0.0.1 only
 	"$FERRY" page-server --port 0 -D "$OUT/$n/srv" --insecure -v4 </dev/null >"$OUT/$n/server.out" 2>"$OUT/$n/server.log" &
 	SRV_PID=$!; PIDS+=("$SRV_PID")
-	local e=$((SECONDS + 20)); SRV_PORT=""
-	while [ -z "$SRV_PORT" ] && alive "$SRV_PID" && [ $SECONDS -lt $e ]; do
-		sleep 0.05; SRV_PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$OUT/$n/server.out")
-	done
+	SRV_PORT=$(wait_port "$SRV_PID" "$OUT/$n/server.out" 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p')
 	[ -n "$SRV_PORT" ] || { fail $n "page server does not say it listens on 127.0.0.1" "$OUT/$n/server.out" "$OUT/$n/server.log"; return; }
 	local bound; bound=$(ss -ltnH "sport = :$SRV_PORT" | awk '{print $4}')
 	[ "$bound" = "127.0.0.1:$SRV_PORT" ] || { fail $n "bound to '$bound', not 127.0.0.1:$SRV_PORT"; return; }
 	grep -q "insecure" "$OUT/$n/server.log" || { fail $n "no warning about --insecure" "$OUT/$n/server.log"; return; }
 	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start"; return; }
-	dump_remote $n "$T_PID" "$SRV_PORT"
-	[ $DUMP_RC = 0 ] || { fail $n "dump to an --insecure server failed" "$OUT/$n/dump.err"; return; }
-	server_done $n 0 || return
-	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
+	dump_ok $n "dump to an --insecure server failed" "$T_PID" "$SRV_PORT" || return
+	stored_and_restored $n
 }
 
 # fake_server NAME MODE: a fakepeer.py server (its port in FAKE_PORT)
 FAKE_PORT=""
 fake_server() {
-	local e=$((SECONDS + 20))
 	python3 "$HERE/fakepeer.py" "$2" >"$OUT/$1/fake-$2.out" 2>&1 &
 	PIDS+=("$!")
-	FAKE_PORT=""
-	while [ -z "$FAKE_PORT" ] && [ $SECONDS -lt $e ]; do sleep 0.05; FAKE_PORT=$(sed -n 's/^port //p' "$OUT/$1/fake-$2.out"); done
-	[ -n "$FAKE_PORT" ]
+	FAKE_PORT=$(wait_port "$!" "$OUT/$1/fake-$2.out" 's/^port //p')
 }
 
 # A peer of protocol 1.0 gets a clear error both ways, and does not end the server.
@@ -485,10 +481,8 @@ t_oldpeer() {
 	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start"; return; }
 	dump_remote $n "$T_PID" "$FAKE_PORT" --token-file "$TOKEN"
 	failed_cleanly $n "speaks protocol 1.0 and this ferry 2.0" "$T_PID" || return
-	dump_remote $n "$T_PID" "$SRV_PORT" --token-file "$TOKEN"
-	[ $DUMP_RC = 0 ] || { fail $n "dump after the old peers failed" "$OUT/$n/dump.err"; return; }
-	server_done $n 0 || return
-	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
+	dump_ok $n "dump after the old peers failed" "$T_PID" "$SRV_PORT" --token-file "$TOKEN" || return
+	stored_and_restored $n
 }
 
 # Clients that lie (a file shorter than announced, wrong totals, a path as a file name, a frame
@@ -512,10 +506,8 @@ t_liar() {
 		alive "$SRV_PID" || { fail $n "$c: a lying client ended the page server" "$OUT/$n/server.log"; return; }
 	done
 	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start"; return; }
-	dump_remote $n "$T_PID" "$SRV_PORT"
-	[ $DUMP_RC = 0 ] || { fail $n "an honest dump after the liars failed" "$OUT/$n/dump.err"; return; }
-	server_done $n 0 || return
-	check_restored $n "$OUT/$n/srv" "$OUT/$n/t" "$T_PID" && pass $n
+	dump_ok $n "an honest dump after the liars failed" "$T_PID" "$SRV_PORT" || return
+	stored_and_restored $n
 }
 
 # A server that drips its bytes, or takes the image and never answers: the dump fails within the
@@ -600,8 +592,7 @@ t_session() {
 	grep -q "the page server is stopping" "$OUT/$n/server.log" || { fail $n "the stop is not logged" "$OUT/$n/server.log"; return; }
 	# and the next session stores a whole image
 	server $n "$OUT/$n/srv" --token-file "$TOKEN" || { fail $n "page server does not listen"; return; }
-	dump_remote $n "$T_PID" "$SRV_PORT" --token-file "$TOKEN"
-	[ $DUMP_RC = 0 ] || { fail $n "dump after the failed sessions failed" "$OUT/$n/dump.err"; return; }
+	dump_ok $n "dump after the failed sessions failed" "$T_PID" "$SRV_PORT" --token-file "$TOKEN" || return
 	server_done $n 0 || return
 	[ ! -e "$OUT/$n/srv/inventory.img.old" ] || { fail $n "inventory.img.old stays after a whole image"; return; }
 	kill -KILL "$other"
