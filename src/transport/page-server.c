@@ -424,7 +424,7 @@ static int server_init(struct server *sv, const struct remote_opts *o, const cha
 	int r = remote_check(o, 1, err);
 	if (r == 0)
 		r = check_auth(o, dir, err);
-	if (r == 0 && (r = mkdir_p(dir, 0755)) < 0)
+	if (r == 0 && (r = mkdir_p(dir, 0700)) < 0)
 		return fe_set(err, -r, "create %s", dir);
 	if (r == 0 && (sv->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return fe_set(err, errno, "open %s", dir);
