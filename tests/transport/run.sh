@@ -357,10 +357,10 @@ t_tls() {
 	stored_and_restored $n
 }
 
-# flood_status NAME: the flood's status file as "open closed_fast closed_total storm"
+# flood_status NAME [T]: the flood's status file as "open closed_before_T closed_total storm state"
 flood_status() {
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["closed_after"]; t=float(sys.argv[2]);
-print(d["open"], len([x for x in c if x < t]), len(c), d["storm"])' "$OUT/$1/flood.json" "${2:-1}"
+print(d["open"], len([x for x in c if x < t]), len(c), d["storm"], d["state"])' "$OUT/$1/flood.json" "${2:-1}"
 }
 
 # 60 idle connections (from two addresses), a slow drip and a connect/reset/junk storm, all at
@@ -384,8 +384,12 @@ t_flood() {
 	t0=$SECONDS
 	dump_ok $n "dump during the flood failed" "$T_PID" "$SRV_PORT" --token-file "$TOKEN" || return
 	[ $((SECONDS - t0)) -le 40 ] || { fail $n "the dump took $((SECONDS - t0)) s during the flood (bound 40 s)"; return; }
-	kill -USR1 $fl; sleep 0.5
+	rm -f "$OUT/$n/flood.json"
+	kill -USR1 $fl
+	e=$((SECONDS + 20))
+	until [ -s "$OUT/$n/flood.json" ] || [ $SECONDS -ge $e ]; do sleep 0.1; done
 	read -r -a st <<<"$(flood_status $n)"
+	[ "${st[4]}" = running ] || { fail $n "the flood does not report (state '${st[4]}')" "$OUT/$n/flood.log"; return; }
 	[ "${st[0]}" = 61 ] || { fail $n "only ${st[0]} of the 61 idle and drip connections were still held" "$OUT/$n/flood.json"; return; }
 	[ "${st[3]}" -ge 10 ] || { fail $n "the storm made only ${st[3]} connections" "$OUT/$n/flood.json"; return; }
 	alive "$SRV_PID" || { fail $n "page server died" "$OUT/$n/server.log"; return; }
