@@ -39,5 +39,5 @@ void seal_free(struct seal *s);
  */
 int seal_frame(struct seal *s, uint64_t seq, const uint8_t *aad, const void *in, uint8_t *out, size_t len,
 	       uint8_t tag[WIRE_TAG]);
-/* Decrypts buf in place: 0, or -EBADMSG when the tag does not match (the frame was not sealed so). */
+/* Decrypts buf in place: 0, or -EBADMSG when the tag does not match (then buf holds garbage: drop it). */
 int seal_open(struct seal *s, uint64_t seq, const uint8_t *aad, uint8_t *buf, size_t len, const uint8_t tag[WIRE_TAG]);
