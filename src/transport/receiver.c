@@ -253,10 +253,10 @@ static int on_commit(struct rx *s, const struct wire_hdr *h, const uint8_t *p, s
 		drop_file(s, &s->inv);
 		s->inv = *f;	/* published at CLOSE(ok) */
 	} else {
+		if (add_done(s, f->name) < 0)	/* first: a failure later still removes it */
+			return fe_set(err, ENOMEM, "commit %s", f->name);
 		if ((r = publish(s, f)) < 0)
 			return fe_set(err, -r, "name %s", f->name);
-		if (add_done(s, f->name) < 0)
-			return fe_set(err, ENOMEM, "commit %s", f->name);
 		close(f->fd);
 	}
 	pr_debug("%s: committed %s\n", s->c->peer, f->name);
