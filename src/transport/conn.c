@@ -25,7 +25,6 @@ void conn_init(struct conn *c, int fd, const char *peer_fmt, ...)
 	va_list ap;
 	memset(c, 0, offsetof(struct conn, ctrl));
 	c->fd = fd;
-	c->rx_max = WIRE_MAX_CTRL;
 	va_start(ap, peer_fmt);
 	vsnprintf(c->peer, sizeof(c->peer), peer_fmt, ap);
 	va_end(ap);

@@ -32,7 +32,7 @@ struct conn {
 
 /* I/O timeout in seconds: FERRY_NET_TIMEOUT or 30. */
 int conn_timeout(void);
-/* A connection on fd (owned), payloads capped at WIRE_MAX_CTRL until conn->rx_max is cleared. */
+/* A connection on fd (owned). A network peer's starts with rx_max = WIRE_MAX_CTRL until its handshake. */
 void conn_init(struct conn *c, int fd, const char *peer_fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Closes the fd and the TLS session, frees buffers and seals. */
 void conn_close(struct conn *c);

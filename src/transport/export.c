@@ -94,7 +94,6 @@ int image_export(const char *dir, const char *file, struct ferry_err *err)
 		return fe_set(err, errno, "create %s", tmp);
 	conn_init(&c, fd, "export %s", file);
 	c.is_file = 1;
-	c.rx_max = 0;
 	int r = export_to(&c, dirfd, dir, err);
 	if (r == 0 && fsync(fd) < 0)
 		r = fe_set(err, errno, "fsync %s", tmp);
@@ -116,8 +115,7 @@ int image_import(const char *file, const char *dir, struct ferry_err *err)
 		return fe_set(err, errno, "open %s", file);
 	conn_init(&c, fd, "import %s", file);
 	c.is_file = 1;
-	c.rx_max = 0;	/* a file: no peer to authenticate */
-	int r = mkdir_p(dir, 0700), dirfd = -1;
+	int r = mkdir_p(dir, 0755), dirfd = -1;
 	if (r < 0)
 		r = fe_set(err, -r, "create %s", dir);
 	else if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)

@@ -194,6 +194,7 @@ static void *session_main(void *arg)
 	struct server *sv = s->sv;
 	struct conn c;
 	conn_init(&c, s->fd, "client %s", s->who);
+	c.rx_max = WIRE_MAX_CTRL;	/* until the client is authenticated */
 	s->rc = serve_conn(s, &c);
 	c.fd = -1;	/* closed below, under the lock: the accept loop may shut it down until then */
 	conn_close(&c);
@@ -414,38 +415,44 @@ static int check_auth(const struct remote_opts *o, const char *dir, struct ferry
 
 static int server_init(struct server *sv, const struct remote_opts *o, const char *dir, struct ferry_err *err)
 {
-	const char *env = getenv("FERRY_HANDSHAKE_TIMEOUT");
 	memset(sv, 0, sizeof(*sv));
 	sv->o = o;
-	sv->dir = dir;
-	sv->dirfd = sv->wake[0] = sv->wake[1] = -1;
-	sv->hs_timeout = env && atoi(env) > 0 ? atoi(env) : PS_HANDSHAKE_S;
-	pthread_mutex_init(&sv->lock, NULL);
-	int r = remote_check(o, 1, err);
-	if (r == 0)
-		r = check_auth(o, dir, err);
-	if (r == 0 && (r = mkdir_p(dir, 0700)) < 0)
+	sv->dirfd = -1;
+	int r = mkdir_p(dir, 0755);
+	if (r < 0)
 		return fe_set(err, -r, "create %s", dir);
-	if (r == 0 && (sv->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	sv->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sv->dirfd < 0)
 		return fe_set(err, errno, "open %s", dir);
-	if (r == 0 && pipe2(sv->wake, O_CLOEXEC | O_NONBLOCK) < 0)
-		return fe_set(err, errno, "pipe");
-	if (r == 0 && o->token_file && (r = token_load(o->token_file, &sv->tok, err)) == 0)
+	if (o->token_file) {
+		if ((r = token_load(o->token_file, &sv->tok, err)) < 0)
+			return r;
 		sv->has_tok = 1;
-	return r < 0 ? r : tls_server_ctx(o, &sv->tls, err);
+	}
+	return tls_server_ctx(o, &sv->tls, err);
 }
 
 static void server_free(struct server *sv)
 {
 	if (sv->dirfd >= 0)
 		close(sv->dirfd);
-	if (sv->wake[0] >= 0)
-		close(sv->wake[0]);
-	if (sv->wake[1] >= 0)
-		close(sv->wake[1]);
 	tls_ctx_free(sv->tls);
-	pthread_mutex_destroy(&sv->lock);
 	memset(&sv->tok, 0, sizeof(sv->tok));
+	if (sv->wake[0] >= 0) {
+		close(sv->wake[0]);
+		close(sv->wake[1]);
+	}
+	pthread_mutex_destroy(&sv->lock);
+}
+
+/* What the accept loop needs besides: the handshake timeout, the lock, the wake-up pipe. */
+static int loop_init(struct server *sv, const char *dir, struct ferry_err *err)
+{
+	const char *env = getenv("FERRY_HANDSHAKE_TIMEOUT");
+	sv->dir = dir;
+	sv->hs_timeout = env && atoi(env) > 0 ? atoi(env) : PS_HANDSHAKE_S;
+	pthread_mutex_init(&sv->lock, NULL);
+	return pipe2(sv->wake, O_CLOEXEC | O_NONBLOCK) < 0 ? fe_set(err, errno, "pipe") : 0;
 }
 
 static void say_listening(const struct server *sv, int lfd, const struct remote_opts *o)
@@ -473,13 +480,21 @@ int page_server_run(const struct remote_opts *o, const char *dir, int forever, s
 	int lfd = -1, sigfd = -1;
 	if (!ro.address)
 		ro.address = "127.0.0.1";
+	int r = remote_check(&ro, 1, err);
+	if (r == 0)
+		r = check_auth(&ro, dir, err);
+	if (r < 0)
+		return r;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &mask, &old);	/* sessions' threads inherit it: the loop takes them */
-	int r = server_init(&sv, &ro, dir, err);
+	r = server_init(&sv, &ro, dir, err);
+	sv.wake[0] = sv.wake[1] = -1;
+	if (r == 0)
+		r = loop_init(&sv, dir, err);
 	if (r == 0 && (sigfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
 		r = fe_set(err, errno, "signalfd");
 	if (r == 0)

@@ -182,6 +182,7 @@ static int connect_session(struct remote *r, const struct remote_opts *o, struct
 	if ((rc = tcp_connect(o, &fd, err)) < 0)
 		return rc;
 	conn_init(&r->c, fd, "page server %s:%d", o->address, o->port);
+	r->c.rx_max = WIRE_MAX_CTRL;	/* until the server is authenticated */
 	rc = tls_client_start(&r->c, o, err);
 	if (rc == 0)
 		rc = hs_client(&r->c, o->token_file ? &tok : NULL, err);
