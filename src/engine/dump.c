@@ -198,6 +198,7 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 	r = inj_open(&t->inj, t->pid, t->sc_addr, ctx->err);
 	if (r < 0)
 		return r;
+	t->inj.trap_ok = task_sigtrap_unused(t->pid);
 	t->injecting = 1;
 	long addr;
 	r = DINJ(ctx, t, &addr, "map a scratch area", SYS_mmap, 0, DUMP_SCRATCH_SIZE, PROT_READ | PROT_WRITE,

@@ -62,6 +62,7 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t)
 		return r;
 	t->threads[0].inj.scratch = p->threads[0].inj.scratch;
 	t->threads[0].inj.scratch_len = p->threads[0].inj.scratch_len;
+	t->threads[0].inj.trap_ok = 1;
 	long ret;
 	if (t->pstree->sid == t->pid && (r = RINJ(ctx, &t->threads[0].inj, &ret, "setsid", SYS_setsid)) < 0)
 		return r;
@@ -99,6 +100,7 @@ int restore_tree_threads(struct restore_ctx *ctx)
 				return r;
 			th->inj.scratch = lead->scratch;
 			th->inj.scratch_len = lead->scratch_len;
+			th->inj.trap_ok = 1;
 		}
 	}
 	return 0;

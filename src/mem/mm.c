@@ -188,6 +188,7 @@ int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t)
 	r = inj_open(&th->inj, th->tid, sc, ctx->err);
 	if (r < 0)
 		return r;
+	th->inj.trap_ok = 1;	/* no SIGTRAP action or signal until task/signals.c restores them */
 	/* The restorer's glibc registered rseq; once its memory is gone the kernel would fault on it. */
 	struct ptrace_rseq_conf rc;
 	if (pt_get_rseq(t->pid, &rc) == 0 && rc.rseq_abi_pointer) {

@@ -14,6 +14,9 @@ void regs_prepare_for_resume(struct user_regs_struct *r);
 /* Registers, FPU state and signal mask: the last thing set before a thread is released. */
 int thread_restore_final(struct restore_ctx *ctx, struct rthread *th);
 
+/* 1 if no thread of pid handles, ignores or has pending a SIGTRAP: injection may single-step. */
+int task_sigtrap_unused(pid_t pid);
+
 /* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);
 /* A zombie's wait status (field 52 of /proc/PID/stat). */

@@ -124,6 +124,7 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 		return r;
 	inj.scratch = t->inj.scratch;
 	inj.scratch_len = t->inj.scratch_len;
+	inj.trap_ok = t->inj.trap_ok;
 	long ret;
 	r = INJ(&inj, &ret, ctx->err, SYS_prctl, PR_GET_TID_ADDRESS, inj.scratch);
 	if (!r && ret == 0) {
