@@ -24,8 +24,20 @@ const struct task_obj_ops *const task_objects[] = {
 	&misc_obj,
 	&posix_timers_obj, &seccomp_obj,	/* filters go in before credentials drop CAP_SYS_ADMIN */
 	&creds_obj,
+	&prctl_obj,
+	&sched_obj,	/* last: a low priority or a deadline would slow down what is still injected */
 	NULL,
 };
+
+Ferry__ProcAttrs *task_proc_attrs(struct dump_ctx *ctx, struct dtask *t)
+{
+	if (!t->core->attrs) {
+		t->core->attrs = ARENA_NEW(&ctx->arena, Ferry__ProcAttrs);
+		if (t->core->attrs)
+			ferry__proc_attrs__init(t->core->attrs);
+	}
+	return t->core->attrs;
+}
 
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state)
 {

@@ -185,7 +185,9 @@ static int install(struct restore_ctx *ctx, struct injector *inj, const Ferry__S
 	int r = put_program(ctx, inj, f, &prog, &map);
 	if (r < 0)
 		return r;
-	r = RINJ(ctx, inj, &ret, "install a seccomp filter", SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags, prog);
+	/* SPEC_ALLOW: the thread's speculation controls are restored as they were (task/prctl.c). */
+	r = RINJ(ctx, inj, &ret, "install a seccomp filter", SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		 f->flags | SECCOMP_FILTER_FLAG_SPEC_ALLOW, prog);
 	if (map) {
 		long r2;
 		int u = RINJ(ctx, inj, &r2, "unmap the room of a seccomp filter", SYS_munmap, map,

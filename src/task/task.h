@@ -5,17 +5,25 @@
 #include "engine/context.h"
 
 extern const struct task_obj_ops thread_obj, signals_obj, creds_obj, misc_obj;
-extern const struct task_obj_ops posix_timers_obj, seccomp_obj;
+extern const struct task_obj_ops posix_timers_obj, seccomp_obj, sched_obj, prctl_obj;
 
 Ferry__UserRegsX86 *regs_to_image(struct arena *a, const struct user_regs_struct *r);
 void regs_from_image(struct user_regs_struct *r, const Ferry__UserRegsX86 *m);
 /* Rewrites an interrupted-syscall state so the call re-runs; clears orig_rax. */
 void regs_prepare_for_resume(struct user_regs_struct *r);
+/*
+ * At dump, an injector into one thread th of t (sharing the task's scratch area); put the
+ * thread's registers back with inj_finish().
+ */
+int thread_inj_open(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, struct injector *inj);
 /* Registers, FPU state and signal mask: the last thing set before a thread is released. */
 int thread_restore_final(struct restore_ctx *ctx, struct rthread *th);
 
 /* 1 if no thread of pid handles, ignores or has pending a SIGTRAP: injection may single-step. */
 int task_sigtrap_unused(pid_t pid);
+
+/* The process's ProcAttrs (taskattr.proto), made on first use; NULL without memory. */
+Ferry__ProcAttrs *task_proc_attrs(struct dump_ctx *ctx, struct dtask *t);
 
 /* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);

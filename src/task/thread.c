@@ -68,6 +68,17 @@ static long restarted_syscall_nr(struct injector *inj, const struct user_regs_st
 	return SYS_nanosleep;
 }
 
+int thread_inj_open(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, struct injector *inj)
+{
+	int r = inj_open(inj, th->tid, t->sc_addr, ctx->err);
+	if (r < 0)
+		return r;
+	inj->scratch = t->inj.scratch;
+	inj->scratch_len = t->inj.scratch_len;
+	inj->trap_ok = t->inj.trap_ok;
+	return 0;
+}
+
 static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
 {
 	struct arena *a = &ctx->arena;
@@ -119,12 +130,9 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 
 	/* clear-tid address and sigaltstack need the thread itself: inject into it. */
 	struct injector inj;
-	r = inj_open(&inj, th->tid, t->sc_addr, ctx->err);
+	r = thread_inj_open(ctx, t, th, &inj);
 	if (r < 0)
 		return r;
-	inj.scratch = t->inj.scratch;
-	inj.scratch_len = t->inj.scratch_len;
-	inj.trap_ok = t->inj.trap_ok;
 	long ret;
 	r = INJ(&inj, &ret, ctx->err, SYS_prctl, PR_GET_TID_ADDRESS, inj.scratch);
 	if (!r && ret == 0) {
