@@ -44,7 +44,9 @@ TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
-R_TESTS+=" sigtrap sched prctl_attrs"
+R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath"
+# zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
+D_TESTS="pdeath tree"
 
 NPASS=0
 NFAIL=0
@@ -400,6 +402,45 @@ zdtm_leave_running() {
 	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
 }
 
+# zdtm_detached NAME: dump, then `ferry restore -d`: ferry must exit 0 and leave the test running
+# on its own; SIGTERM, and the test must end with PASS (the root is not necessarily our child)
+zdtm_detached() {
+	local name=$1 tn="zdtm/$1(-d)" dir="$OUT/zdtm-d/$1" nthr rc
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
+	nthr=$(nthreads "$TPID")
+	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
+		kill_pid "$TPID"; reap "$TPID"; return
+	fi
+	wait_dead "$TPID" 5 || kill_pid "$TPID"
+	reap "$TPID"
+	if [ -e "/proc/$TPID" ]; then
+		skip "$tn" "pid $TPID was reused by another process before the restore"
+		return
+	fi
+	# run by this shell itself (no `timeout` between): a root with a parent-death signal becomes
+	# ferry's sibling, our child, as the original was
+	ferry_restore_bg "$dir/img" -d
+	reap "$RPID"
+	rc=$REAP_RC
+	track "$TPID"
+	if [ "$rc" != 0 ]; then
+		kill_ours "$TPID"
+		fail "$tn" "ferry restore -d exited with $rc" "$dir/img/restore.err" "$dir/img/restore.log"
+		return
+	fi
+	while ! expired && { [ "$(tracer_of "$TPID")" != 0 ] || [ "$(nthreads "$TPID")" -lt "$nthr" ]; }; do
+		sleep 0.05
+	done
+	kill -TERM "$TPID" 2>/dev/null
+	wait_dead "$TPID" "$(remaining)" || kill_ours "$TPID"
+	wait "$TPID" 2>/dev/null	# the root may be our child (restored as ferry's sibling)
+	if [ "$(last_line "$dir/test.out")" != PASS ]; then
+		fail "$tn" "the restored test did not end with PASS$(test_says "$dir")" "$dir/test.out" "$dir/img/restore.log"
+	else
+		pass "$tn"
+	fi
+}
+
 run_zdtm() {
 	local names=() n
 	if [ ! -d "$ZDTM_BIN" ]; then
@@ -415,6 +456,7 @@ run_zdtm() {
 	for n in "${names[@]}"; do
 		zdtm_plain "$n"
 		case " $R_TESTS " in *" $n "*) zdtm_leave_running "$n" ;; esac
+		case " $D_TESTS " in *" $n "*) zdtm_detached "$n" ;; esac
 	done
 }
 

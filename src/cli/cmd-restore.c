@@ -77,6 +77,7 @@ static int restore_decoded(const struct restore_opts *uo, const char *key_file, 
 	o.dir = plain;
 	o.log_file = log;
 	o.detached = 1;
+	o.caller_waits = !uo->detached;
 	pid_t root = image_root(plain);
 	r = ferry_restore(&o, status, err);
 	if (r == 0) {

@@ -112,6 +112,7 @@ struct rtask {
 	int remote_pages_fd;		/* the page store, open in the new task */
 	uint64_t tramp;			/* trampoline page: `syscall; int3` then scratch */
 	int alive;
+	int threads_made;
 };
 
 struct stash_ent {
@@ -139,6 +140,9 @@ struct restore_ctx {
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	pid_t restorer_pid;
+	pid_t restorer_ppid;
+	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */
+	int hold_fd;			/* sibling: its end of a socketpair with ferry */
 	struct ferry_err *err;
 };
 

@@ -104,6 +104,8 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	if (r < 0)
 		return fe_set(ctx->err, r, "read /proc/%d/stat", t->pid);
 	t->pstree->pid = t->pid;
+	t->pstree->has_exit_signal = 1;
+	t->pstree->exit_signal = (int)proc_stat_field(t->pid, 38);
 	t->pstree->threads = ARENA_ARRAY(a, int32_t, t->nthreads + 1);
 	if (t->zombie) {
 		t->pstree->has_zombie = t->pstree->has_exit_status = 1;

@@ -39,6 +39,7 @@ struct restore_opts {
 	const char *log_file;	/* NULL: restore.log */
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
+	int caller_waits;	/* detached, but the caller waits for the root: it stays ferry's child */
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

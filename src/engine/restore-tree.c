@@ -22,6 +22,7 @@
 #include "engine/restore-tree.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
+#include "task/task.h"
 
 /* Creates task t (or thread t/tid) by an injected clone3 in `in`; it stops before running. */
 static int inject_clone(struct restore_ctx *ctx, struct injector *in, pid_t tid, unsigned long flags, int exit_signal)
@@ -40,9 +41,28 @@ static int inject_clone(struct restore_ctx *ctx, struct injector *in, pid_t tid,
 	return r < 0 ? fe_set(ctx->err, r, "%d did not stop after its creation", tid) : 0;
 }
 
+static int make_threads(struct restore_ctx *ctx, struct rtask *t);
+
+/* The thread of p that created t (its parent-death signal fires when that thread exits). */
+static struct rthread *creator(struct rtask *p, const struct rtask *t)
+{
+	const Ferry__ProcAttrs *pa = t->core ? t->core->attrs : NULL;
+	for (size_t i = 1; pa && pa->has_parent_tid && i < p->nthreads; i++)
+		if (p->threads[i].tid == pa->parent_tid)
+			return &p->threads[i];
+	return &p->threads[0];
+}
+
 static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t)
 {
 	uint64_t t0 = now_us();
+	int sig = t->pstree->has_exit_signal ? t->pstree->exit_signal : SIGCHLD;
+	if (sig < 0 || sig > 64)
+		return fe_msg(ctx->err, EBADMSG, "pstree.img: pid %d has exit signal %d", t->pid, sig);
+	struct rthread *by = creator(p, t);
+	int r = by != &p->threads[0] ? make_threads(ctx, p) : 0;
+	if (r < 0)
+		return r;
 	if (t->zombie) {
 		t->threads = calloc(1, sizeof(*t->threads));
 		if (!t->threads)
@@ -51,7 +71,7 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t)
 		t->threads[0].tid = t->pid;
 		t->threads[0].inj.memfd = -1;
 	}
-	int r = inject_clone(ctx, &p->threads[0].inj, t->pid, 0, SIGCHLD);
+	r = inject_clone(ctx, &by->inj, t->pid, 0, sig);
 	if (r < 0)
 		return r;
 	t->alive = 1;
@@ -72,36 +92,48 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t)
 
 int restore_tree_tasks(struct restore_ctx *ctx)
 {
-	for (size_t k = 1; k < ctx->ntasks; k++) {
+	int r = misc_restore_loginuid(ctx, &ctx->tasks[0], NULL);
+	for (size_t k = 1; r == 0 && k < ctx->ntasks; k++) {
 		struct rtask *t = &ctx->tasks[k];
-		int r = fork_task(ctx, &ctx->tasks[t->parent], t);
+		r = fork_task(ctx, &ctx->tasks[t->parent], t);
 		if (r == 0 && !t->zombie)
 			r = mem_restore_child(ctx, t, &ctx->tasks[t->parent]);
+		if (r == 0 && !t->zombie)
+			r = misc_restore_loginuid(ctx, t, &ctx->tasks[t->parent]);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "restore pid %d", t->pid);
 	}
+	return r;
+}
+
+/* Clones t's threads with their TIDs, once (before its children if a thread made one of them). */
+static int make_threads(struct restore_ctx *ctx, struct rtask *t)
+{
+	struct injector *lead = &t->threads[0].inj;
+	for (size_t i = 1; !t->zombie && !t->threads_made && i < t->nthreads; i++) {
+		struct rthread *th = &t->threads[i];
+		int r = inject_clone(ctx, lead, th->tid, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+				     CLONE_THREAD | CLONE_SYSVSEM, 0);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "thread of pid %d", t->pid);
+		th->attached = 1;
+		r = inj_open(&th->inj, th->tid, t->tramp, ctx->err);
+		if (r < 0)
+			return r;
+		th->inj.scratch = lead->scratch;
+		th->inj.scratch_len = lead->scratch_len;
+		th->inj.trap_ok = 1;
+	}
+	t->threads_made = 1;
 	return 0;
 }
 
 int restore_tree_threads(struct restore_ctx *ctx)
 {
 	for (size_t k = 0; k < ctx->ntasks; k++) {
-		struct rtask *t = &ctx->tasks[k];
-		struct injector *lead = &t->threads[0].inj;
-		for (size_t i = 1; !t->zombie && i < t->nthreads; i++) {
-			struct rthread *th = &t->threads[i];
-			int r = inject_clone(ctx, lead, th->tid, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
-					     CLONE_THREAD | CLONE_SYSVSEM, 0);
-			if (r < 0)
-				return fe_wrap(ctx->err, r, "thread of pid %d", t->pid);
-			th->attached = 1;
-			r = inj_open(&th->inj, th->tid, t->tramp, ctx->err);
-			if (r < 0)
-				return r;
-			th->inj.scratch = lead->scratch;
-			th->inj.scratch_len = lead->scratch_len;
-			th->inj.trap_ok = 1;
-		}
+		int r = make_threads(ctx, &ctx->tasks[k]);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The registry of task-level objects and the /proc/PID/stat reader. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "engine/context.h"
@@ -28,6 +31,15 @@ const struct task_obj_ops *const task_objects[] = {
 	&sched_obj,	/* last: a low priority or a deadline would slow down what is still injected */
 	NULL,
 };
+
+int ferry_has_cap(int cap)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	if (cap < 0 || cap > 63 || syscall(SYS_capget, &h, d) < 0)
+		return 0;
+	return (d[cap / 32].effective >> (cap % 32)) & 1;
+}
 
 Ferry__ProcAttrs *task_proc_attrs(struct dump_ctx *ctx, struct dtask *t)
 {

@@ -41,15 +41,6 @@
 #define NSPEC 3					/* STORE_BYPASS, INDIRECT_BRANCH, L1D_FLUSH */
 #define XFEATURE_MAX 64
 
-static int ferry_has_cap(int cap)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
-	if (syscall(SYS_capget, &h, d) < 0)
-		return 0;
-	return (d[cap / 32].effective >> (cap % 32)) & 1;
-}
-
 /* An injected call whose failure only means "not on this kernel/CPU": *ret is left negative. */
 static int try_inject(struct injector *inj, long *ret, struct dump_ctx *ctx, long nr, const unsigned long a[6])
 {
@@ -66,7 +57,8 @@ static int refuse_thread(struct dump_ctx *ctx, struct injector *inj, pid_t pid)
 	if (r == 0 && ret == 0 && inj_read(inj, inj->scratch, &v, sizeof(v)) == 0 && v)
 		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: thread %d has a shadow stack enabled (features %#llx), "
 			      "which this version cannot checkpoint", pid, inj->tid, (unsigned long long)v);
-	if (r == 0 && (proc_stat_field(inj->tid, 9) & PF_IO_FLUSHER) == PF_IO_FLUSHER && !ferry_has_cap(CAP_SYS_RESOURCE))
+	int flusher = (proc_stat_field(inj->tid, 9) & PF_IO_FLUSHER) == PF_IO_FLUSHER;
+	if (r == 0 && flusher && !ferry_has_cap(CAP_SYS_RESOURCE))
 		return fe_msg(ctx->err, EPERM, "pid %d: thread %d is an I/O flusher (PR_SET_IO_FLUSHER), which only "
 			      "CAP_SYS_RESOURCE can restore, and ferry lacks it", pid, inj->tid);
 	return r;

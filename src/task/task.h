@@ -22,6 +22,10 @@ int thread_restore_final(struct restore_ctx *ctx, struct rthread *th);
 /* 1 if no thread of pid handles, ignores or has pending a SIGTRAP: injection may single-step. */
 int task_sigtrap_unused(pid_t pid);
 
+/* The audit login uid of t (parent p, NULL for the root), set right after t is created. */
+int misc_restore_loginuid(struct restore_ctx *ctx, struct rtask *t, const struct rtask *p);
+/* Does ferry itself hold capability cap (effective)? */
+int ferry_has_cap(int cap);
 /* The process's ProcAttrs (taskattr.proto), made on first use; NULL without memory. */
 Ferry__ProcAttrs *task_proc_attrs(struct dump_ctx *ctx, struct dtask *t);
 
