@@ -138,16 +138,25 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+/* A zombie child of t's parent that leads session sid (engine/restore-tree.c rebuilds that). */
+static int zombie_sibling_leads(struct dump_ctx *ctx, size_t i, int sid)
+{
+	for (size_t k = 1; k < ctx->ntasks; k++)
+		if (ctx->tasks[k].pid == sid && ctx->tasks[k].zombie && ctx->tasks[k].parent == ctx->tasks[i].parent)
+			return 1;
+	return 0;
+}
+
 /*
- * Sessions: a task is in its own session, its parent's, or (the root) its caller's. Anything
- * else needs session helpers this version does not have.
+ * Sessions: a task is in its own session, its parent's, one led by a zombie sibling, or (the
+ * root) its caller's. Anything else needs session helpers this version does not have.
  */
 static int check_sessions(struct dump_ctx *ctx)
 {
 	for (size_t i = 1; i < ctx->ntasks; i++) {
 		const Ferry__PstreeEntry *e = ctx->tasks[i].pstree;
 		const Ferry__PstreeEntry *p = ctx->tasks[ctx->tasks[i].parent].pstree;
-		if (e->sid != e->pid && e->sid != p->sid)
+		if (e->sid != e->pid && e->sid != p->sid && !zombie_sibling_leads(ctx, i, e->sid))
 			return fe_msg(ctx->err, EOPNOTSUPP,
 				      "pid %d is in session %d, neither its own nor its parent's (%d): not supported by this version",
 				      e->pid, e->sid, p->sid);

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -53,14 +54,14 @@ static struct rthread *creator(struct rtask *p, const struct rtask *t)
 	return &p->threads[0];
 }
 
-static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t)
+/* Creates t, a child of p, by a clone3 injected in thread `by` (of p, or of a copy of p). */
+static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, struct rthread *by)
 {
 	uint64_t t0 = now_us();
 	int sig = t->pstree->has_exit_signal ? t->pstree->exit_signal : SIGCHLD;
 	if (sig < 0 || sig > 64)
 		return fe_msg(ctx->err, EBADMSG, "pstree.img: pid %d has exit signal %d", t->pid, sig);
-	struct rthread *by = creator(p, t);
-	int r = by != &p->threads[0] ? make_threads(ctx, p) : 0;
+	int r = by != &p->threads[0] && by == creator(p, t) ? make_threads(ctx, p) : 0;
 	if (r < 0)
 		return r;
 	if (t->zombie) {
@@ -90,20 +91,61 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t)
 	return 0;
 }
 
+/*
+ * Who forks t. A task in a session neither its own nor its parent's was made by a member of that
+ * session and came to its parent (a child subreaper) when its maker died. The case rebuilt: the
+ * session's leader is a zombie child of the same parent. Until it is made to exit, that zombie is
+ * alive, a copy of the parent (zombies get no memory of their own), in the session: it forks t,
+ * and t goes to the parent when it exits (restore_tree_sessions). NULL if no one can.
+ */
+static struct rtask *session_forker(struct restore_ctx *ctx, struct rtask *p, const struct rtask *t)
+{
+	const Ferry__PstreeEntry *e = t->pstree;
+	if (e->sid == e->pid || e->sid == p->pstree->sid)
+		return p;
+	for (size_t k = 1; k < ctx->ntasks; k++)
+		if (ctx->tasks[k].pid == e->sid && ctx->tasks[k].zombie && ctx->tasks[k].parent == t->parent)
+			return &ctx->tasks[k];
+	return NULL;
+}
+
+static int create_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *f, struct rtask *t)
+{
+	long ret;
+	int r = 0;
+	if (f != p) {	/* t comes to p when f exits: p must be a subreaper by then */
+		if (!p->core->has_child_subreaper || !p->core->child_subreaper)
+			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d is in session %d, led by a zombie, but its parent %d "
+				      "is not a child subreaper", t->pid, t->pstree->sid, p->pid);
+		r = RINJ(ctx, &p->threads[0].inj, &ret, "become a child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1);
+	}
+	if (r == 0)
+		r = fork_task(ctx, p, t, f == p ? creator(p, t) : &f->threads[0]);
+	if (r == 0 && !t->zombie)
+		r = mem_restore_child(ctx, t, p);
+	if (r == 0 && !t->zombie)
+		r = misc_restore_loginuid(ctx, t, p);
+	return r < 0 ? fe_wrap(ctx->err, r, "restore pid %d", t->pid) : 0;
+}
+
+/* Parents first; a task whose maker (session_forker) comes later waits for it. */
 int restore_tree_tasks(struct restore_ctx *ctx)
 {
 	int r = misc_restore_loginuid(ctx, &ctx->tasks[0], NULL);
-	for (size_t k = 1; r == 0 && k < ctx->ntasks; k++) {
-		struct rtask *t = &ctx->tasks[k];
-		r = fork_task(ctx, &ctx->tasks[t->parent], t);
-		if (r == 0 && !t->zombie)
-			r = mem_restore_child(ctx, t, &ctx->tasks[t->parent]);
-		if (r == 0 && !t->zombie)
-			r = misc_restore_loginuid(ctx, t, &ctx->tasks[t->parent]);
-		if (r < 0)
-			return fe_wrap(ctx->err, r, "restore pid %d", t->pid);
-	}
-	return r;
+	size_t left = ctx->ntasks - 1;
+	for (size_t pass = 0; r == 0 && left && pass < ctx->ntasks; pass++)
+		for (size_t k = 1; r == 0 && k < ctx->ntasks; k++) {
+			struct rtask *t = &ctx->tasks[k], *p = &ctx->tasks[t->parent];
+			if (t->alive || !p->alive)
+				continue;
+			struct rtask *f = session_forker(ctx, p, t);
+			if (!f)
+				return fe_msg(ctx->err, EOPNOTSUPP, "pid %d is in session %d, which neither it, its parent "
+					      "%d nor a zombie sibling leads", t->pid, t->pstree->sid, p->pid);
+			if (f->alive && (r = create_task(ctx, p, f, t)) == 0)
+				left--;
+		}
+	return r < 0 ? r : left ? fe_msg(ctx->err, EINVAL, "pstree.img: %zu tasks cannot be created", left) : 0;
 }
 
 /* Clones t's threads with their TIDs, once (before its children if a thread made one of them). */
