@@ -148,12 +148,15 @@ int restore_tree_tasks(struct restore_ctx *ctx)
 	return r < 0 ? r : left ? fe_msg(ctx->err, EINVAL, "pstree.img: %zu tasks cannot be created", left) : 0;
 }
 
-/* Clones t's threads with their TIDs, once (before its children if a thread made one of them). */
-static int make_threads(struct restore_ctx *ctx, struct rtask *t)
+/* t's threads that will (pending = 1) or will not enter its time namespace for children. */
+static int clone_threads(struct restore_ctx *ctx, struct rtask *t, int pending)
 {
 	struct injector *lead = &t->threads[0].inj;
-	for (size_t i = 1; !t->zombie && !t->threads_made && i < t->nthreads; i++) {
+	for (size_t i = 1; i < t->nthreads; i++) {
 		struct rthread *th = &t->threads[i];
+		const Ferry__ThreadAttrs *a = th->core->attrs;
+		if ((a && a->timens_for_children) != pending)
+			continue;
 		int r = inject_clone(ctx, lead, th->tid, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
 				     CLONE_THREAD | CLONE_SYSVSEM, 0);
 		if (r < 0)
@@ -166,8 +169,24 @@ static int make_threads(struct restore_ctx *ctx, struct rtask *t)
 		th->inj.scratch_len = lead->scratch_len;
 		th->inj.trap_ok = 1;
 	}
-	t->threads_made = 1;
 	return 0;
+}
+
+/*
+ * Clones t's threads with their TIDs, once (before its children if a thread made one of them).
+ * A new time namespace for children is made in between: the threads cloned after share it.
+ */
+static int make_threads(struct restore_ctx *ctx, struct rtask *t)
+{
+	if (t->zombie || t->threads_made)
+		return 0;
+	int r = clone_threads(ctx, t, 0);
+	if (r == 0)
+		r = misc_restore_timens(ctx, t);
+	if (r == 0)
+		r = clone_threads(ctx, t, 1);
+	t->threads_made = 1;
+	return r;
 }
 
 int restore_tree_threads(struct restore_ctx *ctx)

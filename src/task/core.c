@@ -51,6 +51,16 @@ Ferry__ProcAttrs *task_proc_attrs(struct dump_ctx *ctx, struct dtask *t)
 	return t->core->attrs;
 }
 
+Ferry__ThreadAttrs *task_thread_attrs(struct dump_ctx *ctx, struct dthread *th)
+{
+	if (!th->core->attrs) {
+		th->core->attrs = ARENA_NEW(&ctx->arena, Ferry__ThreadAttrs);
+		if (th->core->attrs)
+			ferry__thread_attrs__init(th->core->attrs);
+	}
+	return th->core->attrs;
+}
+
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state)
 {
 	char path[64];

@@ -5,6 +5,8 @@
  * autogroup nice value, and which thread of the parent created the process.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -174,6 +176,68 @@ static int oom_restorable(int adj)
 	return read_int_file(getpid(), "oom_score_adj", &mine) == 0 && adj >= mine;
 }
 
+static int ns_ino(pid_t pid, pid_t tid, const char *name, unsigned long long *ino)
+{
+	char path[96], buf[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/ns/%s", (int)pid, (int)tid, name);
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	const char *b = strchr(buf, '[');
+	return b && sscanf(b, "[%llu]", ino) == 1 ? 0 : -EIO;
+}
+
+static int read_timens_offsets(struct dump_ctx *ctx, struct dtask *t, Ferry__ProcAttrs *pa)
+{
+	char path[64];
+	_cleanup_free_ char *text = NULL;
+	Ferry__TimeNsOffsets *o = ARENA_NEW(&ctx->arena, Ferry__TimeNsOffsets);
+	int r = read_file(PROC_PATH(path, t->pid, "timens_offsets"), &text, NULL);
+	if (!o)
+		return -ENOMEM;
+	if (r < 0)
+		return fe_set(ctx->err, r, "read %s", path);
+	ferry__time_ns_offsets__init(o);
+	const char *m = strstr(text, "monotonic"), *b = strstr(text, "boottime");
+	if (!m || !b || sscanf(m, "monotonic %" SCNd64 " %" SCNd64, &o->monotonic_sec, &o->monotonic_nsec) != 2 ||
+	    sscanf(b, "boottime %" SCNd64 " %" SCNd64, &o->boottime_sec, &o->boottime_nsec) != 2)
+		return fe_msg(ctx->err, EIO, "pid %d: cannot parse %s", t->pid, path);
+	pa->timens_for_children = o;
+	return 0;
+}
+
+/*
+ * Time namespaces. Every thread must be in ferry's own (a task inside another one comes with the
+ * containers work). A namespace made by unshare(CLONE_NEWTIME) for children to come is restored
+ * when the leader made it and the threads that share it were created after.
+ */
+static int dump_timens(struct dump_ctx *ctx, struct dtask *t, Ferry__ProcAttrs *pa)
+{
+	unsigned long long mine, lead_kids, ns, kids;
+	if (ns_ino(getpid(), syscall(SYS_gettid), "time", &mine) < 0 ||
+	    ns_ino(t->pid, t->pid, "time_for_children", &lead_kids) < 0)
+		return 0;	/* no time namespaces on this kernel */
+	for (size_t i = 0; i < t->nthreads; i++) {
+		pid_t tid = t->threads[i].tid;
+		if (ns_ino(t->pid, tid, "time", &ns) < 0 || ns_ino(t->pid, tid, "time_for_children", &kids) < 0)
+			return fe_msg(ctx->err, EIO, "pid %d: cannot read the time namespaces of thread %d", t->pid, tid);
+		if (ns != mine)
+			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: thread %d is in time namespace %llu, not ferry's (%llu): "
+				      "not supported by this version", t->pid, tid, ns, mine);
+		if (kids == ns)
+			continue;
+		if (kids != lead_kids || lead_kids == mine)
+			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: thread %d made a time namespace for its children "
+				      "(unshare(CLONE_NEWTIME) in a thread other than the leader): not supported", t->pid, tid);
+		Ferry__ThreadAttrs *a = task_thread_attrs(ctx, &t->threads[i]);
+		if (!a)
+			return -ENOMEM;
+		a->has_timens_for_children = a->timens_for_children = 1;
+	}
+	return lead_kids != mine ? read_timens_offsets(ctx, t, pa) : 0;
+}
+
 /* OOM score, audit login uid, autogroup nice and the parent thread: read from /proc. */
 static int dump_proc_attrs(struct dump_ctx *ctx, struct dtask *t)
 {
@@ -207,7 +271,7 @@ static int dump_proc_attrs(struct dump_ctx *ctx, struct dtask *t)
 		pa->has_parent_tid = 1;
 		pa->parent_tid = parent_thread(&ctx->tasks[t->parent], t->pid);
 	}
-	return 0;
+	return dump_timens(ctx, t, pa);
 }
 
 static int misc_dump(struct dump_ctx *ctx, struct dtask *t)
@@ -328,6 +392,38 @@ static int restore_autogroup(struct restore_ctx *ctx, struct rtask *t, int nice)
 		return 0;
 	}
 	return write_proc(ctx, t->pid, "autogroup", nice);
+}
+
+/*
+ * unshare(CLONE_NEWTIME) in the leader and the offsets written before anyone enters the
+ * namespace. Every child must exist by then: they were made before the namespace was.
+ */
+int misc_restore_timens(struct restore_ctx *ctx, struct rtask *t)
+{
+	const Ferry__ProcAttrs *pa = t->core ? t->core->attrs : NULL;
+	const Ferry__TimeNsOffsets *o = pa ? pa->timens_for_children : NULL;
+	struct injector *inj = &t->threads[0].inj;
+	char text[128];
+	long fd, ret;
+	if (!o)
+		return 0;
+	for (size_t k = 1; k < ctx->ntasks; k++)
+		if (&ctx->tasks[ctx->tasks[k].parent] == t && !ctx->tasks[k].alive)
+			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: its time namespace for children must be made after "
+				      "child %d, but one of its threads made that child", t->pid, ctx->tasks[k].pid);
+	int n = snprintf(text, sizeof(text), "monotonic %" PRId64 " %" PRId64 "\nboottime %" PRId64 " %" PRId64 "\n",
+			 o->monotonic_sec, o->monotonic_nsec, o->boottime_sec, o->boottime_nsec);
+	uint64_t at = inj_scratch_put(inj, 0, "/proc/self/timens_offsets", 26);
+	uint64_t txt = inj_scratch_put(inj, 64, text, n);
+	int r = RINJ(ctx, inj, &ret, "make a time namespace for its children", SYS_unshare, CLONE_NEWTIME);
+	if (r == 0)
+		r = RINJ(ctx, inj, &fd, "open /proc/self/timens_offsets", SYS_open, at, O_WRONLY | O_CLOEXEC);
+	if (r < 0)
+		return r;
+	r = RINJ(ctx, inj, &ret, "set the offsets of its new time namespace", SYS_write, fd, txt, n);
+	long r2;
+	RINJ(ctx, inj, &r2, "close", SYS_close, fd);
+	return r;
 }
 
 static int restore_proc_attrs(struct restore_ctx *ctx, struct rtask *t)

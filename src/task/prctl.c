@@ -66,13 +66,12 @@ static int refuse_thread(struct dump_ctx *ctx, struct injector *inj, pid_t pid)
 
 static int dump_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
 {
-	Ferry__ThreadAttrs *a = ARENA_NEW(&ctx->arena, Ferry__ThreadAttrs);
+	Ferry__ThreadAttrs *a = task_thread_attrs(ctx, th);
 	int32_t *spec = ARENA_ARRAY(&ctx->arena, int32_t, NSPEC);
 	struct injector inj;
 	long ret;
 	if (!a || !spec)
 		return -ENOMEM;
-	ferry__thread_attrs__init(a);
 	int r = thread_inj_open(ctx, t, th, &inj);
 	if (r < 0)
 		return r;
@@ -101,7 +100,6 @@ static int dump_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th
 		return r;
 	if (r2 < 0)
 		return fe_set(ctx->err, r2, "put back registers of thread %d", th->tid);
-	th->core->attrs = a;
 	return 0;
 }
 

@@ -29,6 +29,11 @@ int ferry_has_cap(int cap);
 /* The process's ProcAttrs (taskattr.proto), made on first use; NULL without memory. */
 Ferry__ProcAttrs *task_proc_attrs(struct dump_ctx *ctx, struct dtask *t);
 
+/* A thread's ThreadAttrs, made on first use; NULL without memory. */
+Ferry__ThreadAttrs *task_thread_attrs(struct dump_ctx *ctx, struct dthread *th);
+/* At restore, before t's threads are cloned: its new time namespace for children, if it had one. */
+int misc_restore_timens(struct restore_ctx *ctx, struct rtask *t);
+
 /* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);
 /* A zombie's wait status (field 52 of /proc/PID/stat). */
