@@ -44,6 +44,12 @@ static int seize_threads(struct dump_ctx *ctx, struct dtask *t)
 			struct dthread *th = &t->threads[t->nthreads];
 			memset(th, 0, sizeof(*th));
 			th->tid = tids[i];
+			if (task_in_vfork(t->pid, tids[i])) {
+				free(tids);
+				return fe_msg(ctx->err, EBUSY, "pid %d: thread %d waits in vfork() for a child that shares its "
+					      "memory until it calls exec or exits: it cannot be checkpointed now", t->pid,
+					      th->tid);
+			}
 			r = pt_seize(th->tid, ctx->err);
 			if (r == -ESRCH && tids[i] != t->pid)
 				continue;	/* the thread exited meanwhile */

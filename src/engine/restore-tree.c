@@ -72,7 +72,9 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, 
 		t->threads[0].tid = t->pid;
 		t->threads[0].inj.memfd = -1;
 	}
-	r = inject_clone(ctx, &by->inj, t->pid, 0, sig);
+	const Ferry__ProcAttrs *pa = t->core ? t->core->attrs : NULL;
+	int share_fs = pa && pa->fs_shared && by == creator(p, t);	/* not when forked by a zombie sibling */
+	r = inject_clone(ctx, &by->inj, t->pid, share_fs ? CLONE_FS : 0, sig);
 	if (r < 0)
 		return r;
 	t->alive = 1;
@@ -157,8 +159,9 @@ static int clone_threads(struct restore_ctx *ctx, struct rtask *t, int pending)
 		const Ferry__ThreadAttrs *a = th->core->attrs;
 		if ((a && a->timens_for_children) != pending)
 			continue;
-		int r = inject_clone(ctx, lead, th->tid, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
-				     CLONE_THREAD | CLONE_SYSVSEM, 0);
+		unsigned long fs = a && a->fs ? 0 : CLONE_FS;	/* a thread with its own cwd, root and umask */
+		int r = inject_clone(ctx, lead, th->tid, CLONE_VM | fs | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+				     CLONE_SYSVSEM, 0);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "thread of pid %d", t->pid);
 		th->attached = 1;

@@ -61,6 +61,26 @@ Ferry__ThreadAttrs *task_thread_attrs(struct dump_ctx *ctx, struct dthread *th)
 	return th->core->attrs;
 }
 
+int task_in_vfork(pid_t pid, pid_t tid)
+{
+	char path[96];
+	_cleanup_free_ char *stat = NULL, *sc = NULL, *wchan = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	if (read_file(path, &stat, NULL) < 0)
+		return 0;
+	const char *p = strrchr(stat, ')');
+	if (!p || p[1] != ' ' || p[2] != 'D')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	if (read_file(path, &sc, NULL) < 0)
+		return 0;
+	long nr = strtol(sc, NULL, 10);
+	if (nr != SYS_vfork && nr != SYS_clone && nr != SYS_clone3)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", (int)pid, (int)tid);
+	return read_file(path, &wchan, NULL) < 0 || !strcmp(wchan, "0") || strstr(wchan, "clone") || strstr(wchan, "vfork");
+}
+
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state)
 {
 	char path[64];

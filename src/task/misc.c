@@ -238,6 +238,69 @@ static int dump_timens(struct dump_ctx *ctx, struct dtask *t, Ferry__ProcAttrs *
 	return lead_kids != mine ? read_timens_offsets(ctx, t, pa) : 0;
 }
 
+#define KCMP_VM 1
+#define KCMP_FS 3
+
+static int kcmp_same(pid_t a, pid_t b, int type)
+{
+	return syscall(SYS_kcmp, a, b, type, 0, 0) == 0;
+}
+
+/* A thread that left the process's fs (unshare(CLONE_FS)): its own cwd, root and umask. */
+static int dump_thread_fs(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
+{
+	char path[96], *cwd = NULL, *root = NULL;
+	_cleanup_free_ char *status = NULL;
+	if (kcmp_same(t->pid, th->tid, KCMP_FS))
+		return 0;
+	Ferry__ThreadAttrs *a = task_thread_attrs(ctx, th);
+	Ferry__ThreadFs *fs = ARENA_NEW(&ctx->arena, Ferry__ThreadFs);
+	if (!a || !fs)
+		return -ENOMEM;
+	ferry__thread_fs__init(fs);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", t->pid, th->tid);
+	int r = read_file(path, &status, NULL);
+	const char *um = r == 0 ? proc_field(status, "Umask") : NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/cwd", t->pid, th->tid);
+	if (r == 0 && (r = read_link(path, &cwd)) == 0) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/root", t->pid, th->tid);
+		r = read_link(path, &root);
+	}
+	fs->cwd = cwd ? arena_strdup(&ctx->arena, cwd) : NULL;
+	fs->root = root ? arena_strdup(&ctx->arena, root) : NULL;
+	fs->umask = um ? strtoul(um, NULL, 8) : 022;
+	free(cwd);
+	free(root);
+	if (r < 0 || !fs->cwd || !fs->root)
+		return fe_set(ctx->err, r < 0 ? r : -ENOMEM, "pid %d: read the cwd and root of thread %d", t->pid, th->tid);
+	a->fs = fs;
+	return 0;
+}
+
+/*
+ * What the task shares with its parent (or, for the root, with a process outside the tree): an
+ * address space is refused (clone(CLONE_VM) without CLONE_THREAD); an fs is restored shared.
+ */
+static int dump_sharing(struct dump_ctx *ctx, struct dtask *t, Ferry__ProcAttrs *pa)
+{
+	pid_t ppid = t->parent >= 0 ? ctx->tasks[t->parent].pid : (pid_t)t->pstree->ppid;
+	if (ppid > 0 && kcmp_same(ppid, t->pid, KCMP_VM))
+		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d shares its address space with its parent %d (clone with "
+			      "CLONE_VM but not CLONE_THREAD): not supported", t->pid, ppid);
+	if (ppid > 0 && kcmp_same(ppid, t->pid, KCMP_FS)) {
+		if (t->parent < 0)
+			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d shares its cwd, root and umask with its parent %d, "
+				      "which is not dumped (clone with CLONE_FS): not supported", t->pid, ppid);
+		pa->has_fs_shared = pa->fs_shared = 1;
+	}
+	for (size_t i = 1; i < t->nthreads; i++) {
+		int r = dump_thread_fs(ctx, t, &t->threads[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* OOM score, audit login uid, autogroup nice and the parent thread: read from /proc. */
 static int dump_proc_attrs(struct dump_ctx *ctx, struct dtask *t)
 {
@@ -271,7 +334,8 @@ static int dump_proc_attrs(struct dump_ctx *ctx, struct dtask *t)
 		pa->has_parent_tid = 1;
 		pa->parent_tid = parent_thread(&ctx->tasks[t->parent], t->pid);
 	}
-	return dump_timens(ctx, t, pa);
+	int r2 = dump_sharing(ctx, t, pa);
+	return r2 < 0 ? r2 : dump_timens(ctx, t, pa);
 }
 
 static int misc_dump(struct dump_ctx *ctx, struct dtask *t)
@@ -494,9 +558,25 @@ static int misc_restore_late(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+/* A thread with an fs of its own (cloned without CLONE_FS) gets its cwd, root and umask. */
+static int misc_restore_thread(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
+{
+	const Ferry__ThreadFs *fs = th->core->attrs ? th->core->attrs->fs : NULL;
+	long ret;
+	int r;
+	if (!fs)
+		return 0;
+	if ((r = inject_path(ctx, &th->inj, "change into the thread's working directory", SYS_chdir, fs->cwd)) < 0)
+		return r;
+	if (strcmp(fs->root, "/") && (r = inject_path(ctx, &th->inj, "chroot", SYS_chroot, fs->root)) < 0)
+		return r;
+	return RINJ(ctx, &th->inj, &ret, "umask", SYS_umask, fs->umask & 0777);
+}
+
 const struct task_obj_ops misc_obj = {
 	.name = "misc",
 	.dump = misc_dump,
 	.restore_inject = misc_restore_inject,
+	.restore_thread = misc_restore_thread,
 	.restore_late = misc_restore_late,
 };

@@ -34,6 +34,12 @@ Ferry__ThreadAttrs *task_thread_attrs(struct dump_ctx *ctx, struct dthread *th);
 /* At restore, before t's threads are cloned: its new time namespace for children, if it had one. */
 int misc_restore_timens(struct restore_ctx *ctx, struct rtask *t);
 
+/*
+ * 1 if thread tid of pid waits in vfork() (or clone(CLONE_VFORK)) for a child that shares its
+ * memory: no ptrace stop reaches it until that child calls exec or exits.
+ */
+int task_in_vfork(pid_t pid, pid_t tid);
+
 /* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);
 /* A zombie's wait status (field 52 of /proc/PID/stat). */
