@@ -194,14 +194,9 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 	int r = read_file(PROC_PATH(path, t->pid, "maps"), &maps, NULL);
 	if (r < 0)
 		return fe_set(ctx->err, r, "read %s", path);
-	char *v = strstr(maps, "[vdso]");
-	if (!v)
-		return fe_msg(ctx->err, ENOENT, "pid %d has no vdso: cannot inject", t->pid);
-	while (v > maps && v[-1] != '\n')
-		v--;
-	unsigned long long s, e;
-	if (sscanf(v, "%llx-%llx", &s, &e) != 2 || find_syscall_insn(t->pid, s, e, &t->sc_addr) < 0)
-		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso", t->pid);
+	if (find_syscall_in_maps(t->pid, maps, &t->sc_addr) < 0)
+		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso or any executable mapping: "
+			      "cannot inject", t->pid);
 	/* Block every signal while injecting: what arrives now stays queued and is dumped as pending. */
 	for (size_t i = 0; i < t->nthreads; i++)
 		if ((r = pt_set_sigmask(t->threads[i].tid, ~0ULL)) < 0)

@@ -41,3 +41,5 @@ void inj_close(struct injector *inj);
 
 /* Finds a `syscall` instruction inside [start, end) of pid's memory (e.g. its [vdso]). */
 int find_syscall_insn(pid_t pid, uint64_t start, uint64_t end, uint64_t *addr);
+/* One in [vdso], or else in any other executable mapping of maps (pid's /proc maps text). */
+int find_syscall_in_maps(pid_t pid, const char *maps, uint64_t *addr);
