@@ -523,6 +523,8 @@ trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 # shellcheck source=tests/real/real.sh
 . "$ROOT/tests/real/real.sh"
+# shellcheck source=tests/real/jvm.sh
+. "$ROOT/tests/real/jvm.sh"
 # shellcheck source=tests/bad/bad.sh
 . "$ROOT/tests/bad/bad.sh"
 # shellcheck source=tests/task/task.sh
