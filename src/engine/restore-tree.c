@@ -26,20 +26,28 @@
 #include "task/task.h"
 
 /* Creates task t (or thread t/tid) by an injected clone3 in `in`; it stops before running. */
-static int inject_clone(struct restore_ctx *ctx, struct injector *in, pid_t tid, unsigned long flags, int exit_signal)
+static int inject_clone_any(struct restore_ctx *ctx, struct injector *in, pid_t *tid, unsigned long flags,
+			    int exit_signal)
 {
-	uint64_t tid_at = inj_scratch_put(in, 512, &tid, sizeof(tid));
-	struct clone_args ca = { .flags = flags, .exit_signal = exit_signal, .set_tid = tid_at, .set_tid_size = 1 };
+	uint64_t tid_at = inj_scratch_put(in, 512, tid, sizeof(*tid));
+	struct clone_args ca = { .flags = flags, .exit_signal = exit_signal, .set_tid = *tid ? tid_at : 0,
+				 .set_tid_size = *tid ? 1 : 0 };
 	uint64_t at = inj_scratch_put(in, 0, &ca, sizeof(ca));
 	long ret;
 	int r = RINJ(ctx, in, &ret, "clone3", SYS_clone3, at, sizeof(ca));
 	if (r < 0)
-		return fe_wrap(ctx->err, r, "create %d", tid);
-	if (ret != tid)
-		return fe_msg(ctx->err, EEXIST, "%d came back as %ld", tid, ret);
+		return fe_wrap(ctx->err, r, "create %d", *tid);
+	if (*tid && ret != *tid)
+		return fe_msg(ctx->err, EEXIST, "%d came back as %ld", *tid, ret);
+	*tid = (pid_t)ret;
 	int st;
-	r = pt_wait_stop(tid, &st);
-	return r < 0 ? fe_set(ctx->err, r, "%d did not stop after its creation", tid) : 0;
+	r = pt_wait_stop(*tid, &st);
+	return r < 0 ? fe_set(ctx->err, r, "%d did not stop after its creation", *tid) : 0;
+}
+
+static int inject_clone(struct restore_ctx *ctx, struct injector *in, pid_t tid, unsigned long flags, int exit_signal)
+{
+	return inject_clone_any(ctx, in, &tid, flags, exit_signal);
 }
 
 static int make_threads(struct restore_ctx *ctx, struct rtask *t);
@@ -150,27 +158,46 @@ int restore_tree_tasks(struct restore_ctx *ctx)
 	return r < 0 ? r : left ? fe_msg(ctx->err, EINVAL, "pstree.img: %zu tasks cannot be created", left) : 0;
 }
 
+#define THREAD_FLAGS (CLONE_VM | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+
+/* An injector into a new thread of t, sharing the leader's trampoline scratch. */
+static int open_thread_inj(struct restore_ctx *ctx, struct rtask *t, pid_t tid, struct injector *inj)
+{
+	int r = inj_open(inj, tid, t->tramp, ctx->err);
+	inj->scratch = t->threads[0].inj.scratch;
+	inj->scratch_len = t->threads[0].inj.scratch_len;
+	inj->trap_ok = 1;
+	return r;
+}
+
+int restore_tree_clone_thread(struct restore_ctx *ctx, struct rtask *t, struct injector *from, struct rthread *th)
+{
+	const Ferry__ThreadAttrs *a = th->core->attrs;
+	unsigned long fs = a && a->fs ? 0 : CLONE_FS;	/* a thread with its own cwd, root and umask */
+	int r = inject_clone(ctx, from, th->tid, THREAD_FLAGS | fs, 0);
+	if (r < 0)
+		return fe_wrap(ctx->err, r, "thread of pid %d", t->pid);
+	th->attached = 1;
+	return open_thread_inj(ctx, t, th->tid, &th->inj);
+}
+
+int restore_tree_clone_carrier(struct restore_ctx *ctx, struct rtask *t, struct injector *from, pid_t *tid,
+			       struct injector *inj)
+{
+	*tid = 0;
+	int r = inject_clone_any(ctx, from, tid, THREAD_FLAGS | CLONE_FS, 0);
+	return r < 0 ? fe_wrap(ctx->err, r, "a helper thread of pid %d", t->pid) : open_thread_inj(ctx, t, *tid, inj);
+}
+
 /* t's threads that will (pending = 1) or will not enter its time namespace for children. */
 static int clone_threads(struct restore_ctx *ctx, struct rtask *t, int pending)
 {
-	struct injector *lead = &t->threads[0].inj;
 	for (size_t i = 1; i < t->nthreads; i++) {
-		struct rthread *th = &t->threads[i];
-		const Ferry__ThreadAttrs *a = th->core->attrs;
-		if ((a && a->timens_for_children) != pending)
-			continue;
-		unsigned long fs = a && a->fs ? 0 : CLONE_FS;	/* a thread with its own cwd, root and umask */
-		int r = inject_clone(ctx, lead, th->tid, CLONE_VM | fs | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-				     CLONE_SYSVSEM, 0);
-		if (r < 0)
-			return fe_wrap(ctx->err, r, "thread of pid %d", t->pid);
-		th->attached = 1;
-		r = inj_open(&th->inj, th->tid, t->tramp, ctx->err);
+		const Ferry__ThreadAttrs *a = t->threads[i].core->attrs;
+		int r = (a && a->timens_for_children) != pending ? 0 :
+			restore_tree_clone_thread(ctx, t, &t->threads[0].inj, &t->threads[i]);
 		if (r < 0)
 			return r;
-		th->inj.scratch = lead->scratch;
-		th->inj.scratch_len = lead->scratch_len;
-		th->inj.trap_ok = 1;
 	}
 	return 0;
 }
@@ -183,12 +210,14 @@ static int make_threads(struct restore_ctx *ctx, struct rtask *t)
 {
 	if (t->zombie || t->threads_made)
 		return 0;
+	t->threads_made = 1;
+	if (seccomp_shares(t->core->seccomp))	/* never with a pending time namespace (task/seccomp-share.c) */
+		return seccomp_make_threads(ctx, t);
 	int r = clone_threads(ctx, t, 0);
 	if (r == 0)
 		r = misc_restore_timens(ctx, t);
 	if (r == 0)
 		r = clone_threads(ctx, t, 1);
-	t->threads_made = 1;
 	return r;
 }
 

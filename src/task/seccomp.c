@@ -2,7 +2,7 @@
 /*
  * Seccomp, per thread. Filters (mode 2): each thread's chain of BPF programs is read with
  * PTRACE_SECCOMP_GET_FILTER/METADATA and installed again in that thread by injection, oldest
- * first. Strict mode (1) is entered again by injection; ferry's tracer option
+ * first (filters shared between threads: task/seccomp-share.c). Strict mode (1) is entered again by injection; ferry's tracer option
  * PTRACE_O_SUSPEND_SECCOMP keeps both out of the way of what it injects afterwards.
  */
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "engine/context.h"
+#include "task/seccomp-internal.h"
 #include "task/task.h"
 
 #define GET_FILTER 0x420c	/* PTRACE_SECCOMP_GET_FILTER */
@@ -147,9 +148,10 @@ static int seccomp_dump(struct dump_ctx *ctx, struct dtask *t)
 		if (r < 0)
 			return r;
 	}
-	if (st->n_threads)
-		t->core->seccomp = st;
-	return 0;
+	if (!st->n_threads)
+		return 0;
+	t->core->seccomp = st;
+	return seccomp_share_dump(ctx, t, st);
 }
 
 /* The program where the thread can read it: the scratch area, or a mapping made for it (*map). */
@@ -179,7 +181,7 @@ static int put_program(struct restore_ctx *ctx, struct injector *inj, const Ferr
 	return 0;
 }
 
-static int install(struct restore_ctx *ctx, struct injector *inj, const Ferry__SeccompFilter *f)
+int seccomp_install(struct restore_ctx *ctx, struct injector *inj, const Ferry__SeccompFilter *f)
 {
 	uint64_t prog = 0, map = 0;
 	long ret;
@@ -229,11 +231,11 @@ static int seccomp_restore_thread(struct restore_ctx *ctx, struct rtask *t, stru
 	if (sth->n_chain > MAX_FILTERS)
 		return fe_msg(ctx->err, EBADMSG, "core-%d.img: thread %d has %zu seccomp filters", t->pid, th->tid,
 			      sth->n_chain);
-	for (size_t i = 0; i < sth->n_chain; i++) {
+	for (size_t i = seccomp_installed(st, t->pid, th->tid); i < sth->n_chain; i++) {
 		if (sth->chain[i] >= st->n_filters)
 			return fe_msg(ctx->err, EBADMSG, "core-%d.img: thread %d: bad seccomp filter index %u",
 				      t->pid, th->tid, sth->chain[i]);
-		int r = install(ctx, &th->inj, st->filters[sth->chain[i]]);
+		int r = seccomp_install(ctx, &th->inj, st->filters[sth->chain[i]]);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "seccomp filter %zu of %zu", i + 1, sth->n_chain);
 	}

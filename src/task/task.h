@@ -40,6 +40,11 @@ int misc_restore_timens(struct restore_ctx *ctx, struct rtask *t);
  */
 int task_in_vfork(pid_t pid, pid_t tid);
 
+/* Do threads of this process share seccomp filter objects? (task/seccomp-share.c) */
+int seccomp_shares(const Ferry__SeccompState *st);
+/* Clones t's threads so that they share their filters as they did (when seccomp_shares()). */
+int seccomp_make_threads(struct restore_ctx *ctx, struct rtask *t);
+
 /* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);
 /* A zombie's wait status (field 52 of /proc/PID/stat). */

@@ -80,5 +80,6 @@ run_task() {
 	task_refusal refuse_clone_vm "shares its address space with its parent"
 	task_refusal refuse_timens "is in time namespace"
 	task_refusal refuse_timens_thread "made a time namespace for its children"
+	task_refusal refuse_seccomp_copies "seccomp filters are not shared with the other threads"
 	task_pdeath_root
 }
