@@ -206,6 +206,8 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 		return r;
 	t->inj.trap_ok = task_sigtrap_unused(t->pid);
 	t->injecting = 1;
+	if ((r = task_sud_suspend(ctx, t)) < 0)
+		return r;
 	long addr;
 	r = DINJ(ctx, t, &addr, "map a scratch area", SYS_mmap, 0, DUMP_SCRATCH_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -226,6 +228,7 @@ static int inject_stop(struct dump_ctx *ctx, struct dtask *t)
 	if (t->inj.scratch)
 		r = DINJ(ctx, t, &ret, "unmap the scratch area", SYS_munmap, t->inj.scratch, DUMP_SCRATCH_SIZE);
 	int r2 = inj_finish(&t->inj);
+	task_sud_resume(t);
 	if (r < 0)
 		return r;
 	return r2 < 0 ? fe_set(ctx->err, r2, "put back registers of pid %d", t->pid) : 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The prctl and arch_prctl state a program can read back. Per thread: PR_SET_TSC, the MCE kill
- * policy, speculation controls, CPUID faulting, PR_SET_IO_FLUSHER. Per process: PR_SET_THP_DISABLE,
+ * policy, speculation controls, CPUID faulting, PR_SET_IO_FLUSHER, syscall user dispatch. Per process: PR_SET_THP_DISABLE,
  * PR_SET_MDWE, membarrier registrations, the XSAVE features it was granted (AMX) and KSM's
  * PR_SET_MEMORY_MERGE. What cannot be restored is refused at dump by name: a shadow stack,
  * linear address masking, and the two flags only CAP_SYS_RESOURCE may set when ferry lacks it.
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #define LOG_PREFIX "prctl: "
@@ -226,6 +227,65 @@ static int prctl_restore_late(struct restore_ctx *ctx, struct rtask *t)
 	if (!pa || !pa->has_mdwe || !pa->mdwe)
 		return 0;
 	return SET(ctx, &t->threads[0].inj, "PR_SET_MDWE", SYS_prctl, SET_MDWE, pa->mdwe, 0, 0, 0);
+}
+
+/*
+ * Syscall user dispatch would turn what ferry injects (from outside the thread's allowed region)
+ * into SIGSYS: it is switched off for the dump's injections and back on after. At restore it is
+ * set by ptrace as the thread is released (task/thread.c).
+ */
+#define GET_SUD 0x4211			/* PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG */
+#define SET_SUD 0x4210
+struct sud_cfg {
+	uint64_t mode, selector, offset, len;
+};
+
+int task_sud_suspend(struct dump_ctx *ctx, struct dtask *t)
+{
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct sud_cfg c = { 0 }, off = { 0 };
+		if (ptrace(GET_SUD, t->threads[i].tid, (void *)sizeof(c), &c) < 0)
+			return errno == EINVAL || errno == EIO ? 0 : fe_set(ctx->err, errno, "read the syscall user dispatch "
+									   "of thread %d", t->threads[i].tid);
+		if (!c.mode)
+			continue;
+		Ferry__ThreadAttrs *a = task_thread_attrs(ctx, &t->threads[i]);
+		Ferry__SudConfig *sud = ARENA_NEW(&ctx->arena, Ferry__SudConfig);
+		if (!a || !sud)
+			return -ENOMEM;
+		ferry__sud_config__init(sud);
+		sud->mode = c.mode;
+		sud->selector = c.selector;
+		sud->offset = c.offset;
+		sud->len = c.len;
+		a->sud = sud;
+		if (ptrace(SET_SUD, t->threads[i].tid, (void *)sizeof(off), &off) < 0)
+			return fe_set(ctx->err, errno, "pause the syscall user dispatch of thread %d", t->threads[i].tid);
+	}
+	return 0;
+}
+
+static int set_sud(pid_t tid, const Ferry__SudConfig *s)
+{
+	struct sud_cfg c = { s->mode, s->selector, s->offset, s->len };
+	return ptrace(SET_SUD, tid, (void *)sizeof(c), &c) < 0 ? -errno : 0;
+}
+
+void task_sud_resume(struct dtask *t)
+{
+	for (size_t i = 0; i < t->nthreads; i++) {
+		const Ferry__ThreadAttrs *a = t->threads[i].core ? t->threads[i].core->attrs : NULL;
+		if (a && a->sud && set_sud(t->threads[i].tid, a->sud) < 0)
+			pr_warn("thread %d: syscall user dispatch not switched back on: %m\n", t->threads[i].tid);
+	}
+}
+
+int task_sud_restore(struct restore_ctx *ctx, struct rthread *th)
+{
+	const Ferry__ThreadAttrs *a = th->core->attrs;
+	int r = a && a->sud ? set_sud(th->tid, a->sud) : 0;
+	return r < 0 ? fe_set(ctx->err, r, "thread %d: set its syscall user dispatch (mode %llu)", th->tid,
+			      (unsigned long long)a->sud->mode) : 0;
 }
 
 const struct task_obj_ops prctl_obj = {

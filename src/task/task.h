@@ -45,6 +45,14 @@ int seccomp_shares(const Ferry__SeccompState *st);
 /* Clones t's threads so that they share their filters as they did (when seccomp_shares()). */
 int seccomp_make_threads(struct restore_ctx *ctx, struct rtask *t);
 
+/*
+ * Syscall user dispatch: switched off in every thread of t while the dump injects (suspend, once
+ * injecting has begun) and back on (resume); set again as a restored thread is released.
+ */
+int task_sud_suspend(struct dump_ctx *ctx, struct dtask *t);
+void task_sud_resume(struct dtask *t);
+int task_sud_restore(struct restore_ctx *ctx, struct rthread *th);
+
 /* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);
 /* A zombie's wait status (field 52 of /proc/PID/stat). */

@@ -268,7 +268,7 @@ int thread_restore_final(struct restore_ctx *ctx, struct rthread *th)
 	r = pt_set_sigmask(th->tid, c->sigmask);
 	if (r < 0)
 		return fe_set(ctx->err, r, "set signal mask of thread %d", th->tid);
-	return 0;
+	return task_sud_restore(ctx, th);	/* last: nothing is injected after it */
 }
 
 const struct task_obj_ops thread_obj = {
