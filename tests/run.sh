@@ -44,7 +44,7 @@ TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
-R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud"
+R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree"
 

@@ -3,13 +3,15 @@
  * Each thread's scheduling — policy, nice, real-time priority, deadline parameters, flags
  * (reset-on-fork), a fair thread's time slice, utilization clamps — its CPU affinity and its I/O
  * priority. All are read and set by ferry itself on the thread's TID (no injection), and set
- * last, once nothing more is injected that a low priority or a deadline would slow down.
+ * last, once nothing more is injected that a low priority or a deadline would slow down. A core
+ * scheduling cookie is refused (its value cannot be chosen).
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #define LOG_PREFIX "sched: "
@@ -33,6 +35,8 @@ struct ksched_attr {
 #define FLAG_UTIL_CLAMP 0x60		/* SCHED_FLAG_UTIL_CLAMP_MIN | MAX */
 #define IOPRIO_WHO_PROCESS 1
 #define MAX_CPU_WORDS 1024		/* 65536 CPUs */
+#define PR_SCHED_CORE_ 62
+#define PR_SCHED_CORE_GET_ 0
 
 static int get_attr(pid_t tid, struct ksched_attr *a)
 {
@@ -80,6 +84,10 @@ static int dump_thread(struct dump_ctx *ctx, Ferry__ThreadCore *c)
 	if ((r = get_affinity(c->tid, mask, &s->n_affinity)) < 0)
 		return fe_set(ctx->err, r, "read the CPU affinity of thread %d", c->tid);
 	s->affinity = mask;
+	uint64_t cookie = 0;	/* core scheduling: its cookie's value cannot be chosen */
+	if (prctl(PR_SCHED_CORE_, PR_SCHED_CORE_GET_, c->tid, 0 /* PIDTYPE_PID */, &cookie) == 0 && cookie)
+		return fe_msg(ctx->err, EOPNOTSUPP, "thread %d has a core scheduling cookie (PR_SCHED_CORE %#llx), which "
+			      "this version cannot restore", c->tid, (unsigned long long)cookie);
 	long io = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, c->tid);
 	if (io < 0)
 		return fe_set(ctx->err, errno, "read the I/O priority of thread %d", c->tid);
