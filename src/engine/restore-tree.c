@@ -339,46 +339,43 @@ static int make_group_helpers(struct restore_ctx *ctx, struct group_helper *gh, 
 	return 0;
 }
 
-int restore_tree_sessions(struct restore_ctx *ctx)
+/*
+ * Group leaders first (a session leader already leads its group), then the members. The root's
+ * group is set here only when a task of the tree leads it; otherwise it stays in the restorer's.
+ */
+static int join_groups(struct restore_ctx *ctx)
 {
 	long ret;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t k = 0; k < ctx->ntasks; k++) {
+			struct rtask *t = &ctx->tasks[k];
+			const Ferry__PstreeEntry *e = t->pstree;
+			int leader = e->pgid == e->pid, r;
+			if (e->sid == e->pid || leader != (pass == 0) || (k == 0 && (leader || !in_tree(ctx, e->pgid))))
+				continue;
+			if ((r = RINJ(ctx, &t->threads[0].inj, &ret, "getpgid", SYS_getpgid, 0)) < 0)
+				return r;
+			if (ret != e->pgid &&
+			    (r = RINJ(ctx, &t->threads[0].inj, &ret, "join its process group", SYS_setpgid, 0, e->pgid)) < 0)
+				return fe_wrap(ctx->err, r, "process group %d", e->pgid);
+		}
+	return 0;
+}
+
+int restore_tree_sessions(struct restore_ctx *ctx)
+{
 	size_t nhelpers = 0;
 	struct group_helper *gh = calloc(ctx->ntasks + 1, sizeof(*gh));
 	if (!gh)
 		return fe_set(ctx->err, ENOMEM, "group helpers");
 	int r = make_group_helpers(ctx, gh, &nhelpers);
-	if (r < 0) {
-		free(gh);
-		return r;
-	}
-	/* Group leaders first (a session leader already leads its group), then the members. */
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t k = 1; k < ctx->ntasks; k++) {
-			struct rtask *t = &ctx->tasks[k];
-			const Ferry__PstreeEntry *e = t->pstree;
-			int leader = e->pgid == e->pid;
-			if (e->sid == e->pid || leader != (pass == 0))
-				continue;
-			if ((r = RINJ(ctx, &t->threads[0].inj, &ret, "getpgid", SYS_getpgid, 0)) < 0) {
-				free(gh);
-				return r;
-			}
-			if (ret == e->pgid)
-				continue;
-			r = RINJ(ctx, &t->threads[0].inj, &ret, "join its process group", SYS_setpgid, 0, e->pgid);
-			if (r < 0) {
-				free(gh);
-				return fe_wrap(ctx->err, r, "process group %d", e->pgid);
-			}
-		}
-	for (size_t i = 0; i < nhelpers; i++)
-		if ((r = stop_group_helper(ctx, &gh[i])) < 0) {
-			free(gh);
-			return r;
-		}
+	if (r == 0)
+		r = join_groups(ctx);
+	for (size_t i = 0; r == 0 && i < nhelpers; i++)
+		r = stop_group_helper(ctx, &gh[i]);
 	free(gh);
-	for (size_t k = 1; k < ctx->ntasks; k++)
-		if (ctx->tasks[k].zombie && (r = make_zombie(ctx, &ctx->tasks[k])) < 0)
-			return r;
-	return 0;
+	for (size_t k = 1; r == 0 && k < ctx->ntasks; k++)
+		if (ctx->tasks[k].zombie)
+			r = make_zombie(ctx, &ctx->tasks[k]);
+	return r;
 }

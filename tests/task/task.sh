@@ -74,6 +74,46 @@ task_pdeath_root() {
 	for p in $kids; do kill_ours "$p"; done
 }
 
+# A root that is not a session leader, in a group led by its zombie child (started from a shell
+# here: the zdtm runner makes every root a session leader). Restored with -d, checked by itself.
+task_root_group() {
+	local tn="task/root-group" dir="$OUT/task/root-group" root rc
+	selected "$tn" || return 0
+	start_clock
+	rm -rf "$dir"; mkdir -p "$dir"
+	(close_stray_fds; ZDTM_DIR=$dir exec setsid bash -c '"$0" >"$1" 2>&1 & wait' "$TASK_BIN/root_group" \
+		"$dir/test.out" </dev/null >/dev/null 2>&1) &
+	track $!
+	while [ ! -s "$dir/ready" ] && ! expired; do sleep 0.02; done
+	root=$(cat "$dir/ready" 2>/dev/null)
+	[ -n "$root" ] || { fail "$tn" "the program did not start" "$dir/test.out"; return; }
+	track "$root"
+	mkdir -p "$dir/img"
+	if ! timeout -k 3 20 "$FERRY" dump -t "$root" -D "$dir/img" -v4 -o dump.log </dev/null >"$dir/img/dump.err" 2>&1; then
+		kill_ours "$root"
+		fail "$tn" "ferry dump failed" "$dir/img/dump.err"
+		return
+	fi
+	wait_dead "$root" 5
+	ferry_restore_bg "$dir/img" -d
+	reap "$RPID"
+	rc=$REAP_RC
+	track "$root"
+	if [ "$rc" != 0 ]; then
+		kill_ours "$root"
+		fail "$tn" "ferry restore -d exited with $rc" "$dir/img/restore.err" "$dir/img/restore.log"
+		return
+	fi
+	while [ "$(tracer_of "$root")" != 0 ] && ! expired; do sleep 0.05; done
+	kill -TERM "$root"
+	wait_dead "$root" "$(remaining)" || kill_ours "$root"
+	if [ "$(last_line "$dir/test.out")" = PASS ]; then
+		pass "$tn"
+	else
+		fail "$tn" "the restored root did not end with PASS$(test_says "$dir")" "$dir/test.out" "$dir/img/restore.log"
+	fi
+}
+
 run_task() {
 	[ -x "$FERRY" ] || { selected "task" && skip "task" "ferry not built ($FERRY)"; return; }
 	task_refusal refuse_vfork "waits in vfork() for a child that shares its memory"
@@ -82,4 +122,5 @@ run_task() {
 	task_refusal refuse_timens_thread "made a time namespace for its children"
 	task_refusal refuse_seccomp_copies "seccomp filters are not shared with the other threads"
 	task_pdeath_root
+	task_root_group
 }
