@@ -402,10 +402,37 @@ zdtm_leave_running() {
 	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
 }
 
-# zdtm_detached NAME: dump, then `ferry restore -d`: ferry must exit 0 and leave the test running
-# on its own; SIGTERM, and the test must end with PASS (the root is not necessarily our child)
+# restore_detached_and_check NAME DIR PID NTHREADS: `ferry restore -d` of DIR/img must exit 0 and
+# leave PID running on its own; SIGTERM, and DIR/test.out must end with PASS. Run by this shell
+# itself (no `timeout` between): a root with a parent-death signal becomes ferry's sibling, our
+# child, as the original was.
+restore_detached_and_check() {
+	local tn=$1 dir=$2 pid=$3 nthr=$4 rc
+	ferry_restore_bg "$dir/img" -d
+	reap "$RPID"
+	rc=$REAP_RC
+	track "$pid"
+	if [ "$rc" != 0 ]; then
+		kill_ours "$pid"
+		fail "$tn" "ferry restore -d exited with $rc" "$dir/img/restore.err" "$dir/img/restore.log"
+		return
+	fi
+	while ! expired && { [ "$(tracer_of "$pid")" != 0 ] || [ "$(nthreads "$pid")" -lt "$nthr" ]; }; do
+		sleep 0.05
+	done
+	kill -TERM "$pid" 2>/dev/null
+	wait_dead "$pid" "$(remaining)" || kill_ours "$pid"
+	wait "$pid" 2>/dev/null	# the root may be our child
+	if [ "$(last_line "$dir/test.out")" != PASS ]; then
+		fail "$tn" "the restored test did not end with PASS$(test_says "$dir")" "$dir/test.out" "$dir/img/restore.log"
+	else
+		pass "$tn"
+	fi
+}
+
+# zdtm_detached NAME: dump, then restore with -d (restore_detached_and_check)
 zdtm_detached() {
-	local name=$1 tn="zdtm/$1(-d)" dir="$OUT/zdtm-d/$1" nthr rc
+	local name=$1 tn="zdtm/$1(-d)" dir="$OUT/zdtm-d/$1" nthr
 	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
 	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
@@ -417,28 +444,7 @@ zdtm_detached() {
 		skip "$tn" "pid $TPID was reused by another process before the restore"
 		return
 	fi
-	# run by this shell itself (no `timeout` between): a root with a parent-death signal becomes
-	# ferry's sibling, our child, as the original was
-	ferry_restore_bg "$dir/img" -d
-	reap "$RPID"
-	rc=$REAP_RC
-	track "$TPID"
-	if [ "$rc" != 0 ]; then
-		kill_ours "$TPID"
-		fail "$tn" "ferry restore -d exited with $rc" "$dir/img/restore.err" "$dir/img/restore.log"
-		return
-	fi
-	while ! expired && { [ "$(tracer_of "$TPID")" != 0 ] || [ "$(nthreads "$TPID")" -lt "$nthr" ]; }; do
-		sleep 0.05
-	done
-	kill -TERM "$TPID" 2>/dev/null
-	wait_dead "$TPID" "$(remaining)" || kill_ours "$TPID"
-	wait "$TPID" 2>/dev/null	# the root may be our child (restored as ferry's sibling)
-	if [ "$(last_line "$dir/test.out")" != PASS ]; then
-		fail "$tn" "the restored test did not end with PASS$(test_says "$dir")" "$dir/test.out" "$dir/img/restore.log"
-	else
-		pass "$tn"
-	fi
+	restore_detached_and_check "$tn" "$dir" "$TPID" "$nthr"
 }
 
 run_zdtm() {

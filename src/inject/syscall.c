@@ -37,35 +37,49 @@ int inj_open(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err
 }
 
 /*
- * The fast way, for a thread whose SIGTRAP nobody uses (inj->trap_ok): single-step the
- * instruction. Handles clone events and stray signals.
+ * Resumes the thread with request req and waits for its next stop that is not a ptrace event
+ * (a clone's child is noted in event_child: the call has not returned yet). 0 and the wait
+ * status in *st, or -errno.
  */
-static int step_over_syscall(struct injector *inj, struct user_regs_struct *out)
+static int next_stop(struct injector *inj, int req, int *st)
 {
 	for (int guard = 0; guard < 1000; guard++) {
-		int st, r;
-		if (ptrace(PTRACE_SINGLESTEP, inj->tid, NULL, NULL) < 0)
+		if (ptrace(req, inj->tid, NULL, NULL) < 0)
 			return -errno;
-		r = pt_wait_stop(inj->tid, &st);
+		int r = pt_wait_stop(inj->tid, st);
 		if (r < 0)
 			return r;
-		int event = st >> 16;
+		int event = *st >> 16;
 		if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
 			unsigned long msg = 0;
 			ptrace(PTRACE_GETEVENTMSG, inj->tid, NULL, &msg);
 			inj->event_child = (pid_t)msg;
-			continue;	/* the syscall has not returned yet */
 		}
-		if (event)
-			continue;	/* a group-stop or other event: step again */
+		if (!event)
+			return 0;
+	}
+	return -ELOOP;
+}
+
+static void stash(struct injector *inj, int sig)
+{
+	if (inj->nstashed < (int)(sizeof(inj->stashed) / sizeof(inj->stashed[0])))
+		inj->stashed[inj->nstashed++] = sig;
+	pr_debug("thread %d: stashed signal %d during injection\n", inj->tid, sig);
+}
+
+/* The fast way, for a thread whose SIGTRAP nobody uses (inj->trap_ok): single-step the instruction. */
+static int step_over_syscall(struct injector *inj, struct user_regs_struct *out)
+{
+	for (int guard = 0; guard < 1000; guard++) {
+		int st, r = next_stop(inj, PTRACE_SINGLESTEP, &st);
+		if (r < 0)
+			return r;
 		if (WSTOPSIG(st) != SIGTRAP) {
-			if (inj->nstashed < (int)(sizeof(inj->stashed) / sizeof(inj->stashed[0])))
-				inj->stashed[inj->nstashed++] = WSTOPSIG(st);
-			pr_debug("thread %d: stashed signal %d during injection\n", inj->tid, WSTOPSIG(st));
+			stash(inj, WSTOPSIG(st));
 			continue;
 		}
-		r = pt_getregs(inj->tid, out);
-		if (r < 0)
+		if ((r = pt_getregs(inj->tid, out)) < 0)
 			return r;
 		if (out->rip == inj->sc_addr + 2) {
 			inj->in_syscall_stop = 0;
@@ -93,31 +107,17 @@ static int is_syscall_stop(pid_t tid, int st)
  * exit (twice the cost of a step). No signal is raised in the task. A single-step raises a
  * SIGTRAP the kernel forces through: a blocked or ignored SIGTRAP's handler is reset to SIG_DFL
  * and unblocked (every signal is blocked while injecting), and a SIGTRAP already pending would be
- * taken for the step's. Handles clone events and stashes stray signals.
+ * taken for the step's.
  */
 static int run_syscall(struct injector *inj, struct user_regs_struct *out)
 {
 	int entered = 0;
 	for (int guard = 0; guard < 1000; guard++) {
-		int st, r;
-		if (ptrace(PTRACE_SYSCALL, inj->tid, NULL, NULL) < 0)
-			return -errno;
-		r = pt_wait_stop(inj->tid, &st);
+		int st, r = next_stop(inj, PTRACE_SYSCALL, &st);
 		if (r < 0)
 			return r;
-		int event = st >> 16;
-		if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
-			unsigned long msg = 0;
-			ptrace(PTRACE_GETEVENTMSG, inj->tid, NULL, &msg);
-			inj->event_child = (pid_t)msg;
-			continue;	/* the syscall has not returned yet */
-		}
-		if (event)
-			continue;	/* a group-stop or other event: go on */
 		if (!is_syscall_stop(inj->tid, st)) {
-			if (inj->nstashed < (int)(sizeof(inj->stashed) / sizeof(inj->stashed[0])))
-				inj->stashed[inj->nstashed++] = WSTOPSIG(st);
-			pr_debug("thread %d: stashed signal %d during injection\n", inj->tid, WSTOPSIG(st));
+			stash(inj, WSTOPSIG(st));
 			continue;
 		}
 		if (!entered) {
@@ -125,8 +125,7 @@ static int run_syscall(struct injector *inj, struct user_regs_struct *out)
 			continue;
 		}
 		inj->in_syscall_stop = 1;
-		r = pt_getregs(inj->tid, out);
-		if (r < 0)
+		if ((r = pt_getregs(inj->tid, out)) < 0)
 			return r;
 		return out->rip == inj->sc_addr + 2 ? 0 : -EFAULT;
 	}
@@ -201,8 +200,8 @@ static int park_in_signal_path(struct injector *inj)
 		if ((st >> 16) == PTRACE_EVENT_STOP)
 			return 0;
 		sig = 0;
-		if (!(st >> 16) && inj->nstashed < (int)(sizeof(inj->stashed) / sizeof(inj->stashed[0])))
-			inj->stashed[inj->nstashed++] = WSTOPSIG(st);
+		if (!(st >> 16))
+			stash(inj, WSTOPSIG(st));
 	}
 	return -ELOOP;
 }

@@ -93,9 +93,8 @@ static int dump_thread_creds(struct dump_ctx *ctx, struct dtask *t, struct dthre
 	if ((r = thread_inj_open(ctx, t, th, &inj)) < 0)
 		return r;
 	r = INJ(&inj, &ret, ctx->err, SYS_prctl, PR_GET_SECUREBITS);
-	int r2 = inj_finish(&inj);
-	if (r < 0 || r2 < 0)
-		return r < 0 ? r : fe_set(ctx->err, r2, "put back registers of thread %d", th->tid);
+	if ((r = thread_inj_close(ctx, &inj, r)) < 0)
+		return r;
 	cr->securebits = (uint32_t)ret;
 	if (!same_creds(cr, t->core->creds))
 		th->core->creds = cr;

@@ -96,12 +96,7 @@ static int dump_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th
 		r = refuse_thread(ctx, &inj, t->pid);
 	a->has_io_flusher = 1;
 	a->io_flusher = (proc_stat_field(th->tid, 9) & PF_IO_FLUSHER) == PF_IO_FLUSHER;
-	int r2 = inj_finish(&inj);
-	if (r < 0)
-		return r;
-	if (r2 < 0)
-		return fe_set(ctx->err, r2, "put back registers of thread %d", th->tid);
-	return 0;
+	return thread_inj_close(ctx, &inj, r);
 }
 
 /* The mm-wide flags and registrations, read in the leader. */

@@ -219,9 +219,8 @@ static int ask_all(struct dump_ctx *ctx, struct dtask *t, const Ferry__SeccompSt
 			return r;
 		uint64_t prog = put_allow_all(&inj);
 		r = INJ(&inj, &ret, ctx->err, SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, prog);
-		int r2 = inj_finish(&inj);
-		if (r < 0 || r2 < 0)
-			return r < 0 ? r : fe_set(ctx->err, r2, "put back registers of thread %d", inj.tid);
+		if ((r = thread_inj_close(ctx, &inj, r)) < 0)
+			return r;
 		if (ret == -EACCES)
 			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: thread %d shares seccomp filters with other threads, which "
 				      "cannot be checked without no_new_privs or CAP_SYS_ADMIN in it", t->pid, me->tid);

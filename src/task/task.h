@@ -16,6 +16,8 @@ void regs_prepare_for_resume(struct user_regs_struct *r);
  * thread's registers back with inj_finish().
  */
 int thread_inj_open(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, struct injector *inj);
+/* Puts the thread's registers back; returns r if it is an error, else 0 or that of the put-back. */
+int thread_inj_close(struct dump_ctx *ctx, struct injector *inj, int r);
 /* Registers, FPU state and signal mask: the last thing set before a thread is released. */
 int thread_restore_final(struct restore_ctx *ctx, struct rthread *th);
 

@@ -79,6 +79,15 @@ int thread_inj_open(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, s
 	return 0;
 }
 
+int thread_inj_close(struct dump_ctx *ctx, struct injector *inj, int r)
+{
+	pid_t tid = inj->tid;
+	int r2 = inj_finish(inj);
+	if (r < 0)
+		return r;
+	return r2 < 0 ? fe_set(ctx->err, r2, "put back registers of thread %d", tid) : 0;
+}
+
 static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
 {
 	struct arena *a = &ctx->arena;
@@ -165,12 +174,7 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 		pr_info("thread %d: inside restart_syscall; saved as syscall %llu to re-run\n", th->tid,
 			(unsigned long long)c->regs->orig_rax);
 	}
-	int r2 = inj_finish(&inj);
-	if (r < 0)
-		return r;
-	if (r2 < 0)
-		return fe_set(ctx->err, r2, "put back registers of thread %d", th->tid);
-	return 0;
+	return thread_inj_close(ctx, &inj, r);
 }
 
 static int thread_dump(struct dump_ctx *ctx, struct dtask *t)

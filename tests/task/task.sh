@@ -77,7 +77,7 @@ task_pdeath_root() {
 # A root that is not a session leader, in a group led by its zombie child (started from a shell
 # here: the zdtm runner makes every root a session leader). Restored with -d, checked by itself.
 task_root_group() {
-	local tn="task/root-group" dir="$OUT/task/root-group" root rc
+	local tn="task/root-group" dir="$OUT/task/root-group" root
 	selected "$tn" || return 0
 	start_clock
 	rm -rf "$dir"; mkdir -p "$dir"
@@ -95,23 +95,7 @@ task_root_group() {
 		return
 	fi
 	wait_dead "$root" 5
-	ferry_restore_bg "$dir/img" -d
-	reap "$RPID"
-	rc=$REAP_RC
-	track "$root"
-	if [ "$rc" != 0 ]; then
-		kill_ours "$root"
-		fail "$tn" "ferry restore -d exited with $rc" "$dir/img/restore.err" "$dir/img/restore.log"
-		return
-	fi
-	while [ "$(tracer_of "$root")" != 0 ] && ! expired; do sleep 0.05; done
-	kill -TERM "$root"
-	wait_dead "$root" "$(remaining)" || kill_ours "$root"
-	if [ "$(last_line "$dir/test.out")" = PASS ]; then
-		pass "$tn"
-	else
-		fail "$tn" "the restored root did not end with PASS$(test_says "$dir")" "$dir/test.out" "$dir/img/restore.log"
-	fi
+	restore_detached_and_check "$tn" "$dir" "$root" 1
 }
 
 run_task() {
