@@ -46,7 +46,7 @@ TAIL_LINES=${FERRY_TEST_TAIL:-15}
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
 R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
-D_TESTS="pdeath tree"
+D_TESTS="pdeath tree prctl_attrs"
 
 NPASS=0
 NFAIL=0

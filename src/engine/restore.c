@@ -231,7 +231,10 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 {
 	int sv[2] = { -1, -1 };
 	ctx->hold_fd = -1;
-	ctx->sibling = ctx->opts->detached && !ctx->opts->caller_waits && t->core->has_pdeath_sig && t->core->pdeath_sig;
+	int pdeath = t->core->has_pdeath_sig && t->core->pdeath_sig;
+	for (size_t i = 1; i < t->nthreads; i++)	/* a thread's own counts too */
+		pdeath |= t->threads[i].core->attrs && t->threads[i].core->attrs->pdeath_sig;
+	ctx->sibling = ctx->opts->detached && !ctx->opts->caller_waits && pdeath;
 	if (ctx->sibling && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return fe_set(ctx->err, errno, "socketpair");
 	ctx->hold_fd = sv[1];

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The prctl and arch_prctl state a program can read back. Per thread: PR_SET_TSC, the MCE kill
- * policy, speculation controls, CPUID faulting, PR_SET_IO_FLUSHER, syscall user dispatch. Per process: PR_SET_THP_DISABLE,
+ * policy, speculation controls, CPUID faulting, PR_SET_IO_FLUSHER, syscall user dispatch, and
+ * a thread's own parent-death signal and personality. Per process: PR_SET_THP_DISABLE,
  * PR_SET_MDWE, membarrier registrations, the XSAVE features it was granted (AMX) and KSM's
  * PR_SET_MEMORY_MERGE. What cannot be restored is refused at dump by name: a shadow stack,
  * linear address masking, and the two flags only CAP_SYS_RESOURCE may set when ferry lacks it.
@@ -65,6 +66,26 @@ static int refuse_thread(struct dump_ctx *ctx, struct injector *inj, pid_t pid)
 	return r;
 }
 
+/*
+ * A non-leader thread's own parent-death signal (clone() does not pass it on) and personality
+ * (threads are cloned before the leader gets its own back).
+ */
+static int dump_thread_own(struct dump_ctx *ctx, struct dtask *t, struct injector *inj, Ferry__ThreadAttrs *a)
+{
+	long ret;
+	int v = 0;
+	int r = TRY(inj, &ret, ctx, SYS_prctl, PR_GET_PDEATHSIG, inj->scratch, 0, 0, 0);
+	if (r == 0 && ret == 0 && inj_read(inj, inj->scratch, &v, sizeof(v)) == 0 && v) {
+		a->has_pdeath_sig = 1;
+		a->pdeath_sig = v;
+	}
+	if (r == 0 && (r = TRY(inj, &ret, ctx, SYS_personality, 0xffffffff)) == 0 && ret >= 0) {
+		a->has_personality = 1;
+		a->personality = (uint32_t)ret;
+	}
+	return r;
+}
+
 static int dump_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
 {
 	Ferry__ThreadAttrs *a = task_thread_attrs(ctx, th);
@@ -92,6 +113,8 @@ static int dump_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th
 	a->spec_ctrl = spec;
 	if (r == 0 && (r = TRY(&inj, &ret, ctx, SYS_arch_prctl, ARCH_GET_CPUID, 0)) == 0 && ret == 0)
 		a->has_cpuid_faulting = a->cpuid_faulting = 1;
+	if (r == 0 && th->tid != t->pid)	/* per thread, too: the leader's are in TaskCore */
+		r = dump_thread_own(ctx, t, &inj, a);
 	if (r == 0)
 		r = refuse_thread(ctx, &inj, t->pid);
 	a->has_io_flusher = 1;
@@ -212,6 +235,10 @@ static int prctl_restore_thread(struct restore_ctx *ctx, struct rtask *t, struct
 		r = SET(ctx, inj, "ARCH_SET_CPUID (CPUID faulting)", SYS_arch_prctl, ARCH_SET_CPUID, 0);
 	if (r == 0 && a->io_flusher)
 		r = SET(ctx, inj, "PR_SET_IO_FLUSHER", SYS_prctl, SET_IO_FLUSHER, 1, 0, 0, 0);
+	if (r == 0 && a->has_pdeath_sig && th->tid != t->pid)
+		r = SET(ctx, inj, "set the thread's parent-death signal", SYS_prctl, PR_SET_PDEATHSIG, a->pdeath_sig, 0, 0, 0);
+	if (r == 0 && a->has_personality && th->tid != t->pid)
+		r = SET(ctx, inj, "set the thread's personality", SYS_personality, a->personality);
 	return r;
 }
 

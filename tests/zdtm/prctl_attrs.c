@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // prctl and arch_prctl state, per thread and per process. Threads: rdtsc forbidden
-// (PR_SET_TSC), MCE kill policy early / late, CPUID faulting (ARCH_SET_CPUID 0), and a plain
-// one; every thread also compares its speculation controls. Processes: the main one disables
+// (PR_SET_TSC) and a parent-death signal of its own, MCE kill policy early / late, CPUID faulting
+// (ARCH_SET_CPUID 0) and a personality of its own, and a plain one; every thread also compares
+// its speculation controls, parent-death signal and personality (inherited from the main one). Processes: the main one disables
 // THP and registers for every membarrier kind the kernel has; a child was forked before that
 // (THP on, no registrations) and turns on memory-deny-write-execute. After restore each
 // thread reads its own values back, and rdtsc, cpuid and mprotect(PROT_EXEC) fault or fail
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -34,11 +36,17 @@ enum { T_MAIN, T_TSC, T_MCE_EARLY, T_MCE_LATE, T_CPUID, NT };
 static const char *names[NT] = { "main", "tsc", "mce-early", "mce-late", "cpuid" };
 
 struct tstate {
-	int tsc, mce, cpuid, spec[3];
+	int tsc, mce, cpuid, spec[3], pdeath, pers;
 };
 static struct tstate saved[NT];
 static volatile int up;
+static volatile int winches;
 static __thread sigjmp_buf jb;
+
+static void on_winch(int sig)
+{
+	winches++;	/* the thread's parent-death signal: must not fire (its parent lives) */
+}
 static __thread volatile int in_probe;
 
 static void on_segv(int sig)
@@ -74,6 +82,8 @@ static void read_state(struct tstate *s)
 	s->cpuid = syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0);
 	for (int i = 0; i < 3; i++)
 		s->spec[i] = prctl(PR_GET_SPECULATION_CTRL, i, 0, 0, 0);
+	prctl(PR_GET_PDEATHSIG, &s->pdeath);
+	s->pers = personality(0xffffffff);
 }
 
 static void verify_thread(int i)
@@ -84,6 +94,8 @@ static void verify_thread(int i)
 	zdtm_check(now.tsc == was->tsc, "%s: PR_GET_TSC %d, want %d", names[i], now.tsc, was->tsc);
 	zdtm_check(now.mce == was->mce, "%s: MCE kill policy %d, want %d", names[i], now.mce, was->mce);
 	zdtm_check(now.cpuid == was->cpuid, "%s: ARCH_GET_CPUID %d, want %d", names[i], now.cpuid, was->cpuid);
+	zdtm_check(now.pdeath == was->pdeath, "%s: parent-death signal %d, want %d", names[i], now.pdeath, was->pdeath);
+	zdtm_check(now.pers == was->pers, "%s: personality %#x, want %#x", names[i], now.pers, was->pers);
 	for (int k = 0; k < 3; k++)
 		zdtm_check(now.spec[k] == was->spec[k], "%s: speculation control %d is %#x, want %#x", names[i], k,
 			   now.spec[k], was->spec[k]);
@@ -96,11 +108,11 @@ static void *worker(void *arg)
 	long i = (long)arg;
 	int r = 0;
 	if (i == T_TSC)
-		r = prctl(PR_SET_TSC, PR_TSC_SIGSEGV);
+		r = prctl(PR_SET_TSC, PR_TSC_SIGSEGV) | prctl(PR_SET_PDEATHSIG, SIGWINCH);	/* this thread's own */
 	else if (i == T_MCE_EARLY || i == T_MCE_LATE)
 		r = prctl(PR_MCE_KILL, PR_MCE_KILL_SET, i == T_MCE_EARLY ? PR_MCE_KILL_EARLY : PR_MCE_KILL_LATE, 0, 0);
 	else if (i == T_CPUID)
-		r = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0);
+		r = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) | (personality(ADDR_NO_RANDOMIZE | READ_IMPLIES_EXEC) < 0);
 	zdtm_check(r == 0, "%s: set up: %s", names[i], strerror(errno));
 	read_state(&saved[i]);
 	__atomic_fetch_add(&up, 1, __ATOMIC_SEQ_CST);
@@ -136,6 +148,8 @@ int main(void)
 	pthread_t th[NT];
 	zdtm_init("prctl_attrs");
 	signal(SIGSEGV, on_segv);
+	signal(SIGWINCH, on_winch);
+	personality(ADDR_COMPAT_LAYOUT);	/* every thread inherits it; one changes its own */
 	pid_t kid = fork();
 	if (kid == 0)
 		child();
@@ -155,6 +169,7 @@ int main(void)
 	zdtm_wait_sigterm();
 
 	verify_thread(T_MAIN);
+	zdtm_check(winches == 0, "a thread's parent-death signal fired %d times", winches);
 	zdtm_check(prctl(PR_GET_THP, 0, 0, 0, 0) == 1, "THP disable %d, want 1", prctl(PR_GET_THP, 0, 0, 0, 0));
 	int now = syscall(SYS_membarrier, MB_GET_REGISTRATIONS, 0, 0);
 	zdtm_check(now == reg, "membarrier registrations %#x, want %#x", now, reg);
