@@ -26,6 +26,7 @@ struct dthread {
 	int seized;
 	struct user_regs_struct regs;	/* as stopped */
 	uint64_t sigmask;		/* the thread's real mask */
+	uint32_t securebits;		/* read with the rest of its prctl state (task/prctl.c) */
 	Ferry__ThreadCore *core;
 };
 

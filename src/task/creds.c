@@ -88,14 +88,7 @@ static int dump_thread_creds(struct dump_ctx *ctx, struct dtask *t, struct dthre
 	Ferry__Creds *cr = parse_creds(&ctx->arena, status);
 	if (!cr)
 		return fe_msg(ctx->err, EIO, "pid %d: cannot parse the credentials in %s", t->pid, path);
-	struct injector inj;
-	long ret;
-	if ((r = thread_inj_open(ctx, t, th, &inj)) < 0)
-		return r;
-	r = INJ(&inj, &ret, ctx->err, SYS_prctl, PR_GET_SECUREBITS);
-	if ((r = thread_inj_close(ctx, &inj, r)) < 0)
-		return r;
-	cr->securebits = (uint32_t)ret;
+	cr->securebits = th->securebits;
 	if (!same_creds(cr, t->core->creds))
 		th->core->creds = cr;
 	return 0;
@@ -106,11 +99,8 @@ static int creds_dump(struct dump_ctx *ctx, struct dtask *t)
 	Ferry__Creds *cr = parse_creds(&ctx->arena, t->status);
 	if (!cr)
 		return fe_msg(ctx->err, EIO, "pid %d: cannot parse credentials in /proc/%d/status", t->pid, t->pid);
-	long ret;
-	int r = DINJ(ctx, t, &ret, "read securebits", SYS_prctl, PR_GET_SECUREBITS);
-	if (r < 0)
-		return r;
-	cr->securebits = (uint32_t)ret;
+	int r;
+	cr->securebits = t->threads[0].securebits;	/* read by task/prctl.c */
 	t->core->creds = cr;
 	for (size_t i = 1; i < t->nthreads; i++)
 		if ((r = dump_thread_creds(ctx, t, &t->threads[i])) < 0)

@@ -86,40 +86,38 @@ static int dump_thread_own(struct dump_ctx *ctx, struct dtask *t, struct injecto
 	return r;
 }
 
-static int dump_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
+int prctl_dump_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, struct injector *inj)
 {
 	Ferry__ThreadAttrs *a = task_thread_attrs(ctx, th);
 	int32_t *spec = ARENA_ARRAY(&ctx->arena, int32_t, NSPEC);
-	struct injector inj;
 	long ret;
+	int v = 0, r;
 	if (!a || !spec)
 		return -ENOMEM;
-	int r = thread_inj_open(ctx, t, th, &inj);
-	if (r < 0)
-		return r;
-	int v = 0;
-	if ((r = TRY(&inj, &ret, ctx, SYS_prctl, PR_GET_TSC, inj.scratch)) == 0 && ret == 0 &&
-	    inj_read(&inj, inj.scratch, &v, sizeof(v)) == 0) {
+	if ((r = TRY(inj, &ret, ctx, SYS_prctl, PR_GET_TSC, inj->scratch)) == 0 && ret == 0 &&
+	    inj_read(inj, inj->scratch, &v, sizeof(v)) == 0) {
 		a->has_tsc = 1;
 		a->tsc = v;
 	}
-	if (r == 0 && (r = TRY(&inj, &ret, ctx, SYS_prctl, PR_MCE_KILL_GET, 0, 0, 0, 0)) == 0 && ret >= 0) {
+	if (r == 0 && (r = TRY(inj, &ret, ctx, SYS_prctl, PR_MCE_KILL_GET, 0, 0, 0, 0)) == 0 && ret >= 0) {
 		a->has_mce_kill = 1;
 		a->mce_kill = ret;
 	}
 	for (int which = 0; r == 0 && which < NSPEC; which++)
-		if ((r = TRY(&inj, &ret, ctx, SYS_prctl, PR_GET_SPECULATION_CTRL, which, 0, 0, 0)) == 0)
+		if ((r = TRY(inj, &ret, ctx, SYS_prctl, PR_GET_SPECULATION_CTRL, which, 0, 0, 0)) == 0)
 			spec[a->n_spec_ctrl++] = ret < 0 ? 0 : ret;
 	a->spec_ctrl = spec;
-	if (r == 0 && (r = TRY(&inj, &ret, ctx, SYS_arch_prctl, ARCH_GET_CPUID, 0)) == 0 && ret == 0)
+	if (r == 0 && (r = TRY(inj, &ret, ctx, SYS_arch_prctl, ARCH_GET_CPUID, 0)) == 0 && ret == 0)
 		a->has_cpuid_faulting = a->cpuid_faulting = 1;
+	if (r == 0 && (r = TRY(inj, &ret, ctx, SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0)) == 0)
+		th->securebits = (uint32_t)ret;
 	if (r == 0 && th->tid != t->pid)	/* per thread, too: the leader's are in TaskCore */
-		r = dump_thread_own(ctx, t, &inj, a);
+		r = dump_thread_own(ctx, t, inj, a);
 	if (r == 0)
-		r = refuse_thread(ctx, &inj, t->pid);
+		r = refuse_thread(ctx, inj, t->pid);
 	a->has_io_flusher = 1;
 	a->io_flusher = (proc_stat_field(th->tid, 9) & PF_IO_FLUSHER) == PF_IO_FLUSHER;
-	return thread_inj_close(ctx, &inj, r);
+	return r;
 }
 
 /* The mm-wide flags and registrations, read in the leader. */
@@ -162,10 +160,7 @@ static int prctl_dump(struct dump_ctx *ctx, struct dtask *t)
 	Ferry__ProcAttrs *pa = task_proc_attrs(ctx, t);
 	if (!pa)
 		return -ENOMEM;
-	int r = dump_process(ctx, t, pa);
-	for (size_t i = 0; r == 0 && i < t->nthreads; i++)
-		r = dump_thread(ctx, t, &t->threads[i]);
-	return r;
+	return dump_process(ctx, t, pa);	/* each thread's: prctl_dump_thread(), from task/thread.c */
 }
 
 /* An injected call that must succeed, named in the error. */

@@ -16,6 +16,8 @@ void regs_prepare_for_resume(struct user_regs_struct *r);
  * thread's registers back with inj_finish().
  */
 int thread_inj_open(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, struct injector *inj);
+/* One thread's prctl state and securebits, through the dump's injector into it (task/prctl.c). */
+int prctl_dump_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, struct injector *inj);
 /* Puts the thread's registers back; returns r if it is an error, else 0 or that of the put-back. */
 int thread_inj_close(struct dump_ctx *ctx, struct injector *inj, int r);
 /* Registers, FPU state and signal mask: the last thing set before a thread is released. */

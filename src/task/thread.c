@@ -169,6 +169,8 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 			c->altstack->size = ss.ss_size;
 		}
 	}
+	if (!r)
+		r = prctl_dump_thread(ctx, t, th, &inj);
 	if (!r && th->regs.orig_rax == SYS_restart_syscall) {
 		c->regs->orig_rax = restarted_syscall_nr(&inj, &th->regs);
 		pr_info("thread %d: inside restart_syscall; saved as syscall %llu to re-run\n", th->tid,
