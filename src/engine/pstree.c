@@ -118,6 +118,9 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, int parent)
 	char state;
 	if (task_read_stat(pid, &ppid, &pgid, &sid, &state) < 0)
 		return fe_msg(ctx->err, ESRCH, "process %d", pid);
+	if ((state == 'Z' || state == 'X') && task_live_threads(pid) > 0)
+		return fe_msg(ctx->err, EOPNOTSUPP, "process %d: its main thread has exited while %d other thread(s) "
+			      "run on: not supported", pid, task_live_threads(pid));
 	if (state == 'Z' || state == 'X') {
 		if (parent < 0)
 			return fe_msg(ctx->err, ESRCH, "process %d is a zombie", pid);

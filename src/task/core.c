@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "engine/context.h"
 #include "files/files.h"
+#include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "task/task.h"
 
@@ -79,6 +80,24 @@ int task_in_vfork(pid_t pid, pid_t tid)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", (int)pid, (int)tid);
 	return read_file(path, &wchan, NULL) < 0 || !strcmp(wchan, "0") || strstr(wchan, "clone") || strstr(wchan, "vfork");
+}
+
+int task_live_threads(pid_t pid)
+{
+	pid_t *tids;
+	size_t n;
+	int live = 0;
+	if (list_threads(pid, &tids, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char path[96];
+		_cleanup_free_ char *stat = NULL;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tids[i]);
+		const char *p = tids[i] != pid && read_file(path, &stat, NULL) == 0 ? strrchr(stat, ')') : NULL;
+		live += p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	}
+	free(tids);
+	return live;
 }
 
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state)

@@ -57,6 +57,9 @@ int task_sud_suspend(struct dump_ctx *ctx, struct dtask *t);
 void task_sud_resume(struct dtask *t);
 int task_sud_restore(struct restore_ctx *ctx, struct rthread *th);
 
+/* Threads of pid other than its leader that have not exited (a zombie leader may have some). */
+int task_live_threads(pid_t pid);
+
 /* Builds the pstree entry from /proc/PID/stat; 0/-errno. */
 int task_read_stat(pid_t pid, int *ppid, int *pgid, int *sid, char *state);
 /* A zombie's wait status (field 52 of /proc/PID/stat). */

@@ -105,6 +105,7 @@ run_task() {
 	task_refusal refuse_timens "is in time namespace"
 	task_refusal refuse_timens_thread "made a time namespace for its children"
 	task_refusal refuse_seccomp_copies "seccomp filters are not shared with the other threads"
+	task_refusal refuse_leader_exited "its main thread has exited while 1 other thread(s) run on"
 	task_pdeath_root
 	task_root_group
 }
