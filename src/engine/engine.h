@@ -40,6 +40,7 @@ struct restore_opts {
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const char *key_file;	/* the key of an encrypted image (decoded as it is read) */
+	int caller_waits;	/* detached, but the caller waits for the root: it stays ferry's child */
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */
