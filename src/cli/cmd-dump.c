@@ -61,6 +61,7 @@ static int run(int argc, char **argv, int pre)
 	struct dump_opts o = { .pre_dump = pre };
 	struct remote_opts ro = { 0 };
 	struct transform_opts to = { 0 };
+	struct ferry_err err = { 0 };
 	int c, verbosity = LOG_WARN, page_server = 0;
 	while ((c = getopt_long(argc, argv, "t:D:Ro:v::h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -76,7 +77,12 @@ static int run(int argc, char **argv, int pre)
 		case OPT_PREV: o.prev_dir = optarg; break;
 		case OPT_PS: page_server = 1; break;
 		case OPT_ADDR: ro.address = optarg; break;
-		case OPT_PORT: ro.port = atoi(optarg); break;
+		case OPT_PORT:
+			if (remote_port_parse(optarg, &ro.port, &err) < 0) {
+				fprintf(stderr, "Error: %s\n", err.msg);
+				return 2;
+			}
+			break;
 		case OPT_TOKEN: ro.token_file = optarg; break;
 		case OPT_CERT: ro.tls_cert = optarg; break;
 		case OPT_KEY: ro.tls_key = optarg; break;
@@ -99,13 +105,12 @@ static int run(int argc, char **argv, int pre)
 		dump_usage(stderr, cmd);
 		return 2;
 	}
-	if (page_server && (!ro.address || ro.port <= 0 || ro.port > 65535)) {
+	if (page_server && (!ro.address || ro.port <= 0)) {
 		fprintf(stderr, "Error: --page-server needs --address and --port\n");
 		return 2;
 	}
 	log_set_console_level(verbosity);
 	o.cancel = cli_guard_worker();	/* from here on we are the worker: see cli/guard.c */
-	struct ferry_err err = { 0 };
 	int r = 0;
 	if (page_server) {
 		ro.progress = verbosity >= LOG_WARN;

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/kprobe.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/context.h"
 #include "engine/pstree.h"
@@ -55,18 +56,18 @@ static int not_pages(const char *name)
 static int stage_open_dir(struct dump_ctx *ctx)
 {
 	const struct dump_opts *o = ctx->opts;
-	int r = mkdir_p(o->dir, 0755);
-	if (r < 0)
-		return fe_set(ctx->err, r, "create image directory %s", o->dir);
-	ctx->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+	ctx->dirfd = safe_dir_open(o->dir, 1, ctx->err);
 	if (ctx->dirfd < 0)
-		return fe_set(ctx->err, errno, "open image directory %s", o->dir);
+		return fe_wrap(ctx->err, ctx->dirfd, "image directory");
 	char path[4096];
 	const char *log = o->log_file ? o->log_file : "dump.log";
+	struct ferry_err le = { 0 };
 	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
-	if (log_open_file(path) < 0)
-		pr_warn("cannot open log file %s\n", path);
-	img_sink_local(&ctx->local_sink, ctx->dirfd);
+	if ((r = log_open_file(path, &le)) < 0)
+		pr_warn("no log file: %s\n", fe_str(&le, r));
+	if ((r = img_sink_local_open(&ctx->local_sink, ctx->dirfd, ctx->err)) < 0)
+		return r;
 	ctx->base_sink = &ctx->local_sink;
 	if (o->sink) {	/* the next dump of a chain reads which pages its parent holds from here */
 		ctx->tee = (struct img_tee){ .primary = o->sink, .mirror = &ctx->local_sink, .mirrored = not_pages };
@@ -74,12 +75,18 @@ static int stage_open_dir(struct dump_ctx *ctx)
 		ctx->base_sink = &ctx->tee_sink;
 	}
 	ctx->sink = ctx->base_sink;
+	/* Every file of this dump carries its identity: files of two dumps cannot be mixed. */
+	if ((r = img_ident_new(&ctx->ident)) < 0)
+		return fe_set(ctx->err, r, "a random image id");
+	memcpy(ctx->local_sink.ident, ctx->ident.id, IMG_ID_LEN);
+	memcpy(ctx->base_sink->ident, ctx->ident.id, IMG_ID_LEN);
 	if (o->transform && (r = transform_sink_wrap(ctx->base_sink, o->transform, &ctx->sink, ctx->err)) < 0) {
 		ctx->sink = ctx->base_sink;
 		return r;
 	}
 	/* The inventory is written last: without it the directory never looks like a whole image. */
 	ctx->sink->ops->remove(ctx->sink, "inventory.img");
+	img_dir_clear(ctx->dirfd);	/* the older image's files, its tracking holder's track.img too */
 	pr_info("dumping the tree of pid %d into %s (ferry %s)\n", o->pid, o->dir, FERRY_VERSION);
 	return 0;
 }
@@ -112,6 +119,8 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	t->pstree->pid = t->pid;
 	t->pstree->has_stop_signal = t->stop_signal != 0;
 	t->pstree->stop_signal = t->stop_signal;
+	t->pstree->has_exit_signal = 1;
+	t->pstree->exit_signal = (int)proc_stat_field(t->pid, 38);
 	t->pstree->threads = ARENA_ARRAY(a, int32_t, t->nthreads + 1);
 	if (t->zombie) {
 		t->pstree->has_zombie = t->pstree->has_exit_status = 1;
@@ -144,16 +153,25 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+/* A zombie child of t's parent that leads session sid (engine/restore-tree.c rebuilds that). */
+static int zombie_sibling_leads(struct dump_ctx *ctx, size_t i, int sid)
+{
+	for (size_t k = 1; k < ctx->ntasks; k++)
+		if (ctx->tasks[k].pid == sid && ctx->tasks[k].zombie && ctx->tasks[k].parent == ctx->tasks[i].parent)
+			return 1;
+	return 0;
+}
+
 /*
- * Sessions: a task is in its own session, its parent's, or (the root) its caller's. Anything
- * else needs session helpers this version does not have.
+ * Sessions: a task is in its own session, its parent's, one led by a zombie sibling, or (the
+ * root) its caller's. Anything else needs session helpers this version does not have.
  */
 static int check_sessions(struct dump_ctx *ctx)
 {
 	for (size_t i = 1; i < ctx->ntasks; i++) {
 		const Ferry__PstreeEntry *e = ctx->tasks[i].pstree;
 		const Ferry__PstreeEntry *p = ctx->tasks[ctx->tasks[i].parent].pstree;
-		if (e->sid != e->pid && e->sid != p->sid)
+		if (e->sid != e->pid && e->sid != p->sid && !zombie_sibling_leads(ctx, i, e->sid))
 			return fe_msg(ctx->err, EOPNOTSUPP,
 				      "pid %d is in session %d, neither its own nor its parent's (%d): not supported by this version",
 				      e->pid, e->sid, p->sid);
@@ -163,6 +181,16 @@ static int check_sessions(struct dump_ctx *ctx)
 
 static int stage_collect(struct dump_ctx *ctx)
 {
+	/* What a restore would refuse is refused now, while the tree runs on untouched. */
+	if (ctx->ntasks > IMG_MAX_TASKS)
+		return fe_msg(ctx->err, EOPNOTSUPP, "the tree has %zu processes; an image holds at most %d",
+			      ctx->ntasks, IMG_MAX_TASKS);
+	size_t nthreads = 0;
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		nthreads += ctx->tasks[i].nthreads;
+	if (nthreads > IMG_MAX_THREADS)
+		return fe_msg(ctx->err, EOPNOTSUPP, "the tree has %zu threads; an image holds at most %d", nthreads,
+			      IMG_MAX_THREADS);
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		int r = collect_one(ctx, &ctx->tasks[i]);
 		if (r < 0)
@@ -228,18 +256,16 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 	int r = read_file(PROC_PATH(path, t->pid, "maps"), &maps, NULL);
 	if (r < 0)
 		return fe_set(ctx->err, r, "read %s", path);
-	char *v = strstr(maps, "[vdso]");
-	if (!v)
-		return fe_msg(ctx->err, ENOENT, "pid %d has no vdso: cannot inject", t->pid);
-	while (v > maps && v[-1] != '\n')
-		v--;
-	unsigned long long s, e;
-	if (sscanf(v, "%llx-%llx", &s, &e) != 2 || find_syscall_insn(t->pid, s, e, &t->sc_addr) < 0)
-		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso", t->pid);
+	if (find_syscall_in_maps(t->pid, maps, &t->sc_addr) < 0)
+		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso or any executable mapping: "
+			      "cannot inject", t->pid);
 	r = inj_open_seized(&t->inj, t->pid, t->sc_addr, ctx->err);
 	if (r < 0)
 		return r;
+	t->inj.trap_ok = task_sigtrap_unused(t->pid);
 	t->injecting = 1;
+	if ((r = task_sud_suspend(ctx, t)) < 0)
+		return r;
 	return borrow_scratch(ctx, t);
 }
 
@@ -250,6 +276,7 @@ static int inject_stop(struct dump_ctx *ctx, struct dtask *t)
 		return 0;
 	t->injecting = 0;
 	int r = inj_finish(&t->inj);
+	task_sud_resume(t);
 	return r < 0 && !pt_thread_gone(t->pid) ? fe_set(ctx->err, r, "put back registers of pid %d", t->pid) : 0;
 }
 
@@ -311,7 +338,7 @@ static int stage_track(struct dump_ctx *ctx)
 	const char *pp = prev_path(ctx, prev, sizeof(prev));
 	int r = track_begin(ctx, pp);
 	if (r == 0 && pp) {
-		r = chain_open_dir(pp, &ctx->prev, ctx->err);
+		r = chain_open_dir(pp, ctx->opts->transform ? ctx->opts->transform->key_file : NULL, &ctx->prev, ctx->err);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "--prev-images-dir %s", ctx->opts->prev_dir);
 	}
@@ -456,6 +483,12 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.has_pre_dump = ctx->opts->pre_dump;
 	inv.pre_dump = ctx->opts->pre_dump;
 	inv.parent_dir = (char *)ctx->opts->prev_dir;
+	inv.has_image_id = 1;
+	inv.image_id = (ProtobufCBinaryData){ IMG_ID_LEN, ctx->ident.id };
+	if (ctx->prev) {	/* restore and verify check that the parent is still this one */
+		inv.has_parent_image_id = 1;
+		inv.parent_image_id = (ProtobufCBinaryData){ IMG_ID_LEN, (uint8_t *)chain_ident(ctx->prev)->id };
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	inv.has_created_unix_us = 1;
@@ -525,52 +558,34 @@ static int run_stages(struct dump_ctx *ctx, const struct dump_stage *stages, siz
 	return r < 0 ? name_exited(ctx, r) : 0;
 }
 
-/* One file of the image read back as a restore reads it: header, kind, version, length, checksum, structure. */
-static int check_file(struct dump_ctx *ctx, const char *name)
-{
-	const struct img_kind_desc *k = img_kind_by_name(name);
-	const char *dash = strrchr(name, '-');
-	int id = dash ? atoi(dash + 1) : 0;
-	if (!k || k->kind == IMG_PAGES)
-		return 0;	/* page stores: checked against their pagemaps */
-	if (!k->desc) {
-		void *blob = NULL;
-		size_t len;
-		int r = img_read_blob(ctx->dirfd, k->kind, id, &blob, &len, ctx->err);
-		free(blob);
-		return r;
-	}
-	ProtobufCMessage *m = NULL;
-	int r = img_read_msg(ctx->dirfd, k->kind, id, &m, ctx->err);
-	img_free(m);
-	return r;
-}
-
 /*
  * The local image as `image verify` reads it, but for page data (just hashed from the very
- * buffers written): every file whole, every page store's header and size against its pagemap.
+ * buffers written): every file whole (engine/verify.c), every page store's header, identity and
+ * size against its pagemap.
  */
 static int check_images(struct dump_ctx *ctx)
 {
 	if (ctx->opts->sink || ctx->opts->transform)
 		return 0;	/* the page server checks what it stores; encoded files are checked when decoded */
-	_cleanup_closedir_ DIR *d = fdopendir(dup(ctx->dirfd));
-	if (!d)
-		return fe_set(ctx->err, errno, "read back the image");
-	rewinddir(d);
-	struct dirent *de;
-	int r = 0;
-	while (r == 0 && (de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (de->d_name[0] != '.' && l > 4 && !strcmp(de->d_name + l - 4, ".img"))
-			r = check_file(ctx, de->d_name);
-	}
+	struct img_src src;
+	Ferry__Inventory *inv = NULL;
+	char name[64];
+	int r = img_src_open_fd(&src, ctx->dirfd, ctx->opts->dir, ctx->err);
+	if (r < 0)
+		return r;
+	if ((r = img_src_read_msg(&src, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, ctx->err)) == 0)
+		r = verify_files(&src, ctx->err);
+	img_free((ProtobufCMessage *)inv);
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct dtask *t = &ctx->tasks[i];
 		struct page_store ps = { .fd = -1 };
-		if (!t->zombie && (r = pages_open(ctx->dirfd, t->pid, t->pagemap, &ps, ctx->err)) == 0)
+		if (t->zombie)
+			continue;
+		int fd = img_src_fd(&src, img_name(name, sizeof(name), IMG_PAGES, t->pid), ctx->err);
+		if ((r = fd < 0 ? fd : pages_open_fd(fd, t->pid, t->pagemap, &src.ident, &ps, ctx->err)) == 0)
 			pages_close(&ps);
 	}
+	img_src_close(&src);
 	return r < 0 ? fe_wrap(ctx->err, r, "the image just written does not read back") : 0;
 }
 

@@ -41,6 +41,8 @@ struct restore_opts {
 	const char *log_file;	/* NULL: restore.log */
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
+	const char *key_file;	/* the key of an encrypted image (decoded as it is read) */
+	int caller_waits;	/* detached, but the caller waits for the root: it stays ferry's child */
 	const volatile sig_atomic_t *cancel;	/* set non-zero to stop (honoured until the release) */
 	void (*released)(void *arg);	/* called once the tree runs, before waiting for it */
 	void *released_arg;

@@ -26,12 +26,37 @@
 
 #define MAX_TASKS 4096
 #define MAX_PASSES 64
+#define VFORK_WAIT_US (5 * 1000000ULL)	/* for a vfork child to call exec or exit */
 
 static int known_tid(const struct dtask *t, pid_t tid)
 {
 	for (size_t k = 0; k < t->nthreads; k++)
 		if (t->threads[k].tid == tid)
 			return 1;
+	return 0;
+}
+
+static int refuse_vfork(struct dump_ctx *ctx, pid_t pid, pid_t tid)
+{
+	return fe_msg(ctx->err, EBUSY, "pid %d: thread %d waits in vfork() for a child that shares its memory until it "
+		      "calls exec or exits: it cannot be checkpointed now", pid, tid);
+}
+
+/*
+ * A thread waiting in vfork() for a child that shares its memory cannot stop before that child
+ * calls exec or exits, which it does on its own (children are seized after their parents; a
+ * posix_spawn() child execs within milliseconds): wait for that a while, then refuse by name.
+ */
+static int wait_vfork_done(struct dump_ctx *ctx, pid_t pid, pid_t tid)
+{
+	uint64_t start = now_us(), nap = 100;
+	while (task_in_vfork(pid, tid)) {
+		if (now_us() - start > VFORK_WAIT_US)
+			return refuse_vfork(ctx, pid, tid);
+		usleep(nap);
+		if (nap < 20000)
+			nap *= 2;
+	}
 	return 0;
 }
 
@@ -57,7 +82,11 @@ static int seize_threads(struct dump_ctx *ctx, struct dtask *t)
 			struct dthread *th = &t->threads[t->nthreads];
 			memset(th, 0, sizeof(*th));
 			th->tid = tid;
-			r = pt_seize(tid, tid == t->pid ? &t->stop_signal : NULL, ctx->err);
+			r = wait_vfork_done(ctx, t->pid, tid);
+			if (r == 0)
+				r = pt_seize(tid, tid == t->pid ? &t->stop_signal : NULL, ctx->err);
+			if (r == -ETIMEDOUT && task_in_vfork(t->pid, tid))	/* it called vfork() since */
+				r = refuse_vfork(ctx, t->pid, tid);
 			if (r == -ESRCH && tid != t->pid)
 				continue;	/* the thread exited meanwhile */
 			if (r < 0) {
@@ -126,13 +155,41 @@ static int check_tracer(struct dump_ctx *ctx, pid_t pid)
 	return r;
 }
 
-/* A process that still shares its parent's memory (a vfork child before exec) is not a process of its own yet. */
-static int check_vfork_child(struct dump_ctx *ctx, pid_t pid, int ppid)
+/* Whether a thread of pid waits in vfork(). */
+static int in_vfork(pid_t pid)
 {
-	if (ppid > 1 && syscall(SYS_kcmp, pid, ppid, KCMP_VM, 0, 0) == 0)
+	pid_t *tids;
+	size_t n;
+	int r = 0;
+	if (list_threads(pid, &tids, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n && !r; i++)
+		r = task_in_vfork(pid, tids[i]);
+	free(tids);
+	return r;
+}
+
+/*
+ * A process that shares its parent's memory: a vfork child before exec is not a process of its
+ * own yet (its parent waits for it); any other (clone(CLONE_VM) without CLONE_THREAD) is refused.
+ */
+static int check_shared_vm(struct dump_ctx *ctx, pid_t pid, int ppid)
+{
+	if (ppid <= 1 || syscall(SYS_kcmp, pid, ppid, KCMP_VM, 0, 0) != 0)
+		return 0;
+	if (in_vfork(ppid))
 		return fe_msg(ctx->err, EBUSY, "process %d shares the memory of its parent %d (a vfork child that has not "
 			      "called exec yet): try again once it has", pid, ppid);
-	return 0;
+	return fe_msg(ctx->err, EOPNOTSUPP, "pid %d shares its address space with its parent %d (clone with CLONE_VM but "
+		      "not CLONE_THREAD): not supported", pid, ppid);
+}
+
+/* A zombie leader whose other threads run on is not a zombie process. */
+static int check_leader_gone(struct dump_ctx *ctx, pid_t pid)
+{
+	int n = task_live_threads(pid);
+	return n > 0 ? fe_msg(ctx->err, EOPNOTSUPP, "process %d: its main thread has exited while %d other thread(s) "
+			      "run on: not supported", pid, n) : 0;
 }
 
 static struct dtask *new_task(struct dump_ctx *ctx, pid_t pid, int parent)
@@ -186,7 +243,7 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, int parent)
 	if (state != 'Z' && state != 'X') {
 		int r = check_tracer(ctx, pid);
 		if (r == 0)
-			r = check_vfork_child(ctx, pid, ppid);
+			r = check_shared_vm(ctx, pid, ppid);
 		if (r < 0)
 			return r;
 		ctx->ntasks++;
@@ -203,6 +260,9 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, int parent)
 			return 0;
 		pr_debug("pid %d exited while being seized\n", pid);
 	}
+	int r = check_leader_gone(ctx, pid);
+	if (r < 0)
+		return r;
 	if (parent < 0)
 		return fe_msg(ctx->err, ESRCH, "process %d is a zombie", pid);
 	t->zombie = 1;

@@ -153,12 +153,11 @@ static void wchan(pid_t tid, char *buf, size_t len)
 
 /*
  * The first stop after PTRACE_INTERRUPT. Usually immediate; a thread in an uninterruptible wait
- * stops when the wait ends. A vfork parent waits for its child to exec or exit, which it does
- * on its own (children are seized after their parents): wait for it, longer.
+ * stops when the wait ends (a vfork parent: when its child calls exec or exits), given 10 s.
  */
 static int wait_first_stop(pid_t tid, int *status, struct ferry_err *err)
 {
-	const uint64_t limit_us = 10 * 1000000ULL, vfork_limit_us = 60 * 1000000ULL;
+	const uint64_t limit_us = 10 * 1000000ULL;
 	uint64_t waited = 0, nap = 20;
 	for (;;) {
 		int r = wait_report(tid, status, 1);
@@ -166,10 +165,8 @@ static int wait_first_stop(pid_t tid, int *status, struct ferry_err *err)
 			return r < 0 ? fe_set(err, r, "wait for thread %d to stop", tid) : 0;
 		char wc[64];
 		wchan(tid, wc, sizeof(wc));
-		int vfork = strstr(wc, "vfork") != NULL;
-		if (waited > (vfork ? vfork_limit_us : limit_us))
-			return fe_msg(err, ETIMEDOUT, "thread %d does not stop (it waits in %s%s)", tid, wc[0] ? wc : "the kernel",
-				      vfork ? " for its vfork child to exec or exit" : "");
+		if (waited > limit_us)
+			return fe_msg(err, ETIMEDOUT, "thread %d does not stop (it waits in %s)", tid, wc[0] ? wc : "the kernel");
 		struct timespec ts = { 0, (long)nap * 1000 };
 		nanosleep(&ts, NULL);
 		waited += nap;
@@ -206,22 +203,6 @@ int pt_seize(pid_t tid, int *stopsig, struct ferry_err *err)
 			ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
 		}
 	}
-}
-
-int pt_park(pid_t tid)
-{
-	for (int guard = 0; guard < 64; guard++) {
-		int st, r;
-		if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 || ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
-			return -errno;
-		if ((r = pt_wait_stop(tid, &st)) < 0)
-			return r;
-		if ((st >> 16) == PTRACE_EVENT_STOP)
-			return 0;
-		/* Not expected (the trap is taken before any signal is dequeued): drop it and retry. */
-		pr_debug("thread %d: stop %#x while parking\n", tid, st);
-	}
-	return -ELOOP;
 }
 
 int pt_detach(pid_t tid, int sig)

@@ -32,12 +32,6 @@ int pt_wait_stop(pid_t tid, int *status);
 void pt_reports_clear(void);
 /* 1 if tid no longer exists or is a zombie. */
 int pt_thread_gone(pid_t tid);
-/*
- * Moves a seized thread from whatever ptrace stop it is in (a single-step's signal-delivery
- * stop) into a PTRACE_EVENT_STOP, without running any of its code: if the tracer dies there,
- * the thread resumes as if nothing happened instead of receiving the stop's SIGTRAP.
- */
-int pt_park(pid_t tid);
 int pt_detach(pid_t tid, int sig);
 /* Puts registers and signal mask back and detaches (interrupting it first if it runs); 0 if gone. */
 int pt_release(pid_t tid, const struct user_regs_struct *regs, uint64_t sigmask);

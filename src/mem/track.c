@@ -369,15 +369,15 @@ int track_finish(struct dump_ctx *ctx, int ok)
 		Ferry__TrackState ts = FERRY__TRACK_STATE__INIT;
 		r = spawn_holder(ctx, &ts);
 		if (r == 0 && ts.n_tasks)
-			r = img_write_msg(ctx->dirfd, IMG_TRACK, 0, &ts.base, ctx->err);
+			r = img_write_msg_to(&ctx->local_sink, IMG_TRACK, 0, &ts.base, ctx->err);
 		ctx->new_holder_start = ts.holder_start;
 	}
 	if (!ok) {
 		/* A failed dump: its holder goes; the previous one too if this dump consumed its record. */
 		stop_holder(ctx->new_holder, ctx->new_holder_start);
-		if (ctx->new_holder && ctx->dirfd >= 0) {
+		if (ctx->new_holder && ctx->local_sink.ops) {
 			char name[64];
-			unlinkat(ctx->dirfd, img_name(name, sizeof(name), IMG_TRACK, 0), 0);
+			ctx->local_sink.ops->remove(&ctx->local_sink, img_name(name, sizeof(name), IMG_TRACK, 0));
 		}
 		ctx->new_holder = 0;
 		if (ctx->track_consumed && ctx->old_holder > 0) {
