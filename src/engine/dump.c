@@ -264,7 +264,7 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 		return r;
 	t->inj.trap_ok = task_sigtrap_unused(t->pid);
 	t->injecting = 1;
-	if ((r = task_sud_suspend(ctx, t)) < 0)
+	if ((r = task_sud_dump(ctx, t)) < 0)
 		return r;
 	return borrow_scratch(ctx, t);
 }
@@ -276,7 +276,6 @@ static int inject_stop(struct dump_ctx *ctx, struct dtask *t)
 		return 0;
 	t->injecting = 0;
 	int r = inj_finish(&t->inj);
-	task_sud_resume(t);
 	return r < 0 && !pt_thread_gone(t->pid) ? fe_set(ctx->err, r, "put back registers of pid %d", t->pid) : 0;
 }
 

@@ -272,6 +272,18 @@ int pt_get_rseq(pid_t tid, struct ptrace_rseq_conf *conf)
 	return ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, tid, (void *)sizeof(*conf), conf) < 0 ? -errno : 0;
 }
 
+int pt_get_sud(pid_t tid, struct ptrace_sud_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	return ptrace(0x4211 /* PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG */, tid, (void *)sizeof(*conf), conf) < 0 ? -errno : 0;
+}
+
+int pt_set_sud(pid_t tid, const struct ptrace_sud_conf *conf)
+{
+	return ptrace(0x4210 /* PTRACE_SET_SYSCALL_USER_DISPATCH_CONFIG */, tid, (void *)sizeof(*conf), (void *)conf) < 0
+		       ? -errno : 0;
+}
+
 int pt_peek_siginfo(pid_t tid, int shared, void **infos, size_t *n)
 {
 	size_t cap = 0, cnt = 0;

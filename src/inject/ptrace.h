@@ -15,6 +15,14 @@ struct ptrace_rseq_conf {
 	uint32_t pad;
 };
 
+/* The kernel's struct for PTRACE_{GET,SET}_SYSCALL_USER_DISPATCH_CONFIG (0x4211/0x4210, Linux 6.11). */
+struct ptrace_sud_conf {
+	uint64_t mode;				/* 0: off */
+	uint64_t selector;
+	uint64_t offset;
+	uint64_t len;
+};
+
 /*
  * Seizes tid and brings it to a PTRACE_EVENT_STOP (PTRACE_SEIZE + PTRACE_INTERRUPT): a stop the
  * thread leaves cleanly if the tracer dies. *stopsig (may be NULL) gets the signal of the group
@@ -43,6 +51,9 @@ int pt_set_xsave(pid_t tid, const void *buf, size_t len);
 int pt_get_sigmask(pid_t tid, uint64_t *mask);
 int pt_set_sigmask(pid_t tid, uint64_t mask);
 int pt_get_rseq(pid_t tid, struct ptrace_rseq_conf *conf);
+/* Syscall user dispatch; -EINVAL or -EIO from a kernel without these requests. */
+int pt_get_sud(pid_t tid, struct ptrace_sud_conf *conf);
+int pt_set_sud(pid_t tid, const struct ptrace_sud_conf *conf);
 
 /* Queued signals (shared = process-wide queue) as a malloc'd array of 128-byte siginfo_t. */
 int pt_peek_siginfo(pid_t tid, int shared, void **infos, size_t *n);

@@ -42,6 +42,8 @@ int inj_open_seized(struct injector *inj, pid_t tid, uint64_t sc_addr, struct fe
 {
 	int r = inj_open(inj, tid, sc_addr, err);
 	inj->seized = 1;
+	if (r == 0 && pt_get_sud(tid, &inj->sud) < 0)
+		inj->sud.mode = 0;	/* a kernel without it */
 	return r;
 }
 
@@ -205,20 +207,24 @@ static int park(struct injector *inj)
 }
 
 /*
- * Seized mode: signals blocked for the call only; the borrowed bytes hold the caller's view
- * (only for a call that points into them: the fewer calls in the window, the better).
+ * Seized mode: signals blocked and syscall user dispatch off for the call only; the borrowed
+ * bytes hold the caller's view (only for a call that points into them: the fewer calls in the
+ * window, the better).
  */
 static int enter(struct injector *inj, const struct user_regs_struct *regs, int scratch)
 {
+	static const struct ptrace_sud_conf off;
 	int r;
 	if (inj->seized && (r = pt_set_sigmask(inj->tid, ~0ULL)) < 0)
+		return r;
+	if (inj->seized && inj->sud.mode && (r = pt_set_sud(inj->tid, &off)) < 0)
 		return r;
 	if (scratch && (r = pwrite_full(inj->memfd, inj->shadow, inj->scratch_len, (off_t)inj->scratch)) < 0)
 		return r;
 	return pt_setregs(inj->tid, regs);
 }
 
-/* Seized mode: the call's output into the shadow, then memory, registers and mask as they were; parked. */
+/* Seized mode: the call's output into the shadow, then memory, registers, mask, dispatch as they were; parked. */
 static int leave(struct injector *inj, int ran, int scratch)
 {
 	if (!inj->seized)
@@ -233,6 +239,8 @@ static int leave(struct injector *inj, int ran, int scratch)
 	r2 = pt_setregs(inj->tid, &inj->base);
 	r = r < 0 ? r : r2;
 	r2 = pt_set_sigmask(inj->tid, inj->sigmask);
+	r = r < 0 ? r : r2;
+	r2 = inj->sud.mode ? pt_set_sud(inj->tid, &inj->sud) : 0;
 	r = r < 0 ? r : r2;
 	r2 = park(inj);
 	return r < 0 ? r : r2;

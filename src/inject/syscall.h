@@ -8,8 +8,8 @@
  *
  * Seized mode (dump: the thread was seized and must run on untouched whatever happens to ferry):
  * each call takes the thread out of a PTRACE_EVENT_STOP and puts it back into one, with its own
- * registers, signal mask and every byte of its memory as they were, in either way of running
- * the call. Signals are blocked only for the call, and
+ * registers, signal mask, syscall user dispatch and every byte of its memory as they were, in
+ * either way of running the call. Signals are blocked (and dispatch off) only for the call, and
  * the scratch area is *borrowed*: bytes of the task's own private writable memory, saved, used
  * for the call and written back right after it; what the caller reads and writes of the scratch
  * area is a shadow copy in ferry. So if the tracer dies between two calls the kernel detaches a
@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 #include "common/error.h"
+#include "inject/ptrace.h"
 
 #define INJ_BORROW_MAX 512	/* bytes of scratch a seized-mode call may use */
 
@@ -39,6 +40,7 @@ struct injector {
 	int trap_ok;				/* SIGTRAP unused by the task: single-step (fast) */
 	int seized;				/* seized mode (above) */
 	int borrowed;				/* the scratch area is the task's own memory */
+	struct ptrace_sud_conf sud;		/* seized: the thread's syscall user dispatch */
 	uint8_t orig[INJ_BORROW_MAX];		/* borrowed: its real content */
 	uint8_t shadow[INJ_BORROW_MAX];		/* borrowed: the scratch area as the caller sees it */
 };
