@@ -239,6 +239,8 @@ static int borrow_scratch(struct dump_ctx *ctx, struct dtask *t)
 			for (int k = 0; k < 2; k++) {
 				if (cand[k] < v->start || cand[k] + len > v->end)
 					continue;
+				if (t->sc_addr + 2 > cand[k] && t->sc_addr < cand[k] + len)
+					continue;	/* the instruction injected with (an executable stack) */
 				struct ferry_err e2 = { 0 };
 				if (inj_borrow_scratch(&t->inj, cand[k], len, &e2) == 0)
 					return 0;

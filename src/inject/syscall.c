@@ -354,19 +354,21 @@ int find_syscall_insn(pid_t pid, uint64_t start, uint64_t end, uint64_t *addr)
 
 /*
  * A `syscall` instruction to inject with: in [vdso] if the task has one, else in any executable
- * mapping (a program may unmap its vdso, or run on a kernel booted with vdso=0). Executing
- * `0f 05` works wherever the two bytes sit, on an instruction boundary or not.
+ * mapping (a program may unmap its vdso, or run on a kernel booted with vdso=0), read-only ones
+ * before writable ones (JIT code the task may rewrite). Executing `0f 05` works wherever the two
+ * bytes sit, on an instruction boundary or not.
  */
 int find_syscall_in_maps(pid_t pid, const char *maps, uint64_t *addr)
 {
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 3; pass++)
 		for (const char *l = maps; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 			unsigned long long s, e;
 			char perms[5];
 			const char *nl = strchr(l, '\n');
 			const char *v = strstr(l, "[vdso]");
 			int is_vdso = v && (!nl || v < nl);
-			if (sscanf(l, "%llx-%llx %4s", &s, &e, perms) != 3 || perms[2] != 'x' || is_vdso != !pass)
+			if (sscanf(l, "%llx-%llx %4s", &s, &e, perms) != 3 || perms[2] != 'x' || is_vdso != !pass ||
+			    (pass && (perms[1] == 'w') != (pass == 2)))
 				continue;
 			if (strstr(l, "[vsyscall]") && (!nl || strstr(l, "[vsyscall]") < nl))
 				continue;	/* execute-only, emulated: not readable or steppable */
