@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Safety: whatever happens to ferry, the workload it was working on is unharmed.
-#  - every fault point of dump, dump -R, pre-dump --track-mem, a page-server dump, restore and
-#    image merge is made to fail (FERRY_FAULT), and ferry is killed there (FERRY_STALL) with
+#  - every fault point of dump, dump -R (also of a process that makes the dump inject under
+#    PTRACE_SYSCALL, probe its shared seccomp filters and switch its syscall user dispatch off:
+#    "traps"), pre-dump --track-mem, a page-server dump, restore and image merge is made to fail
+#    (FERRY_FAULT), and ferry is killed there (FERRY_STALL) with
 #    SIGKILL, SIGTERM, SIGINT, SIGHUP, and its worker with SIGKILL; then at random moments;
 #  - the workload is killed from outside at stages: ferry fails by name, it does not hang;
 #  - the tracking holder keeps nothing of its caller and its death harms nobody;
@@ -258,6 +260,7 @@ op_setup() {
 	case $1 in
 	dump) OP_WL=tree; OP_ARGS=(dump -t @ROOT -D @IMG -v4 -o dump.log) ;;
 	dump-R) OP_WL=tree; OP_ARGS=(dump -t @ROOT -D @IMG -R -v4 -o dump.log) ;;
+	traps) OP_WL=traps; OP_ARGS=(dump -t @ROOT -D @IMG -R -v4 -o dump.log) ;;
 	pre-dump) OP_WL=; OP_ARGS=(pre-dump -t @ROOT -D @IMG --track-mem -v4 -o dump.log) ;;
 	ps-dump) OP_WL=; OP_ARGS=(dump -t @ROOT -D @IMG -R -v4 -o dump.log --page-server --address 127.0.0.1
 		--port @PORT --token-file "$OUT/token") ;;
@@ -741,9 +744,11 @@ t_forking() {
 
 walk dump
 walk dump-R
+walk traps
 walk pre-dump
 walk ps-dump
 random_kills dump-R 20
+random_kills traps 10
 random_kills pre-dump 10
 random_kills dump 10
 random_kills ps-dump 8

@@ -6,10 +6,15 @@
 // descriptor (target, flags, offset, unread bytes of a pipe and a socket), every thread's signal
 // mask and pending signals, the process-wide pending signals and dispositions, the thread list,
 // that no thread is stopped or traced, that sleeping threads were never woken with EINTR, and that
-// time goes on (a ticker thread).
+// time goes on (a ticker thread), each thread's seccomp filter count.
 //
 //   workload DIR            a process with 4 threads
 //   workload DIR tree       that, plus two children with 2 threads each
+//   workload DIR traps      a process with 5 threads that makes the dump use its other ways:
+//                           a SIGTRAP handler (injection under PTRACE_SYSCALL, not single steps),
+//                           a seccomp filter all threads share (the sharing probe's extra
+//                           thread), and a thread under syscall user dispatch that checks, every
+//                           5 ms, that a system call from outside libc still raises SIGSYS
 //   workload DIR spawn      posix_spawn()s /bin/true in a loop (vfork children come and go)
 //   workload DIR trace PID  seizes PID and holds it in a ptrace stop until SIGTERM
 //   workload DIR reap CMD…  runs CMD as a child subreaper: orphans that die with it (a restore
@@ -31,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -86,7 +93,7 @@ static void fill(uint8_t *p, size_t n, uint64_t seed)
 static void thread_fail(const char *what, int err)
 {
 	if (!thread_failed)
-		snprintf(thread_why, sizeof(thread_why), "%s: %s", what, strerror(err));
+		snprintf(thread_why, sizeof(thread_why), "%s%s%s", what, err ? ": " : "", err ? strerror(err) : "");
 	thread_failed = 1;
 }
 
@@ -195,7 +202,8 @@ static void snapshot_signals(char *out, char *why, size_t whysize)
 		snprintf(path, sizeof(path), "/proc/self/task/%d/status", ids[i]);
 		slurp(path, st, sizeof(st));
 		append(out, SNAP_SIZE, "thread %d SigBlk %s", ids[i], field(st, "SigBlk", v, sizeof(v)));
-		append(out, SNAP_SIZE, " SigPnd %s\n", field(st, "SigPnd", v, sizeof(v)));
+		append(out, SNAP_SIZE, " SigPnd %s", field(st, "SigPnd", v, sizeof(v)));
+		append(out, SNAP_SIZE, " Seccomp_filters %s\n", field(st, "Seccomp_filters", v, sizeof(v)));
 		if (strcmp(field(st, "TracerPid", v, sizeof(v)), "0"))
 			append(why, whysize, "FAIL: thread %d is traced by %s\n", ids[i], v);
 		field(st, "State", s, sizeof(s));
@@ -380,6 +388,76 @@ static void on_rt5(int sig)
 	(void)sig;
 }
 
+/* ---- traps mode */
+
+#define SUD_ON 1			/* PR_SYS_DISPATCH_ON */
+#define SUD_BLOCK 1			/* SYSCALL_DISPATCH_FILTER_BLOCK */
+static volatile char sud_selector;
+static volatile int sud_sigsys;
+
+static void on_sigsys(int sig)
+{
+	(void)sig;
+	sud_sigsys++;
+}
+
+static void on_sigtrap(int sig)
+{
+	(void)sig;
+	thread_fail("SIGTRAP delivered", 0);
+}
+
+/* getpid by a `syscall` instruction in this program's own code, outside libc. */
+static long raw_getpid(void)
+{
+	long r = SYS_getpid;
+	__asm__ volatile("syscall" : "+a"(r) : : "rcx", "r11", "memory");
+	return r;
+}
+
+/* The executable mapping holding addr (libc's code, for usleep). */
+static int code_range(uintptr_t addr, unsigned long *start, unsigned long *end)
+{
+	static char maps[SNAP_SIZE];
+	slurp("/proc/self/maps", maps, sizeof(maps));
+	for (const char *p = maps; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (sscanf(p, "%lx-%lx", start, end) == 2 && addr >= *start && addr < *end)
+			return 0;
+	return -1;
+}
+
+/* Under syscall user dispatch (only libc may make system calls): a dump must leave it on. */
+static void *sud_thread(void *arg)
+{
+	unsigned long s, e;
+	keep_only(0, 0);
+	if (code_range((uintptr_t)&usleep, &s, &e) < 0 ||
+	    prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, SUD_ON, s, e - s, &sud_selector) < 0) {
+		thread_fail("PR_SET_SYSCALL_USER_DISPATCH", errno);
+		return arg;
+	}
+	sud_selector = SUD_BLOCK;
+	for (;;) {
+		int before = sud_sigsys;
+		raw_getpid();
+		if (sud_sigsys != before + 1)
+			thread_fail("a system call from outside libc raised no SIGSYS: syscall user dispatch is off", 0);
+		usleep(5000);
+	}
+	return arg;
+}
+
+/* An allow-all filter, installed before the threads exist: every thread shares the object. */
+static void install_filter(void)
+{
+	struct sock_filter allow[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+	struct sock_fprog fp = { 1, allow };
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0) {
+		perror("workload: seccomp");
+		exit(2);
+	}
+}
+
 static void setup_files(void)
 {
 	char path[4096], junk[10000];
@@ -448,9 +526,9 @@ static __attribute__((noinline)) void serve(int is_root)
 }
 
 /* Sets up one process: memory, files, signals, threads; then answers checks until SIGTERM. */
-static __attribute__((noreturn)) void run(int nthreads, int is_root)
+static __attribute__((noreturn)) void run(int nthreads, int is_root, int traps)
 {
-	void *(*fns[])(void *) = { ticker, reader, sleeper };
+	void *(*fns[])(void *) = { ticker, reader, sleeper, sud_thread };
 	int ctl[] = { SIGUSR1, SIGUSR2, SIGPWR, SIGTERM, SIGRTMIN };
 	block(ctl, 5);	/* inherited by every thread: SIGUSR2 and SIGTERM are taken by sigwaitinfo */
 	fill(bss_area, sizeof(bss_area), getpid());
@@ -467,16 +545,24 @@ static __attribute__((noreturn)) void run(int nthreads, int is_root)
 	struct sigaction sa = { .sa_handler = on_rt5 };
 	sigaction(SIGRTMIN + 5, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (traps) {
+		struct sigaction st = { .sa_handler = on_sigtrap }, ss = { .sa_handler = on_sigsys };
+		sigaction(SIGTRAP, &st, NULL);
+		sigaction(SIGSYS, &ss, NULL);
+		install_filter();
+	}
 	pthread_t th[MAX_THREADS];
 	int own[] = { SIGRTMIN + 1, SIGRTMIN + 2, SIGRTMIN + 3, SIGWINCH };
 	block(own, 4);
-	for (int i = 0; i < nthreads && i < 3; i++)
+	for (int i = 0; i < nthreads && i < 4; i++)
 		if (pthread_create(&th[i], NULL, fns[i], NULL)) {
 			perror("workload: pthread_create");
 			exit(2);
 		}
 	keep_only(0, 0);
 	kill(getpid(), SIGUSR1);	/* pending for the process: blocked everywhere */
+	for (int i = 0; traps && i < 20000 && sud_selector != SUD_BLOCK && !thread_failed; i++)
+		usleep(500);
 	if (nthreads > 2) {	/* pending for one thread only, once it blocks it */
 		for (int i = 0; i < 20000 && !sleeper_tid; i++)
 			usleep(500);
@@ -568,7 +654,7 @@ static int reap(char **cmd)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: workload DIR [tree|spawn|trace PID]\n");
+		fprintf(stderr, "usage: workload DIR [tree|traps|spawn|trace PID]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -586,10 +672,12 @@ int main(int argc, char **argv)
 				return 2;
 			if (c == 0) {
 				nchildren = 0;
-				run(1, 0);
+				run(1, 0, 0);
 			}
 			children[nchildren++] = c;
 			wait_file("ready", c);
 		}
-	run(3, 1);
+	if (!strcmp(mode, "traps"))
+		run(4, 1, 1);
+	run(3, 1, 0);
 }
