@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/restore-tree.h"
+#include "files/files.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 
@@ -51,7 +52,7 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t)
 		t->threads[0].tid = t->pid;
 		t->threads[0].inj.memfd = -1;
 	}
-	int r = inject_clone(ctx, &p->threads[0].inj, t->pid, 0, SIGCHLD);
+	int r = inject_clone(ctx, &p->threads[0].inj, t->pid, files_clone_flags(t), SIGCHLD);
 	if (r < 0)
 		return r;
 	t->alive = 1;
@@ -65,12 +66,17 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t)
 	long ret;
 	if (t->pstree->sid == t->pid && (r = RINJ(ctx, &t->threads[0].inj, &ret, "setsid", SYS_setsid)) < 0)
 		return r;
+	if ((r = files_task_created(ctx, t)) < 0)	/* before its children: they inherit its terminal */
+		return r;
 	ctx->stats.forking_us += now_us() - t0;
 	return 0;
 }
 
 int restore_tree_tasks(struct restore_ctx *ctx)
 {
+	int r0 = files_task_created(ctx, &ctx->tasks[0]);
+	if (r0 < 0)
+		return fe_wrap(ctx->err, r0, "restore pid %d", ctx->tasks[0].pid);
 	for (size_t k = 1; k < ctx->ntasks; k++) {
 		struct rtask *t = &ctx->tasks[k];
 		int r = fork_task(ctx, &ctx->tasks[t->parent], t);
