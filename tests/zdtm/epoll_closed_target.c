@@ -4,7 +4,7 @@
 // because the test (outside the dumped tree) holds it: no task of the tree has the file to replay the
 // registration with. `ferry dump -R` of the child must fail naming the fd, and the child must run on with
 // the registration still reporting events. The child is gone before zdtm_ready().
-#include "zdtm.h"
+#include "zdtm_refuse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,20 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char ferry[PATH_MAX];
 static pid_t child;
 static int ctl[2], gone_fd;
 static struct sockaddr_in a_u;
-
-static void find_ferry(void)
-{
-	char self[PATH_MAX];
-	if (zdtm_readlink("/proc/self/exe", self, sizeof(self)) < 0)
-		zdtm_skip("no /proc/self/exe");
-	snprintf(ferry, sizeof(ferry), "%s/src/ferry", dirname(dirname(dirname(self))));
-	if (access(ferry, X_OK) < 0)
-		zdtm_skip("ferry not built at %s", ferry);
-}
 
 /* Child: epoll on a UDP socket registered through fd gone_fd, then closed. Answers "1" on the socketpair
  * when the registration reports EPOLLIN after the test sends a datagram. */
@@ -61,23 +50,6 @@ static __attribute__((noreturn)) void child_main(int sock)
 	}
 }
 
-static int run_ferry(const char *log, char *const args[])
-{
-	char path[PATH_MAX];
-	pid_t p = fork();
-	if (p == 0) {
-		int fd = open(zdtm_path(path, sizeof(path), log), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(ferry, args);
-		_exit(127);
-	}
-	int st;
-	if (p < 0 || waitpid(p, &st, 0) != p)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* The child's registration still fires: send a datagram, ask, expect '1'. */
 static int still_works(void)
 {
@@ -92,24 +64,16 @@ static int still_works(void)
 
 static void check(void)
 {
-	char pid[16], dir[PATH_MAX], out[4096], want[96];
-	snprintf(pid, sizeof(pid), "%d", child);
-	zdtm_path(dir, sizeof(dir), "img-refused");
-	mkdir(dir, 0755);
-	char *args[] = { ferry, "dump", "-t", pid, "-D", dir, "-R", NULL };
-	int rc = run_ferry("refused.out", args);
-	zdtm_check(rc == 1, "ferry dump exited %d, want 1", rc);
-	zdtm_read_file(zdtm_path(dir, sizeof(dir), "refused.out"), out, sizeof(out));
+	char want[96];
 	snprintf(want, sizeof(want), "epoll watches fd %d ", gone_fd);
-	zdtm_check(strstr(out, want) && strstr(out, "closed") && strstr(out, "no task of the tree holds"),
-		   "the error does not name fd %d as closed and held by no task of the tree: %s", gone_fd, out);
+	zr_expect_refusal(child, "img-refused", NULL, want, "closed", "no task of the tree holds", NULL);
 	zdtm_check(still_works(), "the child's registration stopped working after the refused dump");
 }
 
 int main(void)
 {
 	zdtm_init("epoll_closed_target");
-	find_ferry();
+	zr_find_ferry();
 	socklen_t l = sizeof(a_u);
 	a_u = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	u_outside = socket(AF_INET, SOCK_DGRAM, 0);

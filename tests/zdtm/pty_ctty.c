@@ -24,18 +24,6 @@
 static int bad, ready[2];
 #define CCHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); bad = 1; } } while (0)
 
-static int tty_nr(void)
-{
-	char buf[1024];
-	int nr = -1;
-	if (zdtm_read_file("/proc/self/stat", buf, sizeof(buf)) < 0)
-		return -1;
-	const char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %d", &nr) != 1)
-		return -1;
-	return nr;
-}
-
 static void signal_ready(void)
 {
 	if (write(ready[1], "r", 1) != 1)
@@ -65,7 +53,7 @@ static void g1(void *arg)
 	setpgid(0, 0);
 	signal_ready();
 	zdtm_wait_sigterm();
-	int nr = tty_nr(), t = open("/dev/tty", O_RDWR);
+	int nr = zdtm_tty_nr(), t = open("/dev/tty", O_RDWR);
 	CCHECK(nr > 0 && nr == *(int *)arg, "G1: tty_nr %d, want %d", nr, *(int *)arg);
 	CCHECK(t >= 0 && tcgetpgrp(t) == getpgrp(), "G1: /dev/tty %d, foreground %d, its group %d", t,
 	       t >= 0 ? tcgetpgrp(t) : -1, getpgrp());
@@ -80,8 +68,8 @@ static void g2(void *arg)
 	zdtm_wait_sigterm();
 	errno = 0;
 	int t = open("/dev/tty", O_RDWR);
-	CCHECK(tty_nr() == 0 && t < 0 && errno == ENXIO, "G2: tty_nr %d, /dev/tty %d (%m): it gave its terminal up",
-	       tty_nr(), t);
+	CCHECK(zdtm_tty_nr() == 0 && t < 0 && errno == ENXIO, "G2: tty_nr %d, /dev/tty %d (%m): it gave its terminal up",
+	       zdtm_tty_nr(), t);
 }
 
 static void leader(void *arg)
@@ -90,7 +78,7 @@ static void leader(void *arg)
 	if (setsid() < 0)
 		_exit(2);
 	int s = open(name, O_RDWR), t = open("/dev/tty", O_RDWR | O_NOCTTY);
-	int nr = tty_nr();
+	int nr = zdtm_tty_nr();
 	pid_t k1 = child(g1, &nr), k2 = child(g2, &s);
 	close(s);
 	while (getpgid(k1) != k1)
@@ -103,7 +91,7 @@ static void leader(void *arg)
 	CCHECK(tcgetsid(t) == getpid() && t2 >= 0 && tcgetsid(t2) == getpid(), "L: its terminal is not its own "
 	       "(tcgetsid %d, /dev/tty %d)", tcgetsid(t), t2);
 	CCHECK(tcgetpgrp(t) == k1, "L: foreground group %d, want G1's %d", tcgetpgrp(t), k1);
-	CCHECK(tty_nr() == nr, "L: tty_nr %d, want %d", tty_nr(), nr);
+	CCHECK(zdtm_tty_nr() == nr, "L: tty_nr %d, want %d", zdtm_tty_nr(), nr);
 	CCHECK(reap(k1) && reap(k2), "L: a grandchild failed");
 	CCHECK(write(t, "L", 1) == 1, "L: write /dev/tty: %m");
 }

@@ -22,16 +22,6 @@
 
 static char console[256], vt[256];
 
-static int tty_nr(void)
-{
-	char buf[1024];
-	int nr = -1;
-	if (zdtm_read_file("/proc/self/stat", buf, sizeof(buf)) < 0)
-		return -1;
-	const char *p = strrchr(buf, ')');
-	return p && sscanf(p + 2, "%*c %*d %*d %*d %d", &nr) == 1 ? nr : -1;
-}
-
 static void check_fd(int fd, const char *path, dev_t rdev, int flags)
 {
 	char proc[64], link[256];
@@ -52,11 +42,11 @@ static __attribute__((noreturn)) void leader(int rep)
 	char c = fd >= 0 && tcgetsid(fd) == getpid() ? 'y' : 'n';
 	if (write(rep, &c, 1) != 1 || c != 'y')
 		_exit(2);
-	int nr = tty_nr();
+	int nr = zdtm_tty_nr();
 	zdtm_wait_sigterm();
-	int bad = tcgetsid(fd) != getpid() || tty_nr() != nr || open("/dev/tty", O_RDWR) < 0;
+	int bad = tcgetsid(fd) != getpid() || zdtm_tty_nr() != nr || open("/dev/tty", O_RDWR) < 0;
 	if (bad)
-		fprintf(stderr, "child: tcgetsid %d, tty_nr %d (was %d), /dev/tty: %m\n", tcgetsid(fd), tty_nr(), nr);
+		fprintf(stderr, "child: tcgetsid %d, tty_nr %d (was %d), /dev/tty: %m\n", tcgetsid(fd), zdtm_tty_nr(), nr);
 	_exit(bad);
 }
 
