@@ -109,6 +109,6 @@ const struct file_ops chr_file_ops = {
 };
 
 const struct file_ops tty_file_ops = {
-	.kind = FERRY__FILE_KIND__FILE_TTY, .name = "terminal",
+	.kind = FERRY__FILE_KIND__FILE_TTY, .name = "terminal", .callers = 1,
 	.match = tty_match, .dump = tty_dump, .open = tty_open,
 };

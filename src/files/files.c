@@ -370,7 +370,7 @@ static int open_one(struct restore_ctx *ctx, size_t i)
 	if (fd < 0)
 		return fe_wrap(ctx->err, fd, "file %u (%s)", fe->id, fe->path ? fe->path : ops->name);
 	ctx->master[i] = fd;
-	if ((r = fix_flags(fd, fe, ctx->err)) < 0)
+	if (!ops->callers && (r = fix_flags(fd, fe, ctx->err)) < 0)
 		return fe_wrap(ctx->err, r, "file %u (%s)", fe->id, fe->path ? fe->path : ops->name);
 	return 0;
 }

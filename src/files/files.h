@@ -41,6 +41,7 @@ struct file_ops {
 	Ferry__FileKind kind;
 	const char *name;
 	int phase;		/* FILE_OPEN_* */
+	int callers;		/* the description is ferry's caller's (its terminal): its flags are left alone */
 	int (*match)(const struct fd_info *fi, const struct dump_opts *o);
 	/*
 	 * Fills fe (kind-specific part, content that must travel). fe->flags and fe->pos are preset
