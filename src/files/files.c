@@ -192,35 +192,63 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dtask *t, int fd)
 }
 
 /*
- * CLONE_FILES / CLONE_FS: what t shares with an earlier task. Restore forks t from its parent with
- * the same flag, so only sharing with the parent can be restored.
+ * CLONE_FILES / CLONE_FS: which tasks share their table (or fs info) with their parent. Restore
+ * forks each task from its parent with the same flag, so sharing with any other task is refused.
+ * Each distinct table has one representative in a list kept in kcmp's order: a task that does not
+ * share its parent's is looked up there (log n kcmp calls) and added.
  */
-static int dump_sharing(struct dump_ctx *ctx, struct dtask *t, int type, const char *what, int32_t *with)
+static int sharing_type(struct dump_ctx *ctx, int type, pid_t *reps)
 {
-	const struct dtask *p = t->parent >= 0 ? &ctx->tasks[t->parent] : NULL;
-	if (p && !p->zombie && syscall(SYS_kcmp, p->pid, t->pid, type, 0, 0) == 0) {
-		*with = p->pid;
-		pr_debug("pid %d shares its %s with its parent %d\n", t->pid, what, p->pid);
-		return 1;
-	}
-	for (size_t k = 0; k < ctx->ntasks && &ctx->tasks[k] != t; k++) {
-		const struct dtask *o = &ctx->tasks[k];
-		if (!o->zombie && syscall(SYS_kcmp, o->pid, t->pid, type, 0, 0) == 0)
-			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d shares its %s with pid %d, which is not its parent "
-				      "(CLONE_%s): not supported", t->pid, what, o->pid,
-				      type == KCMP_FILES ? "FILES" : "FS");
+	size_t nreps = 0;
+	for (size_t k = 0; k < ctx->ntasks; k++) {
+		struct dtask *t = &ctx->tasks[k];
+		const struct dtask *p = t->parent >= 0 ? &ctx->tasks[t->parent] : NULL;
+		if (t->zombie)
+			continue;
+		if (p && !p->zombie && syscall(SYS_kcmp, p->pid, t->pid, type, 0, 0) == 0) {
+			if (type == KCMP_FILES)
+				t->fds->has_files_shared_with = 1, t->fds->files_shared_with = p->pid;
+			else
+				t->fds->has_fs_shared_with = 1, t->fds->fs_shared_with = p->pid;
+			pr_debug("pid %d shares its %s with its parent %d\n", t->pid, type == KCMP_FILES ? "table" : "fs", p->pid);
+			continue;
+		}
+		size_t lo = 0, hi = nreps;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			long c = syscall(SYS_kcmp, reps[mid], t->pid, type, 0, 0);
+			if (c < 0)
+				return fe_set(ctx->err, errno, "kcmp(%d, %d)", reps[mid], t->pid);
+			if (c == 0)
+				return fe_msg(ctx->err, EOPNOTSUPP, "pid %d shares its %s with pid %d, which is not its parent "
+					      "(CLONE_%s): not supported", t->pid,
+					      type == KCMP_FILES ? "descriptor table" : "cwd, root and umask", reps[mid],
+					      type == KCMP_FILES ? "FILES" : "FS");
+			if (c == 1)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		memmove(reps + lo + 1, reps + lo, (nreps - lo) * sizeof(*reps));
+		reps[lo] = t->pid;
+		nreps++;
 	}
 	return 0;
+}
+
+static int dump_sharing(struct dump_ctx *ctx)
+{
+	_cleanup_free_ pid_t *reps = calloc(ctx->ntasks + 1, sizeof(*reps));
+	if (!reps)
+		return fe_set(ctx->err, ENOMEM, "sharing");
+	int r = sharing_type(ctx, KCMP_FILES, reps);
+	return r < 0 ? r : sharing_type(ctx, KCMP_FS, reps);
 }
 
 static int files_dump(struct dump_ctx *ctx, struct dtask *t)
 {
 	char path[64];
-	int r = dump_sharing(ctx, t, KCMP_FILES, "descriptor table", &t->fds->files_shared_with);
-	if (r > 0)
-		t->fds->has_files_shared_with = 1;
-	if (r >= 0 && (r = dump_sharing(ctx, t, KCMP_FS, "cwd, root and umask", &t->fds->fs_shared_with)) > 0)
-		t->fds->has_fs_shared_with = 1;
+	int r = t == &ctx->tasks[0] ? dump_sharing(ctx) : 0;	/* for the whole tree, once */
 	if (r < 0 || (r = tty_dump_ctty(ctx, t)) < 0)
 		return r;
 	snprintf(path, sizeof(path), "/proc/%d/fd", t->pid);
