@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <termios.h>
 #include <unistd.h>
 #define LOG_PREFIX "chr: "
 #include "common/log.h"
@@ -98,9 +99,26 @@ static int ctty_open_task(struct restore_ctx *ctx, struct rtask *t, const Ferry_
 	return r < 0 ? fe_wrap(ctx->err, r, "%s", fe->path) : 0;
 }
 
+/*
+ * /dev/tty names the terminal the opener had then; restore opens it again for the one the task
+ * has, so a task that has none any more (or a hung-up one) is refused.
+ */
+static int ctty_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
+{
+	dev_t tty = 0;
+	int tpgid;
+	struct termios tio;
+	if (tty_read_ctty(t->pid, &tty, &tpgid) < 0 || !tty)
+		return fe_msg(ctx->err, EOPNOTSUPP, "/dev/tty opened for a controlling terminal the task no longer has: "
+			      "not supported");
+	if (tcgetattr(fi->stolen, &tio) < 0 && errno == EIO)
+		return fe_msg(ctx->err, EOPNOTSUPP, "/dev/tty of a terminal that was hung up: not supported");
+	return chr_dump(ctx, t, fi, fe);
+}
+
 const struct file_ops ctty_file_ops = {
 	.kind = FERRY__FILE_KIND__FILE_CTTY, .name = "controlling terminal (/dev/tty)",
-	.match = ctty_match, .dump = chr_dump, .open_task = ctty_open_task,
+	.match = ctty_match, .dump = ctty_dump, .open_task = ctty_open_task,
 };
 
 const struct file_ops chr_file_ops = {

@@ -26,7 +26,7 @@
 #include "files/tty.h"
 
 /* tty_nr and tpgid of /proc/PID/stat. */
-static int read_tty(pid_t pid, dev_t *tty, int *tpgid)
+int tty_read_ctty(pid_t pid, dev_t *tty, int *tpgid)
 {
 	char path[64];
 	_cleanup_free_ char *text = NULL;
@@ -122,7 +122,7 @@ static int dump_leader(struct dump_ctx *ctx, struct dtask *t, dev_t tty, int tpg
 int tty_dump_ctty(struct dump_ctx *ctx, struct dtask *t)
 {
 	dev_t tty;
-	int tpgid, r = read_tty(t->pid, &tty, &tpgid);
+	int tpgid, r = tty_read_ctty(t->pid, &tty, &tpgid);
 	if (r < 0)
 		return fe_set(ctx->err, -r, "pid %d: read its controlling terminal", t->pid);
 	pid_t sid = t->pstree->sid;

@@ -116,6 +116,8 @@ int files_task_created(struct restore_ctx *ctx, struct rtask *t);
 int fown_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe);
 /* files/tty.c: the task's controlling terminal (dump), and its restore (see files_task_created). */
 int tty_dump_ctty(struct dump_ctx *ctx, struct dtask *t);
+/* tty_nr (the controlling terminal's device, 0 if none) and tpgid of /proc/PID/stat. */
+int tty_read_ctty(pid_t pid, dev_t *tty, int *tpgid);
 int tty_restore_ctty(struct restore_ctx *ctx, struct rtask *t);
 int tty_restore_ctty_late(struct restore_ctx *ctx, struct rtask *t);
 /* files/fhandle.c: the path of an inode named by a file handle in fdinfo (inotify, fanotify). */

@@ -6,7 +6,8 @@
 //   a controlling terminal whose master is outside (without --shell-job);
 //   a fanotify group with inode marks and queued events;
 //   an inotify watch on a deleted inode only a process outside keeps open;
-//   a pty slave hung up (vhangup) while its master lives.
+//   a pty slave hung up (vhangup) while its master lives;
+//   /dev/tty held by a session leader that gave its terminal up since (TIOCNOTTY).
 // Each dump must fail with a message naming the object, and the child must run on (answers a ping).
 #include "zdtm_refuse.h"
 
@@ -136,6 +137,17 @@ static int hung_slave(void *arg)
 	return s < 0 || vhangup() < 0 ? -1 : 0;
 }
 
+static int devtty_gone(void *arg)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	if (m < 0 || unlockpt(m) < 0 || setsid() < 0)
+		return -1;
+	int s = open(ptsname(m), O_RDWR), t = open("/dev/tty", O_RDWR);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCONT, SIG_IGN);
+	return s < 0 || t < 0 || ioctl(t, TIOCNOTTY) < 0 ? -1 : 0;
+}
+
 static void refused(const char *name, struct kid k, ...)
 {
 	const char *w[6] = { 0 };
@@ -199,6 +211,7 @@ int main(void)
 	refused("inotify", w, "deleted since", "no descriptor of the tree keeps", NULL);
 	close(keep);
 	refused("vhangup", spawn(hung_slave, NULL), "hung up", NULL);
+	refused("devtty", spawn(devtty_gone, NULL), "(/dev/tty)", "no longer has", NULL);
 
 	for (int i = 0; i < nkids; i++)
 		kill(kids[i], SIGKILL);
