@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -113,6 +114,10 @@ static int ctty_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 			      "not supported");
 	if (tcgetattr(fi->stolen, &tio) < 0 && errno == EIO)
 		return fe_msg(ctx->err, EOPNOTSUPP, "/dev/tty of a terminal that was hung up: not supported");
+	unsigned int dev = 0;
+	if (ioctl(fi->stolen, TIOCGDEV, &dev) == 0 && (dev_t)dev != tty)
+		return fe_msg(ctx->err, EOPNOTSUPP, "/dev/tty opened for terminal %u:%u, while the task's controlling "
+			      "terminal is %u:%u now: not supported", major(dev), minor(dev), major(tty), minor(tty));
 	return chr_dump(ctx, t, fi, fe);
 }
 
