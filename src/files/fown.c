@@ -66,24 +66,27 @@ static int check(struct restore_ctx *ctx, const Ferry__Fown *f)
 	return 0;
 }
 
-/* By injection, through fd: owner, signal, then O_ASYNC (set afresh so the kernel registers fd). */
+/*
+ * By injection, through fd: O_ASYNC first (set afresh, so the kernel registers fd; on a tty it
+ * also sets an owner of its own), then the owner and the signal.
+ */
 static int apply(struct restore_ctx *ctx, struct rtask *t, int fd, const Ferry__Fown *f)
 {
 	struct injector *inj = &t->threads[0].inj;
 	struct f_owner_ex own = { .type = f->owner_type, .pid = f->owner };
-	uint64_t at = inj_scratch_put(inj, 0, &own, sizeof(own));
-	long fl, ret;
+	long fl = 0, ret;
 	int r = check(ctx, f);
-	if (r == 0)
-		r = RINJ(ctx, inj, &ret, "F_SETOWN_EX", SYS_fcntl, fd, F_SETOWN_EX, at);
-	if (r == 0)
-		r = RINJ(ctx, inj, &ret, "F_SETSIG", SYS_fcntl, fd, F_SETSIG, f->signum);
 	if (r == 0 && f->async)
 		r = RINJ(ctx, inj, &fl, "F_GETFL", SYS_fcntl, fd, F_GETFL);
 	if (r == 0 && f->async && (fl & O_ASYNC))
 		r = RINJ(ctx, inj, &ret, "F_SETFL", SYS_fcntl, fd, F_SETFL, fl & ~O_ASYNC);
 	if (r == 0 && f->async)
 		r = RINJ(ctx, inj, &ret, "set O_ASYNC", SYS_fcntl, fd, F_SETFL, (fl & ~O_ASYNC) | O_ASYNC);
+	uint64_t at = inj_scratch_put(inj, 0, &own, sizeof(own));
+	if (r == 0)
+		r = RINJ(ctx, inj, &ret, "F_SETOWN_EX", SYS_fcntl, fd, F_SETOWN_EX, at);
+	if (r == 0)
+		r = RINJ(ctx, inj, &ret, "F_SETSIG", SYS_fcntl, fd, F_SETSIG, f->signum);
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "fd %d: owner %s %d, signal %d", fd, owner_kind(f->owner_type), f->owner,
 			       f->signum);

@@ -5,6 +5,8 @@
 //   another pipe's read end: owner a child process, default SIGIO;
 //   an inotify instance: owner the process group (F_OWNER_PGRP), SIGRTMIN+3;
 //   a pty master: owner the process, SIGRTMIN+4;
+//   a pty slave that is the process's controlling terminal (setting O_ASYNC on a terminal makes its
+//   foreground group the owner): then owner the process, SIGRTMIN+6;
 //   an eventfd: an owner and a signal (eventfd sends no signals and keeps no O_ASYNC).
 // After restore every owner, type, signal and O_ASYNC reads back as set, and I/O on each sends its
 // signal to its owner, with si_fd naming the same descriptor when a signal was set with F_SETSIG
@@ -23,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define NSIG_SLOTS 8
@@ -30,7 +33,7 @@ static volatile int got_fd[NSIG_SLOTS] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 static volatile pid_t got_tid[NSIG_SLOTS];
 static volatile int got_count[NSIG_SLOTS];
 static pid_t thread_tid;
-static int pipe_a[2], sock[2], pipe_c[2], ino, ptm, efd, report[2];
+static int pipe_a[2], sock[2], pipe_c[2], ino, ptm, efd, report[2], cm, cs;
 
 static int slot(int sig)
 {
@@ -120,6 +123,11 @@ static int setup(pid_t *kid)
 	    own(pipe_c[0], F_OWNER_PID, *kid, 0) < 0 || own(ino, F_OWNER_PGRP, getpgrp(), SIGRTMIN + 3) < 0 ||
 	    own(ptm, F_OWNER_PID, getpid(), SIGRTMIN + 4) < 0 || own(efd, F_OWNER_PID, getpid(), SIGRTMIN + 5) < 0)
 		return -1;
+	/* a terminal of its own: O_ASYNC first (the foreground group becomes the owner), then the owner */
+	if ((cm = posix_openpt(O_RDWR | O_NOCTTY)) < 0 || unlockpt(cm) < 0 || (cs = open(ptsname(cm), O_RDWR)) < 0 ||
+	    tcgetsid(cs) != getpid() || fcntl(cs, F_SETFL, fcntl(cs, F_GETFL) | O_ASYNC) < 0 ||
+	    own(cs, F_OWNER_PID, getpid(), SIGRTMIN + 6) < 0)
+		return -1;
 	return 0;
 }
 
@@ -139,6 +147,7 @@ int main(void)
 	check_own("inotify", ino, F_OWNER_PGRP, getpgrp(), SIGRTMIN + 3, 1);
 	check_own("pty master", ptm, F_OWNER_PID, getpid(), SIGRTMIN + 4, 1);
 	check_own("eventfd", efd, F_OWNER_PID, getpid(), SIGRTMIN + 5, 0);
+	check_own("terminal", cs, F_OWNER_PID, getpid(), SIGRTMIN + 6, 1);
 	for (int s = 0; s < NSIG_SLOTS; s++)
 		zdtm_check(got_count[s] == 0, "signal slot %d arrived %d times before any I/O", s, got_count[s]);
 
@@ -156,6 +165,8 @@ int main(void)
 	zdtm_check(s >= 0 && write(s, "x", 1) == 1, "write to the pty slave: %m");
 	expect_signal("pty master", 4, ptm, 0);
 	zdtm_check(got_count[5] == 0, "the eventfd sent a signal");
+	zdtm_check(write(cm, "x\n", 2) == 2, "write to the terminal's master: %m");
+	expect_signal("terminal", 6, cs, 0);
 	unlink(path);
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
