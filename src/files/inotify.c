@@ -132,9 +132,23 @@ static const char *gap_path(const Ferry__InotifyEntry *in)
 	return NULL;
 }
 
-/* Moves the next wd of fd from *next to wd with throwaway watches (each leaves an IN_IGNORED event). */
-static int skip_wds(int fd, const char *gap, int *next, int wd, int *spent, struct ferry_err *err)
+#ifndef INOTIFY_IOC_SETNEXTWD
+#define INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int)
+#endif
+
+/*
+ * Moves the next wd of fd from *next to wd: INOTIFY_IOC_SETNEXTWD (CONFIG_CHECKPOINT_RESTORE), or
+ * throwaway watches (each leaves an IN_IGNORED event, drained afterwards).
+ */
+static int skip_wds(int fd, const Ferry__InotifyEntry *in, int *next, int wd, int *spent, struct ferry_err *err)
 {
+	if (*next >= wd)
+		return 0;
+	if (ioctl(fd, INOTIFY_IOC_SETNEXTWD, wd) == 0) {
+		*next = wd;
+		return 0;
+	}
+	const char *gap = gap_path(in);
 	while (*next < wd) {
 		if (!gap || ++*spent > MAX_GAP_WATCHES)
 			return fe_msg(err, ERANGE, "cannot keep wd %d (no spare directory, or gap too large)", wd);
@@ -189,15 +203,12 @@ static int add_watches(struct restore_ctx *ctx, int fd, const Ferry__InotifyEntr
 		return fe_set(err, ENOMEM, "inotify watches");
 	memcpy(w, in->watches, in->n_watches * sizeof(*w));
 	qsort(w, in->n_watches, sizeof(*w), by_wd);
-	const char *gap = NULL;
 	int next = 1, spent = 0;
 	for (size_t i = 0; i < in->n_watches; i++) {
 		const char *path = watch_target(ctx, w[i], buf, sizeof(buf));
 		if (!path || w[i]->wd < 1)
 			return fe_msg(err, EBADMSG, "files.img: bad inotify watch (wd %d)", w[i]->wd);
-		if (next < w[i]->wd && !gap)
-			gap = gap_path(in);
-		int r = skip_wds(fd, gap, &next, w[i]->wd, &spent, err);
+		int r = skip_wds(fd, in, &next, w[i]->wd, &spent, err);
 		if (r < 0)
 			return r;
 		int got = inotify_add_watch(fd, path, w[i]->mask);
