@@ -622,7 +622,14 @@ unsigned long files_clone_flags(const struct rtask *t)
 
 int files_task_created(struct restore_ctx *ctx, struct rtask *t)
 {
-	return t->zombie ? 0 : tty_restore_ctty(ctx, t);
+	if (t->zombie)
+		return 0;
+	pid_t parent = t->parent >= 0 ? ctx->tasks[t->parent].pid : 0;
+	if ((t->fds->has_files_shared_with && t->fds->files_shared_with != parent) ||
+	    (t->fds->has_fs_shared_with && t->fds->fs_shared_with != parent))
+		return fe_msg(ctx->err, EBADMSG, "fds-%d.img: shares with pid %d, which is not its parent", t->pid,
+			      t->fds->has_files_shared_with ? t->fds->files_shared_with : t->fds->fs_shared_with);
+	return tty_restore_ctty(ctx, t);
 }
 
 struct rtask *files_task(struct restore_ctx *ctx, pid_t pid)
