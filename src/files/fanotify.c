@@ -59,9 +59,15 @@ static int mark_inode(struct dump_ctx *ctx, const char *line, Mark *m)
 	m->dev = kdev(sdev);
 	struct fhandle_ref ref = { line + off, m->dev, ino };
 	int r = fhandle_path(ctx, &ref, &m->path);
-	if (r > 0)
-		return fe_msg(ctx->err, EOPNOTSUPP, "a mark on inode %llu, deleted since: not supported", ino);
-	return r;
+	if (r <= 0)
+		return r;
+	if (!fhandle_tree_keeps(ctx, ino, m->dev))
+		return fe_msg(ctx->err, EOPNOTSUPP, "a mark on inode %llu, deleted since, which no descriptor of the tree "
+			      "keeps open: it cannot be restored", ino);
+	m->has_deleted = 1;
+	m->deleted = 1;
+	m->path = "";
+	return 0;
 }
 
 static int mark_mount(struct dump_ctx *ctx, const char *line, Mark *m)
@@ -171,7 +177,7 @@ static unsigned type_flag(const Mark *m)
 static int check_inode(const Mark *m, struct ferry_err *err)
 {
 	struct stat st;
-	if (m->type != FERRY__FANOTIFY_MARK_TYPE__FAN_MARK_TYPE_INODE || !m->has_ino)
+	if (m->type != FERRY__FANOTIFY_MARK_TYPE__FAN_MARK_TYPE_INODE || !m->has_ino || m->deleted)
 		return 0;
 	if (stat(m->path, &st) < 0)
 		return fe_set(err, errno, "marked file %s", m->path);
@@ -181,20 +187,23 @@ static int check_inode(const Mark *m, struct ferry_err *err)
 	return 0;
 }
 
-/* The mark's mask, then its ignore mask (FAN_MARK_IGNORE or the older FAN_MARK_IGNORED_MASK). */
-static int add_mark(int fd, const Mark *m, struct ferry_err *err)
+/*
+ * The mark's mask, then its ignore mask (FAN_MARK_IGNORE or the older FAN_MARK_IGNORED_MASK), on
+ * path (for a deleted inode, ferry's descriptor of the restored file).
+ */
+static int add_mark(int fd, const Mark *m, const char *path, struct ferry_err *err)
 {
 	unsigned base = FAN_MARK_ADD | type_flag(m) | (m->mflags & FAN_MARK_EVICTABLE);
 	int r = check_inode(m, err);
 	if (r < 0)
 		return r;
-	if (m->mask && syscall(SYS_fanotify_mark, fd, base, (uint64_t)m->mask, AT_FDCWD, m->path) < 0)
-		return fe_set(err, errno, "mark %s (mask %#x)", m->path, m->mask);
+	if (m->mask && syscall(SYS_fanotify_mark, fd, base, (uint64_t)m->mask, AT_FDCWD, path) < 0)
+		return fe_set(err, errno, "mark %s (mask %#x)", path, m->mask);
 	unsigned ign = base | (m->mflags & FAN_MARK_IGNORE ? FAN_MARK_IGNORE : FAN_MARK_IGNORED_MASK) |
 		       (m->mflags & FAN_MARK_IGNORED_SURV_MODIFY);
 	if (m->ignored_mask &&
-	    syscall(SYS_fanotify_mark, fd, ign, (uint64_t)m->ignored_mask, AT_FDCWD, m->path) < 0)
-		return fe_set(err, errno, "mark %s (ignore mask %#x, flags %#x)", m->path, m->ignored_mask, m->mflags);
+	    syscall(SYS_fanotify_mark, fd, ign, (uint64_t)m->ignored_mask, AT_FDCWD, path) < 0)
+		return fe_set(err, errno, "mark %s (ignore mask %#x, flags %#x)", path, m->ignored_mask, m->mflags);
 	return 0;
 }
 
@@ -208,9 +217,11 @@ static int fanotify_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, st
 		return fe_set(err, errno, "fanotify_init(%#x, %#x)", e->flags, e->event_flags);
 	for (size_t i = e->n_marks; i-- > 0;) {	/* fdinfo lists the newest first */
 		const Mark *m = e->marks[i];
-		if (!m->path || m->path[0] != '/' || (m->mflags & ~MARK_FLAGS))
+		char buf[64];
+		const char *path = m->deleted ? fhandle_deleted_path(ctx, m->ino, buf, sizeof(buf)) : m->path;
+		if (!path || path[0] != '/' || (m->mflags & ~MARK_FLAGS))
 			return fe_msg(err, EBADMSG, "files.img: bad fanotify mark");
-		int r = add_mark(fd, m, err);
+		int r = add_mark(fd, m, path, err);
 		if (r < 0)
 			return r;
 	}
@@ -220,6 +231,6 @@ static int fanotify_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, st
 }
 
 const struct file_ops fanotify_file_ops = {
-	.kind = FERRY__FILE_KIND__FILE_FANOTIFY, .name = "fanotify",
+	.kind = FERRY__FILE_KIND__FILE_FANOTIFY, .name = "fanotify", .phase = FILE_OPEN_AFTER,
 	.match = fanotify_match, .dump = fanotify_dump, .open = fanotify_open,
 };

@@ -5,7 +5,9 @@
  * /proc/self/fd gives a path. When that path does not lead back to the inode (a hard link whose
  * name was removed, a dentry the kernel cannot reconnect), or with --force-irmap, directories are
  * scanned for it ("irmap": the --irmap-scan-path directories, then a few usual places). An inode
- * with no name left (deleted) is reported as such; the caller decides.
+ * with no name left (deleted) is reported as such: a watch or mark on it can be restored when a
+ * descriptor of the tree keeps that file open (it is restored too, and the watch goes on it
+ * through /proc/self/fd).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -178,4 +180,35 @@ int fhandle_path(struct dump_ctx *ctx, const struct fhandle_ref *ref, char **pat
 	pr_debug("inode %" PRIu64 " is %s\n", ref->ino, found);
 	*path = arena_strdup(&ctx->arena, found);
 	return *path ? 0 : fe_set(ctx->err, ENOMEM, "path");
+}
+
+struct inode_ref {
+	uint64_t ino;
+	dev_t dev;
+};
+
+static int is_file(pid_t pid, int fd, const char *path, const struct stat *st, void *arg)
+{
+	const struct inode_ref *ref = arg;
+	return S_ISREG(st->st_mode) && st->st_ino == ref->ino && st->st_dev == ref->dev;
+}
+
+int fhandle_tree_keeps(struct dump_ctx *ctx, uint64_t ino, dev_t dev)
+{
+	return files_tree_walk(ctx, is_file, &(struct inode_ref){ ino, dev });
+}
+
+const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, char *buf, size_t len)
+{
+	for (size_t i = 0; i < ctx->files->n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files->files[i];
+		int same = (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == ino) ||
+			   (fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->ino == ino);
+		int fd = same ? files_master_fd(ctx, fe->id) : -1;
+		if (fd >= 0) {
+			snprintf(buf, len, "/proc/self/fd/%d", fd);
+			return buf;
+		}
+	}
+	return NULL;
 }

@@ -33,17 +33,6 @@ static int inotify_match(const struct fd_info *fi, const struct dump_opts *o)
 	return strcmp(fi->link, "anon_inode:inotify") == 0;
 }
 
-struct inode_ref {
-	uint64_t ino;
-	dev_t dev;
-};
-
-static int is_file(pid_t pid, int fd, const char *path, const struct stat *st, void *arg)
-{
-	const struct inode_ref *ref = arg;
-	return S_ISREG(st->st_mode) && st->st_ino == ref->ino && st->st_dev == ref->dev;
-}
-
 /* The path of the watched inode, from the handle at `handle` ("fhandle-bytes:…" onward). */
 static int watch_path(struct dump_ctx *ctx, const char *handle, dev_t dev, Watch *w)
 {
@@ -51,7 +40,7 @@ static int watch_path(struct dump_ctx *ctx, const char *handle, dev_t dev, Watch
 	int r = fhandle_path(ctx, &ref, &w->path);
 	if (r <= 0)
 		return r < 0 ? fe_wrap(ctx->err, r, "wd %d", w->wd) : 0;
-	if (!files_tree_walk(ctx, is_file, &(struct inode_ref){ w->ino, dev }))
+	if (!fhandle_tree_keeps(ctx, w->ino, dev))
 		return fe_msg(ctx->err, EOPNOTSUPP, "wd %d watches inode %" PRIu64 ", deleted since, which no "
 			      "descriptor of the tree keeps open: it cannot be restored", w->wd, w->ino);
 	w->has_deleted = 1;
@@ -182,17 +171,7 @@ static const char *watch_target(struct restore_ctx *ctx, const Watch *w, char *b
 {
 	if (!w->deleted)
 		return w->path && w->path[0] == '/' ? w->path : NULL;
-	for (size_t i = 0; i < ctx->files->n_files; i++) {
-		const Ferry__FileEntry *fe = ctx->files->files[i];
-		int same = (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == w->ino) ||
-			   (fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->ino == w->ino);
-		int fd = same ? files_master_fd(ctx, fe->id) : -1;
-		if (fd >= 0) {
-			snprintf(buf, len, "/proc/self/fd/%d", fd);
-			return buf;
-		}
-	}
-	return NULL;
+	return fhandle_deleted_path(ctx, w->ino, buf, len);
 }
 
 static int add_watches(struct restore_ctx *ctx, int fd, const Ferry__InotifyEntry *in, struct ferry_err *err)

@@ -3,9 +3,11 @@
 // with a mark on a file (FAN_OPEN | FAN_MODIFY | FAN_CLOSE), a mark on the mount holding the test
 // directory (FAN_OPEN | FAN_ONDIR, and an ignore mask FAN_MODIFY | FAN_ACCESS that survives
 // modification), and one on a filesystem (/proc, FAN_CLOSE_WRITE); a second group reporting file ids
-// (FAN_REPORT_FID) with an evictable mark on the test directory and a FAN_MARK_IGNORE mark. After
-// restore fdinfo shows the same groups and marks (flags, event flags, each mark's flags and masks,
-// the marked inodes), and opening the marked file brings an event whose descriptor is that file.
+// (FAN_REPORT_FID) with an evictable mark on the test directory and a FAN_MARK_IGNORE mark; a third
+// group with a mark on a file deleted since, which the task keeps open. After restore fdinfo shows
+// the same groups and marks (flags, event flags, each mark's flags and masks, the marked inodes),
+// opening the marked file brings an event whose descriptor is that file, and writing the deleted
+// file brings FAN_MODIFY in the third group.
 #include "zdtm.h"
 
 #include <errno.h>
@@ -75,6 +77,12 @@ int main(void)
 	if (mark(g2, FAN_MARK_ADD | FAN_MARK_EVICTABLE, FAN_CREATE | FAN_ONDIR, sub) < 0 ||
 	    mark(g2, FAN_MARK_ADD | FAN_MARK_IGNORE_SURV, FAN_OPEN | FAN_ONDIR, "/etc") < 0)
 		zdtm_skip("fanotify_mark (FID group): %m");
+	char gone[256];
+	snprintf(gone, sizeof(gone), "%s/deleted", zdtm_dir());
+	int fgone = open(gone, O_CREAT | O_RDWR, 0644);
+	int g3 = (int)syscall(SYS_fanotify_init, FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY);
+	if (fgone < 0 || g3 < 0 || mark(g3, FAN_MARK_ADD, FAN_MODIFY, gone) < 0 || unlink(gone) < 0)
+		zdtm_skip("a mark on a deleted file: %m");
 	marks(g1, before1, sizeof(before1));
 	marks(g2, before2, sizeof(before2));
 	char buf[8192];
@@ -104,5 +112,11 @@ int main(void)
 			close(m->fd);
 	}
 	zdtm_check(f >= 0 && found, "no FAN_OPEN event for the marked file after restore (read %zd)", n);
+	marks(g3, after, sizeof(after));
+	zdtm_check(strstr(after, "mflags:0 mask:2 ignored_mask:0") != NULL, "the deleted file's mark: %s", after);
+	zdtm_check(write(fgone, "x", 1) == 1, "write: %m");
+	n = read(g3, buf, sizeof(buf));
+	struct fanotify_event_metadata *m = (void *)buf;
+	zdtm_check(n > 0 && FAN_EVENT_OK(m, n) && (m->mask & FAN_MODIFY), "no FAN_MODIFY for the deleted file (%zd)", n);
 	zdtm_exit();
 }
