@@ -23,6 +23,9 @@ struct dump_opts {
 	const char *prev_dir;	/* the previous (pre-)dump of the chain, relative to dir or absolute */
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const struct transform_opts *transform;	/* compress/encrypt what is written (transform/) */
+	int force_irmap;	/* find watched inodes by scanning directories, not by file handle */
+	const char *const *irmap_scan_paths;	/* directories scanned first for watched inodes */
+	size_t n_irmap_scan_paths;
 	const volatile sig_atomic_t *cancel;	/* set non-zero (any thread, a signal handler) to stop */
 };
 
