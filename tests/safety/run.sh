@@ -672,25 +672,26 @@ t_holder() {
 
 # ---------------------------------------------------------------- stopped, traced, forking
 
+# t_stopped [MODE HOW]: a stopped workload (MODE: of the workload; HOW ferry is killed, see kill_at)
 t_stopped() {
-	selected "stopped" || return 0
-	local t ok=1
-	wl_start stopped || { fail "stopped" "$WHY"; return; }
+	local t ok=1 tn=stopped${1:+/$1} how=${2:-KILL}
+	selected "$tn" || return 0
+	wl_start "stopped${1:+-$1}" ${1:-} || { fail "$tn" "$WHY"; return; }
 	kill -STOP "${PIDS[0]}"
 	for _ in $(seq 100); do [ "$(state "${PIDS[0]}")" = T ] && break; sleep 0.02; done
-	"$F" dump -t "${PIDS[0]}" -D "$WD/img" -R >"$WD/err" 2>&1 || { fail "stopped" "dump -R of a stopped process failed: $(cat "$WD/err")"; wl_stop; return; }
+	"$F" dump -t "${PIDS[0]}" -D "$WD/img" -R >"$WD/err" 2>&1 || { fail "$tn" "dump -R of a stopped process failed: $(cat "$WD/err")"; wl_stop; return; }
 	FERRY_STALL=dump-object-signals "$F" dump -t "${PIDS[0]}" -D "$WD/img2" -R >/dev/null 2>"$WD/err2" &
 	FPID=$!
-	wait_stall "$WD/err2" && kill_at KILL
+	wait_stall "$WD/err2" && kill_at "$how"
 	sleep 0.2
 	for t in /proc/"${PIDS[0]}"/task/*; do
 		status_of "$t/status"
-		[ "$ST_STATE" = T ] || { fail "stopped" "thread ${t##*/} is in state $ST_STATE after dump -R and a killed dump, not stopped"; ok=0; break; }
-		[ "$ST_TRACER" = 0 ] || { fail "stopped" "thread ${t##*/} is traced"; ok=0; break; }
+		[ "$ST_STATE" = T ] || { fail "$tn" "thread ${t##*/} is in state $ST_STATE after dump -R and a killed dump, not stopped"; ok=0; break; }
+		[ "$ST_TRACER" = 0 ] || { fail "$tn" "thread ${t##*/} is traced"; ok=0; break; }
 	done
 	kill -CONT "${PIDS[0]}"
-	[ $ok = 1 ] && { wl_check || { fail "stopped" "once continued: $WHY"; ok=0; }; }
-	[ $ok = 1 ] && pass "stopped (dump -R and a killed dump leave a stopped process stopped, every thread; continued, it is intact)"
+	[ $ok = 1 ] && { wl_check || { fail "$tn" "once continued: $WHY"; ok=0; }; }
+	[ $ok = 1 ] && pass "$tn (dump -R and a killed dump leave a stopped process stopped, every thread; continued, it is intact)"
 	wl_stop
 }
 
@@ -759,6 +760,7 @@ restore_target_kills
 merge_walk
 t_holder
 t_stopped
+t_stopped traps worker-KILL
 t_traced
 t_forking 40
 [ -n "$PS_PID" ] && kill -TERM "$PS_PID" 2>/dev/null
