@@ -18,6 +18,7 @@
 #define LOG_PREFIX "unix: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "files/sockopt.h"
 #include "files/unix-internal.h"
 
 #define MAX_DEPTH 8
@@ -112,25 +113,18 @@ static void unlink_gone(const Ferry__UnixSkEntry *u)
 		unlink(sa.sun_path);
 }
 
-static void set_buf(int sk, int force, int plain, uint32_t val)
-{
-	int v = (int)(val / 2);
-	if (setsockopt(sk, SOL_SOCKET, force, &v, sizeof(v)) < 0)
-		setsockopt(sk, SOL_SOCKET, plain, &v, sizeof(v));
-}
-
 static int set_opts(const Ferry__UnixSkEntry *u, int sk, struct ferry_err *err)
 {
 	char what[300];
-	int pc = u->passcred, po = u->has_peek_off ? u->peek_off : -1;
-	if (u->has_sndbuf)
-		set_buf(sk, SO_SNDBUFFORCE, SO_SNDBUF, u->sndbuf);
-	if (u->has_rcvbuf)
-		set_buf(sk, SO_RCVBUFFORCE, SO_RCVBUF, u->rcvbuf);
-	if ((u->passcred && setsockopt(sk, SOL_SOCKET, SO_PASSCRED, &pc, sizeof(pc)) < 0) ||
-	    (po >= 0 && setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &po, sizeof(po)) < 0))
-		return fe_set(err, errno, "options of %s", sk_str(u, what, sizeof(what)));
-	return 0;
+	int pc = u->passcred, po = u->has_peek_off ? u->peek_off : -1, r = 0;
+	if (u->n_opts)
+		r = sockopt_restore(sk, u->opts, u->n_opts, SKOPT_ALL, err);
+	else if ((u->has_sndbuf && (sockopt_set_buf(sk, SO_SNDBUF, (int)u->sndbuf), 0)) ||
+		 (u->has_rcvbuf && (sockopt_set_buf(sk, SO_RCVBUF, (int)u->rcvbuf), 0)) ||
+		 (u->passcred && setsockopt(sk, SOL_SOCKET, SO_PASSCRED, &pc, sizeof(pc)) < 0) ||
+		 (po >= 0 && setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &po, sizeof(po)) < 0))	/* older images */
+		r = fe_set(err, errno, "options");
+	return r < 0 ? fe_wrap(err, r, "%s", sk_str(u, what, sizeof(what))) : 0;
 }
 
 static void do_shutdown(const Ferry__UnixSkEntry *u, int sk)
@@ -151,7 +145,7 @@ static int refill(const Ferry__UnixSkEntry *u, int writer, const struct sockaddr
 		total += u->rqueue[i].len + 1024;
 	if (!u->n_rqueue)
 		return 0;
-	set_buf(writer, SO_SNDBUFFORCE, SO_SNDBUF, total > INT_MAX / 4 ? INT_MAX / 2 : (uint32_t)(total * 2 + (1 << 20)));
+	sockopt_set_buf(writer, SO_SNDBUF, total > INT_MAX / 4 ? INT_MAX / 2 : (int)(total * 2 + (1 << 20)));
 	for (size_t i = 0; i < u->n_rqueue; i++) {
 		const uint8_t *p = u->rqueue[i].data;
 		size_t left = u->rqueue[i].len;

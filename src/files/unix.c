@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "files/sockopt.h"
 #include "files/unix-internal.h"
 
 #define PEEK_CHUNK 65536
@@ -187,23 +188,13 @@ static int peek_queue(struct dump_ctx *ctx, int sk, int type, Ferry__UnixSkEntry
 	return r;
 }
 
-static int get_int(int sk, int opt, int *val)
-{
-	socklen_t len = sizeof(*val);
-	return getsockopt(sk, SOL_SOCKET, opt, val, &len) < 0 ? -errno : 0;
-}
-
 static int dump_opts(struct dump_ctx *ctx, int sk, Ferry__UnixSkEntry *u)
 {
-	int sndbuf, rcvbuf, passcred, peek_off;
-	if (get_int(sk, SO_SNDBUF, &sndbuf) < 0 || get_int(sk, SO_RCVBUF, &rcvbuf) < 0 ||
-	    get_int(sk, SO_PASSCRED, &passcred) < 0 || get_int(sk, SO_PEEK_OFF, &peek_off) < 0)
-		return fe_set(ctx->err, errno, "socket options");
-	u->has_sndbuf = u->has_rcvbuf = u->has_passcred = u->has_peek_off = 1;
-	u->sndbuf = sndbuf;
-	u->rcvbuf = rcvbuf;
-	u->passcred = passcred;
-	u->peek_off = peek_off;
+	int r = sockopt_dump(&ctx->arena, sk, 0, &u->opts, &u->n_opts, ctx->err);
+	if (r < 0)
+		return r;
+	u->has_peek_off = 1;
+	u->peek_off = sockopt_int(u->opts, u->n_opts, SOL_SOCKET, SO_PEEK_OFF, -1);
 	return 0;
 }
 
