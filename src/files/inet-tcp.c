@@ -144,16 +144,15 @@ static int loop_listener(const Sk *sk, union sa *a, socklen_t *alen)
 	return TAKE_FD(fd);
 }
 
-/* The client end from the socket's own local address: its port if it held it, else the address. */
+/*
+ * The client end from the socket's own local address and port, which getsockname() still shows,
+ * whether or not it held the port (an accepted socket shares its listener's: repair mode binds it).
+ */
 static int local_bind(int cli, const Sk *sk, struct ferry_err *err)
 {
-	if (sk->bound_port)
-		return inet_bind(cli, sk, 1, err);
-	if (is_any(sk))
+	if (is_any(sk) && !sk->src_port)
 		return 0;
-	Sk any_port = *sk;
-	any_port.src_port = 0;
-	return inet_bind(cli, &any_port, 1, err);
+	return inet_bind(cli, sk, 1, err);
 }
 
 static int play_refused(int cli, const union sa *to, socklen_t tolen)

@@ -216,8 +216,8 @@ static int check_unsent(struct dump_ctx *ctx, int fd)
 			return 0;
 		usleep(5000);	/* a datagram on its way out leaves the send queue by itself */
 	}
-	return fe_msg(ctx->err, EOPNOTSUPP, "%d bytes are corked (UDP_CORK or MSG_MORE) and not sent yet; "
-		      "they cannot be read back", n);
+	return fe_msg(ctx->err, EOPNOTSUPP, "data is corked (UDP_CORK or MSG_MORE) and not sent yet (%d bytes of "
+		      "send buffer); it cannot be read back", n);
 }
 
 /* Raw and ping sockets: their queued packets cannot be sent to them again; refused. */
@@ -364,8 +364,12 @@ static int inet_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 				 &sk->opts, &sk->n_opts, ctx->err);
 	if (r == 0 && sk->proto != FERRY__INET_PROTO__INET_TCP && (r = inet_mcast_dump(&ctx->arena, fi->stolen, dom, sk)) < 0)
 		r = fe_set(ctx->err, -r, "multicast memberships");
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		static const char *const kinds[] = { "TCP", "UDP", "UDP-lite", "raw", "ping" };
+		char name[64];
+		inet_fmt(sk, 0, name, sizeof(name));
+		return fe_wrap(ctx->err, r, "%s socket %s", kinds[sk->proto % 5], name);
+	}
 	fe->inet_sk = sk;
 	return 0;
 }
@@ -656,14 +660,50 @@ static int open_socket(const Sk *sk, int sflags, struct ferry_err *err)
 	return TAKE_FD(fd);
 }
 
+static int sk_flags(const Ferry__FileEntry *fe)
+{
+	return SOCK_CLOEXEC | ((fe->flags & O_NONBLOCK) ? SOCK_NONBLOCK : 0);
+}
+
+/*
+ * A closed TCP socket takes its port back in repair mode, which a listener or bound socket
+ * restored after it could not do: those on its port are opened first, kept in the stash.
+ */
+static int open_port_holders(struct restore_ctx *ctx, const Ferry__FileEntry *self, struct ferry_err *err)
+{
+	for (size_t i = 0; i < ctx->files->n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files->files[i];
+		const Sk *o = fe->inet_sk, *sk = self->inet_sk;
+		if (fe == self || fe->kind != FERRY__FILE_KIND__FILE_INET_SK || !o || o->proto != sk->proto ||
+		    o->src_port != sk->src_port || (o->state != FERRY__INET_STATE__INET_LISTEN &&
+						     o->state != FERRY__INET_STATE__INET_BOUND) ||
+		    files_master_fd(ctx, fe->id) >= 0)
+			continue;
+		int fd = files_stash_take(ctx, o->ino);
+		if (fd < 0 && (fd = open_socket(o, sk_flags(fe), err)) < 0)
+			return fd;
+		int r = files_stash_put(ctx, o->ino, fd);
+		if (r < 0) {
+			close(fd);
+			return fe_set(err, -r, "stash");
+		}
+	}
+	return 0;
+}
+
 static int inet_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	const Sk *sk = fe->inet_sk;
 	char name[64];
-	(void)ctx;
 	if (!sk || !sk->has_family || !sk->has_proto || !sk->has_state)
 		return fe_msg(err, EBADMSG, "files.img: inet socket %u without its socket part", fe->id);
-	int sflags = SOCK_CLOEXEC | ((fe->flags & O_NONBLOCK) ? SOCK_NONBLOCK : 0), fd;
+	int sflags = sk_flags(fe), fd = files_stash_take(ctx, sk->ino);
+	if (fd >= 0)
+		return fd;
+	if (sk->state == FERRY__INET_STATE__INET_CLOSED && (fd = open_port_holders(ctx, fe, err)) < 0) {
+		inet_fmt(sk, 0, name, sizeof(name));
+		return fe_wrap(err, fd, "inet socket %s", name);
+	}
 	if (sk->state == FERRY__INET_STATE__INET_CLOSED) {
 		fd = inet_tcp_open_closed(sk, sflags, err);
 		if (fd >= 0) {
