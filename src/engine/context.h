@@ -87,6 +87,7 @@ struct dump_ctx {
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
+	struct sk_dump *sk;		/* files/sktree.c: sockets checked once the whole tree is dumped */
 	struct ferry_err *err;
 };
 
@@ -138,6 +139,7 @@ struct restore_ctx {
 	uint8_t *shm_created;		/* per segment: created by this restore (removed if it fails) */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
+	int unix_built;			/* files/unix-restore.c: every unix socket made (into the stash) */
 	pid_t restorer_pid;
 	struct ferry_err *err;
 };

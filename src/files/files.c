@@ -137,7 +137,12 @@ int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	fe->flags = fi->flags;
 	fe->has_pos = 1;
 	fe->pos = fi->pos;
-	int r = ops->dump(ctx, t, fi, fe);
+	/* known before its dump runs: a queue holding it in flight (a cycle) finds it by kcmp */
+	int r = fi->fd >= 0 ? remember(ctx, t->pid, fi->fd, &fi->st, fe->id) :
+		fi->held ? remember(ctx, getpid(), fi->stolen, &fi->st, fe->id) : 0;
+	if (r < 0)
+		return fe_set(ctx->err, ENOMEM, "fd table");
+	r = ops->dump(ctx, t, fi, fe);
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "pid %d: fd %d (%s)", t->pid, fi->fd, fi->link);
 	if (add_file(ctx, fe) < 0)
@@ -170,9 +175,9 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dtask *t, int fd)
 			return fe_set(ctx->err, errno, "pid %d: take a look at fd %d (pidfd_getfd)", t->pid, fd);
 		r = files_dump_object(ctx, t, &fi, &e->file_id);
 		close(fi.stolen);
-	}
-	if (r == 0 && remember(ctx, t->pid, fd, &fi.st, e->file_id) < 0)
+	} else if (remember(ctx, t->pid, fd, &fi.st, e->file_id) < 0) {
 		r = fe_set(ctx->err, ENOMEM, "fd table");
+	}
 	if (r == 0)
 		t->fds->fds[t->fds->n_fds++] = e;
 	return r;
@@ -297,6 +302,38 @@ static int inherited(struct restore_ctx *ctx, const Ferry__FileEntry *fe)
 	return -1;
 }
 
+#define OPENING -2	/* master[i] while its open() runs: asked again means a cycle */
+
+static int open_index(struct restore_ctx *ctx, size_t i)
+{
+	const Ferry__FileEntry *fe = ctx->files->files[i];
+	int inh = inherited(ctx, fe), fd;
+	if (ctx->master[i] >= 0)
+		return ctx->master[i];
+	if (ctx->master[i] == OPENING)
+		return fe_msg(ctx->err, ELOOP, "file %u needs itself to be opened first", fe->id);
+	ctx->master[i] = OPENING;
+	if (inh >= 0) {
+		fd = fcntl(inh, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			fd = fe_set(ctx->err, errno, "--inherit-fd fd[%d]", inh);
+	} else {
+		fd = kind_ops(fe->kind)->open(ctx, fe, ctx->err);
+		if (fd < 0)
+			fd = fe_wrap(ctx->err, fd, "file %u (%s)", fe->id, fe->path ? fe->path : kind_ops(fe->kind)->name);
+	}
+	ctx->master[i] = fd < 0 ? -1 : fd;
+	return fd;
+}
+
+int files_open_id(struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t i = 0; ctx->master && i < ctx->files->n_files; i++)
+		if (ctx->files->files[i]->id == id)
+			return open_index(ctx, i);
+	return fe_msg(ctx->err, EBADMSG, "files.img: no file %u", id);
+}
+
 int files_open_all(struct restore_ctx *ctx)
 {
 	size_t n = ctx->files->n_files;
@@ -306,18 +343,9 @@ int files_open_all(struct restore_ctx *ctx)
 	for (size_t i = 0; i < n; i++)
 		ctx->master[i] = -1;
 	for (size_t i = 0; i < n; i++) {
-		const Ferry__FileEntry *fe = ctx->files->files[i];
-		int inh = inherited(ctx, fe), fd;
-		if (inh >= 0) {
-			fd = fcntl(inh, F_DUPFD_CLOEXEC, 3);
-			if (fd < 0)
-				return fe_set(ctx->err, errno, "--inherit-fd fd[%d]", inh);
-		} else {
-			fd = kind_ops(fe->kind)->open(ctx, fe, ctx->err);
-			if (fd < 0)
-				return fe_wrap(ctx->err, fd, "file %u (%s)", fe->id, fe->path ? fe->path : kind_ops(fe->kind)->name);
-		}
-		ctx->master[i] = fd;
+		int fd = open_index(ctx, i);
+		if (fd < 0)
+			return fd;
 	}
 	for (size_t i = 0; i < ctx->nstash; i++)	/* ends nobody took: their peers were not in the tree */
 		close(ctx->stash[i].fd);
@@ -377,6 +405,73 @@ int files_install_injected(struct restore_ctx *ctx, struct rtask *t)
 			return fe_wrap(ctx->err, r, "fd %d", e->fd);
 	}
 	return RINJ(ctx, inj, &ret, "close", SYS_close, pidfd);
+}
+
+/* A task fd not dumped yet that holds the same open file description as ferry's fd, or 0. */
+static int find_in_tasks(struct dump_ctx *ctx, int fd, const struct stat *st, struct dtask **owner, int *tfd)
+{
+	char path[64];
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct dtask *t = &ctx->tasks[i];
+		snprintf(path, sizeof(path), "/proc/%d/fd", t->pid);
+		_cleanup_closedir_ DIR *d = t->zombie ? NULL : opendir(path);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			struct stat ts;
+			int n = atoi(de->d_name);
+			if (de->d_name[0] < '0' || de->d_name[0] > '9' || fstatat(dirfd(d), de->d_name, &ts, 0) < 0 ||
+			    ts.st_ino != st->st_ino || ts.st_dev != st->st_dev ||
+			    syscall(SYS_kcmp, getpid(), t->pid, 0 /* KCMP_FILE */, fd, n) != 0)
+				continue;
+			*owner = t;
+			*tfd = n;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Dumps the open file description behind ferry's fd (no task's fd, or task t's fd tfd). */
+static int dump_held_object(struct dump_ctx *ctx, struct dtask *t, int fd, int tfd, uint32_t *id)
+{
+	char path[64];
+	_cleanup_free_ char *link = NULL, *info = NULL;
+	struct fd_info fi = { .fd = tfd, .stolen = fd, .held = tfd < 0 };
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (read_link(path, &link) < 0 || fstat(fd, &fi.st) < 0 || read_fdinfo(getpid(), fd, &fi, &info) < 0)
+		return fe_set(ctx->err, errno ? errno : EIO, "inspect a descriptor in flight");
+	fi.link = link;
+	return files_dump_object(ctx, t, &fi, id);
+}
+
+int files_dump_held(struct dump_ctx *ctx, struct dtask *t, int fd, uint32_t *id)
+{
+	struct stat st;
+	struct dtask *owner = NULL;
+	int tfd = -1, r;
+	if (fstat(fd, &st) < 0)
+		return fe_set(ctx->err, errno, "stat a descriptor in flight");
+	if (shared_id(ctx, getpid(), fd, &st, id))
+		return 0;	/* a task's fd dumped already, or a descriptor in flight met before */
+	if (find_in_tasks(ctx, fd, &st, &owner, &tfd))	/* that fd finds it when its turn comes */
+		return dump_held_object(ctx, owner, fd, tfd, id);
+	int keep = fcntl(fd, F_DUPFD_CLOEXEC, 3);	/* ferry's copy: later ones compare against it (kcmp) */
+	if (keep < 0)
+		return fe_set(ctx->err, errno, "keep a descriptor in flight");
+	r = dump_held_object(ctx, t, keep, -1, id);
+	if (r < 0 && !shared_id(ctx, getpid(), keep, &st, id))
+		close(keep);	/* not registered: nobody closes it later */
+	return r;
+}
+
+void files_release_held(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nseen; i++)
+		if (ctx->seen[i].pid == getpid() && ctx->seen[i].fd >= 0) {
+			close(ctx->seen[i].fd);
+			ctx->seen[i].fd = -1;
+			ctx->seen[i].ino = 0;	/* matches nothing any more */
+		}
 }
 
 int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id)

@@ -26,6 +26,7 @@ struct fd_info {
 	int cloexec;
 	const char *fdinfo;	/* the whole /proc/PID/fdinfo/N text */
 	int stolen;		/* ferry's duplicate of the task's fd (same open file description) */
+	int held;		/* fd < 0: stolen is a descriptor in flight ferry keeps (files_dump_held) */
 };
 
 struct file_ops {
@@ -76,6 +77,15 @@ int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 /* By injection: gives the task a descriptor for ferry's fd (pidfd_getfd); *remote is its number. */
 int files_fetch(struct restore_ctx *ctx, struct injector *inj, int fd, long *remote);
 
+/*
+ * A descriptor ferry holds that no task's table names (received in flight with SCM_RIGHTS): its
+ * file id — the one of the same open file description in some task (kcmp), or a new object. The
+ * descriptor is kept (compared against later ones) until files_release_held().
+ */
+int files_dump_held(struct dump_ctx *ctx, struct dtask *t, int fd, uint32_t *id);
+void files_release_held(struct dump_ctx *ctx);
+/* Restore: ferry's descriptor for file id, opening it now if its turn has not come yet. */
+int files_open_id(struct restore_ctx *ctx, uint32_t id);
 /* Restore stages (engine/restore.c): create every file in ferry; give a forked task its table. */
 int files_open_all(struct restore_ctx *ctx);
 int files_install_injected(struct restore_ctx *ctx, struct rtask *t);

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Socket checks that need the whole tree dumped. A task object after the file table: on the last
+ * task, every unix socket's references are resolved against the image (sockets held by tasks and
+ * sockets in flight alike); what points outside the tree follows CRIU's --ext-unix-sk rules (a
+ * datagram socket is reconnected by name, a stream one comes back with its peer closed) or is
+ * refused by name. Then the connections listeners have not accepted are read, by accepting them in
+ * ferry — only when the tree dies after the dump (with -R the dump is refused instead: the data
+ * cannot be seen otherwise) — and the descriptors ferry kept from queues are closed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LOG_PREFIX "sockets: "
+#include "common/log.h"
+#include "common/cleanup.h"
+#include "files/sktree.h"
+#include "files/unix-internal.h"
+
+struct sk_ent {
+	Ferry__FileEntry *fe;
+	pid_t pid;
+	int fd;			/* -1: in flight */
+	int unread;		/* listener: pending connections to read */
+};
+
+struct sk_dump {
+	struct sk_ent *ents;
+	size_t n, cap;
+};
+
+static int add_ent(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe, int unread)
+{
+	if (!ctx->sk && !(ctx->sk = ARENA_NEW(&ctx->arena, struct sk_dump)))
+		return -ENOMEM;
+	struct sk_dump *s = ctx->sk;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ents[i].fe == fe) {
+			s->ents[i].unread |= unread;
+			return 0;
+		}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 32;
+		struct sk_ent *n = ARENA_ARRAY(&ctx->arena, struct sk_ent, cap);
+		if (!n)
+			return -ENOMEM;
+		if (s->n)
+			memcpy(n, s->ents, s->n * sizeof(*n));
+		s->ents = n;
+		s->cap = cap;
+	}
+	s->ents[s->n++] = (struct sk_ent){ fe, t->pid, fi->fd, unread };
+	return 0;
+}
+
+int sk_note(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe, int unread)
+{
+	return add_ent(ctx, t, fi, fe, unread) < 0 ? fe_set(ctx->err, ENOMEM, "socket list") : 0;
+}
+
+static struct sk_ent *find(struct dump_ctx *ctx, uint64_t ino)
+{
+	for (size_t i = 0; ino && ctx->sk && i < ctx->sk->n; i++)
+		if (ctx->sk->ents[i].fe->unix_sk->ino == ino)
+			return &ctx->sk->ents[i];
+	return NULL;
+}
+
+static int refuse(struct dump_ctx *ctx, const struct sk_ent *e, const char *why, uint64_t other)
+{
+	char what[300];
+	const char *where = e->fd >= 0 ? "" : " (in flight)";
+	return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d%s: %s: %s %llu, which no dumped task holds; %s",
+		      e->pid, e->fd, where, ux_str(e->fe->unix_sk, what, sizeof(what)), why,
+		      (unsigned long long)other, "dump with --ext-unix-sk to restore it without that peer");
+}
+
+/* A peer outside the tree: a datagram socket is reconnected by name, a stream one loses its peer. */
+static int external_peer(struct dump_ctx *ctx, struct sk_ent *e)
+{
+	Usk *u = e->fe->unix_sk;
+	char what[300], n[256];
+	if (!ctx->opts->ext_unix_sk)
+		return refuse(ctx, e, "connected to unix socket", u->peer_ino);
+	if (u->type == SOCK_DGRAM && !u->has_peer_name)
+		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d: %s: connected to unix socket %llu outside the tree, "
+			      "which has no name to reconnect to", e->pid, e->fd, ux_str(u, what, sizeof(what)),
+			      (unsigned long long)u->peer_ino);
+	if (u->type == SOCK_DGRAM)
+		pr_info("%s: reconnected by name to %s, outside the tree\n", ux_str(u, what, sizeof(what)),
+			ux_name_str(u->peer_name.data, u->peer_name.len, n, sizeof(n)));
+	else
+		pr_warn("--ext-unix-sk: %s: its peer %llu is outside the tree; restored with that peer closed\n",
+			ux_str(u, what, sizeof(what)), (unsigned long long)u->peer_ino);
+	if (u->type != SOCK_DGRAM) {
+		u->has_ext_peer = u->ext_peer = 1;
+		u->has_peer_name = 0;
+	}
+	u->has_peer_ino = 0;
+	u->peer_ino = 0;
+	return 0;
+}
+
+static int check_icons(struct dump_ctx *ctx, struct sk_ent *e)
+{
+	Usk *u = e->fe->unix_sk;
+	for (size_t i = 0; i < u->n_icons; i++) {
+		Ferry__UnixIcon *ic = u->icons[i];
+		if (!ic->client || find(ctx, ic->client))
+			continue;
+		if (!ctx->opts->ext_unix_sk)
+			return refuse(ctx, e, "a connection it has not accepted yet comes from unix socket", ic->client);
+		ic->client = 0;
+		ic->client_gone = 1;
+		e->unread = 1;	/* what the outside client sent waits in the connection */
+	}
+	return 0;
+}
+
+static int check_one(struct dump_ctx *ctx, struct sk_ent *e)
+{
+	Usk *u = e->fe->unix_sk;
+	struct sk_ent *o;
+	if (u->peer_ino && !u->self_conn && !find(ctx, u->peer_ino)) {
+		int r = external_peer(ctx, e);
+		if (r < 0)
+			return r;
+	}
+	if (u->has_pending_on && !find(ctx, u->pending_on)) {
+		if (!ctx->opts->ext_unix_sk)
+			return refuse(ctx, e, "its connection waits to be accepted by unix socket", u->pending_on);
+		u->has_pending_on = 0;
+		u->has_ext_peer = u->ext_peer = 1;
+	}
+	if (u->has_accepted_from && (!(o = find(ctx, u->accepted_from)) || o->fe->unix_sk->state != UX_LISTEN)) {
+		u->has_accepted_from = 0;
+		u->accepted_from = 0;
+	}
+	return u->state == UX_LISTEN ? check_icons(ctx, e) : 0;
+}
+
+/* Accepts the listener's pending connections in ferry and keeps what each holds. */
+static int read_icons(struct dump_ctx *ctx, struct dtask *t, const struct sk_ent *e)
+{
+	Usk *u = e->fe->unix_sk;
+	_cleanup_close_ int lsk = (int)syscall(SYS_pidfd_getfd, t->pidfd, e->fd, 0);
+	if (lsk < 0)
+		return fe_set(ctx->err, errno, "take the listener back");
+	for (size_t i = 0; i < u->n_icons; i++) {
+		Ferry__UnixIcon *ic = u->icons[i];
+		_cleanup_close_ int x = accept4(lsk, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred c;
+		socklen_t l = sizeof(c);
+		if (x < 0)
+			return fe_set(ctx->err, errno, "accept its pending connection %zu", i);
+		if (getsockopt(x, SOL_SOCKET, SO_PEERCRED, &c, &l) == 0 && c.pid) {
+			if (!(ic->cred = ARENA_NEW(&ctx->arena, Ferry__UnixCred)))
+				return fe_set(ctx->err, ENOMEM, "credentials");
+			ferry__unix_cred__init(ic->cred);
+			ic->cred->pid = c.pid;
+			ic->cred->uid = c.uid;
+			ic->cred->gid = c.gid;
+		}
+		int r = uq_peek(ctx, t, x, (int)u->type, &ic->msgs, &ic->n_msgs);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "pending connection %zu", i);
+		ic->has_read = ic->read = 1;
+	}
+	return 0;
+}
+
+static struct dtask *task_of(struct dump_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+static int read_listeners(struct dump_ctx *ctx)
+{
+	char what[300];
+	for (size_t i = 0; ctx->sk && i < ctx->sk->n; i++) {
+		struct sk_ent *e = &ctx->sk->ents[i];
+		struct dtask *t = task_of(ctx, e->pid);
+		if (!e->unread)
+			continue;
+		if (ctx->opts->leave_running || e->fd < 0 || !t)
+			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d: %s: a connection it has not accepted yet holds "
+				      "data (or its client closed), which can only be read by accepting it: not when the "
+				      "tree runs on after the dump (-R)%s", e->pid, e->fd,
+				      ux_str(e->fe->unix_sk, what, sizeof(what)), e->fd < 0 ? ", nor in flight" : "");
+		int r = read_icons(ctx, t, e);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "pid %d: fd %d: %s", e->pid, e->fd, ux_str(e->fe->unix_sk, what, sizeof(what)));
+	}
+	return 0;
+}
+
+static int last_task(struct dump_ctx *ctx, const struct dtask *t)
+{
+	for (size_t i = ctx->ntasks; i-- > 0;)
+		if (!ctx->tasks[i].zombie)
+			return &ctx->tasks[i] == t;
+	return 0;
+}
+
+static int sockets_dump(struct dump_ctx *ctx, struct dtask *t)
+{
+	int r = 0;
+	if (!last_task(ctx, t))
+		return 0;
+	for (size_t i = 0; ctx->sk && i < ctx->sk->n && r == 0; i++)
+		r = check_one(ctx, &ctx->sk->ents[i]);
+	if (r == 0)
+		r = read_listeners(ctx);
+	files_release_held(ctx);
+	return r;
+}
+
+const struct task_obj_ops sockets_obj = {
+	.name = "sockets",
+	.dump = sockets_dump,
+};
