@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -17,6 +18,7 @@
 #define LOG_PREFIX "sockets: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/util.h"
 #include "files/sktree.h"
 #include "files/unix-internal.h"
 
@@ -104,12 +106,46 @@ static int external_peer(struct dump_ctx *ctx, struct sk_ent *e)
 	return 0;
 }
 
+/* Who probably connected: the task holding the client end, with its effective ids and groups. */
+static Ferry__UnixCred *guess_cred(struct dump_ctx *ctx, pid_t pid)
+{
+	char path[64];
+	_cleanup_free_ char *text = NULL;
+	unsigned ruid, euid, rgid, egid;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (read_file(path, &text, NULL) < 0)
+		return NULL;
+	const char *uid = proc_field(text, "Uid"), *gid = proc_field(text, "Gid"), *gr = proc_field(text, "Groups");
+	Ferry__UnixCred *c = ARENA_NEW(&ctx->arena, Ferry__UnixCred);
+	if (!c || !uid || !gid || sscanf(uid, "%u %u", &ruid, &euid) != 2 || sscanf(gid, "%u %u", &rgid, &egid) != 2)
+		return NULL;
+	ferry__unix_cred__init(c);
+	c->pid = pid;
+	c->uid = euid;
+	c->gid = egid;
+	c->groups = ARENA_ARRAY(&ctx->arena, uint32_t, 64);
+	for (const char *p = gr; p && c->groups && c->n_groups < 64 && *p && *p != '\n';) {
+		char *end;
+		unsigned long g = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		c->groups[c->n_groups++] = (uint32_t)g;
+		p = end;
+		while (*p == ' ')
+			p++;
+	}
+	return c;
+}
+
 static int check_icons(struct dump_ctx *ctx, struct sk_ent *e)
 {
 	Usk *u = e->fe->unix_sk;
 	for (size_t i = 0; i < u->n_icons; i++) {
 		Ferry__UnixIcon *ic = u->icons[i];
-		if (!ic->client || find(ctx, ic->client))
+		struct sk_ent *c = find(ctx, ic->client);
+		if (c && !ic->cred)	/* read exactly if the connection is accepted at dump, else a guess */
+			ic->cred = guess_cred(ctx, c->pid);
+		if (!ic->client || c)
 			continue;
 		if (!ctx->opts->ext_unix_sk)
 			return refuse(ctx, e, "a connection it has not accepted yet comes from unix socket", ic->client);
@@ -152,19 +188,11 @@ static int read_icons(struct dump_ctx *ctx, struct dtask *t, const struct sk_ent
 	for (size_t i = 0; i < u->n_icons; i++) {
 		Ferry__UnixIcon *ic = u->icons[i];
 		_cleanup_close_ int x = accept4(lsk, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct ucred c;
-		socklen_t l = sizeof(c);
 		if (x < 0)
 			return fe_set(ctx->err, errno, "accept its pending connection %zu", i);
-		if (getsockopt(x, SOL_SOCKET, SO_PEERCRED, &c, &l) == 0 && c.pid) {
-			if (!(ic->cred = ARENA_NEW(&ctx->arena, Ferry__UnixCred)))
-				return fe_set(ctx->err, ENOMEM, "credentials");
-			ferry__unix_cred__init(ic->cred);
-			ic->cred->pid = c.pid;
-			ic->cred->uid = c.uid;
-			ic->cred->gid = c.gid;
-		}
-		int r = uq_peek(ctx, t, x, (int)u->type, &ic->msgs, &ic->n_msgs);
+		int r = ux_dump_cred(ctx, x, &ic->cred);
+		if (r == 0)
+			r = uq_peek(ctx, t, x, (int)u->type, &ic->msgs, &ic->n_msgs);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "pending connection %zu", i);
 		ic->has_read = ic->read = 1;
@@ -186,7 +214,9 @@ static int read_listeners(struct dump_ctx *ctx)
 	for (size_t i = 0; ctx->sk && i < ctx->sk->n; i++) {
 		struct sk_ent *e = &ctx->sk->ents[i];
 		struct dtask *t = task_of(ctx, e->pid);
-		if (!e->unread)
+		Usk *u = e->fe->unix_sk;
+		/* dying after the dump, the tree loses nothing: every pending connection is read exactly */
+		if (!e->unread && (ctx->opts->leave_running || u->state != UX_LISTEN || !u->n_icons || e->fd < 0))
 			continue;
 		if (ctx->opts->leave_running || e->fd < 0 || !t)
 			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d: %s: a connection it has not accepted yet holds "

@@ -49,6 +49,9 @@ const char *ux_name_str(const uint8_t *name, size_t len, char *buf, size_t size)
 /* "unix socket INO (NAME)" for messages. */
 const char *ux_str(const Usk *u, char *buf, size_t size);
 
+/* SO_PEERCRED and SO_PEERGROUPS of sk: who connected, listened or made the pair (NULL: nobody). */
+int ux_dump_cred(struct dump_ctx *ctx, int sk, Ferry__UnixCred **out);
+
 /* ---- queues (unix-queue.c) */
 
 /*

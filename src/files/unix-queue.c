@@ -5,15 +5,19 @@
  * credentials — which also tells a zero-length message from the end of a seqpacket stream, whose
  * peer shut down: the end carries none. Descriptors in flight (SCM_RIGHTS) are installed in ferry by
  * the peek and dumped as files. A stream's peek stops where the sender's credentials change or
- * descriptors ride along, so each run is sent back as one message. Restore: each message is sent
- * again with its credentials (the pid must exist: a placeholder holds it) and its descriptors.
+ * after bytes that carry descriptors, so each run is sent back as one message. (A peek cannot tell
+ * where, within a run, the bytes carrying descriptors begin: they ride the whole run, which only a
+ * read shorter than the run could notice.) Restore: each message is sent again with its
+ * credentials (the pid must exist: a placeholder holds it) and its descriptors.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 #define LOG_PREFIX "unix: "
 #include "common/log.h"
@@ -210,6 +214,9 @@ int uq_peek(struct dump_ctx *ctx, struct dtask *t, int sk, int type, Ferry__Unix
 	    setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0 ||
 	    (!pc && setsockopt(sk, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0))
 		return fe_set(ctx->err, errno, "prepare to peek");
+	int inq = 0;	/* a stream run is peeked whole: a partial peek would see the next run's descriptors */
+	if (type == SOCK_STREAM && ioctl(sk, SIOCINQ, &inq) == 0 && (size_t)inq >= p.cap)
+		p.cap = (size_t)inq + 1;
 	p.buf = malloc(p.cap);
 	r = p.buf ? peek_all(ctx, t, sk, type == SOCK_STREAM, &p, msgs, n) : fe_set(ctx->err, ENOMEM, "peek");
 	free(p.buf);

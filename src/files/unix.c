@@ -62,12 +62,12 @@ static int unix_match(const struct fd_info *fi, const struct dump_opts *o)
 	       getsockopt(fi->stolen, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
 }
 
-/* SO_PEERCRED and SO_PEERGROUPS: who connected, listened or made the pair (none: pid 0). */
-static int dump_cred(struct dump_ctx *ctx, int sk, Usk *u)
+int ux_dump_cred(struct dump_ctx *ctx, int sk, Ferry__UnixCred **out)
 {
 	struct ucred c;
 	socklen_t l = sizeof(c);
 	gid_t groups[256];
+	*out = NULL;
 	if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &c, &l) < 0)
 		return fe_set(ctx->err, errno, "SO_PEERCRED");
 	if (c.pid == 0 && c.uid == (uid_t)-1)
@@ -88,7 +88,7 @@ static int dump_cred(struct dump_ctx *ctx, int sk, Usk *u)
 		for (size_t i = 0; i < uc->n_groups; i++)
 			uc->groups[i] = groups[i];
 	}
-	u->peer_cred = uc;
+	*out = uc;
 	return 0;
 }
 
@@ -279,7 +279,7 @@ static int unix_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 	if (r == 0)
 		r = sockopt_dump(&ctx->arena, fi->stolen, 0, &u->opts, &u->n_opts, ctx->err);
 	if (r == 0)
-		r = dump_cred(ctx, fi->stolen, u);
+		r = ux_dump_cred(ctx, fi->stolen, &u->peer_cred);
 	if (r == 0)
 		r = dump_state(ctx, t, fi, &d, u, &unread);
 	if (r == 0)
