@@ -9,6 +9,7 @@
  * cannot be seen otherwise) — and the descriptors ferry kept from queues are closed.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,9 @@ static int read_icons(struct dump_ctx *ctx, struct dtask *t, const struct sk_ent
 		return fe_set(ctx->err, errno, "take the listener back");
 	for (size_t i = 0; i < u->n_icons; i++) {
 		Ferry__UnixIcon *ic = u->icons[i];
+		struct pollfd p = { .fd = lsk, .events = POLLIN };	/* never block: the listener is the task's */
+		if (poll(&p, 1, 0) != 1)
+			return fe_msg(ctx->err, EAGAIN, "its pending connection %zu went away", i);
 		_cleanup_close_ int x = accept4(lsk, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (x < 0)
 			return fe_set(ctx->err, errno, "accept its pending connection %zu", i);
