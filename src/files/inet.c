@@ -317,6 +317,33 @@ static int raw_peer(struct dump_ctx *ctx, Sk *sk)
 	return sk->dst_addr.data ? 0 : fe_set(ctx->err, ENOMEM, "peer");
 }
 
+/*
+ * An error pending on a UDP socket (an ICMP port unreachable: ECONNREFUSED) comes with the next read,
+ * peek or not, before any datagram, and is cleared by it. It is taken when the tree dies after the
+ * dump (and made again at restore); an error queue (IP_RECVERR) cannot be read back at all.
+ */
+static int pending_error(struct dump_ctx *ctx, int fd, Sk *sk)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int recverr = sockopt_int(sk->opts, sk->n_opts, IPPROTO_IP, IP_RECVERR, 0) ||
+		      sockopt_int(sk->opts, sk->n_opts, IPPROTO_IPV6, IPV6_RECVERR, 0);
+	char b;
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLERR))
+		return 0;
+	if (recverr)
+		return fe_msg(ctx->err, EOPNOTSUPP, "errors wait in its error queue (IP_RECVERR), which cannot be read back");
+	if (ctx->opts->leave_running)
+		return fe_msg(ctx->err, EOPNOTSUPP, "an error is pending (from an ICMP message), which reading it would clear: "
+			      "not with -R");
+	if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno == EAGAIN)
+		return 0;
+	if (errno != ECONNREFUSED || !sk->has_dst_addr)
+		return fe_set(ctx->err, errno, "a pending error that cannot be made again");
+	sk->has_closed_err = 1;
+	sk->closed_err = ECONNREFUSED;
+	return 0;
+}
+
 /* UDP, UDP-lite, raw, ping: bound/connected, shutdown, queue. */
 static int dump_dgram(struct dump_ctx *ctx, int fd, int protocol, Sk *sk)
 {
@@ -333,8 +360,9 @@ static int dump_dgram(struct dump_ctx *ctx, int fd, int protocol, Sk *sk)
 		sk->has_shutdown = 1;
 		sk->shutdown = di.shutdown;
 	}
-	r = check_unsent(ctx, fd);
-	return r < 0 ? r : dump_queue(ctx, fd, sk);
+	if ((r = check_unsent(ctx, fd)) < 0 || (r = pending_error(ctx, fd, sk)) < 0)
+		return r;
+	return dump_queue(ctx, fd, sk);
 }
 
 static int inet_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
@@ -357,11 +385,11 @@ static int inet_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 		return r;
 	if (sk->proto == FERRY__INET_PROTO__INET_TCP)
 		r = dump_tcp_state(ctx, t, fi, sk);
-	else
-		r = dump_dgram(ctx, fi->stolen, proto, sk);
 	if (r == 0)
 		r = sockopt_dump(&ctx->arena, fi->stolen, sk->state == FERRY__INET_STATE__INET_CLOSED ? SKOPT_NO_CONN : 0,
 				 &sk->opts, &sk->n_opts, ctx->err);
+	if (r == 0 && sk->proto != FERRY__INET_PROTO__INET_TCP)
+		r = dump_dgram(ctx, fi->stolen, proto, sk);
 	if (r == 0 && sk->proto != FERRY__INET_PROTO__INET_TCP && (r = inet_mcast_dump(&ctx->arena, fi->stolen, dom, sk)) < 0)
 		r = fe_set(ctx->err, -r, "multicast memberships");
 	if (r < 0) {
@@ -576,6 +604,31 @@ static int requeue(int fd, const Sk *sk, struct ferry_err *err)
 	return 0;
 }
 
+/* An ICMP port unreachable from a loopback port nobody holds sets the socket's pending error. */
+static int make_refused(int fd, const Sk *sk)
+{
+	int v6 = is_v6(sk);
+	union sa to = { 0 };
+	socklen_t len = v6 ? sizeof(to.v6) : sizeof(to.v4);
+	_cleanup_close_ int tmp = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	to.sa.sa_family = v6 ? AF_INET6 : AF_INET;
+	if (v6)
+		to.v6.sin6_addr = in6addr_loopback;
+	else
+		to.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (tmp < 0 || bind(tmp, &to.sa, len) < 0 || getsockname(tmp, &to.sa, &len) < 0)
+		return -errno;
+	close(TAKE_FD(tmp));	/* its port is closed now */
+	if (connect(fd, &to.sa, len) < 0 || send(fd, "", 0, 0) < 0)
+		return -errno;
+	for (int i = 0; i < 300; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 10) == 1 && (p.revents & POLLERR))
+			return 0;
+	}
+	return -ETIMEDOUT;
+}
+
 static int do_shutdown(int fd, const Sk *sk)
 {
 	int how = (sk->shutdown & 3) == 3 ? SHUT_RDWR : (sk->shutdown & 1) ? SHUT_RD : SHUT_WR;
@@ -649,6 +702,8 @@ static int open_socket(const Sk *sk, int sflags, struct ferry_err *err)
 	/* queued first: a connected socket takes datagrams from its peer only, these came before */
 	if (!tcp && sk->n_queue && (r = requeue(fd, sk, err)) < 0)
 		return r;
+	if (!tcp && sk->closed_err == ECONNREFUSED && (r = make_refused(fd, sk)) < 0)
+		return fe_set(err, -r, "make its pending ECONNREFUSED again");
 	if (!tcp && sk->has_dst_addr && (r = connect_dgram(fd, sk, err)) < 0)
 		return r;
 	if ((r = inet_mcast_restore(fd, is_v6(sk) ? AF_INET6 : AF_INET, sk, err)) < 0)

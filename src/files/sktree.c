@@ -194,9 +194,9 @@ static int read_icons(struct dump_ctx *ctx, struct dtask *t, const struct sk_ent
 		_cleanup_close_ int x = accept4(lsk, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (x < 0)
 			return fe_set(ctx->err, errno, "accept its pending connection %zu", i);
-		int r = ux_dump_cred(ctx, x, &ic->cred);
+		int reset = 0, r = ux_dump_cred(ctx, x, &ic->cred);
 		if (r == 0)
-			r = uq_peek(ctx, t, x, (int)u->type, &ic->msgs, &ic->n_msgs);
+			r = uq_peek(ctx, t, x, (int)u->type, &ic->msgs, &ic->n_msgs, &reset);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "pending connection %zu", i);
 		ic->has_read = ic->read = 1;

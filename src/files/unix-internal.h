@@ -60,7 +60,7 @@ int ux_dump_cred(struct dump_ctx *ctx, int sk, Ferry__UnixCred **out);
  * descriptors in flight (dumped through files_dump_held in task t's name). 0 or -errno with
  * ctx->err set; -EOPNOTSUPP for what cannot be carried (an out-of-band byte).
  */
-int uq_peek(struct dump_ctx *ctx, struct dtask *t, int sk, int type, Ferry__UnixMsg ***msgs, size_t *n);
+int uq_peek(struct dump_ctx *ctx, struct dtask *t, int sk, int type, Ferry__UnixMsg ***msgs, size_t *n, int *reset);
 
 struct ux_world;
 /*

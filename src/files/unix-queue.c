@@ -11,6 +11,7 @@
  * credentials (the pid must exist: a placeholder holds it) and its descriptors.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,12 +180,16 @@ static int check_oob(struct dump_ctx *ctx, int sk)
 	return 0;
 }
 
-static int peek_all(struct dump_ctx *ctx, struct dtask *t, int sk, int stream, struct peek *p,
+/*
+ * A stream is peeked up to the bytes it holds (SIOCINQ), never past: on an empty queue a read
+ * returns a pending error (ECONNRESET) and clears it.
+ */
+static int peek_all(struct dump_ctx *ctx, struct dtask *t, int sk, int stream, size_t inq, struct peek *p,
 		    Ferry__UnixMsg ***msgs, size_t *n)
 {
 	size_t cap = 0, len = 0, total = 0;
-	int r;
-	while ((r = peek_item(sk, stream, p, &len)) > 0) {
+	int r = 0;
+	while ((!stream || total < inq) && (r = peek_item(sk, stream, p, &len)) > 0) {
 		Ferry__UnixMsg *m = NULL;
 		r = make_msg(ctx, t, p, len, &m);
 		close_fds(p);
@@ -201,7 +206,27 @@ static int peek_all(struct dump_ctx *ctx, struct dtask *t, int sk, int stream, s
 	return 0;
 }
 
-int uq_peek(struct dump_ctx *ctx, struct dtask *t, int sk, int type, Ferry__UnixMsg ***msgs, size_t *n)
+/*
+ * A datagram or seqpacket socket with an error pending (its peer closed with data unread) hands
+ * the error to the first read, peek or not, before any message: it is taken (and noted in *reset)
+ * when the tree dies after the dump, refused otherwise.
+ */
+static int take_error(struct dump_ctx *ctx, int sk, int *reset)
+{
+	struct pollfd pf = { .fd = sk, .events = POLLIN };
+	char b;
+	if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLERR))
+		return 0;
+	if (!(pf.revents & POLLIN) || ctx->opts->leave_running)
+		return (pf.revents & POLLIN) ? fe_msg(ctx->err, EOPNOTSUPP, "an error (its peer's reset) is pending before "
+						      "its queued messages, which a peek would clear: not with -R") : 0;
+	ssize_t r = recv(sk, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r < 0 && errno == ECONNRESET)
+		*reset = 1;
+	return 0;
+}
+
+int uq_peek(struct dump_ctx *ctx, struct dtask *t, int sk, int type, Ferry__UnixMsg ***msgs, size_t *n, int *reset)
 {
 	int off = -1, pc = 0, zero = 0, one = 1, r;
 	socklen_t l = sizeof(off);
@@ -209,16 +234,20 @@ int uq_peek(struct dump_ctx *ctx, struct dtask *t, int sk, int type, Ferry__Unix
 	*n = 0;
 	if (type == SOCK_STREAM && (r = check_oob(ctx, sk)) < 0)
 		return r;
+	if (type != SOCK_STREAM && (r = take_error(ctx, sk, reset)) < 0)
+		return r;
 	if (getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, &l) < 0 ||
 	    (l = sizeof(pc), getsockopt(sk, SOL_SOCKET, SO_PASSCRED, &pc, &l)) < 0 ||
 	    setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0 ||
 	    (!pc && setsockopt(sk, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0))
 		return fe_set(ctx->err, errno, "prepare to peek");
 	int inq = 0;	/* a stream run is peeked whole: a partial peek would see the next run's descriptors */
-	if (type == SOCK_STREAM && ioctl(sk, SIOCINQ, &inq) == 0 && (size_t)inq >= p.cap)
+	if (type == SOCK_STREAM && ioctl(sk, SIOCINQ, &inq) < 0)
+		inq = 0;
+	if ((size_t)inq >= p.cap)
 		p.cap = (size_t)inq + 1;
 	p.buf = malloc(p.cap);
-	r = p.buf ? peek_all(ctx, t, sk, type == SOCK_STREAM, &p, msgs, n) : fe_set(ctx->err, ENOMEM, "peek");
+	r = p.buf ? peek_all(ctx, t, sk, type == SOCK_STREAM, (size_t)inq, &p, msgs, n) : fe_set(ctx->err, ENOMEM, "peek");
 	free(p.buf);
 	setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
 	if (!pc)

@@ -251,8 +251,11 @@ static int dump_state(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	else if (r == 0 && d->state == UX_ESTABLISHED)
 		r = dump_connected(ctx, sk, d, u);
 	/* a stream or seqpacket socket never connected has no queue (and refuses to be read) */
+	int reset = 0;
 	if (r == 0 && d->state != UX_LISTEN && (d->type == SOCK_DGRAM || d->state == UX_ESTABLISHED))
-		r = uq_peek(ctx, t, sk, (int)d->type, &u->msgs, &u->n_msgs);
+		r = uq_peek(ctx, t, sk, (int)d->type, &u->msgs, &u->n_msgs, &reset);
+	if (reset)
+		u->has_reset = u->reset = 1;
 	return r;
 }
 

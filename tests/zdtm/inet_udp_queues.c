@@ -6,7 +6,8 @@
 // gets through after restore. UDP-lite with a queued datagram and its checksum coverage. Shutdown: SHUT_RD
 // on an unconnected socket (recv returns 0 at once), SHUT_WR on a connected one (send fails EPIPE).
 // Multicast: an any-source group on lo, a source-specific one, an IPv6 group; after restore the kernel
-// reports the same memberships and filters, and a datagram sent to the group arrives.
+// reports the same memberships and filters, and a datagram sent to the group arrives. A connected socket
+// with an ECONNREFUSED pending (ICMP port unreachable) gets it at its first read after restore.
 #include "zdtm.h"
 
 #include <arpa/inet.h>
@@ -26,7 +27,8 @@ struct dg {
 	socklen_t flen;
 };
 
-static int rx, held, conn, peer, lite, shut_rd, shut_wr, mc, mc6;
+static int rx, held, conn, peer, lite, shut_rd, shut_wr, mc, mc6, refused;
+static struct sockaddr_in refused_peer;
 static struct dg want_rx[5], want_conn[1], want_lite[1];
 static struct sockaddr_in6 rx_addr;
 
@@ -221,6 +223,17 @@ static void setup(void)
 	if (connect(shut_wr, (void *)&pa, sizeof(pa)) < 0 || shutdown(shut_wr, SHUT_WR) < 0)
 		zdtm_skip("shutdown: %m");
 	multicast();
+
+	/* a connected socket told by ICMP that nobody listens: ECONNREFUSED waits for the next read */
+	int gone = bound(AF_INET, SOCK_DGRAM, 0, "127.0.0.1");
+	l = sizeof(refused_peer);
+	getsockname(gone, (void *)&refused_peer, &l);
+	close(gone);
+	refused = bound(AF_INET, SOCK_DGRAM, 0, "127.0.0.1");
+	struct pollfd rp = { .fd = refused, .events = POLLIN };
+	if (connect(refused, (void *)&refused_peer, sizeof(refused_peer)) < 0 || send(refused, "?", 1, 0) != 1 ||
+	    poll(&rp, 1, 3000) != 1 || !(rp.revents & POLLERR))
+		zdtm_skip("no ICMP error on a connected socket: %m");
 }
 
 int main(void)
@@ -252,5 +265,11 @@ int main(void)
 	zdtm_check(recv(shut_rd, b, sizeof(b), 0) == 0, "SHUT_RD socket: recv does not return 0: %m");
 	zdtm_check(send(shut_wr, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, "SHUT_WR socket: send does not fail EPIPE");
 	check_multicast();
+	struct sockaddr_in rpn;
+	socklen_t rl = sizeof(rpn);
+	zdtm_check(recv(refused, b, sizeof(b), MSG_DONTWAIT) < 0 && errno == ECONNREFUSED,
+		   "the pending ECONNREFUSED is gone after restore: %m");
+	zdtm_check(getpeername(refused, (void *)&rpn, &rl) == 0 && !memcmp(&rpn, &refused_peer, sizeof(rpn)),
+		   "the refused socket is connected elsewhere after restore");
 	zdtm_exit();
 }
