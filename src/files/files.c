@@ -31,11 +31,14 @@ OPTIONAL_OPS(epoll_file_ops);
 OPTIONAL_OPS(inotify_file_ops);
 OPTIONAL_OPS(pty_file_ops);
 OPTIONAL_OPS(memfd_file_ops);
+OPTIONAL_OPS(netlink_file_ops);
+OPTIONAL_OPS(packet_file_ops);
 
 static const struct file_ops *const file_kinds[] = {
 	&memfd_file_ops, &reg_file_ops, &dir_file_ops, &pty_file_ops, &tty_file_ops, &chr_file_ops,
 	&pipe_file_ops, &unix_file_ops, &inet_file_ops, &eventfd_file_ops,
 	&signalfd_file_ops, &timerfd_file_ops, &epoll_file_ops, &inotify_file_ops,
+	&netlink_file_ops, &packet_file_ops,
 };
 
 int files_open_flags(uint32_t flags)

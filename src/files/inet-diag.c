@@ -20,77 +20,40 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "files/inet-internal.h"
+#include "files/skdiag.h"
 
-#define DIAG_BUF 65536
 #define MAX_SOURCES 64
 
-static int diag_request(int nl, int family, int protocol)
-{
-	struct {
-		struct nlmsghdr h;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		.r = { .sdiag_family = (uint8_t)family, .sdiag_protocol = (uint8_t)protocol, .idiag_states = ~0U },
-	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	return sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
-}
+struct find_ino {
+	uint64_t ino;
+	struct inet_diag_info *out;
+};
 
-static void parse_one(const struct nlmsghdr *h, struct inet_diag_info *out)
+static int match(const struct nlmsghdr *h, void *arg)
 {
+	struct find_ino *f = arg;
+	size_t len;
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+		return -EBADMSG;
 	const struct inet_diag_msg *m = NLMSG_DATA(h);
-	out->state = m->idiag_state;
-	out->rqueue = m->idiag_rqueue;
-	out->wqueue = m->idiag_wqueue;
-	out->shutdown = 0;
-	const char *p = (const char *)(m + 1), *end = (const char *)h + h->nlmsg_len;
-	while (end - p >= (long)NLA_HDRLEN) {
-		const struct nlattr *a = (const struct nlattr *)p;
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > end - p)
-			return;
-		if (a->nla_type == INET_DIAG_SHUTDOWN && a->nla_len > NLA_HDRLEN)
-			out->shutdown = *((const uint8_t *)a + NLA_HDRLEN);
-		p += NLA_ALIGN(a->nla_len);
-	}
-}
-
-/* One recv() of the dump: 1 found, 2 the dump is over, 0 go on, or -errno. */
-static int walk(int nl, char *buf, uint64_t ino, struct inet_diag_info *out)
-{
-	ssize_t n = recv(nl, buf, DIAG_BUF, 0);
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return 2;
-	for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_DONE)
-			return 2;
-		if (h->nlmsg_type == NLMSG_ERROR)
-			return ((const struct nlmsgerr *)NLMSG_DATA(h))->error ?: -EIO;
-		if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-			return -EBADMSG;
-		if (((const struct inet_diag_msg *)NLMSG_DATA(h))->idiag_inode == ino) {
-			parse_one(h, out);
-			return 1;
-		}
-	}
-	return 0;
+	if (m->idiag_inode != f->ino)
+		return 0;
+	f->out->state = m->idiag_state;
+	f->out->rqueue = m->idiag_rqueue;
+	f->out->wqueue = m->idiag_wqueue;
+	const uint8_t *sd = skdiag_attr(h, sizeof(*m), INET_DIAG_SHUTDOWN, &len);
+	f->out->shutdown = sd && len ? *sd : 0;
+	return 1;
 }
 
 int inet_diag_find(int family, int protocol, uint64_t ino, struct inet_diag_info *out)
 {
-	_cleanup_close_ int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (nl < 0)
-		return -errno;
-	_cleanup_free_ char *buf = malloc(DIAG_BUF);
-	if (!buf)
-		return -ENOMEM;
-	int r = diag_request(nl, family, protocol);
-	while (r == 0)
-		r = walk(nl, buf, ino, out);
-	return r == 2 ? 0 : r;
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = { .r = { .sdiag_family = (uint8_t)family, .sdiag_protocol = (uint8_t)protocol, .idiag_states = ~0U } };
+	struct find_ino f = { ino, out };
+	return skdiag_dump(&req, sizeof(req), match, &f);
 }
 
 /* ---------------------------------------------------------------- multicast */
