@@ -41,10 +41,12 @@ static size_t count_targets(const char *text)
  * while its file lives, even after the task closed that fd, and such a registration has no fd
  * to be replayed with.
  */
-static int check_target(struct dump_ctx *ctx, struct dtask *t, int efd, const Ferry__EpollTarget *tg)
+static int check_target(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, const Ferry__EpollTarget *tg)
 {
+	/* an epoll in flight (no fd in the task) is compared through ferry's descriptor for it */
+	int efd = fi->fd >= 0 ? fi->fd : fi->stolen;
 	struct kcmp_epoll_slot slot = { (uint32_t)efd, (uint32_t)tg->tfd, 0 };
-	long r = syscall(SYS_kcmp, t->pid, t->pid, KCMP_EPOLL_TFD, tg->tfd, &slot);
+	long r = syscall(SYS_kcmp, t->pid, fi->fd >= 0 ? t->pid : getpid(), KCMP_EPOLL_TFD, tg->tfd, &slot);
 	if (r == 0)
 		return 0;
 	if (r < 0 && errno != EBADF && errno != ENOENT)
@@ -89,7 +91,7 @@ static int epoll_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 			return fe_set(ctx->err, ENOMEM, "epoll target");
 		int r = parse_target(ctx, p, tg);
 		if (r == 0)
-			r = check_target(ctx, t, fi->fd, tg);
+			r = check_target(ctx, t, fi, tg);
 		if (r < 0)
 			return r;
 		ep->targets[ep->n_targets++] = tg;

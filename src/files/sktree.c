@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "files/sktree.h"
 #include "files/unix-internal.h"
+#include "engine/context.h"
 
 struct sk_ent {
 	Ferry__FileEntry *fe;
@@ -255,7 +256,62 @@ static int sockets_dump(struct dump_ctx *ctx, struct dtask *t)
 	return r;
 }
 
+/* ------------------------------------------------------------------ restore */
+
+/* Does some task's table hold file id? (Else it is only in flight, in a unix queue.) */
+static int held_by_tasks(struct restore_ctx *ctx, uint32_t id)
+{
+	for (size_t k = 0; k < ctx->ntasks; k++)
+		for (size_t i = 0; !ctx->tasks[k].zombie && i < ctx->tasks[k].fds->n_fds; i++)
+			if (ctx->tasks[k].fds->fds[i]->file_id == id)
+				return 1;
+	return 0;
+}
+
+/*
+ * An epoll in flight keeps registrations keyed by its owner's fd numbers: they are made again in
+ * the owner through a descriptor lent for the moment (the epoll module's install, on a one-entry
+ * view of the task's table), then closed.
+ */
+static int inflight_epoll(struct restore_ctx *ctx, struct rtask *t, const Ferry__FileEntry *fe)
+{
+	struct injector *inj = &t->threads[0].inj;
+	int master = files_master_fd(ctx, fe->id);
+	long remote, ret;
+	if (master < 0)
+		return fe_msg(ctx->err, EBADMSG, "epoll %u in flight was not made", fe->id);
+	int r = files_fetch(ctx, inj, master, &remote);
+	if (r < 0)
+		return r;
+	Ferry__FdEntry e = FERRY__FD_ENTRY__INIT, *one[1] = { &e };
+	Ferry__FdTable view = *t->fds, *saved = t->fds;
+	e.fd = (int32_t)remote;
+	e.file_id = fe->id;
+	view.fds = one;
+	view.n_fds = 1;
+	t->fds = &view;
+	r = epoll_file_ops.install(ctx, t, &e, fe);
+	t->fds = saved;
+	int r2 = RINJ(ctx, inj, &ret, "close", SYS_close, remote);
+	return r < 0 ? r : r2;
+}
+
+static int sockets_restore(struct restore_ctx *ctx, struct rtask *t)
+{
+	for (size_t i = 0; i < ctx->files->n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files->files[i];
+		if (fe->kind != FERRY__FILE_KIND__FILE_EPOLL || !fe->epoll || fe->epoll->owner_pid != t->pid ||
+		    !fe->epoll->n_targets || held_by_tasks(ctx, fe->id))
+			continue;
+		int r = inflight_epoll(ctx, t, fe);
+		if (r < 0)
+			return fe_wrap(ctx->err, r, "pid %d: epoll %u in flight", t->pid, fe->id);
+	}
+	return 0;
+}
+
 const struct task_obj_ops sockets_obj = {
 	.name = "sockets",
 	.dump = sockets_dump,
+	.restore_inject = sockets_restore,
 };

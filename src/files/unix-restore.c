@@ -323,7 +323,10 @@ static int make_pair(struct ux_world *w, struct ux_sock *a, const Usk *bu, int *
 	return pair_plain(w, a, bfd);
 }
 
-/* Two image sockets connected to each other; the named one (if any) is the accepted end. */
+/*
+ * Two image sockets connected to each other; the named one (if any) is the accepted end. A
+ * datagram pair made by socketpair() (it has credentials) gets its names afterwards.
+ */
 static int open_pair(struct ux_world *w, struct ux_sock *a, struct ux_sock *b)
 {
 	struct ux_sock *srv = a, *cli = b;
@@ -331,6 +334,8 @@ static int open_pair(struct ux_world *w, struct ux_sock *a, struct ux_sock *b)
 		srv = b, cli = a;
 	int r = make_pair(w, srv, cli->u, &cli->fd);
 	a->connected = b->connected = a->paired = b->paired = 1;
+	if (r == 0 && a->u->type == SOCK_DGRAM && (r = bind_name(w, a, a->fd, a->u)) == 0)
+		r = bind_name(w, b, b->fd, b->u);
 	return r;
 }
 
@@ -446,7 +451,7 @@ static int open_one(struct ux_world *w, struct ux_sock *s)
 	if (u->state == UX_LISTEN)
 		return open_listener(w, s);
 	if (p && p->u->peer_ino == u->ino && p->u->state == UX_ESTABLISHED &&
-	    (u->type != SOCK_DGRAM || (!named(u) && !named(p->u))))
+	    (u->type != SOCK_DGRAM || (!named(u) && !named(p->u)) || u->peer_cred))
 		return open_pair(w, s, p);
 	if (u->state == UX_ESTABLISHED && !p && !u->self_conn &&
 	    (u->type != SOCK_DGRAM || (!named(u) && !u->has_peer_name)))

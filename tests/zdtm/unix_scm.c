@@ -3,8 +3,9 @@
 // of a pipe holding data (its write end kept here), a regular file also open here (one open file description:
 // moving the offset on one moves the other), a memfd with content, an eventfd with a count, one end of a
 // socketpair that no task holds any more (its other end here, data queued both ways), and a datagram message
-// carrying two descriptors at once plus SCM_CREDENTIALS. A stream socket carries one descriptor in the
-// middle of its bytes. After restore the messages come with their descriptors, and each is the same object:
+// carrying two descriptors at once, an epoll watching one of our sockets (closed here), a named datagram
+// socketpair whose ends are each in the other's queue, twice. A stream socket carries one descriptor in
+// the middle of its bytes. After restore the messages come with their descriptors, and each is the same object:
 // data, offsets, counts and the paired socket all behave as before.
 #include "zdtm.h"
 
@@ -12,12 +13,15 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/un.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int dg[2], st[2], pipe_w, file_fd, pair_kept;
+static int dg[2], st[2], pipe_w, file_fd, pair_kept, ep_sk[2], named[2];
 static char path[256];
 
 static void send_fds(int sk, const char *data, const int *fds, int n)
@@ -85,6 +89,28 @@ static void setup(void)
 	close(sp[1]);
 	if (send(st[1], "after", 5, 0) != 5)
 		zdtm_skip("send: %m");
+
+	/* an epoll watching one of our sockets, in flight and closed here */
+	int ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0x1234567 };
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, ep_sk) < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ep_sk[0], &ev) < 0 ||
+	    send(ep_sk[1], "e", 1, 0) != 1)
+		zdtm_skip("epoll: %m");
+	send_fds(dg[1], "epoll", &ep, 1);
+	close(ep);
+
+	/* a named datagram pair, each end sent into the other's queue with itself */
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, named) < 0)
+		zdtm_skip("socketpair: %m");
+	for (int i = 0; i < 2; i++) {
+		socklen_t l = offsetof(struct sockaddr_un, sun_path) + 1 + snprintf(a.sun_path + 1, 90, "ferry-scm-%d-%d", getpid(), i);
+		if (bind(named[i], (void *)&a, l) < 0)
+			zdtm_skip("bind: %m");
+	}
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			send_fds(named[i], "self", &named[j], 1);
 }
 
 static void check_dgram(void)
@@ -106,6 +132,24 @@ static void check_dgram(void)
 	uint64_t v = 0;
 	zdtm_check(read(fds[1], &v, sizeof(v)) == sizeof(v) && v == 5, "eventfd in flight: count %llu, want 5",
 		   (unsigned long long)v);
+
+	zdtm_check(recv_fds(dg[0], b, sizeof(b), &n, fds) == 1 && n == 5, "epoll message: %zd bytes", n);
+	struct epoll_event ev = { 0 };
+	zdtm_check(epoll_wait(fds[0], &ev, 1, 0) == 1 && ev.data.u64 == 0x1234567,
+		   "the epoll in flight lost its registration (data %#llx)", (unsigned long long)ev.data.u64);
+	zdtm_check(epoll_ctl(fds[0], EPOLL_CTL_DEL, ep_sk[0], NULL) == 0, "the registration is not keyed by our fd: %m");
+
+	/* each end of the named pair received itself and the other, in order */
+	int cur = named[0];
+	for (int i = 0; i < 3; i++) {
+		struct sockaddr_un a;
+		socklen_t l = sizeof(a);
+		zdtm_check(recv_fds(cur, b, sizeof(b), &n, fds) == 1, "named pair: message %d lost its socket", i);
+		cur = fds[0];
+		getsockname(cur, (void *)&a, &l);
+		zdtm_check(l > offsetof(struct sockaddr_un, sun_path) + 1 && a.sun_path[l - offsetof(struct sockaddr_un, sun_path) - 1] == '0' + (i % 2),
+			   "named pair: message %d carries the wrong socket", i);
+	}
 }
 
 static void check_stream(void)
