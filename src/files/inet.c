@@ -82,12 +82,6 @@ int sa_join(int v6, const ProtobufCBinaryData *addr, unsigned port, uint32_t sco
 	return 0;
 }
 
-static int getopt_int(int fd, int level, int name, int *val)
-{
-	socklen_t len = sizeof(*val);
-	return getsockopt(fd, level, name, val, &len) < 0 ? -errno : 0;
-}
-
 static int is_v6(const Sk *sk)
 {
 	return sk->family == FERRY__INET_FAMILY__INET_V6;
@@ -118,8 +112,8 @@ static void sk_socket_args(const Sk *sk, int *type, int *proto)
 
 static int kind_of(int fd, int *dom, int *type, int *proto)
 {
-	if (getopt_int(fd, SOL_SOCKET, SO_DOMAIN, dom) < 0 || getopt_int(fd, SOL_SOCKET, SO_TYPE, type) < 0 ||
-	    getopt_int(fd, SOL_SOCKET, SO_PROTOCOL, proto) < 0)
+	if (sockopt_get_int(fd, SOL_SOCKET, SO_DOMAIN, dom) < 0 || sockopt_get_int(fd, SOL_SOCKET, SO_TYPE, type) < 0 ||
+	    sockopt_get_int(fd, SOL_SOCKET, SO_PROTOCOL, proto) < 0)
 		return -errno;
 	return 0;
 }
@@ -182,7 +176,7 @@ static int queue_add(struct arena *a, Sk *sk, size_t *cap, const char *buf, size
 static int dump_queue(struct dump_ctx *ctx, int fd, Sk *sk)
 {
 	int old = -1, zero = 0, r = 0;
-	if (getopt_int(fd, SOL_SOCKET, SO_PEEK_OFF, &old) < 0 ||
+	if (sockopt_get_int(fd, SOL_SOCKET, SO_PEEK_OFF, &old) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
 		return fe_set(ctx->err, errno, "peek offset");
 	_cleanup_free_ char *buf = malloc(DGRAM_MAX);

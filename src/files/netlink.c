@@ -29,18 +29,10 @@
 
 typedef Ferry__NetlinkSkEntry Nsk;
 
-static int get_int(int fd, int level, int name, int *v)
-{
-	socklen_t l = sizeof(*v);
-	return getsockopt(fd, level, name, v, &l) < 0 ? -errno : 0;
-}
-
 static int netlink_match(const struct fd_info *fi, const struct dump_opts *o)
 {
-	int dom;
 	(void)o;
-	return S_ISSOCK(fi->st.st_mode) && fi->stolen >= 0 && get_int(fi->stolen, SOL_SOCKET, SO_DOMAIN, &dom) == 0 &&
-	       dom == AF_NETLINK;
+	return sockopt_is_family(fi, AF_NETLINK);
 }
 
 struct diag_flags {
@@ -113,7 +105,7 @@ static int netlink_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_i
 	if (!n)
 		return fe_set(ctx->err, ENOMEM, "socket entry");
 	ferry__netlink_sk_entry__init(n);
-	if (get_int(fi->stolen, SOL_SOCKET, SO_PROTOCOL, &proto) < 0 || get_int(fi->stolen, SOL_SOCKET, SO_TYPE, &type) < 0 ||
+	if (sockopt_get_int(fi->stolen, SOL_SOCKET, SO_PROTOCOL, &proto) < 0 || sockopt_get_int(fi->stolen, SOL_SOCKET, SO_TYPE, &type) < 0 ||
 	    getsockname(fi->stolen, (struct sockaddr *)&sa, &l) < 0)
 		return fe_set(ctx->err, errno, "netlink socket");
 	n->has_ino = n->has_protocol = n->has_type = n->has_portid = 1;

@@ -33,18 +33,10 @@
 
 typedef Ferry__PacketSkEntry Psk;
 
-static int get_int(int fd, int level, int name, int *v)
-{
-	socklen_t l = sizeof(*v);
-	return getsockopt(fd, level, name, v, &l) < 0 ? -errno : 0;
-}
-
 static int packet_match(const struct fd_info *fi, const struct dump_opts *o)
 {
-	int dom;
 	(void)o;
-	return S_ISSOCK(fi->st.st_mode) && fi->stolen >= 0 && get_int(fi->stolen, SOL_SOCKET, SO_DOMAIN, &dom) == 0 &&
-	       dom == AF_PACKET;
+	return sockopt_is_family(fi, AF_PACKET);
 }
 
 struct diag {
@@ -160,7 +152,7 @@ static int packet_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_in
 	if (!p)
 		return fe_set(ctx->err, ENOMEM, "socket entry");
 	ferry__packet_sk_entry__init(p);
-	if (get_int(fi->stolen, SOL_SOCKET, SO_TYPE, &type) < 0)
+	if (sockopt_get_int(fi->stolen, SOL_SOCKET, SO_TYPE, &type) < 0)
 		return fe_set(ctx->err, errno, "packet socket");
 	if ((r = skdiag_dump(&req, sizeof(req), take, &d)) < 0 || !d.found)
 		return fe_set(ctx->err, r < 0 ? -r : ENOENT, "sock_diag: packet socket %llu", (unsigned long long)d.ino);

@@ -18,6 +18,7 @@
 #define LOG_PREFIX "sockopt: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "files/files.h"
 #include "files/sockopt.h"
 
 #ifndef SOL_UDP
@@ -339,4 +340,17 @@ int sockopt_int(Ferry__SockOpt *const *list, size_t n, int level, int name, int 
 			return v;
 		}
 	return def;
+}
+
+int sockopt_get_int(int fd, int level, int name, int *val)
+{
+	socklen_t len = sizeof(*val);
+	return getsockopt(fd, level, name, val, &len) < 0 ? -errno : 0;
+}
+
+int sockopt_is_family(const struct fd_info *fi, int family)
+{
+	int dom;
+	return S_ISSOCK(fi->st.st_mode) && fi->stolen >= 0 && sockopt_get_int(fi->stolen, SOL_SOCKET, SO_DOMAIN, &dom) == 0 &&
+	       dom == family;
 }

@@ -29,3 +29,9 @@ int sockopt_restore(int fd, Ferry__SockOpt *const *opts, size_t n, enum sockopt_
 int sockopt_int(Ferry__SockOpt *const *opts, size_t n, int level, int name, int def);
 /* A socket's buffer size as getsockopt reports it (doubled): forced as root, else asked. */
 void sockopt_set_buf(int fd, int name, int reported);
+
+/* getsockopt of an int; 0 or -errno. */
+int sockopt_get_int(int fd, int level, int name, int *val);
+/* A socket fd of family (match() of the socket modules). */
+struct fd_info;
+int sockopt_is_family(const struct fd_info *fi, int family);

@@ -55,11 +55,8 @@ const char *ux_str(const Usk *u, char *buf, size_t size)
 
 static int unix_match(const struct fd_info *fi, const struct dump_opts *o)
 {
-	int domain = 0;
-	socklen_t len = sizeof(domain);
 	(void)o;
-	return S_ISSOCK(fi->st.st_mode) && fi->stolen >= 0 &&
-	       getsockopt(fi->stolen, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+	return sockopt_is_family(fi, AF_UNIX);
 }
 
 int ux_dump_cred(struct dump_ctx *ctx, int sk, Ferry__UnixCred **out)
