@@ -501,7 +501,11 @@ int files_object_for_mapping(struct restore_ctx *ctx, uint32_t file_id, int writ
 		base = memfd_primary(ctx, fe, err);
 	else if (fe && fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted)
 		base = files_master_fd(ctx, file_id);
-	else
+	else if (fe && fe->kind == FERRY__FILE_KIND__FILE_PACKET_SK) {	/* its rings; a socket cannot be reopened */
+		int fd = files_master_fd(ctx, file_id);
+		fd = fd < 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		return fd < 0 ? fe_set(err, errno ? errno : EBADF, "the packet socket of a ring mapping") : fd;
+	} else
 		return fe_msg(err, EBADMSG, "mm image maps file %u, which is not a memfd or deleted file", file_id);
 	if (base < 0)
 		return base;

@@ -72,6 +72,8 @@ int files_master_fd(struct restore_ctx *ctx, uint32_t id);
 /* The file entry with this id, or NULL. */
 const Ferry__FileEntry *files_find(const Ferry__Files *files, uint32_t id);
 
+/* The file id of the packet socket (inode ino) whose rings a task maps; -ENOENT if not dumped. */
+int packet_file_for_mapping(struct dump_ctx *ctx, uint64_t ino, uint32_t *id);
 /* Dumps an object that no fd names (a memfd only mapped): matched, dumped and added like an fd's. */
 int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, uint32_t *id);
 /* By injection: gives the task a descriptor for ferry's fd (pidfd_getfd); *remote is its number. */

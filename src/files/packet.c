@@ -3,9 +3,11 @@
  * AF_PACKET sockets (SOCK_RAW, SOCK_DGRAM, and the old SOCK_PACKET): the protocol and interface they
  * are bound to (sock_diag's packet info, the interface by name), their memberships (promiscuous,
  * multicast, unicast: PACKET_ADD_MEMBERSHIP, counted), their fanout group, copy threshold and every
- * option (version, reserve, auxdata, loss, vnet header, timestamps, filter...). Refused by name:
- * frames waiting in the receive queue (they came from the wire), mmap rings (PACKET_RX_RING,
- * PACKET_TX_RING) and fanout modes that steer with a BPF program, which cannot be read back.
+ * option (version, reserve, auxdata, loss, vnet header, timestamps, filter...), and its mmap rings
+ * (PACKET_RX_RING, PACKET_TX_RING), made again empty and mapped again where the task mapped them —
+ * so a frame the program still holds (status TP_STATUS_USER, or queued to send) is refused. Refused
+ * by name too: frames waiting in the receive queue (they came from the wire) and fanout modes that
+ * steer with a BPF program, which cannot be read back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <unistd.h>
 #define LOG_PREFIX "packet: "
 #include "common/log.h"
@@ -42,6 +45,8 @@ static int packet_match(const struct fd_info *fi, const struct dump_opts *o)
 struct diag {
 	uint64_t ino;
 	int found, rings;
+	struct packet_diag_ring rx, tx;
+	int has_rx, has_tx;
 	uint32_t num, fanout, has_fanout;
 	struct packet_diag_info info;
 	struct packet_diag_mclist mc[32];
@@ -62,7 +67,14 @@ static int take(const struct nlmsghdr *h, void *arg)
 	const void *p = skdiag_attr(h, hl, PACKET_DIAG_INFO, &len);
 	if (p && len >= sizeof(d->info))
 		memcpy(&d->info, p, sizeof(d->info));
-	d->rings = skdiag_attr(h, hl, PACKET_DIAG_RX_RING, &len) || skdiag_attr(h, hl, PACKET_DIAG_TX_RING, &len);
+	if ((p = skdiag_attr(h, hl, PACKET_DIAG_RX_RING, &len)) && len >= sizeof(d->rx)) {
+		memcpy(&d->rx, p, sizeof(d->rx));
+		d->has_rx = 1;
+	}
+	if ((p = skdiag_attr(h, hl, PACKET_DIAG_TX_RING, &len)) && len >= sizeof(d->tx)) {
+		memcpy(&d->tx, p, sizeof(d->tx));
+		d->has_tx = 1;
+	}
 	if ((p = skdiag_attr(h, hl, PACKET_DIAG_FANOUT, &len)) && len >= 4) {
 		memcpy(&d->fanout, p, 4);
 		d->has_fanout = 1;
@@ -98,16 +110,114 @@ static int dump_mclist(struct dump_ctx *ctx, const struct diag *d, Psk *p)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ rings */
+
+/* Where the task maps the socket (its rings): the start of the mapping, 0 if it maps it nowhere. */
+static uint64_t ring_mapping(pid_t pid, uint64_t ino)
+{
+	char path[64], line[512], want[48];
+	unsigned long long start = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, want) && sscanf(line, "%llx-", &start) == 1)
+			return start;
+	return 0;
+}
+
+/* The status word of a frame (v1: unsigned long, v2/v3: u32) or a v3 block (block_status). */
+static int frame_busy(int mem, uint64_t at, int version, int tx)
+{
+	uint64_t st = 0;
+	off_t off = (off_t)(at + (version == TPACKET_V3 && !tx ? 8 : 0));
+	if (pread(mem, &st, version == TPACKET_V1 ? 8 : 4, off) < 0)
+		return -errno;
+	return tx ? st != TP_STATUS_AVAILABLE : !!(st & TP_STATUS_USER);
+}
+
+/*
+ * A ring comes back empty, all its frames the kernel's: refused when the task still holds a frame
+ * (received and not handed back, or queued to send).
+ */
+static int ring_idle(struct dump_ctx *ctx, pid_t pid, uint64_t base, const struct packet_diag_ring *r, int version, int tx)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	_cleanup_close_ int mem = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem < 0)
+		return fe_set(ctx->err, errno, "open %s", path);
+	int blocks = version == TPACKET_V3 && !tx;
+	uint32_t per = blocks || !r->pdr_frame_size ? 1 : r->pdr_block_size / r->pdr_frame_size;
+	uint32_t n = blocks ? r->pdr_block_nr : r->pdr_frame_nr;
+	for (uint32_t k = 0; per && k < n; k++) {
+		uint64_t at = base + (uint64_t)(k / per) * r->pdr_block_size + (uint64_t)(k % per) * r->pdr_frame_size;
+		int busy = frame_busy(mem, at, version, tx);
+		if (busy < 0)
+			return fe_set(ctx->err, -busy, "read the %s ring", tx ? "TX" : "RX");
+		if (busy)
+			return fe_msg(ctx->err, EOPNOTSUPP, "%s %u of its %s ring is the program's (%s); not supported",
+				      blocks ? "block" : "frame", k, tx ? "TX" : "RX",
+				      tx ? "queued to send" : "received, not handed back");
+	}
+	return 0;
+}
+
+static Ferry__PacketRing *save_ring(struct arena *a, const struct packet_diag_ring *r)
+{
+	Ferry__PacketRing *pr = ARENA_NEW(a, Ferry__PacketRing);
+	if (!pr)
+		return NULL;
+	ferry__packet_ring__init(pr);
+	pr->block_size = r->pdr_block_size;
+	pr->block_nr = r->pdr_block_nr;
+	pr->frame_size = r->pdr_frame_size;
+	pr->frame_nr = r->pdr_frame_nr;
+	pr->has_retire_tmo = pr->has_sizeof_priv = pr->has_features = 1;
+	pr->retire_tmo = r->pdr_retire_tmo;
+	pr->sizeof_priv = r->pdr_sizeof_priv;
+	pr->features = r->pdr_features;
+	return pr;
+}
+
+static int dump_rings(struct dump_ctx *ctx, struct dtask *t, int fd, const struct diag *d, Psk *p)
+{
+	int version = TPACKET_V1, r;
+	uint64_t base = ring_mapping(t->pid, d->ino);
+	sockopt_get_int(fd, SOL_PACKET, PACKET_VERSION, &version);
+	if (d->has_rx && base && (r = ring_idle(ctx, t->pid, base, &d->rx, version, 0)) < 0)
+		return r;
+	if (d->has_tx && base &&
+	    (r = ring_idle(ctx, t->pid, base + (d->has_rx ? (uint64_t)d->rx.pdr_block_size * d->rx.pdr_block_nr : 0),
+			   &d->tx, version, 1)) < 0)
+		return r;
+	if ((d->has_rx && !(p->rx_ring = save_ring(&ctx->arena, &d->rx))) ||
+	    (d->has_tx && !(p->tx_ring = save_ring(&ctx->arena, &d->tx))))
+		return fe_set(ctx->err, ENOMEM, "rings");
+	return 0;
+}
+
+int packet_file_for_mapping(struct dump_ctx *ctx, uint64_t ino, uint32_t *id)
+{
+	for (size_t i = 0; i < ctx->files.n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files.files[i];
+		if (fe->kind == FERRY__FILE_KIND__FILE_PACKET_SK && fe->packet_sk && fe->packet_sk->ino == ino) {
+			*id = fe->id;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 /* What the kernel keeps for the socket that cannot come back: refused by name. */
 static int check(struct dump_ctx *ctx, int fd, const struct diag *d)
 {
 	struct pollfd pf = { .fd = fd, .events = POLLIN };
 	int mode = (int)((d->fanout >> 16) & 0xff);
-	if (d->rings)
-		return fe_msg(ctx->err, EOPNOTSUPP, "it has mmap rings (PACKET_RX_RING/PACKET_TX_RING); not supported yet");
 	if (d->has_fanout && (mode == PACKET_FANOUT_CBPF || mode == PACKET_FANOUT_EBPF))
 		return fe_msg(ctx->err, EOPNOTSUPP, "its fanout group steers with a BPF program, which cannot be read back");
-	if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLIN | POLLERR)))
+	/* with an RX ring, frames go to the ring (checked by dump_rings), and POLLIN speaks of it */
+	if (poll(&pf, 1, 0) == 1 && (pf.revents & (d->has_rx ? POLLERR : POLLIN | POLLERR)))
 		return fe_msg(ctx->err, EOPNOTSUPP, "frames (or an error) wait in its receive queue; not supported");
 	return 0;
 }
@@ -148,7 +258,6 @@ static int packet_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_in
 	} req = { .r = { .sdiag_family = AF_PACKET, .pdiag_ino = (uint32_t)fi->st.st_ino,
 			 .pdiag_show = PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_RING_CFG | PACKET_SHOW_FANOUT } };
 	struct diag d = { .ino = fi->st.st_ino };
-	(void)t;
 	if (!p)
 		return fe_set(ctx->err, ENOMEM, "socket entry");
 	ferry__packet_sk_entry__init(p);
@@ -160,6 +269,7 @@ static int packet_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_in
 	p->ino = fi->st.st_ino;
 	p->type = (uint32_t)type;
 	if ((r = check(ctx, fi->stolen, &d)) < 0 || (r = fill(ctx, fi->stolen, &d, p)) < 0 ||
+	    (r = dump_rings(ctx, t, fi->stolen, &d, p)) < 0 ||
 	    (r = sockopt_dump(&ctx->arena, fi->stolen, 0, &p->opts, &p->n_opts, ctx->err)) < 0)
 		return fe_wrap(ctx->err, r, "packet socket (protocol %#x, interface %u)", d.num, d.info.pdi_index);
 	fe->packet_sk = p;
@@ -205,9 +315,24 @@ static int join(int fd, const Psk *p, struct ferry_err *err)
 	return 0;
 }
 
+static int set_ring(int fd, int which, const Ferry__PacketRing *pr, int version, struct ferry_err *err)
+{
+	struct tpacket_req3 req = { pr->block_size, pr->block_nr, pr->frame_size, pr->frame_nr, pr->retire_tmo,
+				    pr->sizeof_priv, pr->features };
+	socklen_t len = version == TPACKET_V3 ? sizeof(req) : sizeof(struct tpacket_req);
+	if (setsockopt(fd, SOL_PACKET, which, &req, len) < 0)
+		return fe_set(err, errno, "%s", which == PACKET_RX_RING ? "PACKET_RX_RING" : "PACKET_TX_RING");
+	return 0;
+}
+
 static int setup(int fd, const Psk *p, struct ferry_err *err)
 {
 	int r = sockopt_restore(fd, p->opts, p->n_opts, SKOPT_EARLY, err), thresh = (int)p->copy_thresh;
+	int version = sockopt_int(p->opts, p->n_opts, SOL_PACKET, PACKET_VERSION, TPACKET_V1);
+	if (r == 0 && p->rx_ring)
+		r = set_ring(fd, PACKET_RX_RING, p->rx_ring, version, err);
+	if (r == 0 && p->tx_ring)
+		r = set_ring(fd, PACKET_TX_RING, p->tx_ring, version, err);
 	if (r < 0 || (r = bind_sock(fd, p, err)) < 0 || (r = join(fd, p, err)) < 0)
 		return r;
 	if (p->copy_thresh && setsockopt(fd, SOL_PACKET, PACKET_COPY_THRESH, &thresh, sizeof(thresh)) < 0)

@@ -2,9 +2,11 @@
 // AF_PACKET sockets on loopback with an ethertype nobody else uses (0x88b5, local experimental): two SOCK_RAW
 // sockets bound to lo in one fanout group (hash), one with TPACKET_V2, a reserve, auxdata, origdev,
 // timestamps and a multicast membership on lo (visible in /proc/net/dev_mcast); a SOCK_DGRAM socket never
-// bound; a SOCK_PACKET socket bound to "lo" by name. After restore: the same addresses, fanout, options
-// (every level, by number), the membership again, and a frame sent on lo reaches the group. Refused by name
-// first (tests/lib/zdtm_refuse.h): a socket with an RX ring, and one with a frame waiting in its queue.
+// bound; a SOCK_PACKET socket bound to "lo" by name; a TPACKET_V3 socket with RX and TX rings mapped. After
+// restore: the same addresses, fanout, options (every level, by number), the membership again, a frame
+// sent on lo reaches the group, and the rings are mapped where they were, empty and the kernel's. Refused by
+// name first (tests/lib/zdtm_refuse.h): an RX ring holding a frame the program has not handed back, and a
+// socket with a frame waiting in its queue.
 #include "zdtm.h"
 #include "zdtm_refuse.h"
 #include "zdtm_sock.h"
@@ -18,12 +20,17 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define PROTO 0x88b5
-enum { RAW1, RAW2, DGRAM, SPKT, N };
-static const char *names[N] = { "raw (fanout, v2)", "raw (fanout)", "dgram, unbound", "SOCK_PACKET" };
+enum { RAW1, RAW2, DGRAM, SPKT, RING, N };
+static const char *names[N] = { "raw (fanout, v2)", "raw (fanout)", "dgram, unbound", "SOCK_PACKET",
+				"v3 with rings" };
+static unsigned char *ring;
+#define RING_BLOCK 4096
+#define RING_SIZE (2 * RING_BLOCK + 4 * 2048)
 static int fds[N], lo, sk;
 static struct sockaddr_storage self[N];
 static socklen_t slen[N];
@@ -77,6 +84,19 @@ static void setup(void)
 		zdtm_skip("SOCK_PACKET: %m");
 	if (!in_dev_mcast())
 		zdtm_skip("the membership does not show in /proc/net/dev_mcast");
+
+	/* TPACKET_V3: an RX ring of 2 blocks and a TX ring of 4 frames, mapped; every frame the kernel's */
+	struct tpacket_req3 rx = { .tp_block_size = RING_BLOCK, .tp_block_nr = 2, .tp_frame_size = 2048, .tp_frame_nr = 4,
+				   .tp_retire_blk_tov = 60 };
+	struct tpacket_req3 tx = { .tp_block_size = RING_BLOCK, .tp_block_nr = 2, .tp_frame_size = 2048, .tp_frame_nr = 4 };
+	fds[RING] = socket(AF_PACKET, SOCK_RAW, 0);
+	set(fds[RING], PACKET_VERSION, TPACKET_V3);
+	if (setsockopt(fds[RING], SOL_PACKET, PACKET_RX_RING, &rx, sizeof(rx)) < 0 ||
+	    setsockopt(fds[RING], SOL_PACKET, PACKET_TX_RING, &tx, sizeof(tx)) < 0)
+		zdtm_skip("rings: %m");
+	ring = mmap(NULL, 2 * RING_BLOCK + 2 * RING_BLOCK, PROT_READ | PROT_WRITE, MAP_SHARED, fds[RING], 0);
+	if (ring == MAP_FAILED)
+		zdtm_skip("mmap the rings: %m");
 	for (int i = 0; i < N; i++) {
 		slen[i] = sizeof(self[i]);
 		getsockname(fds[i], (void *)&self[i], &slen[i]);
@@ -84,11 +104,24 @@ static void setup(void)
 	}
 }
 
+/* A v2 RX ring whose first frame holds a frame the program has not handed back. */
 static int ring_setup(void)
 {
 	struct tpacket_req req = { .tp_block_size = 4096, .tp_block_nr = 2, .tp_frame_size = 2048, .tp_frame_nr = 4 };
-	sk = socket(AF_PACKET, SOCK_RAW, 0);
-	return sk >= 0 && setsockopt(sk, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) == 0 ? sk : -1001;
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(PROTO), .sll_ifindex = lo, .sll_halen = 6 };
+	int v = TPACKET_V2;
+	unsigned char frame[60] = { 0 };
+	sk = socket(AF_PACKET, SOCK_RAW, htons(PROTO));
+	if (sk < 0 || setsockopt(sk, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0 ||
+	    setsockopt(sk, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0 || bind(sk, (void *)&ll, sizeof(ll)) < 0)
+		return -1001;
+	volatile struct tpacket2_hdr *h = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, sk, 0);
+	int tx = socket(AF_PACKET, SOCK_DGRAM, 0);
+	if (h == MAP_FAILED || sendto(tx, frame, sizeof(frame), 0, (void *)&ll, sizeof(ll)) < 0)
+		return -1002;
+	for (int i = 0; i < 300 && !(h->tp_status & TP_STATUS_USER); i++)
+		usleep(10000);
+	return h->tp_status & TP_STATUS_USER ? sk : -1003;
 }
 
 static int queued_setup(void)
@@ -108,7 +141,7 @@ static int still(void)
 }
 
 static const struct zr_case refusals[] = {
-	{ "rx-ring", ring_setup, still, { "mmap rings", "%pid", "%fd" } },
+	{ "rx-ring", ring_setup, still, { "ring is the program's", "%pid", "%fd" } },
 	{ "queued", queued_setup, still, { "wait in its receive queue", "%pid", "%fd" } },
 };
 
@@ -137,5 +170,11 @@ int main(void)
 	struct pollfd p[2] = { { .fd = fds[RAW1], .events = POLLIN }, { .fd = fds[RAW2], .events = POLLIN } };
 	zdtm_check(poll(p, 2, 3000) > 0, "the frame reached neither socket of the fanout group");
 	zdtm_check(recv(fds[SPKT], b, sizeof(b), MSG_DONTWAIT) > 0, "the SOCK_PACKET socket did not see the frame");
+	struct tpacket_block_desc *bd = (void *)ring;
+	struct tpacket3_hdr *t3 = (void *)(ring + 2 * RING_BLOCK);
+	zdtm_check(bd->version == TPACKET_V3 && !(bd->hdr.bh1.block_status & TP_STATUS_USER),
+		   "the RX ring's first block is not an empty v3 block (version %u, status %#x)", bd->version,
+		   bd->hdr.bh1.block_status);
+	zdtm_check(t3->tp_status == TP_STATUS_AVAILABLE, "the TX ring's first frame is not available (%#x)", t3->tp_status);
 	zdtm_exit();
 }
