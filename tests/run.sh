@@ -43,7 +43,7 @@ OUT=$ROOT/tests/out
 TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
-R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_scm unix_shutdown sock_netlink sock_packet"
+R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_scm unix_shutdown sock_netlink sock_packet inet_tcp_repair"
 
 NPASS=0
 NFAIL=0

@@ -21,7 +21,7 @@ static void dump_usage(FILE *out, const char *cmd)
 		"      --shell-job             the tree shares the caller's terminal\n"
 		"      --tcp-close             drop established TCP connections (else they are refused)\n"
 		"      --file-locks            save file locks held by the tree\n"
-		"      --tcp-established       accepted (TCP repair of established connections: not supported yet)\n"
+		"      --tcp-established       established TCP connections with both ends in the tree (TCP repair)\n"
 		"      --ext-unix-sk           restore unix sockets whose peer is outside the tree\n"
 		"      --skip-in-flight        drop TCP connections not accepted yet (else refused)\n"
 		"      --track-mem             keep dirty-page tracking for the next (pre-)dump\n"

@@ -15,7 +15,7 @@ struct dump_opts {
 	const char *log_file;	/* relative names go into dir; NULL: dump.log */
 	int display_stats;
 	int tcp_close;		/* drop established TCP connections instead of refusing them */
-	int tcp_established;	/* CRIU's --tcp-established: accepted; TCP repair is not supported yet */
+	int tcp_established;	/* established TCP connections by TCP repair (both ends in the tree) */
 	int ext_unix_sk;	/* unix sockets whose peer is outside the tree: restored (CRIU's --ext-unix-sk) */
 	int skip_in_flight;	/* drop TCP connections a listener has not accepted yet */
 	int file_locks;		/* save flock/POSIX locks (refused otherwise) */

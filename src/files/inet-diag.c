@@ -56,6 +56,39 @@ int inet_diag_find(int family, int protocol, uint64_t ino, struct inet_diag_info
 	return skdiag_dump(&req, sizeof(req), match, &f);
 }
 
+struct find_peer {
+	const Sk *sk;
+	uint64_t ino;
+};
+
+/* The socket whose local address is sk's peer and whose peer is sk's local address. */
+static int match_peer(const struct nlmsghdr *h, void *arg)
+{
+	struct find_peer *f = arg;
+	const Sk *sk = f->sk;
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+		return -EBADMSG;
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+	size_t alen = sk->family == FERRY__INET_FAMILY__INET_V6 ? 16 : 4;
+	if (ntohs(m->id.idiag_sport) != sk->dst_port || ntohs(m->id.idiag_dport) != sk->src_port ||
+	    sk->dst_addr.len != alen || sk->src_addr.len != alen ||
+	    memcmp(m->id.idiag_src, sk->dst_addr.data, alen) || memcmp(m->id.idiag_dst, sk->src_addr.data, alen))
+		return 0;
+	f->ino = m->idiag_inode;
+	return 1;
+}
+
+uint64_t inet_diag_peer(const Sk *sk)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = { .r = { .sdiag_family = sk->family == FERRY__INET_FAMILY__INET_V6 ? AF_INET6 : AF_INET,
+			 .sdiag_protocol = IPPROTO_TCP, .idiag_states = 1U << 1 /* TCP_ESTABLISHED */ } };
+	struct find_peer f = { sk, 0 };
+	return skdiag_dump(&req, sizeof(req), match_peer, &f) < 0 ? 0 : f.ino;
+}
+
 /* ---------------------------------------------------------------- multicast */
 
 /* Is fd a member of group on ifindex? 1 and its filter in m, 0 if not. */

@@ -49,3 +49,8 @@ int inet_bind(int fd, const Sk *sk, int force, struct ferry_err *err);
  * the state (1: connected) and the peer (peer: 4 or 16 bytes). 1 found, 0 not, or -errno.
  */
 int inet_procnet_peer(const char *table, int v6, uint64_t ino, unsigned *state, uint8_t *peer, unsigned *port);
+/* --tcp-established (inet-repair.c): an established connection read and made again by TCP repair. */
+int inet_repair_dump(struct dump_ctx *ctx, int fd, Sk *sk);
+int inet_repair_open(int fd, const Sk *sk, struct ferry_err *err);
+/* The inode of the TCP socket at the other end of sk's connection on this host (0 if none). */
+uint64_t inet_diag_peer(const Sk *sk);

@@ -30,11 +30,13 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "files/inet-internal.h"
+#include "files/sktree.h"
 #include "files/sockopt.h"
 
 #define QUEUE_MAX_BYTES (16U << 20)	/* UDP receive queue carried in the image, at most */
 #define DGRAM_MAX 65536
 #define IPPROTO_UDPLITE_ 136
+#define IN_KEY(ino) ((0x49ULL << 56) | ((ino) & ((1ULL << 56) - 1)))	/* stash keys of inet sockets */
 
 /* ------------------------------------------------------------------ addresses */
 
@@ -261,12 +263,22 @@ static int dump_tcp_state(struct dump_ctx *ctx, struct dtask *t, const struct fd
 	}
 	inet_fmt(sk, 0, local, sizeof(local));
 	inet_fmt(sk, 1, peer, sizeof(peer));
+	if (ctx->opts->tcp_established && ti.tcpi_state == TCP_ESTABLISHED && !ctx->opts->tcp_close) {
+		sk->has_peer_ino = 1;
+		sk->peer_ino = inet_diag_peer(sk);
+		if (!sk_tree_holds(ctx, sk->peer_ino))
+			return fe_msg(ctx->err, EOPNOTSUPP, "TCP connection %s -> %s (pid %d, fd %d): its other end is outside "
+				      "the tree; --tcp-established takes connections whose both ends are dumped (an outside "
+				      "peer needs the network locked, which is not supported yet)", local, peer, t->pid, fi->fd);
+		return inet_repair_dump(ctx, fi->stolen, sk);
+	}
 	if (!ctx->opts->tcp_close)
 		return fe_msg(ctx->err, EOPNOTSUPP,
 			      "TCP connection %s -> %s (pid %d, fd %d, state %u) cannot be checkpointed%s; "
 			      "dump with --tcp-close to restore it as a reset connection", local, peer, t->pid, fi->fd,
 			      ti.tcpi_state, ctx->opts->tcp_established ?
-			      " (--tcp-established: TCP repair is not supported yet)" : "");
+			      " (--tcp-established: only established connections; this state is not supported yet)" :
+			      " (or --tcp-established when both ends are in the tree)");
 	pr_warn("--tcp-close: TCP connection %s -> %s (pid %d, fd %d) will be restored reset\n", local, peer,
 		t->pid, fi->fd);
 	sk->state = FERRY__INET_STATE__INET_CLOSED;
@@ -379,9 +391,9 @@ static int inet_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 		return r;
 	if (sk->proto == FERRY__INET_PROTO__INET_TCP)
 		r = dump_tcp_state(ctx, t, fi, sk);
+	int conn = sk->state == FERRY__INET_STATE__INET_CLOSED || sk->state == FERRY__INET_STATE__INET_CONNECTED;
 	if (r == 0)
-		r = sockopt_dump(&ctx->arena, fi->stolen, sk->state == FERRY__INET_STATE__INET_CLOSED ? SKOPT_NO_CONN : 0,
-				 &sk->opts, &sk->n_opts, ctx->err);
+		r = sockopt_dump(&ctx->arena, fi->stolen, conn ? SKOPT_NO_CONN : 0, &sk->opts, &sk->n_opts, ctx->err);
 	if (r == 0 && sk->proto != FERRY__INET_PROTO__INET_TCP)
 		r = dump_dgram(ctx, fi->stolen, proto, sk);
 	if (r == 0 && sk->proto != FERRY__INET_PROTO__INET_TCP && (r = inet_mcast_dump(&ctx->arena, fi->stolen, dom, sk)) < 0)
@@ -709,6 +721,18 @@ static int open_socket(const Sk *sk, int sflags, struct ferry_err *err)
 	return TAKE_FD(fd);
 }
 
+/* --tcp-established: made by TCP repair, then its options. */
+static int open_connected(const Sk *sk, int sflags, struct ferry_err *err)
+{
+	_cleanup_close_ int fd = new_socket(sk, sflags, err);
+	int r = fd < 0 ? fd : restore_opts(fd, sk, SKOPT_EARLY, err);
+	if (r == 0)
+		r = inet_repair_open(fd, sk, err);
+	if (r == 0)
+		r = restore_opts(fd, sk, SKOPT_ALL, err);
+	return r < 0 ? r : TAKE_FD(fd);
+}
+
 static int sk_flags(const Ferry__FileEntry *fe)
 {
 	return SOCK_CLOEXEC | ((fe->flags & O_NONBLOCK) ? SOCK_NONBLOCK : 0);
@@ -724,14 +748,15 @@ static int open_port_holders(struct restore_ctx *ctx, const Ferry__FileEntry *se
 		const Ferry__FileEntry *fe = ctx->files->files[i];
 		const Sk *o = fe->inet_sk, *sk = self->inet_sk;
 		if (fe == self || fe->kind != FERRY__FILE_KIND__FILE_INET_SK || !o || o->proto != sk->proto ||
+		    o->state == FERRY__INET_STATE__INET_CONNECTED ||
 		    o->src_port != sk->src_port || (o->state != FERRY__INET_STATE__INET_LISTEN &&
 						     o->state != FERRY__INET_STATE__INET_BOUND) ||
 		    files_master_fd(ctx, fe->id) >= 0)
 			continue;
-		int fd = files_stash_take(ctx, o->ino);
+		int fd = files_stash_take(ctx, IN_KEY(o->ino));
 		if (fd < 0 && (fd = open_socket(o, sk_flags(fe), err)) < 0)
 			return fd;
-		int r = files_stash_put(ctx, o->ino, fd);
+		int r = files_stash_put(ctx, IN_KEY(o->ino), fd);
 		if (r < 0) {
 			close(fd);
 			return fe_set(err, -r, "stash");
@@ -746,14 +771,17 @@ static int inet_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct
 	char name[64];
 	if (!sk || !sk->has_family || !sk->has_proto || !sk->has_state)
 		return fe_msg(err, EBADMSG, "files.img: inet socket %u without its socket part", fe->id);
-	int sflags = sk_flags(fe), fd = files_stash_take(ctx, sk->ino);
+	int sflags = sk_flags(fe), fd = files_stash_take(ctx, IN_KEY(sk->ino));
 	if (fd >= 0)
 		return fd;
-	if (sk->state == FERRY__INET_STATE__INET_CLOSED && (fd = open_port_holders(ctx, fe, err)) < 0) {
+	int takes_port = sk->state == FERRY__INET_STATE__INET_CLOSED || sk->state == FERRY__INET_STATE__INET_CONNECTED;
+	if (takes_port && (fd = open_port_holders(ctx, fe, err)) < 0) {
 		inet_fmt(sk, 0, name, sizeof(name));
 		return fe_wrap(err, fd, "inet socket %s", name);
 	}
-	if (sk->state == FERRY__INET_STATE__INET_CLOSED) {
+	if (sk->state == FERRY__INET_STATE__INET_CONNECTED) {
+		fd = open_connected(sk, sflags, err);
+	} else if (sk->state == FERRY__INET_STATE__INET_CLOSED) {
 		fd = inet_tcp_open_closed(sk, sflags, err);
 		if (fd >= 0) {
 			int r = restore_opts(fd, sk, SKOPT_ALL, err);

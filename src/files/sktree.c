@@ -8,6 +8,7 @@
  * ferry — only when the tree dies after the dump (with -R the dump is refused instead: the data
  * cannot be seen otherwise) — and the descriptors ferry kept from queues are closed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -63,6 +64,23 @@ static int add_ent(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *
 int sk_note(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe, int unread)
 {
 	return add_ent(ctx, t, fi, fe, unread) < 0 ? fe_set(ctx->err, ENOMEM, "socket list") : 0;
+}
+
+int sk_tree_holds(struct dump_ctx *ctx, uint64_t ino)
+{
+	char want[48], path[64], link[64];
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	for (size_t i = 0; ino && i < ctx->ntasks; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd", ctx->tasks[i].pid);
+		_cleanup_closedir_ DIR *d = ctx->tasks[i].zombie ? NULL : opendir(path);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+			if (n > 0 && (link[n] = 0, strcmp(link, want) == 0))
+				return 1;
+		}
+	}
+	return 0;
 }
 
 static struct sk_ent *find(struct dump_ctx *ctx, uint64_t ino)

@@ -14,4 +14,7 @@
  */
 int sk_note(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe, int unread);
 
+/* Is socket ino in some dumped task's descriptor table? */
+int sk_tree_holds(struct dump_ctx *ctx, uint64_t ino);
+
 extern const struct task_obj_ops sockets_obj;

@@ -211,6 +211,9 @@ int uxh_bind_hidden(int fd, const struct sockaddr_un *sa, socklen_t len, const c
 			r = -errno;
 		if (r == 0 && bind(fd, (const struct sockaddr *)sa, len) < 0)
 			r = -errno;
+		/* whoever connects to it later (as the original uid) may: nobody else can reach it */
+		if (r == 0 && sa->sun_path[0] && chmod(sa->sun_path, 0777) < 0)
+			r = -errno;
 		if (r == 0 && (sh->nsfd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) < 0)
 			r = -errno;
 		sh->rc = r;

@@ -3,7 +3,8 @@
 // (tests/lib/zdtm_refuse.h): UDP data corked (UDP_CORK) and not sent yet — uncorked afterwards it still
 // arrives; packets queued on a raw socket — still readable; a TCP listener holding a connection it has
 // not accepted — still acceptable, and the message suggests --skip-in-flight; an eBPF socket filter —
-// still attached; an established connection with --tcp-established (TCP repair is not supported yet).
+// still attached; with --tcp-established, a connection whose other end is outside the tree (the network is
+// not locked: that end would see the connection close).
 #include "zdtm.h"
 #include "zdtm_refuse.h"
 
@@ -12,6 +13,7 @@
 #include <linux/bpf.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -118,21 +120,39 @@ static int ebpf_check(void)
 	return getsockopt(sk, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0 && errno == EACCES ? 0 : 1;
 }
 
+/* A connection whose other end a process outside the tree holds (reparented away, own session). */
 static int established_setup(void)
 {
-	int lsn = bound(SOCK_STREAM, 0);
+	int lsn = bound(SOCK_STREAM, 0), keep[2];
 	cli = socket(AF_INET, SOCK_STREAM, 0);
-	if (lsn < 0 || listen(lsn, 1) < 0 || connect(cli, (void *)&lo, sizeof(lo)) < 0)
+	if (lsn < 0 || listen(lsn, 1) < 0 || connect(cli, (void *)&lo, sizeof(lo)) < 0 || pipe(keep) < 0)
 		return -1001;
 	sk = accept(lsn, NULL, NULL);
 	close(lsn);
-	return sk < cli ? sk : cli;
+	pid_t p = fork();
+	if (p == 0) {
+		if (fork() == 0) {	/* holds sk until our end of the pipe closes */
+			char b;
+			setsid();
+			close(keep[1]);
+			close(cli);
+			while (read(keep[0], &b, 1) > 0)
+				;
+			_exit(0);
+		}
+		_exit(0);
+	}
+	waitpid(p, NULL, 0);
+	close(keep[0]);
+	close(sk);
+	return cli;
 }
 
 static int established_check(void)
 {
-	char b = 0;
-	return write(cli, "e", 1) == 1 && read(sk, &b, 1) == 1 && b == 'e' ? 0 : 1;
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	return getsockopt(cli, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 && ti.tcpi_state == 1 && send(cli, "e", 1, 0) == 1 ? 0 : 1;
 }
 
 static const struct zr_case cases[] = {
@@ -140,7 +160,7 @@ static const struct zr_case cases[] = {
 	{ "raw-queue", raw_setup, raw_check, { "receive queue", "%pid", "%fd" } },
 	{ "backlog", backlog_setup, backlog_check, { "not accepted yet", "--skip-in-flight", "%pid", "%fd" } },
 	{ "ebpf-filter", ebpf_setup, ebpf_check, { "eBPF socket filter", "%pid", "%fd" } },
-	{ "tcp-established", established_setup, established_check, { "not supported yet", "%pid", "%fd" },
+	{ "tcp-established", established_setup, established_check, { "other end is outside the tree", "%pid", "%fd" },
 	  { "--tcp-established" } },
 };
 
