@@ -420,6 +420,9 @@ int inet_bind(int fd, const Sk *sk, int force, struct ferry_err *err)
 	if (sa_join(is_v6(sk), &sk->src_addr, sk->proto == FERRY__INET_PROTO__INET_RAW ? 0 : sk->src_port,
 		    sk->scope_id, &s, &len) < 0)
 		return fe_msg(err, EBADMSG, "files.img: bad socket address");
+	/* an IPv6 end connect() bound is not v6only, as bind() to its address would make it: any, then */
+	if (is_v6(sk) && sk->has_dst_addr && !sockopt_int(sk->opts, sk->n_opts, IPPROTO_IPV6, IPV6_V6ONLY, 1))
+		memset(&s.v6.sin6_addr, 0, sizeof(s.v6.sin6_addr));
 	inet_fmt(sk, 0, name, sizeof(name));
 	/* old connections may linger in TIME_WAIT on a listener's port: the original had none */
 	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)

@@ -3,8 +3,9 @@
 // (IP_FREEBIND, IPV6_FREEBIND), one bound with IP_FREEBIND then turned off (the restore must still bind
 // it, then leave the option off), a TCP socket bound to a foreign IPv4 address with IP_TRANSPARENT; IPv4-
 // mapped IPv6: a UDP socket bound to ::ffff:127.0.0.1 and connected to a mapped peer, and a listener on
-// ::ffff:127.0.0.1 that a plain IPv4 client reaches. Addresses, peers and options read back the same,
-// and the mapped sockets still talk.
+// ::ffff:127.0.0.1 that a plain IPv4 client reaches; a v6 UDP socket bound only by connect() (not v6only,
+// which a bind to its address would make it). Addresses, peers and options read back the same, and the
+// mapped sockets still talk.
 #include "zdtm.h"
 #include "zdtm_sock.h"
 
@@ -15,9 +16,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { FB_UDP, FB_TCP, FB_OFF, TRANSP, MAPPED, MAPPED_PEER, MAPPED_LSN, N };
+enum { FB_UDP, FB_TCP, FB_OFF, TRANSP, MAPPED, MAPPED_PEER, MAPPED_LSN, AUTO6, N };
 static const char *names[N] = { "freebind UDP", "freebind TCP listener", "freebind turned off", "transparent",
-				 "mapped UDP", "mapped peer", "mapped listener" };
+				 "mapped UDP", "mapped peer", "mapped listener", "v6 UDP bound by connect()" };
 static int fds[N];
 static struct sockaddr_in6 self[N], peer[N];
 static socklen_t plen[N];
@@ -60,6 +61,11 @@ static void setup(void)
 		zdtm_skip("connect mapped: %m");
 	if (listen(bind6(SOCK_STREAM, "::ffff:127.0.0.1", 0, 0, MAPPED_LSN), 2) < 0)
 		zdtm_skip("listen mapped: %m");
+	/* never bound: connect() picks its address and port, and it stays not v6only */
+	struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT, .sin6_port = htons(9) };
+	fds[AUTO6] = socket(AF_INET6, SOCK_DGRAM, 0);
+	if (fds[AUTO6] < 0 || connect(fds[AUTO6], (void *)&to, sizeof(to)) < 0)
+		zdtm_skip("connect v6: %m");
 	for (int i = 0; i < N; i++) {
 		l = sizeof(self[i]);
 		getsockname(fds[i], (void *)&self[i], &l);
