@@ -6,6 +6,7 @@
 // was closed (the first send fails ECONNREFUSED). After restore every message is where it was, from whom it
 // was, and every connection sends where it sent.
 #include "zdtm.h"
+#include "zdtm_sock.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +23,7 @@ static int fds[N], pair[2];
 static struct sockaddr_un addr[N];
 static socklen_t alen[N];
 static pid_t child;
+static struct zs_snap snaps[N];
 
 static int named(int i, const char *name)
 {
@@ -82,6 +84,19 @@ static void setup(void)
 		zdtm_skip("socketpair: %m");
 	close(w[1]);
 	fds[W] = w[0];
+	/* options a program reads back, on a few of them (every option of every socket is compared) */
+	int one = 1, buf = 50000, prio = 4, lowat = 2;
+	struct timeval tv = { 2, 250000 };
+	setsockopt(fds[A], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+	setsockopt(fds[B], SOL_SOCKET, SO_PASSSEC, &one, sizeof(one));
+	setsockopt(fds[B], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fds[C], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	setsockopt(fds[C], SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio));
+	setsockopt(fds[SELF], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fds[SELF], SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+	setsockopt(fds[M1], SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one));
+	for (int i = 0; i < N; i++)
+		zs_take(fds[i], &snaps[i]);
 }
 
 static void expect(int fd, const char *want, int from, const char *what)
@@ -98,6 +113,11 @@ static void expect(int fd, const char *want, int from, const char *what)
 
 static void check(void)
 {
+	for (int i = 0; i < N; i++) {
+		char what[32];
+		snprintf(what, sizeof(what), "socket %d", i);
+		zs_compare(fds[i], &snaps[i], what);
+	}
 	expect(fds[B], "a to b", A, "B's message from A");
 	expect(fds[C], "b to c", B, "C's message from B");
 	expect(fds[SELF], "to myself", SELF, "the self-connected socket");
