@@ -301,15 +301,25 @@ static int inflight_epoll(struct restore_ctx *ctx, struct rtask *t, const Ferry_
 	int r = files_fetch(ctx, inj, master, &remote);
 	if (r < 0)
 		return r;
-	Ferry__FdEntry e = FERRY__FD_ENTRY__INIT, *one[1] = { &e };
+	/* the task's table and the lent descriptor: a registration whose fd was closed since is made
+	 * through a number of it, and what holds that number is put back (epoll.c) */
+	Ferry__FdEntry e = FERRY__FD_ENTRY__INIT;
 	Ferry__FdTable view = *t->fds, *saved = t->fds;
+	_cleanup_free_ Ferry__FdEntry **all = calloc(saved->n_fds + 1, sizeof(*all));
+	if (!all)
+		r = fe_set(ctx->err, ENOMEM, "fd table");
 	e.fd = (int32_t)remote;
 	e.file_id = fe->id;
-	view.fds = one;
-	view.n_fds = 1;
-	t->fds = &view;
-	r = epoll_file_ops.install(ctx, t, &e, fe);
-	t->fds = saved;
+	for (size_t i = 0; all && i < saved->n_fds; i++)
+		all[i] = saved->fds[i];
+	if (all) {
+		all[saved->n_fds] = &e;
+		view.fds = all;
+		view.n_fds = saved->n_fds + 1;
+		t->fds = &view;
+		r = epoll_file_ops.install(ctx, t, &e, fe);
+		t->fds = saved;
+	}
 	int r2 = RINJ(ctx, inj, &ret, "close", SYS_close, remote);
 	return r < 0 ? r : r2;
 }

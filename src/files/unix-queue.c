@@ -262,7 +262,7 @@ static int rights_fds(struct ux_world *w, const Ferry__UnixMsg *m, int *fds, str
 {
 	struct restore_ctx *ctx = ux_world_ctx(w);
 	for (size_t i = 0; i < m->n_fds; i++) {
-		const Ferry__FileEntry *fe = files_find(ctx->files, m->fds[i]);
+		const Ferry__FileEntry *fe = files_find_id(ctx, m->fds[i]);
 		int fd = -1;
 		if (fe && fe->kind == FERRY__FILE_KIND__FILE_UNIX_SK && fe->unix_sk)
 			fd = ux_world_fd(w, fe->unix_sk->ino);

@@ -569,12 +569,25 @@ static int legacy_opts(const Usk *u, int sk, struct ferry_err *err)
 	return 0;
 }
 
+/* A socket file renamed since the bind goes where it was, once every connect by its name is made. */
+static int rename_file(const Usk *u)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	if (!u->file_now || is_hidden(u) || !u->has_name || !u->name.len || !u->name.data[0])
+		return 0;
+	int r = make_addr(u, &u->name, 1, &sa, &len);
+	return r < 0 ? r : rename(sa.sun_path, u->file_now) < 0 ? -errno : 0;
+}
+
 static int finish(struct ux_world *w, struct ux_sock *s)
 {
 	char what[300];
 	const Usk *u = s->u;
 	do_shutdown(u, s->fd);
 	int r = u->n_opts ? sockopt_restore(s->fd, u->opts, u->n_opts, SKOPT_ALL, w->err) : legacy_opts(u, s->fd, w->err);
+	if (r == 0 && (r = rename_file(u)) < 0)
+		r = fe_set(w->err, -r, "rename its file to %s", u->file_now);
 	return r < 0 ? fe_wrap(w->err, r, "%s", str(s, what, sizeof(what))) : 0;
 }
 
@@ -666,10 +679,5 @@ int unix_sk_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fer
 	int fd = files_stash_take(ctx, UX_KEY(fe->unix_sk->ino));
 	if (fd < 0)
 		return fe_msg(err, EBADMSG, "unix socket %llu: made twice, or never", (unsigned long long)fe->unix_sk->ino);
-	if ((fe->flags & O_NONBLOCK) && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-		int e = errno;
-		close(fd);
-		return fe_set(err, e, "unix socket %llu: O_NONBLOCK", (unsigned long long)fe->unix_sk->ino);
-	}
-	return fd;
+	return fd;	/* status flags (O_NONBLOCK...) are set by files.c, owner and O_ASYNC by fown.c */
 }

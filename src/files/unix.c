@@ -149,6 +149,14 @@ static int dump_path(struct dump_ctx *ctx, struct dtask *t, int sk, const struct
 		snprintf(by_name, sizeof(by_name), "%s/%.*s", u->bind_cwd, (int)nlen, d->name);
 	if (!deleted && stat(by_name, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev)
 		return 0;
+	int owns = d->state != UX_ESTABLISHED || d->type == SOCK_DGRAM;	/* not an accepted copy */
+	if (owns && !deleted && stat(file, &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev) {
+		/* renamed since the bind (bind to a temporary name, then rename, as the JVM's attach
+		 * listener does): bound to its name at restore, renamed where the file is now once
+		 * every connection to the name is made (unix-restore.c) */
+		pr_info("socket %u: its file %.*s is now %s\n", d->ino, (int)nlen, d->name, file);
+		return keep_str(ctx, &u->file_now, file, flen);
+	}
 	pr_info("socket %u: its file %s is gone or replaced: bound where no path leads at restore\n", d->ino, file);
 	u->has_hidden = u->hidden = 1;
 	char *slash = strrchr(file, '/');
