@@ -149,6 +149,7 @@ struct restore_ctx {
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	int late_opened;		/* files/files.c: files opened once the tasks exist are open */
 	int unix_built;			/* files/unix-restore.c: every unix socket made (into the stash) */
+	struct sk_restore *skr;		/* files/sktree.c: unix-pending.img, its files merged into files */
 	pid_t restorer_pid;
 	pid_t restorer_ppid;
 	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */

@@ -25,6 +25,7 @@
 #include "engine/context.h"
 #include "engine/pstree.h"
 #include "engine/stats.h"
+#include "files/sktree.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "mem/track.h"
@@ -508,9 +509,13 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 	int r = 0;
 	for (size_t i = 0; i < nstages && r == 0; i++) {
 		uint64_t t0 = now_us();
+		char fault[64];
 		r = stages[i].fn(&ctx);
 		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
 			 (unsigned long long)(now_us() - t0));
+		snprintf(fault, sizeof(fault), "dump-after-%s", stages[i].name);
+		if (r == 0 && fault_point(fault))
+			r = fe_msg(err, EIO, "fault injected after stage %s", stages[i].name);
 	}
 	if (r == 0) {
 		uint64_t frozen = ctx.stats.frozen_us;
@@ -518,6 +523,13 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		if (o->pre_dump)
 			ctx.stats.frozen_us = frozen;
 		r = img_write_msg_to(ctx.sink, IMG_STATS_DUMP, 0, &ctx.stats.base, err);
+		if (r == 0 && fault_point("dump-after-stats"))
+			r = fe_msg(err, EIO, "fault injected after the statistics");
+		/* the last step before the inventory: it accepts connections, which cannot be undone */
+		if (r == 0)
+			r = sk_dump_pending(&ctx);
+		if (r == 0 && fault_point("dump-before-inventory"))
+			r = fe_msg(err, EIO, "fault injected before the inventory");
 		if (r == 0)
 			r = write_inventory(&ctx);
 		if (r == 0)
@@ -536,6 +548,7 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		r = r == 0 ? rc : r;
 		ctx.sink = ctx.base_sink;
 	}
+	r = sk_dump_end(&ctx, r);
 	if (r < 0) {
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));
 		dump_abort(&ctx);

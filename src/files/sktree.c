@@ -4,9 +4,15 @@
  * task, every unix socket's references are resolved against the image (sockets held by tasks and
  * sockets in flight alike); what points outside the tree follows CRIU's --ext-unix-sk rules (a
  * datagram socket is reconnected by name, a stream one comes back with its peer closed) or is
- * refused by name. Then the connections listeners have not accepted are read, by accepting them in
- * ferry — only when the tree dies after the dump (with -R the dump is refused instead: the data
- * cannot be seen otherwise) — and the descriptors ferry kept from queues are closed.
+ * refused by name.
+ *
+ * What the connections listeners have not accepted hold can only be read by accepting them, which
+ * no program can undo: so that is refused with -R (the tree runs on and will accept them), and
+ * otherwise done as the dump's very last step before the inventory (sk_dump_pending), once every
+ * other image file is durable, into unix-pending.img. A failure before that step leaves every
+ * listener's queue as it was. If the step or the inventory after it fails, the tree runs on with
+ * those connections closed (their clients see the connection end) and the error names each
+ * listener that lost them: ferry cannot give a program a connection back into its accept queue.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,17 +30,24 @@
 #include "files/sktree.h"
 #include "files/unix-internal.h"
 #include "engine/context.h"
+#include "image/image.h"
+#include "image/sink.h"
+#include "image/source.h"
 
 struct sk_ent {
 	Ferry__FileEntry *fe;
 	pid_t pid;
 	int fd;			/* -1: in flight */
 	int unread;		/* listener: pending connections to read */
+	int read;		/* listener: its pending connections are read at the end (sk_dump_pending) */
+	size_t accepted;	/* how many of them ferry accepted */
 };
 
 struct sk_dump {
 	struct sk_ent *ents;
 	size_t n, cap;
+	Ferry__UnixPending pend;	/* unix-pending.img */
+	size_t cap_conns;
 };
 
 static int add_ent(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe, int unread)
@@ -198,27 +211,52 @@ static int check_one(struct dump_ctx *ctx, struct sk_ent *e)
 	return u->state == UX_LISTEN ? check_icons(ctx, e) : 0;
 }
 
+static Ferry__UnixPendingConn *new_conn(struct dump_ctx *ctx, const Usk *u, size_t i)
+{
+	struct sk_dump *s = ctx->sk;
+	Ferry__UnixPendingConn *c = ARENA_NEW(&ctx->arena, Ferry__UnixPendingConn);
+	if (!c)
+		return NULL;
+	ferry__unix_pending_conn__init(c);
+	c->listener = u->ino;
+	c->index = (uint32_t)i;
+	if (s->pend.n_conns == s->cap_conns) {
+		size_t cap = s->cap_conns ? s->cap_conns * 2 : 16;
+		Ferry__UnixPendingConn **n = ARENA_ARRAY(&ctx->arena, Ferry__UnixPendingConn *, cap);
+		if (!n)
+			return NULL;
+		if (s->pend.n_conns)
+			memcpy(n, s->pend.conns, s->pend.n_conns * sizeof(*n));
+		s->pend.conns = n;
+		s->cap_conns = cap;
+	}
+	s->pend.conns[s->pend.n_conns++] = c;
+	return c;
+}
+
 /* Accepts the listener's pending connections in ferry and keeps what each holds. */
-static int read_icons(struct dump_ctx *ctx, struct dtask *t, const struct sk_ent *e)
+static int read_icons(struct dump_ctx *ctx, struct dtask *t, struct sk_ent *e)
 {
 	Usk *u = e->fe->unix_sk;
 	_cleanup_close_ int lsk = (int)syscall(SYS_pidfd_getfd, t->pidfd, e->fd, 0);
 	if (lsk < 0)
 		return fe_set(ctx->err, errno, "take the listener back");
 	for (size_t i = 0; i < u->n_icons; i++) {
-		Ferry__UnixIcon *ic = u->icons[i];
+		Ferry__UnixPendingConn *c = new_conn(ctx, u, i);
 		struct pollfd p = { .fd = lsk, .events = POLLIN };	/* never block: the listener is the task's */
+		if (!c)
+			return fe_set(ctx->err, ENOMEM, "pending connections");
 		if (poll(&p, 1, 0) != 1)
 			return fe_msg(ctx->err, EAGAIN, "its pending connection %zu went away", i);
 		_cleanup_close_ int x = accept4(lsk, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (x < 0)
 			return fe_set(ctx->err, errno, "accept its pending connection %zu", i);
-		int reset = 0, r = ux_dump_cred(ctx, x, &ic->cred);
+		e->accepted++;
+		int reset = 0, r = ux_dump_cred(ctx, x, &c->cred);
 		if (r == 0)
-			r = uq_peek(ctx, t, x, (int)u->type, &ic->msgs, &ic->n_msgs, &reset);
+			r = uq_peek(ctx, t, x, (int)u->type, &c->msgs, &c->n_msgs, &reset);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "pending connection %zu", i);
-		ic->has_read = ic->read = 1;
 	}
 	return 0;
 }
@@ -231,26 +269,83 @@ static struct dtask *task_of(struct dump_ctx *ctx, pid_t pid)
 	return NULL;
 }
 
-static int read_listeners(struct dump_ctx *ctx)
+/* Which listeners' pending connections are read at the end; with -R or in flight, refused now. */
+static int plan_listeners(struct dump_ctx *ctx)
 {
 	char what[300];
 	for (size_t i = 0; ctx->sk && i < ctx->sk->n; i++) {
 		struct sk_ent *e = &ctx->sk->ents[i];
-		struct dtask *t = task_of(ctx, e->pid);
 		Usk *u = e->fe->unix_sk;
 		/* dying after the dump, the tree loses nothing: every pending connection is read exactly */
 		if (!e->unread && (ctx->opts->leave_running || u->state != UX_LISTEN || !u->n_icons || e->fd < 0))
 			continue;
-		if (ctx->opts->leave_running || e->fd < 0 || !t)
+		if (ctx->opts->leave_running || e->fd < 0 || !task_of(ctx, e->pid))
 			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d: %s: a connection it has not accepted yet holds "
 				      "data (or its client closed), which can only be read by accepting it: not when the "
 				      "tree runs on after the dump (-R)%s", e->pid, e->fd,
 				      ux_str(e->fe->unix_sk, what, sizeof(what)), e->fd < 0 ? ", nor in flight" : "");
-		int r = read_icons(ctx, t, e);
-		if (r < 0)
-			return fe_wrap(ctx->err, r, "pid %d: fd %d: %s", e->pid, e->fd, ux_str(e->fe->unix_sk, what, sizeof(what)));
+		e->read = 1;
 	}
 	return 0;
+}
+
+/* Sockets met in flight in what the pending connections held: checked as the others were. */
+static int check_late(struct dump_ctx *ctx, size_t from)
+{
+	int r = 0;
+	for (size_t i = from; i < ctx->sk->n && r == 0; i++) {
+		struct sk_ent *e = &ctx->sk->ents[i];
+		if ((r = check_one(ctx, e)) == 0 && e->unread)
+			r = fe_msg(ctx->err, EOPNOTSUPP, "a listener in flight in a pending connection holds pending "
+				   "connections with data: not supported");
+	}
+	return r;
+}
+
+int sk_dump_pending(struct dump_ctx *ctx)
+{
+	char what[300];
+	struct sk_dump *s = ctx->sk;
+	size_t n = 0, nfiles = ctx->files.n_files, nents = s ? s->n : 0;
+	for (size_t i = 0; i < nents; i++)
+		n += s->ents[i].read;
+	if (!n)
+		return 0;
+	int r = img_sink_sync(ctx->sink, ctx->err);	/* every other image file is durable first */
+	if (r < 0)
+		return fe_wrap(ctx->err, r, "before reading the connections listeners have not accepted");
+	for (size_t i = 0; i < nents && r == 0; i++) {
+		struct sk_ent *e = &s->ents[i];
+		struct dtask *t = task_of(ctx, e->pid);
+		if (e->read && (r = read_icons(ctx, t, e)) < 0)
+			r = fe_wrap(ctx->err, r, "pid %d: fd %d: %s", e->pid, e->fd, ux_str(e->fe->unix_sk, what, sizeof(what)));
+	}
+	if (r == 0)
+		r = check_late(ctx, nents);
+	if (r == 0 && fault_point("dump-pending-accepted"))
+		r = fe_msg(ctx->err, EIO, "fault injected once the pending connections were accepted");
+	s->pend.files = ctx->files.files + nfiles;	/* files.img is written: the ones met since */
+	s->pend.n_files = ctx->files.n_files - nfiles;
+	if (r == 0)
+		r = img_write_msg_to(ctx->sink, IMG_UNIX_PENDING, 0, &s->pend.base, ctx->err);
+	return r;
+}
+
+int sk_dump_end(struct dump_ctx *ctx, int r)
+{
+	char what[300];
+	files_release_held(ctx);
+	for (size_t i = 0; r < 0 && ctx->sk && i < ctx->sk->n; i++) {
+		const struct sk_ent *e = &ctx->sk->ents[i];
+		if (!e->accepted)
+			continue;
+		ux_str(e->fe->unix_sk, what, sizeof(what));
+		pr_err("pid %d: fd %d: %s: %zu connection(s) it had not accepted were accepted by the failed dump "
+		       "and are LOST: closed, their clients see the connection end\n", e->pid, e->fd, what, e->accepted);
+		r = fe_wrap(ctx->err, r, "pid %d: fd %d: %s: %zu connection(s) it had not accepted are lost (the dump "
+			    "accepted them to read them, then failed)", e->pid, e->fd, what, e->accepted);
+	}
+	return r;
 }
 
 static int last_task(struct dump_ctx *ctx, const struct dtask *t)
@@ -269,12 +364,79 @@ static int sockets_dump(struct dump_ctx *ctx, struct dtask *t)
 	for (size_t i = 0; ctx->sk && i < ctx->sk->n && r == 0; i++)
 		r = check_one(ctx, &ctx->sk->ents[i]);
 	if (r == 0)
-		r = read_listeners(ctx);
-	files_release_held(ctx);
-	return r;
+		r = plan_listeners(ctx);
+	if (r == 0 && ctx->sk)
+		ferry__unix_pending__init(&ctx->sk->pend);
+	return r;	/* the descriptors kept from queues are closed by sk_dump_end */
 }
 
 /* ------------------------------------------------------------------ restore */
+
+struct sk_restore {
+	Ferry__UnixPending *pend;
+	Ferry__FileEntry **own;		/* files.img's own array, given back before it is freed */
+	size_t n_own;
+	Ferry__FileEntry **merged;
+};
+
+int sk_restore_read(struct restore_ctx *ctx)
+{
+	Ferry__UnixPending *p = NULL;
+	int r = img_src_read_msg(&ctx->src, IMG_UNIX_PENDING, 0, (ProtobufCMessage **)&p, ctx->err);
+	if (r == -ENOENT) {
+		fe_clear(ctx->err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	struct sk_restore *k = calloc(1, sizeof(*k));
+	if (!k) {
+		img_free(&p->base);
+		return fe_set(ctx->err, ENOMEM, "unix-pending.img");
+	}
+	k->pend = p;
+	ctx->skr = k;
+	if (!p->n_files)
+		return 0;
+	Ferry__Files *f = ctx->files;
+	if (p->n_files > FILES_MAX || f->n_files > FILES_MAX)
+		return fe_msg(ctx->err, EBADMSG, "unix-pending.img: too many files");
+	if (!(k->merged = calloc(f->n_files + p->n_files + 1, sizeof(*k->merged))))
+		return fe_set(ctx->err, ENOMEM, "unix-pending.img");
+	if (f->n_files)
+		memcpy(k->merged, f->files, f->n_files * sizeof(*k->merged));
+	memcpy(k->merged + f->n_files, p->files, p->n_files * sizeof(*k->merged));
+	k->own = f->files;
+	k->n_own = f->n_files;
+	f->files = k->merged;	/* validated and indexed with the rest (files_validate) */
+	f->n_files += p->n_files;
+	return 0;
+}
+
+void sk_restore_free(struct restore_ctx *ctx)
+{
+	struct sk_restore *k = ctx->skr;
+	if (!k)
+		return;
+	if (k->merged) {
+		ctx->files->files = k->own;
+		ctx->files->n_files = k->n_own;
+		free(k->merged);
+	}
+	img_free(&k->pend->base);
+	free(k);
+	ctx->skr = NULL;
+}
+
+const Ferry__UnixPendingConn *sk_pending_conn(struct restore_ctx *ctx, uint64_t listener, size_t index)
+{
+	for (size_t i = 0; ctx->skr && i < ctx->skr->pend->n_conns; i++) {
+		const Ferry__UnixPendingConn *c = ctx->skr->pend->conns[i];
+		if (c->listener == listener && c->index == index)
+			return c;
+	}
+	return NULL;
+}
 
 /* Does some task's table hold file id? (Else it is only in flight, in a unix queue.) */
 static int held_by_tasks(struct restore_ctx *ctx, uint32_t id)

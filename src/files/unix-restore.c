@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "files/sockopt.h"
+#include "files/sktree.h"
 #include "files/unix-internal.h"
 
 #define UX_KEY(ino) ((0x55ULL << 56) | ((ino) & ((1ULL << 56) - 1)))
@@ -48,7 +49,8 @@ struct ux_sock {
 struct ux_pend {
 	int fd;			/* the client end */
 	int own;		/* a stand-in for a client that is gone: closed once it has sent */
-	const Ferry__UnixIcon *ic;
+	Ferry__UnixMsg *const *msgs;	/* what the client sent (unix-pending.img) */
+	size_t n_msgs;
 	int type;
 };
 
@@ -347,31 +349,36 @@ static int open_widowed(struct ux_world *w, struct ux_sock *s)
 	return r;
 }
 
-static int add_pend(struct ux_world *w, int fd, int own, const Ferry__UnixIcon *ic, int type)
+static int add_pend(struct ux_world *w, int fd, int own, const Ferry__UnixPendingConn *pc, int type)
 {
 	struct ux_pend *n = realloc(w->pend, (w->npend + 1) * sizeof(*n));
 	if (!n)
 		return fe_set(w->err, ENOMEM, "pending connections");
 	w->pend = n;
-	w->pend[w->npend++] = (struct ux_pend){ fd, own, ic, type };
+	w->pend[w->npend++] = (struct ux_pend){ fd, own, pc ? pc->msgs : NULL, pc ? pc->n_msgs : 0, type };
 	return 0;
 }
 
-/* A connection to listener l from client c (NULL: a client that is gone). */
-static int pending_one(struct ux_world *w, struct ux_sock *l, struct ux_sock *c, const Ferry__UnixIcon *ic)
+/*
+ * A connection to listener l from client c (NULL: a client that is gone); pc: what it held and who
+ * made it, read at dump (NULL: not read, the credentials are a guess in ic).
+ */
+static int pending_one(struct ux_world *w, struct ux_sock *l, struct ux_sock *c, const Ferry__UnixIcon *ic,
+		       const Ferry__UnixPendingConn *pc)
 {
 	const Usk *lu = l->u;
+	const Ferry__UnixCred *cred = pc && pc->cred ? pc->cred : ic ? ic->cred : NULL;
 	int fd = c ? c->fd : new_socket(w, lu), r = 0;
 	if (c && fd < 0 && (fd = c->fd = new_socket(w, c->u)) >= 0)
 		r = bind_name(w, c, fd, c->u);
 	if (fd < 0)
 		return fd;
 	if (r == 0)
-		r = connect_to(w, fd, lu, &lu->name, l->ns, ic ? ic->cred : NULL);
+		r = connect_to(w, fd, lu, &lu->name, l->ns, cred);
 	if (c)
 		c->connected = 1;
-	if (r == 0 && (!c || (ic && ic->n_msgs)))
-		return add_pend(w, fd, !c, ic, (int)lu->type);
+	if (r == 0 && (!c || (pc && pc->n_msgs)))
+		return add_pend(w, fd, !c, pc, (int)lu->type);
 	if (!c)
 		close(fd);
 	return r;
@@ -411,11 +418,11 @@ static int listener_conns(struct ux_world *w, struct ux_sock *l)
 	}
 	for (size_t i = 0; i < lu->n_icons && r == 0; i++) {
 		int ci = find(w, lu->icons[i]->client);
-		r = pending_one(w, l, ci >= 0 ? &w->s[ci] : NULL, lu->icons[i]);
+		r = pending_one(w, l, ci >= 0 ? &w->s[ci] : NULL, lu->icons[i], sk_pending_conn(w->ctx, lu->ino, i));
 	}
 	for (size_t i = 0; !lu->n_icons && i < lu->n_pending && r == 0; i++) {	/* older images */
 		int ci = find(w, lu->pending[i]);
-		r = ci >= 0 ? pending_one(w, l, &w->s[ci], NULL) : 0;
+		r = ci >= 0 ? pending_one(w, l, &w->s[ci], NULL, NULL) : 0;
 	}
 	return r;
 }
@@ -468,9 +475,9 @@ static int fill_pending(struct ux_world *w)
 	int r = 0;
 	for (size_t i = 0; i < w->npend; i++) {
 		struct ux_pend *p = &w->pend[i];
-		if (r == 0 && p->ic && p->ic->n_msgs) {
+		if (r == 0 && p->n_msgs) {
 			sockopt_set_buf(p->fd, SO_SNDBUF, REFILL_BUF);
-			r = uq_send(w, p->ic->msgs, p->ic->n_msgs, p->fd, p->type, NULL, 0, -1, w->err);
+			r = uq_send(w, p->msgs, p->n_msgs, p->fd, p->type, NULL, 0, -1, w->err);
 		}
 		if (p->own)
 			close(p->fd);
