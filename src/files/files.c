@@ -628,8 +628,9 @@ static int check_in_flight(struct dump_ctx *ctx, const struct fd_info *fi)
 {
 	const struct file_ops *ops = match_kind(ctx, fi);
 	if (ops && ops->phase == FILE_OPEN_LATE)
-		return fe_msg(ctx->err, EOPNOTSUPP, "a %s (%s) in flight (SCM_RIGHTS): it names tasks, which do not "
-			      "exist yet when unix queues are filled again at restore: not supported", ops->name, fi->link);
+		return fe_msg(ctx->err, EOPNOTSUPP, "a %s (%s) in flight (SCM_RIGHTS): it names tasks or their "
+			      "namespaces, which do not exist yet when unix queues are filled again at restore: "
+			      "not supported", ops->name, fi->link);
 	if (ops && !ops->open)
 		return fe_msg(ctx->err, EOPNOTSUPP, "%s (%s) in flight (SCM_RIGHTS): only a task holding it can open it "
 			      "again: not supported", ops->name, fi->link);
