@@ -285,6 +285,7 @@ static int plan_listeners(struct dump_ctx *ctx)
 				      "tree runs on after the dump (-R)%s", e->pid, e->fd,
 				      ux_str(e->fe->unix_sk, what, sizeof(what)), e->fd < 0 ? ", nor in flight" : "");
 		e->read = 1;
+		u->has_icons_read = u->icons_read = 1;	/* restore then insists on finding them */
 	}
 	return 0;
 }

@@ -418,7 +418,11 @@ static int listener_conns(struct ux_world *w, struct ux_sock *l)
 	}
 	for (size_t i = 0; i < lu->n_icons && r == 0; i++) {
 		int ci = find(w, lu->icons[i]->client);
-		r = pending_one(w, l, ci >= 0 ? &w->s[ci] : NULL, lu->icons[i], sk_pending_conn(w->ctx, lu->ino, i));
+		const Ferry__UnixPendingConn *pc = sk_pending_conn(w->ctx, lu->ino, i);
+		if (!pc && lu->icons_read)
+			return fe_msg(w->err, EBADMSG, "unix-pending.img lacks pending connection %zu of unix socket %llu",
+				      i, (unsigned long long)lu->ino);
+		r = pending_one(w, l, ci >= 0 ? &w->s[ci] : NULL, lu->icons[i], pc);
 	}
 	for (size_t i = 0; !lu->n_icons && i < lu->n_pending && r == 0; i++) {	/* older images */
 		int ci = find(w, lu->pending[i]);
