@@ -5,7 +5,8 @@
 // and the socket's fd, and the child still receives the descriptor afterwards. A fanotify group (a mark on a
 // file of the test directory, FAN_MODIFY) and an inotify instance (a watch on that file, IN_MODIFY), each
 // sent and closed here, travel: after restore they come out of the queue and report a write to the file.
-// So does an eventfd with a file owner it never had (plain, no F_SETOWN), as the control.
+// So does a second inotify instance watching a file deleted since, which this process keeps open at a high
+// descriptor (dumped after the queue: restore opens it early for the watch), and a plain eventfd.
 #include "zdtm.h"
 #include "zdtm_refuse.h"
 
@@ -102,6 +103,7 @@ static const struct zr_case refused[] = {
 
 static int q[2];
 static char file[4096];
+#define GONE_FD 100
 
 static void setup(void)
 {
@@ -116,11 +118,20 @@ static void setup(void)
 		zdtm_skip("fanotify: %m");
 	if (inotify_add_watch(ino, file, IN_MODIFY) < 0)
 		zdtm_skip("inotify: %m");
-	if (send_fd(q[1], fan, "fanotify") < 0 || send_fd(q[1], ino, "inotify") < 0 || send_fd(q[1], ev, "eventfd") < 0)
+	char gone[4096];
+	int g = open(zdtm_path(gone, sizeof(gone), "gone"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+	int ino2 = inotify_init1(IN_NONBLOCK);
+	if (g < 0 || dup2(g, GONE_FD) != GONE_FD || ino2 < 0 || inotify_add_watch(ino2, gone, IN_MODIFY) < 0 ||
+	    unlink(gone) < 0)
+		zdtm_skip("a watch on a deleted file: %m");
+	close(g);
+	if (send_fd(q[1], fan, "fanotify") < 0 || send_fd(q[1], ino, "inotify") < 0 || send_fd(q[1], ev, "eventfd") < 0 ||
+	    send_fd(q[1], ino2, "inotify2") < 0)
 		zdtm_skip("sendmsg: %m");
 	close(fan);
 	close(ino);
 	close(ev);
+	close(ino2);
 }
 
 static void check(void)
@@ -147,6 +158,12 @@ static void check(void)
 	const struct inotify_event *ie = (const void *)buf;
 	zdtm_check(n >= (ssize_t)sizeof(*ie) && (ie->mask & IN_MODIFY), "inotify in flight: no IN_MODIFY after a write "
 		   "(%zd, %m)", n);
+	int ino2 = recv_fd(q[0], tag, sizeof(tag));
+	zdtm_check(ino2 >= 0 && !strcmp(tag, "inotify2"), "the inotify on a deleted file in flight is gone (%s)", tag);
+	zdtm_check(pwrite(GONE_FD, "y", 1, 0) == 1, "write the deleted file: %m");
+	n = ino2 < 0 ? -1 : read(ino2, buf, sizeof(buf));
+	zdtm_check(n >= (ssize_t)sizeof(*ie) && (ie->mask & IN_MODIFY), "inotify on a deleted file in flight: no "
+		   "IN_MODIFY after a write (%zd, %m)", n);
 }
 
 int main(void)
