@@ -6,7 +6,10 @@
 // file of the test directory, FAN_MODIFY) and an inotify instance (a watch on that file, IN_MODIFY), each
 // sent and closed here, travel: after restore they come out of the queue and report a write to the file.
 // So does a second inotify instance watching a file deleted since, which this process keeps open at a high
-// descriptor (dumped after the queue: restore opens it early for the watch), and a plain eventfd.
+// descriptor (dumped after the queue: restore opens it early for the watch), and a plain eventfd. An epoll
+// in flight whose registration was made through an fd number since closed and reused here (/dev/null now;
+// the watched socket lives on at another number) reports the socket's data after restore, and the number
+// still holds /dev/null.
 #include "zdtm.h"
 #include "zdtm_refuse.h"
 
@@ -15,6 +18,7 @@
 #include <linux/fanotify.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
@@ -104,6 +108,8 @@ static const struct zr_case refused[] = {
 static int q[2];
 static char file[4096];
 #define GONE_FD 100
+#define HOLDER_FD 101
+static int es[2], reused = -1;
 
 static void setup(void)
 {
@@ -132,6 +138,15 @@ static void setup(void)
 	close(ino);
 	close(ev);
 	close(ino2);
+	struct epoll_event ee = { .events = EPOLLIN, .data.u64 = 0xfeed };
+	int ep = epoll_create1(0);
+	if (ep < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, es) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, es[0], &ee) < 0 ||
+	    dup2(es[0], HOLDER_FD) != HOLDER_FD)
+		zdtm_skip("epoll: %m");
+	close(es[0]);
+	if ((reused = open("/dev/null", O_RDONLY)) != es[0] || send_fd(q[1], ep, "epoll") < 0)
+		zdtm_skip("reuse fd %d: %m", es[0]);
+	close(ep);
 }
 
 static void check(void)
@@ -164,6 +179,15 @@ static void check(void)
 	n = ino2 < 0 ? -1 : read(ino2, buf, sizeof(buf));
 	zdtm_check(n >= (ssize_t)sizeof(*ie) && (ie->mask & IN_MODIFY), "inotify on a deleted file in flight: no "
 		   "IN_MODIFY after a write (%zd, %m)", n);
+	int ep = recv_fd(q[0], tag, sizeof(tag));
+	struct epoll_event ee = { 0 };
+	char path[64], link[64] = "";
+	zdtm_check(ep >= 0 && !strcmp(tag, "epoll"), "the epoll in flight is gone (%s)", tag);
+	zdtm_check(write(es[1], "z", 1) == 1 && ep >= 0 && epoll_wait(ep, &ee, 1, 1000) == 1 && ee.data.u64 == 0xfeed,
+		   "the epoll in flight does not report its socket (data %#llx)", (unsigned long long)ee.data.u64);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", reused);
+	zdtm_check(zdtm_readlink(path, link, sizeof(link)) >= 0 && !strcmp(link, "/dev/null"),
+		   "fd %d is '%s' after restore, want /dev/null", reused, link);
 }
 
 int main(void)
