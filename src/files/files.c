@@ -168,7 +168,8 @@ int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 		r = fe_msg(ctx->err, EOPNOTSUPP, "in flight with a signal-driven I/O owner or O_ASYNC (F_SETOWN), "
 			   "which only a task holding it could set again: not supported");
 	if (r < 0)
-		return fe_wrap(ctx->err, r, "pid %d: fd %d (%s)", t->pid, fi->fd, fi->link);
+		return fi->fd >= 0 ? fe_wrap(ctx->err, r, "pid %d: fd %d (%s)", t->pid, fi->fd, fi->link)
+				   : fe_wrap(ctx->err, r, "pid %d: %s", t->pid, fi->link);	/* in flight, or mapped */
 	if (add_file(ctx, fe) < 0)
 		return fe_set(ctx->err, ENOMEM, "file table");
 	*id = fe->id;

@@ -2,7 +2,8 @@
 // Descriptors in flight (SCM_RIGHTS) of the kinds the fd table work added. A unix queue is filled again at
 // restore before any task exists, so files that name tasks cannot travel in it: a pidfd, a /proc/PID file
 // and a namespace file (/proc/PID/ns/net) in flight each make `ferry dump -R` fail naming the kind, the pid
-// and the socket's fd, and the child still receives the descriptor afterwards. A fanotify group (a mark on a
+// and the socket's fd, and the child still receives the descriptor afterwards; so does a pipe with an
+// F_SETOWN owner that no task holds any more (fown.c sets an owner through a task's descriptor). A fanotify group (a mark on a
 // file of the test directory, FAN_MODIFY) and an inotify instance (a watch on that file, IN_MODIFY), each
 // sent and closed here, travel: after restore they come out of the queue and report a write to the file.
 // So does a second inotify instance watching a file deleted since, which this process keeps open at a high
@@ -88,6 +89,15 @@ static int setup_ns(void)
 	return in_flight(open("/proc/self/ns/net", O_RDONLY), "ns");
 }
 
+/* A pipe with an F_SETOWN owner, held by no task any more: only a task's fd could set it again. */
+static int setup_owned(void)
+{
+	int p[2];
+	if (pipe(p) < 0 || fcntl(p[0], F_SETOWN, getpid()) < 0)
+		return -1003;
+	return in_flight(p[0], "owned");
+}
+
 /* After the refused dump the descriptor still waits in the queue, the same file. */
 static int check_rx(void)
 {
@@ -101,6 +111,7 @@ static const struct zr_case refused[] = {
 	{ "pidfd", setup_pidfd, check_rx, { "a pidfd", "in flight", "%pid", "%fd" } },
 	{ "proc", setup_proc, check_rx, { "/proc file", "in flight", "%pid", "%fd" } },
 	{ "ns", setup_ns, check_rx, { "namespace", "in flight", "%pid", "%fd" } },
+	{ "owned", setup_owned, check_rx, { "signal-driven I/O owner", "in flight", "%pid", "%fd" } },
 };
 
 /* ---------------------------------------------------------------- kinds that travel */
