@@ -10,12 +10,14 @@
  * no program can undo: so that is refused with -R (the tree runs on and will accept them), and
  * otherwise done as the dump's very last step before the inventory (sk_dump_pending), once every
  * other image file is durable, into unix-pending.img. A failure before that step leaves every
- * listener's queue as it was. If the step or the inventory after it fails, the tree runs on with
- * those connections closed (their clients see the connection end) and the error names each
- * listener that lost them: ferry cannot give a program a connection back into its accept queue.
+ * listener's queue as it was. If the step or the inventory after it fails, ferry cannot put an
+ * accepted connection back: one whose client had closed is made again from ferry (same data and
+ * end of file, only SO_PEERCRED differs); one whose client lives is closed (the client sees the
+ * connection end), and the error names each listener that lost some (pid, fd, how many).
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/sktree.h"
+#include "files/sockopt.h"
 #include "files/unix-internal.h"
 #include "engine/context.h"
 #include "image/image.h"
@@ -48,6 +51,7 @@ struct sk_dump {
 	size_t n, cap;
 	Ferry__UnixPending pend;	/* unix-pending.img */
 	size_t cap_conns;
+	uint8_t *closed;		/* per conn: its client had closed its end (it can be handed back) */
 };
 
 static int add_ent(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe, int unread)
@@ -223,13 +227,18 @@ static Ferry__UnixPendingConn *new_conn(struct dump_ctx *ctx, const Usk *u, size
 	if (s->pend.n_conns == s->cap_conns) {
 		size_t cap = s->cap_conns ? s->cap_conns * 2 : 16;
 		Ferry__UnixPendingConn **n = ARENA_ARRAY(&ctx->arena, Ferry__UnixPendingConn *, cap);
-		if (!n)
+		uint8_t *closed = ARENA_ARRAY(&ctx->arena, uint8_t, cap);
+		if (!n || !closed)
 			return NULL;
-		if (s->pend.n_conns)
+		if (s->pend.n_conns) {
 			memcpy(n, s->pend.conns, s->pend.n_conns * sizeof(*n));
+			memcpy(closed, s->closed, s->pend.n_conns);
+		}
 		s->pend.conns = n;
+		s->closed = closed;
 		s->cap_conns = cap;
 	}
+	s->closed[s->pend.n_conns] = 0;
 	s->pend.conns[s->pend.n_conns++] = c;
 	return c;
 }
@@ -257,8 +266,54 @@ static int read_icons(struct dump_ctx *ctx, struct dtask *t, struct sk_ent *e)
 			r = uq_peek(ctx, t, x, (int)u->type, &c->msgs, &c->n_msgs, &reset);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "pending connection %zu", i);
+		struct pollfd h = { .fd = x, .events = POLLRDHUP };
+		ctx->sk->closed[ctx->sk->pend.n_conns - 1] = poll(&h, 1, 0) == 1 && (h.revents & (POLLRDHUP | POLLHUP));
 	}
 	return 0;
+}
+
+/*
+ * A failed dump: a connection whose client had closed its end is made again from ferry, with the
+ * same data and its end of file (only SO_PEERCRED differs: ferry's). Not one carrying
+ * descriptors, nor one whose client lives: that client holds the end ferry accepted.
+ */
+static int hand_back(const Usk *u, const Ferry__UnixPendingConn *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = u->file_now ? u->file_now : NULL;
+	size_t len = path ? strlen(path) : u->name.len;
+	for (size_t i = 0; i < c->n_msgs; i++)
+		if (c->msgs[i]->n_fds)
+			return -EXDEV;
+	if (!u->has_name || !u->name.len || u->hidden || u->file_gone || len >= sizeof(sa.sun_path) ||
+	    (!path && u->name.data[0] && u->name.data[0] != '/'))
+		return -ENOENT;	/* no name ferry can reach it by */
+	memcpy(sa.sun_path, path ? (const void *)path : u->name.data, len);
+	_cleanup_close_ int s = socket(AF_UNIX, (int)u->type | SOCK_CLOEXEC, 0);
+	size_t total = 65536;
+	for (size_t i = 0; i < c->n_msgs; i++)
+		total += c->msgs[i]->data.len + 4096;	/* room for all of it at once: never sent in part */
+	if (s >= 0)
+		sockopt_set_buf(s, SO_SNDBUF, total > INT_MAX / 2 ? INT_MAX : (int)(2 * total));
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		return -errno;
+	for (size_t i = 0; i < c->n_msgs; i++)
+		if (send(s, c->msgs[i]->data.data, c->msgs[i]->data.len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		    (ssize_t)c->msgs[i]->data.len)
+			return -errno;
+	return 0;
+}
+
+/* After a failed dump: the connections of e ferry had accepted that it can make again. */
+static size_t hand_back_all(struct sk_dump *s, const struct sk_ent *e)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->pend.n_conns; i++) {
+		const Ferry__UnixPendingConn *c = s->pend.conns[i];
+		if (c->listener == e->fe->unix_sk->ino && s->closed[i] && hand_back(e->fe->unix_sk, c) == 0)
+			n++;
+	}
+	return n;
 }
 
 static struct dtask *task_of(struct dump_ctx *ctx, pid_t pid)
@@ -340,11 +395,17 @@ int sk_dump_end(struct dump_ctx *ctx, int r)
 		const struct sk_ent *e = &ctx->sk->ents[i];
 		if (!e->accepted)
 			continue;
+		size_t back = hand_back_all(ctx->sk, e), lost = e->accepted - back;
 		ux_str(e->fe->unix_sk, what, sizeof(what));
+		if (back)
+			pr_warn("pid %d: fd %d: %s: %zu connection(s) whose client had closed were made again by ferry "
+				"(same data; SO_PEERCRED now names ferry)\n", e->pid, e->fd, what, back);
+		if (!lost)
+			continue;
 		pr_err("pid %d: fd %d: %s: %zu connection(s) it had not accepted were accepted by the failed dump "
-		       "and are LOST: closed, their clients see the connection end\n", e->pid, e->fd, what, e->accepted);
+		       "and are LOST: closed, their clients see the connection end\n", e->pid, e->fd, what, lost);
 		r = fe_wrap(ctx->err, r, "pid %d: fd %d: %s: %zu connection(s) it had not accepted are lost (the dump "
-			    "accepted them to read them, then failed)", e->pid, e->fd, what, e->accepted);
+			    "accepted them to read them, then failed)", e->pid, e->fd, what, lost);
 	}
 	return r;
 }

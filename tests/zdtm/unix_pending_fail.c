@@ -5,9 +5,10 @@
 // one that sent data and closed); `ferry dump` (not -R: the tree would die) of the child is made to fail at
 // every stage after the sockets object ran (FERRY_FAULT): each failed dump exits 1, the child runs on
 // untraced, and accept() still returns both connections with their data (and the second one's end of file).
-// A fault after the connections were accepted (writing their image, or the inventory after it) must say
-// loudly that they are lost, naming the listener's pid and fd; the child then finds no connection to accept
-// and its client sees its connection closed. Then this process itself holds a pending connection whose
+// A fault after the connections were accepted (writing their image, or the inventory after it) cannot give
+// the one whose client lives back: the failure must say loudly that 1 connection is lost, naming the
+// listener's pid and fd, and that client sees its connection closed; the one whose client had closed is made
+// again by ferry: the child accepts it with its data and end of file, and nothing else. Then this process itself holds a pending connection whose
 // client sent data and a pipe (SCM_RIGHTS) it closed since: after the runner's dump and restore, accept()
 // returns it with the data, and the pipe still holds what was written into it (unix-pending.img carries the
 // pipe, which files.img does not know).
@@ -82,9 +83,8 @@ static void child(int rd, int wr)
 			close(kept);
 		} else if (cmd == 'l') {
 			char b[8];
-			struct pollfd p = { .fd = lsn, .events = POLLIN };
 			ssize_t r = recv(kept, b, sizeof(b), MSG_DONTWAIT);
-			ok = poll(&p, 1, 0) == 0 && (r == 0 || (r < 0 && errno == ECONNRESET));
+			ok = take(bye, 1) && !take("", 0) && (r == 0 || (r < 0 && errno == ECONNRESET));
 			close(kept);
 		}
 		if (write(wr, &ok, sizeof(ok)) != sizeof(ok))
@@ -128,10 +128,12 @@ static void one(const char *fault, int lost)
 		return;
 	}
 	snprintf(want, sizeof(want), "pid %d: fd %d", kid, lsn);
-	zdtm_check(strstr(out, want) && strstr(out, "2 connection(s)") && strstr(out, "lost"),
-		   "%s: the failure does not say that 2 connections of '%s' are lost: %s", fault, want, out);
-	zdtm_check(ask('l') == 1, "%s: after the loss the listener still has a connection, or its client is not "
-		   "closed", fault);
+	zdtm_check(strstr(out, want) && strstr(out, "1 connection(s) it had not accepted are lost"),
+		   "%s: the failure does not say that 1 connection of '%s' is lost: %s", fault, want, out);
+	zdtm_check(strstr(out, "made again by ferry"), "%s: the failure does not say the closed client's connection "
+		   "was made again: %s", fault, out);
+	zdtm_check(ask('l') == 1, "%s: after the failed dump the listener does not accept exactly the closed client's "
+		   "connection with its data, or the living client's connection is not closed", fault);
 }
 
 static int pend_sk, pipe_w;
