@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #define LOG_PREFIX "sockets: "
@@ -304,10 +305,27 @@ static int hand_back(const Usk *u, const Ferry__UnixPendingConn *c)
 	return 0;
 }
 
+/* Does a name lead ferry where it leads pid (the same network and mount namespaces)? */
+static int same_ns(pid_t pid)
+{
+	static const char *const kinds[] = { "net", "mnt" };
+	for (size_t i = 0; i < 2; i++) {
+		char mine[32], its[64];
+		struct stat a, b;
+		snprintf(mine, sizeof(mine), "/proc/self/ns/%s", kinds[i]);
+		snprintf(its, sizeof(its), "/proc/%d/ns/%s", pid, kinds[i]);
+		if (stat(mine, &a) < 0 || stat(its, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+			return 0;
+	}
+	return 1;
+}
+
 /* After a failed dump: the connections of e ferry had accepted that it can make again. */
 static size_t hand_back_all(struct sk_dump *s, const struct sk_ent *e)
 {
 	size_t n = 0;
+	if (!same_ns(e->pid))
+		return 0;
 	for (size_t i = 0; i < s->pend.n_conns; i++) {
 		const Ferry__UnixPendingConn *c = s->pend.conns[i];
 		if (c->listener == e->fe->unix_sk->ino && s->closed[i] && hand_back(e->fe->unix_sk, c) == 0)
