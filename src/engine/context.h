@@ -96,6 +96,7 @@ struct dump_ctx {
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
+	struct sk_dump *sk;		/* files/sktree.c: sockets checked once the whole tree is dumped */
 	struct ferry_err *err;
 };
 
@@ -152,6 +153,8 @@ struct restore_ctx {
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	int late_opened;		/* files/files.c: files opened once the tasks exist are open */
+	int unix_built;			/* files/unix-restore.c: every unix socket made (into the stash) */
+	struct sk_restore *skr;		/* files/sktree.c: unix-pending.img, its files merged into files */
 	pid_t restorer_pid;
 	pid_t restorer_ppid;
 	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */

@@ -29,6 +29,7 @@
 #include "engine/context.h"
 #include "engine/pstree.h"
 #include "engine/stats.h"
+#include "files/sktree.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "mem/track.h"
@@ -615,8 +616,15 @@ static int finish_image(struct dump_ctx *ctx)
 	if (ctx->opts->pre_dump)
 		ctx->stats.frozen_us = frozen;
 	int r = img_write_msg_to(ctx->sink, IMG_STATS_DUMP, 0, &ctx->stats.base, ctx->err);
+	if (r == 0 && fault_point("dump-after-stats"))
+		r = fe_msg(ctx->err, EIO, "fault injected after the statistics");
 	if (r == 0)
 		r = track_finish(ctx, 1);
+	if (r == 0)
+		r = dump_cancelled(ctx);
+	/* the last step before the inventory: it accepts connections, which cannot be undone */
+	if (r == 0)
+		r = sk_dump_pending(ctx);
 	if (r == 0 && fault_point("dump-before-inventory"))
 		r = fe_msg(ctx->err, EIO, "fault injected before the inventory");
 	if (r == 0)
@@ -672,6 +680,7 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 	else
 		close_sinks(&ctx, 0);
 	chain_close(ctx.prev);
+	r = sk_dump_end(&ctx, r);	/* pending unix connections: handed back or named as lost on failure */
 	if (r < 0) {
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));
 		track_finish(&ctx, 0);

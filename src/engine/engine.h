@@ -16,6 +16,9 @@ struct dump_opts {
 	const char *log_file;	/* relative names go into dir; NULL: dump.log */
 	int display_stats;
 	int tcp_close;		/* drop established TCP connections instead of refusing them */
+	int tcp_established;	/* established TCP connections by TCP repair (both ends in the tree) */
+	int ext_unix_sk;	/* unix sockets whose peer is outside the tree: restored (CRIU's --ext-unix-sk) */
+	int skip_in_flight;	/* drop TCP connections a listener has not accepted yet */
 	int file_locks;		/* save flock/POSIX locks (refused otherwise) */
 	struct img_sink *sink;	/* where image files go; NULL: into dir (a page server: transport/) */
 	int pre_dump;		/* copy memory only, while the tree runs on (ferry pre-dump) */

@@ -32,6 +32,7 @@
 #include "engine/restore-guard.h"
 #include "engine/stats.h"
 #include "files/files.h"
+#include "files/sktree.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "task/task.h"
@@ -172,7 +173,8 @@ static int stage_read_images(struct restore_ctx *ctx)
 		return fe_msg(ctx->err, EINVAL, "%s is a pre-dump (memory only): restore the dump made after it "
 			      "with --prev-images-dir", ctx->opts->dir);
 	if (r < 0 || (r = READ_IMG(ctx, IMG_PSTREE, 0, &ctx->pstree)) < 0 ||
-	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = link_tree(ctx)) < 0 ||
+	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = sk_restore_read(ctx)) < 0 ||
+	    (r = link_tree(ctx)) < 0 ||
 	    (r = files_validate(ctx->files, &ctx->file_idx, ctx->err)) < 0)
 		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++)
@@ -450,6 +452,7 @@ static void free_images(struct restore_ctx *ctx)
 	free(ctx->tasks);
 	idx_free(&ctx->file_idx);
 	idx_free(&ctx->memfd_idx);
+	sk_restore_free(ctx);
 	img_free((ProtobufCMessage *)ctx->files);
 	img_free((ProtobufCMessage *)ctx->pstree);
 	img_free((ProtobufCMessage *)ctx->inv);

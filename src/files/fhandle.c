@@ -204,7 +204,7 @@ const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, char *bu
 		const Ferry__FileEntry *fe = ctx->files->files[i];
 		int same = (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == ino) ||
 			   (fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->ino == ino);
-		int fd = same ? files_master_fd(ctx, fe->id) : -1;
+		int fd = same ? files_open_id(ctx, fe->id) : -1;	/* a watch in flight may come first */
 		if (fd >= 0) {
 			snprintf(buf, len, "/proc/self/fd/%d", fd);
 			return buf;

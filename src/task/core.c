@@ -12,6 +12,7 @@
 #include "engine/context.h"
 #include "files/files.h"
 #include "inject/ptrace.h"
+#include "files/sktree.h"
 #include "mem/mem.h"
 #include "task/task.h"
 
@@ -21,6 +22,7 @@
  */
 const struct task_obj_ops *const task_objects[] = {
 	&files_obj,
+	&sockets_obj,		/* checks a socket's peers once every task's files are dumped */
 	&locks_obj,
 	&mm_obj,
 	&thread_obj,
