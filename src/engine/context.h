@@ -85,6 +85,7 @@ struct dump_ctx {
 	Ferry__ShmImage shm;		/* SysV segments met so far (mem/sysvshm.c) */
 	pid_t old_holder;		/* mem/track.c: the previous image's tracking holder */
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
+	void *shmem;			/* mem/shmem.c: shared memory objects met by the page scan */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
 	struct ferry_err *err;

@@ -118,17 +118,73 @@ static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+static uint64_t vmlck_kb(const char *status)
+{
+	const char *p = status ? proc_field(status, "VmLck") : NULL;
+	return p ? strtoull(p, NULL, 10) : 0;
+}
+
+/*
+ * mlockall(MCL_FUTURE) locks every mapping made afterwards (the mm's def_flags, which no file
+ * shows): the scratch area injected after /proc/PID/status was first read came locked if it is
+ * in force. Then a probe page tells MCL_ONFAULT (left unpopulated) from plain MCL_FUTURE.
+ */
+static int dump_mlockall(struct dump_ctx *ctx, struct dtask *t)
+{
+	char path[64];
+	_cleanup_free_ char *now = NULL;
+	int r = read_file(PROC_PATH(path, t->pid, "status"), &now, NULL);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read %s", path);
+	if (vmlck_kb(now) <= vmlck_kb(t->status))
+		return 0;
+	long probe, ret;
+	if ((r = DINJ(ctx, t, &probe, "map a probe page", SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) < 0)
+		return r;
+	uint64_t pme = 0;
+	_cleanup_close_ int pm = open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
+	int rd = pm < 0 ? -errno : pread_full(pm, &pme, 8, (probe / 4096) * 8);
+	if ((r = DINJ(ctx, t, &ret, "unmap the probe page", SYS_munmap, probe, 4096)) < 0)
+		return r;
+	if (rd < 0)
+		return fe_set(ctx->err, rd, "pid %d: read its pagemap", t->pid);
+	t->mm->has_mlockall = 1;
+	t->mm->mlockall = MCL_FUTURE | (pme >> 63 ? 0 : MCL_ONFAULT);
+	pr_debug("pid %d: mlockall(MCL_FUTURE%s) in force\n", t->pid, pme >> 63 ? "" : " | MCL_ONFAULT");
+	return 0;
+}
+
+#ifndef PR_GET_MEMORY_MERGE
+#define PR_GET_MEMORY_MERGE 68
+#endif
+
 /* The layout itself was read before anything was injected (vma_dump_layout). */
 static int mm_dump(struct dump_ctx *ctx, struct dtask *t)
 {
 	ctx->stats.vmas += t->mm->n_vmas;
+	long merge = 0;
 	int r = resolve_objects(ctx, t);
-	return r < 0 ? r : dump_mm_fields(ctx, t);
+	if (r == 0)
+		r = dump_mm_fields(ctx, t);
+	if (r == 0)
+		r = dump_mlockall(ctx, t);
+	if (r == 0 && inj_syscall(&t->inj, &merge, SYS_prctl, (const unsigned long[6]){ PR_GET_MEMORY_MERGE }, ctx->err) == 0 &&
+	    merge == 1)
+		r = fe_msg(ctx->err, EOPNOTSUPP, "pid %d merges all its memory with KSM (PR_SET_MEMORY_MERGE), which this version cannot checkpoint",
+			   t->pid);
+	return r < 0 ? r : aio_dump(ctx, t);
+}
+
+static int mm_restore_inject(struct restore_ctx *ctx, struct rtask *t)
+{
+	return mem_restore_late(ctx, t);
 }
 
 const struct task_obj_ops mm_obj = {
 	.name = "mm",
 	.dump = mm_dump,
+	.restore_inject = mm_restore_inject,
 };
 
 /*
@@ -270,7 +326,23 @@ int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept)
 		return r;
 	long ret;
 	RINJ(ctx, &t->threads[0].inj, &ret, "close the page store", SYS_close, t->remote_pages_fd);
-	return vma_restore_protect_all(ctx, t, kept);
+	r = vma_restore_protect_all(ctx, t, kept);
+	return r < 0 ? r : aio_restore(ctx, t);
+}
+
+/*
+ * Once the whole tree exists (nothing is forked any more): what fork would not carry or what
+ * would hide memory from the children forked at restore, then mlockall(MCL_FUTURE), then seals.
+ */
+int mem_restore_late(struct restore_ctx *ctx, struct rtask *t)
+{
+	long ret;
+	int r = vma_restore_flags(ctx, t, 0);
+	if (r == 0 && t->mm->has_mlockall && t->mm->mlockall)
+		r = RINJ(ctx, &t->threads[0].inj, &ret, "mlockall", SYS_mlockall, t->mm->mlockall & (MCL_FUTURE | MCL_ONFAULT));
+	if (r == 0)
+		r = vma_restore_flags(ctx, t, 1);
+	return r < 0 ? fe_wrap(ctx->err, r, "pid %d: memory state", t->pid) : 0;
 }
 
 int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p)
@@ -284,7 +356,7 @@ int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p)
 			     cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK;
 		vdso_any |= kernel;
 		for (size_t j = 0; j < pm->n_vmas; j++)
-			if (!pkeep[j] && vma_same(cm->vmas[i], pm->vmas[j])) {
+			if (!pkeep[j] && vma_same(cm->vmas[i], pm->vmas[j]) && !aio_is_context(cm, cm->vmas[i])) {
 				kept[i] = (int)pm->vmas[j]->prot + 1;
 				pkeep[j] = 1;
 				vdso_kept |= kernel;
