@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #define LOG_PREFIX "memfd: "
 #include "common/log.h"
@@ -21,6 +22,12 @@
 #include "files/files.h"
 
 #define MEMFD_MAX (1ULL << 30)
+#define HUGETLBFS_MAGIC 0x958458f6
+/*
+ * Seals added once every task has mapped the memfd (memfd_seal_deferred): F_SEAL_FUTURE_WRITE
+ * forbids new writable shared mappings but keeps those made before it.
+ */
+#define SEALS_LATE (F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)
 
 static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
 {
@@ -59,6 +66,10 @@ static int save_content(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__F
 
 static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
+	struct statfs sfs;
+	if (fstatfs(fi->stolen, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC)
+		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: %s%s is a memfd of huge pages (MFD_HUGETLB), which this version cannot checkpoint",
+			      t->pid, fi->fd >= 0 ? "an fd of " : "", fi->link);
 	Ferry__MemfdEntry *m = ARENA_NEW(&ctx->arena, Ferry__MemfdEntry);
 	if (!m)
 		return fe_set(ctx->err, ENOMEM, "memfd");
@@ -100,8 +111,9 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 		return fe_set(err, errno, "memfd_create(%s)", src->memfd->name);
 	if ((r = write_full(fd, data, len)) < 0 || (ftruncate(fd, src->memfd->size) < 0 && (r = -errno)) ||
 	    (src->memfd->mode && fchmod(fd, src->memfd->mode) < 0 && (r = -errno)) ||
-	    (src->memfd->seals && fcntl(fd, F_ADD_SEALS, src->memfd->seals & ~F_SEAL_SEAL) < 0 && (r = -errno)) ||
-	    ((src->memfd->seals & F_SEAL_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0 && (r = -errno))) {
+	    ((src->memfd->seals & ~SEALS_LATE) && fcntl(fd, F_ADD_SEALS, src->memfd->seals & ~SEALS_LATE) < 0 && (r = -errno)) ||
+	    ((src->memfd->seals & F_SEAL_SEAL) && !(src->memfd->seals & F_SEAL_FUTURE_WRITE) &&
+	     fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0 && (r = -errno))) {
 		close(fd);
 		return fe_set(err, r, "fill memfd %s", src->memfd->name);
 	}
@@ -112,7 +124,36 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 	return fd;
 }
 
-/* Each description is a fresh open of the memfd, with its own flags and offset. */
+int memfd_seal_deferred(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->files->n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files->files[i];
+		int fd = fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->content ?
+				 files_kept(ctx, MEMFD_KEY(fe->memfd->ino)) : -1;
+		if (fd < 0 || !(fe->memfd->seals & F_SEAL_FUTURE_WRITE) || (fcntl(fd, F_GET_SEALS) & F_SEAL_FUTURE_WRITE))
+			continue;
+		if (fcntl(fd, F_ADD_SEALS, fe->memfd->seals & SEALS_LATE) < 0)
+			return fe_set(ctx->err, errno, "seal memfd %s", fe->memfd->name);
+	}
+	return 0;
+}
+
+/*
+ * Its first read-write description is the memfd_create() one: unlike a reopened one it is no
+ * writer to the kernel (an execveat() of the memfd is no ETXTBSY with it open), so ferry's own
+ * memfd is handed over for it. Any other description is a fresh open, with its own flags.
+ */
+static int first_rw(const Ferry__Files *files, const Ferry__FileEntry *fe)
+{
+	for (size_t i = 0; i < files->n_files; i++) {
+		const Ferry__FileEntry *o = files->files[i];
+		if (o->kind == FERRY__FILE_KIND__FILE_MEMFD && o->memfd && o->memfd->ino == fe->memfd->ino &&
+		    (o->flags & O_ACCMODE) == O_RDWR)
+			return o == fe;
+	}
+	return 0;
+}
+
 static int memfd_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	if (!fe->memfd)
@@ -122,7 +163,12 @@ static int memfd_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struc
 		return p;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", p);
-	int fd = open(path, files_open_flags(fe->flags) | O_CLOEXEC);
+	int fd = first_rw(ctx->files, fe) ? fcntl(p, F_DUPFD_CLOEXEC, 0) : open(path, files_open_flags(fe->flags) | O_CLOEXEC);
+	if (fd >= 0 && first_rw(ctx->files, fe) &&
+	    fcntl(fd, F_SETFL, files_open_flags(fe->flags) & (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)) < 0) {
+		close(fd);
+		return fe_set(err, errno, "set the flags of memfd %s", fe->memfd->name);
+	}
 	if (fd < 0)
 		return fe_set(err, errno, "reopen memfd %s", fe->memfd->name);
 	if (fe->has_pos && lseek(fd, (off_t)fe->pos, SEEK_SET) < 0) {

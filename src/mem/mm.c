@@ -337,7 +337,9 @@ int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept)
 int mem_restore_late(struct restore_ctx *ctx, struct rtask *t)
 {
 	long ret;
-	int r = vma_restore_flags(ctx, t, 0);
+	int r = memfd_seal_deferred(ctx);
+	if (r == 0)
+		r = vma_restore_flags(ctx, t, 0);
 	if (r == 0 && t->mm->has_mlockall && t->mm->mlockall)
 		r = RINJ(ctx, &t->threads[0].inj, &ret, "mlockall", SYS_mlockall, t->mm->mlockall & (MCL_FUTURE | MCL_ONFAULT));
 	if (r == 0)

@@ -16,7 +16,7 @@
 #define SMAPS_MAX 1024
 
 struct smaps_vma {
-	unsigned long start, end;
+	unsigned long start, end, pgoff;
 	char flags[160];	/* the VmFlags value */
 	char name[96];
 };
@@ -35,10 +35,11 @@ static inline int smaps_read(struct smaps *s)
 		return -1;
 	s->n = 0;
 	for (char *l = smaps_raw; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		unsigned long a, b;
+		unsigned long a, b, off;
 		int pos = 0;
-		if (sscanf(l, "%lx-%lx %*s %*x %*x:%*x %*u%n", &a, &b, &pos) >= 2 && pos && s->n < SMAPS_MAX) {
+		if (sscanf(l, "%lx-%lx %*s %lx %*x:%*x %*u%n", &a, &b, &off, &pos) >= 3 && pos && s->n < SMAPS_MAX) {
 			struct smaps_vma *v = &s->v[s->n++];
+			v->pgoff = off;
 			while (l[pos] == ' ')
 				pos++;
 			const char *nl = strchr(l + pos, '\n');
@@ -93,6 +94,9 @@ static inline void smaps_compare(const char *who, const struct smaps *before, co
 		else if (a && strcmp(a->flags, b->flags) && ++shown)
 			zdtm_fail("%s: VMA %lx-%lx %s: VmFlags%s, was%s", who, b->start, b->end, b->name, a->flags,
 				  b->flags);
+		else if (a && (strcmp(a->name, b->name) || (b->name[0] == '/' && a->pgoff != b->pgoff)) && ++shown)
+			zdtm_fail("%s: VMA %lx-%lx: %s at offset %#lx, was %s at %#lx", who, b->start, b->end, a->name,
+				  a->pgoff, b->name, b->pgoff);
 	}
 	if (after->n != before->n)
 		zdtm_fail("%s: %d VMAs after restore, %d before", who, after->n, before->n);
