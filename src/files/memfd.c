@@ -68,8 +68,8 @@ static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 {
 	struct statfs sfs;
 	if (fstatfs(fi->stolen, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC)
-		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: %s%s is a memfd of huge pages (MFD_HUGETLB), which this version cannot checkpoint",
-			      t->pid, fi->fd >= 0 ? "an fd of " : "", fi->link);
+		return fe_msg(ctx->err, EOPNOTSUPP, "%s is a memfd of huge pages (MFD_HUGETLB), which this version cannot checkpoint",
+			      fi->link);
 	Ferry__MemfdEntry *m = ARENA_NEW(&ctx->arena, Ferry__MemfdEntry);
 	if (!m)
 		return fe_set(ctx->err, ENOMEM, "memfd");
