@@ -46,9 +46,12 @@ struct dtask {
 	Ferry__Pagemap *pagemap;
 	Ferry__PstreeEntry *pstree;
 	char *status;			/* /proc/PID/status text */
+	char *smaps;			/* mem/vma.c: /proc/PID/smaps, read for the whole tree at once */
+	int smaps_err;
 	void *page_ranges;		/* mem/pages.c: present pages per VMA, between scan and copy */
 	void *parent_ranges;		/* mem/pages.c: present but unchanged since the previous image */
 	uint8_t *written_only;		/* mem/pages.c: per VMA, every stored page was written since the protect */
+	uint8_t *by_hash;		/* mem/pages.c: per VMA, pages hashed (1) and compared by hash (2) */
 	uint64_t npages, nruns;
 	int uffd;			/* mem/track.c: ferry's copy of the task's userfaultfd, or -1 */
 	int pagemap_fd;

@@ -212,6 +212,7 @@ void pstree_free(struct dump_ctx *ctx)
 	for (size_t k = 0; k < ctx->ntasks; k++) {
 		free(ctx->tasks[k].threads);
 		free(ctx->tasks[k].status);
+		free(ctx->tasks[k].smaps);
 		if (ctx->tasks[k].pidfd >= 0)
 			close(ctx->tasks[k].pidfd);
 	}

@@ -168,6 +168,7 @@ struct batch {
 	struct iovec remote[BATCH_IOV];
 	Ferry__PagemapEntry *entry[BATCH_IOV];
 	int readable[BATCH_IOV];
+	uint8_t hashed[BATCH_IOV];	/* record each page's hash (hash tracking, shared memory) */
 	int nshared;		/* runs that may be shared copy-on-write (see flush_batch) */
 	size_t n;
 	uint64_t pages;
@@ -214,7 +215,7 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 					      b->remote[i].iov_base, len);
 		}
 		b->entry[i]->xxh3 = XXH3_64bits(b->buf + off, len);
-		if (ctx->hash_track && ctx->opts->track_mem) {
+		if (b->hashed[i]) {
 			int r = hash_pages(ctx, b->entry[i], b->buf + off);
 			if (r < 0)
 				return r;
@@ -228,6 +229,20 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 	b->pages = 0;
 	b->nshared = 0;
 	return r;
+}
+
+/*
+ * Whether each page of VMA i gets its hash in the image: with hash tracking, and for shared
+ * memory (whose writes may have to be found by hash, mem/shmem.c), when a next round follows.
+ */
+static int hashes_recorded(const struct dump_ctx *ctx, const struct dtask *t, size_t i)
+{
+	return ctx->opts->track_mem && (ctx->hash_track || (t->by_hash && (t->by_hash[i] & 1)));
+}
+
+static int compared_by_hash(const struct dump_ctx *ctx, const struct dtask *t, size_t i)
+{
+	return ctx->prev && (ctx->hash_track || (t->by_hash && (t->by_hash[i] & 2)));
 }
 
 static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list *per_vma, struct page_store *ps)
@@ -267,7 +282,7 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 				if (parent) {	/* unchanged since the parent image: found there at restore */
 					e->has_flags = 1;
 					e->flags = PM_IN_PARENT;
-					if (ctx->hash_track && ctx->opts->track_mem && (r = hash_pages(ctx, e, NULL)) == 0 &&
+					if (hashes_recorded(ctx, t, i) && (r = hash_pages(ctx, e, NULL)) == 0 &&
 					    chain_page_hashes(ctx->prev, t->pid, a, n, e->page_xxh3) < 0)
 						e->n_page_xxh3 = 0;	/* left by write tracking: no hashes to pass on */
 					if (r < 0)
@@ -277,6 +292,7 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 				}
 				b->remote[b->n] = (struct iovec){ (void *)(uintptr_t)a, (size_t)n * 4096 };
 				b->readable[b->n] = !!(t->mm->vmas[i]->prot & PROT_READ);
+				b->hashed[b->n] = (uint8_t)hashes_recorded(ctx, t, i);
 				/* Written since the last protect means its copy-on-write was broken: exclusive. */
 				b->nshared += !(t->written_only && t->written_only[i]);
 				b->entry[b->n++] = e;
@@ -483,6 +499,8 @@ static int split_by_hash(struct dump_ctx *ctx, struct dtask *t)
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
 		struct range_list *l = &((struct range_list *)t->page_ranges)[i];
 		struct range_list *pl = &((struct range_list *)t->parent_ranges)[i], keep = { 0 };
+		if (!compared_by_hash(ctx, t, i))
+			continue;
 		for (size_t k = 0; k < l->n && r == 0; k++)
 			for (uint64_t a = l->r[k].start; a < l->r[k].end && r == 0;) {
 				uint64_t n = (l->r[k].end - a) / 4096;
@@ -511,13 +529,19 @@ static int split_by_hash(struct dump_ctx *ctx, struct dtask *t)
  * shares with its parent): find present pages per VMA and split off those shared with the parent.
  */
 /* A VMA's pages; with tracking, those written since the parent image (*tracked set). */
-static int scan_one(struct dump_ctx *ctx, struct dtask *t, int pmfd, Ferry__Vma *v, struct range_list *out,
+static int scan_one(struct dump_ctx *ctx, struct dtask *t, int pmfd, size_t i, struct range_list *out,
 		    struct range_list *inherited, struct range_list *written, int *tracked, struct range_list *guards)
 {
+	Ferry__Vma *v = t->mm->vmas[i];
 	int use_scan = kprobe_get()->pagemap_scan, r;
 	*tracked = 0;
 	if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON) {
 		r = shmem_scan_vma(ctx, t, v, out, written, tracked);
+		/* Writes the tracking cannot see (a child that came and went, write(2)): found by hash. */
+		if (r == 0 && !t->by_hash && !(t->by_hash = calloc(t->mm->n_vmas + 1, 1)))
+			r = -ENOMEM;
+		if (r == 0)
+			t->by_hash[i] = (uint8_t)(1 | (*tracked ? 0 : 2));
 		if (r == -EPERM || r == -EACCES) {
 			pr_warn("pid %d: %#llx-%#llx: cannot open the shared object (%s): pages only another process "
 				"has mapped are missed\n", t->pid, (unsigned long long)v->start, (unsigned long long)v->end,
@@ -590,7 +614,7 @@ int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t)
 		ctx->stats.pages_scanned += (v->end - v->start) / 4096;
 		struct range_list written = { 0 };
 		int tracked;
-		r = scan_one(ctx, t, pmfd, v, &per_vma[i], &inherited, &written, &tracked, &guards);
+		r = scan_one(ctx, t, pmfd, i, &per_vma[i], &inherited, &written, &tracked, &guards);
 		if (r < 0)
 			free(written.r);
 		else
@@ -612,7 +636,10 @@ int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t)
 {
 	struct page_store ps = { .fd = -1 };
 	Ferry__Pagemap *pm = t->pagemap;
-	if (ctx->hash_track && ctx->prev) {
+	int by_hash = 0;
+	for (size_t i = 0; i < t->mm->n_vmas && !by_hash; i++)
+		by_hash = compared_by_hash(ctx, t, i);
+	if (by_hash) {
 		int r = split_by_hash(ctx, t);
 		if (r < 0)
 			return r;
@@ -647,6 +674,8 @@ void mem_free_ranges(struct dtask *t)
 	t->page_ranges = t->parent_ranges = NULL;
 	free(t->written_only);
 	t->written_only = NULL;
+	free(t->by_hash);
+	t->by_hash = NULL;
 }
 
 static int is_private(const Ferry__Vma *v)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* VMA layout: /proc/PID/maps at dump, injected mmap()/mprotect() at restore. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ static int classify(struct dump_ctx *ctx, struct dtask *t, Ferry__Vma *v, const 
 	const char *del = strstr(path, " (deleted)");
 	if ((shared && strcmp(path, "/dev/zero (deleted)") == 0) || strcmp(path, "/anon_hugepage (deleted)") == 0) {
 		v->kind = shared ? FERRY__VMA_KIND__VMA_SHARED_ANON : FERRY__VMA_KIND__VMA_ANON;
+		v->vmflags |= path[1] == 'a' ? VMF_HUGETLB : 0;	/* said by VmFlags too, not read by pre-dumps */
 		return 0;
 	}
 	if (shared && strcmp(path, "/[aio] (deleted)") == 0) {	/* mem/aio.c */
@@ -174,17 +176,65 @@ static int finish_vma(struct dump_ctx *ctx, struct dtask *t, Ferry__Vma *v, cons
 	return 0;
 }
 
+struct smaps_job {
+	struct dump_ctx *ctx;
+	size_t next;
+	pthread_mutex_t lock;
+};
+
+static void *smaps_worker(void *arg)
+{
+	struct smaps_job *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		size_t k = j->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (k >= j->ctx->ntasks)
+			return NULL;
+		struct dtask *t = &j->ctx->tasks[k];
+		char fname[64];
+		if (!t->zombie)
+			t->smaps_err = read_file(PROC_PATH(fname, t->pid, "smaps"), &t->smaps, NULL);
+	}
+}
+
 /*
- * Layout and per-VMA state from /proc/PID/smaps (the maps lines plus VmFlags; it walks the page
- * tables, ~8 ms per GiB resident here, once per dump).
+ * smaps walks the page tables (and counts each page's mappers): ~25 ms per GiB mapped here, paid
+ * for every task that maps a large shared area. The tree's are read in parallel, once.
+ */
+static void prefetch_smaps(struct dump_ctx *ctx)
+{
+	struct smaps_job j = { .ctx = ctx, .lock = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t th[7];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = 0, want = cpus > 1 ? (size_t)cpus - 1 : 0;
+	while (n < want && n < ARRAY_SIZE(th) && n + 1 < ctx->ntasks && pthread_create(&th[n], NULL, smaps_worker, &j) == 0)
+		n++;
+	smaps_worker(&j);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+}
+
+/*
+ * Layout and per-VMA state from /proc/PID/smaps (the maps lines plus VmFlags). A pre-dump only
+ * copies memory and reads /proc/PID/maps: the flags travel in the dump that ends the chain.
  */
 int vma_dump_layout(struct dump_ctx *ctx, struct dtask *t)
 {
 	char fname[64];
 	_cleanup_free_ char *smaps = NULL;
-	int r = read_file(PROC_PATH(fname, t->pid, "smaps"), &smaps, NULL);
-	if (r < 0)
-		return fe_set(ctx->err, r, "read %s", fname);
+	int r;
+	if (ctx->opts->pre_dump) {
+		r = read_file(PROC_PATH(fname, t->pid, "maps"), &smaps, NULL);
+	} else {
+		if (!t->smaps && !t->smaps_err)
+			prefetch_smaps(ctx);
+		smaps = TAKE_PTR(t->smaps);
+		r = t->smaps_err;
+		PROC_PATH(fname, t->pid, "smaps");
+	}
+	if (r < 0 || !smaps)
+		return fe_set(ctx->err, r ? r : EIO, "read %s", fname);
 	size_t cap = 64, n = 0;
 	for (char *p = smaps; *p; p++)
 		cap += *p == '\n' && ((p[1] >= '0' && p[1] <= '9') || (p[1] >= 'a' && p[1] <= 'f'));
@@ -200,7 +250,7 @@ int vma_dump_layout(struct dump_ctx *ctx, struct dtask *t)
 			if (!cur)
 				continue;
 			if (strncmp(line, "VmFlags:", 8) == 0)
-				cur->vmflags = parse_vmflags(line + 8, &refused);
+				cur->vmflags |= parse_vmflags(line + 8, &refused);
 			else if (sscanf(line, "KernelPageSize: %u", &page_kb) != 1)
 				sscanf(line, "ProtectionKey: %u", &pkey);
 			continue;
@@ -210,7 +260,7 @@ int vma_dump_layout(struct dump_ctx *ctx, struct dtask *t)
 		refused = NULL;
 		pkey = page_kb = 0;
 		if ((r = parse_header(ctx, t, line, &cur)) == 0 && cur) {
-			cur->has_vmflags = 1;
+			cur->has_vmflags = !ctx->opts->pre_dump;
 			vmas[n++] = cur;
 		}
 	}

@@ -13,7 +13,8 @@ PID=
 
 # Not built is a failure (the runner builds first); python3 (which reads `ferry show` output) may
 # be missing outside `make check`, which installs it: then the suite says so and skips.
-[ -x "$F" ] && [ -x "$W" ] && [ -x "$BUILD/tests/incr_markers" ] || { echo "FAIL incremental: not built (run make)"; exit 1; }
+[ -x "$F" ] && [ -x "$W" ] && [ -x "$BUILD/tests/incr_markers" ] && [ -x "$BUILD/tests/incr_shmtree" ] ||
+	{ echo "FAIL incremental: not built (run make)"; exit 1; }
 if ! python3 -c 'import json' 2>/dev/null; then
 	[ "${FERRY_STRICT:-0}" = 1 ] && { echo "FAIL incremental: python3 is missing (make check installs it)"; exit 1; }
 	echo "SKIP incremental: python3 is missing (it reads ferry show's JSON)"; exit 0
@@ -227,7 +228,79 @@ t_missing_parent() {	# a chain whose parent is gone is refused, and nothing is r
 	fi
 }
 
+# Pages of the area stored in an image, per task: "PID PAGE" lines (page index in the area).
+stored_by_task() {	# img dir
+	local f
+	for f in "$1"/pagemap-*.img; do
+		"$F" show "$f"
+	done | python3 -c '
+import json, sys
+area, n = map(int, open(sys.argv[1]).read().split())
+dec = json.JSONDecoder()
+text = sys.stdin.read()
+pos = 0
+def num(v): return int(v, 16) if isinstance(v, str) else v
+while pos < len(text):
+	while pos < len(text) and text[pos].isspace():
+		pos += 1
+	if pos >= len(text):
+		break
+	doc, pos = dec.raw_decode(text, pos)
+	pm = doc["entry"]
+	for e in pm.get("entries", []):
+		if e.get("flags", 0):
+			continue
+		a = num(e["vaddr"])
+		for k in range(e["nr_pages"]):
+			p = (a - area) // 4096 + k
+			if 0 <= p < n:
+				print(pm["pid"], p)' "$2/area"
+}
+
+# t_shared [transient]: a tree sharing 16 MiB of anonymous memory through a tracked chain. Each image
+# stores the shared pages once (in the first task that maps them), and each increment exactly the
+# pages written since — by uffd-wp in every mapping, or (transient: a child that came and went wrote
+# too, which no tracking saw) by hashes.
+t_shared() {
+	local mode=${1:-} t=incremental/shared${1:+-$1} d=$OUT/shared${1:+-$1} root why=
+	rm -rf "$d" && mkdir -p "$d"
+	(for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+	 exec setsid "$BUILD/tests/incr_shmtree" 16 4 "$d" $mode) </dev/null >"$d/out" 2>&1 &
+	for _ in $(seq 200); do [ -e "$d/ready" ] && break; sleep 0.05; done
+	[ -e "$d/ready" ] || { echo "FAIL $t: the workload did not start"; return; }
+	PID=$(cat "$d/pid")
+	PROG=incr_shmtree
+	shround() { kill -USR1 "$PID"; for _ in $(seq 200); do [ -e "$d/round-$1.done" ] && return 0; sleep 0.05; done; return 1; }
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem -v4 -o pre1.log 2>"$d/err" && shround 1 &&
+		"$F" pre-dump -t "$PID" -D "$d/pre2" --prev-images-dir ../pre1 --track-mem -v4 -o pre2.log 2>>"$d/err" && shround 2 &&
+		"$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre2 --track-mem -v4 -o final.log 2>>"$d/err" ||
+		{ echo "FAIL $t: dumps: $(tail -1 "$d/err")"; cleanup; return; }
+	stored_by_task "$d/pre1" "$d" >"$d/pre1.stored"
+	stored_by_task "$d/pre2" "$d" >"$d/pre2.stored"
+	stored_by_task "$d/final" "$d" >"$d/final.stored"
+	root=$PID
+	local n
+	n=$(head -1 "$d/area" | cut -d' ' -f2)
+	if [ "$(cut -d' ' -f1 "$d/pre1.stored" | sort -u)" != "$root" ] || [ "$(wc -l <"$d/pre1.stored")" != "$n" ]; then
+		why="the first pre-dump stores $(wc -l <"$d/pre1.stored") shared pages in tasks $(cut -d' ' -f1 "$d/pre1.stored" | sort -u | tr '\n' ' '), want $n once in $root"
+	elif ! diff <(cut -d' ' -f2 "$d/pre2.stored" | sort -n) <(sort -n "$d/round-1") >/dev/null ||
+		! diff <(cut -d' ' -f2 "$d/final.stored" | sort -n) <(sort -n "$d/round-2") >/dev/null; then
+		why="an increment does not hold exactly the shared pages written ($(wc -l <"$d/pre2.stored") and $(wc -l <"$d/final.stored") stored, $(wc -l <"$d/round-1") and $(wc -l <"$d/round-2") written)"
+	fi
+	for p in $(cat "/proc/$PID/task/$PID/children" 2>/dev/null) $PID; do wait "$p" 2>/dev/null; done
+	for _ in $(seq 100); do [ -e "/proc/$PID" ] || break; sleep 0.05; done
+	if [ -n "$why" ]; then
+		echo "FAIL $t: $why"
+	else
+		echo "PASS $t/exact (shared pages stored once; increments of $(wc -l <"$d/round-1") and $(wc -l <"$d/round-2") pages, exactly those written)"
+	fi
+	restore_check "$d" "$d/final" && echo "PASS $t/restore (pre-dump, pre-dump, dump, restore of the tree)" ||
+		echo "FAIL $t/restore: $(tail -2 "$d/restore.err" "$d/out" | tr '\n' ' ')"
+}
+
 mkdir -p "$OUT"
+t_shared
+t_shared transient
 t_chain
 t_chain hash
 unset FERRY_TRACK
