@@ -20,8 +20,10 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
+#include "mem/mem.h"
 
 #define MEMFD_MAX (1ULL << 30)
+#define SECRETMEM "/secretmem (deleted)"
 #define HUGETLBFS_MAGIC 0x958458f6
 /*
  * Seals added once every task has mapped the memfd (memfd_seal_deferred): F_SEAL_FUTURE_WRITE
@@ -31,7 +33,59 @@
 
 static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
 {
-	return S_ISREG(fi->st.st_mode) && strncmp(fi->link, "/memfd:", 7) == 0;
+	return S_ISREG(fi->st.st_mode) && (strncmp(fi->link, "/memfd:", 7) == 0 || strcmp(fi->link, SECRETMEM) == 0);
+}
+
+/* A memfd_secret() object met through a mapping only (memfd_dump_secret_mapping): where it is. */
+static struct dtask *secret_task;
+static const Ferry__Vma *secret_vma;
+
+/* Content of secret memory: through the task's fd, or through its mapping (no fd can be reopened). */
+static int save_secret(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
+{
+	uint64_t size = fi->st.st_size;
+	if (size > MEMFD_MAX)
+		return fe_msg(ctx->err, EFBIG, "secret memory of %llu bytes is too large to carry in the image",
+			      (unsigned long long)size);
+	_cleanup_free_ char *buf = calloc(1, size ? size : 1);
+	if (!buf)
+		return fe_set(ctx->err, ENOMEM, "secret memory");
+	int r = 0;
+	if (fi->fd >= 0) {
+		r = secretmem_read_fd(ctx, t, fi->fd, size, buf);
+	} else if (secret_vma && secret_vma->pgoff < size) {
+		uint64_t len = secret_vma->end - secret_vma->start;
+		len = len < size - secret_vma->pgoff ? len : size - secret_vma->pgoff;
+		r = secretmem_read(ctx, secret_task, secret_vma->start, len, buf + secret_vma->pgoff);
+	}
+	if (r < 0)
+		return r;
+	fe->has_ghost_id = 1;
+	fe->ghost_id = ++ctx->next_ghost_id;
+	fe->memfd->has_content = fe->memfd->content = 1;
+	return img_write_blob_to(ctx->sink, IMG_GHOST, fe->ghost_id, buf, size, ctx->err);
+}
+
+int memfd_dump_secret_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, uint32_t *id)
+{
+	for (size_t i = 0; i < ctx->files.n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files.files[i];
+		if (fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->secret && fe->memfd->ino == v->ino) {
+			*id = fe->id;
+			return 0;
+		}
+	}
+	char path[96];
+	struct fd_info fi = { .fd = -1, .stolen = -1, .link = SECRETMEM, .flags = O_RDWR };
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	if (stat(path, &fi.st) < 0)
+		return fe_set(ctx->err, errno, "stat %s", path);
+	secret_task = t;
+	secret_vma = v;
+	int r = files_dump_object(ctx, t, &fi, id);
+	secret_vma = NULL;
+	return r;
 }
 
 const Ferry__FileEntry *memfd_find_by_ino(const Ferry__Files *files, uint64_t ino, int with_content)
@@ -84,6 +138,12 @@ static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	m->ino = fi->st.st_ino;
 	m->size = fi->st.st_size;
 	m->mode = fi->st.st_mode & 07777;
+	if (strcmp(fi->link, SECRETMEM) == 0) {
+		m->has_secret = m->secret = 1;
+		m->name[0] = 0;
+		fe->has_pos = 0;
+		return memfd_find_by_ino(&ctx->files, m->ino, 1) ? 0 : save_secret(ctx, t, fi, fe);
+	}
 	int seals = fcntl(fi->stolen, F_GET_SEALS);
 	m->seals = seals < 0 ? 0 : (uint32_t)seals;
 	if (memfd_find_by_ino(&ctx->files, m->ino, 1))
@@ -106,6 +166,15 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 	int r = img_read_blob(ctx->dirfd, IMG_GHOST, src->ghost_id, &data, &len, err);
 	if (r < 0)
 		return r;
+	if (src->memfd->secret) {
+		if ((fd = secretmem_create(data, len, src->memfd->size, err)) < 0)
+			return fd;
+		if ((r = files_keep(ctx, MEMFD_KEY(fe->memfd->ino), fd)) < 0) {
+			close(fd);
+			return fe_set(err, r, "secret memory");
+		}
+		return fd;
+	}
 	fd = memfd_create(src->memfd->name ? src->memfd->name : "", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return fe_set(err, errno, "memfd_create(%s)", src->memfd->name);
@@ -163,8 +232,10 @@ static int memfd_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struc
 		return p;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", p);
-	int fd = first_rw(ctx->files, fe) ? fcntl(p, F_DUPFD_CLOEXEC, 0) : open(path, files_open_flags(fe->flags) | O_CLOEXEC);
-	if (fd >= 0 && first_rw(ctx->files, fe) &&
+	/* secret memory cannot be reopened: its descriptions are all one */
+	int same = first_rw(ctx->files, fe) || fe->memfd->secret;
+	int fd = same ? fcntl(p, F_DUPFD_CLOEXEC, 0) : open(path, files_open_flags(fe->flags) | O_CLOEXEC);
+	if (fd >= 0 && same &&
 	    fcntl(fd, F_SETFL, files_open_flags(fe->flags) & (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)) < 0) {
 		close(fd);
 		return fe_set(err, errno, "set the flags of memfd %s", fe->memfd->name);

@@ -104,6 +104,13 @@ static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 		}
 		if (!v->path || (strncmp(v->path, "/memfd:", 7) && !v->deleted))
 			continue;
+		if (strcmp(v->path, "/secretmem (deleted)") == 0) {	/* no reopening it: mem/secretmem.c */
+			int r = memfd_dump_secret_mapping(ctx, t, v, &v->file_id);
+			if (r < 0)
+				return fe_wrap(ctx->err, r, "pid %d: secret memory at %#llx", t->pid, (unsigned long long)v->start);
+			v->has_file_id = 1;
+			continue;
+		}
 		char path[96];
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
 			 (unsigned long long)v->end);

@@ -634,7 +634,9 @@ static int flags_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma 
 		    !(late_advice[k].bit == VMF_WIPEONFORK && (v->vmflags & VMF_DROPPABLE)) &&
 		    !(late_advice[k].bit == VMF_DONTDUMP && (v->vmflags & VMF_DROPPABLE)))
 			r = RINJ(ctx, inj, &ret, late_advice[k].what, SYS_madvise, v->start, len, late_advice[k].advice);
-	if (r == 0 && (v->vmflags & VMF_LOCKED))
+	/* Secret memory is locked by nature (and mlock() on it fails). */
+	int secret = v->path && strcmp(v->path, "/secretmem (deleted)") == 0;
+	if (r == 0 && (v->vmflags & VMF_LOCKED) && !secret)
 		r = RINJ(ctx, inj, &ret, "mlock", SYS_mlock2, v->start, len,
 			 v->vmflags & VMF_LOCKONFAULT ? MLOCK_ONFAULT : 0);
 	return r < 0 ? fe_wrap(ctx->err, r, "VMA %#llx-%#llx", (unsigned long long)v->start,
