@@ -43,7 +43,7 @@ OUT=$ROOT/tests/out
 TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
-R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon vma_flags shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb"
+R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon vma_flags shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
 
 NPASS=0
 NFAIL=0

@@ -95,7 +95,7 @@ int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v)
 int shm_dump_write(struct dump_ctx *ctx);
 /* Restore: recreate every segment with its id and content (before any task exists). */
 int shm_restore_create(struct restore_ctx *ctx);
-/* By injection: attach the segment behind v where it was. */
-int shm_restore_attach(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v);
+/* By injection, before t's other VMAs are mapped: every attachment not inherited (kept[i]). */
+int shm_restore_attach_all(struct restore_ctx *ctx, struct rtask *t, const int *kept);
 /* Success: remove segments that were marked for removal; failure: remove what was created. */
 void shm_restore_finish(struct restore_ctx *ctx, int failed);

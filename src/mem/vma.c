@@ -527,7 +527,7 @@ static int map_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v
 		fd = oc->fd;
 		break;
 	case FERRY__VMA_KIND__VMA_SYSV_SHM:
-		return shm_restore_attach(ctx, t, v);
+		return 0;	/* attached before the rest (shm_restore_attach_all) */
 	case FERRY__VMA_KIND__VMA_AIO_RING:
 		return 0;	/* made by io_setup() once the layout is in place (mem/aio.c) */
 	default:
@@ -564,7 +564,7 @@ int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t, const int *kep
 	struct open_cache oc = { .fd = -1 };
 	long ret;
 	size_t cursor = 0;
-	int r = 0, prev_filled = 0, prev_own = 1;
+	int r = shm_restore_attach_all(ctx, t, kept), prev_filled = 0, prev_own = 1;
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
 		const Ferry__Vma *v = t->mm->vmas[i], *prev = i ? t->mm->vmas[i - 1] : NULL;
 		int filled = vma_filled(t, v, &cursor);
