@@ -43,6 +43,8 @@ OUT=$ROOT/tests/out
 TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
+# zdtm tests that also run through a pre-dump chain (pre-dump --track-mem, then dump --prev-images-dir)
+P_TESTS="anon_mem maps tree shm vma_flags shmem_objects aio memfd_maps map_modes mlockall hugetlb memfd_secret sysv_pieces"
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon vma_flags shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
 
 NPASS=0
@@ -399,6 +401,28 @@ zdtm_leave_running() {
 	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
 }
 
+zdtm_predump() {
+	local name=$1 tn="zdtm/$1(pre-dump)" dir="$OUT/zdtm-P/$1" nthr
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
+	nthr=$(nthreads "$TPID")
+	mkdir -p "$dir/pre"
+	if ! timeout -k 3 "$(remaining)" "$FERRY" pre-dump -t "$TPID" -D "$dir/pre" --track-mem -v4 -o dump.log \
+		</dev/null >"$dir/pre/dump.err" 2>&1; then
+		kill_pid "$TPID"; reap "$TPID"
+		fail "$tn" "ferry pre-dump failed" "$dir/pre/dump.err" "$dir/pre/dump.log"
+		return
+	fi
+	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img" --prev-images-dir ../pre --track-mem; then
+		kill_pid "$TPID"; reap "$TPID"; return
+	fi
+	local kids p
+	kids=$(tree_pids "$TPID" | tail -n +2)
+	wait_dead "$TPID" 5 || kill_pid "$TPID"
+	for p in $kids; do kill -9 "$p" 2>/dev/null; done
+	reap "$TPID"
+	restore_and_check "$tn" "$dir" "$dir/img" "$TPID" "$nthr"
+}
+
 run_zdtm() {
 	local names=() n
 	if [ ! -d "$ZDTM_BIN" ]; then
@@ -414,6 +438,7 @@ run_zdtm() {
 	for n in "${names[@]}"; do
 		zdtm_plain "$n"
 		case " $R_TESTS " in *" $n "*) zdtm_leave_running "$n" ;; esac
+		case " $P_TESTS " in *" $n "*) zdtm_predump "$n" ;; esac
 	done
 }
 
