@@ -58,21 +58,36 @@ restore_check() {	# dir img: restore, SIGTERM, expect PASS from the workload its
 
 # Stored pages of the area in an image's pagemap, as page indices, one per line.
 stored_in_area() {	# img dir
-	"$F" show "$1/pagemap-$(cat "$2/pid").img" | python3 -c '
+	stored_by_task "$1" "$2" | awk -v p="$(cat "$2/pid")" '$1 == p { print $2 }' | sort -n -u
+}
+
+# Pages of the area stored in an image, per task: "PID PAGE" lines (page index in the area).
+stored_by_task() {	# img dir
+	local f
+	for f in "$1"/pagemap-*.img; do
+		"$F" show "$f"
+	done | python3 -c '
 import json, sys
 area, n = map(int, open(sys.argv[1]).read().split())
-pm = json.load(sys.stdin)["entry"]
+dec = json.JSONDecoder()
+text = sys.stdin.read()
+pos = 0
 def num(v): return int(v, 16) if isinstance(v, str) else v
-out = set()
-for e in pm.get("entries", []):
-	if e.get("flags", 0):
-		continue
-	a = num(e["vaddr"])
-	for k in range(e["nr_pages"]):
-		p = (a - area) // 4096 + k
-		if 0 <= p < n:
-			out.add(p)
-print("\n".join(str(p) for p in sorted(out)))' "$2/area"
+while pos < len(text):
+	while pos < len(text) and text[pos].isspace():
+		pos += 1
+	if pos >= len(text):
+		break
+	doc, pos = dec.raw_decode(text, pos)
+	pm = doc["entry"]
+	for e in pm.get("entries", []):
+		if e.get("flags", 0):
+			continue
+		a = num(e["vaddr"])
+		for k in range(e["nr_pages"]):
+			p = (a - area) // 4096 + k
+			if 0 <= p < n:
+				print(pm["pid"], p)' "$2/area"
 }
 
 wait_gone() { for _ in $(seq 200); do [ -e "/proc/$1" ] || return 0; grep -q "^State:.*Z" "/proc/$1/status" 2>/dev/null && return 0; sleep 0.05; done; }
@@ -226,35 +241,6 @@ t_missing_parent() {	# a chain whose parent is gone is refused, and nothing is r
 	else
 		echo "FAIL incremental/missing-parent: $(tail -1 "$d/restore.err")"
 	fi
-}
-
-# Pages of the area stored in an image, per task: "PID PAGE" lines (page index in the area).
-stored_by_task() {	# img dir
-	local f
-	for f in "$1"/pagemap-*.img; do
-		"$F" show "$f"
-	done | python3 -c '
-import json, sys
-area, n = map(int, open(sys.argv[1]).read().split())
-dec = json.JSONDecoder()
-text = sys.stdin.read()
-pos = 0
-def num(v): return int(v, 16) if isinstance(v, str) else v
-while pos < len(text):
-	while pos < len(text) and text[pos].isspace():
-		pos += 1
-	if pos >= len(text):
-		break
-	doc, pos = dec.raw_decode(text, pos)
-	pm = doc["entry"]
-	for e in pm.get("entries", []):
-		if e.get("flags", 0):
-			continue
-		a = num(e["vaddr"])
-		for k in range(e["nr_pages"]):
-			p = (a - area) // 4096 + k
-			if 0 <= p < n:
-				print(pm["pid"], p)' "$2/area"
 }
 
 # t_shared [transient]: a tree sharing 16 MiB of anonymous memory through a tracked chain. Each image

@@ -4,7 +4,7 @@
 // writes after restore the parent sees). The test reserves huge pages if the machine has none free
 // (vm.nr_hugepages) and gives them back at the end.
 #include "zdtm.h"
-#include "smaps.h"
+#include "memtest.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -19,7 +19,6 @@
 #define WANT 6
 static char *priv, *shared;
 static long added;
-static struct smaps before, after;
 
 static long read_long(const char *path)
 {
@@ -59,13 +58,22 @@ static void give_back(void)
 		write_long("/proc/sys/vm/nr_hugepages", read_long("/proc/sys/vm/nr_hugepages") - added);
 }
 
-static volatile sig_atomic_t go;
-static void on_term(int sig) { go = 1; }
+static void child_setup(void)
+{
+	priv[5] = 'c';	/* its own copy of the first private huge page */
+	mt_layout_save();
+}
+
+static void child_check(void)
+{
+	mt_layout_check("child");
+	zdtm_check(priv[5] == 'c', "child: its private huge page");
+	zdtm_check(shared[0] == 's', "child: shared huge page content");
+	shared[HP + 1] = 'c';
+}
 
 int main(void)
 {
-	int pp[2];
-	char c;
 	zdtm_init("hugetlb");
 	reserve();
 	priv = mmap(NULL, 2 * HP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
@@ -77,38 +85,14 @@ int main(void)
 	zdtm_fill(priv, 2 * HP, 1);
 	shared[0] = 's';	/* the second huge page stays unallocated */
 	uint64_t h = zdtm_hash(priv, 2 * HP);
-	if (pipe(pp) < 0)
-		return 2;
-	pid_t child = fork();
-	if (child == 0) {
-		struct sigaction sa = { .sa_handler = on_term };
-		sigaction(SIGTERM, &sa, NULL);
-		priv[5] = 'c';	/* its own copy of the first private huge page */
-		smaps_read(&before);
-		if (write(pp[1], "r", 1) != 1)
-			_exit(2);
-		while (!go)
-			pause();
-		smaps_read(&after);
-		smaps_compare("child", &before, &after);
-		zdtm_check(priv[5] == 'c', "child: its private huge page");
-		zdtm_check(shared[0] == 's', "child: shared huge page content");
-		shared[HP + 1] = 'c';
-		zdtm_exit();
-	}
-	if (read(pp[0], &c, 1) != 1)
-		return 2;
-	smaps_read(&before);
+	pid_t child = mt_child(child_setup, child_check);
+	mt_layout_save();
 	zdtm_ready();
 	zdtm_wait_sigterm();
-	smaps_read(&after);
-	smaps_compare("parent", &before, &after);
-	zdtm_check(smaps_has(&after, priv, "ht") && smaps_has(&after, shared, "ht"), "no huge pages after restore");
+	mt_layout_check("parent");
+	zdtm_check(smaps_has(&mt_after, priv, "ht") && smaps_has(&mt_after, shared, "ht"), "no huge pages after restore");
 	zdtm_check(zdtm_hash(priv, 2 * HP) == h, "private huge pages differ");
-	kill(child, SIGTERM);
-	int st;
-	zdtm_check(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		   "the child failed its checks (status %#x)", st);
+	mt_child_finish(child);
 	zdtm_check(shared[HP + 1] == 'c', "the parent does not see the child's write to shared huge pages");
 	munmap(priv, 2 * HP);
 	munmap(shared, 2 * HP);

@@ -6,7 +6,7 @@
 // content), and the same for a memfd reopened read-only. All fds are closed: only the mappings say
 // how the file was opened. VmFlags (mw) are compared too, in a parent and its child.
 #include "zdtm.h"
-#include "smaps.h"
+#include "memtest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +25,6 @@ static const char *names[NMAP] = { "O_RDONLY, MAP_SHARED", "O_RDWR, MAP_SHARED, 
 				   "memfd O_RDWR, MAP_SHARED, PROT_READ" };
 static unsigned char *m[NMAP];
 static char path[PATH_MAX];
-static struct smaps before, after;
 
 static unsigned char *map_file(int flags, int prot, int share)
 {
@@ -83,42 +82,22 @@ static void verify(const char *who)
 	m[RW_SHARED_RO][1] = 0;
 }
 
-static volatile sig_atomic_t go;
-static void on_term(int s) { go = 1; }
+static void child_check(void)
+{
+	mt_layout_check("child");
+	verify("child");
+}
 
 int main(void)
 {
 	zdtm_init("map_modes");
 	setup();
-	int pp[2];
-	char c;
-	if (pipe(pp) < 0)
-		return 2;
-	pid_t child = fork();
-	if (child == 0) {
-		struct sigaction sa = { .sa_handler = on_term };
-		sigaction(SIGTERM, &sa, NULL);
-		smaps_read(&before);
-		if (write(pp[1], "r", 1) != 1)
-			_exit(2);
-		while (!go)
-			pause();
-		smaps_read(&after);
-		smaps_compare("child", &before, &after);
-		verify("child");
-		zdtm_exit();
-	}
-	if (read(pp[0], &c, 1) != 1)
-		return 2;
-	smaps_read(&before);
+	pid_t child = mt_child(mt_layout_save, child_check);
+	mt_layout_save();
 	zdtm_ready();
 	zdtm_wait_sigterm();
-	smaps_read(&after);
-	smaps_compare("parent", &before, &after);
-	kill(child, SIGTERM);
-	int st;
-	zdtm_check(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		   "the child failed its checks (status %#x)", st);
+	mt_layout_check("parent");
+	mt_child_finish(child);
 	verify("parent");
 	zdtm_exit();
 }

@@ -5,7 +5,7 @@
 // dumped tree); a memfd of huge pages (MFD_HUGETLB); an AIO ring mapping whose context the parent
 // destroyed after the fork; a device mapping (/dev/mem, when the machine lets root map it).
 #include "zdtm.h"
-#include "smaps.h"
+#include "memtest.h"
 
 #include <errno.h>
 #include <fcntl.h>

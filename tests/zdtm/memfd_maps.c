@@ -8,6 +8,7 @@
 // F_SEAL_FUTURE_WRITE after its writable shared mapping was made (it stays writable, write(2) and
 // new writable mappings fail).
 #include "zdtm.h"
+#include "memtest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,36 +118,19 @@ static void verify(const char *who, char mark)
 	zdtm_check(fcntl(future_fd, F_GET_SEALS) == F_SEAL_FUTURE_WRITE, "%s: seals %#x", who, fcntl(future_fd, F_GET_SEALS));
 }
 
-static volatile sig_atomic_t go;
-static void on_term(int s) { go = 1; }
+static void child_check(void)
+{
+	verify("child", 'c');
+}
 
 int main(void)
 {
 	zdtm_init("memfd_maps");
 	setup();
-	int pp[2];
-	char c;
-	if (pipe(pp) < 0)
-		return 2;
-	pid_t child = fork();
-	if (child == 0) {
-		struct sigaction sa = { .sa_handler = on_term };
-		sigaction(SIGTERM, &sa, NULL);
-		if (write(pp[1], "r", 1) != 1)
-			_exit(2);
-		while (!go)
-			pause();
-		verify("child", 'c');
-		zdtm_exit();
-	}
-	if (read(pp[0], &c, 1) != 1)
-		return 2;
+	pid_t child = mt_child(NULL, child_check);
 	zdtm_ready();
 	zdtm_wait_sigterm();
-	kill(child, SIGTERM);
-	int st;
-	zdtm_check(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		   "the child failed its checks (status %#x)", st);
+	mt_child_finish(child);
 	zdtm_check(twice1[PG + 1] == 'c' && future_map[1] == 'c', "the parent does not see the child's writes");
 	verify("parent", 'p');
 	zdtm_exit();

@@ -4,7 +4,7 @@
 // only its second page mapped). After restore the contents are there, the fd maps the same object
 // as the mapping, the child's writes reach the parent, and VmFlags ("lo dd") are the same.
 #include "zdtm.h"
-#include "smaps.h"
+#include "memtest.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -17,15 +17,17 @@
 #define PG 4096
 static int sfd;
 static char *held, *only;
-static struct smaps before, after;
 
-static volatile sig_atomic_t go;
-static void on_term(int sig) { go = 1; }
+static void child_check(void)
+{
+	zdtm_check(strcmp(held + PG, "secret, page 1") == 0 && strcmp(only, "only mapped") == 0,
+		   "child: secret memory content");
+	strcpy(only + 100, "child");
+	strcpy(held + 100, "child");
+}
 
 int main(void)
 {
-	int pp[2];
-	char c;
 	zdtm_init("memfd_secret");
 	sfd = syscall(447 /* memfd_secret */, 0);
 	if (sfd < 0)
@@ -36,42 +38,23 @@ int main(void)
 	held = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
 	only = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, ofd, PG);
 	close(ofd);
-	if (held == MAP_FAILED || only == MAP_FAILED || pipe(pp) < 0)
+	if (held == MAP_FAILED || only == MAP_FAILED)
 		return 2;
 	strcpy(held, "secret, page 0");
 	strcpy(held + PG, "secret, page 1");
 	strcpy(only, "only mapped");
-	pid_t child = fork();
-	if (child == 0) {
-		struct sigaction sa = { .sa_handler = on_term };
-		sigaction(SIGTERM, &sa, NULL);
-		if (write(pp[1], "r", 1) != 1)
-			_exit(2);
-		while (!go)
-			pause();
-		zdtm_check(strcmp(held + PG, "secret, page 1") == 0 && strcmp(only, "only mapped") == 0,
-			   "child: secret memory content");
-		strcpy(only + 100, "child");
-		strcpy(held + 100, "child");
-		zdtm_exit();
-	}
-	if (read(pp[0], &c, 1) != 1)
-		return 2;
-	smaps_read(&before);
+	pid_t child = mt_child(NULL, child_check);
+	mt_layout_save();
 	zdtm_ready();
 	zdtm_wait_sigterm();
-	smaps_read(&after);
-	smaps_compare("parent", &before, &after);
+	mt_layout_check("parent");
 	zdtm_check(strcmp(held, "secret, page 0") == 0 && strcmp(held + PG, "secret, page 1") == 0,
 		   "secret memory held by an fd: '%s' '%s'", held, held + PG);
 	zdtm_check(strcmp(only, "only mapped") == 0, "secret memory only mapped: '%s'", only);
 	char *again = mmap(NULL, 2 * PG, PROT_READ, MAP_SHARED, sfd, 0);
 	zdtm_check(again != MAP_FAILED && strcmp(again + PG, "secret, page 1") == 0,
 		   "the fd does not map the same secret memory");
-	kill(child, SIGTERM);
-	int st;
-	zdtm_check(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		   "the child failed its checks (status %#x)", st);
+	mt_child_finish(child);
 	zdtm_check(strcmp(only + 100, "child") == 0 && strcmp(held + 100, "child") == 0,
 		   "the parent does not see the child's writes to secret memory");
 	zdtm_exit();

@@ -4,7 +4,7 @@
 // populated at once; the child's new mapping is locked but only on fault (VmFlags "lo lf", pages
 // absent until touched).
 #include "zdtm.h"
-#include "smaps.h"
+#include "memtest.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -31,41 +31,31 @@ static void check_new_mapping(const char *who, int onfault)
 		   who, onfault ? "" : " not");
 }
 
-static volatile sig_atomic_t go;
-static void on_term(int sig) { go = 1; }
+static void child_setup(void)
+{
+	munlockall();
+	if (mlockall(MCL_FUTURE | MCL_ONFAULT) < 0)
+		_exit(2);
+}
+
+static void child_check(void)
+{
+	check_new_mapping("child", 1);
+}
 
 int main(void)
 {
-	char lck0[32], lck1[32], c;
-	int pp[2];
+	char lck0[32], lck1[32];
 	zdtm_init("mlockall");
 	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
 		zdtm_skip("mlockall: %m");
-	if (pipe(pp) < 0)
-		return 2;
-	pid_t child = fork();
-	if (child == 0) {
-		struct sigaction sa = { .sa_handler = on_term };
-		sigaction(SIGTERM, &sa, NULL);
-		munlockall();
-		if (mlockall(MCL_FUTURE | MCL_ONFAULT) < 0 || write(pp[1], "r", 1) != 1)
-			_exit(2);
-		while (!go)
-			pause();
-		check_new_mapping("child", 1);
-		zdtm_exit();
-	}
-	if (read(pp[0], &c, 1) != 1)
-		return 2;
+	pid_t child = mt_child(child_setup, child_check);
 	zdtm_status_field("/proc/self/status", "VmLck", lck0, sizeof(lck0));
 	zdtm_ready();
 	zdtm_wait_sigterm();
 	zdtm_status_field("/proc/self/status", "VmLck", lck1, sizeof(lck1));
 	zdtm_check(strcmp(lck0, lck1) == 0, "VmLck %s, was %s", lck1, lck0);
 	check_new_mapping("parent", 0);
-	kill(child, SIGTERM);
-	int st;
-	zdtm_check(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		   "the child failed its checks (status %#x)", st);
+	mt_child_finish(child);
 	zdtm_exit();
 }

@@ -6,7 +6,7 @@
 // any mapping is seen through the others, names, offsets and VmFlags are those of before, and each page
 // holds what it held.
 #include "zdtm.h"
-#include "smaps.h"
+#include "memtest.h"
 
 #include <signal.h>
 #include <stdio.h>

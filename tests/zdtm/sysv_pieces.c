@@ -6,7 +6,7 @@
 // piece may be made writable again, shmdt() at the original address detaches every piece, nattch
 // and SHM_LOCKED are as they were, and the content is there.
 #include "zdtm.h"
-#include "smaps.h"
+#include "memtest.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 // memory refuses munmap and mprotect, VmLck is the same, and a fork made after restore honours
 // DONTFORK (the region is gone in the child) and WIPEONFORK (zero in the child).
 #include "zdtm.h"
-#include "smaps.h"
+#include "memtest.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -38,7 +38,6 @@ static const char *names[NREG] = { "dontfork", "wipeonfork", "dontdump", "hugepa
 static unsigned char *reg[NREG];
 static int have[NREG];
 #define NPAGES 8
-static struct smaps before, after;
 
 static void *map(int flags, int prot)
 {
@@ -157,60 +156,46 @@ static void vmlck(char *out, size_t n)
 		out[0] = 0;
 }
 
-static volatile sig_atomic_t child_go;
-static void child_term(int s) { child_go = 1; }
+static char lck0[32], lck1[32];
 
-static void child_main(void)
+static void save(void)
 {
-	char lck0[32], lck1[32];
-	struct sigaction sa = { .sa_handler = child_term };
-	sigaction(SIGTERM, &sa, NULL);
-	setup(1);
 	vmlck(lck0, sizeof(lck0));
-	smaps_read(&before);
-	if (write(3, "r", 1) != 1)
-		_exit(2);
-	while (!child_go)
-		pause();
-	smaps_read(&after);
+	mt_layout_save();
+}
+
+static void check_all(const char *who, int in_child)
+{
 	vmlck(lck1, sizeof(lck1));
-	smaps_compare("child", &before, &after);
-	zdtm_check(strcmp(lck0, lck1) == 0, "child: VmLck %s, was %s", lck1, lck0);
-	verify("child", 1);
-	zdtm_exit();
+	mt_layout_check(who);
+	zdtm_check(strcmp(lck0, lck1) == 0, "%s: VmLck %s, was %s", who, lck1, lck0);
+	verify(who, in_child);
+}
+
+static void child_setup(void)
+{
+	setup(1);
+	save();
+}
+
+static void child_check(void)
+{
+	check_all("child", 1);
 }
 
 int main(void)
 {
-	char lck0[32], lck1[32], c;
-	int pp[2];
 	zdtm_init("vma_flags");
 	setup(0);
 	if (!have[GUARD] && reg[GUARD])
 		zdtm_skip("MADV_GUARD_INSTALL is not supported (Linux 6.13+)");
-	if (pipe(pp) < 0)
-		return 2;
 	fflush(stdout);
-	pid_t child = fork();
-	if (child == 0) {
-		dup2(pp[1], 3);
-		child_main();
-	}
-	if (read(pp[0], &c, 1) != 1)
-		return 2;
-	vmlck(lck0, sizeof(lck0));
-	smaps_read(&before);
+	pid_t child = mt_child(child_setup, child_check);
+	save();
 	zdtm_ready();
 	zdtm_wait_sigterm();
-	smaps_read(&after);
-	vmlck(lck1, sizeof(lck1));
-	smaps_compare("parent", &before, &after);
-	zdtm_check(strcmp(lck0, lck1) == 0, "parent: VmLck %s, was %s", lck1, lck0);
-	verify("parent", 0);
+	check_all("parent", 0);
 	fork_probe("parent");
-	kill(child, SIGTERM);
-	int st;
-	zdtm_check(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		   "the child failed its checks (status %#x)", st);
+	mt_child_finish(child);
 	zdtm_exit();
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// /proc/self/smaps for the memory tests: each VMA's range and VmFlags, read without malloc (the
-// layout must not change between the reads), compared before and after restore, and a probe
-// for whether an address faults.
-#ifndef FERRY_TESTS_SMAPS_H
-#define FERRY_TESTS_SMAPS_H
+// Helpers of the memory tests: /proc/self/smaps (each VMA's range and VmFlags, read without malloc:
+// the layout must not change between the reads) compared before and after restore, a probe for
+// whether an address faults, and a child that checks its own state after restore.
+#ifndef FERRY_TESTS_MEMTEST_H
+#define FERRY_TESTS_MEMTEST_H
 
 #include "zdtm.h"
 
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define SMAPS_MAX 1024
 
@@ -102,6 +104,19 @@ static inline void smaps_compare(const char *who, const struct smaps *before, co
 		zdtm_fail("%s: %d VMAs after restore, %d before", who, after->n, before->n);
 }
 
+/* The layout as it was before the dump, and the check that it still is. */
+static struct smaps mt_before, mt_after;
+static inline void mt_layout_save(void)
+{
+	smaps_read(&mt_before);
+}
+
+static inline void mt_layout_check(const char *who)
+{
+	smaps_read(&mt_after);
+	smaps_compare(who, &mt_before, &mt_after);
+}
+
 static sigjmp_buf smaps_jmp;
 static void smaps_on_segv(int sig)
 {
@@ -127,6 +142,48 @@ static inline int smaps_faults(volatile unsigned char *p, int write, unsigned ch
 	}
 	sigaction(SIGSEGV, &old, NULL);
 	return faulted;
+}
+
+static volatile sig_atomic_t mt_go;
+static void mt_on_term(int sig) { mt_go = 1; }
+
+/*
+ * Forks a child that runs setup (may be NULL), tells the parent it is ready, waits for SIGTERM
+ * (after the restore), runs check and exits with zdtm_exit(). Returns once the child is ready.
+ */
+static inline pid_t mt_child(void (*setup)(void), void (*check)(void))
+{
+	int pp[2];
+	char c;
+	if (pipe(pp) < 0)
+		exit(2);
+	pid_t child = fork();
+	if (child == 0) {
+		struct sigaction sa = { .sa_handler = mt_on_term };
+		sigaction(SIGTERM, &sa, NULL);
+		if (setup)
+			setup();
+		if (write(pp[1], "r", 1) != 1)
+			_exit(2);
+		while (!mt_go)
+			pause();
+		check();
+		zdtm_exit();
+	}
+	if (child < 0 || read(pp[0], &c, 1) != 1)
+		exit(2);
+	close(pp[0]);
+	close(pp[1]);
+	return child;
+}
+
+/* The child checks itself now: it must exit 0. */
+static inline void mt_child_finish(pid_t child)
+{
+	int st = 0;
+	kill(child, SIGTERM);
+	zdtm_check(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		   "the child failed its checks (status %#x)", st);
 }
 
 #endif
