@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -33,12 +34,25 @@ int vma_has_pages(const Ferry__Vma *v)
 	}
 }
 
+/* The name given with prctl(PR_SET_VMA_ANON_NAME): "NAME]" up to the last bracket. */
+static int anon_name(struct dump_ctx *ctx, Ferry__Vma *v, const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || s[n - 1] != ']')
+		return 0;
+	v->anon_name = arena_memdup(&ctx->arena, s, n);
+	if (!v->anon_name)
+		return -ENOMEM;
+	v->anon_name[n - 1] = 0;
+	return 0;
+}
+
 static int classify(struct dump_ctx *ctx, struct dtask *t, Ferry__Vma *v, const char *perms, const char *path)
 {
 	int shared = perms[3] == 's';
 	if (!*path || strncmp(path, "[anon:", 6) == 0) {
 		v->kind = shared ? FERRY__VMA_KIND__VMA_SHARED_ANON : FERRY__VMA_KIND__VMA_ANON;
-		return 0;
+		return *path ? anon_name(ctx, v, path + 6) : 0;
 	}
 	static const struct { const char *name; Ferry__VmaKind kind; } special[] = {
 		{ "[heap]", FERRY__VMA_KIND__VMA_HEAP }, { "[stack]", FERRY__VMA_KIND__VMA_STACK },
@@ -53,7 +67,7 @@ static int classify(struct dump_ctx *ctx, struct dtask *t, Ferry__Vma *v, const 
 	if (path[0] == '[') {
 		if (strncmp(path, "[anon_shmem:", 12) == 0) {
 			v->kind = FERRY__VMA_KIND__VMA_SHARED_ANON;
-			return 0;
+			return anon_name(ctx, v, path + 12);
 		}
 		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: mapping %s at %#llx is not supported by this version",
 			      t->pid, path, (unsigned long long)v->start);
@@ -355,6 +369,10 @@ struct open_cache {
 	int mode;
 };
 
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
 #ifndef MAP_DROPPABLE
 #define MAP_DROPPABLE 0x08
 #endif
@@ -404,6 +422,11 @@ static int map_finish(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma
 	if (v->vmflags & (VMF_HUGEPAGE | VMF_NOHUGEPAGE))
 		r = RINJ(ctx, inj, &ret, "THP advice", SYS_madvise, v->start, len,
 			 v->vmflags & VMF_HUGEPAGE ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	if (r == 0 && v->anon_name) {	/* names keep VMAs apart as flags do, and are inherited */
+		uint64_t at = inj_scratch_put(inj, 0, v->anon_name, strlen(v->anon_name) + 1);
+		r = at ? RINJ(ctx, inj, &ret, "name the VMA", SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, v->start, len, at)
+		       : fe_msg(ctx->err, ENAMETOOLONG, "VMA name too long");
+	}
 	/* Made read-only while it has no anon_vma, an anonymous VMA would lose its charge ("ac"). */
 	if (r == 0 && !filled && (prot & ~(int)v->prot) && is_private(v) && v->kind != FERRY__VMA_KIND__VMA_FILE_PRIVATE)
 		r = give_anon_vma(ctx, t, v);
@@ -431,7 +454,8 @@ static int would_merge(const Ferry__Vma *a, int fa, const Ferry__Vma *b, int fb)
 {
 	return a->end == b->start && anon_private(a) && anon_private(b) && map_prot(a, fa) == map_prot(b, fb) &&
 	       (map_prot(b, fb) & PROT_WRITE) &&
-	       ((a->vmflags ^ b->vmflags) & VMF_AT_MAP & ~VMF_MAYBE_GUARD) == 0;	/* "gu" does not keep VMAs apart */
+	       ((a->vmflags ^ b->vmflags) & VMF_AT_MAP & ~VMF_MAYBE_GUARD) == 0 &&	/* "gu" does not keep VMAs apart */
+	       !!a->anon_name == !!b->anon_name && (!a->anon_name || strcmp(a->anon_name, b->anon_name) == 0);
 }
 
 /*
@@ -546,7 +570,8 @@ int vma_same(const Ferry__Vma *a, const Ferry__Vma *b)
 {
 	return a->start == b->start && a->end == b->end && a->kind == b->kind && a->pgoff == b->pgoff &&
 	       !!a->path == !!b->path && (!a->path || strcmp(a->path, b->path) == 0) &&
-	       (a->vmflags & VMF_AT_MAP) == (b->vmflags & VMF_AT_MAP) && a->shmem_id == b->shmem_id;
+	       (a->vmflags & VMF_AT_MAP) == (b->vmflags & VMF_AT_MAP) && a->shmem_id == b->shmem_id &&
+	       !!a->anon_name == !!b->anon_name && (!a->anon_name || strcmp(a->anon_name, b->anon_name) == 0);
 }
 
 int vma_is_kernel(const Ferry__Vma *v)
