@@ -21,6 +21,8 @@ static void dump_usage(FILE *out, const char *cmd)
 		"      --shell-job             the tree shares the caller's terminal\n"
 		"      --tcp-close             drop established TCP connections (else they are refused)\n"
 		"      --file-locks            save file locks held by the tree\n"
+		"      --irmap-scan-path DIR   look for watched inodes in DIR first (repeatable)\n"
+		"      --force-irmap           find watched inodes by scanning directories, not by handle\n"
 		"      --track-mem             keep dirty-page tracking for the next (pre-)dump\n"
 		"      --prev-images-dir DIR   the previous (pre-)dump: save only pages written since\n"
 		"      --page-server           send the image to a page server instead of writing it here\n"
@@ -38,7 +40,7 @@ static void dump_usage(FILE *out, const char *cmd)
 
 enum {
 	OPT_SHELL = 256, OPT_STATS, OPT_TCP_CLOSE, OPT_LOCKS, OPT_TRACK, OPT_PREV, OPT_PS, OPT_ADDR, OPT_PORT,
-	OPT_TOKEN, OPT_CERT, OPT_KEY, OPT_CA, OPT_COMPRESS, OPT_ENCRYPT, OPT_STATS_JSON,
+	OPT_TOKEN, OPT_CERT, OPT_KEY, OPT_CA, OPT_COMPRESS, OPT_ENCRYPT, OPT_STATS_JSON, OPT_IRMAP_PATH, OPT_FORCE_IRMAP,
 };
 
 static int run(int argc, char **argv, int pre)
@@ -55,12 +57,16 @@ static int run(int argc, char **argv, int pre)
 		{ "tls-cacert", required_argument, NULL, OPT_CA }, { "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "encrypt-key", required_argument, NULL, OPT_ENCRYPT },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+		{ "irmap-scan-path", required_argument, NULL, OPT_IRMAP_PATH },
+		{ "force-irmap", no_argument, NULL, OPT_FORCE_IRMAP },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
+	const char *irmap[32];
 	const char *cmd = pre ? "pre-dump" : "dump";
 	struct dump_opts o = { .pre_dump = pre };
 	struct remote_opts ro = { 0 };
 	struct transform_opts to = { 0 };
+	struct ferry_err err = { 0 };
 	int c, verbosity = LOG_WARN, page_server = 0;
 	while ((c = getopt_long(argc, argv, "t:D:Ro:v::h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -76,7 +82,12 @@ static int run(int argc, char **argv, int pre)
 		case OPT_PREV: o.prev_dir = optarg; break;
 		case OPT_PS: page_server = 1; break;
 		case OPT_ADDR: ro.address = optarg; break;
-		case OPT_PORT: ro.port = atoi(optarg); break;
+		case OPT_PORT:
+			if (remote_port_parse(optarg, &ro.port, &err) < 0) {
+				fprintf(stderr, "Error: %s\n", err.msg);
+				return 2;
+			}
+			break;
 		case OPT_TOKEN: ro.token_file = optarg; break;
 		case OPT_CERT: ro.tls_cert = optarg; break;
 		case OPT_KEY: ro.tls_key = optarg; break;
@@ -89,6 +100,15 @@ static int run(int argc, char **argv, int pre)
 			break;
 		case OPT_ENCRYPT: to.key_file = optarg; break;
 		case OPT_STATS_JSON: o.stats_json = optarg; break;
+		case OPT_IRMAP_PATH:
+			if (o.n_irmap_scan_paths == sizeof(irmap) / sizeof(irmap[0])) {
+				fprintf(stderr, "Error: too many --irmap-scan-path\n");
+				return 2;
+			}
+			irmap[o.n_irmap_scan_paths++] = optarg;
+			o.irmap_scan_paths = irmap;
+			break;
+		case OPT_FORCE_IRMAP: o.force_irmap = 1; break;
 		case 'v': verbosity = cli_verbosity(optarg, verbosity); break;
 		case 'h': dump_usage(stdout, cmd); return 0;
 		default: dump_usage(stderr, cmd); return 2;
@@ -99,12 +119,11 @@ static int run(int argc, char **argv, int pre)
 		dump_usage(stderr, cmd);
 		return 2;
 	}
-	if (page_server && (!ro.address || ro.port <= 0 || ro.port > 65535)) {
+	if (page_server && (!ro.address || ro.port <= 0)) {
 		fprintf(stderr, "Error: --page-server needs --address and --port\n");
 		return 2;
 	}
 	log_set_console_level(verbosity);
-	struct ferry_err err = { 0 };
 	int r = 0;
 	if (page_server) {
 		ro.progress = verbosity >= LOG_WARN;

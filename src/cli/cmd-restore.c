@@ -1,18 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `ferry restore`, with CRIU's option names. */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include "cli/cli.h"
 #include "common/log.h"
 #include "engine/engine.h"
-#include "image/image.h"
-#include "transform/transform.h"
 
 static void restore_usage(FILE *out)
 {
@@ -42,69 +36,6 @@ static int parse_inherit(const char *arg, struct inherit_fd *out)
 }
 
 enum { OPT_STATS_JSON = 256, OPT_KEY };
-
-/* The root PID of the (decoded) image. */
-static pid_t image_root(const char *dir)
-{
-	Ferry__Inventory *inv = NULL;
-	struct ferry_err e = { 0 };
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = dfd < 0 ? -errno : img_read_msg(dfd, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, &e);
-	if (dfd >= 0)
-		close(dfd);
-	pid_t pid = r < 0 ? -1 : inv->root_pid;
-	img_free(inv ? &inv->base : NULL);
-	return pid;
-}
-
-/*
- * An encoded image is decoded into a private directory and restored from there, detached; the
- * log and stats-restore.img still go into the user's directory. Then the copy is removed and,
- * unless -d, we wait for the process as a plain restore does.
- */
-static int restore_decoded(const struct restore_opts *uo, const char *key_file, int *status, struct ferry_err *err)
-{
-	char absdir[PATH_MAX], log[PATH_MAX + 256];
-	if (!realpath(uo->dir, absdir))
-		return fe_set(err, errno, "image directory %s", uo->dir);
-	const char *name = uo->log_file ? uo->log_file : "restore.log";
-	snprintf(log, sizeof(log), "%s%s%s", name[0] == '/' ? "" : absdir, name[0] == '/' ? "" : "/", name);
-	char *plain = NULL;
-	int r = transform_decode_dir(absdir, key_file, &plain, err);
-	if (r < 0)
-		return r;
-	struct restore_opts o = *uo;
-	o.dir = plain;
-	o.log_file = log;
-	o.detached = 1;
-	pid_t root = image_root(plain);
-	r = ferry_restore(&o, status, err);
-	if (r == 0) {
-		struct ferry_err e2 = { 0 };
-		int rs = transform_export_file(plain, absdir, "stats-restore.img", key_file, &e2);
-		if (rs < 0 && rs != -ENOENT)
-			fprintf(stderr, "Warning: stats-restore.img not saved: %s\n", fe_str(&e2, rs));
-	}
-	transform_cleanup(plain);
-	if (r == 0 && !uo->detached && root > 0)
-		while (waitpid(root, status, 0) < 0 && errno == EINTR)
-			;
-	return r;
-}
-
-static int restore_maybe_encoded(const struct restore_opts *o, const char *key_file, int *status,
-				 struct ferry_err *err)
-{
-	int enc = transform_dir_encoded(o->dir, err);
-	if (enc < 0)
-		return enc;
-	if (enc)
-		return restore_decoded(o, key_file, status, err);
-	if (key_file)
-		return fe_msg(err, EBADMSG, "--encrypt-key was given but %s holds no encrypted image: refusing it "
-			      "(it may have been replaced)", o->dir);
-	return ferry_restore(o, status, err);
-}
 
 int cmd_restore(int argc, char **argv)
 {
@@ -152,7 +83,8 @@ int cmd_restore(int argc, char **argv)
 	log_set_console_level(verbosity);
 	struct ferry_err err = { 0 };
 	int status = 0;
-	int r = restore_maybe_encoded(&o, key_file, &status, &err);
+	o.key_file = key_file;
+	int r = ferry_restore(&o, &status, &err);
 	if (r < 0) {
 		fprintf(stderr, "Error: restore from %s failed: %s\n", o.dir, fe_str(&err, r));
 		return 1;

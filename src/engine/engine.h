@@ -22,6 +22,9 @@ struct dump_opts {
 	const char *prev_dir;	/* the previous (pre-)dump of the chain, relative to dir or absolute */
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const struct transform_opts *transform;	/* compress/encrypt what is written (transform/) */
+	int force_irmap;	/* find watched inodes by scanning directories, not by file handle */
+	const char *const *irmap_scan_paths;	/* directories scanned first for watched inodes */
+	size_t n_irmap_scan_paths;
 };
 
 struct inherit_fd {
@@ -39,6 +42,8 @@ struct restore_opts {
 	const char *log_file;	/* NULL: restore.log */
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
+	const char *key_file;	/* the key of an encrypted image (decoded as it is read) */
+	int caller_waits;	/* detached, but the caller waits for the root: it stays ferry's child */
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

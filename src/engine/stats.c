@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <jansson.h>
 #include "common/log.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/stats.h"
 
@@ -80,7 +82,7 @@ static json_t *stats_to_json(const ProtobufCMessage *m, const char *op)
 	return j;
 }
 
-/* Written to a temporary name and renamed: a reader never sees half a file. */
+/* Published whole under its name (safefile.h): a reader never sees half a file, a link is not followed. */
 static int write_json(json_t *j, const char *path)
 {
 	if (!strcmp(path, "-")) {
@@ -89,18 +91,13 @@ static int write_json(json_t *j, const char *path)
 		fflush(stdout);
 		return r < 0 ? -EIO : 0;
 	}
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
-	FILE *f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	int r = json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 || fputc('\n', f) == EOF ? -EIO : 0;
-	if (fclose(f) != 0 && !r)
-		r = -errno;
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
-	if (r)
-		unlink(tmp);
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!text)
+		return -ENOMEM;
+	size_t n = strlen(text);
+	text[n] = '\n';	/* json_dumps's NUL becomes the final newline */
+	int r = safe_write_path(path, text, n + 1, 0644, NULL);
+	free(text);
 	return r;
 }
 

@@ -20,9 +20,9 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
+#include "image/blob.h"
 #include "mem/mem.h"
 
-#define MEMFD_MAX (1ULL << 30)
 #define SECRETMEM "/secretmem (deleted)"
 #define HUGETLBFS_MAGIC 0x958458f6
 /*
@@ -40,30 +40,33 @@ static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
 static struct dtask *secret_task;
 static const Ferry__Vma *secret_vma;
 
-/* Content of secret memory: through the task's fd, or through its mapping (no fd can be reopened). */
+/*
+ * Content of secret memory: copied by the task into a memfd of ferry's, through its fd or
+ * through its mapping (no fd can be reopened), then streamed into the blob store from there.
+ */
 static int save_secret(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
 	uint64_t size = fi->st.st_size;
-	if (size > MEMFD_MAX)
+	if (size > BLOB_MAX_SIZE)
 		return fe_msg(ctx->err, EFBIG, "secret memory of %llu bytes is too large to carry in the image",
 			      (unsigned long long)size);
-	_cleanup_free_ char *buf = calloc(1, size ? size : 1);
-	if (!buf)
-		return fe_set(ctx->err, ENOMEM, "secret memory");
+	_cleanup_close_ int copy = memfd_create("ferry-secretmem", MFD_CLOEXEC);
+	if (copy < 0 || ftruncate(copy, (off_t)size) < 0)
+		return fe_set(ctx->err, errno, "a buffer for secret memory");
 	int r = 0;
 	if (fi->fd >= 0) {
-		r = secretmem_read_fd(ctx, t, fi->fd, size, buf);
+		r = secretmem_read_fd(ctx, t, fi->fd, size, copy);
 	} else if (secret_vma && secret_vma->pgoff < size) {
 		uint64_t len = secret_vma->end - secret_vma->start;
 		len = len < size - secret_vma->pgoff ? len : size - secret_vma->pgoff;
-		r = secretmem_read(ctx, secret_task, secret_vma->start, len, buf + secret_vma->pgoff);
+		r = secretmem_read(ctx, secret_task, secret_vma->start, len, copy, secret_vma->pgoff);
 	}
 	if (r < 0)
 		return r;
 	fe->has_ghost_id = 1;
 	fe->ghost_id = ++ctx->next_ghost_id;
 	fe->memfd->has_content = fe->memfd->content = 1;
-	return img_write_blob_to(ctx->sink, IMG_GHOST, fe->ghost_id, buf, size, ctx->err);
+	return blob_write(ctx->sink, fe->ghost_id, copy, size, "secret memory", ctx->err);
 }
 
 int memfd_dump_secret_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, uint32_t *id)
@@ -99,23 +102,20 @@ const Ferry__FileEntry *memfd_find_by_ino(const Ferry__Files *files, uint64_t in
 	return NULL;
 }
 
+/* The content, streamed into the blob store (holes kept), read through a description of our own. */
 static int save_content(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
-	uint64_t size = fi->st.st_size;
-	if (size > MEMFD_MAX)
-		return fe_msg(ctx->err, EFBIG, "memfd of %llu bytes is too large to carry in the image",
-			      (unsigned long long)size);
-	_cleanup_free_ char *buf = malloc(size ? size : 1);
-	if (!buf)
-		return fe_set(ctx->err, ENOMEM, "memfd content");
-	int r = size ? pread_full(fi->stolen, buf, size, 0) : 0;
-	if (r < 0)
-		return fe_set(ctx->err, r, "read memfd content");
+	char path[64], what[300];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fi->stolen);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fe_set(ctx->err, errno, "reopen memfd %s to read it", fe->memfd->name);
 	fe->has_ghost_id = 1;
 	fe->ghost_id = ++ctx->next_ghost_id;
 	fe->memfd->has_content = 1;
 	fe->memfd->content = 1;
-	return img_write_blob_to(ctx->sink, IMG_GHOST, fe->ghost_id, buf, size, ctx->err);
+	snprintf(what, sizeof(what), "memfd %s", fe->memfd->name);
+	return blob_write(ctx->sink, fe->ghost_id, fd, (uint64_t)fi->st.st_size, what, ctx->err);
 }
 
 static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
@@ -151,23 +151,44 @@ static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	return save_content(ctx, fi, fe);
 }
 
+/* Memfd entries carrying a content, by inode (not NULL, so a malformed entry finds nothing). */
+static uint64_t content_key(const void *arr, size_t i)
+{
+	const Ferry__FileEntry *fe = ((const Ferry__Files *)arr)->files[i];
+	int has = fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->content;
+	return has ? fe->memfd->ino : UINT64_MAX - i;
+}
+
+/* *out: the entry carrying the content of memfd inode ino, or NULL (an index built on first use). */
+static int content_of(struct restore_ctx *ctx, uint64_t ino, const Ferry__FileEntry **out, struct ferry_err *err)
+{
+	uint64_t dup;
+	int r = ctx->memfd_idx.v ? 0 : idx_build(&ctx->memfd_idx, ctx->files->n_files, content_key, ctx->files, &dup);
+	if (r == -EEXIST)
+		return fe_msg(err, EBADMSG, "files.img: the content of memfd inode %llu appears twice",
+			      (unsigned long long)dup);
+	if (r < 0)
+		return fe_set(err, r, "memfd index");
+	long i = ino >= UINT64_MAX - ctx->files->n_files ? -1 : idx_find(&ctx->memfd_idx, ino);
+	*out = i < 0 ? NULL : ctx->files->files[i];
+	return 0;
+}
+
 /* One memfd per inode, created, filled and sealed in ferry the first time it is asked for. */
 int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	int fd = files_kept(ctx, MEMFD_KEY(fe->memfd->ino));
 	if (fd >= 0)
 		return fd;
-	const Ferry__FileEntry *src = memfd_find_by_ino(ctx->files, fe->memfd->ino, 1);
+	const Ferry__FileEntry *src = NULL;
+	int r = content_of(ctx, fe->memfd->ino, &src, err);
+	if (r < 0)
+		return r;
 	if (!src || !src->has_ghost_id)
 		return fe_msg(err, EBADMSG, "files.img: no content for memfd %s (inode %llu)", fe->memfd->name,
 			      (unsigned long long)fe->memfd->ino);
-	_cleanup_free_ void *data = NULL;
-	size_t len;
-	int r = img_read_blob(ctx->dirfd, IMG_GHOST, src->ghost_id, &data, &len, err);
-	if (r < 0)
-		return r;
 	if (src->memfd->secret) {
-		if ((fd = secretmem_create(data, len, src->memfd->size, err)) < 0)
+		if ((fd = secretmem_create(ctx, src->ghost_id, src->memfd->size, err)) < 0)
 			return fd;
 		if ((r = files_keep(ctx, MEMFD_KEY(fe->memfd->ino), fd)) < 0) {
 			close(fd);
@@ -178,7 +199,14 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 	fd = memfd_create(src->memfd->name ? src->memfd->name : "", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return fe_set(err, errno, "memfd_create(%s)", src->memfd->name);
-	if ((r = write_full(fd, data, len)) < 0 || (ftruncate(fd, src->memfd->size) < 0 && (r = -errno)) ||
+	uint64_t size;
+	r = blob_read(&ctx->src, src->ghost_id, src->memfd->has_size ? src->memfd->size : UINT64_MAX, blob_put_fd,
+			  &fd, &size, err);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if ((ftruncate(fd, (off_t)size) < 0 && (r = -errno)) ||
 	    (src->memfd->mode && fchmod(fd, src->memfd->mode) < 0 && (r = -errno)) ||
 	    ((src->memfd->seals & ~SEALS_LATE) && fcntl(fd, F_ADD_SEALS, src->memfd->seals & ~SEALS_LATE) < 0 && (r = -errno)) ||
 	    ((src->memfd->seals & F_SEAL_SEAL) && !(src->memfd->seals & F_SEAL_FUTURE_WRITE) &&

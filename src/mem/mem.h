@@ -83,12 +83,15 @@ int aio_restore(struct restore_ctx *ctx, struct rtask *t);
 /* Whether v is the ring of one of mm's own contexts (not one inherited by fork). */
 int aio_is_context(const Ferry__Mm *mm, const Ferry__Vma *v);
 
-/* secretmem.c: memfd_secret() memory, readable only by the task that maps it. */
-int secretmem_read(struct dump_ctx *ctx, struct dtask *t, uint64_t addr, size_t len, void *buf);
-/* The same through a mapping of the task's fd made for the moment. */
-int secretmem_read_fd(struct dump_ctx *ctx, struct dtask *t, int fd, size_t len, void *buf);
-/* Restore, in ferry: a secret memory object of size bytes holding data; returns its fd. */
-int secretmem_create(const void *data, size_t len, uint64_t size, struct ferry_err *err);
+/*
+ * secretmem.c: memfd_secret() memory, readable only by the task that maps it. Dump: the task
+ * copies len bytes at addr into ferry's file copy at offset off (a memfd the blob store reads).
+ */
+int secretmem_read(struct dump_ctx *ctx, struct dtask *t, uint64_t addr, size_t len, int copy, uint64_t off);
+/* The same through a mapping of the task's fd made for the moment (the whole object, at 0). */
+int secretmem_read_fd(struct dump_ctx *ctx, struct dtask *t, int fd, size_t len, int copy);
+/* Restore, in ferry: a secret memory object of size bytes filled from blob blob_id; returns its fd. */
+int secretmem_create(struct restore_ctx *ctx, uint32_t blob_id, uint64_t size, struct ferry_err *err);
 
 /* sysvshm.c: SysV shared memory segments attached by the tree. */
 int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v);

@@ -3,8 +3,9 @@
  * memfd_secret(2) memory is off the kernel's direct map: neither /proc/PID/mem, nor
  * process_vm_readv(), nor read(2) reach it, and it cannot be reopened (/proc/PID/fd or map_files).
  * Only the task that maps it can read it: at dump, an injected pwrite() copies it from the task's
- * own mapping into a memfd that ferry lends the task. At restore ferry makes the object with
- * memfd_secret(), fills it through a mapping of its own, and hands the same descriptor out.
+ * own mapping into a memfd that ferry lends the task, and the content goes from that memfd into
+ * the blob store. At restore ferry makes the object with memfd_secret(), fills it from the blob
+ * store through a mapping of its own, and hands the same descriptor out.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,35 +18,31 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "image/blob.h"
 #include "mem/mem.h"
 
 #ifndef SYS_memfd_secret
 #define SYS_memfd_secret 447
 #endif
 
-int secretmem_read(struct dump_ctx *ctx, struct dtask *t, uint64_t addr, size_t len, void *buf)
+int secretmem_read(struct dump_ctx *ctx, struct dtask *t, uint64_t addr, size_t len, int copy, uint64_t off)
 {
-	_cleanup_close_ int mfd = memfd_create("ferry-secretmem", MFD_CLOEXEC);
-	if (mfd < 0 || ftruncate(mfd, (off_t)len) < 0)
-		return fe_set(ctx->err, errno, "a buffer for secret memory");
 	long pidfd = -1, remote = -1, ret;
 	int r = DINJ(ctx, t, &pidfd, "pidfd_open(ferry)", SYS_pidfd_open, getpid(), 0);
 	if (r == 0)
-		r = DINJ(ctx, t, &remote, "borrow ferry's buffer", SYS_pidfd_getfd, pidfd, mfd, 0);
+		r = DINJ(ctx, t, &remote, "borrow ferry's buffer", SYS_pidfd_getfd, pidfd, copy, 0);
 	if (r == 0)
-		r = DINJ(ctx, t, &ret, "copy out secret memory", SYS_pwrite64, remote, addr, len, 0);
+		r = DINJ(ctx, t, &ret, "copy out secret memory", SYS_pwrite64, remote, addr, len, off);
 	if (r == 0 && (size_t)ret != len)
 		r = fe_msg(ctx->err, EIO, "pid %d: %ld of %zu bytes of secret memory copied", t->pid, ret, len);
 	if (remote >= 0)
 		DINJ(ctx, t, &ret, "close", SYS_close, remote);
 	if (pidfd >= 0)
 		DINJ(ctx, t, &ret, "close", SYS_close, pidfd);
-	if (r == 0 && (r = pread_full(mfd, buf, len, 0)) < 0)
-		r = fe_set(ctx->err, r, "read the secret memory copied");
 	return r;
 }
 
-int secretmem_read_fd(struct dump_ctx *ctx, struct dtask *t, int fd, size_t len, void *buf)
+int secretmem_read_fd(struct dump_ctx *ctx, struct dtask *t, int fd, size_t len, int copy)
 {
 	if (!len)
 		return 0;
@@ -53,12 +50,12 @@ int secretmem_read_fd(struct dump_ctx *ctx, struct dtask *t, int fd, size_t len,
 	int r = DINJ(ctx, t, &addr, "map secret memory", SYS_mmap, 0, len, PROT_READ, MAP_SHARED, fd, 0);
 	if (r < 0)
 		return r;
-	r = secretmem_read(ctx, t, (uint64_t)addr, len, buf);
+	r = secretmem_read(ctx, t, (uint64_t)addr, len, copy, 0);
 	int r2 = DINJ(ctx, t, &ret, "unmap secret memory", SYS_munmap, addr, len);
 	return r < 0 ? r : r2;
 }
 
-int secretmem_create(const void *data, size_t len, uint64_t size, struct ferry_err *err)
+int secretmem_create(struct restore_ctx *ctx, uint32_t blob_id, uint64_t size, struct ferry_err *err)
 {
 	int fd = (int)syscall(SYS_memfd_secret, O_CLOEXEC);
 	if (fd < 0)
@@ -68,15 +65,18 @@ int secretmem_create(const void *data, size_t len, uint64_t size, struct ferry_e
 		close(fd);
 		return fe_set(err, e, "size secret memory");
 	}
-	if (len) {
-		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			int e = errno;
-			close(fd);
-			return fe_set(err, e, "map secret memory");
-		}
-		memcpy(p, data, len < size ? len : size);
+	void *p = size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : NULL;
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		return fe_set(err, e, "map secret memory");
+	}
+	int r = blob_read(&ctx->src, blob_id, size, size ? blob_put_mem : NULL, p, NULL, err);
+	if (p)
 		munmap(p, size);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	return fd;
 }
