@@ -172,10 +172,16 @@ static int hugetlb_intact(void)
 	return hfd >= 0 && fcntl(hfd, F_GETFD) >= 0 && read(hfd, buf, 0) == 0;
 }
 
+/*
+ * The ring's pages go with the context (the kernel truncates its file once the context is freed,
+ * some time after io_destroy(): reading them then raises SIGBUS, dump or not): intact means the
+ * mapping is still there, as it was.
+ */
 static void *aio_ring;
 static int aio_intact(void)
 {
-	return ((volatile unsigned *)aio_ring)[4] == 0xa10a10a1;
+	const struct smaps_vma *v = smaps_read(&s) == 0 ? smaps_find(&s, (unsigned long)aio_ring) : NULL;
+	return v != NULL && v->start == (unsigned long)aio_ring;
 }
 
 static void *devmem;
