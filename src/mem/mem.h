@@ -42,6 +42,11 @@ extern const struct task_obj_ops mm_obj;
 int vma_dump_layout(struct dump_ctx *ctx, struct dtask *t);
 /* Finds present pages (and those shared with the parent) for every task before any is copied. */
 int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t);
+/*
+ * Records the minor faults of t's reaped children (Mm.reaped_minflt, mem/shmem.c): while the tree
+ * is frozen, before any of its memory is protected (mem_scan_pages does it if not done yet).
+ */
+void mem_note_reaped(struct dtask *t);
 /* Copies the pages found into pages-PID.img; fills t->pagemap. */
 int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t);
 void mem_free_ranges(struct dtask *t);

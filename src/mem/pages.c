@@ -551,13 +551,17 @@ static int scan_one(struct dump_ctx *ctx, struct dtask *t, int pmfd, size_t i, s
 		return r < 0 ? fe_set(ctx->err, r, "pid %d: scan the shared memory at %#llx-%#llx", t->pid,
 				      (unsigned long long)v->start, (unsigned long long)v->end) : 0;
 	}
+	/*
+	 * Protect (and collect what was written) before listing: a pre-dump scans running tasks, and
+	 * a page first written between a listing and a protect would be in neither.
+	 */
+	if ((r = track_vma(ctx, t, v, tracked, add_range, written)) < 0)
+		return r;
 	r = scan_vma(pmfd, use_scan, v, out, guards);
 	if (r == 0 && t->parent >= 0 && !ctx->opts->pre_dump)
 		r = split_inherited(ctx, t, v, out, inherited);
-	if (r < 0)
-		return fe_set(ctx->err, r, "pid %d: scan pages of %#llx-%#llx", t->pid,
-			      (unsigned long long)v->start, (unsigned long long)v->end);
-	return track_vma(ctx, t, v, tracked, add_range, written);
+	return r < 0 ? fe_set(ctx->err, r, "pid %d: scan pages of %#llx-%#llx", t->pid,
+			      (unsigned long long)v->start, (unsigned long long)v->end) : 0;
 }
 
 /* Guard regions as PageRanges of the mm. */
@@ -585,6 +589,14 @@ static int last_task(const struct dump_ctx *ctx, const struct dtask *t)
 	return 1;
 }
 
+void mem_note_reaped(struct dtask *t)
+{
+	if (t->mm->has_reaped_minflt)
+		return;
+	t->mm->has_reaped_minflt = 1;
+	t->mm->reaped_minflt = proc_stat_field(t->pid, 11);
+}
+
 /*
  * Pass 1, for every task before any page is copied (copying may unshare what the child still
  * shares with its parent): find present pages per VMA and split off those shared with the parent.
@@ -599,8 +611,7 @@ int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t)
 	if (!per_vma)
 		return fe_set(ctx->err, ENOMEM, "page ranges");
 	t->page_ranges = per_vma;
-	t->mm->has_reaped_minflt = 1;
-	t->mm->reaped_minflt = proc_stat_field(t->pid, 11);
+	mem_note_reaped(t);
 	struct range_list inherited = { 0 }, guards = { 0 };
 	int r = 0, guard_scan = kprobe_get()->pagemap_scan && scan_knows_guards(pmfd);
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {

@@ -315,7 +315,7 @@ static int shmem_track(struct dump_ctx *ctx, struct shmem_state *st, struct shob
 	return 0;
 }
 
-static int obj_create(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, struct shobj *o)
+static int obj_create(const struct dtask *t, const Ferry__Vma *v, struct shobj *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->dev = v->dev;
@@ -327,8 +327,19 @@ static int obj_create(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v
 	struct stat sb;
 	int r = fstat(fd, &sb) < 0 ? -errno : 0;
 	o->size = sb.st_size;
-	if (r == 0)
-		r = o->hugetlb ? data_by_pagemap(ctx, o, &o->data) : data_by_seek(fd, o->size, &o->data);
+	close(fd);
+	return r;
+}
+
+/* The object's populated offsets: listed once it is protected (a pre-dump reads running tasks). */
+static int obj_data(struct dump_ctx *ctx, const struct dtask *t, const Ferry__Vma *v, struct shobj *o)
+{
+	if (o->hugetlb)
+		return data_by_pagemap(ctx, o, &o->data);
+	int fd = map_files_open(t->pid, v, O_RDONLY);
+	if (fd < 0)
+		return fd;
+	int r = data_by_seek(fd, o->size, &o->data);
 	close(fd);
 	return r;
 }
@@ -347,12 +358,10 @@ static struct shobj *obj_get(struct dump_ctx *ctx, struct dtask *t, const Ferry_
 	}
 	st->objs = n;
 	struct shobj *o = &st->objs[st->n];
-	if ((*err = obj_create(ctx, t, v, o)) < 0) {
-		ranges_free(&o->data);
+	if ((*err = obj_create(t, v, o)) < 0)
 		return NULL;
-	}
 	st->n++;
-	if ((*err = shmem_track(ctx, st, o)) < 0)
+	if ((*err = shmem_track(ctx, st, o)) < 0 || (*err = obj_data(ctx, t, v, o)) < 0)
 		return NULL;
 	return o;
 }

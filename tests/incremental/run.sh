@@ -13,7 +13,8 @@ PID=
 
 # Not built is a failure (the runner builds first); python3 (which reads `ferry show` output) may
 # be missing outside `make check`, which installs it: then the suite says so and skips.
-[ -x "$F" ] && [ -x "$W" ] && [ -x "$BUILD/tests/incr_markers" ] && [ -x "$BUILD/tests/incr_shmtree" ] ||
+[ -x "$F" ] && [ -x "$W" ] && [ -x "$BUILD/tests/incr_markers" ] && [ -x "$BUILD/tests/incr_shmtree" ] &&
+	[ -x "$BUILD/tests/incr_racer" ] ||
 	{ echo "FAIL incremental: not built (run make)"; exit 1; }
 if ! python3 -c 'import json' 2>/dev/null; then
 	[ "${FERRY_STRICT:-0}" = 1 ] && { echo "FAIL incremental: python3 is missing (make check installs it)"; exit 1; }
@@ -284,7 +285,33 @@ t_shared() {
 		echo "FAIL $t/restore: $(tail -2 "$d/restore.err" "$d/out" | tr '\n' ' ')"
 }
 
+# t_racing: a writer that never stops (private and shared memory, first touches and rewrites) goes
+# through pre-dump, pre-dump, dump while it writes; restored, every page holds its last write.
+# Pre-dumps protect each VMA after the tree runs on again: this proves no write slips between.
+t_racing() {
+	local t=incremental/racing d=$OUT/racing
+	rm -rf "$d" && mkdir -p "$d"
+	(for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+	 exec setsid "$BUILD/tests/incr_racer" "$d") </dev/null >"$d/out" 2>&1 &
+	PID=$!
+	PROG=incr_racer
+	for _ in $(seq 200); do [ -e "$d/ready" ] && break; sleep 0.05; done
+	[ -e "$d/ready" ] || { echo "FAIL $t: the workload did not start"; cleanup; return; }
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem -v4 -o pre1.log 2>"$d/err" && sleep 0.2 &&
+		"$F" pre-dump -t "$PID" -D "$d/pre2" --prev-images-dir ../pre1 --track-mem -v4 -o pre2.log 2>>"$d/err" &&
+		sleep 0.2 && "$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre2 -v4 -o final.log 2>>"$d/err" ||
+		{ echo "FAIL $t: dumps: $(tail -1 "$d/err")"; cleanup; return; }
+	for _ in $(seq 100); do [ -e "/proc/$PID" ] || break; sleep 0.05; done
+	wait "$PID" 2>/dev/null
+	if ! grep -q "written since the last dump" "$d/pre2/pre2.log" 2>/dev/null; then
+		echo "FAIL $t: the second pre-dump did not use the tracking (see $d/pre2/pre2.log)"
+	fi
+	restore_check "$d" "$d/final" && echo "PASS $t (pre-dump, pre-dump, dump of a tree writing all along; restored, every page holds its last write)" ||
+		echo "FAIL $t: $(tail -3 "$d/restore.err" "$d/out" | tr '\n' ' ')"
+}
+
 mkdir -p "$OUT"
+t_racing
 t_shared
 t_shared transient
 t_chain
