@@ -196,6 +196,8 @@ void pstree_release(struct dump_ctx *ctx, int resend_stashed)
 		}
 		for (int i = 0; resend_stashed && i < t->inj.nstashed; i++)
 			kill(t->pid, t->inj.stashed[i]);
+		if (resend_stashed)
+			t->inj.nstashed = 0;	/* a pre-dump releases twice (after the freeze, at the end) */
 	}
 }
 
