@@ -48,7 +48,7 @@ P_TESTS="anon_mem maps tree shm vma_flags shmem_objects aio memfd_maps map_modes
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
 R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
 R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
-R_TESTS+=" vma_flags shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
+R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
 

@@ -5,11 +5,14 @@
 // (MLOCK_ONFAULT), guard regions (MADV_GUARD_INSTALL) and mseal. After restore every VMA has the
 // VmFlags it had (smaps, exactly), the contents are there, guard pages fault with SIGSEGV, sealed
 // memory refuses munmap and mprotect, VmLck is the same, and a fork made after restore honours
-// DONTFORK (the region is gone in the child) and WIPEONFORK (zero in the child).
+// DONTFORK (the region is gone in the child) and WIPEONFORK (zero in the child). Built twice:
+// vma_flags_thread (-DZDTM_FORK_IN_THREAD) forks the child from a second thread, which then stays
+// blocked: restore forks it from that thread too, and still sets the flags only afterwards.
 #include "zdtm.h"
 #include "memtest.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +186,41 @@ static void child_check(void)
 	check_all("child", 1);
 }
 
+#ifdef ZDTM_FORK_IN_THREAD
+static pid_t thread_child;
+static int forked[2];
+
+/* Forks the child, says so, and stays (every signal blocked) as the thread that made it. */
+static void *forker(void *arg)
+{
+	sigset_t all;
+	thread_child = mt_child(child_setup, child_check);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);	/* after the fork: the child keeps the mask it had */
+	if (write(forked[1], "f", 1) != 1)
+		exit(2);
+	for (;;)
+		pause();
+	return arg;
+}
+
+static pid_t fork_child(void)
+{
+	pthread_t th;
+	char c;
+	if (pipe(forked) < 0 || pthread_create(&th, NULL, forker, NULL) != 0 || read(forked[0], &c, 1) != 1) {
+		zdtm_fail("no thread to fork the child");
+		zdtm_exit();
+	}
+	return thread_child;
+}
+#else
+static pid_t fork_child(void)
+{
+	return mt_child(child_setup, child_check);
+}
+#endif
+
 int main(void)
 {
 	zdtm_init("vma_flags");
@@ -190,7 +228,7 @@ int main(void)
 	if (!have[GUARD] && reg[GUARD])
 		zdtm_skip("MADV_GUARD_INSTALL is not supported (Linux 6.13+)");
 	fflush(stdout);
-	pid_t child = mt_child(child_setup, child_check);
+	pid_t child = fork_child();
 	save();
 	zdtm_ready();
 	zdtm_wait_sigterm();
