@@ -6,7 +6,8 @@
 // mapping, the parent rewrites those with i % 89 == k of its own first slice; the pages written go to
 // DIR/round-k (one page index a line), then DIR/round-k.done. With "transient", each round also
 // forks a child that rewrites the pages i % 83 == k and exits (postgres's backends come and go: no
-// tracking sees their writes). On SIGTERM every process checks
+// tracking sees their writes); with "zombie", the same, but that child is reaped only at the end
+// (it stays a zombie of the tree, or an exited child no mapping or reaping tells of). On SIGTERM every process checks
 // every page; the parent prints PASS or FAIL and exits 0/1.
 #include <signal.h>
 #include <stdint.h>
@@ -22,7 +23,7 @@ static void on_usr1(int s) { asked++; }
 static void on_term(int s) { term = 1; }
 
 static size_t npages;
-static int nchild, transient;
+static int nchild, transient, zombies;
 
 /* Who writes page i in round k: child c (its slice), the parent (-1), a transient child (-3), nobody (-2). */
 static int writer(size_t i, int k)
@@ -103,11 +104,13 @@ int main(int argc, char **argv)
 		return 2;
 	npages = (size_t)atol(argv[1]) * 256;
 	nchild = atoi(argv[2]);
-	transient = argc == 5 && strcmp(argv[4], "transient") == 0;
+	zombies = argc == 5 && strcmp(argv[4], "zombie") == 0;
+	transient = zombies || (argc == 5 && strcmp(argv[4], "transient") == 0);
 	const char *dir = argv[3];
 	char path[4096], c;
 	int pp[2];
-	pid_t kids[64];
+	pid_t kids[64], dead[64];
+	int ndead = 0;
 	if (nchild < 1 || nchild > 64 || pipe(pp) < 0)
 		return 2;
 	struct sigaction sa = { .sa_handler = on_usr1 }, st = { .sa_handler = on_term };
@@ -150,7 +153,9 @@ int main(int argc, char **argv)
 				write_round(a, -3, done);
 				_exit(0);
 			}
-			if (tr > 0)
+			if (tr > 0 && zombies && ndead < 64)
+				dead[ndead++] = tr;	/* reaped at the end */
+			else if (tr > 0)
 				waitpid(tr, NULL, 0);
 			for (int k = 0; k < nchild; k++)
 				if (read(pp[0], &c, 1) != 1)
@@ -173,6 +178,8 @@ int main(int argc, char **argv)
 		kill(kids[k], SIGTERM);
 		bad_kids += waitpid(kids[k], &ws, 0) != kids[k] || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0;
 	}
+	for (int k = 0; k < ndead; k++)
+		waitpid(dead[k], NULL, 0);
 	size_t bad = check(a, done);
 	if (bad || bad_kids)
 		printf("FAIL: %zu pages differ, %d children failed\n", bad, bad_kids);

@@ -52,6 +52,8 @@ struct shmem_state {
 	Ferry__Mm **prev_mm;		/* the parent image's layouts, by task */
 	int32_t *prev_pid;
 	size_t nprev;
+	int32_t *prev_all;		/* every task of the parent image, zombies included */
+	size_t nall;
 	int prev_loaded;
 };
 
@@ -210,8 +212,10 @@ static int load_prev(struct dump_ctx *ctx, struct shmem_state *st)
 		return -ENOENT;
 	st->prev_mm = calloc(inv->n_pids + 1, sizeof(*st->prev_mm));
 	st->prev_pid = calloc(inv->n_pids + 1, sizeof(*st->prev_pid));
-	int r = st->prev_mm && st->prev_pid ? 0 : -ENOMEM;
+	st->prev_all = calloc(inv->n_pids + 1, sizeof(*st->prev_all));
+	int r = st->prev_mm && st->prev_pid && st->prev_all ? 0 : -ENOMEM;
 	for (size_t i = 0; r == 0 && i < inv->n_pids; i++) {
+		st->prev_all[st->nall++] = inv->pids[i];
 		st->prev_pid[st->nprev] = inv->pids[i];
 		if (img_read_msg(dfd, IMG_MM, inv->pids[i], (ProtobufCMessage **)&st->prev_mm[st->nprev], &e2) == 0)
 			st->nprev++;	/* a zombie has none */
@@ -232,13 +236,37 @@ static const Ferry__Vma *find_vma(const Ferry__Mm *mm, const Ferry__Vma *w)
 }
 
 /*
+ * A task of the tree (a zombie too) that the parent image did not have, or 0. Its mapping of an
+ * object, if it still has one, is untracked; but it may have written through one and unmapped it,
+ * exec'd or exited since, unreaped, which neither the layouts nor the reaped children's faults show.
+ */
+static pid_t new_task(const struct dump_ctx *ctx, const struct shmem_state *st)
+{
+	for (size_t k = 0; k < ctx->ntasks; k++) {
+		size_t j = 0;
+		while (j < st->nall && st->prev_all[j] != ctx->tasks[k].pid)
+			j++;
+		if (j == st->nall)
+			return ctx->tasks[k].pid;
+	}
+	return 0;
+}
+
+/*
  * Whether every mapping of o the parent image saw is still there, in a task that reaped no child
- * since (a child forked from a mapper maps o too, untracked: its writes would be lost).
+ * since (a child forked from a mapper maps o too, untracked: its writes would be lost), and no
+ * task is new since the parent image.
  */
 static int same_mappers(struct dump_ctx *ctx, struct shmem_state *st, const struct shobj *o)
 {
 	if (!st->prev_loaded && load_prev(ctx, st) < 0)
 		return 0;
+	pid_t n = new_task(ctx, st);
+	if (n) {
+		pr_debug("object %llu: pid %d is new since the parent image: compared by hashes\n",
+			 (unsigned long long)o->ino, n);
+		return 0;
+	}
 	for (size_t j = 0; j < st->nprev; j++) {
 		const Ferry__Mm *pm = st->prev_mm[j];
 		const struct dtask *t = NULL;
@@ -410,6 +438,7 @@ void shmem_dump_free(struct dump_ctx *ctx)
 		img_free((ProtobufCMessage *)st->prev_mm[i]);
 	free(st->prev_mm);
 	free(st->prev_pid);
+	free(st->prev_all);
 	free(st->objs);
 	free(st->outside);
 	free(st);

@@ -247,7 +247,7 @@ t_missing_parent() {	# a chain whose parent is gone is refused, and nothing is r
 # t_shared [transient]: a tree sharing 16 MiB of anonymous memory through a tracked chain. Each image
 # stores the shared pages once (in the first task that maps them), and each increment exactly the
 # pages written since — by uffd-wp in every mapping, or (transient: a child that came and went wrote
-# too, which no tracking saw) by hashes.
+# too, which no tracking saw; zombie: the same child, not reaped yet) by hashes.
 t_shared() {
 	local mode=${1:-} t=incremental/shared${1:+-$1} d=$OUT/shared${1:+-$1} root why=
 	rm -rf "$d" && mkdir -p "$d"
@@ -314,6 +314,7 @@ mkdir -p "$OUT"
 t_racing
 t_shared
 t_shared transient
+t_shared zombie
 t_chain
 t_chain hash
 unset FERRY_TRACK
