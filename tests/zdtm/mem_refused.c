@@ -5,11 +5,11 @@
 // dumped tree); a memfd of huge pages (MFD_HUGETLB); an AIO ring mapping whose context the parent
 // destroyed after the fork; a device mapping (/dev/mem, when the machine lets root map it).
 #include "zdtm.h"
+#include "zdtm_refuse.h"
 #include "memtest.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <linux/aio_abi.h>
 #include <linux/userfaultfd.h>
@@ -25,42 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char ferry[PATH_MAX];
 static struct smaps s;
-
-static void find_ferry(void)
-{
-	char self[PATH_MAX];
-	if (zdtm_readlink("/proc/self/exe", self, sizeof(self)) < 0)
-		zdtm_skip("no /proc/self/exe");
-	snprintf(ferry, sizeof(ferry), "%s/src/ferry", dirname(dirname(dirname(self))));
-	if (access(ferry, X_OK) < 0)
-		zdtm_skip("ferry not built at %s", ferry);
-}
-
-/* ferry dump -R of pid into DIR/img-NAME; its output in out. Returns the exit status. */
-static int dump(pid_t pid, const char *name, char *out, size_t len)
-{
-	char dir[PATH_MAX], log[PATH_MAX + 8], spid[16];
-	snprintf(spid, sizeof(spid), "%d", pid);
-	zdtm_path(dir, sizeof(dir), name);
-	mkdir(dir, 0755);
-	snprintf(log, sizeof(log), "%s/out", dir);
-	pid_t p = fork();
-	if (p == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(ferry, ferry, "dump", "-t", spid, "-D", dir, "-R", (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	if (p < 0 || waitpid(p, &st, 0) != p)
-		return -1;
-	out[0] = 0;
-	zdtm_read_file(log, out, len);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /*
  * The child answers 'k' (its state intact) or 'x' to each byte it reads. Pipes, not a socket: a
@@ -95,7 +60,7 @@ static int ask(struct chan *ch)
 static void refused(const char *name, pid_t child, struct chan *sock, const char *want)
 {
 	char out[8192], pidstr[32];
-	int rc = dump(child, name, out, sizeof(out));
+	int rc = zr_dump(child, name, NULL, out, sizeof(out));
 	snprintf(pidstr, sizeof(pidstr), "pid %d", child);
 	zdtm_check(rc == 1, "%s: ferry dump exited %d, want 1: %s", name, rc, out);
 	zdtm_check(strstr(out, want) && strstr(out, pidstr), "%s: the error does not name %s and '%s': %s", name,
@@ -259,7 +224,7 @@ int main(void)
 	int uffd;
 	pid_t c;
 	zdtm_init("mem_refused");
-	find_ferry();
+	zr_find_ferry();
 
 	c = start_uffd(&sock, &uffd);
 	zdtm_check(uffd >= 0, "userfaultfd: the child could not hand its uffd over");
