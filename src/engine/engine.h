@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Public entry points of the engine: dump and restore of a process with its threads. */
 #pragma once
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "common/error.h"
 
@@ -22,6 +24,26 @@ struct dump_opts {
 	const char *prev_dir;	/* the previous (pre-)dump of the chain, relative to dir or absolute */
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const struct transform_opts *transform;	/* compress/encrypt what is written (transform/) */
+	/*
+	 * CRIU's options (criu(8)), set by the CLI's option table (src/cli/options.c). Each says
+	 * which module gives it its meaning; a flag whose subject the tree lacks changes nothing.
+	 */
+	int tcp_established;	/* files/inet.c: checkpoint established TCP connections */
+	int ext_unix_sk;	/* files/unix*.c: allow unix sockets whose peer is outside the tree */
+	int skip_in_flight;	/* files/inet.c: skip TCP connections not yet accepted instead of failing */
+	int link_remap;		/* files/: a deleted file may be linked back rather than copied */
+	uint64_t ghost_limit;	/* files/: largest deleted file carried in the image, bytes; 0 = default */
+	int ghost_fiemap;	/* files/: find a deleted file's holes with FIEMAP: -1 unset, 0, 1 */
+	const char *network_lock;	/* "iptables", "nftables", "skip"; NULL unset (no lock needed today) */
+	const char *manage_cgroups;	/* containers: cgroup mode; NULL unset */
+	const char *const *irmap_scan_paths;	/* files/inotify.c: where to look for watched inodes */
+	size_t n_irmap_scan_paths;
+	int force_irmap;	/* files/inotify.c: resolve every watch to a path */
+	int leave_stopped;	/* after the dump, the tree stays stopped (SIGSTOP) instead of killed */
+	const char *work_dir;	/* logs (and stats-dump.img) go here; NULL: dir */
+	int evasive_devices;	/* files/chr.c: any path to a device node will do if the original is gone */
+	int auto_dedup;		/* image/: punch pages of the parent that this dump replaces */
+	unsigned freeze_timeout;	/* seconds to freeze the tree (--timeout); 0 = default */
 };
 
 struct inherit_fd {
@@ -39,6 +61,19 @@ struct restore_opts {
 	const char *log_file;	/* NULL: restore.log */
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
+	/* CRIU's options (criu(8)), set by the CLI's option table (src/cli/options.c). */
+	int tcp_established;	/* files/inet.c: restore established TCP connections */
+	int tcp_close;		/* files/inet.c: restore connected TCP sockets closed */
+	int ext_unix_sk;	/* files/unix*.c: sockets whose peer was outside the tree */
+	int file_locks;		/* files/locks.c: locks in the image are restored */
+	const char *network_lock;	/* "iptables", "nftables", "skip"; NULL unset */
+	const char *manage_cgroups;	/* containers: cgroup mode; NULL unset */
+	const char *const *join_ns;	/* containers: "NS:PATH[,OPTS]" namespaces to join */
+	size_t n_join_ns;
+	int leave_stopped;	/* the restored tree stays stopped (SIGSTOP) instead of running */
+	int restore_sibling;	/* the root becomes a sibling of ferry (child of its parent); needs detached */
+	const char *work_dir;	/* restore.log and stats-restore.img go here; NULL: dir */
+	int auto_dedup;		/* image/: punch pages out of the image once restored */
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */
