@@ -86,7 +86,7 @@ struct dump_ctx {
 	pid_t old_holder;		/* mem/track.c: the previous image's tracking holder */
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	Ferry__DumpStats stats;
-	uint64_t t_start, t_frozen;
+	uint64_t t_start, t_frozen, t_thawed;	/* t_thawed: the tree runs again or is killed */
 	struct ferry_err *err;
 };
 
@@ -139,6 +139,7 @@ struct restore_ctx {
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	pid_t restorer_pid;
+	int sibling_sync[2];		/* --restore-sibling: the root waits to be seized (restore.c) */
 	struct ferry_err *err;
 };
 

@@ -56,8 +56,9 @@ static int stage_open_dir(struct dump_ctx *ctx)
 	if (ctx->dirfd < 0)
 		return fe_set(ctx->err, errno, "open image directory %s", o->dir);
 	char path[4096];
-	const char *log = o->log_file ? o->log_file : "dump.log";
-	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
+	if (o->work_dir && (r = mkdir_p(o->work_dir, 0755)) < 0)
+		return fe_set(ctx->err, r, "create work directory %s", o->work_dir);
+	record_path(path, sizeof(path), o->work_dir, o->dir, o->log_file ? o->log_file : "dump.log");
 	if (log_open_file(path) < 0)
 		pr_warn("cannot open log file %s\n", path);
 	img_sink_local(&ctx->local_sink, ctx->dirfd);
@@ -80,7 +81,12 @@ static int stage_open_dir(struct dump_ctx *ctx)
 
 static int stage_seize(struct dump_ctx *ctx)
 {
-	return pstree_seize(ctx);
+	int r = pstree_seize(ctx);
+	uint64_t took = now_us() - ctx->t_frozen, limit = ctx->opts->freeze_timeout * 1000000ULL;
+	if (r == 0 && limit && took > limit)
+		return fe_msg(ctx->err, ETIMEDOUT, "freezing the tree took %.1f s, more than --timeout %u s",
+			      took / 1e6, ctx->opts->freeze_timeout);
+	return r;
 }
 
 static int collect_one(struct dump_ctx *ctx, struct dtask *t)
@@ -337,9 +343,8 @@ static int stage_pre_freeze(struct dump_ctx *ctx)
 	if (r == 0)
 		r = scan_pages(ctx);
 	if (r == 0) {
-		ctx->stats.has_frozen_us = 1;
-		ctx->stats.frozen_us = now_us() - ctx->t_frozen;
 		pstree_release(ctx, 1);
+		ctx->t_thawed = now_us();
 	}
 	return r;
 }
@@ -431,6 +436,29 @@ static int write_inventory(struct dump_ctx *ctx)
 	return img_write_msg_to(ctx->sink, IMG_INVENTORY, 0, &inv.base, ctx->err);
 }
 
+/*
+ * After a whole image: the tree runs on (-R, pre-dump: already released), stays stopped
+ * (--leave-stopped: a SIGSTOP queued while it is still frozen is the first thing it meets), or
+ * is killed. The frozen time ends here, once.
+ */
+static void dump_leave_tree(struct dump_ctx *ctx)
+{
+	const struct dump_opts *o = ctx->opts;
+	if (o->pre_dump)
+		return;
+	if (o->leave_stopped)
+		for (size_t i = 0; i < ctx->ntasks; i++)
+			if (!ctx->tasks[i].zombie)
+				kill(ctx->tasks[i].pid, SIGSTOP);
+	if (o->leave_running || o->leave_stopped) {
+		pstree_release(ctx, 1);
+		ctx->t_thawed = now_us();
+	} else {
+		ctx->t_thawed = now_us();
+		pstree_kill(ctx);
+	}
+}
+
 static void dump_abort(struct dump_ctx *ctx)
 {
 	struct ferry_err ignored = { 0 };
@@ -480,13 +508,7 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 			 (unsigned long long)(now_us() - t0));
 	}
 	if (r == 0) {
-		uint64_t frozen = ctx.stats.frozen_us;
-		stats_dump_finish(&ctx);
-		if (o->pre_dump)
-			ctx.stats.frozen_us = frozen;
-		r = img_write_msg_to(ctx.sink, IMG_STATS_DUMP, 0, &ctx.stats.base, err);
-		if (r == 0)
-			r = write_inventory(&ctx);
+		r = write_inventory(&ctx);
 		if (r == 0)
 			r = track_finish(&ctx, 1);
 	} else {
@@ -507,17 +529,10 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));
 		dump_abort(&ctx);
 	} else {
-		if (o->leave_running || o->pre_dump)
-			pstree_release(&ctx, 1);
-		else
-			pstree_kill(&ctx);
-		if (!o->pre_dump)
-			ctx.stats.frozen_us = now_us() - ctx.t_frozen;
-		pr_info("dump of pid %d done\n", o->pid);
-		if (o->display_stats)
-			stats_dump_print(&ctx.stats);
-		if (o->stats_json)
-			stats_dump_json(&ctx.stats, o->stats_json);
+		dump_leave_tree(&ctx);
+		stats_dump_finish(&ctx);
+		pr_info("dump of pid %d done: frozen %.3f ms\n", o->pid, ctx.stats.frozen_us / 1000.0);
+		stats_dump_report(&ctx.stats, o, o->work_dir ? o->work_dir : o->dir);
 	}
 	pstree_free(&ctx);
 	free(ctx.seen);

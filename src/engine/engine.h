@@ -79,7 +79,9 @@ struct restore_opts {
 /* 0 or -errno with err filled; on failure the process runs on as before. */
 int ferry_dump(const struct dump_opts *o, struct ferry_err *err);
 /*
- * 0 or -errno with err filled; on failure nothing restored is left alive. Without o->detached,
- * waits for the restored process and stores its wait status in *wstatus.
+ * 0 or -errno with err filled; on failure nothing restored is left alive. Without o->detached
+ * and with wstatus, waits for the restored root and stores its wait status in *wstatus; with
+ * wstatus NULL returns once the tree runs and the caller waits (the root is its child unless
+ * o->restore_sibling).
  */
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err);

@@ -23,15 +23,21 @@ void restore_child_main(struct restore_ctx *ctx, struct rtask *t)
 	for (int sig = 1; sig < 65; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
-	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);	/* until traced: die with ferry */
-	if (syscall(SYS_getppid) != ctx->restorer_pid)
-		syscall(SYS_exit_group, 4);
+	char go;
+	if (ctx->opts->restore_sibling) {	/* ferry is not our parent: it seizes us, then writes */
+		if (syscall(SYS_read, ctx->sibling_sync[0], &go, 1) != 1)
+			syscall(SYS_exit_group, 4);
+	} else {
+		syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);	/* until traced: die with ferry */
+		if (syscall(SYS_getppid) != ctx->restorer_pid)
+			syscall(SYS_exit_group, 4);
+	}
 	if (t->pstree->sid == t->pid)
 		syscall(SYS_setsid);
 	else if (t->pstree->pgid == t->pid)
 		syscall(SYS_setpgid, 0, 0);
 	syscall(SYS_close_range, 0, ~0U, 0);
-	if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) < 0)
+	if (!ctx->opts->restore_sibling && syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) < 0)
 		syscall(SYS_exit_group, 5);
 	syscall(SYS_kill, t->pid, SIGSTOP);
 	syscall(SYS_exit_group, 6);	/* never reached: ferry takes the task over while it is stopped */

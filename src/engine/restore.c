@@ -50,8 +50,10 @@ static int stage_open_dir(struct restore_ctx *ctx)
 	if (ctx->dirfd < 0)
 		return fe_set(ctx->err, errno, "open image directory %s", o->dir);
 	char path[4096];
-	const char *log = o->log_file ? o->log_file : "restore.log";
-	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
+	int r;
+	if (o->work_dir && (r = mkdir_p(o->work_dir, 0755)) < 0)
+		return fe_set(ctx->err, r, "create work directory %s", o->work_dir);
+	record_path(path, sizeof(path), o->work_dir, o->dir, o->log_file ? o->log_file : "restore.log");
 	if (log_open_file(path) < 0)
 		pr_warn("cannot open log file %s\n", path);
 	pr_info("restoring from %s (ferry %s)\n", o->dir, FERRY_VERSION);
@@ -220,26 +222,50 @@ static int stage_open_files(struct restore_ctx *ctx)
 	return files_open_all(ctx);
 }
 
+/*
+ * --restore-sibling: the root is created as a child of ferry's parent (CLONE_PARENT), so ferry
+ * seizes it instead of being asked to trace it; the root waits on a pipe until it is seized.
+ */
+static int seize_sibling(struct restore_ctx *ctx, pid_t pid, long opts)
+{
+	int r = ptrace(PTRACE_SEIZE, pid, NULL, (void *)opts) < 0 ? -errno : 0;
+	if (r == 0 && write(ctx->sibling_sync[1], "", 1) != 1)
+		r = -EPIPE;
+	close(ctx->sibling_sync[1]);
+	ctx->sibling_sync[1] = -1;
+	return r < 0 ? fe_set(ctx->err, r, "seize pid %d (restored as a sibling of ferry)", pid) : 0;
+}
+
 static int stage_fork_root(struct restore_ctx *ctx)
 {
 	struct rtask *t = &ctx->tasks[0];
 	uint64_t t0 = now_us();
+	int sibling = ctx->opts->restore_sibling;
 	ctx->restorer_pid = getpid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (sibling && pipe2(ctx->sibling_sync, O_CLOEXEC) < 0)
+		return fe_set(ctx->err, errno, "pipe");
 	pid_t tid = t->pid;
-	struct clone_args ca = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
+	/* With CLONE_PARENT the exit signal is our own, and clone3 wants 0 here. */
+	struct clone_args ca = { .flags = sibling ? CLONE_PARENT : 0, .exit_signal = sibling ? 0 : SIGCHLD,
+				 .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
 	fflush(NULL);
 	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0)
 		restore_child_main(ctx, t);
+	if (sibling)
+		close(ctx->sibling_sync[0]);
 	if (pid < 0)
 		return fe_set(ctx->err, errno, "create pid %d (clone3 with set_tid)", t->pid);
 	t->alive = 1;
-	int st, r = pt_wait_stop(t->pid, &st);
+	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP;
+	int st, r = sibling ? seize_sibling(ctx, t->pid, opts) : 0;
+	if (r < 0)
+		return r;
+	r = pt_wait_stop(t->pid, &st);
 	if (r < 0)
 		return fe_msg(ctx->err, ECHILD, "pid %d died while setting itself up", t->pid);
-	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP;
-	if (ptrace(PTRACE_SETOPTIONS, t->pid, NULL, (void *)opts) < 0)
+	if (!sibling && ptrace(PTRACE_SETOPTIONS, t->pid, NULL, (void *)opts) < 0)
 		return fe_set(ctx->err, errno, "trace pid %d", t->pid);
 	t->threads[0].attached = 1;
 	ctx->stats.forking_us += now_us() - t0;
@@ -300,6 +326,10 @@ static int stage_release(struct restore_ctx *ctx)
 	progress_end(&ctx->progress);
 	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
 	files_close_all(ctx);
+	/* --leave-stopped: a SIGSTOP queued while traced is the first thing each task meets. */
+	for (size_t k = 0; ctx->opts->leave_stopped && k < ctx->ntasks; k++)
+		if (!ctx->tasks[k].zombie)
+			kill(ctx->tasks[k].pid, SIGSTOP);
 	for (size_t k = ctx->ntasks; k-- > 0;) {
 		struct rtask *t = &ctx->tasks[k];
 		for (size_t i = t->nthreads; !t->zombie && i-- > 0;) {
@@ -329,17 +359,17 @@ static void restore_abort(struct restore_ctx *ctx)
 	}
 }
 
+/* Relative names go into the work directory (as CRIU's); written whole, then renamed. */
 static void write_pidfile(struct restore_ctx *ctx)
 {
-	if (!ctx->opts->pidfile)
+	const struct restore_opts *o = ctx->opts;
+	if (!o->pidfile)
 		return;
-	FILE *f = fopen(ctx->opts->pidfile, "w");
-	if (!f) {
-		pr_warn("cannot write pidfile %s: %m\n", ctx->opts->pidfile);
-		return;
-	}
-	fprintf(f, "%d\n", ctx->tasks[0].pid);
-	fclose(f);
+	char path[4096];
+	record_path(path, sizeof(path), o->work_dir, o->dir, o->pidfile);
+	int r = write_file_atomic(path, "%d\n", ctx->tasks[0].pid);
+	if (r < 0)
+		pr_warn("cannot write pidfile %s: %s\n", path, strerror(-r));
 }
 
 static void free_images(struct restore_ctx *ctx)
@@ -374,13 +404,16 @@ static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
 		s->threads += ctx->tasks[k].nthreads;
 	}
 	struct ferry_err e2 = { 0 };
-	if (img_write_msg(ctx->dirfd, IMG_STATS_RESTORE, 0, &s->base, &e2) < 0)
-		pr_warn("%s\n", e2.msg);
+	const char *dir = ctx->opts->work_dir ? ctx->opts->work_dir : ctx->opts->dir;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = dfd < 0 ? fe_set(&e2, errno, "open %s", dir) : img_write_msg(dfd, IMG_STATS_RESTORE, 0, &s->base, &e2);
+	if (r < 0)
+		pr_warn("stats-restore.img not written: %s\n", fe_str(&e2, r));
 }
 
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err)
 {
-	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .tty_fd = -1, .err = err };
+	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .tty_fd = -1, .err = err, .sibling_sync = { -1, -1 } };
 	static const struct { const char *name; int (*fn)(struct restore_ctx *); } stages[] = {
 		{ "open-dir", stage_open_dir },
 		{ "read-images", stage_read_images },
@@ -417,12 +450,12 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		if (o->display_stats)
 			stats_restore_print(&ctx.stats);
 		if (o->stats_json)
-			stats_restore_json(&ctx.stats, o->stats_json);
+			stats_json_write(&ctx.stats.base, "restore", o->stats_json);
 		log_close_file();
 		pid_t root = ctx.tasks[0].pid;
 		free_images(&ctx);
 		ctx.ntasks = 0;
-		if (!o->detached) {
+		if (!o->detached && wstatus) {
 			int st = 0;
 			while (waitpid(root, &st, 0) < 0 && errno == EINTR)
 				;

@@ -38,8 +38,9 @@ struct img_entry {
 static int is_image_name(const char *n)
 {
 	size_t l = strlen(n);
-	/* stats-restore.img is written by restores and not needed by one */
-	return n[0] != '.' && l > 4 && !strcmp(n + l - 4, ".img") && strcmp(n, "stats-restore.img");
+	/* the statistics are records of operations (written plain, after them), not needed by one */
+	return n[0] != '.' && l > 4 && !strcmp(n + l - 4, ".img") && strcmp(n, "stats-restore.img") &&
+	       strcmp(n, "stats-dump.img");
 }
 
 static int read_entry(int dirfd, const char *name, struct img_entry *e, struct ferry_err *err)

@@ -156,6 +156,8 @@ int page_server_run(const struct remote_opts *o, const char *dir, int forever, s
 	if (r == 0) {
 		pr_info("listening on %s:%d, images into %s%s%s\n", o->address, o->port, dir, sv.tls ? ", TLS" : "",
 			sv.has_tok ? ", token required" : "");
+		if (o->listening)
+			o->listening(o->listening_arg);
 		r = serve(&sv, lfd, forever, err);
 		close(lfd);
 	}

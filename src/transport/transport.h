@@ -18,6 +18,8 @@ struct remote_opts {
 	const char *tls_key;
 	const char *tls_ca;		/* TLS: the CA that signs the peer's certificate */
 	int progress;			/* show a progress bar on a terminal */
+	void (*listening)(void *arg);	/* page_server_run: called once it listens (pidfile, status) */
+	void *listening_arg;
 };
 
 /* Connects and authenticates; *sink streams every file to the server. Freed by its close(). */
