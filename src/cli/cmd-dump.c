@@ -12,7 +12,7 @@ int cmd_dump(struct cli_args *a)
 	struct ferry_err err = { 0 };
 	int r = 0;
 	if (a->page_server) {
-		a->remote.progress = a->verbosity >= LOG_WARN;
+		a->remote.progress = 0;	/* the dump's own line counts the pages, which are what is sent */
 		r = transport_sink_open(&a->remote, &o->sink, &err);
 	}
 	if (a->transform.compress || a->transform.key_file)

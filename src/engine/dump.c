@@ -307,7 +307,11 @@ static int scan_pages(struct dump_ctx *ctx)
 static int copy_pages(struct dump_ctx *ctx)
 {
 	int r = 0;
+	uint64_t total = 0;
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		total += ctx->tasks[i].zombie ? 0 : ctx->tasks[i].npages * 4096;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "copied");
+	progress_set_total(&ctx->progress, total, ctx->opts->pre_dump ? "tree running" : "tree frozen");
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++)
 		r = ctx->tasks[i].zombie ? 0 : mem_copy_pages(ctx, &ctx->tasks[i]);
 	for (size_t i = 0; i < ctx->ntasks; i++)

@@ -277,7 +277,12 @@ static int stage_root_memory(struct restore_ctx *ctx)
 {
 	struct rtask *t = &ctx->tasks[0];
 	int r;
+	uint64_t total = 0;
+	for (size_t k = 0; k < ctx->ntasks; k++)
+		for (size_t i = 0; !ctx->tasks[k].zombie && i < ctx->tasks[k].pagemap->n_entries; i++)
+			total += (uint64_t)ctx->tasks[k].pagemap->entries[i]->nr_pages * 4096;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
+	progress_set_total(&ctx->progress, total, "tree not running yet");
 	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
 	    (r = mem_restore_mm_fields(ctx, t)) < 0)
 		return r;

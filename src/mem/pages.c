@@ -738,6 +738,7 @@ static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t)
 		if (r == 0 && (uint64_t)ret != bytes)
 			r = fe_msg(ctx->err, EIO, "pid %d: short read from a parent image", t->pid);
 		ctx->stats.pages_restored += bytes / 4096;
+		progress_add(&ctx->progress, bytes);
 	}
 	if (remote >= 0)
 		RINJ(ctx, inj, &ret, "close", SYS_close, remote);
