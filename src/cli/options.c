@@ -111,8 +111,11 @@ static int inherit_fd(struct cli_args *a, const struct cli_opt *o, const char *a
 		return bad_value(a, o, arg, "the descriptor number is too long");
 	memcpy(num, arg + 3, len);
 	num[len] = 0;
-	if (number(a, o, num, 0, INT_MAX, "a descriptor", &fd) < 0)
-		return -1;
+	if (parse_u64(num, 0, INT_MAX, &fd) < 0) {
+		char why[80];
+		snprintf(why, sizeof(why), "'%s' is not a descriptor (0 to %d)", num, INT_MAX);
+		return bad_value(a, o, arg, why);
+	}
 	struct inherit_fd in = { .fd = (int)fd, .key = close + 2 };
 	if (push(&a->inherit, &a->restore.n_inherit, sizeof(in), &in) < 0)
 		return bad_value(a, o, arg, "out of memory");
