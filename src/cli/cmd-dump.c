@@ -2,6 +2,7 @@
 /* `ferry dump` and `ferry pre-dump`: the parsed options to ferry_dump(). */
 #include <errno.h>
 #include <stdio.h>
+#include "cli/action.h"
 #include "cli/cli.h"
 #include "common/log.h"
 
@@ -11,6 +12,8 @@ int cmd_dump(struct cli_args *a)
 	const char *cmd = a->cmd->name;
 	struct ferry_err err = { 0 };
 	int r = 0;
+	if (action_run(a, "pre-dump", o->pid) < 0)
+		return 1;
 	if (a->page_server) {
 		a->remote.progress = 0;	/* the dump's own line counts the pages, which are what is sent */
 		r = transport_sink_open(&a->remote, &o->sink, &err);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "cli/action.h"
 #include "cli/cli.h"
 #include "common/kprobe.h"
 #include "common/log.h"
@@ -98,11 +99,15 @@ int cmd_restore(struct cli_args *a)
 {
 	struct ferry_err err = { 0 };
 	pid_t root = 0;
+	if (action_run(a, "pre-restore", 0) < 0)
+		return 1;
 	int r = restore(a, &root, &err);
 	if (r < 0) {
 		fprintf(stderr, "Error: restore from %s failed: %s\n", a->restore.dir, fe_str(&err, r));
 		return 1;
 	}
+	if (action_run(a, "post-resume", root) < 0)
+		fprintf(stderr, "Warning: the tree runs on (pid %d)\n", root);
 	if (a->status_fd >= 0) {
 		if (write(a->status_fd, "", 1) != 1)
 			fprintf(stderr, "Warning: cannot write to --status-fd %d: %s\n", a->status_fd, strerror(errno));

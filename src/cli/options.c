@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "cli/action.h"
 #include "cli/doc.h"
 #include "cli/options.h"
 #include "cli/parse.h"
@@ -285,6 +286,16 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 	case O_FOREVER: a->forever = on; return 0;
 	case O_JSON: a->json = on; return 0;
 	case O_FEATURE: a->feature = arg; return 0;
+	case O_ACTION_SCRIPT:
+		if (!on) {
+			a->nscripts = 0;
+			return 0;
+		}
+		if (push(&a->scripts, &a->nscripts, sizeof(arg), &arg) < 0)
+			return bad_value(a, o, arg, "out of memory");
+		a->dump.hook = a->restore.hook = action_hook;
+		a->dump.hook_arg = a->restore.hook_arg = a;
+		return 0;
 	default: return 1;
 	}
 }
@@ -502,6 +513,8 @@ void cli_args_free(struct cli_args *a)
 {
 	free(a->inherit);
 	free(a->irmap);
+	free(a->scripts);
 	a->inherit = NULL;
 	a->irmap = NULL;
+	a->scripts = NULL;
 }

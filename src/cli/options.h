@@ -35,6 +35,8 @@ struct cli_args {
 	int status_fd;			/* --status-fd, or -1 */
 	struct inherit_fd *inherit;
 	const char **irmap;
+	const char **scripts;		/* --action-script, in order */
+	size_t nscripts;
 	char **args;			/* positional arguments */
 	int nargs;
 };

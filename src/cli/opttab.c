@@ -271,8 +271,14 @@ const struct cli_opt cli_opts[] = {
 	  "fetch memory on demand: not supported yet (migration)", NULL },
 	{ O_STREAM, "stream", 0, ARG_NONE, NULL, C_CRIU, LATER,
 	  "images through criu-image-streamer: not supported yet (ferry streams to its page server)", NULL },
-	{ O_ACTION_SCRIPT, "action-script", 0, ARG_REQ, "FILE", C_CRIU, LATER,
-	  "run a script at each stage: not supported yet", NULL },
+	{ O_ACTION_SCRIPT, "action-script", 0, ARG_REQ, "FILE", C_CRIU, YES,
+	  "run FILE at each stage, CRTOOLS_SCRIPT_ACTION naming it (more than once: in order)",
+	  "The stages: pre-dump (before the freeze), post-dump (the image is whole and the tree still frozen: "
+	  "a failing script drops the dump and lets the tree run on), pre-restore, post-restore and pre-resume "
+	  "(the tree is complete but not running: a failing script kills it), post-resume (it runs; a failure "
+	  "is only reported). CRTOOLS_IMAGE_DIR is the image directory, CRTOOLS_INIT_PID the root of the tree. "
+	  "network-lock, network-unlock and the namespace stages never come: ferry locks no network and "
+	  "creates no namespace." },
 
 	/* ---- page server ---- */
 	{ O_FOREVER, "forever", 0, ARG_NONE, NULL, C_PS, YES, "serve one image after another, never exit", NULL },

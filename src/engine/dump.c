@@ -529,6 +529,8 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		r = r == 0 ? rc : r;
 		ctx.sink = ctx.base_sink;
 	}
+	if (r == 0 && o->hook && o->hook("post-dump", o->pid, o->hook_arg) != 0)
+		r = fe_msg(err, ECANCELED, "the post-dump action failed: the tree runs on, the image is dropped");
 	if (r < 0) {
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));
 		dump_abort(&ctx);

@@ -9,6 +9,14 @@
 struct img_sink;
 struct transform_opts;
 
+/*
+ * Called at named moments of an operation (CRIU's action-script stages): "post-dump" once the
+ * image is whole and the tree still frozen; "post-restore" then "pre-resume" once the restored
+ * tree is complete, before it runs. Non-zero fails the operation (the tree runs on as before, or
+ * nothing restored is left alive).
+ */
+typedef int (*ferry_hook_fn)(const char *stage, pid_t root, void *arg);
+
 struct dump_opts {
 	pid_t pid;
 	const char *dir;
@@ -44,6 +52,8 @@ struct dump_opts {
 	int evasive_devices;	/* files/chr.c: any path to a device node will do if the original is gone */
 	int auto_dedup;		/* image/: punch pages of the parent that this dump replaces */
 	unsigned freeze_timeout;	/* seconds to freeze the tree (--timeout); 0 = default */
+	ferry_hook_fn hook;	/* NULL, or called at "post-dump" */
+	void *hook_arg;
 };
 
 struct inherit_fd {
@@ -74,6 +84,8 @@ struct restore_opts {
 	int restore_sibling;	/* the root becomes a sibling of ferry (child of its parent); needs detached */
 	const char *work_dir;	/* restore.log and stats-restore.img go here; NULL: dir */
 	int auto_dedup;		/* image/: punch pages out of the image once restored */
+	ferry_hook_fn hook;	/* NULL, or called at "post-restore" and "pre-resume" */
+	void *hook_arg;
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

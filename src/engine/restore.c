@@ -312,6 +312,17 @@ static int stage_objects(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* The tree is complete and still stopped: the caller's post-restore and pre-resume actions. */
+static int stage_pre_resume(struct restore_ctx *ctx)
+{
+	const struct restore_opts *o = ctx->opts;
+	static const char *const stages[] = { "post-restore", "pre-resume" };
+	for (size_t i = 0; o->hook && i < ARRAY_SIZE(stages); i++)
+		if (o->hook(stages[i], ctx->tasks[0].pid, o->hook_arg) != 0)
+			return fe_msg(ctx->err, ECANCELED, "the %s action failed", stages[i]);
+	return 0;
+}
+
 /* Last injection, then registers, FPU state and masks; children and threads go before leaders. */
 static int stage_release(struct restore_ctx *ctx)
 {
@@ -431,6 +442,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "threads", restore_tree_threads },
 		{ "sessions", restore_tree_sessions },
 		{ "objects", stage_objects },
+		{ "pre-resume", stage_pre_resume },
 		{ "release", stage_release },
 	};
 	ferry__restore_stats__init(&ctx.stats);

@@ -295,7 +295,7 @@ DUMP_FLAGS=(
 	"--external mnt[]:" "--external dev[8/1]:d" "--cgroup-root /x" "--ext-mount-map /a:/b" "-M auto"
 	"--skip-mnt /proc" "--enable-fs nfs" --enable-external-sharing --enable-external-masters
 	--weak-sysctls --cpu-cap=fpu --cpu-cap=none --log-pid --no-default-config -l -x
-	"--pre-dump-mode read" "--close 77"
+	"--pre-dump-mode read" "--close 77" "--action-script /bin/true"
 )
 RESTORE_FLAGS=(
 	--tcp-established --tcp-close --file-locks "--network-lock iptables" --manage-cgroups=ignore
@@ -305,14 +305,14 @@ RESTORE_FLAGS=(
 	"--pidfile p" "--status-fd 1" "--inherit-fd fd[1]:/x" "--external mnt[x]:/y" "-r /" "--root /"
 	"--cgroup-root /x" "--ext-mount-map /a:/b" "--skip-mnt /x" "--enable-fs nfs" --weak-sysctls
 	--cpu-cap=fpu --cpu-cap=none --enable-external-sharing --log-pid -s --leave-stopped "-d -S"
-	"--restore-detached --restore-sibling" --no-default-config "--close 77"
+	"--restore-detached --restore-sibling" --no-default-config "--close 77" "--action-script /bin/true"
 )
 # Not supported yet: refused (exit 2, "not supported yet", the flag named) before anything happens.
 LATER_DUMP=(--manage-cgroups --manage-cgroups=soft --manage-cgroups=full "--freeze-cgroup /x" --lazy-pages
-	--auto-dedup "--action-script /bin/true" "--external unix[5]" "--external file[1:2]" "--config /x" --stream
+	--auto-dedup "--external unix[5]" "--external file[1:2]" "--config /x" --stream
 	"--empty-ns net" --cpu-cap=ins --cpu-cap --tls-no-cn-verify "--tls-cacrl x" "--ps-socket 3")
 LATER_RESTORE=(--manage-cgroups "--join-ns net:/proc/1/ns/net" "--root /mnt" "--lsm-profile apparmor:x"
-	"--veth-pair a=b" --lazy-pages --auto-dedup "--action-script /bin/true" "--external veth[a]:b"
+	"--veth-pair a=b" --lazy-pages --auto-dedup "--external veth[a]:b"
 	"--empty-ns net" --cpu-cap=all --stream "--config /x")
 
 t_criu_accepted() {
@@ -539,6 +539,58 @@ t_page_server_daemon() {
 	fi
 }
 
+# --action-script: each stage at its moment, with the tree in the state the stage promises
+t_action_scripts() {
+	local d=$OUT/action pid rc
+	start "$d" || { fail action-script "the workload did not start"; return; }
+	pid=$PID
+	cat >"$d/act.sh" <<'EOS'
+#!/bin/sh
+p=${CRTOOLS_INIT_PID:-none}
+st=none; tr=none
+[ -r "/proc/$p/stat" ] && st=$(sed 's/.*) \(.\).*/\1/' "/proc/$p/stat") && tr=$(awk '/^TracerPid:/ {print ($2 != 0)}' "/proc/$p/status")
+inv=no; [ -e "$CRTOOLS_IMAGE_DIR/inventory.img" ] && inv=yes
+echo "$CRTOOLS_SCRIPT_ACTION pid=$p state=$st traced=$tr inventory=$inv" >>"$CRTOOLS_IMAGE_DIR/../actions"
+[ "$CRTOOLS_SCRIPT_ACTION" = "${FAIL_AT:-}" ] && exit 3
+exit 0
+EOS
+	chmod +x "$d/act.sh"
+	# a failing post-dump: the dump fails, the tree runs on, no image is left
+	FAIL_AT=post-dump "$F" dump -t "$pid" -D "$d/img" --action-script "$d/act.sh" >"$d/d1.out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && grep -q "post-dump action failed" "$d/d1.out" && wait_running "$pid" && [ ! -e "$d/img/inventory.img" ]; then
+		pass "action-script-post-dump-fails (the dump fails, the tree runs on, no inventory)"
+	else
+		fail action-script-post-dump-fails "rc $rc: $(tail -1 "$d/d1.out"); state $(state "$pid")"
+	fi
+	: >"$d/actions"
+	dump_kill "$d" "$d/img" --action-script "$d/act.sh" || { fail action-script "dump: $(tail -1 "$d/dump.err")"; return; }
+	: >"$d/out"
+	"$F" restore -D "$d/img" -d --action-script "$d/act.sh" >"$d/r.out" 2>&1
+	remember "$pid"
+	local want="pre-dump pid=$pid state=S traced=0 inventory=no
+post-dump pid=$pid state=t traced=1 inventory=yes
+pre-restore pid=none state=none traced=none inventory=yes
+post-restore pid=$pid state=t traced=1 inventory=yes
+pre-resume pid=$pid state=t traced=1 inventory=yes
+post-resume pid=$pid state=S traced=0 inventory=yes"
+	# the running states may be R as well as S
+	if [ "$(sed 's/state=R/state=S/' "$d/actions")" = "$want" ] && wait_running "$pid" && check_pass "$pid" "$d/out"; then
+		pass "action-script (pre-dump, post-dump frozen with the image whole, pre-restore, post-restore and pre-resume traced, post-resume running)"
+	else
+		fail action-script "got: $(tr '\n' '|' <"$d/actions"); $(tail -1 "$d/r.out")"
+	fi
+	wait_gone "$pid"
+	# a failing pre-resume: nothing restored is left alive
+	FAIL_AT=pre-resume "$F" restore -D "$d/img" -d --action-script "$d/act.sh" >"$d/r2.out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && grep -q "pre-resume action failed" "$d/r2.out" && wait_gone "$pid"; then
+		pass "action-script-pre-resume-fails (the restore fails, nothing is left alive)"
+	else
+		fail action-script-pre-resume-fails "rc $rc: $(tail -1 "$d/r2.out"); state $(state "$pid")"
+	fi
+}
+
 t_check_feature() {
 	local bad=
 	"$F" check --feature list | grep -qx clone3_set_tid || bad+=" list"
@@ -713,6 +765,7 @@ t_zdtm_style
 t_leave_stopped
 t_restore_options
 t_page_server_daemon
+t_action_scripts
 t_check_feature
 t_stats
 t_track_default
