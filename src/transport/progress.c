@@ -11,7 +11,7 @@ void progress_start(struct progress *p, int wanted, const char *verb)
 	const char *d = getenv("FERRY_PROGRESS_DELAY_MS");
 	char *end = NULL;
 	unsigned long ms = d ? strtoul(d, &end, 10) : 1000;
-	if (!d || !*d || *end)
+	if (!d || *d < '0' || *d > '9' || *end)
 		ms = 1000;
 	*p = (struct progress){ .enabled = wanted && isatty(STDERR_FILENO), .t0 = now_us(), .verb = verb,
 				.delay_us = ms * 1000 };
