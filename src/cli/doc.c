@@ -87,10 +87,15 @@ void doc_help(FILE *out, const struct cli_cmd *cmd)
 {
 	fprintf(out, "usage: ferry %s %s\n", cmd->name, cmd->synopsis);
 	fprintf(out, "%c%s.\n", cmd->summary[0] - 'a' + 'A', cmd->summary + 1);
+	int negatable = 0;
 	for (int st = OPT_YES; st <= OPT_LATER; st++)
 		help_options(out, cmd, (enum opt_state)st);
-	fprintf(out, "\nOptions without an argument also take a no- prefix (--no-shell-job); the last one wins.\n"
-		     "Exit status: 0 done, 1 failed, 2 refused command line. More: man ferry-%s.\n", cmd->name);
+	for (size_t i = 0; i < cli_nopts; i++)
+		negatable |= on(&cli_opts[i], cmd) && cli_opt_negatable(&cli_opts[i]);
+	fputc('\n', out);
+	if (negatable)
+		fputs("Options without an argument also take a no- prefix (--no-shell-job); the last one wins.\n", out);
+	fprintf(out, "Exit status: 0 done, 1 failed, 2 refused command line. More: man ferry-%s.\n", cmd->name);
 }
 
 void doc_usage(FILE *out)
@@ -203,7 +208,10 @@ static void man_command(FILE *out, const struct cli_cmd *cmd)
 				fprintf(out, ".SH \"%s\"\n", sections[st]);
 			man_option(out, o);
 		}
-		if (any && st == OPT_YES)
+		int negatable = 0;
+		for (size_t i = 0; i < cli_nopts; i++)
+			negatable |= on(&cli_opts[i], cmd) && cli_opt_negatable(&cli_opts[i]);
+		if (any && st == OPT_YES && negatable)
 			fputs(".PP\nOptions without an argument also take a \\fBno\\-\\fR prefix "
 			      "(\\fB\\-\\-no\\-shell\\-job\\fR); the last one given wins.\n", out);
 	}

@@ -46,15 +46,20 @@ int main(int argc, char **argv)
 		doc_version(stdout);
 		return 0;
 	}
-	const struct cli_cmd *cmd = cli_cmd_find(!strcmp(c, "help") ? argv[2] : c);
-	if (cmd && !strcmp(c, "help") && argc == 3) {
-		doc_help(stdout, cmd);
-		return 0;
-	}
-	if (!cmd || !strcmp(c, "help")) {
-		fprintf(stderr, "Error: ferry: unknown command '%s'\n\n", !strcmp(c, "help") ? argv[2] : c);
+	int help = !strcmp(c, "help");
+	const struct cli_cmd *cmd = cli_cmd_find(help ? argv[2] : c);
+	if (!cmd) {
+		fprintf(stderr, "Error: ferry: unknown command '%s'\n\n", help ? argv[2] : c);
 		doc_usage(stderr);
 		return 2;
+	}
+	if (help && argc > 3) {
+		fprintf(stderr, "Error: ferry: usage: ferry help [COMMAND]\n");
+		return 2;
+	}
+	if (help) {
+		doc_help(stdout, cmd);
+		return 0;
 	}
 	return run(cmd, argc - 1, argv + 1);
 }

@@ -305,5 +305,5 @@ const struct cli_cmd *cli_cmd_find(const char *name)
 
 int cli_opt_negatable(const struct cli_opt *o)
 {
-	return o->arg == ARG_NONE && o->id != O_HELP;
+	return o->arg == ARG_NONE && o->id != O_HELP && strncmp(o->name, "no-", 3) != 0;
 }

@@ -161,7 +161,7 @@ refused() {
 }
 
 t_numbers() {
-	local d=$OUT/numbers bad=() r p=$((RANDOM % 20000 + 300))
+	local d=$OUT/numbers bad=() r p=$((RANDOM % 20000 + 300)) ncases=0
 	mkdir -p "$d"
 	while [ -e "/proc/$p" ]; do p=$((p + 1)); done	# a PID nobody has: a parser bug dumps nothing
 	while IFS='|' read -r pat args; do
@@ -169,6 +169,7 @@ t_numbers() {
 		# shellcheck disable=SC2086
 		r=$(refused "${args}" "$pat" $args)
 		[ "$r" = ok ] || bad+=("$r")
+		ncases=$((ncases + 1))
 	done <<EOF
 -t/--tree 'abc': not a PID|dump -t abc -D $d/x
 -t/--tree '0': out of range|dump -t 0 -D $d/x
@@ -209,7 +210,7 @@ unexpected argument 'extra'|dump -t $p -D $d/x extra
 unknown command 'dumpp'|dumpp -t $p
 EOF
 	if [ ${#bad[@]} = 0 ] && [ ! -e "$d/x" ]; then
-		pass "numbers (37 malformed or out-of-range values and bad command lines: exit 2, the flag and the value named, nothing created)"
+		pass "numbers ($ncases malformed or out-of-range values and bad command lines: exit 2, the flag and the value named, nothing created)"
 	else
 		fail numbers "$(printf '%s; ' "${bad[@]}") $( [ -e "$d/x" ] && echo "and $d/x was created")"
 	fi
