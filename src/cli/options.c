@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/action.h"
+#include "cli/config.h"
 #include "cli/doc.h"
 #include "cli/options.h"
 #include "cli/parse.h"
@@ -477,6 +478,8 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args 
 		doc_help(stdout, cmd);
 		return 1;
 	}
+	if (config_expand(cmd, argc, argv, &argc, &argv) < 0)
+		return -1;
 	struct option *longs;
 	char shorts[128];
 	if (build_getopt(cmd, &longs, shorts, sizeof(shorts)) < 0) {

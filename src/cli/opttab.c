@@ -232,8 +232,10 @@ const struct cli_opt cli_opts[] = {
 	  "ferry.proto's DumpStats and RestoreStats; times in microseconds, booleans as true or false." },
 	{ O_CLOSE, "close", 0, ARG_REQ, "FD", C_CRIU | C_PS, YES,
 	  "close file descriptor FD before doing anything (may be given more than once)", NULL },
-	{ O_CONFIG, "config", 0, ARG_REQ, "FILE", C_CRIU | C_PS | C_CHECK, LATER,
-	  "read options from FILE: configuration files are not supported yet", NULL },
+	{ O_CONFIG, "config", 0, ARG_REQ, "FILE", C_CRIU | C_PS | C_CHECK, YES,
+	  "read options from FILE first (the command line wins): one per line, without --",
+	  "An argument follows the name after whitespace, in double quotes if it holds spaces (\\\" for a quote); "
+	  "# starts a comment. As CRIU's, except that no default file is read." },
 	{ O_NO_DEFAULT_CONFIG, "no-default-config", 0, ARG_NONE, NULL, C_CRIU | C_PS | C_CHECK, NOOP,
 	  "no effect: ferry reads no configuration file", NULL },
 	{ O_LOG_PID, "log-pid", 0, ARG_NONE, NULL, C_CRIU, NOOP,

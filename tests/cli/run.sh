@@ -310,11 +310,11 @@ RESTORE_FLAGS=(
 )
 # Not supported yet: refused (exit 2, "not supported yet", the flag named) before anything happens.
 LATER_DUMP=(--manage-cgroups --manage-cgroups=soft --manage-cgroups=full "--freeze-cgroup /x" --lazy-pages
-	--auto-dedup "--external unix[5]" "--external file[1:2]" "--config /x" --stream
+	--auto-dedup "--external unix[5]" "--external file[1:2]" --stream
 	"--empty-ns net" --cpu-cap=ins --cpu-cap --tls-no-cn-verify "--tls-cacrl x" "--ps-socket 3")
 LATER_RESTORE=(--manage-cgroups "--join-ns net:/proc/1/ns/net" "--root /mnt" "--lsm-profile apparmor:x"
 	"--veth-pair a=b" --lazy-pages --auto-dedup "--external veth[a]:b"
-	"--empty-ns net" --cpu-cap=all --stream "--config /x")
+	"--empty-ns net" --cpu-cap=all --stream)
 
 t_criu_accepted() {
 	local d=$OUT/criu-accept bad=() f rc err dead=$((RANDOM % 20000 + 300))
@@ -592,6 +592,43 @@ post-resume pid=$pid state=S traced=0 inventory=yes"
 	fi
 }
 
+# --config: CRIU's option files; the command line wins
+t_config() {
+	local d=$OUT/config pid rc
+	start "$d" || { fail config "the workload did not start"; return; }
+	pid=$PID
+	cat >"$d/c.conf" <<EOC
+# options as CRIU's configuration files hold them
+leave-running
+   display-stats    # with a comment
+work-dir "$d/work dir"
+ghost-limit 1M
+manage-cgroups ignore
+EOC
+	"$F" dump -t "$pid" -D "$d/img" --config "$d/c.conf" >"$d/d1.out" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && running "$pid" && grep -q '^Dump statistics' "$d/d1.out" && [ -s "$d/work dir/dump.log" ] &&
+		[ -s "$d/work dir/stats-dump.img" ]; then
+		pass "config (leave-running, display-stats, a quoted work-dir with a space, comments: each honoured)"
+	else
+		fail config "rc $rc: $(tail -1 "$d/d1.out"); state $(state "$pid"); work: $(ls "$d/work dir" 2>&1 | tr '\n' ' ')"
+	fi
+	local dead=$((RANDOM % 20000 + 300))
+	while [ -e "/proc/$dead" ]; do dead=$((dead + 1)); done
+	printf 'tree %s\n' "$dead" >"$d/t.conf"	# a PID nobody has, overridden by -t
+	dump_kill "$d" "$d/img2" --config "$d/c.conf" --no-leave-running --config="$d/t.conf" -t "$pid"
+	rc=$?
+	alive "$pid" && rc=running
+	printf 'display-stats "unterminated\n' >"$d/bad.conf"
+	local err
+	err=$("$F" dump -t "$pid" -D "$d/img3" --config "$d/bad.conf" 2>&1)
+	if [ "$rc" = 0 ] && grep -q "bad.conf', line 1" <<<"$err" && [ ! -e "$d/img3" ]; then
+		pass "config-order (the command line wins over the files; a bad line is refused by file and line)"
+	else
+		fail config-order "dump rc $rc; $err"
+	fi
+}
+
 t_check_feature() {
 	local bad=
 	"$F" check --feature list | grep -qx clone3_set_tid || bad+=" list"
@@ -767,6 +804,7 @@ t_leave_stopped
 t_restore_options
 t_page_server_daemon
 t_action_scripts
+t_config
 t_check_feature
 t_stats
 t_track_default
