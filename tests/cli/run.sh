@@ -291,7 +291,7 @@ DUMP_FLAGS=(
 	"--network-lock skip" --manage-cgroups=ignore --link-remap "--ghost-limit 1M" --ghost-fiemap
 	--no-ghost-fiemap --ext-unix-sk --skip-in-flight "--join-ns net:/proc/1/ns/net"
 	"--irmap-scan-path /tmp" --force-irmap -j --shell-job -R --leave-running -s --leave-stopped
-	"-o x.log" "--log-file x.log" -v4 -vvvv "-W WORK" "--work-dir WORK" --evasive-devices --track-mem
+	"-o x.log" "--log-file x.log" -v4 -vvvv "-W $OUT/criu-accept/work" "--work-dir $OUT/criu-accept/work" --evasive-devices --track-mem
 	--no-track-mem "--prev-images-dir ../p" "--timeout 10" --display-stats "--status-fd 1" "--pidfile p"
 	"--external mnt[]:" "--external dev[8/1]:d" "--cgroup-root /x" "--ext-mount-map /a:/b" "-M auto"
 	"--skip-mnt /proc" "--enable-fs nfs" --enable-external-sharing --enable-external-masters
@@ -302,7 +302,7 @@ RESTORE_FLAGS=(
 	--tcp-established --tcp-close --file-locks "--network-lock iptables" --manage-cgroups=ignore
 	--link-remap "--ghost-limit 1M" --ghost-fiemap --no-ghost-fiemap --ext-unix-sk --skip-in-flight
 	"--irmap-scan-path /tmp" --force-irmap -j --shell-job -d --restore-detached --daemon "-o x.log"
-	-v4 "-W WORK" --evasive-devices --track-mem "--prev-images-dir ../p" --display-stats
+	-v4 "-W $OUT/criu-accept/work" --evasive-devices --track-mem "--prev-images-dir ../p" --display-stats
 	"--pidfile p" "--status-fd 1" "--inherit-fd fd[1]:/x" "--external mnt[x]:/y" "-r /" "--root /"
 	"--cgroup-root /x" "--ext-mount-map /a:/b" "--skip-mnt /x" "--enable-fs nfs" --weak-sysctls
 	--cpu-cap=fpu --cpu-cap=none --enable-external-sharing --log-pid -s --leave-stopped "-d -S"
