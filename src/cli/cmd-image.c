@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include "cli/cli.h"
 #include "common/log.h"
-#include "common/util.h"
+#include "common/safefile.h"
 #include "engine/chain.h"
 #include "engine/stats.h"
 
@@ -29,11 +29,13 @@ static void ps_listening(void *arg)
 	struct ps_state *ps = arg;
 	struct cli_args *a = ps->a;
 	if (a->pidfile) {	/* relative: into DIR, as CRIU's */
-		char path[4096];
+		char path[4096], buf[32];
+		struct ferry_err e = { 0 };
 		record_path(path, sizeof(path), NULL, a->images_dir, a->pidfile);
-		int r = write_file_atomic(path, "%d\n", (int)getpid());
+		int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+		int r = safe_write_path(path, buf, (size_t)n, 0644, &e);
 		if (r < 0)
-			pr_warn("cannot write pidfile %s: %s\n", path, strerror(-r));
+			pr_warn("cannot write pidfile %s: %s\n", path, fe_str(&e, r));
 	}
 	if (a->status_fd >= 0) {
 		if (write(a->status_fd, "", 1) != 1)
@@ -84,13 +86,25 @@ static int daemonize(int *ready_fd)
 	_exit(WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
 }
 
+/* -o, or page-server.log with --daemon: in DIR, made as the server makes it (safefile.h). */
+static void open_log(const struct cli_args *a)
+{
+	char path[4096];
+	struct ferry_err e = { 0 };
+	record_path(path, sizeof(path), NULL, a->images_dir, a->log_file ? a->log_file : "page-server.log");
+	int fd = safe_dir_open(a->images_dir, 1, &e);
+	int r = fd < 0 ? fd : log_open_file(path, &e);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		pr_warn("no log file: %s\n", fe_str(&e, r));
+}
+
 int cmd_page_server(struct cli_args *a)
 {
 	struct remote_opts *o = &a->remote;
 	struct ps_state ps = { .a = a, .ready_fd = -1 };
 	struct ferry_err err = { 0 };
-	if (!o->address)
-		o->address = "0.0.0.0";
 	o->listening = ps_listening;
 	o->listening_arg = &ps;
 	if (a->daemon) {
@@ -98,12 +112,8 @@ int cmd_page_server(struct cli_args *a)
 		if (r < 0)
 			return fail("page server: go to the background", &err, fe_set(&err, -r, "fork"));
 	}
-	if (a->log_file || a->daemon) {
-		char path[4096];
-		record_path(path, sizeof(path), NULL, a->images_dir, a->log_file ? a->log_file : "page-server.log");
-		if (mkdir_p(a->images_dir, 0755) < 0 || log_open_file(path) < 0)
-			pr_warn("cannot open log file %s\n", path);
-	}
+	if (a->log_file || a->daemon)
+		open_log(a);
 	int r = page_server_run(o, a->images_dir, a->forever, &err);
 	log_close_file();
 	return r < 0 ? fail("page server", &err, r) : 0;
@@ -127,13 +137,14 @@ int cmd_image(struct cli_args *a)
 {
 	struct ferry_err err = { 0 };
 	if (a->nargs == 2 && !strcmp(a->args[0], "verify")) {
-		int r = chain_verify(a->args[1], stdout, &err);
+		int r = chain_verify(a->args[1], a->encrypt_key, stdout, &err);
 		return r < 0 ? fail(a->args[1], &err, r) : 0;
 	}
 	if (a->nargs == 3 && !strcmp(a->args[0], "merge")) {
-		int r = chain_merge(a->args[1], a->args[2], &err);
+		int r = chain_merge(a->args[1], a->args[2], a->encrypt_key, &err);
 		return r < 0 ? fail("merge", &err, r) : 0;
 	}
-	cli_error(a->cmd, "usage: ferry image verify DIR | ferry image merge DIR OUT");
+	cli_error(a->cmd, "usage: ferry image verify DIR | ferry image merge DIR OUT (--encrypt-key FILE for an "
+		  "encrypted image)");
 	return 2;
 }

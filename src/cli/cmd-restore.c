@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `ferry restore`: the parsed options to ferry_restore(), then what the CLI does around it: an
- * encrypted image is decoded first, the CPU is checked (--cpu-cap), and once the tree runs
- * --status-fd is told, --exec-cmd runs, or ferry waits for the root and exits with its status.
+ * `ferry restore`: the parsed options to ferry_restore(), then what the CLI does around it: the
+ * CPU is checked (--cpu-cap), and once the tree runs --status-fd is told, --exec-cmd runs, or
+ * ferry waits for the root and exits with its status.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,19 +14,30 @@
 #include "cli/cli.h"
 #include "common/kprobe.h"
 #include "common/log.h"
-#include "image/image.h"
+#include "common/safefile.h"
+#include "image/source.h"
+#include "transform/transform.h"
 
-/* The root PID of the image in dir, after checking it suits this CPU (--cpu-cap). */
-static int image_check(const char *dir, unsigned cpu_cap, pid_t *root, struct ferry_err *err)
+/*
+ * The root PID of the image, after checking it suits this CPU (--cpu-cap). The inventory is
+ * read as the restore reads it: from a directory that passes the same checks, decoded with
+ * the key when encrypted.
+ */
+static int image_check(const struct restore_opts *o, unsigned cpu_cap, pid_t *root, struct ferry_err *err)
 {
 	Ferry__Inventory *inv = NULL;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = dfd < 0 ? fe_set(err, errno, "open image directory %s", dir) :
-			  img_read_msg(dfd, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);
+	struct img_src src = { .dirfd = -1 };
+	int dfd = safe_dir_open(o->dir, 0, err);
+	int r = dfd < 0 ? fe_wrap(err, dfd, "image directory") : img_src_open_fd(&src, dfd, o->dir, err);
+	if (r == 0)
+		r = transform_src_attach(&src, o->key_file, err);
+	if (r == 0)
+		r = img_src_read_msg(&src, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);
+	img_src_close(&src);
 	if (dfd >= 0)
 		close(dfd);
 	if (r == -ENOENT)
-		return fe_msg(err, ENOENT, "%s holds no complete image (inventory.img is missing)", dir);
+		return fe_msg(err, ENOENT, "%s holds no complete image (inventory.img is missing)", o->dir);
 	if (r < 0)
 		return r;
 	*root = inv->root_pid;
@@ -42,49 +51,19 @@ static int image_check(const char *dir, unsigned cpu_cap, pid_t *root, struct fe
 	return r;
 }
 
-/*
- * An encoded image is decoded into a private directory and restored from there; its log and
- * statistics go into the work directory, by default the user's image directory.
- */
-static int restore_decoded(struct restore_opts *o, const char *key_file, unsigned cpu_cap, pid_t *root,
-			   struct ferry_err *err)
-{
-	char absdir[PATH_MAX];
-	if (!realpath(o->dir, absdir))
-		return fe_set(err, errno, "image directory %s", o->dir);
-	char *plain = NULL;
-	int r = transform_decode_dir(absdir, key_file, &plain, err);
-	if (r < 0)
-		return r;
-	struct restore_opts po = *o;
-	po.dir = plain;
-	po.work_dir = o->work_dir ? o->work_dir : absdir;
-	r = image_check(plain, cpu_cap, root, err);
-	if (r == 0)
-		r = ferry_restore(&po, NULL, err);
-	transform_cleanup(plain);
-	return r;
-}
-
+/* An encrypted image is decoded as it is read (--encrypt-key: restore_opts.key_file). */
 static int restore(struct cli_args *a, pid_t *root, struct ferry_err *err)
 {
 	struct restore_opts *o = &a->restore;
-	int enc = transform_dir_encoded(o->dir, err);
-	if (enc < 0)
-		return enc;
-	if (enc)
-		return restore_decoded(o, a->encrypt_key, a->cpu_cap, root, err);
-	if (a->encrypt_key)
-		return fe_msg(err, EBADMSG, "--encrypt-key was given but %s holds no encrypted image: refusing it "
-			      "(it may have been replaced)", o->dir);
-	int r = image_check(o->dir, a->cpu_cap, root, err);
+	int r = image_check(o, a->cpu_cap, root, err);
 	return r < 0 ? r : ferry_restore(o, NULL, err);
 }
 
+/* __WALL: the root keeps its own exit signal, which need not be SIGCHLD. */
 static int wait_root(pid_t root)
 {
 	int st = 0;
-	while (waitpid(root, &st, 0) < 0) {
+	while (waitpid(root, &st, __WALL) < 0) {
 		if (errno != EINTR) {
 			fprintf(stderr, "Error: wait for the restored pid %d: %s\n", root, strerror(errno));
 			return 1;

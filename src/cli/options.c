@@ -192,18 +192,29 @@ static int apply_general(struct cli_args *a, const struct cli_opt *o, const char
 	}
 }
 
+/* --port, as the transport reads it; 0 (any free port) only for the page server itself. */
+static int port(struct cli_args *a, const struct cli_opt *o, const char *arg)
+{
+	struct ferry_err err = { 0 };
+	char f[64];
+	if (remote_port_parse(arg, &a->remote.port, &err) < 0) {
+		cli_error(a->cmd, "%s: %s", flag_name(o, f, sizeof(f)), err.msg);
+		return -1;
+	}
+	if (a->remote.port == 0 && a->cmd->bit != C_PS)
+		return bad_value(a, o, arg, "out of range (the page server's port is 1 to 65535)");
+	a->port_set = 1;
+	return 0;
+}
+
 /* The page server, TLS, compression and encryption. */
 static int apply_transport(struct cli_args *a, const struct cli_opt *o, const char *arg, int on)
 {
-	uint64_t v;
 	switch (o->id) {
 	case O_PAGE_SERVER: a->page_server = on; return 0;
 	case O_ADDRESS: a->remote.address = arg; return 0;
-	case O_PORT:
-		if (number(a, o, arg, 1, 65535, "a TCP port", &v) < 0)
-			return -1;
-		a->remote.port = (int)v;
-		return 0;
+	case O_PORT: return port(a, o, arg);
+	case O_INSECURE: a->remote.insecure = on; return 0;
 	case O_TOKEN_FILE: a->remote.token_file = arg; return 0;
 	case O_TLS: a->tls = on; return 0;
 	case O_TLS_CERT: a->remote.tls_cert = arg; return 0;
@@ -213,7 +224,7 @@ static int apply_transport(struct cli_args *a, const struct cli_opt *o, const ch
 		if (transform_parse_compress(arg, &a->transform.compress) < 0)
 			return bad_value(a, o, arg, "not a compression (zstd, lz4 or none)");
 		return 0;
-	case O_ENCRYPT_KEY: a->transform.key_file = a->encrypt_key = arg; return 0;
+	case O_ENCRYPT_KEY: a->transform.key_file = a->restore.key_file = a->encrypt_key = arg; return 0;
 	default: return 1;
 	}
 }
@@ -437,7 +448,7 @@ static int check_required(const struct cli_cmd *cmd, struct cli_args *a)
 		cli_error(cmd, "-D DIR is required");
 		return -1;
 	}
-	if ((cmd->bit & C_PS) && (!a->remote.port || !a->images_dir)) {
+	if ((cmd->bit & C_PS) && (!a->port_set || !a->images_dir)) {
 		cli_error(cmd, "--port PORT and -D DIR are required");
 		return -1;
 	}

@@ -26,9 +26,10 @@ struct cli_args {
 	int json;			/* check --json */
 	const char *feature;		/* check --feature */
 	int forever, daemon;		/* page-server */
+	int port_set;			/* --port was given (the page server's may be 0) */
 	int exec_cmd;			/* restore --exec-cmd: args[] is the command */
 	unsigned cpu_cap;		/* CPU_CAP_* to check at restore */
-	const char *encrypt_key;	/* restore */
+	const char *encrypt_key;	/* restore (also restore.key_file), image, show */
 	const char *images_dir;		/* page-server -D */
 	const char *pidfile;		/* page-server --pidfile (restore: restore.pidfile) */
 	const char *log_file;		/* page-server -o */

@@ -30,22 +30,30 @@ const struct cli_cmd cli_cmds[] = {
 	  "created; a failed restore leaves nothing alive.\n\n"
 	  "Without -d, ferry stays the parent of the restored root, waits for it and exits with its status "
 	  "(128+N when signal N killed it). With -d it returns once the tree runs. An encrypted image is "
-	  "decoded into a private directory first (--encrypt-key).\n\n"
+	  "decoded as it is read, into memory only (--encrypt-key).\n\n"
 	  "The log (restore.log), the statistics (stats-restore.img) and a relative --pidfile go into the work "
 	  "directory, -D unless -W says otherwise, so an image may be read-only.", 0, -1 },
 	{ "page-server", C_PS, "--port PORT -D DIR [OPTION]...", "receive images from dumps on other hosts",
 	  "Listens for a dump run with --page-server and stores the image it streams into DIR, keeping only a "
-	  "whole image (docs/PROTOCOL.md). It serves one image and exits, unless --forever.", 0, 0 },
-	{ "image", C_IMAGE, "verify DIR | merge DIR OUT", "verify an image (and its parent chain), or merge a chain into one",
-	  "verify checks every file and checksum of the image in DIR and of every parent image it reads "
-	  "through. merge writes into OUT one image that needs no parent.", 2, 3 },
+	  "whole image (docs/PROTOCOL.md). Connections are served concurrently; it exits once one image is "
+	  "stored (or its dump failed), unless --forever, which serves until SIGINT, SIGTERM or SIGHUP.\n\n"
+	  "It listens on 127.0.0.1 unless --address says otherwise, and refuses to start without a way to "
+	  "authenticate its clients: --token-file, or --tls-cert/--tls-key with --tls-cacert (client "
+	  "certificates), or --insecure to accept anyone.", 0, 0 },
+	{ "image", C_IMAGE, "verify DIR | merge DIR OUT [--encrypt-key FILE]",
+	  "verify an image (and its parent chain), or merge a chain into one",
+	  "verify checks every file of the image in DIR and of every parent image it reads through: header, "
+	  "checksum, the dump it belongs to and the process it is for, then what a restore checks. merge "
+	  "writes into OUT one image that needs no parent, encoded as the original was. An encrypted image "
+	  "needs its key (--encrypt-key).", 2, 3 },
 	{ "export", C_EXPORT, "DIR FILE", "pack an image directory into one file",
 	  "Writes the whole image of DIR into FILE, in the page server's framed format.", 2, 2 },
 	{ "import", C_IMPORT, "FILE DIR", "unpack a file made by export into an image directory",
 	  "Verifies FILE and writes the image it holds into DIR.", 2, 2 },
-	{ "show", C_SHOW, "DIR|FILE", "print an image directory or file as JSON",
+	{ "show", C_SHOW, "[--encrypt-key FILE] DIR|FILE", "print an image directory or file as JSON",
 	  "Decodes every image file of DIR (or one FILE) and prints it as JSON, field names as in the image "
-	  "schema (proto/*.proto).", 1, 1 },
+	  "schema (proto/*.proto). An encoded file is decoded as it is read; without the key an encrypted "
+	  "one shows its header and encoding only.", 1, 1 },
 	{ "check", C_CHECK, "[OPTION]...", "probe the kernel and CPU for what ferry uses",
 	  "Prints what this kernel and CPU offer (vDSO layout, PAGEMAP_SCAN, userfaultfd write-protect, clone3 "
 	  "with set_tid, XSAVE...) and exits 0 when dump and restore can work here, 1 when they cannot.", 0, 0 },
@@ -94,11 +102,17 @@ const struct cli_opt cli_opts[] = {
 	  "send the image to a page server (--address, --port) instead of writing it into -D",
 	  "-D keeps the log and the image's metadata (not its pages), so chains work through page servers." },
 	{ O_ADDRESS, "address", 0, ARG_REQ, "ADDR", C_DUMPS, YES, "the page server's host name or address", NULL },
-	{ O_ADDRESS, "address", 0, ARG_REQ, "ADDR", C_PS, YES, "the address to listen on (default 0.0.0.0)", NULL },
+	{ O_ADDRESS, "address", 0, ARG_REQ, "ADDR", C_PS, YES,
+	  "the address to listen on (default 127.0.0.1: only this host; 0.0.0.0 or :: for every interface)", NULL },
 	{ O_PORT, "port", 0, ARG_REQ, "PORT", C_DUMPS, YES, "the page server's TCP port (1 to 65535)", NULL },
-	{ O_PORT, "port", 0, ARG_REQ, "PORT", C_PS, YES, "the TCP port to listen on (1 to 65535; required)", NULL },
+	{ O_PORT, "port", 0, ARG_REQ, "PORT", C_PS, YES,
+	  "the TCP port to listen on (0 to 65535; required): 0 takes a free port and prints it", NULL },
 	{ O_TOKEN_FILE, "token-file", 0, ARG_REQ, "FILE", C_DUMPS | C_PS, YES,
-	  "the pre-shared token that authenticates the session (docs/PROTOCOL.md)", NULL },
+	  "the pre-shared token that authenticates the session and seals every frame (docs/PROTOCOL.md)", NULL },
+	{ O_INSECURE, "insecure", 0, ARG_NONE, NULL, C_PS, YES,
+	  "serve clients that prove nothing (no --token-file, no client certificates)",
+	  "Anyone who can connect can then write an image into DIR, and a restore of it runs what it holds: "
+	  "only on a network you trust. The server warns when it starts so." },
 	{ O_TLS, "tls", 0, ARG_NONE, NULL, C_DUMPS | C_PS, YES,
 	  "use TLS; without --tls-cert/--tls-key/--tls-cacert, CRIU's default files under /etc/pki",
 	  "The defaults are /etc/pki/criu/cert.pem, /etc/pki/criu/private/key.pem and /etc/pki/CA/cacert.pem." },
@@ -116,15 +130,21 @@ const struct cli_opt cli_opts[] = {
 	{ O_ENCRYPT_KEY, "encrypt-key", 0, ARG_REQ, "FILE", C_DUMPS, YES,
 	  "encrypt every image file with this key (32 raw bytes or 64 hex digits; AES-256-GCM)", NULL },
 	{ O_ENCRYPT_KEY, "encrypt-key", 0, ARG_REQ, "FILE", C_RESTORE, YES,
-	  "the key of an encrypted image", NULL },
+	  "the key of an encrypted image: decoded as it is read, never written out plain",
+	  "With a key every image file must be encrypted: a plain one is refused as substituted." },
+	{ O_ENCRYPT_KEY, "encrypt-key", 0, ARG_REQ, "FILE", C_IMAGE | C_SHOW, YES,
+	  "the key of an encrypted image (and of its parents): decoded as it is read", NULL },
 
 	/* ---- restore ---- */
 	{ O_RESTORE_DETACHED, "restore-detached", 'd', ARG_NONE, NULL, C_RESTORE, YES,
 	  "return once the tree runs (default: wait for the root and exit with its status)",
-	  "A parent-death signal of the root cannot survive the restorer's exit, and is not restored then." },
+	  "A root with a parent-death signal (its own or one of its threads') is then made a child of ferry's "
+	  "parent, as with --restore-sibling, so that the signal fires when that process dies, not when ferry "
+	  "exits." },
 	{ O_DAEMON, "daemon", 0, ARG_NONE, NULL, C_RESTORE, YES, "the same as --restore-detached", NULL },
 	{ O_RESTORE_SIBLING, "restore-sibling", 'S', ARG_NONE, NULL, C_RESTORE, YES,
-	  "make the root a child of ferry's parent, not of ferry (with -d)", NULL },
+	  "make the root a child of ferry's parent, not of ferry (with -d)",
+	  "Its parent then reaps it; a parent-death signal of the root fires when that parent dies." },
 	{ O_LEAVE_STOPPED, "leave-stopped", 's', ARG_NONE, NULL, C_RESTORE, YES,
 	  "leave the restored tree stopped (SIGSTOP); SIGCONT lets it run", NULL },
 	{ O_PIDFILE, "pidfile", 0, ARG_REQ, "FILE", C_RESTORE, YES,

@@ -8,8 +8,9 @@ enum log_level { LOG_MSG = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_INFO = 3, LOG_DEB
 /* Console verbosity (CRIU's -v0..4); the log file always receives everything up to debug. */
 void log_set_console_level(int level);
 int log_get_console_level(void);
-/* Opens (truncating) the per-operation log file; 0 or -errno. */
-int log_open_file(const char *path);
+struct ferry_err;
+/* Opens the per-operation log file (mode 0600, never through a link, truncated); 0 or -errno. */
+int log_open_file(const char *path, struct ferry_err *err);
 void log_close_file(void);
 int log_enabled(int level);
 void log_printf(int level, const char *prefix, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -21,7 +21,5 @@ uint64_t now_us(void);
 /* Numeric field n (1-based, as in proc(5)) of /proc/PID/stat; 0 when unreadable. */
 uint64_t proc_stat_field(pid_t pid, int n);
 int mkdir_p(const char *path, mode_t mode);
-/* A small file written whole under a temporary name, then renamed over path (never followed). */
-int write_file_atomic(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Formats into a static-free caller buffer: "/proc/<pid>/<rel>". */
 #define PROC_PATH(buf, pid, rel) (snprintf((buf), sizeof(buf), "/proc/%d/%s", (int)(pid), (rel)), (buf))

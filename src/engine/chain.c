@@ -15,9 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/chain.h"
-#include "image/show.h"
+#include "transform/transform.h"
 
 #define CHAIN_MAX_DEPTH 64
 
@@ -30,9 +31,9 @@ struct chain_task {
 
 struct chain {
 	char dir[PATH_MAX];
-	int dirfd;
+	struct img_src src;
 	Ferry__Inventory *inv;
-	struct chain_task *tasks;
+	struct chain_task *tasks;	/* sorted by pid */
 	size_t ntasks;
 	struct chain *parent;
 	int meta_only;		/* pagemaps only: the parent of a dump being made (its pages may be remote) */
@@ -41,25 +42,30 @@ struct chain {
 static int load_task(struct chain *c, int pid, struct ferry_err *err)
 {
 	struct chain_task *ct = &c->tasks[c->ntasks];
+	char name[64];
 	memset(ct, 0, sizeof(*ct));
 	ct->pid = pid;
 	ct->ps.fd = -1;
-	int r = img_read_msg(c->dirfd, IMG_PAGEMAP, pid, (ProtobufCMessage **)&ct->pm, err);
+	int r = img_src_read_msg(&c->src, IMG_PAGEMAP, pid, (ProtobufCMessage **)&ct->pm, err);
 	if (r == -ENOENT) {	/* a zombie, or a task the parent image did not have */
 		fe_clear(err);
 		return 0;
 	}
+	if (r == 0 && ct->pm->pid != pid)
+		r = fe_msg(err, EBADMSG, "pagemap-%d.img: holds the pagemap of pid %d", pid, ct->pm->pid);
 	if (r == 0)
 		r = pagemap_validate(ct->pm, err);
-	if (r == 0 && !c->meta_only)
-		r = pages_open(c->dirfd, pid, ct->pm, &ct->ps, err);
+	if (r == 0 && !c->meta_only) {
+		int fd = img_src_fd(&c->src, img_name(name, sizeof(name), IMG_PAGES, pid), err);
+		r = fd < 0 ? fd : pages_open_fd(fd, pid, ct->pm, &c->src.ident, &ct->ps, err);
+	}
+	if (r == 0 && !(ct->store_idx = calloc(ct->pm->n_entries + 1, sizeof(uint64_t))))
+		r = fe_set(err, ENOMEM, "chain");
 	if (r < 0) {
+		pages_close(&ct->ps);
 		img_free((ProtobufCMessage *)ct->pm);
 		return fe_wrap(err, r, "parent image %s", c->dir);
 	}
-	ct->store_idx = calloc(ct->pm->n_entries + 1, sizeof(uint64_t));
-	if (!ct->store_idx)
-		return fe_set(err, ENOMEM, "chain");
 	uint64_t idx = 0;
 	for (size_t i = 0; i < ct->pm->n_entries; i++) {
 		ct->store_idx[i] = idx;
@@ -70,31 +76,85 @@ static int load_task(struct chain *c, int pid, struct ferry_err *err)
 	return 0;
 }
 
-static int open_level(const char *path, int depth, int meta_only, struct chain **out, struct ferry_err *err)
+static int cmp_task(const void *a, const void *b)
+{
+	const struct chain_task *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* The parent directory rel (absolute, or relative to dir) into out (PATH_MAX bytes). */
+static int parent_path(char *out, const char *dir, const char *rel)
+{
+	int n = snprintf(out, PATH_MAX, "%s%s%s", rel[0] == '/' ? "" : dir, rel[0] == '/' ? "" : "/", rel);
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* The parent's identity must be the one the child recorded when it was made. */
+static int check_parent(const struct chain *c, const Ferry__Inventory *child, struct ferry_err *err)
+{
+	char a[2 * IMG_ID_LEN + 1], b[2 * IMG_ID_LEN + 1];
+	if (!child || !child->has_parent_image_id)
+		return 0;
+	if (child->parent_image_id.len != IMG_ID_LEN)
+		return fe_msg(err, EBADMSG, "inventory.img: malformed parent image id");
+	if (!memcmp(child->parent_image_id.data, c->src.ident.id, IMG_ID_LEN))
+		return 0;
+	return fe_msg(err, EBADMSG, "parent image %s is image %s, not the image %s this one was made from",
+		      c->dir, img_ident_str(&c->src.ident, a), img_ident_str((const void *)child->parent_image_id.data, b));
+}
+
+/* The rest of a level whose source is open: inventory, pagemaps (and stores), its own parent. */
+static int open_level(struct chain *c, const Ferry__Inventory *child, int depth, struct ferry_err *err)
 {
 	if (depth > CHAIN_MAX_DEPTH)
-		return fe_msg(err, ELOOP, "image chain deeper than %d (a loop?) at %s", CHAIN_MAX_DEPTH, path);
-	struct chain *c = calloc(1, sizeof(*c));
-	if (!c)
-		return fe_set(err, ENOMEM, "chain");
-	snprintf(c->dir, sizeof(c->dir), "%s", path);
-	c->meta_only = meta_only;
-	c->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = c->dirfd < 0 ? fe_set(err, errno, "parent image %s", path) : 0;
-	if (r == 0)
-		r = img_read_msg(c->dirfd, IMG_INVENTORY, 0, (ProtobufCMessage **)&c->inv, err);
+		return fe_msg(err, ELOOP, "image chain deeper than %d (a loop?) at %s", CHAIN_MAX_DEPTH, c->dir);
+	int r = img_src_read_msg(&c->src, IMG_INVENTORY, 0, (ProtobufCMessage **)&c->inv, err);
 	if (r == -ENOENT)
-		r = fe_msg(err, ENOENT, "parent image %s is missing or incomplete (no inventory.img)", path);
+		r = fe_msg(err, ENOENT, "parent image %s is missing or incomplete (no inventory.img)", c->dir);
+	if (r == 0)
+		r = check_parent(c, child, err);
+	if (r == 0 && c->inv->n_pids > IMG_MAX_TASKS)
+		r = fe_msg(err, EBADMSG, "parent image %s: %zu tasks, more than %d", c->dir, c->inv->n_pids, IMG_MAX_TASKS);
 	if (r == 0 && !(c->tasks = calloc(c->inv->n_pids + 1, sizeof(*c->tasks))))
 		r = fe_set(err, ENOMEM, "chain");
 	for (size_t i = 0; r == 0 && i < c->inv->n_pids; i++)
 		r = load_task(c, c->inv->pids[i], err);
-	if (r == 0 && c->inv->parent_dir) {
-		char up[PATH_MAX];
-		snprintf(up, sizeof(up), "%s%s%s", c->inv->parent_dir[0] == '/' ? "" : path,
-			 c->inv->parent_dir[0] == '/' ? "" : "/", c->inv->parent_dir);
-		r = open_level(up, depth + 1, meta_only, &c->parent, err);
-	}
+	if (r < 0)
+		return r;
+	qsort(c->tasks, c->ntasks, sizeof(*c->tasks), cmp_task);
+	for (size_t i = 1; i < c->ntasks; i++)
+		if (c->tasks[i].pid == c->tasks[i - 1].pid)
+			return fe_msg(err, EBADMSG, "%s/inventory.img: pid %d appears twice", c->dir, c->tasks[i].pid);
+	if (!c->inv->parent_dir)
+		return 0;
+	char up[PATH_MAX];
+	if (parent_path(up, c->dir, c->inv->parent_dir) < 0)
+		return fe_msg(err, ENAMETOOLONG, "%s: the parent image's path is too long", c->dir);
+	if (!(c->parent = calloc(1, sizeof(*c->parent))))
+		return fe_set(err, ENOMEM, "chain");
+	c->parent->src.dirfd = -1;
+	snprintf(c->parent->dir, sizeof(c->parent->dir), "%s", up);
+	c->parent->meta_only = c->meta_only;
+	if ((r = img_src_open_like(&c->parent->src, &c->src, up, err)) < 0)
+		return fe_msg(err, -r, "parent image %s is missing or incomplete (%s)", up, strerror(-r));
+	return open_level(c->parent, c->inv, depth + 1, err);
+}
+
+int chain_open(const struct img_src *src, const Ferry__Inventory *inv, struct chain **out, struct ferry_err *err)
+{
+	*out = NULL;
+	if (!inv->parent_dir)
+		return 0;
+	struct chain *c = calloc(1, sizeof(*c));
+	if (!c)
+		return fe_set(err, ENOMEM, "chain");
+	c->src.dirfd = -1;
+	int r = parent_path(c->dir, src->dir, inv->parent_dir) < 0 ?
+		fe_msg(err, ENAMETOOLONG, "%s: the parent image's path is too long", src->dir) : 0;
+	if (r == 0 && (r = img_src_open_like(&c->src, src, c->dir, err)) < 0)
+		r = fe_msg(err, -r, "parent image %s is missing or incomplete (%s)", c->dir, strerror(-r));
+	if (r == 0)
+		r = open_level(c, inv, 1, err);
 	if (r < 0) {
 		chain_close(c);
 		return r;
@@ -103,15 +163,46 @@ static int open_level(const char *path, int depth, int meta_only, struct chain *
 	return 0;
 }
 
-int chain_open(int dirfd, const char *dir, const Ferry__Inventory *inv, struct chain **out, struct ferry_err *err)
+int chain_open_dir(const char *dir, const char *key_file, struct chain **out, struct ferry_err *err)
 {
 	*out = NULL;
-	if (!inv->parent_dir)
-		return 0;
-	char up[PATH_MAX];
-	snprintf(up, sizeof(up), "%s%s%s", inv->parent_dir[0] == '/' ? "" : dir, inv->parent_dir[0] == '/' ? "" : "/",
-		 inv->parent_dir);
-	return open_level(up, 1, 0, out, err);
+	struct chain *c = calloc(1, sizeof(*c));
+	if (!c)
+		return fe_set(err, ENOMEM, "chain");
+	snprintf(c->dir, sizeof(c->dir), "%s", dir);
+	c->src.dirfd = -1;
+	c->meta_only = 1;
+	int r = img_src_open(&c->src, dir, err);
+	if (r == 0)
+		r = transform_src_attach(&c->src, key_file, err);
+	if (r == 0)
+		r = open_level(c, NULL, 1, err);
+	if (r < 0) {
+		chain_close(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+const struct img_ident *chain_ident(const struct chain *c)
+{
+	return &c->src.ident;
+}
+
+const struct img_src *chain_src(const struct chain *c)
+{
+	return &c->src;
+}
+
+struct chain *chain_parent(const struct chain *c)
+{
+	return c->parent;
+}
+
+const char *chain_dir(const struct chain *c)
+{
+	return c->dir;
 }
 
 void chain_close(struct chain *c)
@@ -125,8 +216,7 @@ void chain_close(struct chain *c)
 		}
 		free(c->tasks);
 		img_free((ProtobufCMessage *)c->inv);
-		if (c->dirfd >= 0)
-			close(c->dirfd);
+		img_src_close(&c->src);
 		free(c);
 		c = up;
 	}
@@ -145,10 +235,8 @@ int chain_verify_pages(struct chain *c, struct ferry_err *err)
 
 static struct chain_task *find_task(struct chain *c, int pid)
 {
-	for (size_t i = 0; i < c->ntasks; i++)
-		if (c->tasks[i].pid == pid)
-			return &c->tasks[i];
-	return NULL;
+	struct chain_task key = { .pid = pid };
+	return bsearch(&key, c->tasks, c->ntasks, sizeof(*c->tasks), cmp_task);
 }
 
 /* The first run of pm that ends after vaddr. */
@@ -231,202 +319,3 @@ int chain_resolve(struct chain *c, int pid, uint64_t vaddr, uint64_t len,
 	return 0;
 }
 
-static int count_piece(const struct chain_piece *p, void *arg)
-{
-	*(uint64_t *)arg += p->len;
-	return 0;
-}
-
-/* Checks every file of one image; prints a line per problem; 0 or the first error. */
-static int verify_files(const char *dir, FILE *out, struct ferry_err *err)
-{
-	FILE *null = fopen("/dev/null", "w");
-	int r = img_show_dir(dir, null ? null : out, err);
-	if (null)
-		fclose(null);
-	return r;
-}
-
-int chain_verify(const char *dir, FILE *out, struct ferry_err *err)
-{
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return fe_set(err, errno, "%s", dir);
-	Ferry__Inventory *inv = NULL;
-	int r = img_read_msg(dfd, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);
-	if (r == -ENOENT)
-		return fe_msg(err, ENOENT, "%s holds no complete image (inventory.img is missing)", dir);
-	if (r < 0 || (r = verify_files(dir, out, err)) < 0) {
-		img_free((ProtobufCMessage *)inv);
-		return r;
-	}
-	struct chain *c = NULL;
-	r = chain_open(dfd, dir, inv, &c, err);
-	uint64_t pages = 0, parent_pages = 0;
-	for (size_t i = 0; r == 0 && i < inv->n_pids; i++) {
-		Ferry__Pagemap *pm = NULL;
-		struct page_store ps = { .fd = -1 };
-		int rr = img_read_msg(dfd, IMG_PAGEMAP, inv->pids[i], (ProtobufCMessage **)&pm, err);
-		if (rr == -ENOENT) {
-			fe_clear(err);
-			continue;
-		}
-		r = rr < 0 ? rr : pages_open(dfd, inv->pids[i], pm, &ps, err);
-		if (r == 0)
-			r = pages_verify(&ps, pm, err);
-		for (size_t k = 0; r == 0 && k < pm->n_entries; k++) {
-			const Ferry__PagemapEntry *e = pm->entries[k];
-			if (e->flags & PM_IN_PARENT)
-				r = chain_resolve(c, inv->pids[i], e->vaddr, e->nr_pages * PS_PAGE, count_piece, &parent_pages, err);
-			else
-				pages += e->nr_pages;
-		}
-		pages_close(&ps);
-		img_free((ProtobufCMessage *)pm);
-	}
-	if (r == 0)
-		r = chain_verify_pages(c, err);
-	if (r == 0) {
-		int depth = 0;
-		for (struct chain *l = c; l; l = l->parent)
-			depth++;
-		fprintf(out, "%s: %s, %zu task(s), %llu pages stored, %llu in %d parent image(s): OK\n", dir,
-			inv->pre_dump ? "pre-dump" : "dump", inv->n_pids, (unsigned long long)pages,
-			(unsigned long long)(parent_pages / PS_PAGE), depth);
-	}
-	chain_close(c);
-	img_free((ProtobufCMessage *)inv);
-	return r;
-}
-
-struct merge_read {
-	uint8_t *buf;
-	uint64_t base;
-	int err;
-};
-
-static int read_piece(const struct chain_piece *p, void *arg)
-{
-	struct merge_read *m = arg;
-	int r = pread_full(p->store_fd, m->buf + (p->vaddr - m->base), p->len, (off_t)p->file_off);
-	return r < 0 ? (m->err = r) : 0;
-}
-
-/* One task's pages, every run resolved, into a fresh store and pagemap under out. */
-static int merge_task(int dfd, int ofd, struct chain *c, int pid, struct ferry_err *err)
-{
-	Ferry__Pagemap *pm = NULL;
-	struct page_store own = { .fd = -1 }, ps = { .fd = -1 };
-	_cleanup_free_ uint8_t *buf = aligned_alloc(PS_PAGE, PS_RUN_MAX_PAGES * PS_PAGE);
-	int r = img_read_msg(dfd, IMG_PAGEMAP, pid, (ProtobufCMessage **)&pm, err);
-	if (r == -ENOENT) {
-		fe_clear(err);
-		return 0;
-	}
-	if (r < 0 || (r = pages_open(dfd, pid, pm, &own, err)) < 0 || (r = pages_verify(&own, pm, err)) < 0)
-		goto out;
-	uint64_t total = 0;
-	for (size_t i = 0; i < pm->n_entries; i++)
-		total += pm->entries[i]->nr_pages;
-	struct img_sink sink;
-	img_sink_local(&sink, ofd);
-	if ((r = pages_create_to(&sink, pid, total, &ps, err)) < 0)
-		goto out;
-	uint64_t own_idx = 0, idx = 0;
-	for (size_t i = 0; r == 0 && i < pm->n_entries; i++) {
-		Ferry__PagemapEntry *e = pm->entries[i];
-		size_t len = e->nr_pages * PS_PAGE;
-		if (!buf) {
-			r = fe_set(err, ENOMEM, "merge");
-			break;
-		}
-		if (e->flags & PM_IN_PARENT) {
-			struct merge_read m = { buf, e->vaddr, 0 };
-			r = chain_resolve(c, pid, e->vaddr, len, read_piece, &m, err);
-			if (r == 0 && m.err)
-				r = fe_set(err, m.err, "read a parent image");
-		} else {
-			r = pread_full(own.fd, buf, len, PS_HDR_SIZE + own_idx * PS_PAGE);
-			own_idx += e->nr_pages;
-			if (r < 0)
-				fe_set(err, r, "read pages-%d.img", pid);
-		}
-		if (r == 0) {
-			e->flags = 0;
-			e->has_flags = 0;
-			e->xxh3 = XXH3_64bits(buf, len);
-			r = pages_write(&ps, idx, buf, e->nr_pages, err);
-			idx += e->nr_pages;
-		}
-	}
-	pm->total_pages = total;
-	if (r == 0)
-		r = pages_commit(&ps, err);
-	else
-		pages_abort(&ps);
-	if (r == 0)
-		r = img_write_msg(ofd, IMG_PAGEMAP, pid, &pm->base, err);
-out:
-	pages_close(&own);
-	img_free((ProtobufCMessage *)pm);
-	return r;
-}
-
-static int copy_file(int dfd, int ofd, const char *name, struct ferry_err *err)
-{
-	_cleanup_free_ char *data = NULL;
-	size_t len;
-	int r = read_file_at(dfd, name, &data, &len);
-	if (r < 0)
-		return fe_set(err, r, "read %s", name);
-	struct img_sink sink;
-	img_sink_local(&sink, ofd);
-	return img_sink_write_file(&sink, name, data, len, NULL, 0, err);
-}
-
-int chain_merge(const char *dir, const char *out, struct ferry_err *err)
-{
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return fe_set(err, errno, "%s", dir);
-	int r = mkdir_p(out, 0755);
-	_cleanup_close_ int ofd = r < 0 ? -1 : open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ofd < 0)
-		return fe_set(err, r < 0 ? r : errno, "create %s", out);
-	Ferry__Inventory *inv = NULL;
-	struct chain *c = NULL;
-	r = img_read_msg(dfd, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);
-	if (r == -ENOENT)
-		return fe_msg(err, ENOENT, "%s holds no complete image (inventory.img is missing)", dir);
-	if (r == 0)
-		r = chain_open(dfd, dir, inv, &c, err);
-	if (r == 0)
-		r = chain_verify_pages(c, err);
-	_cleanup_closedir_ DIR *d = r == 0 ? fdopendir(dup(dfd)) : NULL;
-	struct dirent *de;
-	while (r == 0 && d && (de = readdir(d))) {
-		const struct img_kind_desc *k = img_kind_by_name(de->d_name);
-		size_t l = strlen(de->d_name);
-		if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".img") || !k ||
-		    k->kind == IMG_INVENTORY || k->kind == IMG_PAGEMAP || k->kind == IMG_PAGES || k->kind == IMG_TRACK)
-			continue;
-		r = copy_file(dfd, ofd, de->d_name, err);
-	}
-	for (size_t i = 0; r == 0 && i < inv->n_pids; i++)
-		r = merge_task(dfd, ofd, c, inv->pids[i], err);
-	if (r == 0) {	/* last: the inventory makes it whole, now without a parent */
-		inv->parent_dir = NULL;
-		r = img_write_msg(ofd, IMG_INVENTORY, 0, &inv->base, err);
-	}
-	chain_close(c);
-	if (inv)
-		inv->parent_dir = NULL;
-	img_free((ProtobufCMessage *)inv);
-	return r;
-}
-
-int chain_open_dir(const char *dir, struct chain **out, struct ferry_err *err)
-{
-	*out = NULL;
-	return open_level(dir, 1, 1, out, err);
-}

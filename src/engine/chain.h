@@ -7,20 +7,30 @@
 #pragma once
 #include <stdio.h>
 #include "engine/context.h"
+#include "image/source.h"
 
 #define PM_IN_PARENT 1u
 
 struct chain;	/* the parents of an image, opened and verified */
 
-/* Opens the chain above the image in dirfd (whose inventory is inv); *out is NULL when it has none. */
-int chain_open(int dirfd, const char *dir, const Ferry__Inventory *inv, struct chain **out, struct ferry_err *err);
 /*
- * Opens dir itself (and its parents) as a chain: the previous image of a dump being made. Only
- * pagemaps are read (which pages each level holds): after a dump to a page server, dir holds
- * the image's metadata and its pages are on the server.
+ * Opens the chain above the image read through src (whose inventory is inv), every level read
+ * the way src is (decoded with its key) and checked to be the parent its child was made from;
+ * *out is NULL when it has none.
  */
-int chain_open_dir(const char *dir, struct chain **out, struct ferry_err *err);
+int chain_open(const struct img_src *src, const Ferry__Inventory *inv, struct chain **out, struct ferry_err *err);
+/*
+ * Opens dir itself (and its parents) as a chain: the previous image of a dump being made (with
+ * the dump's key, NULL if none). Only pagemaps are read (which pages each level holds): after a
+ * dump to a page server, dir holds the image's metadata and its pages are on the server.
+ */
+int chain_open_dir(const char *dir, const char *key_file, struct chain **out, struct ferry_err *err);
 void chain_close(struct chain *c);
+/* A level's identity, source, directory, and the level above it (NULL at the top). */
+const struct img_ident *chain_ident(const struct chain *c);
+const struct img_src *chain_src(const struct chain *c);
+const char *chain_dir(const struct chain *c);
+struct chain *chain_parent(const struct chain *c);
 /* Checks every page store of the chain and that each in-parent run resolves. */
 int chain_verify_pages(struct chain *c, struct ferry_err *err);
 
@@ -41,7 +51,18 @@ int chain_page_hashes(struct chain *c, int pid, uint64_t vaddr, uint64_t n, uint
 int chain_resolve(struct chain *c, int pid, uint64_t vaddr, uint64_t len,
 		  int (*fn)(const struct chain_piece *p, void *arg), void *arg, struct ferry_err *err);
 
-/* `ferry image verify DIR`: every file, every checksum, and the parent chain. */
-int chain_verify(const char *dir, FILE *out, struct ferry_err *err);
-/* `ferry image merge DIR OUT`: a self-contained copy of DIR with every page resolved. */
-int chain_merge(const char *dir, const char *out, struct ferry_err *err);
+/*
+ * `ferry image verify DIR`: every file of the image and of every parent (decoded with the key
+ * in key_file, NULL if none), every checksum, identity and structure, and the chain.
+ */
+int chain_verify(const char *dir, const char *key_file, FILE *out, struct ferry_err *err);
+/*
+ * Restore's own checks of the image read through src, without restoring anything: every record
+ * and its structure, every page run, the chain (engine/restore.c). 0 or -errno.
+ */
+int restore_check_image(struct img_src *src, struct ferry_err *err);
+/*
+ * `ferry image merge DIR OUT`: a self-contained copy of DIR with every page resolved, encoded
+ * as DIR is (with the same key).
+ */
+int chain_merge(const char *dir, const char *out, const char *key_file, struct ferry_err *err);

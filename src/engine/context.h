@@ -15,9 +15,11 @@
 #include <sys/user.h>
 #include "common/arena.h"
 #include "common/error.h"
+#include "common/idindex.h"
 #include "engine/engine.h"
 #include "image/image.h"
 #include "image/pagestore.h"
+#include "image/source.h"
 #include "inject/syscall.h"
 #include "transport/progress.h"
 
@@ -26,6 +28,7 @@ struct dthread {
 	int seized;
 	struct user_regs_struct regs;	/* as stopped */
 	uint64_t sigmask;		/* the thread's real mask */
+	uint32_t securebits;		/* read with the rest of its prctl state (task/prctl.c) */
 	Ferry__ThreadCore *core;
 };
 
@@ -70,6 +73,7 @@ struct dump_ctx {
 	struct img_tee tee;
 	struct img_sink *base_sink;	/* local, or the tee to a remote sink */
 	struct img_sink *sink;		/* where image files go: base_sink, or a transform over it */
+	struct img_ident ident;		/* this dump's identity, in every file's header */
 	struct arena arena;
 	struct dtask *tasks;		/* parents before children; tasks[0] is the root */
 	size_t ntasks;
@@ -87,6 +91,7 @@ struct dump_ctx {
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen, t_thawed;	/* t_thawed: the tree runs again or is killed */
+	int work_dirfd;			/* -W: dump.log and stats-dump.img; -1: dirfd */
 	struct ferry_err *err;
 };
 
@@ -112,6 +117,7 @@ struct rtask {
 	int remote_pages_fd;		/* the page store, open in the new task */
 	uint64_t tramp;			/* trampoline page: `syscall; int3` then scratch */
 	int alive;
+	int threads_made;
 };
 
 struct stash_ent {
@@ -122,9 +128,12 @@ struct stash_ent {
 struct restore_ctx {
 	const struct restore_opts *opts;
 	int dirfd;
+	struct img_src src;		/* every image file is read through it (decoded if encoded) */
 	Ferry__Inventory *inv;
 	Ferry__Pstree *pstree;
 	Ferry__Files *files;
+	struct id_index file_idx;	/* files->files by id (files_validate) */
+	struct id_index memfd_idx;	/* memfd entries carrying a content, by inode (files/memfd.c) */
 	struct rtask *tasks;		/* parents before children; tasks[0] is the root */
 	size_t ntasks;
 	int *master;			/* per files->files[i]: ferry's descriptor for it */
@@ -139,7 +148,10 @@ struct restore_ctx {
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	pid_t restorer_pid;
-	int sibling_sync[2];		/* --restore-sibling: the root waits to be seized (restore.c) */
+	pid_t restorer_ppid;
+	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */
+	int hold_fd;			/* sibling: its end of a socketpair with ferry */
+	int work_dirfd;			/* -W: restore.log and stats-restore.img; -1: dirfd */
 	struct ferry_err *err;
 };
 

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/kprobe.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/context.h"
 #include "engine/pstree.h"
@@ -49,19 +50,20 @@ static int not_pages(const char *name)
 static int stage_open_dir(struct dump_ctx *ctx)
 {
 	const struct dump_opts *o = ctx->opts;
-	int r = mkdir_p(o->dir, 0755);
-	if (r < 0)
-		return fe_set(ctx->err, r, "create image directory %s", o->dir);
-	ctx->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+	ctx->dirfd = safe_dir_open(o->dir, 1, ctx->err);
 	if (ctx->dirfd < 0)
-		return fe_set(ctx->err, errno, "open image directory %s", o->dir);
+		return fe_wrap(ctx->err, ctx->dirfd, "image directory");
 	char path[4096];
-	if (o->work_dir && (r = mkdir_p(o->work_dir, 0755)) < 0)
-		return fe_set(ctx->err, r, "create work directory %s", o->work_dir);
-	record_path(path, sizeof(path), o->work_dir, o->dir, o->log_file ? o->log_file : "dump.log");
-	if (log_open_file(path) < 0)
-		pr_warn("cannot open log file %s\n", path);
-	img_sink_local(&ctx->local_sink, ctx->dirfd);
+	const char *log = o->log_file ? o->log_file : "dump.log";
+	struct ferry_err le = { 0 };
+	if (o->work_dir && (ctx->work_dirfd = safe_dir_open(o->work_dir, 1, ctx->err)) < 0)
+		return fe_wrap(ctx->err, ctx->work_dirfd, "work directory");
+	record_path(path, sizeof(path), o->work_dir, o->dir, log);
+	if ((r = log_open_file(path, &le)) < 0)
+		pr_warn("no log file: %s\n", fe_str(&le, r));
+	if ((r = img_sink_local_open(&ctx->local_sink, ctx->dirfd, ctx->err)) < 0)
+		return r;
 	ctx->base_sink = &ctx->local_sink;
 	if (o->sink) {	/* the next dump of a chain reads which pages its parent holds from here */
 		ctx->tee = (struct img_tee){ .primary = o->sink, .mirror = &ctx->local_sink, .mirrored = not_pages };
@@ -69,12 +71,18 @@ static int stage_open_dir(struct dump_ctx *ctx)
 		ctx->base_sink = &ctx->tee_sink;
 	}
 	ctx->sink = ctx->base_sink;
+	/* Every file of this dump carries its identity: files of two dumps cannot be mixed. */
+	if ((r = img_ident_new(&ctx->ident)) < 0)
+		return fe_set(ctx->err, r, "a random image id");
+	memcpy(ctx->local_sink.ident, ctx->ident.id, IMG_ID_LEN);
+	memcpy(ctx->base_sink->ident, ctx->ident.id, IMG_ID_LEN);
 	if (o->transform && (r = transform_sink_wrap(ctx->base_sink, o->transform, &ctx->sink, ctx->err)) < 0) {
 		ctx->sink = ctx->base_sink;
 		return r;
 	}
 	/* The inventory is written last: without it the directory never looks like a whole image. */
 	ctx->sink->ops->remove(ctx->sink, "inventory.img");
+	img_dir_clear(ctx->dirfd);	/* the older image's files, its tracking holder's track.img too */
 	pr_info("dumping the tree of pid %d into %s (ferry %s)\n", o->pid, o->dir, FERRY_VERSION);
 	return 0;
 }
@@ -110,6 +118,8 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	if (r < 0)
 		return fe_set(ctx->err, r, "read /proc/%d/stat", t->pid);
 	t->pstree->pid = t->pid;
+	t->pstree->has_exit_signal = 1;
+	t->pstree->exit_signal = (int)proc_stat_field(t->pid, 38);
 	t->pstree->threads = ARENA_ARRAY(a, int32_t, t->nthreads + 1);
 	if (t->zombie) {
 		t->pstree->has_zombie = t->pstree->has_exit_status = 1;
@@ -142,16 +152,25 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+/* A zombie child of t's parent that leads session sid (engine/restore-tree.c rebuilds that). */
+static int zombie_sibling_leads(struct dump_ctx *ctx, size_t i, int sid)
+{
+	for (size_t k = 1; k < ctx->ntasks; k++)
+		if (ctx->tasks[k].pid == sid && ctx->tasks[k].zombie && ctx->tasks[k].parent == ctx->tasks[i].parent)
+			return 1;
+	return 0;
+}
+
 /*
- * Sessions: a task is in its own session, its parent's, or (the root) its caller's. Anything
- * else needs session helpers this version does not have.
+ * Sessions: a task is in its own session, its parent's, one led by a zombie sibling, or (the
+ * root) its caller's. Anything else needs session helpers this version does not have.
  */
 static int check_sessions(struct dump_ctx *ctx)
 {
 	for (size_t i = 1; i < ctx->ntasks; i++) {
 		const Ferry__PstreeEntry *e = ctx->tasks[i].pstree;
 		const Ferry__PstreeEntry *p = ctx->tasks[ctx->tasks[i].parent].pstree;
-		if (e->sid != e->pid && e->sid != p->sid)
+		if (e->sid != e->pid && e->sid != p->sid && !zombie_sibling_leads(ctx, i, e->sid))
 			return fe_msg(ctx->err, EOPNOTSUPP,
 				      "pid %d is in session %d, neither its own nor its parent's (%d): not supported by this version",
 				      e->pid, e->sid, p->sid);
@@ -161,6 +180,16 @@ static int check_sessions(struct dump_ctx *ctx)
 
 static int stage_collect(struct dump_ctx *ctx)
 {
+	/* What a restore would refuse is refused now, while the tree runs on untouched. */
+	if (ctx->ntasks > IMG_MAX_TASKS)
+		return fe_msg(ctx->err, EOPNOTSUPP, "the tree has %zu processes; an image holds at most %d",
+			      ctx->ntasks, IMG_MAX_TASKS);
+	size_t nthreads = 0;
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		nthreads += ctx->tasks[i].nthreads;
+	if (nthreads > IMG_MAX_THREADS)
+		return fe_msg(ctx->err, EOPNOTSUPP, "the tree has %zu threads; an image holds at most %d", nthreads,
+			      IMG_MAX_THREADS);
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		int r = collect_one(ctx, &ctx->tasks[i]);
 		if (r < 0)
@@ -189,14 +218,9 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 	int r = read_file(PROC_PATH(path, t->pid, "maps"), &maps, NULL);
 	if (r < 0)
 		return fe_set(ctx->err, r, "read %s", path);
-	char *v = strstr(maps, "[vdso]");
-	if (!v)
-		return fe_msg(ctx->err, ENOENT, "pid %d has no vdso: cannot inject", t->pid);
-	while (v > maps && v[-1] != '\n')
-		v--;
-	unsigned long long s, e;
-	if (sscanf(v, "%llx-%llx", &s, &e) != 2 || find_syscall_insn(t->pid, s, e, &t->sc_addr) < 0)
-		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso", t->pid);
+	if (find_syscall_in_maps(t->pid, maps, &t->sc_addr) < 0)
+		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso or any executable mapping: "
+			      "cannot inject", t->pid);
 	/* Block every signal while injecting: what arrives now stays queued and is dumped as pending. */
 	for (size_t i = 0; i < t->nthreads; i++)
 		if ((r = pt_set_sigmask(t->threads[i].tid, ~0ULL)) < 0)
@@ -204,7 +228,10 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 	r = inj_open(&t->inj, t->pid, t->sc_addr, ctx->err);
 	if (r < 0)
 		return r;
+	t->inj.trap_ok = task_sigtrap_unused(t->pid);
 	t->injecting = 1;
+	if ((r = task_sud_suspend(ctx, t)) < 0)
+		return r;
 	long addr;
 	r = DINJ(ctx, t, &addr, "map a scratch area", SYS_mmap, 0, DUMP_SCRATCH_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -225,6 +252,7 @@ static int inject_stop(struct dump_ctx *ctx, struct dtask *t)
 	if (t->inj.scratch)
 		r = DINJ(ctx, t, &ret, "unmap the scratch area", SYS_munmap, t->inj.scratch, DUMP_SCRATCH_SIZE);
 	int r2 = inj_finish(&t->inj);
+	task_sud_resume(t);
 	if (r < 0)
 		return r;
 	return r2 < 0 ? fe_set(ctx->err, r2, "put back registers of pid %d", t->pid) : 0;
@@ -282,7 +310,7 @@ static int stage_track(struct dump_ctx *ctx)
 	const char *pp = prev_path(ctx, prev, sizeof(prev));
 	int r = track_begin(ctx, pp);
 	if (r == 0 && pp) {
-		r = chain_open_dir(pp, &ctx->prev, ctx->err);
+		r = chain_open_dir(pp, ctx->opts->transform ? ctx->opts->transform->key_file : NULL, &ctx->prev, ctx->err);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "--prev-images-dir %s", ctx->opts->prev_dir);
 	}
@@ -428,6 +456,12 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.has_pre_dump = ctx->opts->pre_dump;
 	inv.pre_dump = ctx->opts->pre_dump;
 	inv.parent_dir = (char *)ctx->opts->prev_dir;
+	inv.has_image_id = 1;
+	inv.image_id = (ProtobufCBinaryData){ IMG_ID_LEN, ctx->ident.id };
+	if (ctx->prev) {	/* restore and verify check that the parent is still this one */
+		inv.has_parent_image_id = 1;
+		inv.parent_image_id = (ProtobufCBinaryData){ IMG_ID_LEN, (uint8_t *)chain_ident(ctx->prev)->id };
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	inv.has_created_unix_us = 1;
@@ -478,7 +512,7 @@ static void dump_abort(struct dump_ctx *ctx)
 
 int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 {
-	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .err = err };
+	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .err = err };
 	typedef int (*stage_fn)(struct dump_ctx *);
 	static const struct { const char *name; stage_fn fn; } dump_stages[] = {
 		{ "open-dir", stage_open_dir },
@@ -538,13 +572,15 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		dump_leave_tree(&ctx);
 		stats_dump_finish(&ctx);
 		pr_info("dump of pid %d done: frozen %.3f ms\n", o->pid, ctx.stats.frozen_us / 1000.0);
-		stats_dump_report(&ctx.stats, o, o->work_dir ? o->work_dir : o->dir);
+		stats_dump_report(&ctx);
 	}
 	pstree_free(&ctx);
 	free(ctx.seen);
 	arena_free(&ctx.arena);
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
+	if (ctx.work_dirfd >= 0)
+		close(ctx.work_dirfd);
 	log_close_file();
 	return r;
 }

@@ -71,6 +71,7 @@ struct restore_opts {
 	const char *log_file;	/* NULL: restore.log */
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
+	const char *key_file;	/* the key of an encrypted image (decoded as it is read) */
 	/* CRIU's options (criu(8)), set by the CLI's option table (src/cli/options.c). */
 	int tcp_established;	/* files/inet.c: restore established TCP connections */
 	int tcp_close;		/* files/inet.c: restore connected TCP sockets closed */
@@ -81,7 +82,15 @@ struct restore_opts {
 	const char *const *join_ns;	/* containers: "NS:PATH[,OPTS]" namespaces to join */
 	size_t n_join_ns;
 	int leave_stopped;	/* the restored tree stays stopped (SIGSTOP) instead of running */
-	int restore_sibling;	/* the root becomes a sibling of ferry (child of its parent); needs detached */
+	/*
+	 * The root is made a sibling of ferry (a child of ferry's parent, CLONE_PARENT) with
+	 * restore_sibling, and also when detached and the root or one of its threads has a
+	 * parent-death signal (it then fires when ferry's caller dies, as the original's did when
+	 * its own parent died), unless caller_waits: the caller waits for the root, which must
+	 * stay ferry's child.
+	 */
+	int restore_sibling;
+	int caller_waits;
 	const char *work_dir;	/* restore.log and stats-restore.img go here; NULL: dir */
 	int auto_dedup;		/* image/: punch pages out of the image once restored */
 	ferry_hook_fn hook;	/* NULL, or called at "post-restore" and "pre-resume" */
@@ -94,6 +103,6 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err);
  * 0 or -errno with err filled; on failure nothing restored is left alive. Without o->detached
  * and with wstatus, waits for the restored root and stores its wait status in *wstatus; with
  * wstatus NULL returns once the tree runs and the caller waits (the root is its child unless
- * o->restore_sibling).
+ * it was made a sibling: see restore_sibling).
  */
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err);

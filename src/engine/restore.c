@@ -15,12 +15,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #define LOG_PREFIX "restore: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/chain.h"
 #include "engine/context.h"
@@ -31,6 +33,7 @@
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "task/task.h"
+#include "transform/transform.h"
 
 int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const char *what, long nr,
 	       const unsigned long a[6])
@@ -46,21 +49,25 @@ int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const c
 static int stage_open_dir(struct restore_ctx *ctx)
 {
 	const struct restore_opts *o = ctx->opts;
-	ctx->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ctx->dirfd = safe_dir_open(o->dir, 0, ctx->err);
 	if (ctx->dirfd < 0)
-		return fe_set(ctx->err, errno, "open image directory %s", o->dir);
+		return fe_wrap(ctx->err, ctx->dirfd, "image directory");
 	char path[4096];
 	int r;
-	if (o->work_dir && (r = mkdir_p(o->work_dir, 0755)) < 0)
-		return fe_set(ctx->err, r, "create work directory %s", o->work_dir);
-	record_path(path, sizeof(path), o->work_dir, o->dir, o->log_file ? o->log_file : "restore.log");
-	if (log_open_file(path) < 0)
-		pr_warn("cannot open log file %s\n", path);
+	const char *log = o->log_file ? o->log_file : "restore.log";
+	struct ferry_err le = { 0 };
+	if (o->work_dir && (ctx->work_dirfd = safe_dir_open(o->work_dir, 1, ctx->err)) < 0)
+		return fe_wrap(ctx->err, ctx->work_dirfd, "work directory");
+	record_path(path, sizeof(path), o->work_dir, o->dir, log);
+	if ((r = log_open_file(path, &le)) < 0)
+		pr_warn("no log file: %s\n", fe_str(&le, r));
 	pr_info("restoring from %s (ferry %s)\n", o->dir, FERRY_VERSION);
-	return 0;
+	if ((r = img_src_open_fd(&ctx->src, ctx->dirfd, o->dir, ctx->err)) < 0)
+		return r;
+	return transform_src_attach(&ctx->src, o->key_file, ctx->err);
 }
 
-#define READ_IMG(ctx, kind, id, out) img_read_msg((ctx)->dirfd, (kind), (id), (ProtobufCMessage **)(out), (ctx)->err)
+#define READ_IMG(ctx, kind, id, out) img_src_read_msg(&(ctx)->src, (kind), (id), (ProtobufCMessage **)(out), (ctx)->err)
 
 static int read_task(struct restore_ctx *ctx, struct rtask *t)
 {
@@ -89,36 +96,71 @@ static int read_task(struct restore_ctx *ctx, struct rtask *t)
 	return 0;
 }
 
+static uint64_t pstree_pid_key(const void *arr, size_t i)
+{
+	return (uint32_t)((const Ferry__Pstree *)arr)->tasks[i]->pid;
+}
+
+static uint64_t int_key(const void *arr, size_t i)
+{
+	return (uint32_t)((const int32_t *)arr)[i];
+}
+
+/* No pid or tid appears twice in the tree. */
+static int check_tids(struct restore_ctx *ctx)
+{
+	const Ferry__Pstree *tree = ctx->pstree;
+	size_t n = 0;
+	for (size_t i = 0; i < tree->n_tasks; i++)
+		n += tree->tasks[i]->n_threads;
+	if (n > IMG_MAX_THREADS)
+		return fe_msg(ctx->err, EBADMSG, "pstree.img: %zu threads, more than %d", n, IMG_MAX_THREADS);
+	_cleanup_free_ int32_t *all = malloc((n + 1) * sizeof(*all));
+	if (!all)
+		return fe_set(ctx->err, ENOMEM, "thread list");
+	n = 0;
+	for (size_t i = 0; i < tree->n_tasks; i++)
+		for (size_t k = 0; k < tree->tasks[i]->n_threads; k++)
+			all[n++] = tree->tasks[i]->threads[k];
+	struct id_index ix;
+	uint64_t dup;
+	int r = idx_build(&ix, n, int_key, all, &dup);
+	idx_free(&ix);
+	if (r == -EEXIST)
+		return fe_msg(ctx->err, EBADMSG, "pstree.img: pid or tid %d appears twice", (int)dup);
+	return r < 0 ? fe_set(ctx->err, r, "thread list") : 0;
+}
+
 /* Parents must come before children; each non-root task's parent is an earlier entry. */
 static int link_tree(struct restore_ctx *ctx)
 {
 	const Ferry__Pstree *tree = ctx->pstree;
-	if (tree->n_tasks < 1 || tree->tasks[0]->pid != ctx->inv->root_pid || tree->n_tasks > 4096)
+	struct id_index pids;
+	if (tree->n_tasks < 1 || tree->tasks[0]->pid != ctx->inv->root_pid || tree->n_tasks > IMG_MAX_TASKS)
 		return fe_msg(ctx->err, EBADMSG, "pstree.img: no tree rooted at pid %d", ctx->inv->root_pid);
+	int r = check_tids(ctx);
+	if (r < 0 || (r = idx_build(&pids, tree->n_tasks, pstree_pid_key, tree, NULL)) < 0)
+		return r < 0 && r != -ENOMEM ? r : fe_set(ctx->err, ENOMEM, "task list");
 	ctx->tasks = calloc(tree->n_tasks, sizeof(*ctx->tasks));
 	if (!ctx->tasks)
-		return fe_set(ctx->err, ENOMEM, "task list");
-	ctx->ntasks = tree->n_tasks;
-	for (size_t i = 0; i < tree->n_tasks; i++) {
+		r = fe_set(ctx->err, ENOMEM, "task list");
+	ctx->ntasks = ctx->tasks ? tree->n_tasks : 0;
+	for (size_t i = 0; r == 0 && i < ctx->ntasks; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		const Ferry__PstreeEntry *e = tree->tasks[i];
+		long k = i ? idx_find(&pids, (uint32_t)e->ppid) : -1;
 		t->pstree = tree->tasks[i];
 		t->pid = e->pid;
-		t->parent = -1;
+		t->parent = k >= 0 && (size_t)k < i && !tree->tasks[k]->zombie ? (int)k : -1;
 		t->zombie = e->zombie;
 		t->ps.fd = -1;
-		for (size_t k = 0; k < i && i > 0; k++)
-			if (tree->tasks[k]->pid == e->ppid && !tree->tasks[k]->zombie)
-				t->parent = (int)k;
 		if (e->pid <= 0 || e->n_threads < 1 || e->threads[0] != e->pid || (i > 0 && t->parent < 0) ||
 		    (i == 0 && e->zombie))
-			return fe_msg(ctx->err, EBADMSG, "pstree.img: entry %zu (pid %d) is malformed or has no parent before it",
-				      i, e->pid);
-		for (size_t k = 0; k < i; k++)
-			if (ctx->tasks[k].pid == e->pid)
-				return fe_msg(ctx->err, EBADMSG, "pstree.img: pid %d appears twice", e->pid);
+			r = fe_msg(ctx->err, EBADMSG, "pstree.img: entry %zu (pid %d) is malformed or has no parent before it",
+				   i, e->pid);
 	}
-	return 0;
+	idx_free(&pids);
+	return r;
 }
 
 static int stage_read_images(struct restore_ctx *ctx)
@@ -131,10 +173,12 @@ static int stage_read_images(struct restore_ctx *ctx)
 			      "with --prev-images-dir", ctx->opts->dir);
 	if (r < 0 || (r = READ_IMG(ctx, IMG_PSTREE, 0, &ctx->pstree)) < 0 ||
 	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = link_tree(ctx)) < 0 ||
-	    (r = files_validate(ctx->files, ctx->err)) < 0)
+	    (r = files_validate(ctx->files, &ctx->file_idx, ctx->err)) < 0)
 		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++)
-		if (!ctx->tasks[i].zombie && (r = read_task(ctx, &ctx->tasks[i])) < 0)
+		if (!ctx->tasks[i].zombie && ((r = read_task(ctx, &ctx->tasks[i])) < 0 ||
+					      (r = files_validate_fds(&ctx->file_idx, ctx->tasks[i].fds, ctx->tasks[i].pid,
+								      ctx->err)) < 0))
 			return r;
 	return 0;
 }
@@ -147,7 +191,7 @@ static int count_piece(const struct chain_piece *p, void *arg)
 /* The parent images: opened, every store verified, every run left to them resolvable. */
 static int verify_chain(struct restore_ctx *ctx)
 {
-	int r = chain_open(ctx->dirfd, ctx->opts->dir, ctx->inv, &ctx->chain, ctx->err);
+	int r = chain_open(&ctx->src, ctx->inv, &ctx->chain, ctx->err);
 	if (r == 0)
 		r = chain_verify_pages(ctx->chain, ctx->err);
 	for (size_t k = 0; r == 0 && k < ctx->ntasks; k++) {
@@ -168,7 +212,9 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 		struct rtask *t = &ctx->tasks[i];
 		if (t->zombie)
 			continue;
-		r = pages_open(ctx->dirfd, t->pid, t->pagemap, &t->ps, ctx->err);
+		char name[64];
+		int fd = img_src_fd(&ctx->src, img_name(name, sizeof(name), IMG_PAGES, t->pid), ctx->err);
+		r = fd < 0 ? fd : pages_open_fd(fd, t->pid, t->pagemap, &ctx->src.ident, &t->ps, ctx->err);
 		if (r == 0)
 			r = pages_verify(&t->ps, t->pagemap, ctx->err);
 	}
@@ -223,49 +269,61 @@ static int stage_open_files(struct restore_ctx *ctx)
 }
 
 /*
- * --restore-sibling: the root is created as a child of ferry's parent (CLONE_PARENT), so ferry
- * seizes it instead of being asked to trace it; the root waits on a pipe until it is seized.
+ * The root is ferry's child, or ferry's sibling (CLONE_PARENT): with --restore-sibling, and
+ * when ferry exits first (-d) and the root has a parent-death signal (unless the caller waits
+ * for the root). A sibling's parent is the restorer's caller, as the original's was its own
+ * caller, and its parent-death signal fires when that one dies, not when ferry exits. A sibling
+ * is seized instead of asking to be traced (its parent would become the tracer).
  */
-static int seize_sibling(struct restore_ctx *ctx, pid_t pid, long opts)
+static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 {
-	int r = ptrace(PTRACE_SEIZE, pid, NULL, (void *)opts) < 0 ? -errno : 0;
-	if (r == 0 && write(ctx->sibling_sync[1], "", 1) != 1)
-		r = -EPIPE;
-	close(ctx->sibling_sync[1]);
-	ctx->sibling_sync[1] = -1;
-	return r < 0 ? fe_set(ctx->err, r, "seize pid %d (restored as a sibling of ferry)", pid) : 0;
+	int sv[2] = { -1, -1 };
+	ctx->hold_fd = -1;
+	int pdeath = t->core->has_pdeath_sig && t->core->pdeath_sig;
+	for (size_t i = 1; i < t->nthreads; i++)	/* a thread's own counts too */
+		pdeath |= t->threads[i].core->attrs && t->threads[i].core->attrs->pdeath_sig;
+	ctx->sibling = ctx->opts->restore_sibling || (ctx->opts->detached && !ctx->opts->caller_waits && pdeath);
+	if (ctx->sibling && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return fe_set(ctx->err, errno, "socketpair");
+	ctx->hold_fd = sv[1];
+	int sig = t->pstree->has_exit_signal ? t->pstree->exit_signal : SIGCHLD;
+	pid_t tid = t->pid;
+	struct clone_args ca = { .flags = ctx->sibling ? CLONE_PARENT : 0, .exit_signal = ctx->sibling ? 0 : sig,
+				 .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
+	fflush(NULL);
+	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0)
+		restore_child_main(ctx, t);
+	int e = errno, st, r;
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return fe_set(ctx->err, e, "create pid %d (clone3 with set_tid)", t->pid);
+	}
+	t->alive = 1;
+	if (ctx->sibling) {
+		char c;	/* it says it is set up; EOF if it died */
+		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, ctx->err) : -ECHILD;
+		close(sv[0]);
+	} else {
+		r = pt_wait_stop(t->pid, &st);
+	}
+	return r < 0 ? fe_msg(ctx->err, ECHILD, "pid %d died while setting itself up", t->pid) : 0;
 }
 
 static int stage_fork_root(struct restore_ctx *ctx)
 {
 	struct rtask *t = &ctx->tasks[0];
 	uint64_t t0 = now_us();
-	int sibling = ctx->opts->restore_sibling;
 	ctx->restorer_pid = getpid();
+	ctx->restorer_ppid = getppid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	if (sibling && pipe2(ctx->sibling_sync, O_CLOEXEC) < 0)
-		return fe_set(ctx->err, errno, "pipe");
-	pid_t tid = t->pid;
-	/* With CLONE_PARENT the exit signal is our own, and clone3 wants 0 here. */
-	struct clone_args ca = { .flags = sibling ? CLONE_PARENT : 0, .exit_signal = sibling ? 0 : SIGCHLD,
-				 .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
-	fflush(NULL);
-	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid == 0)
-		restore_child_main(ctx, t);
-	if (sibling)
-		close(ctx->sibling_sync[0]);
-	if (pid < 0)
-		return fe_set(ctx->err, errno, "create pid %d (clone3 with set_tid)", t->pid);
-	t->alive = 1;
-	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP;
-	int st, r = sibling ? seize_sibling(ctx, t->pid, opts) : 0;
+	int r = fork_root(ctx, t);
 	if (r < 0)
 		return r;
-	r = pt_wait_stop(t->pid, &st);
-	if (r < 0)
-		return fe_msg(ctx->err, ECHILD, "pid %d died while setting itself up", t->pid);
-	if (!sibling && ptrace(PTRACE_SETOPTIONS, t->pid, NULL, (void *)opts) < 0)
+	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP;
+	if (ptrace(PTRACE_SETOPTIONS, t->pid, NULL, (void *)opts) < 0)
 		return fe_set(ctx->err, errno, "trace pid %d", t->pid);
 	t->threads[0].attached = 1;
 	ctx->stats.forking_us += now_us() - t0;
@@ -381,11 +439,13 @@ static void write_pidfile(struct restore_ctx *ctx)
 	const struct restore_opts *o = ctx->opts;
 	if (!o->pidfile)
 		return;
-	char path[4096];
+	char path[4096], buf[32];
+	struct ferry_err e = { 0 };
 	record_path(path, sizeof(path), o->work_dir, o->dir, o->pidfile);
-	int r = write_file_atomic(path, "%d\n", ctx->tasks[0].pid);
+	int n = snprintf(buf, sizeof(buf), "%d\n", ctx->tasks[0].pid);
+	int r = safe_write_path(path, buf, (size_t)n, 0644, &e);
 	if (r < 0)
-		pr_warn("cannot write pidfile %s: %s\n", path, strerror(-r));
+		pr_warn("cannot write pidfile %s: %s\n", path, fe_str(&e, r));
 }
 
 static void free_images(struct restore_ctx *ctx)
@@ -405,9 +465,19 @@ static void free_images(struct restore_ctx *ctx)
 		img_free((ProtobufCMessage *)t->pagemap);
 	}
 	free(ctx->tasks);
+	idx_free(&ctx->file_idx);
+	idx_free(&ctx->memfd_idx);
 	img_free((ProtobufCMessage *)ctx->files);
 	img_free((ProtobufCMessage *)ctx->pstree);
 	img_free((ProtobufCMessage *)ctx->inv);
+}
+
+/* Into the work directory (by default the image's), as part of the image (engine/stats.h). */
+static int write_stats(struct restore_ctx *ctx, struct ferry_err *err)
+{
+	struct transform_opts to = { .key_file = ctx->opts->key_file };
+	return stats_write_img(ctx->work_dirfd >= 0 ? ctx->work_dirfd : ctx->dirfd, &ctx->src.ident,
+			       to.key_file ? &to : NULL, IMG_STATS_RESTORE, &ctx->stats.base, err);
 }
 
 static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
@@ -420,16 +490,26 @@ static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
 		s->threads += ctx->tasks[k].nthreads;
 	}
 	struct ferry_err e2 = { 0 };
-	const char *dir = ctx->opts->work_dir ? ctx->opts->work_dir : ctx->opts->dir;
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = dfd < 0 ? fe_set(&e2, errno, "open %s", dir) : img_write_msg(dfd, IMG_STATS_RESTORE, 0, &s->base, &e2);
+	int r = write_stats(ctx, &e2);
 	if (r < 0)
 		pr_warn("stats-restore.img not written: %s\n", fe_str(&e2, r));
 }
 
+int restore_check_image(struct img_src *src, struct ferry_err *err)
+{
+	struct restore_opts o = { .dir = src->dir };
+	struct restore_ctx ctx = { .opts = &o, .dirfd = -1, .work_dirfd = -1, .src = *src, .tty_fd = -1, .err = err };
+	int r = stage_read_images(&ctx);
+	if (r == 0)
+		r = stage_verify_pages(&ctx);
+	free_images(&ctx);
+	return r;
+}
+
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err)
 {
-	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .tty_fd = -1, .err = err, .sibling_sync = { -1, -1 } };
+	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .src = { .dirfd = -1 }, .tty_fd = -1,
+				   .err = err };
 	static const struct { const char *name; int (*fn)(struct restore_ctx *); } stages[] = {
 		{ "open-dir", stage_open_dir },
 		{ "read-images", stage_read_images },
@@ -474,15 +554,18 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		ctx.ntasks = 0;
 		if (!o->detached && wstatus) {
 			int st = 0;
-			while (waitpid(root, &st, 0) < 0 && errno == EINTR)
+			while (waitpid(root, &st, __WALL) < 0 && errno == EINTR)
 				;
 			*wstatus = st;
 		}
 	}
 	if (ctx.ntasks)
 		free_images(&ctx);
+	img_src_close(&ctx.src);
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
+	if (ctx.work_dirfd >= 0)
+		close(ctx.work_dirfd);
 	log_close_file();
 	return r;
 }

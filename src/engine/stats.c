@@ -3,14 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <jansson.h>
 #define LOG_PREFIX "stats: "
 #include "common/log.h"
-#include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "engine/stats.h"
+#include "transform/transform.h"
 
 #define SET(s, f, v) do { (s)->has_##f = 1; (s)->f = (v); } while (0)
 
@@ -142,7 +144,7 @@ static json_t *stats_to_json(const ProtobufCMessage *m, const char *op)
 	return j;
 }
 
-/* Written to a temporary name and renamed: a reader never sees half a file. */
+/* Published whole under its name (safefile.h): a reader never sees half a file, a link is not followed. */
 static int write_json(json_t *j, const char *path)
 {
 	if (!strcmp(path, "-")) {
@@ -151,18 +153,13 @@ static int write_json(json_t *j, const char *path)
 		fflush(stdout);
 		return r < 0 ? -EIO : 0;
 	}
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
-	FILE *f = fopen(tmp, "wex");
-	if (!f)
-		return -errno;
-	int r = json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 || fputc('\n', f) == EOF ? -EIO : 0;
-	if (fclose(f) != 0 && !r)
-		r = -errno;
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
-	if (r)
-		unlink(tmp);
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!text)
+		return -ENOMEM;
+	size_t n = strlen(text);
+	text[n] = '\n';	/* json_dumps's NUL becomes the final newline */
+	int r = safe_write_path(path, text, n + 1, 0644, NULL);
+	free(text);
 	return r;
 }
 
@@ -176,11 +173,27 @@ int stats_json_write(const ProtobufCMessage *m, const char *op, const char *path
 	return r;
 }
 
-void stats_dump_report(const Ferry__DumpStats *s, const struct dump_opts *o, const char *dir)
+int stats_write_img(int dirfd, const struct img_ident *ident, const struct transform_opts *to, enum img_kind kind,
+		    const ProtobufCMessage *m, struct ferry_err *err)
 {
+	struct img_sink local, *s = &local;
+	img_sink_local(&local, dirfd);
+	memcpy(local.ident, ident->id, IMG_ID_LEN);
+	int r = to ? transform_sink_wrap(&local, to, &s, err) : 0;
+	if (r == 0)
+		r = img_write_msg_to(s, kind, 0, m, err);
+	if (s != &local)
+		s->ops->close(s, r == 0, err);
+	return r;
+}
+
+void stats_dump_report(struct dump_ctx *ctx)
+{
+	const struct dump_opts *o = ctx->opts;
+	const Ferry__DumpStats *s = &ctx->stats;
 	struct ferry_err err = { 0 };
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = dfd < 0 ? fe_set(&err, errno, "open %s", dir) : img_write_msg(dfd, IMG_STATS_DUMP, 0, &s->base, &err);
+	int r = stats_write_img(ctx->work_dirfd >= 0 ? ctx->work_dirfd : ctx->dirfd, &ctx->ident, o->transform,
+				IMG_STATS_DUMP, &s->base, &err);
 	if (r < 0)
 		pr_warn("stats-dump.img not written: %s\n", fe_str(&err, r));
 	if (s->tracking_lost)

@@ -12,10 +12,18 @@
 /* Fills the counters and times of a finished dump (after the tree was released or killed). */
 void stats_dump_finish(struct dump_ctx *ctx);
 /*
- * Writes stats-dump.img into dir (the work directory), then prints and writes JSON as the
- * options ask, and warns when the chain's dirty-page tracking was lost. Failures are logged.
+ * Writes stats-dump.img into the work directory (-W, else the image directory), then prints
+ * and writes JSON as the options ask, and warns when the chain's dirty-page tracking was lost.
+ * Failures are logged.
  */
-void stats_dump_report(const Ferry__DumpStats *s, const struct dump_opts *o, const char *dir);
+void stats_dump_report(struct dump_ctx *ctx);
+/*
+ * A statistics record (kind) written whole into dirfd as a file of the image ident belongs to:
+ * stamped with its identity and encoded as it is (to: NULL for plain), so that verify, show
+ * and merge read it like the image's other files. 0 or -errno with err filled.
+ */
+int stats_write_img(int dirfd, const struct img_ident *ident, const struct transform_opts *to, enum img_kind kind,
+		    const ProtobufCMessage *m, struct ferry_err *err);
 void stats_restore_print(const Ferry__RestoreStats *s);
 /*
  * The statistics as one JSON object into path, or stdout for "-": {"operation": "dump" or

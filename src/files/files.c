@@ -211,17 +211,50 @@ static int files_dump(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
-int files_validate(const Ferry__Files *files, struct ferry_err *err)
+static uint64_t file_id_key(const void *arr, size_t i)
 {
-	for (size_t i = 0; i < files->n_files; i++) {
-		const Ferry__FileEntry *fe = files->files[i];
-		if (!kind_ops(fe->kind))
-			return fe_msg(err, EBADMSG, "files.img: file %u has a kind (%d) this ferry cannot restore", fe->id, fe->kind);
-		for (size_t k = 0; k < i; k++)
-			if (files->files[k]->id == fe->id)
-				return fe_msg(err, EBADMSG, "files.img: file id %u appears twice", fe->id);
+	return ((const Ferry__Files *)arr)->files[i]->id;
+}
+
+static uint64_t fd_key(const void *arr, size_t i)
+{
+	return (uint64_t)(int64_t)((const Ferry__FdTable *)arr)->fds[i]->fd;
+}
+
+int files_validate(const Ferry__Files *files, struct id_index *ix, struct ferry_err *err)
+{
+	uint64_t dup;
+	if (files->n_files > FILES_MAX)
+		return fe_msg(err, EBADMSG, "files.img: %zu open files, more than %u", files->n_files, FILES_MAX);
+	for (size_t i = 0; i < files->n_files; i++)
+		if (!kind_ops(files->files[i]->kind))
+			return fe_msg(err, EBADMSG, "files.img: file %u has a kind (%d) this ferry cannot restore",
+				      files->files[i]->id, files->files[i]->kind);
+	int r = idx_build(ix, files->n_files, file_id_key, files, &dup);
+	if (r == -EEXIST)
+		return fe_msg(err, EBADMSG, "files.img: file id %llu appears twice", (unsigned long long)dup);
+	return r < 0 ? fe_set(err, r, "index files.img") : 0;
+}
+
+int files_validate_fds(const struct id_index *ix, const Ferry__FdTable *fds, int pid, struct ferry_err *err)
+{
+	struct id_index fx;
+	uint64_t dup;
+	if (fds->n_fds > FDS_MAX)
+		return fe_msg(err, EBADMSG, "fds-%d.img: %zu descriptors, more than %u", pid, fds->n_fds, FDS_MAX);
+	for (size_t i = 0; i < fds->n_fds; i++) {
+		const Ferry__FdEntry *e = fds->fds[i];
+		if (e->fd < 0 || e->fd >= (int)FDS_MAX)
+			return fe_msg(err, EBADMSG, "fds-%d.img: descriptor number %d is out of range", pid, e->fd);
+		if (idx_find(ix, e->file_id) < 0)
+			return fe_msg(err, EBADMSG, "fds-%d.img: fd %d names file %u, which files.img does not hold",
+				      pid, e->fd, e->file_id);
 	}
-	return 0;
+	int r = idx_build(&fx, fds->n_fds, fd_key, fds, &dup);
+	idx_free(&fx);
+	if (r == -EEXIST)
+		return fe_msg(err, EBADMSG, "fds-%d.img: fd %lld appears twice", pid, (long long)dup);
+	return r < 0 ? fe_set(err, r, "index fds-%d.img", pid) : 0;
 }
 
 int files_max_fd(const Ferry__FdTable *fds)
@@ -243,10 +276,14 @@ const Ferry__FileEntry *files_find(const Ferry__Files *files, uint32_t id)
 
 int files_master_fd(struct restore_ctx *ctx, uint32_t id)
 {
-	for (size_t i = 0; ctx->master && i < ctx->files->n_files; i++)
-		if (ctx->files->files[i]->id == id)
-			return ctx->master[i];
-	return -1;
+	long i = ctx->master ? idx_find(&ctx->file_idx, id) : -1;
+	return i < 0 ? -1 : ctx->master[i];
+}
+
+const Ferry__FileEntry *files_find_id(struct restore_ctx *ctx, uint32_t id)
+{
+	long i = idx_find(&ctx->file_idx, id);
+	return i < 0 ? NULL : ctx->files->files[i];
 }
 
 int files_stash_put(struct restore_ctx *ctx, uint64_t key, int fd)
@@ -397,7 +434,7 @@ int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char
 
 int files_object_for_mapping(struct restore_ctx *ctx, uint32_t file_id, int writable, struct ferry_err *err)
 {
-	const Ferry__FileEntry *fe = files_find(ctx->files, file_id);
+	const Ferry__FileEntry *fe = files_find_id(ctx, file_id);
 	int base = -1;
 	if (fe && fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd)
 		base = memfd_primary(ctx, fe, err);
@@ -428,7 +465,7 @@ int files_install_hooks(struct restore_ctx *ctx, struct rtask *t)
 {
 	for (size_t i = 0; i < t->fds->n_fds; i++) {
 		const Ferry__FdEntry *e = t->fds->fds[i];
-		const Ferry__FileEntry *fe = files_find(ctx->files, e->file_id);
+		const Ferry__FileEntry *fe = files_find_id(ctx, e->file_id);
 		const struct file_ops *ops = fe ? kind_ops(fe->kind) : NULL;
 		if (ops && ops->install) {
 			int r = ops->install(ctx, t, e, fe);

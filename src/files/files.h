@@ -50,8 +50,12 @@ extern const struct file_ops pipe_file_ops, unix_file_ops, inet_file_ops, eventf
 extern const struct file_ops pty_file_ops;
 extern const struct task_obj_ops files_obj, locks_obj;
 
-/* Validates the file table of an image. */
-int files_validate(const Ferry__Files *files, struct ferry_err *err);
+#define FILES_MAX (1u << 22)	/* open file descriptions in one image */
+#define FDS_MAX (1u << 20)	/* descriptors of one task, and the highest number (fs.nr_open) */
+/* Validates the file table of an image and indexes it by id into ix (n log n; idx_free() it). */
+int files_validate(const Ferry__Files *files, struct id_index *ix, struct ferry_err *err);
+/* Validates a task's descriptor table: numbers in range and unique, every file in ix. */
+int files_validate_fds(const struct id_index *ix, const Ferry__FdTable *fds, int pid, struct ferry_err *err);
 /* Highest descriptor number the task had (-1 when none). */
 int files_max_fd(const Ferry__FdTable *fds);
 /* Strips flags that must not be replayed by open(2). */
@@ -68,8 +72,10 @@ int files_stash_put(struct restore_ctx *ctx, uint64_t key, int fd);
 int files_stash_take(struct restore_ctx *ctx, uint64_t key);
 /* ferry's descriptor for file id (created by files_open_all), or -1. */
 int files_master_fd(struct restore_ctx *ctx, uint32_t id);
-/* The file entry with this id, or NULL. */
+/* The file entry with this id, or NULL (linear: the dump's table). */
 const Ferry__FileEntry *files_find(const Ferry__Files *files, uint32_t id);
+/* The same in a restore's image, through its index (ctx->file_idx). */
+const Ferry__FileEntry *files_find_id(struct restore_ctx *ctx, uint32_t id);
 
 /* Dumps an object that no fd names (a memfd only mapped): matched, dumped and added like an fd's. */
 int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, uint32_t *id);

@@ -19,8 +19,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
-
-#define MEMFD_MAX (1ULL << 30)
+#include "image/blob.h"
 
 static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
 {
@@ -38,23 +37,20 @@ const Ferry__FileEntry *memfd_find_by_ino(const Ferry__Files *files, uint64_t in
 	return NULL;
 }
 
+/* The content, streamed into the blob store (holes kept), read through a description of our own. */
 static int save_content(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
-	uint64_t size = fi->st.st_size;
-	if (size > MEMFD_MAX)
-		return fe_msg(ctx->err, EFBIG, "memfd of %llu bytes is too large to carry in the image",
-			      (unsigned long long)size);
-	_cleanup_free_ char *buf = malloc(size ? size : 1);
-	if (!buf)
-		return fe_set(ctx->err, ENOMEM, "memfd content");
-	int r = size ? pread_full(fi->stolen, buf, size, 0) : 0;
-	if (r < 0)
-		return fe_set(ctx->err, r, "read memfd content");
+	char path[64], what[300];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fi->stolen);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fe_set(ctx->err, errno, "reopen memfd %s to read it", fe->memfd->name);
 	fe->has_ghost_id = 1;
 	fe->ghost_id = ++ctx->next_ghost_id;
 	fe->memfd->has_content = 1;
 	fe->memfd->content = 1;
-	return img_write_blob_to(ctx->sink, IMG_GHOST, fe->ghost_id, buf, size, ctx->err);
+	snprintf(what, sizeof(what), "memfd %s", fe->memfd->name);
+	return blob_write(ctx->sink, fe->ghost_id, fd, (uint64_t)fi->st.st_size, what, ctx->err);
 }
 
 static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
@@ -80,25 +76,53 @@ static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	return save_content(ctx, fi, fe);
 }
 
+/* Memfd entries carrying a content, by inode (not NULL, so a malformed entry finds nothing). */
+static uint64_t content_key(const void *arr, size_t i)
+{
+	const Ferry__FileEntry *fe = ((const Ferry__Files *)arr)->files[i];
+	int has = fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->content;
+	return has ? fe->memfd->ino : UINT64_MAX - i;
+}
+
+/* *out: the entry carrying the content of memfd inode ino, or NULL (an index built on first use). */
+static int content_of(struct restore_ctx *ctx, uint64_t ino, const Ferry__FileEntry **out, struct ferry_err *err)
+{
+	uint64_t dup;
+	int r = ctx->memfd_idx.v ? 0 : idx_build(&ctx->memfd_idx, ctx->files->n_files, content_key, ctx->files, &dup);
+	if (r == -EEXIST)
+		return fe_msg(err, EBADMSG, "files.img: the content of memfd inode %llu appears twice",
+			      (unsigned long long)dup);
+	if (r < 0)
+		return fe_set(err, r, "memfd index");
+	long i = ino >= UINT64_MAX - ctx->files->n_files ? -1 : idx_find(&ctx->memfd_idx, ino);
+	*out = i < 0 ? NULL : ctx->files->files[i];
+	return 0;
+}
+
 /* One memfd per inode, created, filled and sealed in ferry the first time it is asked for. */
 int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	int fd = files_kept(ctx, MEMFD_KEY(fe->memfd->ino));
 	if (fd >= 0)
 		return fd;
-	const Ferry__FileEntry *src = memfd_find_by_ino(ctx->files, fe->memfd->ino, 1);
+	const Ferry__FileEntry *src = NULL;
+	int r = content_of(ctx, fe->memfd->ino, &src, err);
+	if (r < 0)
+		return r;
 	if (!src || !src->has_ghost_id)
 		return fe_msg(err, EBADMSG, "files.img: no content for memfd %s (inode %llu)", fe->memfd->name,
 			      (unsigned long long)fe->memfd->ino);
-	_cleanup_free_ void *data = NULL;
-	size_t len;
-	int r = img_read_blob(ctx->dirfd, IMG_GHOST, src->ghost_id, &data, &len, err);
-	if (r < 0)
-		return r;
 	fd = memfd_create(src->memfd->name ? src->memfd->name : "", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return fe_set(err, errno, "memfd_create(%s)", src->memfd->name);
-	if ((r = write_full(fd, data, len)) < 0 || (ftruncate(fd, src->memfd->size) < 0 && (r = -errno)) ||
+	uint64_t size;
+	r = blob_read(&ctx->src, src->ghost_id, src->memfd->has_size ? src->memfd->size : UINT64_MAX, blob_put_fd,
+			  &fd, &size, err);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if ((ftruncate(fd, (off_t)size) < 0 && (r = -errno)) ||
 	    (src->memfd->mode && fchmod(fd, src->memfd->mode) < 0 && (r = -errno)) ||
 	    (src->memfd->seals && fcntl(fd, F_ADD_SEALS, src->memfd->seals & ~F_SEAL_SEAL) < 0 && (r = -errno)) ||
 	    ((src->memfd->seals & F_SEAL_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0 && (r = -errno))) {

@@ -16,34 +16,26 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
-
-#define GHOST_MAX (256ULL << 20)
+#include "image/blob.h"
 
 static int reg_match(const struct fd_info *fi, const struct dump_opts *o)
 {
 	return S_ISREG(fi->st.st_mode) && fi->link[0] == '/';
 }
 
+/* The content, streamed into the blob store with its holes. */
 static int dump_ghost(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
-	char path[64];
-	if ((uint64_t)fi->st.st_size > GHOST_MAX)
-		return fe_msg(ctx->err, EFBIG, "deleted file of %lld bytes is too large to carry in the image",
-			      (long long)fi->st.st_size);
-	/* Through /proc, so that a write-only descriptor can be read too; a mapping has no fd. */
+	char path[64], what[4200];
+	/* Through /proc, so that a write-only descriptor can be read too (and its offset stays). */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fi->stolen);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fe_set(ctx->err, errno, "reopen deleted file");
-	_cleanup_free_ char *buf = malloc(fi->st.st_size ? fi->st.st_size : 1);
-	if (!buf)
-		return fe_set(ctx->err, ENOMEM, "deleted file content");
-	int r = pread_full(fd, buf, fi->st.st_size, 0);
-	if (r < 0)
-		return fe_set(ctx->err, r, "read deleted file");
 	fe->has_ghost_id = 1;
 	fe->ghost_id = ++ctx->next_ghost_id;
-	return img_write_blob_to(ctx->sink, IMG_GHOST, fe->ghost_id, buf, fi->st.st_size, ctx->err);
+	snprintf(what, sizeof(what), "deleted file %s", fe->path);
+	return blob_write(ctx->sink, fe->ghost_id, fd, (uint64_t)fi->st.st_size, what, ctx->err);
 }
 
 static int reg_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
@@ -80,11 +72,6 @@ static int open_at_pos(const Ferry__FileEntry *fe, const char *path, struct ferr
 /* Recreates the deleted file's content under its old name (or a free name beside it). */
 static int open_ghost(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
-	_cleanup_free_ void *data = NULL;
-	size_t len;
-	int r = img_read_blob(ctx->dirfd, IMG_GHOST, fe->ghost_id, &data, &len, err);
-	if (r < 0)
-		return r;
 	char path[4200];
 	snprintf(path, sizeof(path), "%s", fe->path);
 	_cleanup_close_ int wfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fe->mode & 07777);
@@ -94,10 +81,13 @@ static int open_ghost(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struc
 	}
 	if (wfd < 0)
 		return fe_set(err, errno, "recreate deleted file %s", fe->path);
-	r = write_full(wfd, data, len);
+	uint64_t size;
+	int r = blob_read(&ctx->src, fe->ghost_id, fe->has_size ? fe->size : UINT64_MAX, blob_put_fd, &wfd, &size, err);
+	if (r == 0 && ftruncate(wfd, (off_t)size) < 0)
+		r = fe_set(err, errno, "size deleted file %s", path);
 	if (r < 0) {
 		unlink(path);
-		return fe_set(err, r, "write deleted file %s", path);
+		return fe_wrap(err, r, "recreate deleted file %s", fe->path);
 	}
 	int fd = open_at_pos(fe, path, err);
 	unlink(path);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Framing, checksumming and atomic writing of image files; the kind table. */
 #include <errno.h>
+#include <stddef.h>
+#include <sys/random.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #define LOG_PREFIX "image: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "image/image.h"
 
@@ -53,6 +56,26 @@ const struct img_kind_desc *img_kind_by_name(const char *fname)
 	return best;
 }
 
+int img_parse_name(const char *fname, enum img_kind *kind, int *id)
+{
+	const struct img_kind_desc *k = img_kind_by_name(fname);
+	char canon[256];
+	long v = 0;
+	if (!k)
+		return -1;
+	if (strchr(k->file_fmt, '%')) {
+		char *end;
+		v = strtol(fname + strlen(k->name) + 1, &end, 10);
+		if (v < INT32_MIN || v > INT32_MAX)
+			return -1;
+	}
+	if (strcmp(img_name(canon, sizeof(canon), k->kind, (int)v), fname))
+		return -1;
+	*kind = k->kind;
+	*id = (int)v;
+	return 0;
+}
+
 const char *img_name(char *buf, size_t len, enum img_kind kind, int id)
 {
 	const struct img_kind_desc *k = img_kind_get(kind);
@@ -63,7 +86,33 @@ const char *img_name(char *buf, size_t len, enum img_kind kind, int id)
 	return buf;
 }
 
-void img_hdr_init(struct img_hdr *h, enum img_kind kind, const void *payload, size_t len, int with_sum)
+int img_ident_new(struct img_ident *id)
+{
+	if (getrandom(id->id, sizeof(id->id), 0) != (ssize_t)sizeof(id->id))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+int img_ident_is_set(const struct img_ident *id)
+{
+	static const struct img_ident zero;
+	return id && memcmp(id, &zero, sizeof(zero)) != 0;
+}
+
+const char *img_ident_str(const struct img_ident *id, char *buf)
+{
+	for (int i = 0; i < IMG_ID_LEN; i++)
+		sprintf(buf + 2 * i, "%02x", id->id[i]);
+	return buf;
+}
+
+void img_hdr_seal(struct img_hdr *h)
+{
+	h->hdr_xxh3 = XXH3_64bits(h, offsetof(struct img_hdr, hdr_xxh3));
+}
+
+void img_hdr_init(struct img_hdr *h, enum img_kind kind, int owner, const struct img_ident *ident,
+		  const void *payload, size_t len, int with_sum)
 {
 	memset(h, 0, sizeof(*h));
 	h->magic = FERRY_IMG_MAGIC;
@@ -72,41 +121,84 @@ void img_hdr_init(struct img_hdr *h, enum img_kind kind, const void *payload, si
 	h->minor = FERRY_FORMAT_MINOR;
 	h->payload_len = len;
 	h->payload_xxh3 = with_sum ? XXH3_64bits(payload, len) : 0;
+	h->owner = owner;
+	if (ident)
+		memcpy(h->image_id, ident->id, IMG_ID_LEN);
+	img_hdr_seal(h);
 }
 
-int img_write_blob_to(struct img_sink *sink, enum img_kind kind, int id, const void *data, size_t len,
-		      struct ferry_err *err)
+static int write_payload(struct img_sink *sink, enum img_kind kind, int id, const void *data, size_t len,
+			 struct ferry_err *err)
 {
 	char name[256];
 	struct img_hdr h;
+	struct img_ident ident;
+	memcpy(ident.id, sink->ident, IMG_ID_LEN);
 	img_name(name, sizeof(name), kind, id);
-	img_hdr_init(&h, kind, data, len, 1);
+	img_hdr_init(&h, kind, id, &ident, data, len, 1);
 	return img_sink_write_file(sink, name, &h, sizeof(h), data, len, err);
-}
-
-int img_write_blob(int dirfd, enum img_kind kind, int id, const void *data, size_t len, struct ferry_err *err)
-{
-	struct img_sink local;
-	img_sink_local(&local, dirfd);
-	return img_write_blob_to(&local, kind, id, data, len, err);
 }
 
 int img_write_msg_to(struct img_sink *sink, enum img_kind kind, int id, const ProtobufCMessage *msg,
 		     struct ferry_err *err)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
+	if (len > IMG_MAX_META)	/* a reader would refuse it: refuse it now, while nothing is lost */
+		return fe_msg(err, EFBIG, "%s image of %zu MiB: larger than the %u MiB a reader accepts",
+			      img_kind_get(kind)->name, len >> 20, IMG_MAX_META >> 20);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)
 		return fe_set(err, ENOMEM, "pack image");
 	protobuf_c_message_pack(msg, buf);
-	return img_write_blob_to(sink, kind, id, buf, len, err);
+	return write_payload(sink, kind, id, buf, len, err);
 }
 
-int img_write_msg(int dirfd, enum img_kind kind, int id, const ProtobufCMessage *msg, struct ferry_err *err)
+int img_write_msg(int dirfd, const struct img_ident *ident, enum img_kind kind, int id, const ProtobufCMessage *msg,
+		  struct ferry_err *err)
 {
 	struct img_sink local;
 	img_sink_local(&local, dirfd);
+	if (ident)
+		memcpy(local.ident, ident->id, IMG_ID_LEN);
 	return img_write_msg_to(&local, kind, id, msg, err);
+}
+
+int img_check_hdr(const struct img_hdr *h, uint64_t flen, enum img_kind expected, const char *fname,
+		  struct ferry_err *err)
+{
+	if (h->magic != FERRY_IMG_MAGIC)
+		return fe_msg(err, EBADMSG, "%s: not a ferry image (magic %#x)", fname, h->magic);
+	if (h->major != FERRY_FORMAT_MAJOR)
+		return fe_msg(err, EPROTONOSUPPORT, "%s: image format %u.%u, this ferry reads %u.x%s", fname, h->major,
+			      h->minor, FERRY_FORMAT_MAJOR, h->major < FERRY_FORMAT_MAJOR ?
+			      " (made by an older ferry: restore it with that version)" : "");
+	if (XXH3_64bits(h, offsetof(struct img_hdr, hdr_xxh3)) != h->hdr_xxh3 || h->reserved)
+		return fe_msg(err, EBADMSG, "%s: the image header fails its checksum: the file is corrupt", fname);
+	if (!img_kind_get(h->kind))
+		return fe_msg(err, EBADMSG, "%s: unknown image kind %u", fname, h->kind);
+	if (expected && h->kind != (uint32_t)expected)
+		return fe_msg(err, EBADMSG, "%s: holds a %s image where a %s image was expected", fname,
+			      img_kind_get(h->kind)->name, img_kind_get(expected)->name);
+	uint64_t hlen = h->kind == IMG_PAGES ? 4096 : sizeof(*h);
+	if (!h->flags && h->payload_len != flen - hlen)
+		return fe_msg(err, EBADMSG, "%s: %s (header says %llu bytes of payload, file has %llu)", fname,
+			      h->payload_len > flen - hlen ? "truncated image" : "trailing garbage in image",
+			      (unsigned long long)h->payload_len, (unsigned long long)(flen - hlen));
+	return 0;
+}
+
+int img_check_owner(const struct img_hdr *h, int owner, const struct img_ident *ident, const char *fname,
+		    struct ferry_err *err)
+{
+	char a[2 * IMG_ID_LEN + 1], b[2 * IMG_ID_LEN + 1];
+	if (img_ident_is_set(ident) && memcmp(h->image_id, ident->id, IMG_ID_LEN))
+		return fe_msg(err, EBADMSG, "%s belongs to another dump (image id %s, the inventory's is %s): "
+			      "refusing a mixed image", fname, img_ident_str((const void *)h->image_id, a),
+			      img_ident_str(ident, b));
+	if (h->owner != owner)
+		return fe_msg(err, EBADMSG, "%s holds the %s image of %d, not of %d (renamed?)", fname,
+			      img_kind_get(h->kind) ? img_kind_get(h->kind)->name : "?", h->owner, owner);
+	return 0;
 }
 
 int img_check_buf(const void *buf, size_t len, enum img_kind expected, const char *fname,
@@ -117,25 +209,16 @@ int img_check_buf(const void *buf, size_t len, enum img_kind expected, const cha
 		return fe_msg(err, EBADMSG, "%s: truncated image (%zu bytes, the header alone is %zu)",
 			      fname, len, sizeof(h));
 	memcpy(&h, buf, sizeof(h));
-	if (h.magic != FERRY_IMG_MAGIC)
-		return fe_msg(err, EBADMSG, "%s: not a ferry image (magic %#x)", fname, h.magic);
-	if (h.major != FERRY_FORMAT_MAJOR)
-		return fe_msg(err, EPROTONOSUPPORT, "%s: image format %u.%u, this ferry reads %u.x",
-			      fname, h.major, h.minor, FERRY_FORMAT_MAJOR);
+	int r = img_check_hdr(&h, len, expected, fname, err);
+	if (r < 0)
+		return r;
 	if (h.flags)
-		return fe_msg(err, EBADMSG, "%s: encoded image (flags %#x): ferry restore decodes it (--encrypt-key for an encrypted one)",
+		return fe_msg(err, EBADMSG, "%s: encoded image (flags %#x): read it through ferry (--encrypt-key for an encrypted one)",
 			      fname, h.flags);
-	if (!img_kind_get(h.kind))
-		return fe_msg(err, EBADMSG, "%s: unknown image kind %u", fname, h.kind);
-	if (expected && h.kind != (uint32_t)expected)
-		return fe_msg(err, EBADMSG, "%s: holds a %s image where a %s image was expected", fname,
-			      img_kind_get(h.kind)->name, img_kind_get(expected)->name);
-	if (h.payload_len != len - sizeof(h))
-		return fe_msg(err, EBADMSG, "%s: %s (header says %llu bytes of payload, file has %zu)", fname,
-			      h.payload_len > len - sizeof(h) ? "truncated image" : "trailing garbage in image",
-			      (unsigned long long)h.payload_len, len - sizeof(h));
+	if (!img_kind_get(h.kind)->desc)	/* page stores and blobs have their own readers */
+		return fe_msg(err, EBADMSG, "%s: a %s image is not read whole", fname, img_kind_get(h.kind)->name);
 	const uint8_t *p = (const uint8_t *)buf + sizeof(h);
-	if (h.kind != IMG_PAGES && XXH3_64bits(p, h.payload_len) != h.payload_xxh3)
+	if (h.payload_xxh3 != XXH3_64bits(p, h.payload_len))
 		return fe_msg(err, EBADMSG, "%s: checksum mismatch: the image is corrupt", fname);
 	*payload = p;
 	*plen = h.payload_len;
@@ -164,12 +247,10 @@ int img_decode_buf(const void *buf, size_t len, enum img_kind expected, const ch
 
 static int read_whole(int dirfd, const char *name, void **out, size_t *len, struct ferry_err *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fe_set(err, errno, "open image %s", name);
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return fe_set(err, errno, "stat image %s", name);
+	_cleanup_close_ int fd = safe_open_read(dirfd, name, &st, err);
+	if (fd < 0)
+		return fd;
 	if ((size_t)st.st_size > IMG_MAX_META + sizeof(struct img_hdr))
 		return fe_msg(err, EFBIG, "%s: image too large (%lld bytes)", name, (long long)st.st_size);
 	void *buf = malloc(st.st_size ? st.st_size : 1);
@@ -189,31 +270,20 @@ int img_read_msg(int dirfd, enum img_kind kind, int id, ProtobufCMessage **out, 
 {
 	char name[256];
 	_cleanup_free_ void *buf = NULL;
-	size_t len;
+	size_t len = 0;
 	img_name(name, sizeof(name), kind, id);
 	int r = read_whole(dirfd, name, &buf, &len, err);
 	if (r < 0)
 		return r;
-	return img_decode_buf(buf, len, kind, name, out, err);
-}
-
-int img_read_blob(int dirfd, enum img_kind kind, int id, void **out, size_t *olen, struct ferry_err *err)
-{
-	char name[256];
-	_cleanup_free_ void *buf = NULL;
-	const void *payload;
-	size_t len, plen;
-	img_name(name, sizeof(name), kind, id);
-	int r = read_whole(dirfd, name, &buf, &len, err);
-	if (r < 0)
+	struct img_hdr h;
+	if ((r = img_decode_buf(buf, len, kind, name, out, err)) < 0)
 		return r;
-	r = img_check_buf(buf, len, kind, name, &payload, &plen, NULL, err);
-	if (r < 0)
-		return r;
-	memmove(buf, payload, plen);
-	*out = TAKE_PTR(buf);
-	*olen = plen;
-	return 0;
+	memcpy(&h, buf, sizeof(h));
+	if ((r = img_check_owner(&h, id, NULL, name, err)) < 0) {
+		img_free(*out);
+		*out = NULL;
+	}
+	return r;
 }
 
 void img_free(ProtobufCMessage *msg)

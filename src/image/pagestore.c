@@ -13,27 +13,31 @@
 #include <unistd.h>
 #include "common/hash.h"
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "image/pagestore.h"
 
-int pages_create(int dirfd, int pid, uint64_t npages, struct page_store *ps, struct ferry_err *err)
+int pages_create(int dirfd, int pid, const struct img_ident *ident, uint64_t npages, struct page_store *ps,
+		 struct ferry_err *err)
 {
 	memset(ps, 0, sizeof(*ps));
 	ps->fd = -1;
+	ps->pid = pid;
+	if (ident)
+		ps->ident = *ident;
 	ps->dirfd = dirfd;
 	ps->npages = npages;
 	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
-	snprintf(ps->tmpname, sizeof(ps->tmpname), ".%s.tmp", ps->name);
-	ps->fd = openat(dirfd, ps->tmpname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (ps->fd < 0)
-		return fe_set(err, errno, "create %s", ps->name);
+	int r = safe_tmp_open(&ps->tmp, dirfd, ps->name, err);
+	if (r < 0)
+		return r;
+	ps->fd = ps->tmp.fd;
 	off_t size = PS_HDR_SIZE + npages * PS_PAGE;
 	/*
 	 * Check the room up front rather than fallocate(): on tmpfs that would allocate every page
 	 * once more before the copy. A disk that fills up later still fails the write cleanly.
 	 */
 	struct statvfs sv;
-	int r = 0;
 	if (fault_point("pages-enospc") ||
 	    (fstatvfs(ps->fd, &sv) == 0 && sv.f_blocks && (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)size))
 		r = ENOSPC;
@@ -64,6 +68,8 @@ int pages_create_to(struct img_sink *sink, int pid, uint64_t npages, struct page
 	ps->dirfd = -1;
 	ps->sink = sink;
 	ps->npages = npages;
+	ps->pid = pid;
+	memcpy(ps->ident.id, sink->ident, IMG_ID_LEN);
 	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
 	if (fault_point("pages-enospc"))
 		return fe_set(err, ENOSPC, "reserve room for %s", ps->name);
@@ -72,7 +78,7 @@ int pages_create_to(struct img_sink *sink, int pid, uint64_t npages, struct page
 		return r;
 	uint8_t hdrpage[PS_HDR_SIZE] = { 0 };
 	struct img_hdr h;
-	img_hdr_init(&h, IMG_PAGES, NULL, npages * PS_PAGE, 0);
+	img_hdr_init(&h, IMG_PAGES, pid, &ps->ident, NULL, npages * PS_PAGE, 0);
 	memcpy(hdrpage, &h, sizeof(h));
 	r = sink->ops->write(ps->out, hdrpage, sizeof(hdrpage), err);
 	if (r < 0) {
@@ -111,7 +117,7 @@ int pages_commit(struct page_store *ps, struct ferry_err *err)
 	}
 	uint8_t hdrpage[PS_HDR_SIZE] = { 0 };
 	struct img_hdr h;
-	img_hdr_init(&h, IMG_PAGES, NULL, ps->npages * PS_PAGE, 0);
+	img_hdr_init(&h, IMG_PAGES, ps->pid, &ps->ident, NULL, ps->npages * PS_PAGE, 0);
 	memcpy(hdrpage, &h, sizeof(h));
 	if (ps->map)
 		munmap(ps->map, ps->npages * PS_PAGE);
@@ -119,16 +125,10 @@ int pages_commit(struct page_store *ps, struct ferry_err *err)
 	int r = pwrite_full(ps->fd, hdrpage, sizeof(hdrpage), 0);
 	if (r < 0) {
 		pages_abort(ps);
-		return fe_set(err, r, "write %s", ps->name);
+		return fe_set(err, -r, "write %s", ps->name);
 	}
-	if (renameat(ps->dirfd, ps->tmpname, ps->dirfd, ps->name) < 0) {
-		r = errno;
-		pages_abort(ps);
-		return fe_set(err, r, "rename %s", ps->name);
-	}
-	close(ps->fd);
 	ps->fd = -1;
-	return 0;
+	return safe_tmp_commit(&ps->tmp, ps->name, 1, err);
 }
 
 void pages_abort(struct page_store *ps)
@@ -141,10 +141,8 @@ void pages_abort(struct page_store *ps)
 	if (ps->map)
 		munmap(ps->map, ps->npages * PS_PAGE);
 	ps->map = NULL;
-	if (ps->fd >= 0) {
-		close(ps->fd);
-		unlinkat(ps->dirfd, ps->tmpname, 0);
-	}
+	if (ps->fd >= 0)
+		safe_tmp_abort(&ps->tmp);
 	ps->fd = -1;
 }
 
@@ -188,49 +186,58 @@ int pagemap_validate(const Ferry__Pagemap *pm, struct ferry_err *err)
 	return 0;
 }
 
-int pages_open(int dirfd, int pid, const Ferry__Pagemap *pm, struct page_store *ps, struct ferry_err *err)
+/* The header page: a page store of pid, of this image, as long as the pagemap wants. */
+static int check_store(struct page_store *ps, int pid, const struct img_ident *ident, const Ferry__Pagemap *pm,
+		       struct ferry_err *err)
 {
 	struct img_hdr h;
 	struct stat st;
-	memset(ps, 0, sizeof(*ps));
-	ps->dirfd = dirfd;
-	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
-	ps->fd = openat(dirfd, ps->name, O_RDONLY | O_CLOEXEC);
-	if (ps->fd < 0)
-		return fe_set(err, errno, "open %s", ps->name);
-	int r = fstat(ps->fd, &st) < 0 ? -errno : 0;
-	if (!r)
-		r = pread_full(ps->fd, &h, sizeof(h), 0);
-	if (r < 0) {
-		pages_close(ps);
+	if (fstat(ps->fd, &st) < 0 || pread_full(ps->fd, &h, sizeof(h), 0) < 0)
 		return fe_msg(err, EBADMSG, "%s: truncated page store (no header)", ps->name);
-	}
-	if (h.magic != FERRY_IMG_MAGIC || h.kind != IMG_PAGES || h.major != FERRY_FORMAT_MAJOR) {
-		pages_close(ps);
-		return fe_msg(err, EBADMSG, "%s: not a ferry page store (bad magic, kind or version)", ps->name);
-	}
-	if (h.flags) {
-		pages_close(ps);
-		return fe_msg(err, EBADMSG, "%s: encoded page store (flags %#x): ferry restore decodes it", ps->name, h.flags);
-	}
+	if (h.magic != FERRY_IMG_MAGIC || h.kind != IMG_PAGES)
+		return fe_msg(err, EBADMSG, "%s: not a ferry page store (bad magic or kind)", ps->name);
+	if (h.flags)
+		return fe_msg(err, EBADMSG, "%s: encoded page store (flags %#x): read it through ferry", ps->name, h.flags);
 	ps->npages = pm->total_pages;
 	if (ps->npages > (UINT64_MAX - PS_HDR_SIZE) / PS_PAGE || h.payload_len != ps->npages * PS_PAGE ||
-	    (uint64_t)st.st_size != PS_HDR_SIZE + h.payload_len) {
-		pages_close(ps);
+	    (uint64_t)st.st_size != PS_HDR_SIZE + h.payload_len)
 		return fe_msg(err, EBADMSG, "%s: truncated or overlong page store (%lld bytes, pagemap wants %llu)",
-			      ps->name, (long long)st.st_size,
-			      (unsigned long long)(PS_HDR_SIZE + ps->npages * PS_PAGE));
-	}
-	if (ps->npages) {
+			      ps->name, (long long)st.st_size, (unsigned long long)(PS_HDR_SIZE + ps->npages * PS_PAGE));
+	int r = img_check_hdr(&h, (uint64_t)st.st_size, IMG_PAGES, ps->name, err);
+	return r < 0 ? r : img_check_owner(&h, pid, ident, ps->name, err);
+}
+
+int pages_open_fd(int fd, int pid, const Ferry__Pagemap *pm, const struct img_ident *ident, struct page_store *ps,
+		  struct ferry_err *err)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->dirfd = -1;
+	ps->fd = fd;
+	img_name(ps->name, sizeof(ps->name), IMG_PAGES, pid);
+	int r = check_store(ps, pid, ident, pm, err);
+	if (r == 0 && ps->npages) {
 		ps->map = mmap(NULL, ps->npages * PS_PAGE, PROT_READ, MAP_SHARED, ps->fd, PS_HDR_SIZE);
 		if (ps->map == MAP_FAILED) {
 			ps->map = NULL;
-			r = errno;
-			pages_close(ps);
-			return fe_set(err, r, "map %s", ps->name);
+			r = fe_set(err, errno, "map %s", ps->name);
 		}
 	}
-	return 0;
+	if (r < 0)
+		pages_close(ps);
+	return r;
+}
+
+int pages_open(int dirfd, int pid, const Ferry__Pagemap *pm, struct page_store *ps, struct ferry_err *err)
+{
+	char name[64];
+	img_name(name, sizeof(name), IMG_PAGES, pid);
+	int fd = safe_open_read(dirfd, name, NULL, err);
+	if (fd < 0) {
+		memset(ps, 0, sizeof(*ps));
+		ps->fd = -1;
+		return fd;
+	}
+	return pages_open_fd(fd, pid, pm, NULL, ps, err);
 }
 
 /* One verifier's share: runs [first, last) starting at page `off` of the store. */

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Descriptor-driven protobuf → JSON conversion and `ferry show`. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +7,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "image/show.h"
 #include "transform/format.h"
+#include "image/blob.h"
 #include "image/pagestore.h"
+#include "image/source.h"
 
 /* Linux names (comm, paths) may hold any bytes: invalid UTF-8 is kept as \xNN escapes. */
 static json_t *json_string_any(const char *s)
@@ -129,139 +131,134 @@ json_t *msg_to_json(const ProtobufCMessage *msg)
 
 static json_t *hdr_json(const struct img_hdr *h, const char *kind)
 {
-	char ver[16];
+	char ver[16], id[2 * IMG_ID_LEN + 1];
 	snprintf(ver, sizeof(ver), "%u.%u", h->major, h->minor);
-	return json_pack("{s:s, s:s, s:I}", "kind", kind, "version", ver, "payload_bytes",
-			 (json_int_t)h->payload_len);
+	return json_pack("{s:s, s:s, s:I, s:s, s:i}", "kind", kind, "version", ver, "payload_bytes",
+			 (json_int_t)h->payload_len, "image_id", img_ident_str((const void *)h->image_id, id),
+			 "owner", (int)h->owner);
 }
 
-/* An encoded file (flags != 0, transform/format.h): its header and encoding, not its content. */
-static json_t *encoded_json(int fd, const struct stat *st)
+/* An encoded file shown as such: its header and encoding (the content when it can be decoded). */
+static json_t *encoded_json(const struct img_hdr *h, int decoded)
 {
-	struct img_hdr h;
 	char how[64];
-	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != FERRY_IMG_MAGIC || !h.flags)
-		return NULL;
-	const struct img_kind_desc *kd = img_kind_get(h.kind);
-	json_t *j = hdr_json(&h, kd ? kd->name : "unknown");
-	json_object_set_new(j, "encoded", json_string(tf_flags_name(h.flags, how, sizeof(how))));
-	json_object_set_new(j, "file_bytes", json_integer((json_int_t)st->st_size));
-	json_object_set_new(j, "note", json_string(h.flags & TF_FLAG_AES256GCM ?
-		"encoded: ferry restore decodes it (with --encrypt-key)" : "encoded: ferry restore decodes it"));
+	const struct img_kind_desc *kd = img_kind_get(h->kind);
+	json_t *j = hdr_json(h, kd ? kd->name : "unknown");
+	json_object_set_new(j, "encoded", json_string(tf_flags_name(h->flags, how, sizeof(how))));
+	if (!decoded)
+		json_object_set_new(j, "note", json_string(h->flags & TF_FLAG_AES256GCM ?
+			"encrypted: give the key (--encrypt-key) to see its content" : "encoded"));
 	return j;
 }
 
-json_t *img_file_to_json(int dirfd, const char *fname, struct ferry_err *err)
+/* Page data and raw contents are not printed; their header and size are. */
+static json_t *data_json(struct img_src *src, const char *fname, const struct img_hdr *h, int enc,
+			 struct ferry_err *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, fname, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		fe_set(err, errno, "open %s", fname);
-		return NULL;
-	}
-	json_t *enc = encoded_json(fd, &st);
-	if (enc)
-		return enc;
-	const struct img_kind_desc *k = img_kind_by_name(fname);
-	if (k && k->kind == IMG_PAGES) {	/* page data is not printed; its header and size are */
-		struct img_hdr h;
-		if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != FERRY_IMG_MAGIC ||
-		    h.kind != IMG_PAGES || h.major != FERRY_FORMAT_MAJOR || h.payload_len % PS_PAGE ||
-		    (uint64_t)st.st_size != PS_HDR_SIZE + h.payload_len) {
-			fe_msg(err, EBADMSG, "%s: not a whole ferry page store (bad header or size)", fname);
-			return NULL;
+	json_t *j = enc ? encoded_json(h, 1) : hdr_json(h, img_kind_get(h->kind)->name);
+	struct blob_hdr bh;
+	int fd;
+	if (h->kind == IMG_PAGES)
+		json_object_set_new(j, "pages", json_integer((json_int_t)(h->payload_len / PS_PAGE)));
+	if (h->kind == IMG_GHOST && !enc && (fd = safe_open_read(src->dirfd, fname, NULL, NULL)) >= 0) {
+		if (pread(fd, &bh, sizeof(bh), sizeof(*h)) == (ssize_t)sizeof(bh) && bh.magic == BLOB_MAGIC) {
+			json_object_set_new(j, "content_bytes", json_integer((json_int_t)bh.size));
+			json_object_set_new(j, "chunks", json_integer((json_int_t)bh.nchunks));
 		}
-		json_t *j = hdr_json(&h, "pages");
-		json_object_set_new(j, "pages", json_integer((json_int_t)(h.payload_len / PS_PAGE)));
-		return j;
+		close(fd);
 	}
-	if ((size_t)st.st_size > IMG_MAX_META + sizeof(struct img_hdr)) {
-		fe_msg(err, EFBIG, "%s: too large for a metadata image", fname);
+	return j;
+}
+
+json_t *img_file_to_json(struct img_src *src, const char *fname, struct ferry_err *err)
+{
+	struct img_hdr h;
+	enum img_kind kind;
+	uint64_t size;
+	int id, enc = img_src_encoded(src, fname, &h, &size, err);
+	if (enc < 0)
 		return NULL;
-	}
-	_cleanup_free_ char *buf = malloc(st.st_size ? st.st_size : 1);
-	if (!buf || pread(fd, buf, st.st_size, 0) != st.st_size) {
-		fe_set(err, errno ? errno : EIO, "read %s", fname);
+	int r = size < sizeof(h) ? fe_msg(err, EBADMSG, "%s: truncated image (%llu bytes)", fname,
+					   (unsigned long long)size) : img_check_hdr(&h, size, 0, fname, err);
+	if (r == 0 && img_parse_name(fname, &kind, &id) == 0 && kind != (enum img_kind)h.kind)
+		r = fe_msg(err, EBADMSG, "%s: holds a %s image", fname, img_kind_get(h.kind)->name);
+	if (r == 0 && img_parse_name(fname, &kind, &id) == 0 && h.kind != IMG_INVENTORY)
+		r = img_check_owner(&h, id, &src->ident, fname, err);
+	if (r < 0)
 		return NULL;
-	}
+	const struct img_kind_desc *kd = img_kind_get(h.kind);
+	if (!kd->desc)
+		return data_json(src, fname, &h, enc, err);
+	_cleanup_free_ void *buf = NULL;
+	size_t len;
 	const void *payload;
 	size_t plen;
-	enum img_kind kind;
-	if (img_check_buf(buf, st.st_size, 0, fname, &payload, &plen, &kind, err) < 0)
+	r = img_src_read(src, fname, IMG_MAX_META + sizeof(h), &buf, &len, err);
+	if (r == -EACCES && enc) {	/* encrypted and no key: what can be said without it */
+		fe_clear(err);
+		return encoded_json(&h, 0);
+	}
+	if (r < 0 || img_check_buf(buf, len, h.kind, fname, &payload, &plen, NULL, err) < 0)
 		return NULL;
-	struct img_hdr h;
-	memcpy(&h, buf, sizeof(h));
-	const struct img_kind_desc *kd = img_kind_get(kind);
-	json_t *j = hdr_json(&h, kd->name);
-	if (!kd->desc)
-		return j;
 	ProtobufCMessage *m = protobuf_c_message_unpack(kd->desc, NULL, plen, payload);
 	if (!m) {
-		json_decref(j);
 		fe_msg(err, EBADMSG, "%s: malformed %s record", fname, kd->name);
 		return NULL;
 	}
+	json_t *j = enc ? encoded_json(&h, 1) : hdr_json(&h, kd->name);
 	json_object_set_new(j, "entry", msg_to_json(m));
 	protobuf_c_message_free_unpacked(m, NULL);
 	return j;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-int img_show_dir(const char *dir, FILE *out, struct ferry_err *err)
+static void print_json(json_t *j, FILE *out)
 {
-	struct stat st;
-	if (stat(dir, &st) < 0)
-		return fe_set(err, errno, "%s", dir);
-	if (!S_ISDIR(st.st_mode)) {	/* a single file */
-		_cleanup_free_ char *copy = strdup(dir);
-		char *slash = strrchr(copy, '/');
-		const char *name = slash ? slash + 1 : copy;
-		if (slash)
-			*slash = 0;
-		_cleanup_close_ int dfd = open(slash ? (copy[0] ? copy : "/") : ".", O_RDONLY | O_DIRECTORY);
-		json_t *j = img_file_to_json(dfd, name, err);
+	json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', out);
+}
+
+int img_show_src(struct img_src *src, const char *only, FILE *out, struct ferry_err *err)
+{
+	if (only) {
+		json_t *j = img_file_to_json(src, only, err);
 		if (!j)
 			return -(err && err->code ? err->code : EBADMSG);
-		json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', out);
+		print_json(j, out);
 		json_decref(j);
 		return 0;
 	}
-	_cleanup_closedir_ DIR *d = opendir(dir);
-	if (!d)
-		return fe_set(err, errno, "open %s", dir);
-	char **names = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".img"))
-			continue;
-		char **nn = realloc(names, (n + 1) * sizeof(*names));
-		if (!nn)
-			break;
-		names = nn;
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
-	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	/* The inventory first: its identity is what every other file must carry. */
+	Ferry__Inventory *inv = NULL;
+	struct ferry_err e0 = { 0 };
+	if (img_src_read_msg(src, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, &e0) == 0)
+		img_free(&inv->base);
+	char **names;
+	size_t n;
+	int rc = img_src_list(src, &names, &n, err);
+	if (rc < 0)
+		return rc;
 	json_t *root = json_object();
-	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct ferry_err e = { 0 };
-		json_t *j = img_file_to_json(dirfd(d), names[i], &e);
+		json_t *j = img_file_to_json(src, names[i], &e);
 		if (!j) {
 			j = json_pack("{s:s}", "error", e.msg);
 			rc = fe_msg(err, e.code ? e.code : EBADMSG, "%s", e.msg);
 		}
 		json_object_set_new(root, names[i], j);
-		free(names[i]);
 	}
-	free(names);
-	json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', out);
+	img_src_names_free(names, n);
+	print_json(root, out);
 	json_decref(root);
 	return rc;
+}
+
+int img_show_dir(const char *dir, FILE *out, struct ferry_err *err)
+{
+	struct img_src src;
+	int r = img_src_open(&src, dir, err);
+	if (r == 0)
+		r = img_show_src(&src, NULL, out, err);
+	img_src_close(&src);
+	return r;
 }

@@ -30,11 +30,24 @@ struct img_sink_ops {
 struct img_sink {
 	const struct img_sink_ops *ops;
 	int dirfd;		/* local sink */
-	void *priv;		/* remote sink state */
+	void *priv;		/* the sink's own state */
+	uint8_t ident[16];	/* the image's identity, stamped in every header written through it */
 };
 
-/* A sink writing into dirfd (not owned). */
+/* A sink writing into dirfd (not owned): each file is durable (fsync'ed, with its name) on commit. */
 void img_sink_local(struct img_sink *s, int dirfd);
+/*
+ * A whole image's sink into dirfd (not owned): files are written out in the background and
+ * waited for before inventory.img is committed; close(ok = 0) removes the files it committed.
+ * Must be closed.
+ */
+int img_sink_local_open(struct img_sink *s, int dirfd, struct ferry_err *err);
+
+/*
+ * Removes every image file but the inventory from dirfd: what an earlier dump left there would
+ * otherwise sit beside the new image with another identity. Remove the inventory first.
+ */
+void img_dir_clear(int dirfd);
 
 /* Writes a whole file: header + payload. */
 int img_sink_write_file(struct img_sink *s, const char *name, const void *a, size_t alen, const void *b,

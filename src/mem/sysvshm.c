@@ -21,6 +21,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "mem/mem.h"
+#include "image/blob.h"
 
 static int parse_segment(int shmid, Ferry__ShmSegment *s)
 {
@@ -66,15 +67,14 @@ int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v)
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
 		 (unsigned long long)v->end);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *buf = malloc(s->size ? s->size : 1);
-	if (fd < 0 || !buf)
-		return fe_set(ctx->err, fd < 0 ? errno : ENOMEM, "pid %d: SysV segment %d", t->pid, s->shmid);
-	if ((r = pread_full(fd, buf, s->size, 0)) < 0)
-		return fe_set(ctx->err, r, "pid %d: read SysV segment %d", t->pid, s->shmid);
+	if (fd < 0)
+		return fe_set(ctx->err, errno, "pid %d: SysV segment %d", t->pid, s->shmid);
+	char what[64];
+	snprintf(what, sizeof(what), "SysV segment %d", s->shmid);
 	s->has_ghost_id = 1;
 	s->ghost_id = ++ctx->next_ghost_id;
-	if ((r = img_write_blob_to(ctx->sink, IMG_GHOST, s->ghost_id, buf, s->size, ctx->err)) < 0)
-		return r;
+	if ((r = blob_write(ctx->sink, s->ghost_id, fd, s->size, what, ctx->err)) < 0)	/* streamed, holes kept */
+		return fe_wrap(ctx->err, r, "pid %d", t->pid);
 	if (img->n_segments)
 		memcpy(n, img->segments, img->n_segments * sizeof(*n));
 	n[img->n_segments++] = s;
@@ -123,19 +123,14 @@ static int make_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s, int
 
 static int fill_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s)
 {
-	_cleanup_free_ void *data = NULL;
-	size_t len;
-	int r = img_read_blob(ctx->dirfd, IMG_GHOST, s->ghost_id, &data, &len, ctx->err);
-	if (r < 0)
-		return r;
-	if (len != s->size)
-		return fe_msg(ctx->err, EBADMSG, "ghost-%u.img: %zu bytes for a %llu-byte segment", s->ghost_id, len,
-			      (unsigned long long)s->size);
 	void *p = shmat(s->shmid, NULL, 0);
 	if (p == (void *)-1)
 		return fe_set(ctx->err, errno, "attach SysV segment %d", s->shmid);
-	memcpy(p, data, len);
+	/* Chunk by chunk, each checked first; pages never written stay unallocated. */
+	int r = blob_read(&ctx->src, s->ghost_id, s->size, blob_put_mem, p, NULL, ctx->err);
 	shmdt(p);
+	if (r < 0)
+		return r;
 	struct shmid_ds ds;
 	if (shmctl(s->shmid, IPC_STAT, &ds) == 0) {
 		ds.shm_perm.uid = s->uid;
@@ -148,7 +143,7 @@ static int fill_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s)
 
 int shm_restore_create(struct restore_ctx *ctx)
 {
-	int r = img_read_msg(ctx->dirfd, IMG_SHM, 0, (ProtobufCMessage **)&ctx->shm, ctx->err);
+	int r = img_src_read_msg(&ctx->src, IMG_SHM, 0, (ProtobufCMessage **)&ctx->shm, ctx->err);
 	if (r == -ENOENT) {
 		fe_clear(ctx->err);
 		return 0;

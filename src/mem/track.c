@@ -288,7 +288,7 @@ int track_finish(struct dump_ctx *ctx, int ok)
 		Ferry__TrackState ts = FERRY__TRACK_STATE__INIT;
 		r = spawn_holder(ctx, &ts);
 		if (r == 0 && ts.n_tasks)
-			r = img_write_msg(ctx->dirfd, IMG_TRACK, 0, &ts.base, ctx->err);
+			r = img_write_msg_to(&ctx->local_sink, IMG_TRACK, 0, &ts.base, ctx->err);
 	}
 	/* The previous holder has handed over (or tracking ends here): let it go. */
 	if (ok && ctx->old_holder > 0)

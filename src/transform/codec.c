@@ -114,6 +114,7 @@ int tf_enc_start(struct tf_enc *e, const struct img_hdr *plain_hdr, tf_emit_fn e
 	e->outer.flags = e->flags;
 	if (e->flags & TF_FLAG_AES256GCM)
 		e->outer.payload_xxh3 = 0;	/* a checksum of the plaintext would let one confirm guesses */
+	img_hdr_seal(&e->outer);
 	int r = emit(arg, &e->outer, sizeof(e->outer), err);
 	return r < 0 ? r : emit(arg, &e->th, sizeof(e->th), err);
 }
@@ -200,8 +201,9 @@ static int check_headers(const uint8_t *buf, size_t len, const char *name, struc
 	const struct tf_hdr *th = (const void *)(buf + sizeof(*h));
 	if (len < sizeof(*h) + sizeof(*th))
 		return fe_msg(err, EBADMSG, "%s: truncated encoded image (%zu bytes)", name, len);
-	if (h->magic != FERRY_IMG_MAGIC || h->major != FERRY_FORMAT_MAJOR || !img_kind_get(h->kind))
-		return fe_msg(err, EBADMSG, "%s: not a ferry image of format %u.x", name, FERRY_FORMAT_MAJOR);
+	int r = img_check_hdr(h, len, 0, name, err);
+	if (r < 0)
+		return r;
 	if (!h->flags || h->flags & ~TF_FLAGS_KNOWN || (h->flags & TF_FLAGS_COMPRESS) == TF_FLAGS_COMPRESS)
 		return fe_msg(err, EBADMSG, "%s: unknown encoding (flags %#x)", name, h->flags);
 	if (th->magic != TF_MAGIC || th->version != TF_VERSION || th->hdr_size != sizeof(*th) ||
@@ -230,7 +232,7 @@ static int dec_init(struct tf_dec *d, const struct tf_key *key, struct ferry_err
 	if (!(f & TF_FLAG_AES256GCM))
 		return 0;
 	if (!key)
-		return fe_msg(err, EACCES, "%s is encrypted: restore it with --encrypt-key FILE", d->name);
+		return fe_msg(err, EACCES, "%s is encrypted: give its key (--encrypt-key FILE)", d->name);
 	if (CRYPTO_memcmp(key->id, d->th->key_id, TF_ID_LEN)) {
 		char want[20], have[20];
 		hex8(d->th->key_id, want);
@@ -329,7 +331,8 @@ static int check_plain_hdr(const struct tf_dec *d, const uint8_t *p, size_t n, s
 	memcpy(&h, p, sizeof(h));
 	const struct img_hdr *o = d->outer;
 	if (h.magic != o->magic || h.kind != o->kind || h.major != o->major || h.minor != o->minor || h.flags ||
-	    h.payload_len != o->payload_len || (!(o->flags & TF_FLAG_AES256GCM) && h.payload_xxh3 != o->payload_xxh3))
+	    h.payload_len != o->payload_len || (!(o->flags & TF_FLAG_AES256GCM) && h.payload_xxh3 != o->payload_xxh3) ||
+	    memcmp(h.image_id, o->image_id, IMG_ID_LEN) || h.owner != o->owner)
 		return fe_msg(err, EBADMSG, "%s: the decoded image header does not match the encoded one", d->name);
 	return 0;
 }

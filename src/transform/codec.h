@@ -21,7 +21,7 @@ int tf_key_derive(const struct tf_key *k, const uint8_t salt[TF_SALT_LEN], uint8
 		  struct ferry_err *err);
 void tf_key_wipe(struct tf_key *k);
 
-/* Receives encoded (encoder) or plain (decoder) bytes in order. */
+/* Receives encoded (encoder) or plain (decoder) bytes in order (the same type as img_emit_fn). */
 typedef int (*tf_emit_fn)(void *arg, const void *buf, size_t len, struct ferry_err *err);
 
 struct tf_enc;

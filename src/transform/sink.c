@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include "transform/codec.h"
 #include "transform/transform.h"
 
@@ -17,7 +16,6 @@ struct tf_sink {
 	uint32_t compress_flag;		/* TF_FLAG_ZSTD, TF_FLAG_LZ4 or 0 */
 	int encrypt;
 	struct tf_key key;
-	uint8_t image_id[TF_ID_LEN];
 };
 
 struct img_out {
@@ -66,7 +64,7 @@ static int tf_begin(struct img_sink *sink, const char *name, uint64_t size, stru
 		if (!(o->buf = malloc(TF_CHUNK_SIZE)))
 			r = fe_set(err, ENOMEM, "image %s", name);
 		if (!r)
-			r = tf_enc_new(flags, &s->key, s->image_id, name, &o->enc, err);
+			r = tf_enc_new(flags, &s->key, s->pub.ident, name, &o->enc, err);	/* its first 8 bytes */
 		size = 0;	/* the encoded size is not known in advance */
 	}
 	if (!r)
@@ -172,8 +170,6 @@ int transform_sink_wrap(struct img_sink *inner, const struct transform_opts *o, 
 		s->encrypt = 1;
 		r = tf_key_load(o->key_file, &s->key, err);
 	}
-	if (!r && getrandom(s->image_id, sizeof(s->image_id), 0) != sizeof(s->image_id))
-		r = fe_set(err, errno ? errno : EIO, "random image id");
 	if (r < 0) {
 		tf_key_wipe(&s->key);
 		free(s);
@@ -181,6 +177,7 @@ int transform_sink_wrap(struct img_sink *inner, const struct transform_opts *o, 
 	}
 	s->pub.ops = &tf_ops;
 	s->pub.dirfd = inner->dirfd;
+	memcpy(s->pub.ident, inner->ident, sizeof(s->pub.ident));
 	s->pub.priv = s;
 	*out = &s->pub;
 	return 0;

@@ -8,12 +8,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/cleanup.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "transport/handshake.h"
 
@@ -33,13 +35,13 @@ static int is_image(const struct dirent *d)
 static int send_file(struct conn *c, int dirfd, const char *name, uint32_t id, uint64_t *bytes,
 		     struct ferry_err *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_free_ uint8_t *buf = malloc(WIRE_CHUNK);
 	struct stat st;
+	_cleanup_close_ int fd = safe_open_read(dirfd, name, &st, err);
+	_cleanup_free_ uint8_t *buf = malloc(WIRE_CHUNK);
 	uint8_t ctl[WIRE_MAX_CTRL];
 	struct wire_begin m = { 0 };
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return fe_set(err, errno, "open %s", name);
+	if (fd < 0)
+		return fd;
 	if (!buf)
 		return fe_set(err, ENOMEM, "export %s", name);
 	m.size = st.st_size;
@@ -81,28 +83,32 @@ static int export_to(struct conn *c, int dirfd, const char *dir, struct ferry_er
 	return r < 0 ? r : conn_send(c, WT_CLOSE, 0, ctl, wire_close_encode(ctl, &end), err);
 }
 
+/* The export is written unnamed next to FILE and linked as FILE once whole and on disk. */
 int image_export(const char *dir, const char *file, struct ferry_err *err)
 {
 	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char tmp[4096];
+	char parent[4096], base[4096];
 	struct conn c;
+	struct safe_tmp t;
 	if (dirfd < 0)
 		return fe_set(err, errno, "open %s", dir);
-	snprintf(tmp, sizeof(tmp), "%s.part", file);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fe_set(err, errno, "create %s", tmp);
-	conn_init(&c, fd, "export %s", file);
-	c.is_file = 1;
-	int r = export_to(&c, dirfd, dir, err);
-	if (r == 0 && fsync(fd) < 0)
-		r = fe_set(err, errno, "fsync %s", tmp);
-	if (r == 0 && rename(tmp, file) < 0)
-		r = fe_set(err, errno, "rename %s to %s", tmp, file);
-	conn_close(&c);
+	snprintf(parent, sizeof(parent), "%s", file);
+	snprintf(base, sizeof(base), "%s", file);
+	_cleanup_close_ int pfd = open(dirname(parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return fe_set(err, errno, "open the directory of %s", file);
+	int r = safe_tmp_open(&t, pfd, basename(base), err);
 	if (r < 0)
-		unlink(tmp);
-	return r;
+		return r;
+	conn_init(&c, dup(t.fd), "export %s", file);
+	c.is_file = 1;
+	r = export_to(&c, dirfd, dir, err);
+	conn_close(&c);
+	if (r < 0) {
+		safe_tmp_abort(&t);
+		return r;
+	}
+	return safe_tmp_commit(&t, basename(base), 1, err);
 }
 
 int image_import(const char *file, const char *dir, struct ferry_err *err)
@@ -115,11 +121,7 @@ int image_import(const char *file, const char *dir, struct ferry_err *err)
 		return fe_set(err, errno, "open %s", file);
 	conn_init(&c, fd, "import %s", file);
 	c.is_file = 1;
-	int r = mkdir_p(dir, 0755), dirfd = -1;
-	if (r < 0)
-		r = fe_set(err, -r, "create %s", dir);
-	else if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		r = fe_set(err, errno, "open %s", dir);
+	int dirfd = safe_dir_open(dir, 1, err), r = dirfd < 0 ? dirfd : 0;
 	if (r == 0)
 		r = hs_recv_hello(&c, &peer, err);
 	if (r == 0 && (r = rx_stream(&c, dirfd, err)) == 1)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+#include "image/blob.h"
 #include "image/image.h"
 #include "image/pagestore.h"
 #include "image/show.h"
@@ -62,6 +63,23 @@ static void decode_and_show(const uint8_t *data, size_t size)
 	img_free(msg);
 }
 
+/* The blob store's reader (ghost-ID.img), fed in two pieces so chunks straddle them. */
+static void parse_blob(const uint8_t *data, size_t size)
+{
+	struct ferry_err err = { 0 };
+	struct blob_reader *br;
+	struct img_hdr h;
+	if (size < sizeof(h))
+		return;
+	memcpy(&h, data, sizeof(h));
+	if (blob_reader_new("fuzz.img", (uint32_t)h.owner, NULL, UINT64_MAX, NULL, NULL, &br, &err) < 0)
+		return;
+	size_t cut = size / 3;
+	if (blob_reader_feed(br, data, cut, &err) == 0 && blob_reader_feed(br, data + cut, size - cut, &err) == 0)
+		blob_reader_end(br, NULL, &err);
+	blob_reader_free(br);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ferry_err err = { 0 };
@@ -70,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum img_kind kind;
 
 	decode_and_show(data, size);
+	parse_blob(data, size);
 	for (int k = 1; k < IMG_KIND_MAX; k++)
 		if (img_check_buf(data, size, k, "fuzz.img", &payload, &plen, &kind, &err) == 0 &&
 		    (kind != (enum img_kind)k || plen != size - sizeof(struct img_hdr)))
@@ -84,9 +103,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t k = h.kind;
 	if (!img_kind_get(k))
 		k = 1 + k % (IMG_KIND_MAX - 1);
-	img_hdr_init(&h, k, copy + sizeof(h), size - sizeof(h), 1);
+	struct img_ident id;
+	memcpy(id.id, h.image_id, IMG_ID_LEN);
+	img_hdr_init(&h, k, h.owner, &id, copy + sizeof(h), size - sizeof(h), 1);
 	memcpy(copy, &h, sizeof(h));
 	decode_and_show(copy, size);
+	if (k == IMG_GHOST)
+		parse_blob(copy, size);
 	free(copy);
 	return 0;
 }

@@ -77,7 +77,7 @@ static int write_seed(const char *dir, int n, uint32_t flags, size_t plen, uint3
 	for (size_t i = 0; i < plen; i++)
 		plain[sizeof(struct img_hdr) + i] = (uint8_t)(i % 7 == 0 ? i * 31 : i / 64);
 	struct img_hdr h;
-	img_hdr_init(&h, IMG_GHOST, plain + sizeof(h), plen, 1);
+	img_hdr_init(&h, IMG_GHOST, 1, NULL, plain + sizeof(h), plen, 1);
 	memcpy(plain, &h, sizeof(h));
 	struct ferry_err err = { 0 };
 	struct tf_enc *e;

@@ -185,6 +185,25 @@ uint64_t zdtm_hash_add(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+void zdtm_file_survey(int fd, uint64_t size, char *map, size_t len, uint64_t *hash)
+{
+	static char buf[1 << 20];
+	off_t d, h;
+	map[0] = 0;
+	for (off_t at = 0; (uint64_t)at < size && (d = lseek(fd, at, SEEK_DATA)) >= 0; at = h) {
+		h = lseek(fd, d, SEEK_HOLE);
+		snprintf(map + strlen(map), len - strlen(map), "%lld-%lld ", (long long)d, (long long)h);
+	}
+	*hash = ZDTM_HASH_INIT;
+	for (off_t off = 0; (uint64_t)off < size;) {
+		ssize_t n = pread(fd, buf, sizeof(buf), off);
+		if (n <= 0)
+			break;
+		*hash = zdtm_hash_add(*hash, buf, (size_t)n);
+		off += n;
+	}
+}
+
 void zdtm_fill(void *p, size_t n, uint64_t seed)
 {
 	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;

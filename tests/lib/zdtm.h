@@ -53,6 +53,13 @@ static inline uint64_t zdtm_hash(const void *p, size_t n) { return zdtm_hash_add
 /* Fills n bytes with a deterministic pseudo-random pattern derived from seed. */
 void zdtm_fill(void *p, size_t n, uint64_t seed);
 
+/*
+ * What a program can observe of a file's first size bytes: its data extents as text
+ * ("start-end " per SEEK_DATA/SEEK_HOLE pair) into map, and a hash of every byte read with
+ * pread (a mapping would fill the holes). Moves the file offset.
+ */
+void zdtm_file_survey(int fd, uint64_t size, char *map, size_t len, uint64_t *hash);
+
 /* Reads a whole (proc) file into buf, NUL-terminated, without malloc. Returns length or -errno. */
 ssize_t zdtm_read_file(const char *path, char *buf, size_t size);
 /* Finds "key:" in a status-like file (e.g. "/proc/self/status", "SigBlk") and copies the trimmed value. */

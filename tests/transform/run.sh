@@ -10,74 +10,10 @@
 # Work directories: tests/out/transform/<case>/.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=""
-FILTER=""
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--build) BUILD=${2:-}; shift 2 ;;
-	--filter) FILTER=${2:-}; shift 2 ;;
-	-*) echo "usage: $0 [--build] DIR [--filter REGEX]" >&2; exit 2 ;;
-	*) BUILD=$1; shift ;;	# tests/run.sh passes the build directory alone
-	esac
-done
-[ -d "$BUILD" ] || { echo "usage: $0 [--build] DIR [--filter REGEX]" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
-FERRY=$BUILD/src/ferry
-ZDTM=$BUILD/tests/zdtm
-OUT=$ROOT/tests/out/transform
-NFAIL=0
-STARTED=()	# pid:starttime of what we started or restored: killed at exit if still that process
-
-pass() { echo "PASS transform/$1"; }
-fail() {
-	local name=$1 reason=$2 f
-	shift 2
-	echo "FAIL transform/$name: $reason"
-	for f in "$@"; do
-		[ -s "$f" ] && tail -n 12 "$f" | sed "s|^|    | ${f#"$ROOT"/}: |"
-	done
-	NFAIL=$((NFAIL + 1))
-}
-selected() { [ -z "$FILTER" ] || grep -Eq -- "$FILTER" <<<"transform/$1"; }
-
-starttime() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; s=${s##*) }; set -- $s; echo "${20}"; }
-track() { local st; st=$(starttime "$1"); [ -n "$st" ] && STARTED+=("$1:$st"); return 0; }
-cleanup() {
-	local e
-	for e in "${STARTED[@]}"; do
-		[ "$(starttime "${e%%:*}")" = "${e#*:}" ] && kill -KILL "${e%%:*}" 2>/dev/null
-	done
-}
-trap cleanup EXIT
-alive() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; [ "${s%% *}" != Z ]; }
-# wait_for SECONDS CMD...: until CMD succeeds
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.05
-	done
-}
-running_free() {	# the restored process runs, untraced, not ferry any more
-	local st
-	alive "$1" || return 1
-	st=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)
-	[ "$st" != t ] && [ "$st" != T ] && [ "$(awk '/^TracerPid:/ {print $2}' "/proc/$1/status")" = 0 ] &&
-		[ "$(readlink "/proc/$1/exe")" != "$(readlink -f "$FERRY")" ]
-}
-
-# start PROG DIR: start a zdtm program; sets TPID; 0 once it is ready
-TPID=""
-start() {
-	local prog=$1 dir=$2
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	(ZDTM_DIR=$dir exec setsid "$ZDTM/$prog" </dev/null >"$dir/test.out" 2>&1) &
-	TPID=$!
-	track "$TPID"
-	wait_for 10 test -e "$dir/ready" && [ "$(cat "$dir/ready")" = "$TPID" ]
-}
+SUITE=transform
+# shellcheck source=tests/lib/suite.sh
+. "$ROOT/tests/lib/suite.sh"
+suite_args "$@"
 
 # dump NAME DIR IMG ARGS...: dump TPID (the process dies); 0 on success, else reports
 dump() {
@@ -91,29 +27,6 @@ dump() {
 	fi
 	wait_for 5 eval '! alive $TPID'
 	wait "$TPID" 2>/dev/null
-	return 0
-}
-
-# restore_check NAME DIR IMG ARGS...: restore (waiting for it), SIGTERM, expect exit 0 and PASS
-restore_check() {
-	local name=$1 dir=$2 img=$3 rpid rc
-	shift 3
-	"$FERRY" restore -D "$img" -v4 "$@" </dev/null >"$img/restore.err" 2>&1 &
-	rpid=$!
-	track "$rpid"
-	if ! wait_for 20 running_free "$TPID"; then
-		fail "$name" "process $TPID not running after the restore" "$img/restore.err" "$img/restore.log"
-		return 1
-	fi
-	track "$TPID"
-	kill -TERM "$TPID"
-	wait_for 10 eval '! alive $rpid'
-	wait "$rpid"
-	rc=$?
-	if [ $rc != 0 ] || [ "$(tail -n 1 "$dir/test.out")" != PASS ]; then
-		fail "$name" "restored process: exit status $rc" "$dir/test.out" "$img/restore.err" "$img/restore.log"
-		return 1
-	fi
 	return 0
 }
 
@@ -183,7 +96,7 @@ refuse() {
 	f=$(ls "$img"/pages-*.img | head -n 1)
 	case $how in
 	wrong-key) rargs=(--encrypt-key "$KEY2"); want="wrong key" ;;
-	no-key) rargs=(); want="is encrypted: restore it with --encrypt-key" ;;
+	no-key) rargs=(); want="is encrypted: give its key (--encrypt-key" ;;
 	flip-pages)
 		printf '\x5a' | dd of="$f" bs=1 seek=$(($(size_of "$f") / 2)) conv=notrunc status=none
 		want="fails authentication" ;;
@@ -194,18 +107,18 @@ refuse() {
 	flip-header)
 		f=$(ls "$img"/core-*.img)
 		printf '\x01' | dd of="$f" bs=1 seek=20 conv=notrunc status=none	# payload_len
-		want="fails authentication" ;;
+		want="header fails its checksum" ;;
 	flip-compressed)
 		printf '\x5a' | dd of="$f" bs=1 seek=$(($(size_of "$f") / 2)) conv=notrunc status=none
 		want="fails its checksum" ;;
 	mixed)
 		f=$(ls "$img"/mm-*.img)
 		cp "$dir/img0/$(basename "$f")" "$f"
-		want="comes from another dump" ;;
+		want="belongs to another dump" ;;
 	truncate)
 		truncate -s $(($(size_of "$f") - 100)) "$f"
 		want="truncated" ;;
-	plain-with-key) want="holds no encrypted image" ;;
+	plain-with-key) want="is not encrypted while --encrypt-key was given" ;;
 	esac
 	timeout 30 "$FERRY" restore -D "$img" -d "${rargs[@]}" </dev/null >"$img/restore.err" 2>&1
 	rc=$?

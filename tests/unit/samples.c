@@ -2,10 +2,14 @@
 /* Sample messages of every image kind (see samples.h). */
 #include <string.h>
 #include <xxhash.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "image/blob.h"
 #include "image/pagestore.h"
 #include "samples.h"
 
 const char sample_ghost[] = "content of a deleted file\n";
+const struct img_ident sample_ident = { { 0x5a, 0x4d, 0x50, 0x4c, 0x45, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 } };
 
 static Ferry__Inventory inv = FERRY__INVENTORY__INIT;
 static int32_t inv_pids[] = { SAMPLE_PID, SAMPLE_PID + 1 };
@@ -84,6 +88,7 @@ static void init_rest(void)
 	inv.format_major = FERRY_FORMAT_MAJOR, inv.ferry_version = "0.1.0";
 	inv.kernel_release = "6.1.0", inv.root_pid = SAMPLE_PID;
 	inv.n_pids = 2, inv.pids = inv_pids, inv.hostname = "host";
+	inv.has_image_id = 1, inv.image_id = (ProtobufCBinaryData){ IMG_ID_LEN, (uint8_t *)sample_ident.id };
 	pst_e.pid = pst_e.pgid = pst_e.sid = SAMPLE_PID, pst_e.ppid = 1;
 	pst_e.n_threads = 2, pst_e.threads = pst_threads;
 	pstree.n_tasks = 1, pstree.tasks = pst_ev;
@@ -120,11 +125,16 @@ const ProtobufCMessage *sample_msg(enum img_kind kind)
 	}
 }
 
+int sample_id(enum img_kind kind)
+{
+	return strchr(img_kind_get(kind)->file_fmt, '%') ? SAMPLE_PID : 0;
+}
+
 /* The page store matching the sample pagemap: fills it and sets the runs' checksums. */
 static int write_pages(int dirfd, struct ferry_err *err)
 {
 	struct page_store ps;
-	int r = pages_create(dirfd, SAMPLE_PID, pm.total_pages, &ps, err);
+	int r = pages_create(dirfd, SAMPLE_PID, &sample_ident, pm.total_pages, &ps, err);
 	if (r < 0)
 		return r;
 	for (uint64_t i = 0; i < ps.npages; i++)
@@ -140,8 +150,16 @@ int samples_write_all(int dirfd, struct ferry_err *err)
 	int r = write_pages(dirfd, err);
 	for (int k = 1; k < IMG_KIND_MAX && r == 0; k++)
 		if (sample_msg(k))
-			r = img_write_msg(dirfd, k, SAMPLE_PID, sample_msg(k), err);
+			r = img_write_msg(dirfd, &sample_ident, k, sample_id(k), sample_msg(k), err);
+	struct img_sink local;
+	img_sink_local(&local, dirfd);
+	memcpy(local.ident, sample_ident.id, IMG_ID_LEN);
+	int fd = memfd_create("sample", MFD_CLOEXEC);
+	if (r == 0 && (fd < 0 || write(fd, sample_ghost, strlen(sample_ghost)) != (ssize_t)strlen(sample_ghost)))
+		r = fe_set(err, errno, "sample ghost");
 	if (r == 0)
-		r = img_write_blob(dirfd, IMG_GHOST, 1, sample_ghost, strlen(sample_ghost), err);
+		r = blob_write(&local, 1, fd, strlen(sample_ghost), "sample ghost", err);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }

@@ -13,5 +13,9 @@
 const ProtobufCMessage *sample_msg(enum img_kind kind);
 /* A sample ghost payload. */
 extern const char sample_ghost[];
+/* The identity every sample file carries (the sample inventory's). */
+extern const struct img_ident sample_ident;
+/* The id a sample file of kind has: SAMPLE_PID for per-task kinds, else 0. */
+int sample_id(enum img_kind kind);
 /* Writes one valid image of every kind (with a 3-page store) into dirfd; 0 or -errno. */
 int samples_write_all(int dirfd, struct ferry_err *err);

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 #include "common/cleanup.h"
 #include "image/image.h"
+#include "image/source.h"
 #include "samples.h"
 #include "tmpdir.h"
 
@@ -35,8 +36,8 @@ static void test_round_trip_all_kinds(void **state)
 		if (!m)
 			continue;
 		ProtobufCMessage *back = NULL;
-		assert_int_equal(img_write_msg(t->fd, k, SAMPLE_PID, m, &err), 0);
-		assert_int_equal(img_read_msg(t->fd, k, SAMPLE_PID, &back, &err), 0);
+		assert_int_equal(img_write_msg(t->fd, &sample_ident, k, sample_id(k), m, &err), 0);
+		assert_int_equal(img_read_msg(t->fd, k, sample_id(k), &back, &err), 0);
 		assert_ptr_equal(back->descriptor, m->descriptor);
 		assert_same_msg(m, back);
 		img_free(back);
@@ -49,21 +50,32 @@ static void test_round_trip_all_kinds(void **state)
 	assert_int_equal(tmpdir_count(t), 9);	/* no temporaries left behind */
 }
 
-static void test_blob_round_trip(void **state)
+/* Through a source: the inventory gives the identity every other file must carry. */
+static void test_identity(void **state)
 {
 	struct tmpdir *t = *state;
 	struct ferry_err err = { 0 };
-	void *out;
-	size_t len;
-	assert_int_equal(img_write_blob(t->fd, IMG_GHOST, 7, sample_ghost, strlen(sample_ghost), &err), 0);
-	assert_int_equal(img_read_blob(t->fd, IMG_GHOST, 7, &out, &len, &err), 0);
-	assert_int_equal(len, strlen(sample_ghost));
-	assert_memory_equal(out, sample_ghost, len);
-	free(out);
-	assert_int_equal(img_write_blob(t->fd, IMG_GHOST, 8, "", 0, &err), 0);
-	assert_int_equal(img_read_blob(t->fd, IMG_GHOST, 8, &out, &len, &err), 0);
-	assert_int_equal(len, 0);
-	free(out);
+	struct img_src src;
+	struct img_ident other = sample_ident;
+	ProtobufCMessage *m = NULL;
+	other.id[0] ^= 1;
+	assert_int_equal(samples_write_all(t->fd, &err), 0);
+	assert_int_equal(img_write_msg(t->fd, &other, IMG_FDS, SAMPLE_PID, sample_msg(IMG_FDS), &err), 0);
+	assert_int_equal(img_src_open_fd(&src, t->fd, t->path, &err), 0);
+	assert_int_equal(img_src_read_msg(&src, IMG_INVENTORY, 0, &m, &err), 0);
+	img_free(m);
+	assert_memory_equal(src.ident.id, sample_ident.id, IMG_ID_LEN);
+	assert_int_equal(img_src_read_msg(&src, IMG_CORE, SAMPLE_PID, &m, &err), 0);
+	img_free(m);
+	assert_int_equal(img_src_read_msg(&src, IMG_FDS, SAMPLE_PID, &m, &err), -EBADMSG);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "fds-4242.img belongs to another dump"));
+	/* a file renamed to another pid's name */
+	assert_int_equal(renameat(t->fd, "core-4242.img", t->fd, "core-7.img"), 0);
+	assert_int_equal(img_src_read_msg(&src, IMG_CORE, 7, &m, &err), -EBADMSG);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "core-7.img holds the core image of 4242, not of 7"));
+	img_src_close(&src);
 }
 
 static void test_missing_file(void **state)
@@ -75,25 +87,31 @@ static void test_missing_file(void **state)
 	assert_non_null(strstr(err.msg, "mm-1.img"));
 }
 
-/* Header corruptions: each mutates a valid core image and names the expected failure. */
+/* Header corruptions: each mutates a valid core image (resealing its header) and names the failure. */
 static struct img_hdr *hdr(uint8_t *b) { return (struct img_hdr *)b; }
-static void bad_magic(uint8_t *b, size_t *n) { b[0] ^= 1; }
-static void wrong_kind(uint8_t *b, size_t *n) { hdr(b)->kind = IMG_MM; }
-static void unknown_kind(uint8_t *b, size_t *n) { hdr(b)->kind = 77; }
-static void kind_zero(uint8_t *b, size_t *n) { hdr(b)->kind = 0; }
-static void newer_major(uint8_t *b, size_t *n) { hdr(b)->major = FERRY_FORMAT_MAJOR + 1; }
-static void newer_minor(uint8_t *b, size_t *n) { hdr(b)->minor = 9; }
+static struct img_hdr *sealed(uint8_t *b) { return (struct img_hdr *)b; }
+#define RESEAL(b, stmt) do { stmt; img_hdr_seal(hdr(b)); } while (0)
+static void bad_magic(uint8_t *b, size_t *n) { RESEAL(b, b[0] ^= 1); }
+static void wrong_kind(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->kind = IMG_MM); }
+static void unknown_kind(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->kind = 77); }
+static void kind_zero(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->kind = 0); }
+static void newer_major(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->major = FERRY_FORMAT_MAJOR + 1); }
+static void older_major(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->major = 1); }
+static void newer_minor(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->minor = 9); }
+static void flip_hdr(uint8_t *b, size_t *n) { sealed(b)->owner ^= 0x100; }
+static void other_owner(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->owner = 1); }
+static void reserved_set(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->reserved = 1); }
 static void truncated(uint8_t *b, size_t *n) { *n -= 1; }
 static void header_cut(uint8_t *b, size_t *n) { *n = 10; }
 static void empty(uint8_t *b, size_t *n) { *n = 0; }
 static void trailing(uint8_t *b, size_t *n) { b[(*n)++] = 0; }
 static void flip_payload(uint8_t *b, size_t *n) { b[sizeof(struct img_hdr) + 3] ^= 0x20; }
-static void flip_sum(uint8_t *b, size_t *n) { hdr(b)->payload_xxh3 ^= 1; }
-static void huge_len(uint8_t *b, size_t *n) { hdr(b)->payload_len = UINT64_MAX; }
+static void flip_sum(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->payload_xxh3 ^= 1); }
+static void huge_len(uint8_t *b, size_t *n) { RESEAL(b, hdr(b)->payload_len = UINT64_MAX); }
 static void garbage_resummed(uint8_t *b, size_t *n)
 {
 	memset(b + sizeof(struct img_hdr), 0xff, *n - sizeof(struct img_hdr));
-	hdr(b)->payload_xxh3 = XXH3_64bits(b + sizeof(struct img_hdr), *n - sizeof(struct img_hdr));
+	RESEAL(b, hdr(b)->payload_xxh3 = XXH3_64bits(b + sizeof(struct img_hdr), *n - sizeof(struct img_hdr)));
 }
 
 static const struct corruption {
@@ -106,8 +124,12 @@ static const struct corruption {
 	{ "wrong kind", wrong_kind, -EBADMSG, "holds a mm image where a core image was expected" },
 	{ "unknown kind", unknown_kind, -EBADMSG, "unknown image kind 77" },
 	{ "kind 0", kind_zero, -EBADMSG, "unknown image kind 0" },
-	{ "newer major", newer_major, -EPROTONOSUPPORT, "image format 2.0" },
+	{ "newer major", newer_major, -EPROTONOSUPPORT, "image format 3.0" },
+	{ "older major", older_major, -EPROTONOSUPPORT, "made by an older ferry" },
 	{ "newer minor", newer_minor, 0, NULL },
+	{ "flipped header byte", flip_hdr, -EBADMSG, "header fails its checksum" },
+	{ "reserved field set", reserved_set, -EBADMSG, "header fails its checksum" },
+	{ "another pid's file", other_owner, -EBADMSG, "holds the core image of 1, not of 4242" },
 	{ "truncated payload", truncated, -EBADMSG, "truncated image" },
 	{ "truncated header", header_cut, -EBADMSG, "truncated image" },
 	{ "empty file", empty, -EBADMSG, "truncated image" },
@@ -123,7 +145,7 @@ static void test_header_corruptions(void **state)
 	struct tmpdir *t = *state;
 	struct ferry_err err = { 0 };
 	uint8_t orig[8192], buf[8192];
-	assert_int_equal(img_write_msg(t->fd, IMG_CORE, SAMPLE_PID, sample_msg(IMG_CORE), &err), 0);
+	assert_int_equal(img_write_msg(t->fd, &sample_ident, IMG_CORE, SAMPLE_PID, sample_msg(IMG_CORE), &err), 0);
 	size_t olen = file_get(t->fd, "core-4242.img", orig, sizeof(orig) - 1);
 	assert_true(olen > sizeof(struct img_hdr) + 8);
 	for (size_t i = 0; i < ARRAY_SIZE(corruptions); i++) {
@@ -150,24 +172,24 @@ static void test_header_corruptions(void **state)
 static void test_check_buf(void **state)
 {
 	struct ferry_err err = { 0 };
-	uint8_t buf[64];
+	uint8_t buf[128];
 	const void *payload;
 	size_t plen;
 	enum img_kind kind = 0;
-	img_hdr_init((struct img_hdr *)buf, IMG_GHOST, "abcd", 4, 1);
-	memcpy(buf + 32, "abcd", 4);
-	assert_int_equal(img_check_buf(buf, 36, 0, "g.img", &payload, &plen, &kind, &err), 0);
-	assert_int_equal(kind, IMG_GHOST);
+	img_hdr_init((struct img_hdr *)buf, IMG_STATS_DUMP, 0, &sample_ident, "abcd", 4, 1);
+	memcpy(buf + 64, "abcd", 4);
+	assert_int_equal(img_check_buf(buf, 68, 0, "s.img", &payload, &plen, &kind, &err), 0);
+	assert_int_equal(kind, IMG_STATS_DUMP);
 	assert_int_equal(plen, 4);
-	assert_ptr_equal(payload, buf + 32);
-	assert_int_equal(img_check_buf(buf, 36, IMG_CORE, "g.img", &payload, &plen, NULL, &err), -EBADMSG);
-	assert_non_null(strstr(err.msg, "g.img"));
-	ProtobufCMessage *m = NULL;
-	assert_int_equal(img_decode_buf(buf, 36, 0, "g.img", &m, &err), -EINVAL);
-	assert_null(m);
-	/* a pages header carries no payload checksum */
-	img_hdr_init((struct img_hdr *)buf, IMG_PAGES, NULL, 4, 0);
-	assert_int_equal(img_check_buf(buf, 36, IMG_PAGES, "p.img", &payload, &plen, &kind, &err), 0);
+	assert_ptr_equal(payload, buf + 64);
+	assert_int_equal(img_check_buf(buf, 68, IMG_CORE, "s.img", &payload, &plen, NULL, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "s.img"));
+	/* page stores and blobs are never read whole */
+	img_hdr_init((struct img_hdr *)buf, IMG_PAGES, 3, &sample_ident, NULL, 4, 0);
+	assert_int_equal(img_check_buf(buf, 68, IMG_PAGES, "p.img", &payload, &plen, &kind, &err), -EBADMSG);
+	img_hdr_init((struct img_hdr *)buf, IMG_GHOST, 3, &sample_ident, "abcd", 4, 1);
+	assert_int_equal(img_check_buf(buf, 68, 0, "g.img", &payload, &plen, &kind, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "not read whole"));
 }
 
 static void test_kind_by_name(void **state)
@@ -192,6 +214,17 @@ static void test_kind_by_name(void **state)
 	assert_null(img_kind_get(IMG_KIND_MAX));
 	for (int k = 1; k < IMG_KIND_MAX; k++)
 		assert_int_equal(img_kind_by_name(img_name(buf, sizeof(buf), k, 5))->kind, k);
+	enum img_kind kind;
+	int id;
+	assert_int_equal(img_parse_name("core-12.img", &kind, &id), 0);
+	assert_int_equal(kind, IMG_CORE);
+	assert_int_equal(id, 12);
+	assert_int_equal(img_parse_name("files.img", &kind, &id), 0);
+	assert_int_equal(id, 0);
+	static const char *const bad[] = { "core-012.img", "core-1x.img", "core-.img", "files-3.img", "core-1.img.img",
+					   "dump.log", "inventory.imgx" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(img_parse_name(bad[i], &kind, &id), -1);
 }
 
 static void test_write_fault_leaves_nothing(void **state)
@@ -199,7 +232,7 @@ static void test_write_fault_leaves_nothing(void **state)
 	struct tmpdir *t = *state;
 	struct ferry_err err = { 0 };
 	setenv("FERRY_FAULT", "image-write", 1);
-	int r = img_write_msg(t->fd, IMG_MM, 3, sample_msg(IMG_MM), &err);
+	int r = img_write_msg(t->fd, &sample_ident, IMG_MM, 3, sample_msg(IMG_MM), &err);
 	unsetenv("FERRY_FAULT");
 	assert_int_equal(r, -ENOSPC);
 	assert_non_null(strstr(err.msg, "mm-3.img"));
@@ -210,7 +243,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip_all_kinds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_blob_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_corruptions, setup, teardown),
 		cmocka_unit_test(test_check_buf),

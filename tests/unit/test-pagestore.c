@@ -28,7 +28,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct page_store ps;
 	struct ferry_err err = { 0 };
-	if (!f || !(f->dir = tmpdir_new()) || pages_create(f->dir->fd, PID, NPAGES, &ps, &err) < 0)
+	if (!f || !(f->dir = tmpdir_new()) || pages_create(f->dir->fd, PID, NULL, NPAGES, &ps, &err) < 0)
 		return -1;
 	for (uint64_t i = 0; i < NPAGES; i++)
 		for (size_t b = 0; b < PS_PAGE; b += 8)
@@ -176,7 +176,7 @@ static void test_empty_store(void **state)
 	struct ferry_err err = { 0 };
 	Ferry__Pagemap pm = FERRY__PAGEMAP__INIT;
 	pm.pid = 5;
-	assert_int_equal(pages_create(f->dir->fd, 5, 0, &ps, &err), 0);
+	assert_int_equal(pages_create(f->dir->fd, 5, NULL, 0, &ps, &err), 0);
 	assert_int_equal(pages_commit(&ps, &err), 0);
 	assert_int_equal(pages_open(f->dir->fd, 5, &pm, &ps, &err), 0);
 	assert_int_equal(pages_verify(&ps, &pm, &err), 0);
@@ -189,13 +189,13 @@ static void test_enospc_and_abort(void **state)
 	struct page_store ps;
 	struct ferry_err err = { 0 };
 	setenv("FERRY_FAULT", "pages-enospc", 1);
-	int r = pages_create(f->dir->fd, 6, 10, &ps, &err);
+	int r = pages_create(f->dir->fd, 6, NULL, 10, &ps, &err);
 	unsetenv("FERRY_FAULT");
 	assert_int_equal(r, -ENOSPC);
 	assert_non_null(strstr(err.msg, "pages-6.img"));
 	assert_int_equal(tmpdir_count(f->dir), 1);	/* only the fixture's store */
-	assert_int_equal(pages_create(f->dir->fd, 6, 10, &ps, &err), 0);
-	assert_int_equal(tmpdir_count(f->dir), 2);
+	assert_int_equal(pages_create(f->dir->fd, 6, NULL, 10, &ps, &err), 0);
+	assert_int_equal(tmpdir_count(f->dir), 1);	/* unnamed until committed */
 	pages_abort(&ps);
 	assert_int_equal(tmpdir_count(f->dir), 1);
 }

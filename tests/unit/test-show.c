@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "image/show.h"
+#include "image/source.h"
 #include "samples.h"
 #include "tmpdir.h"
 
@@ -98,20 +99,25 @@ static void test_file_and_dir(void **state)
 	struct tmpdir *t = *state;
 	struct ferry_err err = { 0 };
 	assert_int_equal(samples_write_all(t->fd, &err), 0);
-	json_t *j = img_file_to_json(t->fd, "stats-dump.img", &err);
+	struct img_src src;
+	assert_int_equal(img_src_open_fd(&src, t->fd, t->path, &err), 0);
+	json_t *j = img_file_to_json(&src, "stats-dump.img", &err);
 	assert_non_null(j);
 	assert_str_at(j, "kind", "stats-dump");
-	assert_str_at(j, "version", "1.0");
+	assert_str_at(j, "version", "2.0");
+	assert_str_at(j, "image_id", "5a4d504c450102030405060708090a0b");
 	assert_int_at(j, "entry/total_us", 1500);
 	assert_true(json_integer_value(at(j, "payload_bytes")) > 0);
 	json_decref(j);
-	j = img_file_to_json(t->fd, "pages-4242.img", &err);
+	j = img_file_to_json(&src, "pages-4242.img", &err);
 	assert_int_at(j, "pages", 3);
+	assert_int_at(j, "owner", 4242);
 	json_decref(j);
-	j = img_file_to_json(t->fd, "ghost-1.img", &err);
+	j = img_file_to_json(&src, "ghost-1.img", &err);
 	assert_str_at(j, "kind", "ghost");
 	assert_null(at(j, "entry"));
 	json_decref(j);
+	img_src_close(&src);
 
 	char *text = NULL;
 	size_t len = 0;

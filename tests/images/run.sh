@@ -1,0 +1,439 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Images at rest: the image directory cannot be turned against root (ownership, modes, links,
+# FIFOs and devices in place of files), every file carries its dump's identity (mixed, renamed,
+# foreign-parent and old-format files refused), image verify covers encoded images and every file
+# of every parent, large contents stream (memfd, sparse deleted file, SysV) through compression
+# and encryption, a killed encrypted restore leaves no plaintext anywhere, killed or failed dumps
+# leave no temporaries, checks over 150,000 entries stay fast, and the inventory is written only
+# after everything else is on disk.
+#
+#   tests/images/run.sh [--build] DIR [--filter REGEX]
+#
+# One `PASS images/name`, `FAIL images/name: reason` or `SKIP images/name: reason` line per test.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SUITE=images
+# shellcheck source=tests/lib/suite.sh
+. "$ROOT/tests/lib/suite.sh"
+suite_args "$@"
+BIGIMG=$BUILD/tests/images_bigimg
+
+gone() { ! alive "$1"; }
+ours() { case $(readlink -f "/proc/$1/exe" 2>/dev/null) in "$BUILD"/*) return 0 ;; esac; return 1; }
+kill_test() {	# stop the test program (our child, or a restored one) and wait until its PID is free
+	[ -n "${TPID:-}" ] || return 0
+	ours "$TPID" && kill -KILL "$TPID" 2>/dev/null
+	wait "$TPID" 2>/dev/null
+	wait_for 10 gone "$TPID"
+}
+
+# dump NAME IMG ARGS...: dump TPID; 0 on success, else reports
+dump() {
+	local name=$1 img=$2
+	shift 2
+	mkdir -p "$(dirname "$img")"
+	if ! timeout 120 "$FERRY" dump -t "$TPID" -D "$img" -v4 "$@" </dev/null >"$img.dump.err" 2>&1; then
+		fail "$name" "ferry dump $* failed" "$img.dump.err" "$img/dump.log"
+		return 1
+	fi
+	case " $* " in *" -R "*) ;; *) wait_for 10 gone "$TPID"; wait "$TPID" 2>/dev/null ;; esac
+	return 0
+}
+
+# refused NAME WANT CMD...: CMD must fail within 20 s, saying WANT on stderr (into $OUT/NAME.err)
+refused() {
+	local name=$1 want=$2 rc
+	shift 2
+	timeout 20 "$@" </dev/null >"$OUT/$name.out" 2>"$OUT/$name.err"
+	rc=$?
+	if [ $rc = 0 ]; then
+		fail "$name" "$(basename "$1") $2 succeeded" "$OUT/$name.err"
+	elif [ $rc = 124 ]; then
+		fail "$name" "$(basename "$1") $2 hung (killed after 20 s)"
+	elif ! grep -qF -- "$want" "$OUT/$name.err"; then
+		fail "$name" "$(basename "$1") $2 failed, but does not say '$want'" "$OUT/$name.err"
+	else
+		return 0
+	fi
+	return 1
+}
+
+mode_of() { stat -c %a "$1"; }
+KEY=$OUT/key
+VICTIM=$OUT/victim
+mkdir -p "$OUT"
+exec 2>>"$OUT/runner.log"
+head -c 32 /dev/urandom >"$KEY"
+
+victim_intact() { [ "$(cat "$VICTIM" 2>/dev/null)" = "precious" ] && [ "$(stat -c %h "$VICTIM")" -le 2 ]; }
+new_victim() { rm -f "$VICTIM"; echo precious >"$VICTIM"; chmod 644 "$VICTIM"; }
+
+# ---------------------------------------------------------------- the image directory
+
+dir_created_private() {
+	local n=dir-created-0700 d=$OUT/dir-created-0700
+	selected $n || return 0
+	start sleeping "$d" || { fail $n "sleeping did not start" "$d/test.out"; return; }
+	dump $n "$d/a/b/img" || return
+	if [ "$(mode_of "$d/a/b/img")" != 700 ]; then
+		fail $n "-D was created with mode $(mode_of "$d/a/b/img"), not 700"
+	elif [ -n "$(find "$d/a/b/img" -name '*.log' ! -perm 600)" ]; then
+		fail $n "a log is not mode 600: $(find "$d/a/b/img" -name '*.log' -printf '%m %p ')"
+	else
+		pass "$n"
+	fi
+	kill_test
+}
+
+# An existing -D owned by another user, or writable by others, is refused with the fix.
+dir_refused() {
+	local n=$1 how=$2 want=$3 d=$OUT/$1
+	selected "$n" || return 0
+	start sleeping "$d" || { fail "$n" "sleeping did not start" "$d/test.out"; return; }
+	mkdir -p "$d/img"
+	case $how in
+	other-owner) chown 65534 "$d/img" ;;
+	world) chmod 1777 "$d/img" ;;
+	group) chmod 770 "$d/img" ;;
+	link) rmdir "$d/img"; mkdir -p -m 700 "$d/target"; ln -s "$d/target" "$d/img"; chown -h 65534 "$d/img" ;;
+	esac
+	if refused "$n" "$want" "$FERRY" dump -t "$TPID" -D "$d/img" -R; then
+		if ! running_free "$TPID"; then
+			fail "$n" "the process is not running freely after the refused dump"
+		elif [ -n "$(ls -A "$d/img/" 2>/dev/null)" ]; then
+			fail "$n" "the refused dump left files: $(ls -A "$d/img/" | head -3)"
+		else
+			pass "$n ($(cut -c1-100 "$OUT/$n.err" | head -n 1))"
+		fi
+	fi
+	kill_test
+}
+
+# Links planted where ferry writes: logs, the old temporary names, image names, pidfile, stats.
+links_not_followed() {
+	local n=links-not-followed d=$OUT/links-not-followed pid
+	selected $n || return 0
+	start sleeping "$d" || { fail $n "sleeping did not start" "$d/test.out"; return; }
+	new_victim
+	pid=$TPID
+	mkdir -p -m 700 "$d/img"
+	ln -s "$VICTIM" "$d/img/dump.log"
+	ln -s "$VICTIM" "$d/img/.core-$pid.img.tmp"
+	ln -s "$VICTIM" "$d/img/.pages-$pid.img.tmp"
+	ln -s "$VICTIM" "$d/img/core-$pid.img"
+	ln -s "$VICTIM" "$d/img/restore.log"
+	ln "$VICTIM" "$d/img/hard.log"
+	ln -s "$VICTIM" "$d/stats.json"
+	ln -s "$VICTIM" "$d/pid"
+	if ! timeout 60 "$FERRY" dump -t "$pid" -D "$d/img" --stats-json "$d/stats.json" </dev/null >"$d/dump.err" 2>&1; then
+		fail $n "the dump failed" "$d/dump.err"; kill_test; return
+	fi
+	wait_for 10 gone "$pid"; wait "$pid" 2>/dev/null
+	if ! victim_intact; then fail $n "the dump wrote through a link planted in -D"; return; fi
+	timeout 60 "$FERRY" dump -t 1 -D "$d/img2" -o "$d/img/hard.log" </dev/null >/dev/null 2>&1
+	if ! victim_intact; then fail $n "-o wrote through a hard link"; return; fi
+	if [ ! -f "$d/img/core-$pid.img" ] || [ -L "$d/img/core-$pid.img" ] || ! grep -q "no log file" "$d/dump.err"; then
+		fail $n "the planted image name was not replaced, or the refused log went unmentioned" "$d/dump.err"; return
+	fi
+	if ! restore_check $n "$d" "$d/img" --pidfile "$d/pid" --stats-json "$d/stats.json"; then return; fi
+	if ! victim_intact; then
+		fail $n "restore, its pidfile or its statistics wrote through a link"
+	elif [ -L "$d/pid" ] || [ "$(cat "$d/pid")" != "$pid" ] || [ -L "$d/stats.json" ]; then
+		fail $n "the pidfile or stats.json was not replaced by the file itself"
+	else
+		pass "$n"
+	fi
+}
+
+# A FIFO, a device or a symlink in place of an image file: every reader refuses it at once.
+not_regular() {
+	local n=not-regular d=$OUT/not-regular pid f name
+	selected $n || return 0
+	start sleeping "$d" || { fail $n "sleeping did not start" "$d/test.out"; return; }
+	pid=$TPID
+	dump $n "$d/img" || return
+	for f in "core-$pid.img:fifo:is a FIFO" "fds-$pid.img:chr:is a character device" "mm-$pid.img:link:is a symlink" \
+		"pages-$pid.img:fifo:is a FIFO"; do
+		IFS=: read -r name kind want <<<"$f"
+		rm -rf "$d/w" && cp -a "$d/img" "$d/w" && rm -f "$d/w/$name"
+		case $kind in
+		fifo) mkfifo "$d/w/$name" ;;
+		chr) mknod "$d/w/$name" c 1 3 ;;
+		link) ln -s "$d/img/$name" "$d/w/$name" ;;
+		esac
+		refused "$n" "$want" "$FERRY" restore -D "$d/w" || return
+		refused "$n" "$want" "$FERRY" image verify "$d/w" || return
+		refused "$n" "$want" "$FERRY" show "$d/w" || return
+	done
+	if alive "$pid"; then fail $n "a refused restore left a process at $pid"; kill_test; return; fi
+	chmod 777 "$d/img"
+	refused "$n" "writable by everyone" "$FERRY" restore -D "$d/img" || return
+	chmod 700 "$d/img"
+	pass "$n"
+}
+
+# ---------------------------------------------------------------- identity
+
+identity() {
+	local n=identity d=$OUT/identity pid f
+	selected $n || return 0
+	start pipe_data "$d" || { fail $n "pipe_data did not start" "$d/test.out"; return; }
+	pid=$TPID
+	dump $n "$d/a" -R && dump $n "$d/b" -R || { kill_test; return; }
+	kill_test
+	rm -rf "$d/w" && cp -a "$d/a" "$d/w" && cp "$d/b/fds-$pid.img" "$d/w/"
+	refused $n "fds-$pid.img belongs to another dump" "$FERRY" restore -D "$d/w" || return
+	refused $n "fds-$pid.img belongs to another dump" "$FERRY" image verify "$d/w" || return
+	refused $n "fds-$pid.img belongs to another dump" "$FERRY" show "$d/w" || return
+	refused $n "fds-$pid.img belongs to another dump" "$FERRY" image merge "$d/w" "$d/merged" || return
+	rm -rf "$d/w" && cp -a "$d/a" "$d/w"
+	printf '\x01' | dd of="$d/w/core-$pid.img" bs=1 seek=8 conv=notrunc status=none	# major 1
+	refused $n "image format 1.0" "$FERRY" restore -D "$d/w" || return
+	grep -q "older ferry" "$OUT/$n.err" || { fail $n "an old format is not named as such" "$OUT/$n.err"; return; }
+	if alive "$pid"; then fail $n "a refused restore left a process at $pid"; return; fi
+	# a dump into a directory holding an older image's files leaves none of them beside its own
+	mkdir -p -m 700 "$d/c" && cp "$d/b/core-$pid.img" "$d/c/core-999999.img"
+	start pipe_data "$d" || { fail $n "pipe_data did not restart" "$d/test.out"; return; }
+	dump $n "$d/c" -R || { kill_test; return; }
+	if [ -e "$d/c/core-999999.img" ] || ! "$FERRY" image verify "$d/c" >"$d/verify.out" 2>&1; then
+		fail $n "an older image's file stayed beside the new one" "$d/verify.out"; kill_test; return
+	fi
+	kill_test
+	restore_check $n "$d" "$d/c" && pass "$n"
+}
+
+# A chain whose parent was replaced by another image, or whose parent has a corrupt file.
+chain_identity() {
+	local n=chain d=$OUT/chain pid
+	selected $n || return 0
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	pid=$TPID
+	timeout 60 "$FERRY" pre-dump -t "$pid" -D "$d/p1" >"$d/p1.err" 2>&1 &&
+		timeout 60 "$FERRY" pre-dump -t "$pid" -D "$d/other" >"$d/other.err" 2>&1 ||
+		{ fail $n "pre-dump failed" "$d/p1.err" "$d/other.err"; kill_test; return; }
+	dump $n "$d/d2" --prev-images-dir ../p1 || { kill_test; return; }
+	"$FERRY" image verify "$d/d2" >"$d/verify.out" 2>&1 || { fail $n "verify of a good chain failed" "$d/verify.out"; return; }
+	# a file restore never reads, in the parent: verify reads every file of every parent
+	cp "$d/p1/stats-dump.img" "$d/stats.keep"
+	printf '\xff\xff' | dd of="$d/p1/stats-dump.img" bs=1 seek=70 conv=notrunc status=none
+	refused $n "stats-dump.img" "$FERRY" image verify "$d/d2" || return
+	grep -q "parent image" "$OUT/$n.err" || { fail $n "the message does not say it is the parent" "$OUT/$n.err"; return; }
+	cp "$d/stats.keep" "$d/p1/stats-dump.img"
+	mv "$d/p1" "$d/p1.orig" && mv "$d/other" "$d/p1"
+	refused $n "not the image" "$FERRY" restore -D "$d/d2" || return
+	refused $n "not the image" "$FERRY" image verify "$d/d2" || return
+	mv "$d/p1" "$d/other" && mv "$d/p1.orig" "$d/p1"
+	restore_check $n "$d" "$d/d2" && pass "$n"
+}
+
+# ---------------------------------------------------------------- encoded images
+
+verify_encoded() {
+	local n=verify-encoded d=$OUT/verify-encoded f
+	selected $n || return 0
+	start deleted_file "$d" || { fail $n "deleted_file did not start" "$d/test.out"; return; }
+	dump $n "$d/img" --compress zstd --encrypt-key "$KEY" || { kill_test; return; }
+	"$FERRY" image verify "$d/img" --encrypt-key "$KEY" >"$d/verify.out" 2>&1 ||
+		{ fail $n "verify with the key failed" "$d/verify.out"; return; }
+	refused $n "is encrypted" "$FERRY" image verify "$d/img" || return
+	"$FERRY" show --encrypt-key "$KEY" "$d/img" >"$d/show.json" 2>"$d/show.err" && grep -q '"entry"' "$d/show.json" ||
+		{ fail $n "show with the key does not decode the files" "$d/show.err"; return; }
+	f=$(ls "$d"/img/ghost-*.img | head -n 1)
+	cp "$f" "$d/ghost.keep"
+	printf '\x5a' | dd of="$f" bs=1 seek=$(($(stat -c %s "$f") - 40)) conv=notrunc status=none
+	refused $n "$(basename "$f")" "$FERRY" image verify "$d/img" --encrypt-key "$KEY" || return
+	cp "$d/ghost.keep" "$f"
+	restore_check $n "$d" "$d/img" --encrypt-key "$KEY" && pass "$n"
+}
+
+# An encrypted chain restored, verified and merged in place (the merged image stays encrypted).
+encoded_chain() {
+	local n=encoded-chain d=$OUT/encoded-chain
+	selected $n || return 0
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	timeout 60 "$FERRY" pre-dump -t "$TPID" -D "$d/p1" --compress lz4 --encrypt-key "$KEY" >"$d/p1.err" 2>&1 ||
+		{ fail $n "pre-dump failed" "$d/p1.err"; kill_test; return; }
+	dump $n "$d/d2" --prev-images-dir ../p1 --compress lz4 --encrypt-key "$KEY" || { kill_test; return; }
+	"$FERRY" image verify "$d/d2" --encrypt-key "$KEY" >"$d/verify.out" 2>&1 &&
+		"$FERRY" image merge "$d/d2" "$d/m" --encrypt-key "$KEY" >"$d/merge.out" 2>&1 ||
+		{ fail $n "verify or merge of an encrypted chain failed" "$d/verify.out" "$d/merge.out"; return; }
+	if "$FERRY" show "$d/m" | grep -q '"entry"' || ! "$FERRY" show "$d/m" | grep -q 'lz4+aes-256-gcm'; then
+		fail $n "the merged image is not encrypted and compressed like the original"; return
+	fi
+	restore_check $n "$d" "$d/m" --encrypt-key "$KEY" && pass "$n"
+}
+
+# Large contents, streamed through compression and encryption.
+big_contents() {
+	local prog n d
+	for prog in memfd_big deleted_sparse sysv_shm_big; do
+		n="encoded-$prog"
+		d=$OUT/$n
+		selected "$n" || continue
+		start "$prog" "$d" || { grep -q '^SKIP' "$d/test.out" && skip "$n" "$(grep -m1 '^SKIP' "$d/test.out")" ||
+			fail "$n" "$prog did not start" "$d/test.out"; continue; }
+		dump "$n" "$d/img" --compress zstd --encrypt-key "$KEY" || { kill_test; continue; }
+		restore_check "$n" "$d" "$d/img" --encrypt-key "$KEY" && pass "$n ($(du -sh "$d/img" | cut -f1) image)"
+	done
+}
+
+# A restore of an encrypted image killed at several moments: no decoded byte is left on any path.
+killed_restore() {
+	local n=killed-restore token d delay rp leak
+	selected $n || return 0
+	token=ferrysecret$RANDOM$RANDOM
+	d=$OUT/killed-restore
+	start memfd_big "$d" "FERRY_TEST_MARK=$token" || { fail $n "memfd_big did not start" "$d/test.out"; return; }
+	# the token is in the process's environment, hence in its stack pages
+	dump $n "$d/plain" -R || { kill_test; return; }
+	grep -qF "$token" "$d"/plain/pages-*.img || { fail $n "the marker is not in a plain image: the test proves nothing"; kill_test; return; }
+	rm -rf "$d/plain"
+	dump $n "$d/img" --encrypt-key "$KEY" || { kill_test; return; }
+	if grep -rqF "$token" "$d/img"; then fail $n "the marker is in clear in the encrypted image"; return; fi
+	touch "$d/stamp"
+	for delay in 0.02 0.1 0.2 0.3 0.5 0.8 1.2 2; do
+		"$FERRY" restore -D "$d/img" --encrypt-key "$KEY" </dev/null >"$d/restore.err" 2>&1 &
+		rp=$!
+		sleep "$delay"
+		kill -KILL "$rp" 2>/dev/null
+		wait "$rp" 2>/dev/null
+		kill_test
+		leak=$( { ls -d /dev/shm/ferry-decoded-* /run/ferry-decoded-* /tmp/ferry-decoded-* 2>/dev/null
+			grep -rlF "$token" /dev/shm "$d/img" 2>/dev/null
+			find /tmp /run -xdev -newer "$d/stamp" -type f -size -400M -print0 2>/dev/null |
+				xargs -0 -r grep -lF "$token" 2>/dev/null; } | head -n 3)
+		if [ -n "$leak" ]; then
+			fail $n "killed after ${delay}s, decoded data remains: $leak"
+			return
+		fi
+	done
+	pass "$n (8 kills, 0.02-2 s into the restore)"
+}
+
+# ---------------------------------------------------------------- failures leave nothing
+
+killed_dump() {
+	local n=killed-dump d=$OUT/killed-dump delay rp left
+	selected $n || return 0
+	for delay in 0.05 0.15 0.3 0.6; do
+		start memfd_big "$d" || { fail $n "memfd_big did not start" "$d/test.out"; return; }
+		mkdir -p -m 700 "$d/img"
+		"$FERRY" dump -t "$TPID" -D "$d/img" </dev/null >"$d/dump.err" 2>&1 &
+		rp=$!
+		sleep "$delay"
+		kill -KILL "$rp" 2>/dev/null
+		wait "$rp" 2>/dev/null
+		kill_test
+		left=$(ls -A "$d/img" | grep -E '^\.|\.tmp$|\.part$' | head -n 3)
+		if [ -n "$left" ]; then
+			fail $n "a dump killed after ${delay}s left temporaries: $left"
+			return
+		fi
+	done
+	pass "$n (4 kills)"
+}
+
+failed_dump() {
+	local n=failed-dump d=$OUT/failed-dump left
+	selected $n || return 0
+	start deleted_file "$d" || { fail $n "deleted_file did not start" "$d/test.out"; return; }
+	mkdir -p -m 700 "$d/img"
+	FERRY_FAULT=pages-enospc timeout 60 "$FERRY" dump -t "$TPID" -D "$d/img" </dev/null >"$d/dump.err" 2>&1 &&
+		{ fail $n "the dump did not fail"; kill_test; return; }
+	left=$(ls -A "$d/img" | grep -v '^dump.log$' | head -n 3)
+	if [ -n "$left" ]; then
+		fail $n "a failed dump left files: $left"
+	elif ! running_free "$TPID"; then
+		fail $n "the process does not run freely after the failed dump"
+	else
+		pass "$n"
+	fi
+	kill_test
+}
+
+# ---------------------------------------------------------------- scale
+
+# 150,000 file entries: verify takes them in n log n; a duplicated id is refused as fast.
+big_image() {
+	local n=big-image d=$OUT/big-image t0 t1 ms pid
+	selected $n || return 0
+	[ -x "$BIGIMG" ] || { fail $n "$BIGIMG not built"; return; }
+	start sleeping "$d" || { fail $n "sleeping did not start" "$d/test.out"; return; }
+	pid=$TPID
+	dump $n "$d/img" || return
+	cp -a "$d/img" "$d/dup"
+	"$BIGIMG" "$d/img" 150000 >"$d/big.err" 2>&1 && "$BIGIMG" "$d/dup" 150000 dup >>"$d/big.err" 2>&1 ||
+		{ fail $n "could not make the large images" "$d/big.err"; return; }
+	t0=$(date +%s%N)
+	"$FERRY" image verify "$d/img" >"$d/verify.out" 2>&1 || { fail $n "verify of 150,000 entries failed" "$d/verify.out"; return; }
+	t1=$(date +%s%N)
+	refused $n "file id" "$FERRY" image verify "$d/dup" || return
+	refused $n "appears twice" "$FERRY" restore -D "$d/dup" || return
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	if [ $ms -gt 8000 ]; then
+		fail $n "verify, verify and restore of 150,000 entries took $ms ms (a quadratic check?)"
+	elif alive "$pid"; then
+		fail $n "the refused restore left a process at $pid"
+	else
+		pass "$n (verify $(( (t1 - t0) / 1000000 )) ms; all three $ms ms)"
+	fi
+}
+
+# ---------------------------------------------------------------- durability
+
+# Every image file is fsync'ed, then the directory, before inventory.img gets its name; then the
+# directory again.
+durable() {
+	local n=durable d=$OUT/durable nfiles
+	selected $n || return 0
+	command -v strace >/dev/null || { skip $n "strace is not installed (make check installs it)"; return; }
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	mkdir -p -m 700 "$d/img"
+	strace -f -qq -o "$d/trace" -e trace=fsync,renameat,renameat2,linkat,sync_file_range,openat \
+		"$FERRY" dump -t "$TPID" -D "$d/img" </dev/null >"$d/dump.err" 2>&1 ||
+		{ fail $n "the dump under strace failed" "$d/dump.err"; kill_test; return; }
+	kill_test
+	nfiles=$(ls "$d/img" | grep -c '\.img$')
+	if ! python3 - "$d/trace" "$nfiles" >"$d/check.out" 2>&1 <<'EOF'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+nfiles = int(sys.argv[2])
+inv = [i for i, l in enumerate(lines) if re.search(r'rename\w*\(.*"inventory\.img"', l)]
+assert len(inv) == 1, "inventory.img renamed %d times" % len(inv)
+before = [l for l in lines[:inv[0]] if re.search(r'\bfsync\(\d+\)\s+= 0', l)]
+after = [l for l in lines[inv[0]:] if re.search(r'\bfsync\(\d+\)\s+= 0', l)]
+# each file but the inventory, the directory, the inventory itself
+assert len(before) >= nfiles + 1, "only %d fsyncs before the inventory for %d files" % (len(before), nfiles)
+assert after, "no fsync of the directory after the inventory got its name"
+print("ok", len(before), "fsyncs before,", len(after), "after")
+EOF
+	then
+		fail $n "the inventory was not written last and durably" "$d/check.out"
+	else
+		pass "$n ($(cat "$d/check.out"))"
+	fi
+}
+
+if [ ! -x "$FERRY" ] || [ ! -x "$ZDTM/sleeping" ]; then
+	fail all "ferry or the zdtm programs are not built in $BUILD (run make)"
+	exit 1
+fi
+dir_created_private
+dir_refused dir-other-owner other-owner "belongs to uid 65534"
+dir_refused dir-world-writable world "writable by everyone"
+dir_refused dir-group-writable group "writable by its group"
+dir_refused dir-foreign-symlink link "is a symlink owned by uid 65534"
+links_not_followed
+not_regular
+identity
+chain_identity
+verify_encoded
+encoded_chain
+big_contents
+killed_restore
+killed_dump
+failed_dump
+big_image
+durable
+[ $NFAIL = 0 ]
