@@ -177,10 +177,11 @@ t_numbers() {
 -t/--tree '12x': not a PID|pre-dump -t 12x -D $d/x
 -t/--tree '-5': not a PID|dump -t -5 -D $d/x
 -t/--tree '0x10': not a PID|dump -t 0x10 -D $d/x
---port '99999': out of range|dump -t $p -D $d/x --page-server --address 127.0.0.1 --port 99999
+--port: port 99999: out of range|dump -t $p -D $d/x --page-server --address 127.0.0.1 --port 99999
 --port '0': out of range|dump -t $p -D $d/x --page-server --address 127.0.0.1 --port 0
---port '80a': not a TCP port|page-server -D $d/x --port 80a
---port '70000': out of range|page-server -D $d/x --port 70000
+--port: port '80a': not a number|page-server -D $d/x --port 80a
+--port: port '-1': not a number|page-server -D $d/x --port -1
+--port: port 70000: out of range|page-server -D $d/x --port 70000
 --ghost-limit '10Q': not a size|dump -t $p -D $d/x --ghost-limit 10Q
 --ghost-limit 'M': not a size|dump -t $p -D $d/x --ghost-limit M
 --ghost-limit '99999999999999T': too large|dump -t $p -D $d/x --ghost-limit 99999999999999T
@@ -521,20 +522,29 @@ EOF
 t_page_server_daemon() {
 	local d=$OUT/ps-daemon port rc sp
 	start "$d" || { fail page-server-daemon "the workload did not start"; return; }
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	timeout 20 "$F" page-server --address 127.0.0.1 --port "$port" -D "$d/srv" --daemon --pidfile ps.pid --status-fd 3 \
+	head -c 32 /dev/urandom | base64 >"$d/token"
+	# without a way to authenticate clients it refuses to start, and leaves nothing running
+	timeout 20 "$F" page-server --port 0 -D "$d/srv" --daemon --pidfile ps.pid >"$d/ps0.out" 2>&1
+	rc=$?
+	if [ $rc = 0 ] || [ -e "$d/srv/ps.pid" ] || ! grep -q 'insecure' "$d/ps0.out"; then
+		fail page-server-daemon "started without --token-file or --insecure: rc $rc, $(tail -1 "$d/ps0.out")"; return
+	fi
+	# --port 0: the port it took is printed before it goes to the background
+	timeout 20 "$F" page-server --port 0 -D "$d/srv" --token-file "$d/token" --daemon --pidfile ps.pid --status-fd 3 \
 		3>"$d/status" >"$d/ps.out" 2>&1
 	rc=$?
 	sp=$(cat "$d/srv/ps.pid" 2>/dev/null)
+	port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$d/ps.out")
 	[ -n "$sp" ] && remember "$sp"
-	if [ $rc != 0 ] || [ -z "$sp" ] || ! alive "$sp"; then
-		fail page-server-daemon "rc $rc, pidfile '$sp': $(tail -2 "$d/ps.out")"; return
+	if [ $rc != 0 ] || [ -z "$sp" ] || ! alive "$sp" || [ -z "$port" ]; then
+		fail page-server-daemon "rc $rc, pidfile '$sp', port '$port': $(tail -2 "$d/ps.out")"; return
 	fi
 	local pid=$PID
-	dump_kill "$d" "$d/loc" --page-server --address 127.0.0.1 --port "$port" || { fail page-server-daemon "dump: $(tail -1 "$d/dump.err")"; return; }
+	dump_kill "$d" "$d/loc" --page-server --address 127.0.0.1 --port "$port" --token-file "$d/token" ||
+		{ fail page-server-daemon "dump: $(tail -1 "$d/dump.err")"; return; }
 	if wait_gone "$sp" && [ -e "$d/srv/inventory.img" ] && [ "$(od -An -c "$d/status" | tr -d ' ')" = '\0' ] &&
 		"$F" image verify "$d/srv" >/dev/null 2>&1; then
-		pass "page-server-daemon (--daemon returns once listening; pidfile in -D, status fd; one image served, then it exits)"
+		pass "page-server-daemon (refused without authentication; --port 0 prints the port; --daemon returns once listening; pidfile in -D, status fd; one image served, then it exits)"
 	else
 		fail page-server-daemon "server $(state "$sp"), inventory $(ls "$d/srv" | tr '\n' ' ')"
 	fi
