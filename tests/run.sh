@@ -45,6 +45,7 @@ TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
 R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
+R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
 
@@ -398,6 +399,7 @@ zdtm_leave_running() {
 	kids=$(tree_pids "$TPID" | tail -n +2)
 	kill_pid "$TPID"
 	for p in $kids; do kill -9 "$p" 2>/dev/null; done
+	for p in $kids; do wait_dead "$p" 5; done	# SIGKILL is not instant: their PIDs must be free
 	reap "$TPID"
 	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
 }

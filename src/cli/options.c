@@ -254,6 +254,7 @@ static int apply_objects(struct cli_args *a, const struct cli_opt *o, const char
 			return bad_value(a, o, arg, "out of memory");
 		a->dump.irmap_scan_paths = a->irmap;
 		return 0;
+	case O_FORCE_IRMAP: a->dump.force_irmap = on; return 0;
 	case O_EVASIVE_DEVICES: a->dump.evasive_devices = on; return 0;
 	case O_NETWORK_LOCK:
 		if (strcmp(arg, "iptables") && strcmp(arg, "nftables") && strcmp(arg, "skip"))

@@ -210,10 +210,17 @@ const struct cli_opt cli_opts[] = {
 	  "Only how holes are found: the image holds the same data either way." },
 	{ O_GHOST_FIEMAP, "ghost-fiemap", 0, ARG_NONE, NULL, C_RESTORE, NOOP, "no effect on restore (a dump option)", NULL },
 	{ O_IRMAP_SCAN_PATH, "irmap-scan-path", 0, ARG_REQ, "DIR", C_DUMPS, YES,
-	  "where to look for files watched by inotify that no handle resolves (may be given more than once)", NULL },
+	  "scan DIR first for a file watched by inotify or fanotify whose name, found by its handle, no longer "
+	  "leads to it (more than once)",
+	  "After the directories given, /etc, /var/spool, /var/log, /usr/share/dbus-1/system-services, "
+	  "/var/lib/polkit-1 and /usr/lib/polkit-1 are scanned, as CRIU does; a watched file found nowhere "
+	  "refuses the dump, naming it." },
 	{ O_IRMAP_SCAN_PATH, "irmap-scan-path", 0, ARG_REQ, "DIR", C_RESTORE, NOOP, "no effect on restore (a dump option)", NULL },
-	{ O_FORCE_IRMAP, "force-irmap", 0, ARG_NONE, NULL, C_CRIU, NOOP,
-	  "no effect: ferry always resolves inotify watches to paths", NULL },
+	{ O_FORCE_IRMAP, "force-irmap", 0, ARG_NONE, NULL, C_DUMPS, YES,
+	  "find watched files by scanning directories (--irmap-scan-path, then the defaults) before trying "
+	  "their file handle", NULL },
+	{ O_FORCE_IRMAP, "force-irmap", 0, ARG_NONE, NULL, C_RESTORE, NOOP,
+	  "no effect on restore (a dump option: the image holds each watch's path)", NULL },
 	{ O_EVASIVE_DEVICES, "evasive-devices", 0, ARG_NONE, NULL, C_DUMPS, YES,
 	  "allow another path to the same device when a device file's own path is gone", NULL },
 	{ O_EVASIVE_DEVICES, "evasive-devices", 0, ARG_NONE, NULL, C_RESTORE, NOOP,

@@ -147,6 +147,7 @@ struct restore_ctx {
 	uint8_t *shm_created;		/* per segment: created by this restore (removed if it fails) */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
+	int late_opened;		/* files/files.c: files opened once the tasks exist are open */
 	pid_t restorer_pid;
 	pid_t restorer_ppid;
 	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */

@@ -44,9 +44,9 @@ struct dump_opts {
 	int ghost_fiemap;	/* files/: find a deleted file's holes with FIEMAP: -1 unset, 0, 1 */
 	const char *network_lock;	/* "iptables", "nftables", "skip"; NULL unset (no lock needed today) */
 	const char *manage_cgroups;	/* containers: cgroup mode; NULL unset */
-	const char *const *irmap_scan_paths;	/* files/inotify.c: where to look for watched inodes */
+	const char *const *irmap_scan_paths;	/* files/fhandle.c: directories scanned first for watched inodes */
 	size_t n_irmap_scan_paths;
-	int force_irmap;	/* files/inotify.c: resolve every watch to a path */
+	int force_irmap;	/* files/fhandle.c: find watched inodes by scanning directories, not by file handle */
 	int leave_stopped;	/* after the dump, the tree stays stopped (SIGSTOP) instead of killed */
 	const char *work_dir;	/* logs (and stats-dump.img) go here; NULL: dir */
 	int evasive_devices;	/* files/chr.c: any path to a device node will do if the original is gone */

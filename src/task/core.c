@@ -28,6 +28,7 @@ const struct task_obj_ops *const task_objects[] = {
 	&misc_obj,
 	&posix_timers_obj, &seccomp_obj,	/* filters go in before credentials drop CAP_SYS_ADMIN */
 	&creds_obj,
+	&fown_obj,	/* signal-driven I/O owners: after credentials, which the owner records */
 	&prctl_obj,
 	&sched_obj,	/* last: a low priority or a deadline would slow down what is still injected */
 	NULL,
