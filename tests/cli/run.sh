@@ -8,12 +8,13 @@
 # by default; the progress line on a terminal.
 #   tests/cli/run.sh BUILD_DIR      prints PASS/FAIL/SKIP lines (the runner counts them)
 set -u
-BUILD=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-F=$BUILD/src/ferry
+SUITE=cli
+. "$ROOT/tests/lib/suite.sh"
+suite_args "$@"
+F=$FERRY
 G=$BUILD/src/ferry-gendoc
 W=$BUILD/tests/incr_dirty
-OUT=$ROOT/tests/out/cli
 PID=
 CMDS="dump pre-dump restore page-server image export import show check"
 
@@ -23,22 +24,8 @@ if ! python3 -c 'import json, pty' 2>/dev/null; then
 	echo "SKIP cli: python3 is missing (it reads JSON and runs the terminal tests)"; exit 0
 fi
 
-pass() { echo "PASS cli/$1"; }
-fail() { echo "FAIL cli/$1: $2"; }
-
 # ---------------------------------------------------------------- processes
-
-STARTED=()	# pid:starttime of what this suite started or restored, killed at exit if still the same
-starttime() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; s=${s##*) }; set -- $s; echo "${20}"; }
-remember() { local st; st=$(starttime "$1"); [ -n "$st" ] && STARTED+=("$1:$st"); return 0; }
-cleanup() {
-	local e
-	for e in "${STARTED[@]}"; do
-		[ "$(starttime "${e%%:*}")" = "${e#*:}" ] && kill -9 "${e%%:*}" 2>/dev/null
-	done
-	STARTED=()
-}
-trap cleanup EXIT
+# (pass, fail, track: what this suite started or restored is killed at exit: tests/lib/suite.sh)
 
 state() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; s=${s##*) }; echo "${s%% *}"; }
 alive() { local s; s=$(state "$1"); [ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]; }
@@ -59,7 +46,7 @@ start() {
 		exec setsid "$W" "$dir"
 	) </dev/null >"$dir/out" 2>&1 &
 	PID=$!
-	remember "$PID"
+	track "$PID"
 	for _ in $(seq 200); do [ -e "$dir/ready" ] && return 0; sleep 0.05; done
 	return 1
 }
@@ -385,7 +372,7 @@ t_criu_together() {
 		--skip-in-flight --force-irmap -j --evasive-devices --weak-sysctls --cpu-cap=fpu -r / \
 		-o restore.log -v4 >"$d/restore.out" 2>"$d/restore.err"
 	rp=$(cat "$d/img/restore.pid" 2>/dev/null)
-	remember "$pid"
+	track "$pid"
 	if [ "$rp" = "$pid" ] && wait_running "$pid" && check_pass "$pid" "$d/out"; then
 		pass "criu-flags-together (dump and restore with 20 CRIU flags; the workload's memory checks PASS)"
 	else
@@ -404,7 +391,7 @@ t_zdtm_style() {
 		{ fail zdtm-style "dump: $(tail -2 "$d/dump.err" "$d/pre.out")"; return; }
 	: >"$d/out"
 	"$F" restore -o restore.log -D "$d/img" -v4 --restore-detached --pidfile "$d/restore.pid" >"$d/r.out" 2>&1
-	remember "$pid"
+	track "$pid"
 	if [ "$(cat "$d/restore.pid" 2>/dev/null)" = "$pid" ] && [ -s "$d/img/restore.log" ] && [ -s "$d/pre/pre.log" ] &&
 		wait_running "$pid" && check_pass "$pid" "$d/out"; then
 		pass "zdtm-style (pre-dump, dump --prev-images-dir --track-mem --timeout, restore --restore-detached --pidfile ABS)"
@@ -428,7 +415,7 @@ t_leave_stopped() {
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
 	: >"$d/out"
 	"$F" restore -D "$d/img" -d -s >"$d/r.out" 2>&1
-	remember "$pid"
+	track "$pid"
 	local st
 	wait_stopped "$pid"; st=$(state "$pid")
 	if [ "$st" = T ] && kill -CONT "$pid" && wait_running "$pid" && check_pass "$pid" "$d/out"; then
@@ -449,7 +436,7 @@ t_restore_options() {
 	: >"$d/out"
 	"$F" restore -D "$d/img" -W "$d/work" -d --pidfile p.pid --status-fd 3 3>"$d/status" >"$d/r1.out" 2>&1
 	rc=$?
-	remember "$pid"
+	track "$pid"
 	if [ $rc = 0 ] && [ "$(cat "$d/work/p.pid" 2>/dev/null)" = "$pid" ] && [ -s "$d/work/restore.log" ] &&
 		[ -s "$d/work/stats-restore.img" ] && ls "$d/img" | cmp -s - "$d/img.list" &&
 		[ "$(od -An -c "$d/status" | tr -d ' ')" = '\0' ] && wait_running "$pid" && check_pass "$pid" "$d/out"; then
@@ -512,7 +499,7 @@ EOF
 	: >"$d/out"
 	FERRY_FAULT=restore-cpu-x87-sse "$F" restore -D "$d/img" --cpu-cap=none >"$d/r4.out" 2>&1 &
 	local fp=$!
-	remember "$pid"
+	track "$pid"
 	wait_running "$pid" && paused "$pid" && kill -TERM "$pid"
 	wait "$fp"; rc=$?
 	[ $rc = 0 ] && grep -q '^PASS' "$d/out" && pass "restore-wait (ferry waits for the root and exits with its status; --cpu-cap=none skips the CPU check)" ||
@@ -535,7 +522,7 @@ t_page_server_daemon() {
 	rc=$?
 	sp=$(cat "$d/srv/ps.pid" 2>/dev/null)
 	port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$d/ps.out")
-	[ -n "$sp" ] && remember "$sp"
+	[ -n "$sp" ] && track "$sp"
 	if [ $rc != 0 ] || [ -z "$sp" ] || ! alive "$sp" || [ -z "$port" ]; then
 		fail page-server-daemon "rc $rc, pidfile '$sp', port '$port': $(tail -2 "$d/ps.out")"; return
 	fi
@@ -578,7 +565,7 @@ EOS
 	dump_kill "$d" "$d/img" --action-script "$d/act.sh" || { fail action-script "dump: $(tail -1 "$d/dump.err")"; return; }
 	: >"$d/out"
 	"$F" restore -D "$d/img" -d --action-script "$d/act.sh" >"$d/r.out" 2>&1
-	remember "$pid"
+	track "$pid"
 	local want="pre-dump pid=$pid state=S traced=0 inventory=no
 post-dump pid=$pid state=t traced=1 inventory=yes
 pre-restore pid=none state=none traced=none inventory=yes
@@ -703,7 +690,7 @@ t_stats() {
 	# restore JSON and stats-restore.img
 	: >"$d/out"
 	"$F" restore -D "$d/k" -d --stats-json "$d/rs.json" >"$d/rs.txt" 2>&1
-	remember "$pid"
+	track "$pid"
 	r=$(python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -788,7 +775,7 @@ t_progress() {
 	wait "$pid" 2>/dev/null
 	: >"$d/out"
 	on_tty "$d/restore.tty" restore -D "$d/img" -d || bad+=" restore failed"
-	remember "$pid"
+	track "$pid"
 	progress_ok "$d/pre.tty" copied "tree running" || bad+=" pre-dump line: $(tr '\r' '\n' <"$d/pre.tty" | tail -2 | tr '\n' '|')"
 	progress_ok "$d/dump.tty" copied "tree frozen" || bad+=" dump line: $(tr '\r' '\n' <"$d/dump.tty" | tail -2 | tr '\n' '|')"
 	progress_ok "$d/restore.tty" restored "tree not running yet" || bad+=" restore line: $(tr '\r' '\n' <"$d/restore.tty" | tail -2 | tr '\n' '|')"
