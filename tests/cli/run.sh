@@ -700,6 +700,51 @@ print("ok" if ok else j)' "$d/rs.json" 2>&1)
 		pass "stats-restore (JSON names the restore; stats-restore.img written)" || fail stats-restore "$r"
 }
 
+# img_field FILE FIELD [KEY]: a field of `ferry show FILE` (with the key, if given)
+img_field() {
+	"$F" show ${3:+--encrypt-key "$3"} "$1" 2>/dev/null |
+		python3 -c 'import json, sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2" 2>/dev/null
+}
+
+# The records written after the operation are files of the image: its identity, encrypted as it
+# is; verify reads them, the next dump into -D clears them, -W takes them elsewhere.
+t_stats_identity() {
+	local d=$OUT/stats-id bad= id id2
+	start "$d" || { fail stats-identity "the workload did not start"; return; }
+	local pid=$PID
+	head -c 32 /dev/urandom >"$d/key"
+	"$F" dump -t "$pid" -D "$d/img" -R --encrypt-key "$d/key" >"$d/d1.out" 2>&1 ||
+		{ fail stats-identity "dump: $(tail -1 "$d/d1.out")"; return; }
+	id=$(img_field "$d/img/inventory.img" image_id "$d/key")
+	[ -n "$id" ] && [ "$(img_field "$d/img/stats-dump.img" image_id)" = "$id" ] || bad+=" stats-dump.img has not the image id $id;"
+	[ "$(img_field "$d/img/stats-dump.img" encoded)" = aes-256-gcm ] || bad+=" stats-dump.img is not encrypted;"
+	"$F" image verify "$d/img" --encrypt-key "$d/key" >"$d/v1.out" 2>&1 || bad+=" verify: $(tail -1 "$d/v1.out");"
+	# again into the same -D, records into -W: the old record is cleared with the old image
+	"$F" dump -t "$pid" -D "$d/img" -R -W "$d/work" --encrypt-key "$d/key" >"$d/d2.out" 2>&1 ||
+		{ fail stats-identity "dump -W: $(tail -1 "$d/d2.out")"; return; }
+	id2=$(img_field "$d/img/inventory.img" image_id "$d/key")
+	[ ! -e "$d/img/stats-dump.img" ] || bad+=" the first dump's stats-dump.img is still in -D;"
+	[ "$(img_field "$d/work/stats-dump.img" image_id)" = "$id2" ] && [ "$id2" != "$id" ] ||
+		bad+=" -W's stats-dump.img has not the new image id $id2;"
+	"$F" image verify "$d/img" --encrypt-key "$d/key" >"$d/v2.out" 2>&1 || bad+=" verify: $(tail -1 "$d/v2.out");"
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	# restore with -W: stats-restore.img there, encrypted, with the image's id; -D untouched
+	ls "$d/img" >"$d/img.list"
+	: >"$d/out"
+	"$F" restore -D "$d/img" -d -W "$d/rwork" --encrypt-key "$d/key" >"$d/r.out" 2>&1 ||
+		{ fail stats-identity "restore: $(tail -1 "$d/r.out")"; return; }
+	track "$pid"
+	[ "$(img_field "$d/rwork/stats-restore.img" image_id)" = "$id2" ] &&
+		[ "$(img_field "$d/rwork/stats-restore.img" encoded)" = aes-256-gcm ] &&
+		[ "$(img_field "$d/rwork/stats-restore.img" kind "$d/key")" = stats-restore ] ||
+		bad+=" -W's stats-restore.img: not encrypted or not the image's id;"
+	ls "$d/img" | cmp -s - "$d/img.list" || bad+=" the restore wrote into -D;"
+	[ -z "$bad" ] && wait_running "$pid" && check_pass "$pid" "$d/out" &&
+		pass "stats-identity (stats-dump.img and stats-restore.img carry the image id, encrypted as it is; verify reads them; the next dump clears them; -W takes them)" ||
+		fail stats-identity "$bad"
+}
+
 # pre-dump tracks by default: the next dump copies only what changed; --no-track-mem says it loudly
 t_track_default() {
 	local d=$OUT/track r n
@@ -804,6 +849,7 @@ t_action_scripts
 t_config
 t_check_feature
 t_stats
+t_stats_identity
 t_track_default
 t_progress
 exit 0
