@@ -433,7 +433,7 @@ static void restore_abort(struct restore_ctx *ctx)
 	}
 }
 
-/* Relative names go into the work directory (as CRIU's); written whole, then renamed. */
+/* Relative names go into the work directory (as CRIU's); published whole, never through a link. */
 static void write_pidfile(struct restore_ctx *ctx)
 {
 	const struct restore_opts *o = ctx->opts;
