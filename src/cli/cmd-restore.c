@@ -78,11 +78,14 @@ int cmd_restore(struct cli_args *a)
 {
 	struct ferry_err err = { 0 };
 	pid_t root = 0;
-	if (action_run(a, "pre-restore", 0) < 0)
-		return 1;
-	int r = restore(a, &root, &err);
-	if (r < 0) {
+	/* SIGINT, SIGTERM, SIGHUP cancel the restore until its tree runs (cli/guard.c) */
+	a->restore.cancel = cli_cancel_begin();
+	a->restore.released = cli_cancel_end;
+	int r = action_run(a, "pre-restore", 0);
+	if (r == 0 && (r = restore(a, &root, &err)) < 0)
 		fprintf(stderr, "Error: restore from %s failed: %s\n", a->restore.dir, fe_str(&err, r));
+	if (r < 0) {
+		cli_cancel_end(NULL);	/* cancelled: die by the signal that asked for it */
 		return 1;
 	}
 	if (action_run(a, "post-resume", root) < 0)

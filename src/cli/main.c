@@ -24,6 +24,8 @@ static int run(const struct cli_cmd *cmd, int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	}
 	log_set_console_level(a.verbosity);
+	if (cmd->bit & C_FREEZE)	/* parsed and checked: from here on we are the worker */
+		a.dump.cancel = cli_guard_worker();
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
 		if (!strcmp(runs[i].name, cmd->name))
 			r = runs[i].fn(&a);

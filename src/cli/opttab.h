@@ -21,6 +21,8 @@ enum {
 };
 #define C_DUMPS (C_DUMP | C_PRE)
 #define C_CRIU (C_DUMP | C_PRE | C_RESTORE)
+/* Commands that freeze a tree: a worker does their work behind a front (cli/guard.c). */
+#define C_FREEZE (C_DUMP | C_PRE)
 #define C_ALL 0x1ff
 
 struct cli_cmd {

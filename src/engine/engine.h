@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Public entry points of the engine: dump and restore of a process with its threads. */
 #pragma once
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -51,9 +52,15 @@ struct dump_opts {
 	const char *work_dir;	/* logs (and stats-dump.img) go here; NULL: dir */
 	int evasive_devices;	/* files/chr.c: any path to a device node will do if the original is gone */
 	int auto_dedup;		/* image/: punch pages of the parent that this dump replaces */
-	unsigned freeze_timeout;	/* seconds to freeze the tree (--timeout); 0 = default */
+	unsigned freeze_timeout;	/* seconds the freeze (every thread seized) may take (--timeout); 0: no limit */
 	ferry_hook_fn hook;	/* NULL, or called at "post-dump" */
 	void *hook_arg;
+	/*
+	 * Set non-zero (any thread, a signal handler) to stop: the tree runs on as before. Honoured
+	 * until the image is whole and read back; past that the dump goes to its end, but writes no
+	 * statistics.
+	 */
+	const volatile sig_atomic_t *cancel;
 };
 
 struct inherit_fd {
@@ -95,6 +102,9 @@ struct restore_opts {
 	int auto_dedup;		/* image/: punch pages out of the image once restored */
 	ferry_hook_fn hook;	/* NULL, or called at "post-restore" and "pre-resume" */
 	void *hook_arg;
+	const volatile sig_atomic_t *cancel;	/* set non-zero to stop (honoured until the release) */
+	void (*released)(void *arg);	/* called once the tree runs, before it is waited for */
+	void *released_arg;
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

@@ -28,6 +28,8 @@
 #include "engine/context.h"
 #include "engine/restore-child.h"
 #include "engine/restore-tree.h"
+#include "engine/restore-stop.h"
+#include "engine/restore-guard.h"
 #include "engine/stats.h"
 #include "files/files.h"
 #include "inject/ptrace.h"
@@ -304,7 +306,7 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 	t->alive = 1;
 	if (ctx->sibling) {
 		char c;	/* it says it is set up; EOF if it died */
-		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, ctx->err) : -ECHILD;
+		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, NULL, ctx->err) : -ECHILD;
 		close(sv[0]);
 	} else {
 		r = pt_wait_stop(t->pid, &st);
@@ -328,7 +330,7 @@ static int stage_fork_root(struct restore_ctx *ctx)
 	t->threads[0].attached = 1;
 	ctx->stats.forking_us += now_us() - t0;
 	ctx->stats.has_forking_us = 1;
-	return fault_point("restore-after-fork") ? fe_msg(ctx->err, EIO, "fault injected after fork") : 0;
+	return 0;
 }
 
 static int stage_root_memory(struct restore_ctx *ctx)
@@ -344,7 +346,7 @@ static int stage_root_memory(struct restore_ctx *ctx)
 	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
 	    (r = mem_restore_mm_fields(ctx, t)) < 0)
 		return r;
-	return fault_point("restore-after-mm") ? fe_msg(ctx->err, EIO, "fault injected after mm") : 0;
+	return 0;
 }
 
 static int stage_objects(struct restore_ctx *ctx)
@@ -400,19 +402,29 @@ static int stage_release(struct restore_ctx *ctx)
 	progress_end(&ctx->progress);
 	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
 	files_close_all(ctx);
-	/* --leave-stopped: a SIGSTOP queued while traced is the first thing each task meets. */
+	/*
+	 * --leave-stopped: a SIGSTOP queued while traced is the first thing each task meets; a task
+	 * the image says was stopped is already in its own stop (restore-stop.c) and stays in it.
+	 */
 	for (size_t k = 0; ctx->opts->leave_stopped && k < ctx->ntasks; k++)
-		if (!ctx->tasks[k].zombie)
+		if (!ctx->tasks[k].zombie && !ctx->tasks[k].pstree->stop_signal)
 			kill(ctx->tasks[k].pid, SIGSTOP);
-	for (size_t k = ctx->ntasks; k-- > 0;) {
+	struct restore_guard g;
+	if ((r = guard_start(ctx, &g)) < 0)
+		return r;
+	for (size_t k = ctx->ntasks; k-- > 0 && r == 0;) {
 		struct rtask *t = &ctx->tasks[k];
-		for (size_t i = t->nthreads; !t->zombie && i-- > 0;) {
+		for (size_t i = t->nthreads; !t->zombie && i-- > 0 && r == 0;) {
 			if ((r = pt_detach(t->threads[i].tid, 0)) < 0)
-				return fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
-			t->threads[i].attached = 0;
+				r = fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
+			else
+				t->threads[i].attached = 0;
 		}
+		if (r == 0 && k == ctx->ntasks - 1 && fault_point("restore-mid-release"))
+			r = fe_msg(ctx->err, EIO, "fault injected in the middle of the release");
 	}
-	return 0;
+	guard_stop(&g);	/* on failure, restore_abort kills the tree */
+	return r;
 }
 
 static void restore_abort(struct restore_ctx *ctx)
@@ -480,7 +492,12 @@ static int write_stats(struct restore_ctx *ctx, struct ferry_err *err)
 			       to.key_file ? &to : NULL, IMG_STATS_RESTORE, &ctx->stats.base, err);
 }
 
-static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
+/*
+ * The record of a restore whose tree runs: 0 (written, or a warning says why not), or
+ * -ECANCELED when a cancel request came past the release: the record would tell of a run
+ * that went to its end unasked.
+ */
+static int finish_stats(struct restore_ctx *ctx, uint64_t t0)
 {
 	Ferry__RestoreStats *s = &ctx->stats;
 	s->has_total_us = s->has_memrestore_us = s->has_pages_restored = s->has_tasks = s->has_threads = 1;
@@ -489,10 +506,15 @@ static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
 		s->tasks++;
 		s->threads += ctx->tasks[k].nthreads;
 	}
+	if (ctx->opts->cancel && *ctx->opts->cancel) {
+		pr_warn("cancelled too late: the tree runs (pid %d); no statistics written\n", ctx->tasks[0].pid);
+		return -ECANCELED;
+	}
 	struct ferry_err e2 = { 0 };
 	int r = write_stats(ctx, &e2);
 	if (r < 0)
 		pr_warn("stats-restore.img not written: %s\n", fe_str(&e2, r));
+	return 0;
 }
 
 int restore_check_image(struct img_src *src, struct ferry_err *err)
@@ -521,18 +543,26 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "tree", restore_tree_tasks },
 		{ "threads", restore_tree_threads },
 		{ "sessions", restore_tree_sessions },
+		{ "stops", restore_tree_stops },
 		{ "objects", stage_objects },
 		{ "pre-resume", stage_pre_resume },
 		{ "release", stage_release },
 	};
 	ferry__restore_stats__init(&ctx.stats);
+	pt_reports_clear();
+	fault_set_cancel(o->cancel);
 	uint64_t t0 = now_us();
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
 		uint64_t ts = now_us();
-		r = stages[i].fn(&ctx);
+		if (o->cancel && *o->cancel)	/* not inside a stage: a release that began goes to its end */
+			r = fe_msg(err, ECANCELED, "cancelled");
+		if (r == 0)
+			r = stages[i].fn(&ctx);
 		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
 			 (unsigned long long)(now_us() - ts));
+		if (r == 0 && fault_stage("restore-after", stages[i].name))
+			r = fe_msg(err, EIO, "fault injected after %s", stages[i].name);
 	}
 	if (r < 0) {
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
@@ -541,13 +571,17 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		shm_restore_finish(&ctx, 1);
 	} else {
 		shm_restore_finish(&ctx, 0);
-		finish_stats(&ctx, t0);
-		pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
+		/* The tree runs: its pid first; then a cancel that came during the release may end us. */
 		write_pidfile(&ctx);
-		if (o->display_stats)
-			stats_restore_print(&ctx.stats);
-		if (o->stats_json)
-			stats_json_write(&ctx.stats.base, "restore", o->stats_json);
+		if (o->released)
+			o->released(o->released_arg);
+		if (finish_stats(&ctx, t0) == 0) {
+			pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
+			if (o->display_stats)
+				stats_restore_print(&ctx.stats);
+			if (o->stats_json)
+				stats_json_write(&ctx.stats.base, "restore", o->stats_json);
+		}
 		log_close_file();
 		pid_t root = ctx.tasks[0].pid;
 		free_images(&ctx);
@@ -567,5 +601,6 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	if (ctx.work_dirfd >= 0)
 		close(ctx.work_dirfd);
 	log_close_file();
+	fault_set_cancel(NULL);
 	return r;
 }

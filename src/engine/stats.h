@@ -12,9 +12,11 @@
 /* Fills the counters and times of a finished dump (after the tree was released or killed). */
 void stats_dump_finish(struct dump_ctx *ctx);
 /*
- * Writes stats-dump.img into the work directory (-W, else the image directory), then prints
- * and writes JSON as the options ask, and warns when the chain's dirty-page tracking was lost.
- * Failures are logged.
+ * Past the point of no return of a dump that succeeded: writes stats-dump.img into the work
+ * directory (-W, else the image directory), then prints and writes JSON as the options ask,
+ * and warns when the chain's dirty-page tracking was lost. Failures are logged. Nothing of it
+ * once the dump was cancelled (dump_opts.cancel): the record would tell of a run that went to
+ * its end unasked.
  */
 void stats_dump_report(struct dump_ctx *ctx);
 /*

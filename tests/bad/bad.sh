@@ -199,7 +199,7 @@ bad_fault_dump() {
 # FERRY_FAULT in restore: the restore fails and leaves nothing at the PID; a clean restore then works
 bad_fault_restore() {
 	local point tn dir prog=threads nthr
-	for point in restore-after-fork restore-after-mm; do
+	for point in restore-after-fork-root restore-after-root-memory; do
 		tn="bad/fault($point)"
 		selected "$tn" || continue
 		dir="$OUT/bad/fault-$point"
