@@ -95,7 +95,10 @@ const struct cli_opt cli_opts[] = {
 	  "no effect: the image names its own parent (inventory.img), which restore reads through", NULL },
 	{ O_TRACK_MEM, "track-mem", 0, ARG_NONE, NULL, C_RESTORE, NOOP, "no effect on restore (a dump option)", NULL },
 	{ O_TIMEOUT, "timeout", 0, ARG_REQ, "SECONDS", C_DUMPS, YES,
-	  "fail (and let the tree run on) if freezing the tree takes longer than SECONDS (default: no limit)", NULL },
+	  "give up freezing the tree after SECONDS, letting it run on (default: no overall limit)",
+	  "Every thread of every process must be seized by then: one that does not stop (an uninterruptible "
+	  "wait, a vfork() whose child neither execs nor exits) is given up on at that moment, not after the "
+	  "10 s (5 s for a vfork) ferry otherwise waits for one thread. The rest of the dump is not bounded." },
 	{ O_PRE_DUMP_MODE, "pre-dump-mode", 0, ARG_REQ, "MODE", C_DUMPS, NOOP,
 	  "splice or read: no effect, ferry chooses how it reads memory", NULL },
 	{ O_PAGE_SERVER, "page-server", 0, ARG_NONE, NULL, C_DUMPS, YES,

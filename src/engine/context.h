@@ -96,6 +96,7 @@ struct dump_ctx {
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen, t_thawed;	/* t_thawed: the tree runs again or is killed */
+	uint64_t freeze_deadline;	/* --timeout: t_frozen + the limit (engine/pstree.c); 0: none */
 	int work_dirfd;			/* -W: dump.log and stats-dump.img; -1: dirfd */
 	struct ferry_err *err;
 };

@@ -95,12 +95,7 @@ static int stage_open_dir(struct dump_ctx *ctx)
 
 static int stage_seize(struct dump_ctx *ctx)
 {
-	int r = pstree_seize(ctx);
-	uint64_t took = now_us() - ctx->t_frozen, limit = ctx->opts->freeze_timeout * 1000000ULL;
-	if (r == 0 && limit && took > limit)
-		return fe_msg(ctx->err, ETIMEDOUT, "freezing the tree took %.1f s, more than --timeout %u s",
-			      took / 1e6, ctx->opts->freeze_timeout);
-	return r;
+	return pstree_seize(ctx);
 }
 
 static int collect_one(struct dump_ctx *ctx, struct dtask *t)

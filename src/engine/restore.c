@@ -306,7 +306,7 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 	t->alive = 1;
 	if (ctx->sibling) {
 		char c;	/* it says it is set up; EOF if it died */
-		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, NULL, ctx->err) : -ECHILD;
+		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, NULL, 0, ctx->err) : -ECHILD;
 		close(sv[0]);
 	} else {
 		r = pt_wait_stop(t->pid, &st);

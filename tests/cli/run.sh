@@ -832,6 +832,41 @@ t_progress() {
 		pass "progress-no-tty (nothing drawn into a file)"
 }
 
+# --timeout bounds the freeze itself: a process that cannot stop (it waits in vfork() for a
+# child that neither execs nor exits) makes the dump give up at the deadline, not after the
+# 5 s ferry otherwise waits for a vfork to end; it runs on, not traced.
+t_timeout() {
+	local d=$OUT/timeout pid kid rc ms ms0 t0 bad=
+	rm -rf "$d" && mkdir -p "$d"
+	(
+		for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+		exec setsid "$BUILD/tests/cli_vfork" "$d" 60
+	) </dev/null >"$d/out" 2>&1 &
+	pid=$!
+	track "$pid"
+	for _ in $(seq 200); do [ -e "$d/ready" ] && break; sleep 0.05; done
+	kid=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
+	[ -e "$d/ready" ] && [ -n "$kid" ] || { fail timeout "the vfork workload did not start"; return; }
+	track $kid
+	t0=$(date +%s%N)
+	"$F" dump -t "$pid" -D "$d/img" -R --timeout 1 >"$d/t1.out" 2>&1
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ $rc = 1 ] && grep -q "freezing the tree took longer than --timeout 1 s: pid $pid: thread $pid waits in vfork()" "$d/t1.out" ||
+		bad+=" --timeout 1: exit $rc, $(tail -1 "$d/t1.out")"
+	[ $ms -lt 4000 ] || bad+=" --timeout 1 gave up after $ms ms"
+	t0=$(date +%s%N)
+	"$F" dump -t "$pid" -D "$d/img" -R >"$d/t0.out" 2>&1
+	rc=$?
+	ms0=$((($(date +%s%N) - t0) / 1000000))
+	[ $rc = 1 ] && [ $ms0 -ge 5000 ] && grep -q "thread $pid waits in vfork()" "$d/t0.out" && ! grep -q -- --timeout "$d/t0.out" ||
+		bad+=" without --timeout: exit $rc after $ms0 ms, $(tail -1 "$d/t0.out")"
+	[ "$(tracer "$pid")" = 0 ] && alive "$pid" && [ ! -e "$d/img/inventory.img" ] || bad+=" the process: state $(state "$pid"), tracer $(tracer "$pid")"
+	kill -9 "$pid" $kid 2>/dev/null
+	[ -z "$bad" ] && pass "timeout (--timeout 1 gives up freezing a process stuck in vfork() after $ms ms, not $ms0 ms; named; it runs on)" ||
+		fail timeout "$bad"
+}
+
 rm -rf "$OUT"
 mkdir -p "$OUT"
 t_help
@@ -852,4 +887,5 @@ t_stats
 t_stats_identity
 t_track_default
 t_progress
+t_timeout
 exit 0
