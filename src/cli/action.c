@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli/action.h"
+#include "common/error.h"
 
 static int run_one(const char *script, const char *stage, const char *dir, pid_t root)
 {
@@ -38,6 +39,10 @@ static int run_one(const char *script, const char *stage, const char *dir, pid_t
 int action_run(const struct cli_args *a, const char *stage, pid_t root)
 {
 	const char *dir = a->cmd->bit == C_RESTORE ? a->restore.dir : a->dump.dir;
+	if (fault_stage("action", stage)) {	/* FERRY_FAULT=action-<stage>: as a script that fails */
+		fprintf(stderr, "Error: --action-script (%s): fault injected\n", stage);
+		return -1;
+	}
 	for (size_t i = 0; i < a->nscripts; i++) {
 		int st = run_one(a->scripts[i], stage, dir, root);
 		if (st == 0)

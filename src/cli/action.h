@@ -2,7 +2,8 @@
 /*
  * CRIU's --action-script: each script runs at each stage of a dump or restore with
  * CRTOOLS_SCRIPT_ACTION naming the stage, CRTOOLS_IMAGE_DIR the image directory and
- * CRTOOLS_INIT_PID the root of the tree. A script that fails fails the operation.
+ * CRTOOLS_INIT_PID the root of the tree. A script that fails fails the operation. Each stage
+ * is a fault point, action-<stage>, passed with or without scripts (common/error.h).
  */
 #pragma once
 #include <sys/types.h>

@@ -33,7 +33,8 @@ static void ps_listening(void *arg)
 		struct ferry_err e = { 0 };
 		record_path(path, sizeof(path), NULL, a->images_dir, a->pidfile);
 		int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-		int r = safe_write_path(path, buf, (size_t)n, 0644, &e);
+		int r = fault_point("page-server-write-pidfile") ? fe_msg(&e, EIO, "fault injected")
+								 : safe_write_path(path, buf, (size_t)n, 0644, &e);
 		if (r < 0)
 			pr_warn("cannot write pidfile %s: %s\n", path, fe_str(&e, r));
 	}

@@ -306,8 +306,6 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 		}
 		if (push(&a->scripts, &a->nscripts, sizeof(arg), &arg) < 0)
 			return bad_value(a, o, arg, "out of memory");
-		a->dump.hook = a->restore.hook = action_hook;
-		a->dump.hook_arg = a->restore.hook_arg = a;
 		return 0;
 	default: return 1;
 	}
@@ -437,6 +435,9 @@ static void defaults(const struct cli_cmd *cmd, struct cli_args *a)
 	a->dump.ghost_fiemap = -1;
 	a->dump.pre_dump = cmd->bit == C_PRE;
 	a->dump.track_mem = cmd->bit == C_PRE;	/* as CRIU: a pre-dump tracks unless told not to */
+	/* Every stage of the actions is passed, scripts or not: its fault point is (action.h). */
+	a->dump.hook = a->restore.hook = action_hook;
+	a->dump.hook_arg = a->restore.hook_arg = a;
 }
 
 static int check_required(const struct cli_cmd *cmd, struct cli_args *a)

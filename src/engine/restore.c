@@ -455,7 +455,8 @@ static void write_pidfile(struct restore_ctx *ctx)
 	struct ferry_err e = { 0 };
 	record_path(path, sizeof(path), o->work_dir, o->dir, o->pidfile);
 	int n = snprintf(buf, sizeof(buf), "%d\n", ctx->tasks[0].pid);
-	int r = safe_write_path(path, buf, (size_t)n, 0644, &e);
+	int r = fault_point("restore-write-pidfile") ? fe_msg(&e, EIO, "fault injected")
+						       : safe_write_path(path, buf, (size_t)n, 0644, &e);
 	if (r < 0)
 		pr_warn("cannot write pidfile %s: %s\n", path, fe_str(&e, r));
 }
@@ -506,12 +507,14 @@ static int finish_stats(struct restore_ctx *ctx, uint64_t t0)
 		s->tasks++;
 		s->threads += ctx->tasks[k].nthreads;
 	}
-	if (ctx->opts->cancel && *ctx->opts->cancel) {
+	struct ferry_err e2 = { 0 };
+	int r = fault_point("restore-write-stats") ? fe_msg(&e2, EIO, "fault injected") : 0;
+	if (r == 0 && ctx->opts->cancel && *ctx->opts->cancel) {
 		pr_warn("cancelled too late: the tree runs (pid %d); no statistics written\n", ctx->tasks[0].pid);
 		return -ECANCELED;
 	}
-	struct ferry_err e2 = { 0 };
-	int r = write_stats(ctx, &e2);
+	if (r == 0)
+		r = write_stats(ctx, &e2);
 	if (r < 0)
 		pr_warn("stats-restore.img not written: %s\n", fe_str(&e2, r));
 	return 0;

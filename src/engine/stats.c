@@ -196,13 +196,15 @@ void stats_dump_report(struct dump_ctx *ctx)
 		pr_warn("the dirty-page tracking of %s was lost (no tracking, or its holder is gone): this %s "
 			"copied every present page, not only those written since\n", o->prev_dir,
 			o->pre_dump ? "pre-dump" : "dump");
-	if (o->cancel && *o->cancel) {
+	int r = fault_point("dump-write-stats") ? fe_msg(&err, EIO, "fault injected") : 0;
+	if (r == 0 && o->cancel && *o->cancel) {
 		pr_warn("cancelled too late: the image in %s is whole and the tree %s; no statistics written\n", o->dir,
 			o->pre_dump || o->leave_running ? "runs on" : o->leave_stopped ? "stays stopped" : "was killed");
 		return;
 	}
-	int r = stats_write_img(ctx->work_dirfd >= 0 ? ctx->work_dirfd : ctx->dirfd, &ctx->ident, o->transform,
-				IMG_STATS_DUMP, &s->base, &err);
+	if (r == 0)
+		r = stats_write_img(ctx->work_dirfd >= 0 ? ctx->work_dirfd : ctx->dirfd, &ctx->ident, o->transform,
+				    IMG_STATS_DUMP, &s->base, &err);
 	if (r < 0)
 		pr_warn("stats-dump.img not written: %s\n", fe_str(&err, r));
 	if (o->display_stats)

@@ -535,6 +535,19 @@ t_page_server_daemon() {
 	else
 		fail page-server-daemon "server $(state "$sp"), inventory $(ls "$d/srv" | tr '\n' ' ')"
 	fi
+	# a pidfile that cannot be written is a warning: the server listens all the same
+	FERRY_FAULT=page-server-write-pidfile "$F" page-server --port 0 -D "$d/srv2" --token-file "$d/token" \
+		--pidfile ps.pid --status-fd 3 3>"$d/status2" >"$d/ps2.out" 2>&1 &
+	sp=$!
+	track "$sp"
+	for _ in $(seq 200); do [ -s "$d/status2" ] && break; sleep 0.05; done
+	if [ -s "$d/status2" ] && alive "$sp" && [ ! -e "$d/srv2/ps.pid" ] && grep -q "cannot write pidfile .*ps.pid: fault injected" "$d/ps2.out"; then
+		pass "page-server-pidfile-fault (the pidfile fails: a warning, the server listens)"
+	else
+		fail page-server-pidfile-fault "status '$(od -An -c "$d/status2")', server $(state "$sp"): $(tail -1 "$d/ps2.out")"
+	fi
+	kill -9 "$sp" 2>/dev/null
+	wait "$sp" 2>/dev/null
 }
 
 # --action-script: each stage at its moment, with the tree in the state the stage promises
