@@ -375,6 +375,8 @@ static int copy_pages(struct dump_ctx *ctx)
 		r = ctx->tasks[i].zombie ? 0 : mem_copy_pages(ctx, &ctx->tasks[i]);
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		mem_free_ranges(&ctx->tasks[i]);
+	if (r < 0)	/* the line's last state: the error, printed next, says what becomes of the tree */
+		progress_set_total(&ctx->progress, total, r == -ECANCELED ? "cancelled" : "failed");
 	progress_end(&ctx->progress);
 	return r;
 }

@@ -845,6 +845,76 @@ t_progress() {
 		pass "progress-no-tty (nothing drawn into a file)"
 }
 
+# on_ctty OUTFILE ARGS...: runs ferry ARGS on a pseudo-terminal that is its controlling terminal,
+# in the foreground, with TOSTOP (a background process group that writes to it is stopped unless
+# it ignores SIGTTOU); the progress shown at once. Once ferry says it stalled at a point, a
+# Ctrl-C is typed. Exits with ferry's status.
+on_ctty() {
+	local out=$1
+	shift
+	FERRY_PROGRESS_DELAY_MS=0 python3 - "$out" "$F" "$@" <<'EOF'
+import fcntl, os, pty, select, subprocess, sys, termios
+m, s = pty.openpty()
+a = termios.tcgetattr(s)
+a[3] |= termios.TOSTOP
+termios.tcsetattr(s, termios.TCSANOW, a)
+def ctty():
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+p = subprocess.Popen(sys.argv[2:], stdin=s, stdout=subprocess.DEVNULL, stderr=s, preexec_fn=ctty)
+os.close(s)
+data, typed = b"", False
+while True:
+    done = p.poll() is not None
+    r, _, _ = select.select([m], [], [], 0.05)
+    if r:
+        try:
+            chunk = os.read(m, 65536)
+        except OSError:
+            chunk = b""
+        data += chunk
+        if not typed and b"stalled at" in data:
+            os.write(m, b"\x03")
+            typed = True
+        if chunk:
+            continue
+    if done:
+        break
+open(sys.argv[1], "wb").write(data)
+sys.exit(p.returncode)
+EOF
+}
+
+# lines_with FILE TEXT: how many lines (ended by \n, not \r) of FILE hold TEXT
+lines_with() { grep -a -c -- "$2" "$1"; }
+# last_draw FILE TEXT: the last drawing (after the last \r) of the line of FILE holding TEXT
+last_draw() { grep -a -- "$2" "$1" | tail -1 | tr '\r' '\n' | grep -a -v '^$' | tail -1 | sed 's/^\x1b\[K//; s/\r$//'; }
+
+# The dump's worker runs in a process group of its own: in the background of the terminal.
+# Its progress line still shows there (it ignores SIGTTOU), drawn by it alone; a Ctrl-C reaches
+# the front only, which asks the worker to cancel: mid-copy, the line ends "cancelled" on a line
+# of its own, and the tree runs on.
+t_worker_tty() {
+	local d=$OUT/worker-tty pid rc bad=
+	start "$d" || { fail worker-tty "the workload did not start"; return; }
+	pid=$PID
+	on_ctty "$d/pre.tty" pre-dump -t "$pid" -D "$d/pre" --no-track-mem || bad+=" pre-dump failed ($?)"
+	[ "$(lines_with "$d/pre.tty" 'ferry: copied')" = 1 ] && last_draw "$d/pre.tty" 'ferry: copied' | grep -q '(100%).*done, tree running$' ||
+		bad+=" pre-dump line: $(tr '\r' '\n' <"$d/pre.tty" | tail -3 | tr '\n' '|')"
+	FERRY_STALL=dump-pages-batch on_ctty "$d/dump.tty" dump -t "$pid" -D "$d/img"
+	rc=$?
+	[ $rc = 1 ] || bad+=" the cancelled dump exited $rc"
+	grep -a -q '^Error: dump of pid [0-9]* failed: cancelled' "$d/dump.tty" || bad+=" no 'failed: cancelled' line of its own"
+	[ "$(lines_with "$d/dump.tty" 'ferry: copied')" = 1 ] && last_draw "$d/dump.tty" 'ferry: copied' | grep -q ' of 64\.[0-9] MiB ([0-9]*%).*, cancelled$' ||
+		bad+=" dump line: $(tr '\r' '\n' <"$d/dump.tty" | grep -a copied | tail -2 | tr '\n' '|')"
+	[ -e "$d/img/inventory.img" ] && bad+=" an inventory after the cancel"
+	if [ -z "$bad" ] && wait_running "$pid" && check_pass "$pid" "$d/out"; then
+		pass "worker-tty (the worker in the terminal's background draws the progress, once, even with TOSTOP; Ctrl-C mid-copy: 'cancelled', exit 1, the tree intact)"
+	else
+		fail worker-tty "${bad:-the workload: state $(state "$pid"), tracer $(tracer "$pid"), $(tail -1 "$d/out")}"
+	fi
+}
+
 # --timeout bounds the freeze itself: a process that cannot stop (it waits in vfork() for a
 # child that neither execs nor exits) makes the dump give up at the deadline, not after the
 # 5 s ferry otherwise waits for a vfork to end; it runs on, not traced.
@@ -900,5 +970,6 @@ t_stats
 t_stats_identity
 t_track_default
 t_progress
+t_worker_tty
 t_timeout
 exit 0
