@@ -950,6 +950,46 @@ t_timeout() {
 		fail timeout "$bad"
 }
 
+# --leave-stopped and processes that were stopped agree (zdtm/stopped: children stopped by
+# SIGSTOP or SIGTSTP, their stops collected by the parent or not): dump -s and restore -s stop
+# the rest and leave those in their own stops, so the parent, continued, sees exactly the stops
+# it had not collected.
+t_stopped_leave_stopped() {
+	local d=$OUT/stopped-s z=$BUILD/tests/zdtm/stopped pid round k bad=
+	[ -x "$z" ] || { fail stopped-leave-stopped "$z is not built"; return; }
+	for round in dump restore; do
+		rm -rf "$d" && mkdir -p "$d"
+		(
+			for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+			ZDTM_DIR=$d exec setsid "$z"
+		) </dev/null >"$d/test.out" 2>&1 &
+		pid=$!
+		track "$pid"
+		for _ in $(seq 200); do [ -e "$d/ready" ] && break; sleep 0.05; done
+		[ -e "$d/ready" ] || { fail stopped-leave-stopped "zdtm/stopped did not start"; return; }
+		if [ $round = dump ]; then
+			"$F" dump -t "$pid" -D "$d/img" -s >"$d/dump.out" 2>&1 || bad+=" dump -s: $(tail -1 "$d/dump.out")"
+		else
+			"$F" dump -t "$pid" -D "$d/img" >"$d/dump.out" 2>&1 || bad+=" dump: $(tail -1 "$d/dump.out")"
+			wait "$pid" 2>/dev/null
+			"$F" restore -D "$d/img" -d -s >"$d/restore.out" 2>&1 || bad+=" restore -s: $(tail -1 "$d/restore.out")"
+			track "$pid"
+		fi
+		wait_stopped "$pid" || bad+=" $round -s: the root is $(state "$pid"), tracer $(tracer "$pid")"
+		for k in $(cat "/proc/$pid/task/"*/children 2>/dev/null); do
+			[ "$(state "$k")" = T ] && [ "$(tracer "$k")" = 0 ] || bad+=" $round -s: child $k is $(state "$k")"
+		done
+		kill -CONT "$pid"
+		wait_running "$pid" || bad+=" $round -s: not running once continued"
+		kill -TERM "$pid"
+		wait_gone "$pid"
+		[ "$(tail -1 "$d/test.out" 2>/dev/null)" = PASS ] || bad+=" $round -s: $(grep -m2 FAIL "$d/test.out" | tr '\n' ' ')"
+		[ -n "$bad" ] && break
+	done
+	[ -z "$bad" ] && pass "stopped-leave-stopped (dump -s, restore -s: the rest stopped, stopped children kept in their own stops; the parent then sees exactly those it had not collected)" ||
+		fail stopped-leave-stopped "$bad"
+}
+
 rm -rf "$OUT"
 mkdir -p "$OUT"
 t_help
@@ -972,4 +1012,5 @@ t_track_default
 t_progress
 t_worker_tty
 t_timeout
+t_stopped_leave_stopped
 exit 0
