@@ -16,13 +16,17 @@ const struct cli_cmd cli_cmds[] = {
 	  "dirty-page tracking is still there; otherwise it copies every page and warns that the tracking was "
 	  "lost.\n\n"
 	  "The log (dump.log) and the statistics (stats-dump.img, written once the tree runs again or is "
-	  "killed) go into the work directory, -D unless -W says otherwise.", 0, 0 },
+	  "killed) go into the work directory, -D unless -W says otherwise.\n\n"
+	  "A worker process, in a process group of its own, does the work. SIGINT, SIGTERM or SIGHUP sent to "
+	  "ferry (a terminal's Ctrl-C), or ferry's death, cancel the dump: the tree runs on as it was (exit "
+	  "1). Once the image is whole and read back a cancel comes too late: the dump ends as asked, but "
+	  "writes no statistics.", 0, 0 },
 	{ "pre-dump", C_PRE, "-t PID -D DIR [OPTION]...", "copy a tree's memory while it runs on (incremental checkpoints)",
 	  "Freezes the tree only to list its pages and start dirty-page tracking, then copies the pages while "
 	  "the tree runs on. The next pre-dump or dump with --prev-images-dir pointing here stores only what was "
 	  "written since. Tracking is on by default, as in CRIU; --no-track-mem turns it off, and the next dump "
 	  "then copies every page (it warns, and its statistics say tracking_lost).\n\n"
-	  "A pre-dump holds memory only: restore the dump made after it.", 0, 0 },
+	  "A pre-dump holds memory only: restore the dump made after it. It is cancelled as a dump is.", 0, 0 },
 	{ "restore", C_RESTORE, "-D DIR [OPTION]... [--exec-cmd -- COMMAND [ARG]...]",
 	  "restore a process tree from an image directory",
 	  "Restores the tree saved in DIR (reading through its chain of parent images) at its PIDs and TIDs, "
@@ -32,7 +36,9 @@ const struct cli_cmd cli_cmds[] = {
 	  "(128+N when signal N killed it). With -d it returns once the tree runs. An encrypted image is "
 	  "decoded as it is read, into memory only (--encrypt-key).\n\n"
 	  "The log (restore.log), the statistics (stats-restore.img) and a relative --pidfile go into the work "
-	  "directory, -D unless -W says otherwise, so an image may be read-only.", 0, -1 },
+	  "directory, -D unless -W says otherwise, so an image may be read-only.\n\n"
+	  "SIGINT, SIGTERM or SIGHUP cancel the restore until the tree runs (nothing is left alive, and ferry "
+	  "then dies of the signal); after that they end ferry, not the tree.", 0, -1 },
 	{ "page-server", C_PS, "--port PORT -D DIR [OPTION]...", "receive images from dumps on other hosts",
 	  "Listens for a dump run with --page-server and stores the image it streams into DIR, keeping only a "
 	  "whole image (docs/PROTOCOL.md). Connections are served concurrently; it exits once one image is "

@@ -495,8 +495,8 @@ static int write_stats(struct restore_ctx *ctx, struct ferry_err *err)
 
 /*
  * The record of a restore whose tree runs: 0 (written, or a warning says why not), or
- * -ECANCELED when a cancel request came past the release: the record would tell of a run
- * that went to its end unasked.
+ * -ECANCELED when a cancel request came past the release: no record then, for it would show
+ * a run that was asked to stop as one that simply completed.
  */
 static int finish_stats(struct restore_ctx *ctx, uint64_t t0)
 {

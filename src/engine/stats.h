@@ -14,9 +14,9 @@ void stats_dump_finish(struct dump_ctx *ctx);
 /*
  * Past the point of no return of a dump that succeeded: writes stats-dump.img into the work
  * directory (-W, else the image directory), then prints and writes JSON as the options ask,
- * and warns when the chain's dirty-page tracking was lost. Failures are logged. Nothing of it
- * once the dump was cancelled (dump_opts.cancel): the record would tell of a run that went to
- * its end unasked.
+ * and warns when the chain's dirty-page tracking was lost. Failures are logged. No record,
+ * printed or written, once the dump was cancelled (dump_opts.cancel): it would show a run that
+ * was asked to stop as one that simply completed.
  */
 void stats_dump_report(struct dump_ctx *ctx);
 /*
