@@ -789,16 +789,29 @@ print("ok" if j["tracking_lost"] is True and j["pages_written"] >= 16384 else j)
 
 # ---------------------------------------------------------------- the progress line on a terminal
 
-# on_tty OUTFILE ARGS...: runs ferry ARGS with stderr on a pseudo-terminal, the progress shown at once
+# on_tty OUTFILE ARGS...: runs ferry ARGS with stderr on a pseudo-terminal, the progress shown at
+# once; exits with ferry's status. With ON_CTTY=1 the terminal is ferry's controlling terminal,
+# ferry in its foreground, with TOSTOP (a background process group that writes to it is stopped
+# unless it ignores SIGTTOU); once ferry says it stalled at a point, a Ctrl-C is typed.
 on_tty() {
 	local out=$1
 	shift
 	FERRY_PROGRESS_DELAY_MS=0 python3 - "$out" "$F" "$@" <<'EOF'
-import os, pty, select, subprocess, sys
+import fcntl, os, pty, select, subprocess, sys, termios
+ctty = os.environ.get("ON_CTTY") == "1"
 m, s = pty.openpty()
-p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=s)
+kw = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=s)
+if ctty:
+    a = termios.tcgetattr(s)
+    a[3] |= termios.TOSTOP
+    termios.tcsetattr(s, termios.TCSANOW, a)
+    def own():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    kw.update(stdin=s, preexec_fn=own)
+p = subprocess.Popen(sys.argv[2:], **kw)
 os.close(s)
-data = b""
+data, typed = b"", False
 # until ferry exits (a tracking holder it forked may keep the terminal open), then what is left
 while True:
     done = p.poll() is not None
@@ -809,6 +822,9 @@ while True:
         except OSError:
             chunk = b""
         data += chunk
+        if ctty and not typed and b"stalled at" in data:
+            os.write(m, b"\x03")
+            typed = True
         if chunk:
             continue
     if done:
@@ -845,45 +861,7 @@ t_progress() {
 		pass "progress-no-tty (nothing drawn into a file)"
 }
 
-# on_ctty OUTFILE ARGS...: runs ferry ARGS on a pseudo-terminal that is its controlling terminal,
-# in the foreground, with TOSTOP (a background process group that writes to it is stopped unless
-# it ignores SIGTTOU); the progress shown at once. Once ferry says it stalled at a point, a
-# Ctrl-C is typed. Exits with ferry's status.
-on_ctty() {
-	local out=$1
-	shift
-	FERRY_PROGRESS_DELAY_MS=0 python3 - "$out" "$F" "$@" <<'EOF'
-import fcntl, os, pty, select, subprocess, sys, termios
-m, s = pty.openpty()
-a = termios.tcgetattr(s)
-a[3] |= termios.TOSTOP
-termios.tcsetattr(s, termios.TCSANOW, a)
-def ctty():
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-p = subprocess.Popen(sys.argv[2:], stdin=s, stdout=subprocess.DEVNULL, stderr=s, preexec_fn=ctty)
-os.close(s)
-data, typed = b"", False
-while True:
-    done = p.poll() is not None
-    r, _, _ = select.select([m], [], [], 0.05)
-    if r:
-        try:
-            chunk = os.read(m, 65536)
-        except OSError:
-            chunk = b""
-        data += chunk
-        if not typed and b"stalled at" in data:
-            os.write(m, b"\x03")
-            typed = True
-        if chunk:
-            continue
-    if done:
-        break
-open(sys.argv[1], "wb").write(data)
-sys.exit(p.returncode)
-EOF
-}
+on_ctty() { ON_CTTY=1 on_tty "$@"; }
 
 # lines_with FILE TEXT: how many lines (ended by \n, not \r) of FILE hold TEXT
 lines_with() { grep -a -c -- "$2" "$1"; }
