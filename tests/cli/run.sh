@@ -17,6 +17,9 @@ G=$BUILD/src/ferry-gendoc
 W=$BUILD/tests/incr_dirty
 PID=
 CMDS="dump pre-dump restore page-server image export import show check"
+# A PID the command line takes but no process can have (PIDs stay below pid_max): a free PID
+# could be taken meanwhile by any process of the machine, which these dumps would then freeze.
+DEAD=$(cat /proc/sys/kernel/pid_max)
 
 [ -x "$F" ] && [ -x "$G" ] && [ -x "$W" ] || { echo "FAIL cli: not built (run make)"; exit 1; }
 if ! python3 -c 'import json, pty' 2>/dev/null; then
@@ -203,8 +206,7 @@ EOF
 		fail numbers "$(printf '%s; ' "${bad[@]}") $( [ -e "$d/x" ] && echo "and $d/x was created")"
 	fi
 	# good values of every kind still parse: the dump then fails only because the PID is not there
-	local dead=$((RANDOM + 40000)) err rc
-	while [ -e "/proc/$dead" ] || [ "$dead" -gt "$(cat /proc/sys/kernel/pid_max)" ]; do dead=$((RANDOM % 30000 + 300)); done
+	local dead=$DEAD err rc
 	err=$("$F" dump -t "$dead" -D "$d/good" -v --verbosity=2 -vv -v0 --ghost-limit 64KiB --ghost-limit 1g --timeout 0 \
 		--close 99 --compress lz4 2>&1)
 	rc=$?
@@ -305,9 +307,8 @@ LATER_RESTORE=(--manage-cgroups "--join-ns net:/proc/1/ns/net" "--root /mnt" "--
 	"--empty-ns net" --cpu-cap=all --stream)
 
 t_criu_accepted() {
-	local d=$OUT/criu-accept bad=() f rc err dead=$((RANDOM % 20000 + 300))
+	local d=$OUT/criu-accept bad=() f rc err dead=$DEAD
 	rm -rf "$d" && mkdir -p "$d/empty"
-	while [ -e "/proc/$dead" ]; do dead=$((dead + 1)); done
 	for f in "${DUMP_FLAGS[@]}"; do
 		for c in dump pre-dump; do
 			# shellcheck disable=SC2086
@@ -623,8 +624,7 @@ EOC
 	else
 		fail config "rc $rc: $(tail -1 "$d/d1.out"); state $(state "$pid"); work: $(ls "$d/work dir" 2>&1 | tr '\n' ' ')"
 	fi
-	local dead=$((RANDOM % 20000 + 300))
-	while [ -e "/proc/$dead" ]; do dead=$((dead + 1)); done
+	local dead=$DEAD
 	printf 'tree %s\n' "$dead" >"$d/t.conf"	# a PID nobody has, overridden by -t
 	dump_kill "$d" "$d/img2" --config "$d/c.conf" --no-leave-running --config="$d/t.conf" -t "$pid"
 	rc=$?
