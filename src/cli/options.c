@@ -352,6 +352,8 @@ static int build_getopt(const struct cli_cmd *cmd, struct option **longs, char *
 		free(l);
 		return -ENOMEM;
 	}
+	/* kept terminated as it grows: strchr() below reads what is built so far */
+	memset(shorts, 0, slen);
 	shorts[k++] = ':';
 	for (size_t i = 0; i < cli_nopts; i++) {
 		const struct cli_opt *o = &cli_opts[i];
