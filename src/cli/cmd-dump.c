@@ -21,6 +21,9 @@ static void dump_usage(FILE *out, const char *cmd)
 		"      --shell-job             the tree shares the caller's terminal\n"
 		"      --tcp-close             drop established TCP connections (else they are refused)\n"
 		"      --file-locks            save file locks held by the tree\n"
+		"      --link-remap            a removed file still linked elsewhere: make a hidden link to it\n"
+		"      --ghost-limit SIZE      largest removed file carried in the image (K, M, G; default: any)\n"
+		"      --ghost-fiemap, --no-ghost-fiemap   accepted: holes are always kept\n"
 		"      --track-mem             keep dirty-page tracking for the next (pre-)dump\n"
 		"      --prev-images-dir DIR   the previous (pre-)dump: save only pages written since\n"
 		"      --page-server           send the image to a page server instead of writing it here\n"
@@ -39,7 +42,20 @@ static void dump_usage(FILE *out, const char *cmd)
 enum {
 	OPT_SHELL = 256, OPT_STATS, OPT_TCP_CLOSE, OPT_LOCKS, OPT_TRACK, OPT_PREV, OPT_PS, OPT_ADDR, OPT_PORT,
 	OPT_TOKEN, OPT_CERT, OPT_KEY, OPT_CA, OPT_COMPRESS, OPT_ENCRYPT, OPT_STATS_JSON,
+	OPT_LINK_REMAP, OPT_GHOST_LIMIT, OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
 };
+
+/* "1048576", "1M", "512K", "2G": bytes; 0 is refused (it would mean the default). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : 0;
+	if (end == s || *s == '-' || (shift && *++end) || *end || !v || v > (~0ULL >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
 
 static int run(int argc, char **argv, int pre)
 {
@@ -55,10 +71,13 @@ static int run(int argc, char **argv, int pre)
 		{ "tls-cacert", required_argument, NULL, OPT_CA }, { "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "encrypt-key", required_argument, NULL, OPT_ENCRYPT },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP }, { "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
+		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
+		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *cmd = pre ? "pre-dump" : "dump";
-	struct dump_opts o = { .pre_dump = pre };
+	struct dump_opts o = { .pre_dump = pre, .ghost_fiemap = -1 };
 	struct remote_opts ro = { 0 };
 	struct transform_opts to = { 0 };
 	int c, verbosity = LOG_WARN, page_server = 0;
@@ -89,6 +108,15 @@ static int run(int argc, char **argv, int pre)
 			break;
 		case OPT_ENCRYPT: to.key_file = optarg; break;
 		case OPT_STATS_JSON: o.stats_json = optarg; break;
+		case OPT_LINK_REMAP: o.link_remap = 1; break;
+		case OPT_GHOST_LIMIT:
+			if (parse_size(optarg, &o.ghost_limit) < 0) {
+				fprintf(stderr, "Error: --ghost-limit takes a size (bytes, or with K, M or G), not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_GHOST_FIEMAP: o.ghost_fiemap = 1; break;
+		case OPT_NO_GHOST_FIEMAP: o.ghost_fiemap = 0; break;
 		case 'v': verbosity = cli_verbosity(optarg, verbosity); break;
 		case 'h': dump_usage(stdout, cmd); return 0;
 		default: dump_usage(stderr, cmd); return 2;

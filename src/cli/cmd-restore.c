@@ -18,6 +18,9 @@ static void restore_usage(FILE *out)
 		"      --shell-job             give the process this terminal\n"
 		"      --pidfile FILE          write the restored PID to FILE\n"
 		"      --inherit-fd fd[N]:KEY  use our fd N for the image's file KEY (its path)\n"
+		"      --allow-changed-files   restore files by path even if their size, mode or inode\n"
+		"                              changed since the dump (refused by default)\n"
+		"      --link-remap            accepted (the dump decides; hidden links go once restored)\n"
 		"  -v[N]                       verbosity 0..4 (default 2)\n"
 		"  -o, --log-file FILE         debug log (default DIR/restore.log)\n"
 		"      --display-stats         print the restore statistics\n"
@@ -35,7 +38,7 @@ static int parse_inherit(const char *arg, struct inherit_fd *out)
 	return 0;
 }
 
-enum { OPT_STATS_JSON = 256, OPT_KEY };
+enum { OPT_STATS_JSON = 256, OPT_KEY, OPT_ALLOW_CHANGED, OPT_LINK_REMAP };
 
 int cmd_restore(int argc, char **argv)
 {
@@ -46,6 +49,8 @@ int cmd_restore(int argc, char **argv)
 		{ "display-stats", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 		{ "encrypt-key", required_argument, NULL, OPT_KEY },
+		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
+		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct restore_opts o = { 0 };
@@ -70,6 +75,8 @@ int cmd_restore(int argc, char **argv)
 		case 's': o.display_stats = 1; break;
 		case OPT_STATS_JSON: o.stats_json = optarg; break;
 		case OPT_KEY: key_file = optarg; break;
+		case OPT_ALLOW_CHANGED: o.allow_changed_files = 1; break;
+		case OPT_LINK_REMAP: break;
 		case 'v': verbosity = cli_verbosity(optarg, verbosity); break;
 		case 'h': restore_usage(stdout); return 0;
 		default: restore_usage(stderr); return 2;

@@ -90,6 +90,7 @@ struct dump_ctx {
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
+	struct path_dump *paths;	/* files/reg.c, ghost.c: mounts seen, hidden links made (removed if the dump fails) */
 	struct ferry_err *err;
 };
 
@@ -145,6 +146,7 @@ struct restore_ctx {
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	pid_t restorer_pid;
+	struct path_restore *paths;	/* files/reg.c, ghost.c: boot check, hidden links to remove once restored */
 	struct ferry_err *err;
 };
 

@@ -25,6 +25,7 @@
 #include "engine/context.h"
 #include "engine/pstree.h"
 #include "engine/stats.h"
+#include "files/path.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "mem/track.h"
@@ -463,6 +464,7 @@ static void dump_abort(struct dump_ctx *ctx)
 		inject_stop(ctx, &ctx->tasks[i]);
 	ctx->err = saved;
 	pstree_release(ctx, 1);
+	ghost_dump_abort(ctx);	/* hidden links of --link-remap */
 	if (ctx->sink)
 		ctx->sink->ops->remove(ctx->sink, "inventory.img");
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Public entry points of the engine: dump and restore of a process with its threads. */
 #pragma once
+#include <stdint.h>
 #include <sys/types.h>
 #include "common/error.h"
 
@@ -22,6 +23,9 @@ struct dump_opts {
 	const char *prev_dir;	/* the previous (pre-)dump of the chain, relative to dir or absolute */
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const struct transform_opts *transform;	/* compress/encrypt what is written (transform/) */
+	int link_remap;		/* a removed file still linked elsewhere: link it to a hidden name (CRIU's --link-remap) */
+	uint64_t ghost_limit;	/* the largest removed file whose content the image carries; 0: no limit but the image's */
+	int ghost_fiemap;	/* CRIU's --ghost-fiemap (1) / --no-ghost-fiemap (0), -1 unset: holes are always kept */
 };
 
 struct inherit_fd {
@@ -40,6 +44,7 @@ struct restore_opts {
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const char *key_file;	/* the key of an encrypted image (decoded as it is read) */
+	int allow_changed_files;	/* restore files whose size, mode or inode changed since the dump (refused otherwise) */
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

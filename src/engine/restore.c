@@ -29,6 +29,7 @@
 #include "engine/restore-tree.h"
 #include "engine/stats.h"
 #include "files/files.h"
+#include "files/path.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "task/task.h"
@@ -343,6 +344,7 @@ static int stage_release(struct restore_ctx *ctx)
 		}
 	}
 	progress_end(&ctx->progress);
+	ghost_restore_finish(ctx, 1);	/* the hidden links of --link-remap go */
 	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
 	files_close_all(ctx);
 	for (size_t k = ctx->ntasks; k-- > 0;) {

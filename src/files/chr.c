@@ -14,6 +14,7 @@
 #define LOG_PREFIX "chr: "
 #include "common/log.h"
 #include "files/files.h"
+#include "files/path.h"
 
 static int is_tty_dev(dev_t rdev)
 {
@@ -28,15 +29,16 @@ static int chr_match(const struct fd_info *fi, const struct dump_opts *o)
 
 static int chr_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
-	fe->path = arena_strdup(&ctx->arena, fi->link);
 	fe->has_rdev = 1;
 	fe->rdev = fi->st.st_rdev;
-	return 0;
+	return path_dump(ctx, t, fi, fe);	/* the path; a removed node is made again (files/ghost.c) */
 }
 
 static int chr_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	struct stat st;
+	if (fe->deleted)
+		return path_open(ctx, fe, 0, err);
 	if (stat(fe->path, &st) < 0)
 		return fe_set(err, errno, "device %s", fe->path);
 	if (!S_ISCHR(st.st_mode) || (fe->has_rdev && st.st_rdev != fe->rdev))

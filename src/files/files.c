@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
+#include "files/path.h"
 
 /* Weak: a module that is not linked in simply is not offered. */
 #define OPTIONAL_OPS(name) extern const struct file_ops name __attribute__((weak))
@@ -31,9 +32,10 @@ OPTIONAL_OPS(epoll_file_ops);
 OPTIONAL_OPS(inotify_file_ops);
 OPTIONAL_OPS(pty_file_ops);
 OPTIONAL_OPS(memfd_file_ops);
+OPTIONAL_OPS(opath_file_ops);
 
 static const struct file_ops *const file_kinds[] = {
-	&memfd_file_ops, &reg_file_ops, &dir_file_ops, &pty_file_ops, &tty_file_ops, &chr_file_ops,
+	&opath_file_ops, &memfd_file_ops, &reg_file_ops, &dir_file_ops, &pty_file_ops, &tty_file_ops, &chr_file_ops,
 	&pipe_file_ops, &unix_file_ops, &inet_file_ops, &eventfd_file_ops,
 	&signalfd_file_ops, &timerfd_file_ops, &epoll_file_ops, &inotify_file_ops,
 };
@@ -364,6 +366,7 @@ int files_open_all(struct restore_ctx *ctx)
 
 void files_close_all(struct restore_ctx *ctx)
 {
+	ghost_restore_finish(ctx, 0);
 	for (size_t i = 0; ctx->master && i < ctx->files->n_files; i++)
 		if (ctx->master[i] >= 0)
 			close(ctx->master[i]);

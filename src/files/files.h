@@ -46,7 +46,7 @@ struct file_ops {
 extern const struct file_ops reg_file_ops, dir_file_ops, chr_file_ops, tty_file_ops;
 /* Optional modules: each file defines its ops; files.c lists them. */
 extern const struct file_ops pipe_file_ops, unix_file_ops, inet_file_ops, eventfd_file_ops,
-	signalfd_file_ops, timerfd_file_ops, epoll_file_ops, inotify_file_ops, memfd_file_ops;
+	signalfd_file_ops, timerfd_file_ops, epoll_file_ops, inotify_file_ops, memfd_file_ops, opath_file_ops;
 extern const struct file_ops pty_file_ops;
 extern const struct task_obj_ops files_obj, locks_obj;
 

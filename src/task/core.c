@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "engine/context.h"
 #include "files/files.h"
+#include "files/path.h"
 #include "mem/mem.h"
 #include "task/task.h"
 
@@ -17,6 +18,7 @@
  */
 const struct task_obj_ops *const task_objects[] = {
 	&files_obj,
+	&fs_obj,	/* cwd and root (files/fs.c): after the files, whose entries they share */
 	&locks_obj,
 	&mm_obj,
 	&thread_obj,
