@@ -53,9 +53,9 @@ void ghost_restore_finish(struct restore_ctx *ctx, int ok);
 /* The fs object (files/fs.c): working and root directories, as entries of files.img. */
 extern const struct task_obj_ops fs_obj;
 
-/* Per-dump state (arena-allocated): the mount ids of the task looked at last, hidden links made. */
+/* Per-dump state (arena-allocated): the mount ids of the namespace looked at last, hidden links made. */
 struct path_dump {
-	pid_t mnt_pid;
+	uint64_t mnt_ns;
 	uint64_t *mnt_ids;
 	size_t n_mnt_ids;
 	char **remaps;

@@ -82,14 +82,25 @@ static void mount_ids(const struct fd_info *fi, Ferry__RegEntry *r)
 	}
 }
 
-/* The mount ids of pid's mount namespace, cached for the task dumped last. */
+/*
+ * The mount ids of pid's mount namespace, cached per namespace. A chrooted task's mountinfo lists
+ * only the mounts below its root: in ferry's own namespace ferry's (unchrooted) list is read instead.
+ */
 static int load_mounts(struct dump_ctx *ctx, struct path_dump *pd, pid_t pid)
 {
 	char path[64];
 	_cleanup_free_ char *text = NULL;
-	if (pd->mnt_ids && pd->mnt_pid == pid)
+	struct stat ns, own;
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+	if (stat(path, &ns) < 0)
+		return fe_set(ctx->err, errno, "stat %s", path);
+	if (pd->mnt_ids && pd->mnt_ns == ns.st_ino)
 		return 0;
-	int r = read_file(PROC_PATH(path, pid, "mountinfo"), &text, NULL);
+	if (stat("/proc/self/ns/mnt", &own) == 0 && own.st_ino == ns.st_ino)
+		snprintf(path, sizeof(path), "/proc/self/mountinfo");
+	else
+		PROC_PATH(path, pid, "mountinfo");
+	int r = read_file(path, &text, NULL);
 	if (r < 0)
 		return fe_set(ctx->err, -r, "read %s", path);
 	size_t n = 1;
@@ -106,7 +117,7 @@ static int load_mounts(struct dump_ctx *ctx, struct path_dump *pd, pid_t pid)
 			break;
 		p++;
 	}
-	pd->mnt_pid = pid;
+	pd->mnt_ns = ns.st_ino;
 	return 0;
 }
 
