@@ -44,6 +44,7 @@ TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
+R_TESTS+=" ghost_holes ghost_attrs ghost_links ghost_shared tmpfile opath cwd_removed fifo_removed dev_removed path_names unpriv_files"
 
 NPASS=0
 NFAIL=0
@@ -456,7 +457,7 @@ run_fuzz() {
 # Suites that print their own PASS/FAIL/SKIP lines: tests/<suite>/run.sh BUILD.
 run_suites() {
 	local suite name line rc log
-	for suite in incremental transport transform images; do
+	for suite in incremental transport transform images paths; do
 		[ -x "$ROOT/tests/$suite/run.sh" ] || continue
 		selected "$suite/" || selected "$suite" || continue
 		log="$OUT/$suite.log"

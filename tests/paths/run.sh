@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Files by path that a dump or a restore must refuse by name, or accept when told to: a removed file
+# above --ghost-limit, a removed name whose inode is linked elsewhere without --link-remap (and the
+# hidden link of --link-remap: gone when the dump fails, kept when a restore fails, gone once one
+# succeeds), a file whose mount was unmounted, and at restore a file that changed size or mode, was
+# replaced or became a directory, and a working directory that vanished. A refused dump leaves the
+# process running untouched; a refused restore leaves nothing behind.
+#
+#   tests/paths/run.sh [--build] DIR [--filter REGEX]
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SUITE=paths
+# shellcheck source=tests/lib/suite.sh
+. "$ROOT/tests/lib/suite.sh"
+suite_args "$@"
+ZDTM=$BUILD/tests/paths	# `start hold DIR` runs the holder
+mkdir -p "$OUT"
+exec 2>>"$OUT/runner.log"
+
+gone() { ! alive "$1"; }
+kill_test() {
+	[ -n "${TPID:-}" ] || return 0
+	case $(readlink -f "/proc/$TPID/exe" 2>/dev/null) in "$BUILD"/*) kill -KILL "$TPID" 2>/dev/null ;; esac
+	wait "$TPID" 2>/dev/null
+	wait_for 10 gone "$TPID"
+}
+
+# run_ferry NAME OUTFILE ARGS...: ferry with a deadline, its output into OUTFILE; its status
+run_ferry() {
+	local out=$2
+	shift 2
+	timeout -k 3 60 "$FERRY" "$@" </dev/null >"$out" 2>&1
+}
+
+# dump_refused NAME DIR WANT ARGS...: the dump fails saying WANT and the file's name; the holder runs on
+dump_refused() {
+	local name=$1 dir=$2 want=$3 rc
+	shift 3
+	run_ferry "$name" "$dir/dump.err" dump -t "$TPID" -D "$dir/img" -v4 "$@"
+	rc=$?
+	if [ $rc = 0 ]; then
+		fail "$name" "ferry dump $* succeeded" "$dir/img/dump.log"
+	elif ! grep -qF -- "$want" "$dir/dump.err"; then
+		fail "$name" "ferry dump failed ($rc) without saying '$want'" "$dir/dump.err"
+	elif ! running_free "$TPID"; then
+		fail "$name" "after the refused dump the process is not running freely" "$dir/dump.err"
+	else
+		return 0
+	fi
+	kill_test
+	return 1
+}
+
+# still_passes NAME DIR: SIGTERM the (original) holder, it must report PASS
+still_passes() {
+	kill -TERM "$TPID"
+	wait "$TPID"
+	local rc=$?
+	if [ $rc != 0 ] || [ "$(tail -n 1 "$2/test.out")" != PASS ]; then
+		fail "$1" "the holder fails its checks afterwards (exit $rc)" "$2/test.out"
+		return 1
+	fi
+	return 0
+}
+
+# dumped NAME DIR ARGS...: dump (killing the holder)
+dumped() {
+	local name=$1 dir=$2
+	shift 2
+	if ! run_ferry "$name" "$dir/dump.err" dump -t "$TPID" -D "$dir/img" -v4 "$@"; then
+		fail "$name" "ferry dump $* failed" "$dir/dump.err"
+		kill_test
+		return 1
+	fi
+	wait "$TPID" 2>/dev/null
+	wait_for 10 gone "$TPID"
+}
+
+# restore_refused NAME DIR WANT ARGS...: the restore fails saying WANT; nothing is left at the PID
+restore_refused() {
+	local name=$1 dir=$2 want=$3 rc
+	shift 3
+	run_ferry "$name" "$dir/restore.err" restore -D "$dir/img" -v4 "$@"
+	rc=$?
+	if [ $rc = 0 ]; then
+		fail "$name" "ferry restore $* succeeded" "$dir/img/restore.log"
+	elif ! grep -qF -- "$want" "$dir/restore.err"; then
+		fail "$name" "ferry restore failed ($rc) without saying '$want'" "$dir/restore.err"
+	elif ! wait_for 5 gone "$TPID"; then
+		fail "$name" "the failed restore left a process at $TPID"
+		kill_test
+	else
+		return 0
+	fi
+	return 1
+}
+
+hidden_links() { find "$1" -name '.ferry-*' 2>/dev/null | wc -l; }
+
+# ---------------------------------------------------------------- at dump
+
+ghost_limit() {
+	local n=ghost-limit d=$OUT/ghost-limit
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=big || { fail $n "the holder did not start" "$d/test.out"; return; }
+	dump_refused $n "$d" "$d/big" --ghost-limit 1M || return
+	grep -qF -- "--ghost-limit" "$d/dump.err" || { fail $n "the refusal does not name --ghost-limit" "$d/dump.err"; kill_test; return; }
+	still_passes $n "$d" && pass $n
+	n=ghost-limit-raised
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=big || { fail $n "the holder did not start" "$d/test.out"; return; }
+	dumped $n "$d" --ghost-limit 2049K --ghost-fiemap --no-ghost-fiemap || return
+	restore_check $n "$d" "$d/img" && pass $n
+}
+
+link_remap() {
+	local n=link-remap-needed d=$OUT/link-remap
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=elsewhere || { fail $n "the holder did not start" "$d/test.out"; return; }
+	dump_refused $n "$d" "--link-remap" || return
+	grep -qF "$d/sub1/f" "$d/dump.err" || { fail $n "the refusal does not name sub1/f" "$d/dump.err"; kill_test; return; }
+	still_passes $n "$d" && pass $n
+
+	n=link-remap-dump-fails
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=elsewhere || { fail $n "the holder did not start" "$d/test.out"; return; }
+	FERRY_FAULT=dump-after-inject run_ferry $n "$d/dump.err" dump -t "$TPID" -D "$d/img" -v4 --link-remap
+	if [ "$(hidden_links "$d")" != 0 ]; then
+		fail $n "the failed dump left its hidden link: $(find "$d" -name '.ferry-*')"
+		kill_test
+	elif ! running_free "$TPID"; then
+		fail $n "after the failed dump the process is not running freely" "$d/dump.err"
+		kill_test
+	else
+		still_passes $n "$d" && pass $n
+	fi
+
+	n=link-remap-restore-fails
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=elsewhere || { fail $n "the holder did not start" "$d/test.out"; return; }
+	dumped $n "$d" --link-remap || return
+	[ "$(hidden_links "$d/sub1")" = 1 ] || { fail $n "no hidden link after dump --link-remap"; return; }
+	FERRY_FAULT=restore-after-mm restore_refused $n "$d" "fault injected" || return
+	[ "$(hidden_links "$d/sub1")" = 1 ] || { fail $n "a failed restore removed the hidden link: the image cannot be restored again"; return; }
+	restore_check $n "$d" "$d/img" || return
+	[ "$(hidden_links "$d")" = 0 ] || { fail $n "the hidden link is left after the restore"; return; }
+	pass $n
+}
+
+mount_gone() {
+	local n=mount-gone d=$OUT/mount-gone
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=mount || {
+		grep -q '^SKIP' "$d/test.out" && { skip $n "$(sed -n 's/^SKIP: //p' "$d/test.out")"; return; }
+		fail $n "the holder did not start" "$d/test.out"; return; }
+	dump_refused $n "$d" "no longer mounted" || return
+	still_passes $n "$d" && pass $n
+}
+
+# ---------------------------------------------------------------- at restore
+
+# changed NAME WANT HOLD_ENV CHANGE ALLOWED: dump a holder of "data", CHANGE it, the restore must be
+# refused saying WANT; with ALLOWED=1 a restore with --allow-changed-files then works
+changed() {
+	local n=$1 want=$2 env=$3 change=$4 allowed=$5 d=$OUT/$1
+	selected "$n" || return 0
+	# shellcheck disable=SC2086
+	start hold "$d" HOLD_MODE=file $env || { fail "$n" "the holder did not start" "$d/test.out"; return; }
+	dumped "$n" "$d" || return
+	( cd "$d" && eval "$change" ) || { fail "$n" "could not change the file ($change)"; return; }
+	restore_refused "$n" "$d" "$want" || return
+	grep -qF "$d/data" "$d/restore.err" || { fail "$n" "the refusal does not name $d/data" "$d/restore.err"; return; }
+	if [ "$allowed" = 1 ]; then
+		restore_check "$n" "$d" "$d/img" --allow-changed-files || return
+	else
+		restore_refused "$n" "$d" "$want" --allow-changed-files || return
+	fi
+	pass "$n"
+}
+
+cwd_vanished() {
+	local n=cwd-vanished d=$OUT/cwd-vanished
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=cwd || { fail $n "the holder did not start" "$d/test.out"; return; }
+	dumped $n "$d" || return
+	rmdir "$d/wd"
+	restore_refused $n "$d" "$d/wd" && pass $n
+}
+
+ghost_limit
+link_remap
+mount_gone
+changed changed-size "changed size" HOLD_EXPECT=110 'printf 0123456789 >>data' 1
+changed changed-mode "changed mode" HOLD_PERM=600 'chmod 600 data' 1
+changed replaced "is another file now" HOLD_SAME=0 'cp data data.new && mv data.new data && chmod 644 data' 1
+changed became-dir "is a directory now" "" 'rm data && mkdir data' 0
+cwd_vanished
+[ $NFAIL = 0 ]
