@@ -7,6 +7,7 @@
 //              (default: as it was), and the inode "data" names unless HOLD_SAME=0
 //   cwd        its working directory is "wd"
 //   mount      a file on a tmpfs mounted at "mnt", which is then lazily unmounted
+//   deep       a file 5000 bytes of path below the test directory (more than PATH_MAX)
 #include "zdtm.h"
 
 #include <errno.h>
@@ -58,6 +59,18 @@ int main(void)
 		fd = open(p2, O_RDWR | O_CREAT, 0600);
 		if (fd < 0 || write(fd, buf, 100) != 100 || umount2(p1, MNT_DETACH) < 0)
 			zdtm_skip("mount: %m");
+	} else if (!strcmp(mode, "deep")) {	/* a file 5000 bytes below the test directory */
+		char comp[201];
+		memset(comp, 'd', 200);
+		comp[200] = 0;
+		int dfd = open(zdtm_dir(), O_PATH | O_DIRECTORY);
+		for (int i = 0; dfd >= 0 && i < 25; i++) {
+			int next = mkdirat(dfd, comp, 0755) < 0 ? -1 : openat(dfd, comp, O_PATH | O_DIRECTORY);
+			close(dfd);
+			dfd = next;
+		}
+		if (dfd < 0 || (fd = openat(dfd, "deep", O_RDWR | O_CREAT, 0600)) < 0 || write(fd, buf, 100) != 100)
+			zdtm_skip("deep: %m");
 	} else {
 		zdtm_skip("unknown HOLD_MODE %s", mode);
 	}

@@ -158,6 +158,15 @@ mount_gone() {
 	still_passes $n "$d" && pass $n
 }
 
+too_deep() {
+	local n=path-too-long d=$OUT/path-too-long
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=deep || { fail $n "the holder did not start" "$d/test.out"; return; }
+	dump_refused $n "$d" "File name too long" || return
+	still_passes $n "$d" && pass $n
+	rm -rf "$d"
+}
+
 # ---------------------------------------------------------------- at restore
 
 # changed NAME WANT HOLD_ENV CHANGE ALLOWED: dump a holder of "data", CHANGE it, the restore must be
@@ -191,6 +200,7 @@ cwd_vanished() {
 ghost_limit
 link_remap
 mount_gone
+too_deep
 changed changed-size "changed size" HOLD_EXPECT=110 'printf 0123456789 >>data' 1
 changed changed-mode "changed mode" HOLD_PERM=600 'chmod 600 data' 1
 changed replaced "is another file now" HOLD_SAME=0 'cp data data.new && mv data.new data && chmod 644 data' 1

@@ -5,7 +5,8 @@
 //            descriptor are one inode with no links, nothing can be made in it; another removed
 //            directory held only by a descriptor reads no entries (getdents64 as before: ENOENT);
 //   child 1: chrooted into a kept directory, its cwd a kept subdirectory: "/" and "." are the same
-//            inodes as before, reached through a descriptor opened before the chroot too;
+//            inodes as before, reached through a descriptor opened before the chroot too; a file it
+//            opened outside the new root is still open, and still out of reach by path;
 //   child 2: chrooted into a directory removed afterwards, cwd its root: "/" is removed, "." is "/".
 #include "fdview.h"
 
@@ -39,9 +40,12 @@ static void same_dir(const char *what, const char *path, const struct stat *was)
 static __attribute__((noreturn)) void child_jail(void)
 {
 	struct stat root, dot, held;
-	char sub[PATH_MAX + 8];
+	char sub[PATH_MAX + 8], out[PATH_MAX + 8], got[8];
 	snprintf(sub, sizeof(sub), "%s/sub", jail);
-	int fd;
+	snprintf(out, sizeof(out), "%s.outside", jail);
+	int fd, fout = open(out, O_RDWR | O_CREAT | O_EXCL, 0600);	/* a file outside the root it goes into */
+	if (fout < 0 || write(fout, "outside", 7) != 7)
+		_exit(3);
 	if (mkdir(jail, 0755) < 0 || mkdir(sub, 0700) < 0 || (fd = open(sub, O_RDONLY | O_DIRECTORY)) < 0 ||
 	    chroot(jail) < 0 || chdir("/sub") < 0 || stat("/", &root) < 0 || stat(".", &dot) < 0 || fstat(fd, &held) < 0)
 		_exit(3);
@@ -53,6 +57,8 @@ static __attribute__((noreturn)) void child_jail(void)
 	same_dir("jail", "/sub", &held);
 	zdtm_check(fstat(fd, &root) == 0 && root.st_ino == dot.st_ino, "jail: the held descriptor is not the cwd");
 	zdtm_check(access("/sub/../sub", F_OK) == 0, "jail: paths inside the root do not resolve");
+	zdtm_check(pread(fout, got, 7, 0) == 7 && !memcmp(got, "outside", 7), "jail: the file outside the root differs");
+	zdtm_check(access(out, F_OK) < 0, "jail: the file outside the root is reachable by its path");
 	zdtm_exit();
 }
 

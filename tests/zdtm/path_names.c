@@ -95,6 +95,18 @@ static int locked(const char *dir)
 	return 0;
 }
 
+/* A removed file with quotes, a backslash, a newline and a percent sign, in a read-only directory. */
+static int readonly_dir(const char *dir)
+{
+	char d[PATH_MAX];
+	snprintf(d, sizeof(d), "%s/ro", dir);
+	if (mkdir(d, 0700) < 0 || plain(d, "odd\\file'\n\"un%link", 0, 0) < 0 || chmod(d, 0500) < 0 ||
+	    unlink(nfs[nnf - 1].path) < 0)
+		return -1;
+	nfs[nnf - 1].removed = 1;
+	return 0;
+}
+
 int main(void)
 {
 	char shm[PATH_MAX];
@@ -103,7 +115,7 @@ int main(void)
 	if (plain(dir, "with space", 0, 0) < 0 || plain(dir, "new\nline", O_CLOEXEC, 0) < 0 ||
 	    plain(dir, "tab\there", 0, 0) < 0 || plain(dir, "\xc3\xbcn\xc3\xaf", O_APPEND, 0) < 0 ||
 	    plain(dir, "-dash", 0, 0) < 0 || plain(dir, "real (deleted)", 0, 0) < 0 ||
-	    plain(dir, "gone (deleted)", O_CLOEXEC, 1) < 0 || deep(dir) < 0 || locked(dir) < 0 ||
+	    plain(dir, "gone (deleted)", O_CLOEXEC, 1) < 0 || deep(dir) < 0 || locked(dir) < 0 || readonly_dir(dir) < 0 ||
 	    (tdir && plain(tdir, "on tmpfs", 0, 0) < 0))
 		zdtm_skip("set up: %m");
 	for (int i = 0; i < nnf; i++)
