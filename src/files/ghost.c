@@ -224,7 +224,7 @@ int ghost_dump(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__FileEntry 
 	r->has_atime_ns = r->has_mtime_ns = 1;
 	r->atime_ns = fi->st.st_atim.tv_sec * 1000000000LL + fi->st.st_atim.tv_nsec;
 	r->mtime_ns = fi->st.st_mtim.tv_sec * 1000000000LL + fi->st.st_mtim.tv_nsec;
-	if (fi->st.st_nlink > 0 && !tmpfile)
+	if (fi->st.st_nlink > 0)	/* an O_TMPFILE file linked since too: it is that inode, not a copy */
 		return dump_linked(ctx, fi, fe);
 	if (S_ISREG(fi->st.st_mode)) {
 		r->has_tmpfile = r->tmpfile = tmpfile;

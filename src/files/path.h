@@ -9,10 +9,8 @@
 #include <stdint.h>
 #include "files/files.h"
 
-/* glibc's O_TMPFILE includes O_DIRECTORY; the kernel keeps only this bit in the file's flags. */
+/* The kernel's O_TMPFILE bit: glibc's O_TMPFILE is this and O_DIRECTORY, both kept in the flags. */
 #define K_O_TMPFILE 020000000
-/* Flags a reopen must not pass to open(2) (besides what files_open_flags() strips). */
-#define PATH_OPEN_STRIP (K_O_TMPFILE)
 
 /*
  * Dump: fills fe->path (without " (deleted)"), fe->reg (inode, owner, mount), fe->mode/ino and,
@@ -28,7 +26,7 @@ int path_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, F
  */
 int path_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, int flags, struct ferry_err *err);
 
-/* The flags to reopen fe with. */
+/* The flags to reopen fe with (open(2)'s, O_TMPFILE taken out). */
 int path_open_flags(const Ferry__FileEntry *fe);
 /* Whether this restore runs on the boot the dump was made in (inode numbers compare). */
 int path_same_boot(struct restore_ctx *ctx);

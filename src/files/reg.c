@@ -239,7 +239,8 @@ int path_same_boot(struct restore_ctx *ctx)
 
 int path_open_flags(const Ferry__FileEntry *fe)
 {
-	return files_open_flags(fe->flags) & ~PATH_OPEN_STRIP;
+	int f = files_open_flags(fe->flags);
+	return f & K_O_TMPFILE ? f & ~(K_O_TMPFILE | O_DIRECTORY) : f;	/* O_TMPFILE is both bits */
 }
 
 /* A change since the dump: refused by name unless --allow-changed-files (then a warning). */

@@ -4,7 +4,10 @@
 // /proc/self/fd (two descriptions of one inode). After restore each is still unnamed in the same
 // directory ("DIR/#INODE (deleted)" with its new inode number), with the same fdinfo flags (O_TMPFILE
 // included), offset, mode, owner and content; the two descriptions are one inode; and the file can be
-// linked into the directory with linkat(), giving it a name that holds the content.
+// linked into the directory with linkat(), giving it a name that holds the content. A fourth one was
+// linked to a name before the dump and stays open: after restore it is that very inode (same number,
+// so the same "#INODE (deleted)" name), the one fdinfo difference being that the flags cannot show
+// O_TMPFILE any more (only an open with O_TMPFILE sets it, and that makes a new inode).
 #include "fdview.h"
 
 #include <errno.h>
@@ -76,6 +79,35 @@ static void verify(struct tf *t)
 	unlink(name);
 }
 
+static int linked_fd = -1;
+static struct fd_view linked_v;
+static char linked_name[PATH_MAX];
+
+static int setup_linked(const char *dir)
+{
+	char p[64];
+	linked_fd = open(dir, O_RDWR | O_TMPFILE, 0600);
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", linked_fd);
+	snprintf(linked_name, sizeof(linked_name), "%s/named-tmpfile", dir);
+	if (linked_fd < 0 || write(linked_fd, "named", 5) != 5 || linkat(AT_FDCWD, p, AT_FDCWD, linked_name, AT_SYMLINK_FOLLOW) < 0)
+		return -1;
+	fd_view(linked_fd, &linked_v);
+	return 0;
+}
+
+static void verify_linked(void)
+{
+	struct stat st;
+	struct fd_view now;
+	unsigned long mask = ~(020000000UL | O_DIRECTORY);
+	fd_view(linked_fd, &now);
+	zdtm_check((strtoul(now.flags, NULL, 8) & mask) == (strtoul(linked_v.flags, NULL, 8) & mask),
+		   "linked O_TMPFILE file: flags %s, were %s", now.flags, linked_v.flags);
+	strcpy(linked_v.flags, now.flags);	/* checked above, O_TMPFILE aside */
+	fd_view_check("linked O_TMPFILE file", linked_fd, &linked_v, VIEW_INODE | VIEW_SIZE);
+	zdtm_check(stat(linked_name, &st) == 0 && st.st_ino == linked_v.st.st_ino, "%s: not the file's inode", linked_name);
+}
+
 int main(void)
 {
 	char shm[PATH_MAX];
@@ -88,10 +120,13 @@ int main(void)
 		    setup(dirs[d], O_RDWR, 1) < 0)
 			zdtm_skip("O_TMPFILE in %s: %m", dirs[d]);
 	}
+	if (setup_linked(zdtm_dir()) < 0)
+		zdtm_skip("linked O_TMPFILE: %m");
 	zdtm_ready();
 	zdtm_wait_sigterm();
 	for (int i = 0; i < ntf; i++)
 		verify(&tfs[i]);
+	verify_linked();
 	if (dirs[1])
 		rmdir(dirs[1]);
 	zdtm_exit();
