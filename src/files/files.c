@@ -427,7 +427,8 @@ int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char
 	for (size_t i = 0; i < ctx->files.n_files; i++) {
 		const Ferry__FileEntry *fe = ctx->files.files[i];
 		if ((fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->ino == fi.st.st_ino) ||
-		    (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == fi.st.st_ino)) {
+		    (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == fi.st.st_ino &&
+		     (!fe->reg || fe->reg->dev == fi.st.st_dev))) {
 			*file_id = fe->id;
 			return 0;
 		}
