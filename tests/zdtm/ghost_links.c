@@ -8,13 +8,15 @@
 //             new C is untouched (same inode, content);
 //   relinked: opened as D, linked as D.2, D removed, D.2 renamed to D: the fd says "D (deleted)" and
 //             is the very inode that D names now;
-//   both+new: opened as E, linked as E.k, E removed, a new file made at E.
+//   both+new: opened as E, linked as E.k, E removed, a new file made at E;
+//   in a removed directory: G/g opened, then g and G removed (G also held open): "G/g (deleted)",
+//             and neither G nor G/g exists again afterwards.
 #include "fdview.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-enum { KEPT, BOTH1, BOTH2, REPLACED, RELINKED, NEWKEPT, NFD };
+enum { KEPT, BOTH1, BOTH2, REPLACED, RELINKED, NEWKEPT, INDIR, DIR, NFD };
 static int fd[NFD];
 static struct fd_view view[NFD];
 static char name[NFD][PATH_MAX], other[NFD][PATH_MAX];
@@ -61,6 +63,13 @@ static int setup(void)
 	    unlink(name[NEWKEPT]) < 0 || (n = make(name[NEWKEPT], "new E")) < 0)
 		return -1;
 	close(n);
+	char gdir[PATH_MAX - 16];
+	zdtm_path(gdir, sizeof(gdir), "G");
+	snprintf(name[INDIR], PATH_MAX, "%s/g", gdir);
+	strcpy(name[DIR], gdir);
+	if (mkdir(gdir, 0750) < 0 || (fd[INDIR] = make(name[INDIR], "in G")) < 0 || (fd[DIR] = open(gdir, O_RDONLY)) < 0 ||
+	    unlink(name[INDIR]) < 0 || rmdir(gdir) < 0)
+		return -1;
 	for (int i = 0; i < NFD; i++) {
 		lseek(fd[i], i, SEEK_SET);
 		fd_view(fd[i], &view[i]);
@@ -97,8 +106,10 @@ static void verify(void)
 		zdtm_check(stat(other[i], &st) == 0 && st.st_ino == other_st[i].st_ino && st.st_size == other_st[i].st_size &&
 			   st.st_nlink == other_st[i].st_nlink, "%s: not the file it was (or its links changed)", other[i]);
 	}
-	zdtm_check(access(name[KEPT], F_OK) < 0 && access(name[BOTH1], F_OK) < 0 && access(name[BOTH2], F_OK) < 0,
-		   "a removed name exists again");
+	zdtm_check(access(name[KEPT], F_OK) < 0 && access(name[BOTH1], F_OK) < 0 && access(name[BOTH2], F_OK) < 0 &&
+		   access(name[DIR], F_OK) < 0, "a removed name exists again");
+	char buf2[8];
+	zdtm_check(pread(fd[INDIR], buf2, 4, 0) == 4 && !memcmp(buf2, "in G", 4), "G/g: content differs");
 	int n = open(name[REPLACED], O_RDONLY);
 	zdtm_check(n >= 0 && read(n, buf, sizeof(buf)) == 9 && !memcmp(buf, "the new C", 9), "the new C changed");
 	close(n);
