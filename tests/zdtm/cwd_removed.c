@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Working and root directories, kept and removed, and open directories that were removed:
-//   parent:  its cwd is a directory it removed (rmdir), also held by an open descriptor: after restore
+//   parent:  its cwd is a directory it removed (rmdir), also held by an open descriptor, and a new
+//            directory (with a file in it) was made under the same name: after restore
 //            /proc/self/cwd still reads "DIR (deleted)", getcwd() fails with ENOENT, "." and the
-//            descriptor are one inode with no links, nothing can be made in it; another removed
+//            descriptor are one inode with no links, nothing can be made in it, the new directory is
+//            the one it was with its file; another removed
 //            directory held only by a descriptor reads no entries (getdents64 as before: ENOENT);
 //   child 1: chrooted into a kept directory, its cwd a kept subdirectory: "/" and "." are the same
 //            inodes as before, reached through a descriptor opened before the chroot too; a file it
@@ -106,6 +108,13 @@ int main(void)
 	    (fopen_ = open(dir_open, O_RDONLY | O_DIRECTORY)) < 0 || chdir(dir_cwd) < 0 || rmdir(dir_cwd) < 0 ||
 	    rmdir(dir_open) < 0)
 		zdtm_skip("set up: %m");
+	char newfile[PATH_MAX + 16];
+	struct stat newdir;
+	snprintf(newfile, sizeof(newfile), "%s/kept", dir_cwd);
+	int nf = -1;
+	if (mkdir(dir_cwd, 0700) < 0 || (nf = open(newfile, O_CREAT | O_WRONLY, 0600)) < 0 || stat(dir_cwd, &newdir) < 0)
+		zdtm_skip("a new %s: %m", dir_cwd);
+	close(nf);
 	fd_view(fcwd, &vcwd);
 	fd_view(fopen_, &vopen);
 	long n_before = dents(fopen_, &err_before);
@@ -123,6 +132,10 @@ int main(void)
 	zdtm_check(stat(".", &dot) == 0 && fstat(fcwd, &held) == 0 && dot.st_ino == held.st_ino && dot.st_nlink == 0,
 		   "the cwd and its descriptor are not one removed directory");
 	zdtm_check(open("x", O_CREAT | O_WRONLY, 0600) < 0 && errno == ENOENT, "a file can be made in the removed cwd");
+	same_dir("the new directory", dir_cwd, &newdir);
+	zdtm_check(access(newfile, F_OK) == 0, "the new directory lost its file");
+	unlink(newfile);
+	rmdir(dir_cwd);
 	long n = dents(fopen_, &err);
 	zdtm_check(n == n_before && err == err_before, "getdents64 of a removed dir: %ld (%d), was %ld (%d)", n, err,
 		   n_before, err_before);
