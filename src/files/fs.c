@@ -20,7 +20,7 @@
 #include "files/path.h"
 
 /* The entry of the directory /proc/PID/<what> names: one already dumped for that inode, or a new one. */
-static int dump_dir(struct dump_ctx *ctx, struct dtask *t, const char *what, char **link, uint32_t *id)
+static int dump_dir(struct dump_ctx *ctx, struct dtask *t, const char *what, uint32_t *id)
 {
 	char proc[64];
 	struct fd_info fi = { .fd = -1, .flags = O_PATH | O_DIRECTORY };
@@ -29,8 +29,6 @@ static int dump_dir(struct dump_ctx *ctx, struct dtask *t, const char *what, cha
 	_cleanup_free_ char *l = NULL;
 	if (fd < 0 || fstat(fd, &fi.st) < 0 || read_link(proc, &l) < 0)
 		return fe_set(ctx->err, errno, "pid %d: read its %s directory", t->pid, what);
-	if (!(*link = arena_strdup(&ctx->arena, l)))
-		return fe_set(ctx->err, ENOMEM, "%s", what);
 	for (size_t i = 0; i < ctx->files.n_files; i++) {
 		const Ferry__FileEntry *e = ctx->files.files[i];
 		if (e->kind == FERRY__FILE_KIND__FILE_DIR && e->reg && e->ino == fi.st.st_ino && e->reg->dev == fi.st.st_dev) {
@@ -44,12 +42,13 @@ static int dump_dir(struct dump_ctx *ctx, struct dtask *t, const char *what, cha
 	return r < 0 ? fe_wrap(ctx->err, r, "%s directory", what) : 0;
 }
 
+/* TaskCore's cwd and root strings stay misc.c's (task/); these are the directories themselves. */
 static int fs_dump(struct dump_ctx *ctx, struct dtask *t)
 {
 	Ferry__TaskCore *c = t->core;
-	int r = dump_dir(ctx, t, "cwd", &c->cwd, &c->cwd_file);
+	int r = dump_dir(ctx, t, "cwd", &c->cwd_file);
 	if (r == 0)
-		r = dump_dir(ctx, t, "root", &c->root, &c->root_file);
+		r = dump_dir(ctx, t, "root", &c->root_file);
 	c->has_cwd_file = c->has_root_file = r == 0;
 	return r;
 }
@@ -72,34 +71,20 @@ static int with_dir(struct restore_ctx *ctx, struct injector *inj, uint32_t id, 
 	return r < 0 ? fe_wrap(ctx->err, r, "%s", fe->path) : 0;
 }
 
-/* Images without directory entries: by path. */
-static int by_path(struct restore_ctx *ctx, struct injector *inj, const char *what, long nr, const char *path)
-{
-	long ret;
-	uint64_t at = inj_scratch_put(inj, 0, path, strlen(path) + 1);
-	if (!at)
-		return fe_msg(ctx->err, ENAMETOOLONG, "%s: path too long", what);
-	int r = RINJ(ctx, inj, &ret, what, nr, at);
-	return r < 0 ? fe_wrap(ctx->err, r, "%s", path) : 0;
-}
-
 static int fs_restore(struct restore_ctx *ctx, struct rtask *t)
 {
 	const Ferry__TaskCore *c = t->core;
 	struct injector *inj = &t->threads[0].inj;
+	long ret;
 	int r = 0;
-	if (!c->has_cwd_file) {
-		if (c->cwd && (r = by_path(ctx, inj, "change into the working directory", SYS_chdir, c->cwd)) < 0)
-			return r;
-		if (c->root && strcmp(c->root, "/"))
-			r = by_path(ctx, inj, "chroot", SYS_chroot, c->root);
-		return r;
-	}
+	if (!c->has_cwd_file)	/* an older image: misc.c goes by path */
+		return 0;
 	const Ferry__FileEntry *root = c->has_root_file ? files_find_id(ctx, c->root_file) : NULL;
 	if (root && (root->deleted || !root->path || strcmp(root->path, "/"))) {
+		uint64_t dot = inj_scratch_put(inj, 0, ".", 2);
 		if ((r = with_dir(ctx, inj, c->root_file, "root", SYS_fchdir)) < 0 ||
-		    (r = by_path(ctx, inj, "chroot", SYS_chroot, ".")) < 0)
-			return r;
+		    (r = RINJ(ctx, inj, &ret, "chroot", SYS_chroot, dot)) < 0)
+			return fe_wrap(ctx->err, r, "%s", root->path);
 	}
 	return with_dir(ctx, inj, c->cwd_file, "working", SYS_fchdir);
 }

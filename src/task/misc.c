@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The small per-process state: rlimits, umask, personality, interval timers,
+ * The small per-process state: rlimits, umask, cwd and root, personality, interval timers,
  * parent-death signal, dumpable flag and child-subreaper flag.
  */
 #include <errno.h>
@@ -129,10 +129,29 @@ static int misc_dump(struct dump_ctx *ctx, struct dtask *t)
 		c->personality = strtoul(s, NULL, 16);
 		free(s);
 	}
-	int r;	/* cwd and root: files/fs.c */
+	int r = read_link(PROC_PATH(path, t->pid, "cwd"), &s);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read the working directory of pid %d", t->pid);
+	c->cwd = arena_strdup(&ctx->arena, s);
+	free(s);
+	r = read_link(PROC_PATH(path, t->pid, "root"), &s);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read the root directory of pid %d", t->pid);
+	c->root = arena_strdup(&ctx->arena, s);
+	free(s);
 	if ((r = dump_rlimits(ctx, t)) < 0 || (r = dump_itimers(ctx, t)) < 0 || (r = dump_prctls(ctx, t)) < 0)
 		return r;
 	return 0;
+}
+
+static int inject_path(struct restore_ctx *ctx, struct injector *inj, const char *what, long nr, const char *path)
+{
+	long ret;
+	uint64_t at = inj_scratch_put(inj, 0, path, strlen(path) + 1);
+	if (!at)
+		return fe_msg(ctx->err, ENAMETOOLONG, "%s: path too long", what);
+	int r = RINJ(ctx, inj, &ret, what, nr, at);
+	return r < 0 ? fe_wrap(ctx->err, r, "%s", path) : 0;
 }
 
 static int restore_itimers(struct restore_ctx *ctx, struct rtask *t, struct injector *inj)
@@ -161,6 +180,11 @@ static int misc_restore_inject(struct restore_ctx *ctx, struct rtask *t)
 	struct injector *inj = &t->threads[0].inj;
 	long ret;
 	int r;
+	/* an image with cwd_file: files/fs.c restores cwd and root through their directory entries */
+	if (!c->has_cwd_file && c->cwd && (r = inject_path(ctx, inj, "change into the working directory", SYS_chdir, c->cwd)) < 0)
+		return r;
+	if (!c->has_cwd_file && c->root && strcmp(c->root, "/") && (r = inject_path(ctx, inj, "chroot", SYS_chroot, c->root)) < 0)
+		return r;
 	if (c->has_umask && (r = RINJ(ctx, inj, &ret, "umask", SYS_umask, c->umask & 0777)) < 0)
 		return r;
 	if (c->has_personality && (r = RINJ(ctx, inj, &ret, "personality", SYS_personality, c->personality)) < 0)
