@@ -3,7 +3,7 @@
 // SIGTERM checks it is still held as it was (zdtm protocol: PASS/FAIL on stdout).
 //   big        a removed file of HOLD_SIZE bytes (default 2 MiB), data at both ends
 //   elsewhere  sub1/f removed while sub2/g still links it (needs --link-remap)
-//   file       "data", 100 bytes, O_RDWR; after restore: HOLD_EXPECT bytes (default 100), mode HOLD_PERM
+//   file       "data" (or HOLD_FILE), 100 bytes, O_RDWR; after restore: HOLD_EXPECT bytes (default 100), mode HOLD_PERM
 //              (default: as it was), and the inode "data" names unless HOLD_SAME=0
 //   cwd        its working directory is "wd"
 //   mount      a file on a tmpfs mounted at "mnt", which is then lazily unmounted
@@ -45,7 +45,12 @@ int main(void)
 		    write(fd, buf, 100) != 100 || link(f, g) < 0 || unlink(f) < 0)
 			zdtm_skip("elsewhere: %m");
 	} else if (!strcmp(mode, "file")) {
-		fd = open(zdtm_path(p1, sizeof(p1), "data"), O_RDWR | O_CREAT | O_EXCL, 0644);
+		const char *name = env("HOLD_FILE", "data");
+		if (name[0] == '/')
+			snprintf(p1, sizeof(p1), "%s", name);
+		else
+			zdtm_path(p1, sizeof(p1), name);
+		fd = open(p1, O_RDWR | O_CREAT | O_EXCL, 0644);
 		if (fd < 0 || write(fd, buf, 100) != 100)
 			zdtm_skip("file: %m");
 	} else if (!strcmp(mode, "cwd")) {

@@ -4,8 +4,9 @@
 # above --ghost-limit, a removed name whose inode is linked elsewhere without --link-remap (and the
 # hidden link of --link-remap: gone when the dump fails, kept when a restore fails, gone once one
 # succeeds), a file whose mount was unmounted, and at restore a file that changed size or mode, was
-# replaced or became a directory, and a working directory that vanished. A refused dump leaves the
-# process running untouched; a refused restore leaves nothing behind.
+# replaced, became a directory or is reached through another mount, and a working directory that
+# vanished; a path longer than PATH_MAX. A refused dump leaves the process running untouched; a
+# refused restore leaves nothing behind.
 #
 #   tests/paths/run.sh [--build] DIR [--filter REGEX]
 set -u
@@ -81,10 +82,11 @@ dumped() {
 restore_refused() {
 	local name=$1 dir=$2 want=$3 rc
 	shift 3
-	run_ferry "$name" "$dir/restore.err" restore -D "$dir/img" -v4 "$@"
+	run_ferry "$name" "$dir/restore.err" restore -d -D "$dir/img" -v4 "$@"
 	rc=$?
 	if [ $rc = 0 ]; then
 		fail "$name" "ferry restore $* succeeded" "$dir/img/restore.log"
+		kill_test
 	elif ! grep -qF -- "$want" "$dir/restore.err"; then
 		fail "$name" "ferry restore failed ($rc) without saying '$want'" "$dir/restore.err"
 	elif ! wait_for 5 gone "$TPID"; then
@@ -197,9 +199,30 @@ cwd_vanished() {
 	restore_refused $n "$d" "$d/wd" && pass $n
 }
 
+# The file's mount was replaced by another one of the same directory (a bind mount made again).
+mount_replaced() {
+	local n=mount-replaced d=$OUT/mount-replaced src=$OUT/bind-src mnt=$OUT/bind-mnt
+	selected $n || return 0
+	umount "$mnt" 2>/dev/null
+	rm -rf "$src" "$mnt"
+	mkdir -p "$src" "$mnt"
+	if ! mount --bind "$src" "$mnt"; then
+		skip $n "cannot bind-mount here"
+		return
+	fi
+	start hold "$d" HOLD_MODE=file "HOLD_FILE=$mnt/data" || { fail $n "the holder did not start" "$d/test.out"; umount "$mnt"; return; }
+	dumped $n "$d" || { umount "$mnt"; return; }
+	umount "$mnt" && mount --bind "$src" "$mnt"
+	if restore_refused $n "$d" "through another mount"; then
+		restore_check $n "$d" "$d/img" --allow-changed-files && pass $n
+	fi
+	umount "$mnt"
+}
+
 ghost_limit
 link_remap
 mount_gone
+mount_replaced
 too_deep
 changed changed-size "changed size" HOLD_EXPECT=110 'printf 0123456789 >>data' 1
 changed changed-mode "changed mode" HOLD_PERM=600 'chmod 600 data' 1
