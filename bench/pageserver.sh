@@ -8,7 +8,8 @@
 #           receiver discards), timed at the receiver from accept to EOF;
 #   ferry — `ferry dump` of a memhog holding SIZE_MIB to `ferry page-server` on loopback, images
 #           into a tmpfs (/dev/shm), timed from the start of the dump to its end (freeze, scan,
-#           copy, send, fsync and the server's final OK included).
+#           copy, send, fsync and the server's final OK included). With a token, so every frame
+#           is sealed (AES-256-GCM) as in production; BENCH_PS_INSECURE=1 measures --insecure.
 # Prints both rates and ferry/raw (target ≥ 0.8). Default size 1024 MiB; BENCH_REPEAT runs (3),
 # the best of each kept. Needs root. Exit 1 when a dump fails or the restored memory is corrupt.
 set -u
@@ -22,6 +23,9 @@ MEMHOG=$BUILD/bench/memhog
 [ -x "$FERRY" ] && [ -x "$MEMHOG" ] || die "build first (make)"
 [ "$(id -u)" = 0 ] || die "must run as root"
 WORK=$(mktemp -d /dev/shm/ferry-psbench.XXXXXX) || die "no tmpfs at /dev/shm"
+head -c 32 /dev/urandom | base64 >"$WORK/token"
+AUTH=(--token-file "$WORK/token"); CAUTH=("${AUTH[@]}")
+[ "${BENCH_PS_INSECURE:-0}" = 1 ] && { AUTH=(--insecure); CAUTH=(); }
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
 port() { echo $((20000 + RANDOM % 20000)); }
@@ -57,14 +61,14 @@ EOF
 ferry_ps() {
 	local mib=$1 p d srv hog t0 t1
 	p=$(port); d=$WORK/run; rm -rf "$d"; mkdir -p "$d"
-	"$FERRY" page-server --address 127.0.0.1 --port "$p" -D "$d/srv" -v3 </dev/null >"$d/server.log" 2>&1 &
+	"$FERRY" page-server --address 127.0.0.1 --port "$p" -D "$d/srv" -v3 "${AUTH[@]}" </dev/null >"$d/server.log" 2>&1 &
 	srv=$!; PIDS+=("$srv")
 	listening "$p" || die "page server does not listen"
 	"$MEMHOG" "$mib" "$d/ready" </dev/null >/dev/null 2>&1 &
 	hog=$!; PIDS+=("$hog")
 	while [ ! -e "$d/ready" ]; do sleep 0.05; done
 	t0=$(date +%s.%N)
-	"$FERRY" dump -t "$hog" -D "$d/local" --page-server --address 127.0.0.1 --port "$p" \
+	"$FERRY" dump -t "$hog" -D "$d/local" --page-server --address 127.0.0.1 --port "$p" "${CAUTH[@]}" \
 		</dev/null >"$d/dump.err" 2>&1 || { cat "$d/dump.err" >&2; die "dump failed"; }
 	t1=$(date +%s.%N)
 	wait "$srv" || die "page server failed: $(tail -n 3 "$d/server.log")"

@@ -44,7 +44,11 @@ TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
+R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
+R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
 R_TESTS+=" ghost_holes ghost_attrs ghost_links ghost_shared tmpfile opath cwd_removed fifo_removed dev_removed path_names unpriv_files"
+# zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
+D_TESTS="pdeath tree prctl_attrs"
 
 NPASS=0
 NFAIL=0
@@ -396,8 +400,54 @@ zdtm_leave_running() {
 	kids=$(tree_pids "$TPID" | tail -n +2)
 	kill_pid "$TPID"
 	for p in $kids; do kill -9 "$p" 2>/dev/null; done
+	for p in $kids; do wait_dead "$p" 5; done	# SIGKILL is not instant: their PIDs must be free
 	reap "$TPID"
 	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
+}
+
+# restore_detached_and_check NAME DIR PID NTHREADS: `ferry restore -d` of DIR/img must exit 0 and
+# leave PID running on its own; SIGTERM, and DIR/test.out must end with PASS. Run by this shell
+# itself (no `timeout` between): a root with a parent-death signal becomes ferry's sibling, our
+# child, as the original was.
+restore_detached_and_check() {
+	local tn=$1 dir=$2 pid=$3 nthr=$4 rc
+	ferry_restore_bg "$dir/img" -d
+	reap "$RPID"
+	rc=$REAP_RC
+	track "$pid"
+	if [ "$rc" != 0 ]; then
+		kill_ours "$pid"
+		fail "$tn" "ferry restore -d exited with $rc" "$dir/img/restore.err" "$dir/img/restore.log"
+		return
+	fi
+	while ! expired && { [ "$(tracer_of "$pid")" != 0 ] || [ "$(nthreads "$pid")" -lt "$nthr" ]; }; do
+		sleep 0.05
+	done
+	kill -TERM "$pid" 2>/dev/null
+	wait_dead "$pid" "$(remaining)" || kill_ours "$pid"
+	wait "$pid" 2>/dev/null	# the root may be our child
+	if [ "$(last_line "$dir/test.out")" != PASS ]; then
+		fail "$tn" "the restored test did not end with PASS$(test_says "$dir")" "$dir/test.out" "$dir/img/restore.log"
+	else
+		pass "$tn"
+	fi
+}
+
+# zdtm_detached NAME: dump, then restore with -d (restore_detached_and_check)
+zdtm_detached() {
+	local name=$1 tn="zdtm/$1(-d)" dir="$OUT/zdtm-d/$1" nthr
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
+	nthr=$(nthreads "$TPID")
+	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
+		kill_pid "$TPID"; reap "$TPID"; return
+	fi
+	wait_dead "$TPID" 5 || kill_pid "$TPID"
+	reap "$TPID"
+	if [ -e "/proc/$TPID" ]; then
+		skip "$tn" "pid $TPID was reused by another process before the restore"
+		return
+	fi
+	restore_detached_and_check "$tn" "$dir" "$TPID" "$nthr"
 }
 
 run_zdtm() {
@@ -415,6 +465,7 @@ run_zdtm() {
 	for n in "${names[@]}"; do
 		zdtm_plain "$n"
 		case " $R_TESTS " in *" $n "*) zdtm_leave_running "$n" ;; esac
+		case " $D_TESTS " in *" $n "*) zdtm_detached "$n" ;; esac
 	done
 }
 
@@ -481,13 +532,18 @@ trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 # shellcheck source=tests/real/real.sh
 . "$ROOT/tests/real/real.sh"
+# shellcheck source=tests/real/jvm.sh
+. "$ROOT/tests/real/jvm.sh"
 # shellcheck source=tests/bad/bad.sh
 . "$ROOT/tests/bad/bad.sh"
+# shellcheck source=tests/task/task.sh
+. "$ROOT/tests/task/task.sh"
 
 run_unit
 run_zdtm
 run_real
 run_bad
+run_task
 run_suites
 run_fuzz
 

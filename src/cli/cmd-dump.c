@@ -21,6 +21,8 @@ static void dump_usage(FILE *out, const char *cmd)
 		"      --shell-job             the tree shares the caller's terminal\n"
 		"      --tcp-close             drop established TCP connections (else they are refused)\n"
 		"      --file-locks            save file locks held by the tree\n"
+		"      --irmap-scan-path DIR   look for watched inodes in DIR first (repeatable)\n"
+		"      --force-irmap           find watched inodes by scanning directories, not by handle\n"
 		"      --link-remap            a removed file still linked elsewhere: make a hidden link to it\n"
 		"      --ghost-limit SIZE      largest removed file carried in the image (K, M, G; default: any)\n"
 		"      --ghost-fiemap, --no-ghost-fiemap   accepted: holes are always kept\n"
@@ -41,7 +43,7 @@ static void dump_usage(FILE *out, const char *cmd)
 
 enum {
 	OPT_SHELL = 256, OPT_STATS, OPT_TCP_CLOSE, OPT_LOCKS, OPT_TRACK, OPT_PREV, OPT_PS, OPT_ADDR, OPT_PORT,
-	OPT_TOKEN, OPT_CERT, OPT_KEY, OPT_CA, OPT_COMPRESS, OPT_ENCRYPT, OPT_STATS_JSON,
+	OPT_TOKEN, OPT_CERT, OPT_KEY, OPT_CA, OPT_COMPRESS, OPT_ENCRYPT, OPT_STATS_JSON, OPT_IRMAP_PATH, OPT_FORCE_IRMAP,
 	OPT_LINK_REMAP, OPT_GHOST_LIMIT, OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
 };
 
@@ -71,15 +73,19 @@ static int run(int argc, char **argv, int pre)
 		{ "tls-cacert", required_argument, NULL, OPT_CA }, { "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "encrypt-key", required_argument, NULL, OPT_ENCRYPT },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+		{ "irmap-scan-path", required_argument, NULL, OPT_IRMAP_PATH },
+		{ "force-irmap", no_argument, NULL, OPT_FORCE_IRMAP },
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP }, { "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
+	const char *irmap[32];
 	const char *cmd = pre ? "pre-dump" : "dump";
 	struct dump_opts o = { .pre_dump = pre, .ghost_fiemap = -1 };
 	struct remote_opts ro = { 0 };
 	struct transform_opts to = { 0 };
+	struct ferry_err err = { 0 };
 	int c, verbosity = LOG_WARN, page_server = 0;
 	while ((c = getopt_long(argc, argv, "t:D:Ro:v::h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -95,7 +101,12 @@ static int run(int argc, char **argv, int pre)
 		case OPT_PREV: o.prev_dir = optarg; break;
 		case OPT_PS: page_server = 1; break;
 		case OPT_ADDR: ro.address = optarg; break;
-		case OPT_PORT: ro.port = atoi(optarg); break;
+		case OPT_PORT:
+			if (remote_port_parse(optarg, &ro.port, &err) < 0) {
+				fprintf(stderr, "Error: %s\n", err.msg);
+				return 2;
+			}
+			break;
 		case OPT_TOKEN: ro.token_file = optarg; break;
 		case OPT_CERT: ro.tls_cert = optarg; break;
 		case OPT_KEY: ro.tls_key = optarg; break;
@@ -108,6 +119,15 @@ static int run(int argc, char **argv, int pre)
 			break;
 		case OPT_ENCRYPT: to.key_file = optarg; break;
 		case OPT_STATS_JSON: o.stats_json = optarg; break;
+		case OPT_IRMAP_PATH:
+			if (o.n_irmap_scan_paths == sizeof(irmap) / sizeof(irmap[0])) {
+				fprintf(stderr, "Error: too many --irmap-scan-path\n");
+				return 2;
+			}
+			irmap[o.n_irmap_scan_paths++] = optarg;
+			o.irmap_scan_paths = irmap;
+			break;
+		case OPT_FORCE_IRMAP: o.force_irmap = 1; break;
 		case OPT_LINK_REMAP: o.link_remap = 1; break;
 		case OPT_GHOST_LIMIT:
 			if (parse_size(optarg, &o.ghost_limit) < 0) {
@@ -127,12 +147,11 @@ static int run(int argc, char **argv, int pre)
 		dump_usage(stderr, cmd);
 		return 2;
 	}
-	if (page_server && (!ro.address || ro.port <= 0 || ro.port > 65535)) {
+	if (page_server && (!ro.address || ro.port <= 0)) {
 		fprintf(stderr, "Error: --page-server needs --address and --port\n");
 		return 2;
 	}
 	log_set_console_level(verbosity);
-	struct ferry_err err = { 0 };
 	int r = 0;
 	if (page_server) {
 		ro.progress = verbosity >= LOG_WARN;

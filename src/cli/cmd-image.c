@@ -22,36 +22,45 @@ int cmd_page_server(int argc, char **argv)
 		{ "images-dir", required_argument, NULL, 'D' }, { "token-file", required_argument, NULL, 'T' },
 		{ "tls-cert", required_argument, NULL, 'c' }, { "tls-key", required_argument, NULL, 'k' },
 		{ "tls-cacert", required_argument, NULL, 'C' }, { "forever", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "insecure", no_argument, NULL, 'I' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	struct remote_opts o = { .address = "0.0.0.0" };
+	struct remote_opts o = { 0 };
+	struct ferry_err err = { 0 };
 	const char *dir = NULL;
-	int c, forever = 0, verbosity = LOG_WARN;
+	int c, forever = 0, verbosity = LOG_WARN, port_set = 0;
 	while ((c = getopt_long(argc, argv, "D:v::h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a': o.address = optarg; break;
-		case 'p': o.port = atoi(optarg); break;
+		case 'p':
+			if (remote_port_parse(optarg, &o.port, &err) < 0) {
+				fprintf(stderr, "Error: %s\n", err.msg);
+				return 2;
+			}
+			port_set = 1;
+			break;
 		case 'D': dir = optarg; break;
 		case 'T': o.token_file = optarg; break;
 		case 'c': o.tls_cert = optarg; break;
 		case 'k': o.tls_key = optarg; break;
 		case 'C': o.tls_ca = optarg; break;
 		case 'f': forever = 1; break;
+		case 'I': o.insecure = 1; break;
 		case 'v': verbosity = cli_verbosity(optarg, verbosity); break;
 		case 'h':
 		default:
 			fprintf(c == 'h' ? stdout : stderr,
-				"usage: ferry page-server --port P -D DIR [--address A] [--token-file F]\n"
-				"       [--tls-cert F --tls-key F --tls-cacert F] [--forever]\n");
+				"usage: ferry page-server --port P -D DIR [--address A (127.0.0.1)] [--token-file F]\n"
+				"       [--tls-cert F --tls-key F --tls-cacert F] [--insecure] [--forever]\n"
+				"  needs --token-file or client certificates (--tls-cacert), or --insecure;\n"
+				"  --port 0 takes a free port and prints it\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (!dir || o.port <= 0 || o.port > 65535) {
+	if (!dir || !port_set) {
 		fprintf(stderr, "Error: page-server needs --port and -D DIR\n");
 		return 2;
 	}
 	log_set_console_level(verbosity);
-	struct ferry_err err = { 0 };
 	int r = page_server_run(&o, dir, forever, &err);
 	return r < 0 ? fail("page server", &err, r) : 0;
 }

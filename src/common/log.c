@@ -58,23 +58,27 @@ void log_printf(int level, const char *prefix, const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 
-	if (log_file) {
+	if (log_file) {	/* whole lines: the page server logs from several threads */
 		struct timespec now;
+		flockfile(log_file);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		double t = (now.tv_sec - log_start.tv_sec) + (now.tv_nsec - log_start.tv_nsec) / 1e9;
 		fprintf(log_file, "(%9.6f) %s%s", t, level_tag(level), prefix);
 		va_start(ap, fmt);
 		vfprintf(log_file, fmt, ap);
 		va_end(ap);
+		funlockfile(log_file);
 	}
 	if (level <= console_level) {
 		FILE *out = level == LOG_MSG ? stdout : stderr;
+		flockfile(out);
 		if (level != LOG_MSG)
 			fprintf(out, "%s%s", level_tag(level), prefix);
 		va_start(ap, fmt);
 		vfprintf(out, fmt, ap);
 		va_end(ap);
 		fflush(out);
+		funlockfile(out);
 	}
 	errno = saved;
 }

@@ -28,6 +28,7 @@ struct dthread {
 	int seized;
 	struct user_regs_struct regs;	/* as stopped */
 	uint64_t sigmask;		/* the thread's real mask */
+	uint32_t securebits;		/* read with the rest of its prctl state (task/prctl.c) */
 	Ferry__ThreadCore *core;
 };
 
@@ -116,6 +117,7 @@ struct rtask {
 	int remote_pages_fd;		/* the page store, open in the new task */
 	uint64_t tramp;			/* trampoline page: `syscall; int3` then scratch */
 	int alive;
+	int threads_made;
 };
 
 struct stash_ent {
@@ -145,7 +147,11 @@ struct restore_ctx {
 	uint8_t *shm_created;		/* per segment: created by this restore (removed if it fails) */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
+	int late_opened;		/* files/files.c: files opened once the tasks exist are open */
 	pid_t restorer_pid;
+	pid_t restorer_ppid;
+	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */
+	int hold_fd;			/* sibling: its end of a socketpair with ferry */
 	struct path_restore *paths;	/* files/reg.c, ghost.c: boot check, hidden links to remove once restored */
 	struct ferry_err *err;
 };

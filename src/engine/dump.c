@@ -112,6 +112,8 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	if (r < 0)
 		return fe_set(ctx->err, r, "read /proc/%d/stat", t->pid);
 	t->pstree->pid = t->pid;
+	t->pstree->has_exit_signal = 1;
+	t->pstree->exit_signal = (int)proc_stat_field(t->pid, 38);
 	t->pstree->threads = ARENA_ARRAY(a, int32_t, t->nthreads + 1);
 	if (t->zombie) {
 		t->pstree->has_zombie = t->pstree->has_exit_status = 1;
@@ -144,16 +146,25 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+/* A zombie child of t's parent that leads session sid (engine/restore-tree.c rebuilds that). */
+static int zombie_sibling_leads(struct dump_ctx *ctx, size_t i, int sid)
+{
+	for (size_t k = 1; k < ctx->ntasks; k++)
+		if (ctx->tasks[k].pid == sid && ctx->tasks[k].zombie && ctx->tasks[k].parent == ctx->tasks[i].parent)
+			return 1;
+	return 0;
+}
+
 /*
- * Sessions: a task is in its own session, its parent's, or (the root) its caller's. Anything
- * else needs session helpers this version does not have.
+ * Sessions: a task is in its own session, its parent's, one led by a zombie sibling, or (the
+ * root) its caller's. Anything else needs session helpers this version does not have.
  */
 static int check_sessions(struct dump_ctx *ctx)
 {
 	for (size_t i = 1; i < ctx->ntasks; i++) {
 		const Ferry__PstreeEntry *e = ctx->tasks[i].pstree;
 		const Ferry__PstreeEntry *p = ctx->tasks[ctx->tasks[i].parent].pstree;
-		if (e->sid != e->pid && e->sid != p->sid)
+		if (e->sid != e->pid && e->sid != p->sid && !zombie_sibling_leads(ctx, i, e->sid))
 			return fe_msg(ctx->err, EOPNOTSUPP,
 				      "pid %d is in session %d, neither its own nor its parent's (%d): not supported by this version",
 				      e->pid, e->sid, p->sid);
@@ -201,14 +212,9 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 	int r = read_file(PROC_PATH(path, t->pid, "maps"), &maps, NULL);
 	if (r < 0)
 		return fe_set(ctx->err, r, "read %s", path);
-	char *v = strstr(maps, "[vdso]");
-	if (!v)
-		return fe_msg(ctx->err, ENOENT, "pid %d has no vdso: cannot inject", t->pid);
-	while (v > maps && v[-1] != '\n')
-		v--;
-	unsigned long long s, e;
-	if (sscanf(v, "%llx-%llx", &s, &e) != 2 || find_syscall_insn(t->pid, s, e, &t->sc_addr) < 0)
-		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso", t->pid);
+	if (find_syscall_in_maps(t->pid, maps, &t->sc_addr) < 0)
+		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso or any executable mapping: "
+			      "cannot inject", t->pid);
 	/* Block every signal while injecting: what arrives now stays queued and is dumped as pending. */
 	for (size_t i = 0; i < t->nthreads; i++)
 		if ((r = pt_set_sigmask(t->threads[i].tid, ~0ULL)) < 0)
@@ -216,7 +222,10 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 	r = inj_open(&t->inj, t->pid, t->sc_addr, ctx->err);
 	if (r < 0)
 		return r;
+	t->inj.trap_ok = task_sigtrap_unused(t->pid);
 	t->injecting = 1;
+	if ((r = task_sud_suspend(ctx, t)) < 0)
+		return r;
 	long addr;
 	r = DINJ(ctx, t, &addr, "map a scratch area", SYS_mmap, 0, DUMP_SCRATCH_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -237,6 +246,7 @@ static int inject_stop(struct dump_ctx *ctx, struct dtask *t)
 	if (t->inj.scratch)
 		r = DINJ(ctx, t, &ret, "unmap the scratch area", SYS_munmap, t->inj.scratch, DUMP_SCRATCH_SIZE);
 	int r2 = inj_finish(&t->inj);
+	task_sud_resume(t);
 	if (r < 0)
 		return r;
 	return r2 < 0 ? fe_set(ctx->err, r2, "put back registers of pid %d", t->pid) : 0;

@@ -23,6 +23,9 @@ struct dump_opts {
 	const char *prev_dir;	/* the previous (pre-)dump of the chain, relative to dir or absolute */
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const struct transform_opts *transform;	/* compress/encrypt what is written (transform/) */
+	int force_irmap;	/* find watched inodes by scanning directories, not by file handle */
+	const char *const *irmap_scan_paths;	/* directories scanned first for watched inodes */
+	size_t n_irmap_scan_paths;
 	int link_remap;		/* a removed file still linked elsewhere: link it to a hidden name (CRIU's --link-remap) */
 	uint64_t ghost_limit;	/* the largest removed file whose content the image carries; 0: no limit but the image's */
 	int ghost_fiemap;	/* CRIU's --ghost-fiemap (1) / --no-ghost-fiemap (0), -1 unset: holes are always kept */
@@ -44,6 +47,7 @@ struct restore_opts {
 	int display_stats;
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const char *key_file;	/* the key of an encrypted image (decoded as it is read) */
+	int caller_waits;	/* detached, but the caller waits for the root: it stays ferry's child */
 	int allow_changed_files;	/* restore files whose size, mode or inode changed since the dump (refused otherwise) */
 };
 

@@ -44,6 +44,12 @@ static int seize_threads(struct dump_ctx *ctx, struct dtask *t)
 			struct dthread *th = &t->threads[t->nthreads];
 			memset(th, 0, sizeof(*th));
 			th->tid = tids[i];
+			if (task_in_vfork(t->pid, tids[i])) {
+				free(tids);
+				return fe_msg(ctx->err, EBUSY, "pid %d: thread %d waits in vfork() for a child that shares its "
+					      "memory until it calls exec or exits: it cannot be checkpointed now", t->pid,
+					      th->tid);
+			}
 			r = pt_seize(th->tid, ctx->err);
 			if (r == -ESRCH && tids[i] != t->pid)
 				continue;	/* the thread exited meanwhile */
@@ -112,6 +118,9 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, int parent)
 	char state;
 	if (task_read_stat(pid, &ppid, &pgid, &sid, &state) < 0)
 		return fe_msg(ctx->err, ESRCH, "process %d", pid);
+	if ((state == 'Z' || state == 'X') && task_live_threads(pid) > 0)
+		return fe_msg(ctx->err, EOPNOTSUPP, "process %d: its main thread has exited while %d other thread(s) "
+			      "run on: not supported", pid, task_live_threads(pid));
 	if (state == 'Z' || state == 'X') {
 		if (parent < 0)
 			return fe_msg(ctx->err, ESRCH, "process %d is a zombie", pid);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -266,24 +267,59 @@ static int stage_open_files(struct restore_ctx *ctx)
 	return files_open_all(ctx);
 }
 
+/*
+ * The root is ferry's child, or, when ferry exits first (-d) and the root has a parent-death
+ * signal, ferry's sibling (CLONE_PARENT): its parent is then the restorer's caller, as the
+ * original's was its own caller, and the signal fires when that one dies, not when ferry exits.
+ * A sibling is seized instead of asking to be traced (its parent would become the tracer).
+ */
+static int fork_root(struct restore_ctx *ctx, struct rtask *t)
+{
+	int sv[2] = { -1, -1 };
+	ctx->hold_fd = -1;
+	int pdeath = t->core->has_pdeath_sig && t->core->pdeath_sig;
+	for (size_t i = 1; i < t->nthreads; i++)	/* a thread's own counts too */
+		pdeath |= t->threads[i].core->attrs && t->threads[i].core->attrs->pdeath_sig;
+	ctx->sibling = ctx->opts->detached && !ctx->opts->caller_waits && pdeath;
+	if (ctx->sibling && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return fe_set(ctx->err, errno, "socketpair");
+	ctx->hold_fd = sv[1];
+	int sig = t->pstree->has_exit_signal ? t->pstree->exit_signal : SIGCHLD;
+	pid_t tid = t->pid;
+	struct clone_args ca = { .flags = ctx->sibling ? CLONE_PARENT : 0, .exit_signal = ctx->sibling ? 0 : sig,
+				 .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
+	fflush(NULL);
+	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0)
+		restore_child_main(ctx, t);
+	int e = errno, st, r;
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return fe_set(ctx->err, e, "create pid %d (clone3 with set_tid)", t->pid);
+	}
+	t->alive = 1;
+	if (ctx->sibling) {
+		char c;	/* it says it is set up; EOF if it died */
+		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, ctx->err) : -ECHILD;
+		close(sv[0]);
+	} else {
+		r = pt_wait_stop(t->pid, &st);
+	}
+	return r < 0 ? fe_msg(ctx->err, ECHILD, "pid %d died while setting itself up", t->pid) : 0;
+}
+
 static int stage_fork_root(struct restore_ctx *ctx)
 {
 	struct rtask *t = &ctx->tasks[0];
 	uint64_t t0 = now_us();
 	ctx->restorer_pid = getpid();
+	ctx->restorer_ppid = getppid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	pid_t tid = t->pid;
-	struct clone_args ca = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
-	fflush(NULL);
-	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid == 0)
-		restore_child_main(ctx, t);
-	if (pid < 0)
-		return fe_set(ctx->err, errno, "create pid %d (clone3 with set_tid)", t->pid);
-	t->alive = 1;
-	int st, r = pt_wait_stop(t->pid, &st);
+	int r = fork_root(ctx, t);
 	if (r < 0)
-		return fe_msg(ctx->err, ECHILD, "pid %d died while setting itself up", t->pid);
+		return r;
 	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP;
 	if (ptrace(PTRACE_SETOPTIONS, t->pid, NULL, (void *)opts) < 0)
 		return fe_set(ctx->err, errno, "trace pid %d", t->pid);
@@ -498,7 +534,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		ctx.ntasks = 0;
 		if (!o->detached) {
 			int st = 0;
-			while (waitpid(root, &st, 0) < 0 && errno == EINTR)
+			while (waitpid(root, &st, __WALL) < 0 && errno == EINTR)
 				;
 			*wstatus = st;
 		}

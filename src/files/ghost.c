@@ -541,7 +541,8 @@ static int own_flags(const Ferry__FileEntry *e, const Ferry__FileEntry *asked, i
 {
 	if (e->kind == FERRY__FILE_KIND__FILE_PIPE)
 		return O_RDWR | O_NONBLOCK;	/* a FIFO holder: pipe.c opens the ends from it */
-	return e == asked && flags ? flags : path_open_flags(e);
+	/* O_NOCTTY: a removed terminal's node must not become ferry's controlling terminal */
+	return (e == asked && flags ? flags : path_open_flags(e)) | O_NOCTTY;
 }
 
 static int keep_own(struct group *g, const Ferry__FileEntry *e, int fd)

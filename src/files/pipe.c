@@ -129,8 +129,6 @@ static int pipe_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 	p->ino = fi->st.st_ino;
 	p->dev = fi->st.st_dev;
 	p->fifo = fi->link[0] == '/';
-	if (fe->flags & O_ASYNC)
-		return fe_msg(ctx->err, EOPNOTSUPP, "%s uses O_ASYNC (signal-driven I/O), which is not supported", fi->link);
 	int r = 0;
 	if (p->fifo)	/* by path: checked at restore; a removed FIFO is made again (files/ghost.c) */
 		r = path_dump(ctx, t, fi, fe);

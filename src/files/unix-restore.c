@@ -81,6 +81,8 @@ static int bind_path(const Ferry__UnixSkEntry *u, int sk, const struct sockaddr_
 	if (r == 0 && u->has_file_mode && (chmod(sa->sun_path, u->file_mode) < 0 ||
 					   lchown(sa->sun_path, u->file_uid, u->file_gid) < 0))
 		r = -errno;
+	if (r == 0 && u->file_now && owns_path(u) && rename(sa->sun_path, u->file_now) < 0)
+		r = -errno;	/* renamed since the bind: the file goes where it was (a stale one there is replaced) */
 	if (here >= 0 && fchdir(here) < 0 && r == 0)
 		r = -errno;
 	return r;

@@ -207,6 +207,38 @@ static int dump_opts(struct dump_ctx *ctx, int sk, Ferry__UnixSkEntry *u)
 	return 0;
 }
 
+/*
+ * The socket file renamed within its directory since the bind (bind to a temporary name, then
+ * rename, as the JVM's attach listener does): found by its inode. 0 if found, -ENOENT if not.
+ */
+static int find_renamed(struct dump_ctx *ctx, struct dtask *t, const struct ux_diag *d, Ferry__UnixSkEntry *u)
+{
+	char dir[4200], name[sizeof(d->name) + 1];
+	snprintf(name, sizeof(name), "%.*s", (int)d->namelen, d->name);
+	char *slash = strrchr(name, '/');
+	if (!slash || name[0] != '/')
+		return -ENOENT;
+	*slash = 0;
+	snprintf(dir, sizeof(dir), "/proc/%d/root%s", t->pid, name);
+	_cleanup_closedir_ DIR *dd = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	while (dd && (de = readdir(dd))) {
+		if (fstatat(dirfd(dd), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode) ||
+		    st.st_ino != d->vfs_ino)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", name, de->d_name);
+		u->file_now = arena_strdup(&ctx->arena, dir);
+		u->has_file_mode = u->has_file_uid = u->has_file_gid = 1;
+		u->file_mode = st.st_mode & 07777;
+		u->file_uid = st.st_uid;
+		u->file_gid = st.st_gid;
+		pr_info("socket %u: its file %.*s is now %s\n", d->ino, (int)d->namelen, d->name, u->file_now);
+		return u->file_now ? 0 : -ENOMEM;
+	}
+	return -ENOENT;
+}
+
 /* A bound path: the socket file's mode, or that it is gone; relative names need the cwd. */
 static int dump_path(struct dump_ctx *ctx, struct dtask *t, const struct ux_diag *d, Ferry__UnixSkEntry *u)
 {
@@ -230,6 +262,8 @@ static int dump_path(struct dump_ctx *ctx, struct dtask *t, const struct ux_diag
 	if (rel)
 		return fe_msg(ctx->err, EOPNOTSUPP, "bound to the relative path %.*s, which no longer leads to it from the task's cwd",
 			      (int)d->namelen, d->name);
+	if (find_renamed(ctx, t, d, u) == 0)
+		return 0;
 	pr_warn("socket %u: its file %s was removed or replaced; it is recreated and removed again at restore\n",
 		d->ino, d->name);
 	u->has_file_gone = u->file_gone = 1;

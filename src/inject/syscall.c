@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Syscall injection by single-stepping a `syscall` instruction in the target. */
+/* Syscall injection: a `syscall` instruction in the target, single-stepped or run under PTRACE_SYSCALL. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -36,38 +36,98 @@ int inj_open(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err
 	return 0;
 }
 
-/* Single-steps until the syscall instruction has run; handles clone events and stray signals. */
-static int step_over_syscall(struct injector *inj, struct user_regs_struct *out)
+/*
+ * Resumes the thread with request req and waits for its next stop that is not a ptrace event
+ * (a clone's child is noted in event_child: the call has not returned yet). 0 and the wait
+ * status in *st, or -errno.
+ */
+static int next_stop(struct injector *inj, int req, int *st)
 {
 	for (int guard = 0; guard < 1000; guard++) {
-		int st, r;
-		if (ptrace(PTRACE_SINGLESTEP, inj->tid, NULL, NULL) < 0)
+		if (ptrace(req, inj->tid, NULL, NULL) < 0)
 			return -errno;
-		r = pt_wait_stop(inj->tid, &st);
+		int r = pt_wait_stop(inj->tid, st);
 		if (r < 0)
 			return r;
-		int event = st >> 16;
+		int event = *st >> 16;
 		if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
 			unsigned long msg = 0;
 			ptrace(PTRACE_GETEVENTMSG, inj->tid, NULL, &msg);
 			inj->event_child = (pid_t)msg;
-			continue;	/* the syscall has not returned yet */
 		}
-		if (event)
-			continue;	/* a group-stop or other event: step again */
-		if (WSTOPSIG(st) != SIGTRAP) {
-			if (inj->nstashed < (int)(sizeof(inj->stashed) / sizeof(inj->stashed[0])))
-				inj->stashed[inj->nstashed++] = WSTOPSIG(st);
-			pr_debug("thread %d: stashed signal %d during injection\n", inj->tid, WSTOPSIG(st));
-			continue;
-		}
-		r = pt_getregs(inj->tid, out);
+		if (!event)
+			return 0;
+	}
+	return -ELOOP;
+}
+
+static void stash(struct injector *inj, int sig)
+{
+	if (inj->nstashed < (int)(sizeof(inj->stashed) / sizeof(inj->stashed[0])))
+		inj->stashed[inj->nstashed++] = sig;
+	pr_debug("thread %d: stashed signal %d during injection\n", inj->tid, sig);
+}
+
+/* The fast way, for a thread whose SIGTRAP nobody uses (inj->trap_ok): single-step the instruction. */
+static int step_over_syscall(struct injector *inj, struct user_regs_struct *out)
+{
+	for (int guard = 0; guard < 1000; guard++) {
+		int st, r = next_stop(inj, PTRACE_SINGLESTEP, &st);
 		if (r < 0)
 			return r;
-		if (out->rip == inj->sc_addr + 2)
+		if (WSTOPSIG(st) != SIGTRAP) {
+			stash(inj, WSTOPSIG(st));
+			continue;
+		}
+		if ((r = pt_getregs(inj->tid, out)) < 0)
+			return r;
+		if (out->rip == inj->sc_addr + 2) {
+			inj->in_syscall_stop = 0;
 			return 0;
+		}
 		if (out->rip != inj->sc_addr)
 			return -EFAULT;
+	}
+	return -ELOOP;
+}
+
+/* A syscall-stop, as opposed to a real SIGTRAP (man 2 ptrace: si_code SIGTRAP or SIGTRAP|0x80). */
+static int is_syscall_stop(pid_t tid, int st)
+{
+	siginfo_t si;
+	if (WSTOPSIG(st) == (SIGTRAP | 0x80))
+		return 1;
+	if (WSTOPSIG(st) != SIGTRAP || ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0)
+		return 0;
+	return si.si_code == SIGTRAP || si.si_code == (SIGTRAP | 0x80);
+}
+
+/*
+ * The exact way: run the syscall at RIP under PTRACE_SYSCALL, a stop at its entry, one at its
+ * exit (twice the cost of a step). No signal is raised in the task. A single-step raises a
+ * SIGTRAP the kernel forces through: a blocked or ignored SIGTRAP's handler is reset to SIG_DFL
+ * and unblocked (every signal is blocked while injecting), and a SIGTRAP already pending would be
+ * taken for the step's.
+ */
+static int run_syscall(struct injector *inj, struct user_regs_struct *out)
+{
+	int entered = 0;
+	for (int guard = 0; guard < 1000; guard++) {
+		int st, r = next_stop(inj, PTRACE_SYSCALL, &st);
+		if (r < 0)
+			return r;
+		if (!is_syscall_stop(inj->tid, st)) {
+			stash(inj, WSTOPSIG(st));
+			continue;
+		}
+		if (!entered) {
+			entered = 1;
+			continue;
+		}
+		inj->in_syscall_stop = 1;
+		if ((r = pt_getregs(inj->tid, out)) < 0)
+			return r;
+		return out->rip == inj->sc_addr + 2 ? 0 : -EFAULT;
 	}
 	return -ELOOP;
 }
@@ -88,7 +148,7 @@ int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[
 		int r = pt_setregs(inj->tid, &regs);
 		if (r < 0)
 			return fe_set(err, r, "thread %d: set registers for syscall %ld", inj->tid, nr);
-		r = step_over_syscall(inj, &after);
+		r = inj->trap_ok ? step_over_syscall(inj, &after) : run_syscall(inj, &after);
 		if (r < 0)
 			return fe_set(err, r, "thread %d: inject syscall %ld", inj->tid, nr);
 		long rv = (long)after.rax;
@@ -120,11 +180,40 @@ uint64_t inj_scratch_put(struct injector *inj, size_t off, const void *buf, size
 	return inj->scratch + off;
 }
 
+/*
+ * A thread resumed from a syscall-exit stop skips the kernel's syscall-restart logic (it runs on
+ * the signal path only): one stopped inside a sleep would see -ERESTARTSYS. A seized thread is
+ * parked at a PTRACE_EVENT_STOP instead, as it was when seized. (At restore the tasks are not
+ * seized, and their final registers need no restart logic.)
+ */
+static int park_in_signal_path(struct injector *inj)
+{
+	if (ptrace(PTRACE_INTERRUPT, inj->tid, NULL, NULL) < 0)
+		return errno == EIO ? 0 : -errno;
+	int sig = 0;
+	for (int guard = 0; guard < 100; guard++) {
+		int st, r;
+		if (ptrace(PTRACE_CONT, inj->tid, NULL, (void *)(long)sig) < 0)
+			return -errno;
+		if ((r = pt_wait_stop(inj->tid, &st)) < 0)
+			return r;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0;
+		sig = 0;
+		if (!(st >> 16))
+			stash(inj, WSTOPSIG(st));
+	}
+	return -ELOOP;
+}
+
 int inj_finish(struct injector *inj)
 {
 	if (!inj->tid)
 		return 0;
 	int r = pt_setregs(inj->tid, &inj->base);
+	if (r == 0 && inj->in_syscall_stop)
+		r = park_in_signal_path(inj);
+	inj->in_syscall_stop = 0;
 	inj_close(inj);
 	return r;
 }
@@ -156,5 +245,29 @@ int find_syscall_insn(pid_t pid, uint64_t start, uint64_t end, uint64_t *addr)
 			return 0;
 		}
 	}
+	return -ENOENT;
+}
+
+/*
+ * A `syscall` instruction to inject with: in [vdso] if the task has one, else in any executable
+ * mapping (a program may unmap its vdso, or run on a kernel booted with vdso=0). Executing
+ * `0f 05` works wherever the two bytes sit, on an instruction boundary or not.
+ */
+int find_syscall_in_maps(pid_t pid, const char *maps, uint64_t *addr)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (const char *l = maps; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+			unsigned long long s, e;
+			char perms[5];
+			const char *nl = strchr(l, '\n');
+			const char *v = strstr(l, "[vdso]");
+			int is_vdso = v && (!nl || v < nl);
+			if (sscanf(l, "%llx-%llx %4s", &s, &e, perms) != 3 || perms[2] != 'x' || is_vdso != !pass)
+				continue;
+			if (strstr(l, "[vsyscall]") && (!nl || strstr(l, "[vsyscall]") < nl))
+				continue;	/* execute-only, emulated: not readable or steppable */
+			if (find_syscall_insn(pid, s, e, addr) == 0)
+				return 0;
+		}
 	return -ENOENT;
 }

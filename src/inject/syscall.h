@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Syscall injection into a stopped thread: point RIP at a `syscall` instruction in the target,
- * load the arguments, single-step, read RAX. No code blob is injected. The thread's own registers
- * are kept in `base` and put back by inj_finish(). Remote memory goes through /proc/TID/mem.
+ * load the arguments, run it, read RAX. It runs under PTRACE_SYSCALL, which raises no signal in
+ * the task, or, where the caller says SIGTRAP is unused (trap_ok), faster by single-stepping.
+ * No code blob is injected. The thread's own registers are kept in `base` and put back by
+ * inj_finish(). Remote memory goes through /proc/TID/mem.
  */
 #pragma once
 #include <stdint.h>
@@ -20,6 +22,8 @@ struct injector {
 	pid_t event_child;			/* tid reported by a PTRACE_EVENT_CLONE during the last call */
 	int stashed[16];			/* signals that arrived while injecting */
 	int nstashed;
+	int in_syscall_stop;			/* left at a syscall-exit stop by the last call */
+	int trap_ok;				/* SIGTRAP unused by the task: single-step (fast) */
 };
 
 /* Prepares injection into the stopped thread tid using the syscall instruction at sc_addr. */
@@ -37,3 +41,5 @@ void inj_close(struct injector *inj);
 
 /* Finds a `syscall` instruction inside [start, end) of pid's memory (e.g. its [vdso]). */
 int find_syscall_insn(pid_t pid, uint64_t start, uint64_t end, uint64_t *addr);
+/* One in [vdso], or else in any other executable mapping of maps (pid's /proc maps text). */
+int find_syscall_in_maps(pid_t pid, const char *maps, uint64_t *addr);

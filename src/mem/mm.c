@@ -188,6 +188,7 @@ int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t)
 	r = inj_open(&th->inj, th->tid, sc, ctx->err);
 	if (r < 0)
 		return r;
+	th->inj.trap_ok = 1;	/* no SIGTRAP action or signal until task/signals.c restores them */
 	/* The restorer's glibc registered rseq; once its memory is gone the kernel would fault on it. */
 	struct ptrace_rseq_conf rc;
 	if (pt_get_rseq(t->pid, &rc) == 0 && rc.rseq_abi_pointer) {
@@ -217,34 +218,42 @@ int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
+/*
+ * [vvar], [vvar_vclock] and [vdso] lie back to back; ARCH_MAP_VDSO_64 maps all three at a base.
+ * A program may have unmapped some or all of them: the missing ones are unmapped again.
+ */
 static int restore_vdso(struct restore_ctx *ctx, struct rtask *t)
 {
 	const struct kprobe *kp = kprobe_get();
-	uint64_t start = 0, vvar = 0, vclock = 0, vdso = 0;
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
-		const Ferry__Vma *v = t->mm->vmas[i];
-		uint64_t len = v->end - v->start;
-		if (v->kind == FERRY__VMA_KIND__VMA_VVAR)
-			vvar = len;
-		else if (v->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK)
-			vclock = len;
-		else if (v->kind == FERRY__VMA_KIND__VMA_VDSO)
-			vdso = len;
-		else
-			continue;
-		if (!start || v->start < start)
-			start = v->start;
-	}
-	if (!start)
-		return 0;
-	if (vvar != kp->vvar_size || vclock != kp->vvar_vclock_size || vdso != kp->vdso_size)
-		return fe_msg(ctx->err, EOPNOTSUPP,
-			      "the image's vdso layout (vvar %llu, vvar_vclock %llu, vdso %llu bytes) differs from this kernel's (%llu, %llu, %llu)",
-			      (unsigned long long)vvar, (unsigned long long)vclock, (unsigned long long)vdso,
-			      (unsigned long long)kp->vvar_size, (unsigned long long)kp->vvar_vclock_size,
-			      (unsigned long long)kp->vdso_size);
+	const uint64_t want[3] = { kp->vvar_size, kp->vvar_vclock_size, kp->vdso_size };
+	const Ferry__VmaKind kinds[3] = { FERRY__VMA_KIND__VMA_VVAR, FERRY__VMA_KIND__VMA_VVAR_VCLOCK, FERRY__VMA_KIND__VMA_VDSO };
+	uint64_t at[3] = { 0 }, len[3] = { 0 }, base = 0, off = 0;
 	long ret;
-	return RINJ(ctx, &t->threads[0].inj, &ret, "map the vdso", SYS_arch_prctl, ARCH_MAP_VDSO_64, start);
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		for (int k = 0; k < 3; k++)
+			if (t->mm->vmas[i]->kind == kinds[k]) {
+				at[k] = t->mm->vmas[i]->start;
+				len[k] = t->mm->vmas[i]->end - t->mm->vmas[i]->start;
+			}
+	for (int k = 0; k < 3; off += want[k], k++) {
+		if (!len[k])
+			continue;
+		if (len[k] != want[k] || (base && at[k] - off != base))
+			return fe_msg(ctx->err, EOPNOTSUPP, "the image's vdso layout (vvar %llu, vvar_vclock %llu, vdso %llu "
+				      "bytes) differs from this kernel's (%llu, %llu, %llu)", (unsigned long long)len[0],
+				      (unsigned long long)len[1], (unsigned long long)len[2], (unsigned long long)want[0],
+				      (unsigned long long)want[1], (unsigned long long)want[2]);
+		base = at[k] - off;
+	}
+	if (!base)
+		return 0;	/* none of them: the task had unmapped its vdso */
+	int r = RINJ(ctx, &t->threads[0].inj, &ret, "map the vdso", SYS_arch_prctl, ARCH_MAP_VDSO_64, base);
+	off = 0;
+	for (int k = 0; r == 0 && k < 3; off += want[k], k++)
+		if (!len[k] && want[k])
+			r = RINJ(ctx, &t->threads[0].inj, &ret, "unmap what the task had unmapped of its vdso", SYS_munmap,
+				 base + off, want[k]);
+	return r;
 }
 
 /* The task's page store, fetched from ferry with pidfd_getfd(). */

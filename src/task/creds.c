@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Credentials: uids, gids, supplementary groups, capability sets, securebits, no_new_privs. */
+/*
+ * Credentials: uids, gids, supplementary groups, capability sets, securebits, no_new_privs —
+ * per thread, as the kernel keeps them (a thread whose own differ from its leader's has them).
+ */
 #include <errno.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -10,6 +13,7 @@
 #include <unistd.h>
 #define LOG_PREFIX "creds: "
 #include "common/log.h"
+#include "common/cleanup.h"
 #include "common/util.h"
 #include "engine/context.h"
 #include "task/task.h"
@@ -40,31 +44,67 @@ static uint64_t hexfield(const char *status, const char *key)
 	return v ? strtoull(v, NULL, 16) : 0;
 }
 
-static int creds_dump(struct dump_ctx *ctx, struct dtask *t)
+static Ferry__Creds *parse_creds(struct arena *a, const char *status)
 {
-	struct arena *a = &ctx->arena;
 	Ferry__Creds *cr = ARENA_NEW(a, Ferry__Creds);
+	if (!cr)
+		return NULL;
 	ferry__creds__init(cr);
-	if (parse_ids(a, t->status, "Uid", &cr->uid, &cr->n_uid) < 0 || cr->n_uid != 4 ||
-	    parse_ids(a, t->status, "Gid", &cr->gid, &cr->n_gid) < 0 || cr->n_gid != 4 ||
-	    parse_ids(a, t->status, "Groups", &cr->groups, &cr->n_groups) < 0)
-		return fe_msg(ctx->err, EIO, "pid %d: cannot parse credentials in /proc/%d/status", t->pid, t->pid);
-	cr->cap_inh = hexfield(t->status, "CapInh");
-	cr->cap_prm = hexfield(t->status, "CapPrm");
-	cr->cap_eff = hexfield(t->status, "CapEff");
-	cr->cap_bnd = hexfield(t->status, "CapBnd");
+	if (parse_ids(a, status, "Uid", &cr->uid, &cr->n_uid) < 0 || cr->n_uid != 4 ||
+	    parse_ids(a, status, "Gid", &cr->gid, &cr->n_gid) < 0 || cr->n_gid != 4 ||
+	    parse_ids(a, status, "Groups", &cr->groups, &cr->n_groups) < 0)
+		return NULL;
+	cr->cap_inh = hexfield(status, "CapInh");
+	cr->cap_prm = hexfield(status, "CapPrm");
+	cr->cap_eff = hexfield(status, "CapEff");
+	cr->cap_bnd = hexfield(status, "CapBnd");
 	cr->has_cap_amb = 1;
-	cr->cap_amb = hexfield(t->status, "CapAmb");
-	const char *nnp = proc_field(t->status, "NoNewPrivs");
+	cr->cap_amb = hexfield(status, "CapAmb");
+	const char *nnp = proc_field(status, "NoNewPrivs");
 	cr->has_no_new_privs = 1;
 	cr->no_new_privs = nnp && atoi(nnp);
-	long ret;
-	int r = DINJ(ctx, t, &ret, "read securebits", SYS_prctl, PR_GET_SECUREBITS);
-	if (r < 0)
-		return r;
 	cr->has_securebits = 1;
-	cr->securebits = (uint32_t)ret;
+	return cr;
+}
+
+static int same_creds(const Ferry__Creds *a, const Ferry__Creds *b)
+{
+	return !memcmp(a->uid, b->uid, 4 * sizeof(uint32_t)) && !memcmp(a->gid, b->gid, 4 * sizeof(uint32_t)) &&
+	       a->n_groups == b->n_groups && !memcmp(a->groups, b->groups, a->n_groups * sizeof(uint32_t)) &&
+	       a->cap_inh == b->cap_inh && a->cap_prm == b->cap_prm && a->cap_eff == b->cap_eff &&
+	       a->cap_bnd == b->cap_bnd && a->cap_amb == b->cap_amb && a->no_new_privs == b->no_new_privs &&
+	       a->securebits == b->securebits;
+}
+
+/* A thread other than the leader: its own credentials, kept only where they differ. */
+static int dump_thread_creds(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
+{
+	char path[96];
+	_cleanup_free_ char *status = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", t->pid, th->tid);
+	int r = read_file(path, &status, NULL);
+	if (r < 0)
+		return fe_set(ctx->err, r, "read %s", path);
+	Ferry__Creds *cr = parse_creds(&ctx->arena, status);
+	if (!cr)
+		return fe_msg(ctx->err, EIO, "pid %d: cannot parse the credentials in %s", t->pid, path);
+	cr->securebits = th->securebits;
+	if (!same_creds(cr, t->core->creds))
+		th->core->creds = cr;
+	return 0;
+}
+
+static int creds_dump(struct dump_ctx *ctx, struct dtask *t)
+{
+	Ferry__Creds *cr = parse_creds(&ctx->arena, t->status);
+	if (!cr)
+		return fe_msg(ctx->err, EIO, "pid %d: cannot parse credentials in /proc/%d/status", t->pid, t->pid);
+	int r;
+	cr->securebits = t->threads[0].securebits;	/* read by task/prctl.c */
 	t->core->creds = cr;
+	for (size_t i = 1; i < t->nthreads; i++)
+		if ((r = dump_thread_creds(ctx, t, &t->threads[i])) < 0)
+			return r;
 	return 0;
 }
 
@@ -74,7 +114,7 @@ static int creds_dump(struct dump_ctx *ctx, struct dtask *t)
  */
 static int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
 {
-	const Ferry__Creds *cr = t->core->creds;
+	const Ferry__Creds *cr = th->core->creds ? th->core->creds : t->core->creds;
 	struct injector *inj = &th->inj;
 	long ret;
 	int r;

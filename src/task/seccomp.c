@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Seccomp filters (mode 2), per thread: each thread's chain of BPF programs is read with
+ * Seccomp, per thread. Filters (mode 2): each thread's chain of BPF programs is read with
  * PTRACE_SECCOMP_GET_FILTER/METADATA and installed again in that thread by injection, oldest
- * first. Strict mode (1) is refused.
+ * first (filters shared between threads: task/seccomp-share.c). Strict mode (1) is entered again by injection; ferry's tracer option
+ * PTRACE_O_SUSPEND_SECCOMP keeps both out of the way of what it injects afterwards.
  */
 #include <errno.h>
 #include <linux/filter.h>
@@ -19,6 +20,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "engine/context.h"
+#include "task/seccomp-internal.h"
 #include "task/task.h"
 
 #define GET_FILTER 0x420c	/* PTRACE_SECCOMP_GET_FILTER */
@@ -99,13 +101,18 @@ static int dump_thread(struct dump_ctx *ctx, struct dtask *t, Ferry__SeccompStat
 	int mode, r = thread_mode(t->pid, tid, &mode);
 	if (r < 0)
 		return fe_set(ctx->err, r, "pid %d: read the seccomp mode of thread %d", t->pid, tid);
-	if (mode == 1)
-		return fe_msg(ctx->err, EOPNOTSUPP,
-			      "pid %d: thread %d runs in seccomp strict mode (mode 1), which cannot be checkpointed",
-			      t->pid, tid);
-	if (mode != 2)
+	if (mode != 1 && mode != 2)
 		return 0;
 	Ferry__SeccompThread *th = ARENA_NEW(&ctx->arena, Ferry__SeccompThread);
+	if (mode == 1) {
+		if (!th)
+			return -ENOMEM;
+		ferry__seccomp_thread__init(th);
+		th->tid = tid;
+		th->has_strict = th->strict = 1;
+		st->threads[st->n_threads++] = th;
+		return 0;
+	}
 	_cleanup_free_ uint32_t *chain = calloc(MAX_FILTERS, sizeof(uint32_t));
 	if (!th || !chain)
 		return -ENOMEM;
@@ -141,9 +148,10 @@ static int seccomp_dump(struct dump_ctx *ctx, struct dtask *t)
 		if (r < 0)
 			return r;
 	}
-	if (st->n_threads)
-		t->core->seccomp = st;
-	return 0;
+	if (!st->n_threads)
+		return 0;
+	t->core->seccomp = st;
+	return seccomp_share_dump(ctx, t, st);
 }
 
 /* The program where the thread can read it: the scratch area, or a mapping made for it (*map). */
@@ -173,7 +181,7 @@ static int put_program(struct restore_ctx *ctx, struct injector *inj, const Ferr
 	return 0;
 }
 
-static int install(struct restore_ctx *ctx, struct injector *inj, const Ferry__SeccompFilter *f)
+int seccomp_install(struct restore_ctx *ctx, struct injector *inj, const Ferry__SeccompFilter *f)
 {
 	uint64_t prog = 0, map = 0;
 	long ret;
@@ -185,7 +193,9 @@ static int install(struct restore_ctx *ctx, struct injector *inj, const Ferry__S
 	int r = put_program(ctx, inj, f, &prog, &map);
 	if (r < 0)
 		return r;
-	r = RINJ(ctx, inj, &ret, "install a seccomp filter", SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags, prog);
+	/* SPEC_ALLOW: the thread's speculation controls are restored as they were (task/prctl.c). */
+	r = RINJ(ctx, inj, &ret, "install a seccomp filter", SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		 f->flags | SECCOMP_FILTER_FLAG_SPEC_ALLOW, prog);
 	if (map) {
 		long r2;
 		int u = RINJ(ctx, inj, &r2, "unmap the room of a seccomp filter", SYS_munmap, map,
@@ -209,19 +219,23 @@ static int seccomp_restore_thread(struct restore_ctx *ctx, struct rtask *t, stru
 	for (size_t i = 0; st && i < st->n_threads && !sth; i++)
 		if (st->threads[i]->tid == th->tid)
 			sth = st->threads[i];
-	if (!sth || !sth->n_chain)
+	if (!sth || (!sth->n_chain && !sth->strict))
 		return 0;
 	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL | SUSPEND_SECCOMP;
 	if (ptrace(PTRACE_SETOPTIONS, th->tid, NULL, (void *)opts) < 0)
 		return fe_set(ctx->err, errno, "pid %d: suspend seccomp in thread %d while restoring", t->pid, th->tid);
+	if (sth->strict) {	/* in force once ferry lets the thread go (the suspension ends with the trace) */
+		long ret;
+		return RINJ(ctx, &th->inj, &ret, "enter seccomp strict mode", SYS_seccomp, SECCOMP_SET_MODE_STRICT, 0, 0);
+	}
 	if (sth->n_chain > MAX_FILTERS)
 		return fe_msg(ctx->err, EBADMSG, "core-%d.img: thread %d has %zu seccomp filters", t->pid, th->tid,
 			      sth->n_chain);
-	for (size_t i = 0; i < sth->n_chain; i++) {
+	for (size_t i = seccomp_installed(st, t->pid, th->tid); i < sth->n_chain; i++) {
 		if (sth->chain[i] >= st->n_filters)
 			return fe_msg(ctx->err, EBADMSG, "core-%d.img: thread %d: bad seccomp filter index %u",
 				      t->pid, th->tid, sth->chain[i]);
-		int r = install(ctx, &th->inj, st->filters[sth->chain[i]]);
+		int r = seccomp_install(ctx, &th->inj, st->filters[sth->chain[i]]);
 		if (r < 0)
 			return fe_wrap(ctx->err, r, "seccomp filter %zu of %zu", i + 1, sth->n_chain);
 	}

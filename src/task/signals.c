@@ -10,6 +10,7 @@
 #include <unistd.h>
 #define LOG_PREFIX "signals: "
 #include "common/log.h"
+#include "common/cleanup.h"
 #include "common/util.h"
 #include "engine/context.h"
 #include "inject/ptrace.h"
@@ -27,6 +28,29 @@ static uint64_t status_mask(const char *status, const char *key)
 {
 	const char *v = proc_field(status, key);
 	return v ? strtoull(v, NULL, 16) : 0;
+}
+
+#define TRAP_BIT (1ULL << (SIGTRAP - 1))
+
+int task_sigtrap_unused(pid_t pid)
+{
+	char path[96];
+	pid_t *tids;
+	size_t n;
+	if (list_threads(pid, &tids, &n) < 0)
+		return 0;
+	int unused = 1;
+	for (size_t i = 0; i < n && unused; i++) {
+		_cleanup_free_ char *st = NULL;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tids[i]);
+		if (read_file(path, &st, NULL) < 0)
+			unused = 0;
+		else
+			unused = !((status_mask(st, "SigCgt") | status_mask(st, "SigIgn") | status_mask(st, "SigPnd") |
+				    status_mask(st, "ShdPnd")) & TRAP_BIT);
+	}
+	free(tids);
+	return unused;
 }
 
 static int dump_actions(struct dump_ctx *ctx, struct dtask *t)
@@ -151,9 +175,35 @@ static int queue_signal(struct restore_ctx *ctx, struct rtask *t, struct rthread
 	return RINJ(ctx, inj, &ret, "queue a pending signal", SYS_rt_sigqueueinfo, t->pid, s->signo, at);
 }
 
-/* Runs once all threads exist and still block everything; the real masks are set last. */
+/* Does the task have a SIGTRAP action or a SIGTRAP pending anywhere? */
+static int uses_sigtrap(const struct rtask *t)
+{
+	for (size_t i = 0; i < t->core->n_sigactions; i++)
+		if (t->core->sigactions[i]->signo == SIGTRAP)
+			return 1;
+	for (size_t i = 0; i < t->core->n_shared_pending; i++)
+		if (t->core->shared_pending[i]->signo == SIGTRAP)
+			return 1;
+	for (size_t k = 0; k < t->nthreads; k++)
+		for (size_t i = 0; i < t->threads[k].core->n_pending; i++)
+			if (t->threads[k].core->pending[i]->signo == SIGTRAP)
+				return 1;
+	return 0;
+}
+
+/*
+ * Runs once all threads exist and still block everything; the real masks are set last. From
+ * here on a task that uses SIGTRAP is injected into without single-steps (inject/syscall.h).
+ */
 static int signals_restore_inject(struct restore_ctx *ctx, struct rtask *t)
 {
+	int exact = uses_sigtrap(t);
+	for (size_t k = 0; exact && k < t->nthreads; k++) {
+		t->threads[k].inj.trap_ok = 0;	/* and block SIGTRAP again: each step unblocked it */
+		int r = pt_set_sigmask(t->threads[k].tid, ~0ULL);
+		if (r < 0)
+			return fe_set(ctx->err, r, "block signals of thread %d", t->threads[k].tid);
+	}
 	int r0 = restore_actions(ctx, t);
 	if (r0 == 0)
 		r0 = drain_pending(ctx, t);

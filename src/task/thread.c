@@ -68,6 +68,26 @@ static long restarted_syscall_nr(struct injector *inj, const struct user_regs_st
 	return SYS_nanosleep;
 }
 
+int thread_inj_open(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, struct injector *inj)
+{
+	int r = inj_open(inj, th->tid, t->sc_addr, ctx->err);
+	if (r < 0)
+		return r;
+	inj->scratch = t->inj.scratch;
+	inj->scratch_len = t->inj.scratch_len;
+	inj->trap_ok = t->inj.trap_ok;
+	return 0;
+}
+
+int thread_inj_close(struct dump_ctx *ctx, struct injector *inj, int r)
+{
+	pid_t tid = inj->tid;
+	int r2 = inj_finish(inj);
+	if (r < 0)
+		return r;
+	return r2 < 0 ? fe_set(ctx->err, r2, "put back registers of thread %d", tid) : 0;
+}
+
 static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread *th)
 {
 	struct arena *a = &ctx->arena;
@@ -119,11 +139,9 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 
 	/* clear-tid address and sigaltstack need the thread itself: inject into it. */
 	struct injector inj;
-	r = inj_open(&inj, th->tid, t->sc_addr, ctx->err);
+	r = thread_inj_open(ctx, t, th, &inj);
 	if (r < 0)
 		return r;
-	inj.scratch = t->inj.scratch;
-	inj.scratch_len = t->inj.scratch_len;
 	long ret;
 	r = INJ(&inj, &ret, ctx->err, SYS_prctl, PR_GET_TID_ADDRESS, inj.scratch);
 	if (!r && ret == 0) {
@@ -151,17 +169,14 @@ static int dump_one_thread(struct dump_ctx *ctx, struct dtask *t, struct dthread
 			c->altstack->size = ss.ss_size;
 		}
 	}
+	if (!r)
+		r = prctl_dump_thread(ctx, t, th, &inj);
 	if (!r && th->regs.orig_rax == SYS_restart_syscall) {
 		c->regs->orig_rax = restarted_syscall_nr(&inj, &th->regs);
 		pr_info("thread %d: inside restart_syscall; saved as syscall %llu to re-run\n", th->tid,
 			(unsigned long long)c->regs->orig_rax);
 	}
-	int r2 = inj_finish(&inj);
-	if (r < 0)
-		return r;
-	if (r2 < 0)
-		return fe_set(ctx->err, r2, "put back registers of thread %d", th->tid);
-	return 0;
+	return thread_inj_close(ctx, &inj, r);
 }
 
 static int thread_dump(struct dump_ctx *ctx, struct dtask *t)
@@ -259,7 +274,7 @@ int thread_restore_final(struct restore_ctx *ctx, struct rthread *th)
 	r = pt_set_sigmask(th->tid, c->sigmask);
 	if (r < 0)
 		return fe_set(ctx->err, r, "set signal mask of thread %d", th->tid);
-	return 0;
+	return task_sud_restore(ctx, th);	/* last: nothing is injected after it */
 }
 
 const struct task_obj_ops thread_obj = {

@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The pre-shared token: loaded from a file, never logged, never sent. Each side proves it knows
- * it with HMAC-SHA256 over both HELLO nonces, compared in constant time (docs/PROTOCOL.md).
+ * The pre-shared token: loaded from a file, never logged, never sent (seal.c derives the session's
+ * keys from it); MACs compared in constant time; nonces from getrandom.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+#define LOG_PREFIX ""
+#include "common/log.h"
 #include "transport/conn.h"
+
+#define TOKEN_WEAK 16	/* fewer bytes than this: a guess away from an offline dictionary attack */
 
 int token_load(const char *path, struct token *t, struct ferry_err *err)
 {
@@ -34,21 +36,10 @@ int token_load(const char *path, struct token *t, struct ferry_err *err)
 	if (n == 0)
 		return fe_msg(err, EINVAL, "token file %s is empty", path);
 	t->len = (size_t)n;
+	if (t->len < TOKEN_WEAK)
+		pr_warn("token file %s: only %zu bytes; anyone who records a session can try to guess it offline "
+			"(use e.g. `head -c 32 /dev/urandom | base64`)\n", path, t->len);
 	return 0;
-}
-
-void token_mac(const struct token *t, const char *label, const uint8_t *n1, const uint8_t *n2, uint8_t mac[WIRE_MAC])
-{
-	uint8_t msg[64 + 2 * WIRE_NONCE];
-	size_t l = strnlen(label, 64);
-	unsigned int len = WIRE_MAC;
-	memcpy(msg, label, l);
-	memcpy(msg + l, n1, WIRE_NONCE);
-	memcpy(msg + l + WIRE_NONCE, n2, WIRE_NONCE);
-	if (!HMAC(EVP_sha256(), t->key, (int)t->len, msg, l + 2 * WIRE_NONCE, mac, &len) &&
-	    random_bytes(mac, WIRE_MAC, NULL) < 0)
-		memset(mac, 0xa5 ^ label[0], WIRE_MAC);	/* a failed MAC never matches the peer's */
-	OPENSSL_cleanse(msg, sizeof(msg));
 }
 
 int mac_equal(const uint8_t *a, const uint8_t *b)

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "common/util.h"
 #include "transport/conn.h"
+#include "transport/seal.h"
 
 int conn_timeout(void)
 {
@@ -35,16 +37,20 @@ void conn_close(struct conn *c)
 		close(c->fd);
 	c->fd = -1;
 	free(c->buf);
-	c->buf = NULL;
-	c->cap = 0;
+	free(c->txbuf);
+	seal_free(c->tx_seal);
+	seal_free(c->rx_seal);
+	c->buf = c->txbuf = NULL;
+	c->tx_seal = c->rx_seal = NULL;
+	c->cap = c->txcap = 0;
 }
 
 /* An I/O error as a message naming the peer. */
 static int io_err(struct conn *c, int e, const char *what, struct ferry_err *err)
 {
 	if (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT)
-		return fe_msg(err, ETIMEDOUT, "%s: %s timed out after %d s (the peer hangs?)", c->peer, what,
-			      conn_timeout());
+		return fe_msg(err, ETIMEDOUT, "%s: %s timed out after %d s (the peer hangs, or is too slow)", c->peer,
+			      what, conn_timeout());
 	if (e == EPIPE || e == ECONNRESET)
 		return fe_msg(err, e, "%s: connection lost while %s (%s: the peer died or closed it)", c->peer, what,
 			      strerror(e));
@@ -78,24 +84,75 @@ static int raw_write(struct conn *c, struct iovec *iov, int n, struct ferry_err 
 	return 0;
 }
 
-int conn_send(struct conn *c, unsigned type, uint32_t file, const void *payload, size_t len, struct ferry_err *err)
+/* Header, then body (payload, or ciphertext and tag) on the wire. */
+static int send_parts(struct conn *c, uint8_t *hdr, const void *body, size_t len, struct ferry_err *err)
 {
-	uint8_t hdr[WIRE_HDR_SIZE];
-	wire_hdr_encode(hdr, type, c->tx_seq++, file, payload, (uint32_t)len);
 	if (c->ssl) {
-		int r = tls_write(c, hdr, sizeof(hdr), err);
-		return r < 0 || !len ? r : tls_write(c, payload, len, err);
+		int r = tls_write(c, hdr, WIRE_HDR_SIZE, err);
+		return r < 0 || !len ? r : tls_write(c, body, len, err);
 	}
-	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)payload, len } };
+	struct iovec iov[2] = { { hdr, WIRE_HDR_SIZE }, { (void *)body, len } };
 	return raw_write(c, iov, len ? 2 : 1, err);
 }
 
-/* Reads exactly len bytes; at_start says a clean EOF here is "between frames". */
-static int read_exact(struct conn *c, void *buf, size_t len, int at_start, struct ferry_err *err)
+/* Grows *buf to hold len bytes. */
+static int reserve(uint8_t **buf, size_t *cap, size_t len)
+{
+	if (len <= *cap)
+		return 0;
+	free(*buf);
+	*cap = 0;
+	if (!(*buf = malloc(len)))
+		return -ENOMEM;
+	*cap = len;
+	return 0;
+}
+
+int conn_send(struct conn *c, unsigned type, uint32_t file, const void *payload, size_t len, struct ferry_err *err)
+{
+	uint8_t hdr[WIRE_HDR_SIZE];
+	uint32_t seq = c->tx_seq;
+	if (seq == UINT32_MAX)
+		return fe_msg(err, EOVERFLOW, "%s: more than 2^32 frames in one session", c->peer);
+	c->tx_seq++;
+	if (!c->tx_seal) {
+		wire_hdr_encode(hdr, type, seq, file, payload, (uint32_t)len);
+		return send_parts(c, hdr, payload, len, err);
+	}
+	if (reserve(&c->txbuf, &c->txcap, len + WIRE_TAG) < 0)
+		return fe_set(err, ENOMEM, "%s: seal a frame of %zu bytes", c->peer, len);
+	wire_hdr_fill(hdr, type, WF_SEALED, seq, file, (uint32_t)len);
+	if (seal_frame(c->tx_seal, seq, hdr, payload, c->txbuf, len, c->txbuf + len) < 0)
+		return fe_msg(err, EIO, "%s: sealing %s #%u failed (OpenSSL)", c->peer, wire_type_name(type), seq);
+	wire_hdr_sum(hdr, c->txbuf, (uint32_t)len);
+	return send_parts(c, hdr, c->txbuf, len + WIRE_TAG, err);
+}
+
+/* Waits until the socket has something to read, or the frame's deadline passes. */
+static int wait_readable(struct conn *c, uint64_t deadline, struct ferry_err *err)
+{
+	uint64_t now = now_us();
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	if (c->is_file || (c->ssl && tls_pending(c)))
+		return 0;
+	int r = now < deadline ? poll(&p, 1, (int)((deadline - now + 999) / 1000)) : 0;
+	if (r < 0 && errno == EINTR)
+		return 0;
+	return r == 0 ? io_err(c, ETIMEDOUT, "receiving", err) : 0;
+}
+
+/*
+ * Reads exactly len bytes by deadline (a peer dripping bytes cannot stretch a frame beyond it);
+ * at_start says a clean EOF here is "between frames".
+ */
+static int read_exact(struct conn *c, void *buf, size_t len, int at_start, uint64_t deadline, struct ferry_err *err)
 {
 	size_t got = 0;
 	while (got < len) {
 		ssize_t n;
+		int r = wait_readable(c, deadline, err);
+		if (r < 0)
+			return r;
 		if (c->ssl)
 			n = tls_read(c, (char *)buf + got, len - got, err);
 		else
@@ -118,32 +175,49 @@ static int read_exact(struct conn *c, void *buf, size_t len, int at_start, struc
 	return 0;
 }
 
+/* Whether the frame's seal state is what this point of the session expects, and its size is allowed. */
+static int check_frame(struct conn *c, const struct wire_hdr *h, struct ferry_err *err)
+{
+	const char *t = wire_type_name(h->type);
+	if (c->rx_max && h->len > c->rx_max)
+		return fe_msg(err, EBADMSG, "%s: %s frame of %u bytes before the session is authenticated (at most %u)",
+			      c->peer, t, h->len, c->rx_max);
+	if ((h->flags & WF_SEALED) && !c->rx_seal)
+		return fe_msg(err, EBADMSG, "%s: sealed %s frame #%u before any keys were agreed", c->peer, t, h->seq);
+	if (!(h->flags & WF_SEALED) && c->rx_seal)
+		return fe_msg(err, EBADMSG, "%s: unsealed %s frame #%u in an authenticated session: injected on the path "
+			      "(or the peer does not follow the protocol)", c->peer, t, h->seq);
+	return 0;
+}
+
 int conn_recv(struct conn *c, struct wire_hdr *h, const uint8_t **payload, struct ferry_err *err)
 {
 	uint8_t hdr[WIRE_HDR_SIZE];
-	int r = read_exact(c, hdr, sizeof(hdr), 1, err);
+	uint64_t deadline = now_us() + (uint64_t)conn_timeout() * 1000000;
+	int r = read_exact(c, hdr, sizeof(hdr), 1, deadline, err);
 	if (r < 0)
 		return r;
 	if ((r = wire_hdr_decode(hdr, h, err)) < 0)
 		return fe_wrap(err, r, "%s", c->peer);
+	if ((r = check_frame(c, h, err)) < 0)
+		return r;
+	size_t need = h->len + (c->rx_seal ? WIRE_TAG : 0);
 	uint8_t *p = c->ctrl;
-	if (h->len > sizeof(c->ctrl)) {
-		if (h->len > c->cap) {
-			free(c->buf);
-			c->cap = 0;
-			if (!(c->buf = malloc(h->len)))
-				return fe_set(err, ENOMEM, "%s: frame of %u bytes", c->peer, h->len);
-			c->cap = h->len;
-		}
+	if (need > sizeof(c->ctrl)) {
+		if (reserve(&c->buf, &c->cap, need) < 0)
+			return fe_set(err, ENOMEM, "%s: frame of %u bytes", c->peer, h->len);
 		p = c->buf;
 	}
-	if ((r = read_exact(c, p, h->len, 0, err)) < 0)
+	if ((r = read_exact(c, p, need, 0, deadline, err)) < 0)
 		return r;
 	if ((r = wire_check_sum(hdr, h, p, err)) < 0)
 		return fe_wrap(err, r, "%s", c->peer);
 	if (h->seq != c->rx_seq)
-		return fe_msg(err, EBADMSG, "%s: frame #%u arrived where #%u was expected (frames lost or replayed)",
+		return fe_msg(err, EBADMSG, "%s: frame #%u arrived where #%u was expected (frames lost, replayed or reordered)",
 			      c->peer, h->seq, c->rx_seq);
+	if (c->rx_seal && seal_open(c->rx_seal, h->seq, hdr, p, h->len, p + h->len) < 0)
+		return fe_msg(err, EBADMSG, "%s: %s frame #%u fails its seal: altered, forged or replayed on the path",
+			      c->peer, wire_type_name(h->type), h->seq);
 	c->rx_seq++;
 	*payload = p;
 	return 0;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* TCP endpoints of the page server: connect, listen, timeouts (conn.h). */
+/* TCP endpoints of the page server: connect, listen, timeouts, option checks (conn.h). */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -21,6 +22,28 @@ void tcp_set_timeouts(int fd)
 	int buf = 8 << 20;	/* room for two DATA frames in flight: sender and receiver overlap */
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
+int remote_port_parse(const char *s, int *port, struct ferry_err *err)
+{
+	char *end;
+	errno = 0;
+	long v = s && *s >= '0' && *s <= '9' ? strtol(s, &end, 10) : -1;
+	if (v < 0 || errno || *end)
+		return fe_msg(err, EINVAL, "port '%s': not a number", s ? s : "");
+	if (v > 65535)
+		return fe_msg(err, EINVAL, "port %s: out of range (a TCP port is 1-65535)", s);
+	*port = (int)v;
+	return 0;
+}
+
+int remote_check(const struct remote_opts *o, int server, struct ferry_err *err)
+{
+	if (!o->address || !*o->address)
+		return fe_msg(err, EINVAL, "no address given (--address)");
+	if (o->port < (server ? 0 : 1) || o->port > 65535)
+		return fe_msg(err, EINVAL, "port %d: out of range (a TCP port is 1-65535)", o->port);
+	return 0;
 }
 
 static int resolve(const struct remote_opts *o, int passive, struct addrinfo **res, struct ferry_err *err)
@@ -68,13 +91,13 @@ int tcp_listen(const struct remote_opts *o, int *fdp, struct ferry_err *err)
 	if (r < 0)
 		return r;
 	for (ai = res; ai; ai = ai->ai_next) {
-		int one = 1, fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		int one = 1, fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
 		if (fd < 0) {
 			e = errno;
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 16) == 0) {
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {
 			freeaddrinfo(res);
 			*fdp = fd;
 			return 0;

@@ -29,15 +29,26 @@ static uint64_t frame_sum(const uint8_t *hdr, const void *payload, uint32_t len)
 	return XXH3_64bits_withSeed(payload, len, XXH3_64bits(hdr, 24));
 }
 
-void wire_hdr_encode(uint8_t *hdr, unsigned type, uint32_t seq, uint32_t file, const void *payload, uint32_t len)
+void wire_hdr_fill(uint8_t *hdr, unsigned type, unsigned flags, uint32_t seq, uint32_t file, uint32_t len)
 {
 	memset(hdr, 0, WIRE_HDR_SIZE);
 	put32(hdr, WIRE_MAGIC);
 	hdr[4] = type;
+	hdr[5] = flags;
 	put32(hdr + 8, len);
 	put32(hdr + 12, seq);
 	put32(hdr + 16, file);
+}
+
+void wire_hdr_sum(uint8_t *hdr, const void *payload, uint32_t len)
+{
 	put64(hdr + 24, frame_sum(hdr, payload, len));
+}
+
+void wire_hdr_encode(uint8_t *hdr, unsigned type, uint32_t seq, uint32_t file, const void *payload, uint32_t len)
+{
+	wire_hdr_fill(hdr, type, 0, seq, file, len);
+	wire_hdr_sum(hdr, payload, len);
 }
 
 int wire_hdr_decode(const uint8_t *hdr, struct wire_hdr *h, struct ferry_err *err)
@@ -49,14 +60,16 @@ int wire_hdr_decode(const uint8_t *hdr, struct wire_hdr *h, struct ferry_err *er
 		return fe_msg(err, EBADMSG, "bad frame: magic %#x, not a ferry image stream", magic);
 	}
 	h->type = hdr[4];
+	h->flags = hdr[5];
 	h->len = get32(hdr + 8);
 	h->seq = get32(hdr + 12);
 	h->file = get32(hdr + 16);
 	h->sum = get64(hdr + 24);
 	if (h->type == 0 || h->type >= WT_TYPE_MAX)
 		return fe_msg(err, EBADMSG, "bad frame: unknown type %u", h->type);
-	if (hdr[5] || get16(hdr + 6) || get32(hdr + 20))
-		return fe_msg(err, EBADMSG, "bad frame: %s with non-zero reserved bytes", wire_type_name(h->type));
+	if ((h->flags & ~WF_SEALED) || get16(hdr + 6) || get32(hdr + 20))
+		return fe_msg(err, EBADMSG, "bad frame: %s with unknown flags or non-zero reserved bytes",
+			      wire_type_name(h->type));
 	uint32_t max = h->type == WT_DATA ? WIRE_MAX_DATA : WIRE_MAX_CTRL;
 	if (h->len > max)
 		return fe_msg(err, EBADMSG, "bad frame: %s of %u bytes (at most %u)", wire_type_name(h->type), h->len, max);

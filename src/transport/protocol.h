@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The image stream's wire format (docs/PROTOCOL.md): 32-byte frame headers with an XXH3-64 over
- * header and payload, and the messages they carry. Pure functions: encode into caller buffers,
- * decode with every field bounds-checked. This is what tests/fuzz/fuzz_wire.c drives.
+ * header and payload, and the messages they carry. A sealed frame (after a token handshake) is
+ * followed by a 16-byte AES-GCM tag (seal.c). Pure functions: encode into caller buffers, decode
+ * with every field bounds-checked. This is what tests/fuzz/fuzz_wire.c drives.
  */
 #pragma once
 #include <stddef.h>
@@ -10,7 +11,7 @@
 #include "common/error.h"
 
 #define WIRE_MAGIC 0x57595246u		/* "FRYW" little-endian */
-#define WIRE_MAJOR 1
+#define WIRE_MAJOR 2		/* 2: sealed frames after a token handshake (1 had none) */
 #define WIRE_MINOR 0
 #define WIRE_HDR_SIZE 32
 #define WIRE_MAX_DATA (8u << 20)	/* largest DATA payload */
@@ -19,6 +20,11 @@
 #define WIRE_NAME_MAX 128
 #define WIRE_NONCE 32
 #define WIRE_MAC 32
+#define WIRE_TAG 16			/* AES-GCM tag after a sealed frame's payload */
+#define WIRE_AAD 24			/* header bytes a seal authenticates: all but the checksum */
+
+/* Header flags. */
+#define WF_SEALED 0x1u			/* payload encrypted, a tag follows (seal.c) */
 
 enum wire_type {
 	WT_HELLO = 1,	/* both ways, first frame */
@@ -39,6 +45,7 @@ enum wire_type {
 
 struct wire_hdr {
 	uint8_t type;
+	uint8_t flags;		/* WF_* */
 	uint32_t len;		/* payload bytes */
 	uint32_t seq;		/* frames sent by this side before this one */
 	uint32_t file;		/* file id (BEGIN, DATA, COMMIT, ABORT), else 0 */
@@ -73,9 +80,12 @@ struct wire_ok {
 
 const char *wire_type_name(unsigned type);
 
-/* Fills hdr (WIRE_HDR_SIZE bytes) for a frame with this payload. */
+/* Fills hdr (WIRE_HDR_SIZE bytes) for an unsealed frame with this payload. */
 void wire_hdr_encode(uint8_t *hdr, unsigned type, uint32_t seq, uint32_t file, const void *payload, uint32_t len);
-/* Checks magic, type, reserved bytes, length limit. 0 or -EBADMSG with err saying why. */
+/* The two halves of it: every field but the checksum, then the checksum over hdr + payload (as sent). */
+void wire_hdr_fill(uint8_t *hdr, unsigned type, unsigned flags, uint32_t seq, uint32_t file, uint32_t len);
+void wire_hdr_sum(uint8_t *hdr, const void *payload, uint32_t len);
+/* Checks magic, type, flags, reserved bytes, length limit. 0 or -EBADMSG with err saying why. */
 int wire_hdr_decode(const uint8_t *hdr, struct wire_hdr *h, struct ferry_err *err);
 /* Verifies the checksum over hdr + payload. */
 int wire_check_sum(const uint8_t *hdr, const struct wire_hdr *h, const void *payload, struct ferry_err *err);

@@ -174,12 +174,15 @@ static const struct img_sink_ops remote_ops = {
 static int connect_session(struct remote *r, const struct remote_opts *o, struct ferry_err *err)
 {
 	struct token tok;
-	int fd, rc = o->token_file ? token_load(o->token_file, &tok, err) : 0;
+	int fd, rc = remote_check(o, 0, err);
 	if (rc < 0)
+		return fe_wrap(err, rc, "page server");
+	if (o->token_file && (rc = token_load(o->token_file, &tok, err)) < 0)
 		return rc;
 	if ((rc = tcp_connect(o, &fd, err)) < 0)
 		return rc;
 	conn_init(&r->c, fd, "page server %s:%d", o->address, o->port);
+	r->c.rx_max = WIRE_MAX_CTRL;	/* until the server is authenticated */
 	rc = tls_client_start(&r->c, o, err);
 	if (rc == 0)
 		rc = hs_client(&r->c, o->token_file ? &tok : NULL, err);
@@ -202,6 +205,8 @@ int transport_sink_open(const struct remote_opts *o, struct img_sink **sink, str
 		free(r);
 		return rc;
 	}
+	if (!o->token_file && !r->c.ssl)
+		pr_warn("%s: no token and no TLS: the image travels unauthenticated and in clear\n", r->c.peer);
 	progress_start(&r->pg, o->progress, "sent");
 	pr_info("%s: connected%s%s\n", r->c.peer, r->c.ssl ? ", TLS" : "", o->token_file ? ", authenticated" : "");
 	remote_sink = (struct img_sink){ .ops = &remote_ops, .dirfd = -1, .priv = r };

@@ -11,19 +11,29 @@
 #include "image/sink.h"
 
 struct remote_opts {
-	const char *address;		/* host name or IP literal */
-	int port;
+	const char *address;		/* host name or IP literal; page server: NULL listens on 127.0.0.1 */
+	int port;			/* 1-65535; page server: 0 takes a free one (printed) */
 	const char *token_file;		/* pre-shared token; NULL: none */
 	const char *tls_cert;		/* TLS: our certificate and key (PEM); NULL: plain TCP */
 	const char *tls_key;
 	const char *tls_ca;		/* TLS: the CA that signs the peer's certificate */
 	int progress;			/* show a progress bar on a terminal */
+	int insecure;			/* page server: serve clients that prove nothing (no token, no client certificate) */
 };
+
+/* A --port value: digits only, 0-65535 (0: page server, any free port). 0 or -EINVAL with err saying why. */
+int remote_port_parse(const char *s, int *port, struct ferry_err *err);
 
 /* Connects and authenticates; *sink streams every file to the server. Freed by its close(). */
 int transport_sink_open(const struct remote_opts *o, struct img_sink **sink, struct ferry_err *err);
 
-/* `ferry page-server`: receives images into dir; returns after one image (or with `forever`, never). */
+/*
+ * `ferry page-server`: receives images into dir, serving connections concurrently. Returns after the
+ * first authenticated session that ends with CLOSE: 0 if it stored a whole image, -ECANCELED if the
+ * dump failed; other failed connections are logged and do not end it. With forever it serves until
+ * SIGINT/SIGTERM/SIGHUP (then 0). Refuses to start without a token or client certificates unless
+ * o->insecure.
+ */
 int page_server_run(const struct remote_opts *o, const char *dir, int forever, struct ferry_err *err);
 
 /* `ferry export DIR FILE` / `ferry import FILE DIR`: an image directory as one file. */

@@ -44,6 +44,12 @@ LIBS="-lprotobuf-c -lxxhash -ljansson"
 # shellcheck disable=SC2086
 "$CC" $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	"$HERE/fuzz_wire.c" "$ROOT/src/transport/protocol.c" $SRCS $LIBS -o "$OUT/fuzz_wire" || exit 1
+# the receiving end of the image stream (framing, seals, rx_stream into a directory)
+STREAM_SRCS=""
+for f in protocol conn seal auth tls receiver; do STREAM_SRCS="$STREAM_SRCS $ROOT/src/transport/$f.c"; done
+# shellcheck disable=SC2086
+"$CC" $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	"$HERE/fuzz_stream.c" $STREAM_SRCS $SRCS $LIBS -lssl -lcrypto -o "$OUT/fuzz_stream" || exit 1
 # shellcheck disable=SC2086
 "$CC" $CFLAGS -fsanitize=address,undefined "$HERE/gen_corpus.c" "$ROOT/tests/unit/samples.c" $SRCS $LIBS \
 	-o "$OUT/gen_corpus" || exit 1
@@ -52,6 +58,23 @@ rm -rf "$OUT/seeds"
 mkdir -p "$OUT/corpus" "$OUT/artifacts"
 
 FLAGS="-error_exitcode=1 -timeout_exitcode=1 -timeout=10 -rss_limit_mb=2048 -max_len=32768"
+
+# fuzz NAME LOG SECONDS CORPUS…: runs BUILD_DIR/fuzz/NAME; on a crash prints it and exits 1
+fuzz() {
+	local name=$1 log=$2 secs=$3 crash rc
+	shift 3
+	# shellcheck disable=SC2086
+	"$OUT/$name" $FLAGS -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$name-" \
+		"$@" >"$OUT/$log" 2>&1
+	rc=$?
+	crash=$(find "$OUT/artifacts" -type f | head -n 1)
+	if [ $rc -ne 0 ] || [ -n "$crash" ]; then
+		grep -A 30 -E '^==[0-9]+==|runtime error|^SUMMARY' "$OUT/$log" | head -n 60
+		echo "FAIL fuzz: $name crash input: ${crash:-unknown (see $OUT/$log)}"
+		exit 1
+	fi
+	grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/$log"
+}
 for f in "$HERE"/regress/*; do
 	[ -f "$f" ] || continue
 	# shellcheck disable=SC2086
@@ -63,32 +86,25 @@ for f in "$HERE"/regress/*; do
 done
 
 rm -f "$OUT"/artifacts/*
-# shellcheck disable=SC2086
-"$OUT/fuzz_image" $FLAGS -max_total_time="$SECS" -print_final_stats=1 \
-	-artifact_prefix="$OUT/artifacts/" "$OUT/corpus" "$OUT/seeds" >"$OUT/fuzz.log" 2>&1
-rc=$?
-crash=$(find "$OUT/artifacts" -type f | head -n 1)
-if [ $rc -ne 0 ] || [ -n "$crash" ]; then
-	grep -A 30 -E '^==[0-9]+==|runtime error|^SUMMARY' "$OUT/fuzz.log" | head -n 60
-	echo "FAIL fuzz: crash input: ${crash:-unknown (see $OUT/fuzz.log)}"
-	exit 1
-fi
-grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz.log"
+fuzz fuzz_image fuzz.log "$SECS" "$OUT/corpus" "$OUT/seeds"
 
 # fuzz_wire: half the time again (at least 5 s), its own corpus
 WSECS=$((SECS / 2 < 5 ? 5 : SECS / 2))
 mkdir -p "$OUT/corpus-wire"
-# shellcheck disable=SC2086
-"$OUT/fuzz_wire" $FLAGS -max_total_time="$WSECS" -print_final_stats=1 \
-	-artifact_prefix="$OUT/artifacts/wire-" "$OUT/corpus-wire" >"$OUT/fuzz-wire.log" 2>&1
-rc=$?
-crash=$(find "$OUT/artifacts" -type f | head -n 1)
-if [ $rc -ne 0 ] || [ -n "$crash" ]; then
-	grep -A 30 -E '^==[0-9]+==|runtime error|^SUMMARY' "$OUT/fuzz-wire.log" | head -n 60
-	echo "FAIL fuzz: fuzz_wire crash input: ${crash:-unknown (see $OUT/fuzz-wire.log)}"
-	exit 1
-fi
-grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz-wire.log"
+fuzz fuzz_wire fuzz-wire.log "$WSECS" "$OUT/corpus-wire"
+
+# fuzz_stream: as long as fuzz_wire, from seeds of one whole session (sealed, plain, sealed with a flip)
+mkdir -p "$OUT/corpus-stream" "$OUT/sseeds"
+python3 - "$OUT/sseeds" <<'EOF' || exit 1
+import struct, sys
+def fr(t, f, p): return struct.pack("<BBH", t, f, len(p)) + p
+s = (fr(9, 0, b"inventory.img") + fr(5, 1, struct.pack("<Q", 3) + b"core-1.img") + fr(6, 1, b"abc")
+     + fr(7, 1, struct.pack("<Q", 3)) + fr(5, 2, struct.pack("<Q", 0) + b"inventory.img") + fr(6, 2, b"x")
+     + fr(7, 2, struct.pack("<Q", 1)) + fr(10, 0, struct.pack("<B3xIQ", 1, 2, 4)))
+for name, flags, tail in (("sealed", 1, b""), ("plain", 0, b""), ("sealed-flip", 3, b"\x40\x00\x01")):
+    open(sys.argv[1] + "/" + name, "wb").write(bytes([flags]) + s + tail)
+EOF
+fuzz fuzz_stream fuzz-stream.log "$WSECS" "$OUT/corpus-stream" "$OUT/sseeds"
 
 # The decoder of encoded (compressed/encrypted) files, tests/fuzz/fuzz_transform.c: as long again.
 TSRCS="$ROOT/src/transform/codec.c $ROOT/src/transform/key.c"
@@ -101,17 +117,7 @@ TLIBS="-lzstd -llz4 -lcrypto"
 	-o "$OUT/gen_transform" || exit 1
 rm -rf "$OUT/tseeds" && "$OUT/gen_transform" "$OUT/tseeds" || exit 1
 mkdir -p "$OUT/tcorpus"
-# shellcheck disable=SC2086
-"$OUT/fuzz_transform" $FLAGS -max_total_time="$SECS" -print_final_stats=1 \
-	-artifact_prefix="$OUT/artifacts/" "$OUT/tcorpus" "$OUT/tseeds" >"$OUT/fuzz_transform.log" 2>&1
-rc=$?
-crash=$(find "$OUT/artifacts" -type f | head -n 1)
-if [ $rc -ne 0 ] || [ -n "$crash" ]; then
-	grep -A 30 -E '^==[0-9]+==|runtime error|^SUMMARY' "$OUT/fuzz_transform.log" | head -n 60
-	echo "FAIL fuzz: fuzz_transform crash input: ${crash:-unknown (see $OUT/fuzz_transform.log)}"
-	exit 1
-fi
-grep -E '^stat::(number_of_executed_units|new_units_added)' "$OUT/fuzz_transform.log"
+fuzz fuzz_transform fuzz_transform.log "$SECS" "$OUT/tcorpus" "$OUT/tseeds"
 echo "PASS fuzz ($SECS s, corpus $(find "$OUT/corpus" -type f | wc -l) inputs; transform $SECS s," \
 	"corpus $(find "$OUT/tcorpus" -type f | wc -l) inputs)"
 exit 0

@@ -112,7 +112,7 @@ t_chain() {
 # serve DIR LOGDIR: a page server for one image into DIR; SRV and PORT set, 0 once it listens
 serve() {
 	PORT=$((20000 + RANDOM % 20000))
-	"$F" page-server --address 127.0.0.1 --port "$PORT" -D "$1" -v4 </dev/null >"$2/server-${1##*/}.log" 2>&1 &
+	"$F" page-server --address 127.0.0.1 --port "$PORT" -D "$1" -v4 --insecure </dev/null >"$2/server-${1##*/}.log" 2>&1 &
 	SRV=$!
 	for _ in $(seq 200); do ss -ltnH "sport = :$PORT" | grep -q . && return 0; sleep 0.05; done
 	return 1

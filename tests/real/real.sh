@@ -457,4 +457,5 @@ run_real() {
 	real_pipeline
 	real_redis
 	real_mpool
+	real_jvm
 }
