@@ -170,8 +170,14 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dtask *t, int fd)
 	_cleanup_free_ char *link = NULL, *info = NULL;
 	struct fd_info fi = { .fd = fd, .stolen = -1 };
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", t->pid, fd);
-	if (read_link(path, &link) < 0 || stat(path, &fi.st) < 0 || read_fdinfo(t->pid, fd, &fi, &info) < 0)
-		return fe_set(ctx->err, errno ? errno : EIO, "pid %d: inspect fd %d", t->pid, fd);
+	int lr = read_link(path, &link);
+	if (lr == -ENAMETOOLONG) {
+		char what[32];
+		snprintf(what, sizeof(what), "fd %d", fd);
+		return path_refuse_long(ctx, t, path, what);	/* files/reg.c */
+	}
+	if (lr < 0 || stat(path, &fi.st) < 0 || read_fdinfo(t->pid, fd, &fi, &info) < 0)
+		return fe_set(ctx->err, lr < 0 ? -lr : errno ? errno : EIO, "pid %d: inspect fd %d", t->pid, fd);
 	fi.link = link;
 
 	Ferry__FdEntry *e = ARENA_NEW(&ctx->arena, Ferry__FdEntry);

@@ -26,6 +26,12 @@ int path_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, F
  */
 int path_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, int flags, struct ferry_err *err);
 
+/*
+ * A file whose path is longer than PATH_MAX (reading the link proc, /proc/PID/...: ENAMETOOLONG):
+ * refused, named as well as can be (what: "fd 3", "working directory"). Returns -ENAMETOOLONG.
+ */
+int path_refuse_long(struct dump_ctx *ctx, struct dtask *t, const char *proc, const char *what);
+
 /* The flags to reopen fe with (open(2)'s, O_TMPFILE taken out). */
 int path_open_flags(const Ferry__FileEntry *fe);
 /* Whether this restore runs on the boot the dump was made in (inode numbers compare). */

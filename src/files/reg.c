@@ -6,6 +6,7 @@
  * Restore: the path must still name the same file (same inode on the same boot, same type, size
  * and mode), else the restore is refused by name unless --allow-changed-files.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -218,6 +219,249 @@ int path_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, F
 		return 0;
 	fe->has_deleted = fe->deleted = 1;
 	return ghost_dump(ctx, fi, fe);
+}
+
+/* ---------------------------------------------------------------- names longer than PATH_MAX */
+
+#define LONG_SEARCH_NODES 200000	/* entries looked at to find a file's directory, at most */
+#define LONG_SEARCH_DEPTH 256
+#define LONG_LEVELS_MAX 4096
+#define LONG_PREFIX_MAX 64		/* the ancestor shown whole */
+#define LONG_SHOW_FRONT 256		/* then names down to the first long one, within this */
+
+struct long_name {
+	char *prefix;		/* an ancestor the kernel can name */
+	char **names;		/* the names below it, outermost first */
+	size_t n;
+	size_t len;		/* bytes of the whole path */
+};
+
+static void long_name_free(struct long_name *ln)
+{
+	for (size_t i = 0; i < ln->n; i++)
+		free(ln->names[i]);
+	free(ln->names);
+	free(ln->prefix);
+}
+
+/* A stream of dir's entries (opened afresh: dir may be O_PATH), or NULL with errno. */
+static DIR *entries_of(int dir)
+{
+	int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d && fd >= 0)
+		close(fd);
+	return d;
+}
+
+/* Whether entry de of d is the inode st (d_ino first, then the entry itself). */
+static int entry_is(DIR *d, const struct dirent *de, const struct stat *st)
+{
+	struct stat es;
+	return de->d_ino == st->st_ino && strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+	       fstatat(dirfd(d), de->d_name, &es, AT_SYMLINK_NOFOLLOW) == 0 && es.st_ino == st->st_ino &&
+	       es.st_dev == st->st_dev;
+}
+
+/* The name of directory child in its parent (readdir, by inode), or -errno. */
+static int name_in(int parent, const struct stat *child, char **out)
+{
+	_cleanup_closedir_ DIR *d = entries_of(parent);
+	if (!d)
+		return -errno;
+	for (struct dirent *de; (de = readdir(d));)
+		if (entry_is(d, de, child))
+			return (*out = strdup(de->d_name)) ? 0 : -ENOMEM;
+	return -ENOENT;
+}
+
+/* dir's path, however long: names found walking up ("..") to an ancestor the kernel names briefly. */
+static int dir_long_name(int dir, struct long_name *ln)
+{
+	_cleanup_close_ int cur = fcntl(dir, F_DUPFD_CLOEXEC, 0);
+	char proc[64];
+	struct stat st, up;
+	while (cur >= 0 && ln->n < LONG_LEVELS_MAX) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", cur);
+		if (read_link(proc, &ln->prefix) == 0 && strlen(ln->prefix) <= LONG_PREFIX_MAX)
+			break;	/* short enough to be shown whole */
+		free(ln->prefix);
+		ln->prefix = NULL;
+		int parent = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		char **grown = realloc(ln->names, (ln->n + 1) * sizeof(*grown));
+		if (grown)
+			ln->names = grown;
+		int r = parent < 0 || fstat(cur, &st) < 0 || fstat(parent, &up) < 0 ? -errno : grown ? 0 : -ENOMEM;
+		if (r == 0 && up.st_ino == st.st_ino && up.st_dev == st.st_dev)
+			r = -ELOOP;	/* the root, and still no name */
+		if (r == 0)
+			r = name_in(parent, &st, &ln->names[ln->n]);
+		if (r < 0) {
+			if (parent >= 0)
+				close(parent);
+			return r;
+		}
+		ln->n++;
+		close(cur);
+		cur = parent;
+	}
+	if (!ln->prefix)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < ln->n / 2; i++) {	/* found innermost first */
+		char *x = ln->names[i];
+		ln->names[i] = ln->names[ln->n - 1 - i];
+		ln->names[ln->n - 1 - i] = x;
+	}
+	ln->len = strlen(ln->prefix);
+	for (size_t i = 0; i < ln->n; i++)
+		ln->len += 1 + strlen(ln->names[i]);
+	return 0;
+}
+
+/* Depth first below dir (one filesystem, no symlinks): the directory holding st's inode, and its name. */
+static int find_below(int dir, const struct stat *st, long *budget, int depth, char **name)
+{
+	_cleanup_closedir_ DIR *d = entries_of(dir);
+	struct stat sub;
+	for (struct dirent *de; d && (de = readdir(d)) && --*budget > 0;) {
+		if (entry_is(d, de, st)) {
+			*name = strdup(de->d_name);
+			return *name ? fcntl(dirfd(d), F_DUPFD_CLOEXEC, 0) : -1;
+		}
+		if (de->d_type != DT_DIR || depth >= LONG_SEARCH_DEPTH || !strcmp(de->d_name, ".") ||
+		    !strcmp(de->d_name, ".."))
+			continue;
+		_cleanup_close_ int child = openat(dirfd(d), de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (child >= 0 && fstat(child, &sub) == 0 && sub.st_dev == st->st_dev) {
+			int found = find_below(child, st, budget, depth + 1, name);
+			if (found >= 0)
+				return found;
+		}
+	}
+	return -1;
+}
+
+#ifndef AT_HANDLE_CONNECTABLE
+#define AT_HANDLE_CONNECTABLE 0x002
+#endif
+#define FILEID_INO32_GEN 1
+#define FILEID_INO32_GEN_PARENT 2
+
+/*
+ * The directory holding a non-directory, from a connectable file handle when the filesystem
+ * encodes its parent the common way (ext4 and others: inode and generation of both).
+ */
+static int parent_by_handle(int fd, int mnt_id)
+{
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + 64];
+	} h = { .fh.handle_bytes = 64 };
+	int mid;
+	uint32_t w[4];
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);	/* not AT_EMPTY_PATH: the parent would be unknown */
+	if (name_to_handle_at(AT_FDCWD, proc, &h.fh, &mid, AT_SYMLINK_FOLLOW | AT_HANDLE_CONNECTABLE) < 0 ||
+	    (h.fh.handle_type & 0xffff) != FILEID_INO32_GEN_PARENT || h.fh.handle_bytes != sizeof(w))
+		return -1;	/* the type's high bits are flags (connectable, directory) */
+	memcpy(w, h.fh.f_handle, sizeof(w));
+	memcpy(h.fh.f_handle, w + 2, 2 * sizeof(*w));	/* the parent's inode and generation */
+	h.fh.handle_bytes = 2 * sizeof(*w);
+	h.fh.handle_type = FILEID_INO32_GEN;
+	_cleanup_free_ char *mnt = NULL;
+	if (mount_path_by_id(mnt_id, &mnt) < 0)
+		return -1;
+	_cleanup_close_ int m = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dir = m < 0 ? -1 : open_by_handle_at(m, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	pr_debug("the directory of %s from its file handle: %s\n", proc, dir >= 0 ? "found" : strerror(errno));
+	return dir;
+}
+
+/* "/NAME", or "/dddddddddddd…(200 bytes)" for a long one; 1 when shortened. */
+static int show_name(char *buf, size_t size, size_t *at, const char *name)
+{
+	size_t len = strlen(name);
+	if (*at >= size)
+		return 1;
+	if (len > 24)
+		*at += (size_t)snprintf(buf + *at, size - *at, "/%.12s…(%zu bytes)", name, len);
+	else
+		*at += (size_t)snprintf(buf + *at, size - *at, "/%s", name);
+	return len > 24;
+}
+
+/*
+ * "/work/dir/dddddddddddd…(200 bytes)/…(23 more)…/dddddddddddd…(200 bytes)/NAME": a path too
+ * long to print, shortened: the names down to the first long one, then the last two.
+ */
+static void long_name_show(const struct long_name *ln, char *buf, size_t size)
+{
+	size_t at = (size_t)snprintf(buf, size, "%s", strcmp(ln->prefix, "/") ? ln->prefix : "");
+	size_t tail = ln->n > 2 ? ln->n - 2 : 0, i = 0;
+	while (i < tail && at < LONG_SHOW_FRONT && !show_name(buf, size, &at, ln->names[i++]))
+		;
+	if (i < tail && at < size)
+		at += (size_t)snprintf(buf + at, size - at, "/…(%zu more)…", tail - i);
+	for (i = i > tail ? i : tail; i < ln->n; i++)
+		show_name(buf, size, &at, ln->names[i]);
+}
+
+/*
+ * The kernel names no file whose path is longer than PATH_MAX (readlink of /proc/PID/fd/N fails),
+ * so it cannot be opened again by path. Refuses it, naming it as well as it can: its directory
+ * (the file itself, its parent from a connectable file handle, or found below the task's working
+ * directory or its mount), named by walking up from it.
+ */
+int path_refuse_long(struct dump_ctx *ctx, struct dtask *t, const char *proc, const char *what)
+{
+	_cleanup_close_ int fd = open(proc, O_PATH | O_CLOEXEC);
+	struct long_name ln = { 0 };
+	struct stat st;
+	char shown[640] = "", cwd[64];
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return fe_set(ctx->err, errno, "pid %d: %s: its path is longer than PATH_MAX; and then", t->pid, what);
+	int r = -ENOENT;
+	if (S_ISDIR(st.st_mode)) {
+		r = dir_long_name(fd, &ln);
+	} else {
+		_cleanup_free_ char *name = NULL, *mnt = NULL;
+		struct statx sx;
+		long budget = LONG_SEARCH_NODES;
+		int mnt_id = statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 && (sx.stx_mask & STATX_MNT_ID) ?
+			     (int)sx.stx_mnt_id : -1;
+		int dir = mnt_id >= 0 ? parent_by_handle(fd, mnt_id) : -1;
+		if (dir >= 0 && name_in(dir, &st, &name) < 0) {
+			close(dir);
+			dir = -1;
+		}
+		_cleanup_close_ int top = dir < 0 ? open(PROC_PATH(cwd, t->pid, "cwd"), O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (top >= 0)
+			dir = find_below(top, &st, &budget, 0, &name);
+		if (dir < 0 && mnt_id >= 0 && mount_path_by_id(mnt_id, &mnt) == 0) {
+			_cleanup_close_ int m = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			dir = m >= 0 ? find_below(m, &st, &budget, 0, &name) : -1;
+		}
+		if (dir >= 0 && (r = dir_long_name(dir, &ln)) == 0) {
+			char **grown = realloc(ln.names, (ln.n + 1) * sizeof(*grown));
+			r = grown ? 0 : -ENOMEM;
+			if (grown) {
+				ln.names = grown;
+				ln.names[ln.n++] = TAKE_PTR(name);
+				ln.len += 1 + strlen(ln.names[ln.n - 1]);
+			}
+		}
+		if (dir >= 0)
+			close(dir);
+	}
+	if (r == 0)
+		long_name_show(&ln, shown, sizeof(shown));
+	int rc = fe_msg(ctx->err, ENAMETOOLONG, "pid %d: %s: the %s %s%s(inode %llu on %u:%u) has a path %s%zu bytes "
+			"long, more than PATH_MAX (%d): the kernel cannot name it, so it could not be opened again by "
+			"path: not supported", t->pid, what, type_name(st.st_mode), shown, r == 0 ? " " : "",
+			(unsigned long long)st.st_ino, major(st.st_dev), minor(st.st_dev), r == 0 ? "" : "over ",
+			r == 0 ? ln.len : (size_t)PATH_MAX, PATH_MAX);
+	long_name_free(&ln);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- restore */

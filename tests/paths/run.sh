@@ -164,7 +164,12 @@ too_deep() {
 	local n=path-too-long d=$OUT/path-too-long
 	selected $n || return 0
 	start hold "$d" HOLD_MODE=deep || { fail $n "the holder did not start" "$d/test.out"; return; }
-	dump_refused $n "$d" "File name too long" || return
+	dump_refused $n "$d" "more than PATH_MAX (4096): the kernel cannot name it" || return
+	# named as well as can be: where it is (the long names shortened) and what it is
+	grep -qF "regular file $d/$(printf 'd%.0s' $(seq 12))…(200 bytes)/…(23 more)…/" "$d/dump.err" &&
+		grep -qF "…(200 bytes)/deep (inode " "$d/dump.err" || {
+		fail $n "the refusal does not name the file" "$d/dump.err"; kill_test; return; }
+	grep -F "more than PATH_MAX" "$d/dump.err" | tail -1 >"$OUT/path-too-long.msg"
 	still_passes $n "$d" && pass $n
 	rm -rf "$d"
 }
