@@ -134,10 +134,10 @@ struct fhandle_ref {
 };
 /* 0 with *path (arena), 1 when the inode is deleted (no path), -errno with err filled. */
 int fhandle_path(struct dump_ctx *ctx, const struct fhandle_ref *ref, char **path);
-/* Whether a descriptor of the tree holds the (deleted) regular file ino of device dev. */
+/* Whether the tree holds the (deleted) inode ino of device dev: a descriptor, a mapping, a cwd or root. */
 int fhandle_tree_keeps(struct dump_ctx *ctx, uint64_t ino, dev_t dev);
-/* At restore: a path to the restored deleted file (or memfd) ino, through ferry's descriptor; NULL if none. */
-const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, char *buf, size_t len);
+/* At restore: a path to the restored deleted inode (or memfd) ino, through ferry's descriptor; NULL if none. */
+const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, dev_t dev, char *buf, size_t len);
 /* A mount point of the mount with this id (mountinfo), or of a mount of device dev; malloc'd. */
 int mount_path_by_id(int mnt_id, char **path);
 int mount_path_by_dev(dev_t dev, char **path);

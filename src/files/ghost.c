@@ -66,24 +66,30 @@ static int reopen_stolen(const struct fd_info *fi, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-static int dump_xattrs(struct dump_ctx *ctx, int fd, Ferry__RegEntry *r, const char *path)
+/*
+ * The inode's xattrs, read through the magic link of ferry's descriptor: nothing is opened, so a
+ * watch or fanotify mark on the removed inode sees no open or close from the dump.
+ */
+static int dump_xattrs(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__RegEntry *r, const char *path)
 {
-	ssize_t n = flistxattr(fd, NULL, 0);
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fi->stolen);
+	ssize_t n = listxattr(proc, NULL, 0);
 	if (n < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP))
 		return 0;
 	if (n <= 0)
 		return n < 0 ? fe_set(ctx->err, errno, "list the xattrs of %s", path) : 0;
 	char *names = arena_alloc(&ctx->arena, (size_t)n + 1);
 	r->xattrs = ARENA_ARRAY(&ctx->arena, Ferry__Xattr *, XATTRS_MAX);
-	if (!names || !r->xattrs || (n = flistxattr(fd, names, (size_t)n)) < 0)
+	if (!names || !r->xattrs || (n = listxattr(proc, names, (size_t)n)) < 0)
 		return fe_set(ctx->err, n < 0 ? errno : ENOMEM, "list the xattrs of %s", path);
 	for (char *p = names; p < names + n; p += strlen(p) + 1) {
-		ssize_t len = fgetxattr(fd, p, NULL, 0);
+		ssize_t len = getxattr(proc, p, NULL, 0);
 		uint8_t *v = len >= 0 && len <= XATTR_VALUE_MAX ? arena_alloc(&ctx->arena, (size_t)len + 1) : NULL;
 		Ferry__Xattr *x = ARENA_NEW(&ctx->arena, Ferry__Xattr);
 		if (r->n_xattrs == XATTRS_MAX)
 			return fe_msg(ctx->err, E2BIG, "%s has more than %d xattrs", path, XATTRS_MAX);
-		if (!v || !x || (len = fgetxattr(fd, p, v, (size_t)len)) < 0)
+		if (!v || !x || (len = getxattr(proc, p, v, (size_t)len)) < 0)
 			return fe_set(ctx->err, len < 0 ? errno : ENOMEM, "read xattr %s of %s", p, path);
 		ferry__xattr__init(x);
 		x->name = p;
@@ -105,7 +111,7 @@ static int dump_content(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__F
 	_cleanup_close_ int fd = reopen_stolen(fi, O_RDONLY);
 	if (fd < 0)
 		return fe_set(ctx->err, -fd, "reopen removed file %s", fe->path);
-	int r = dump_xattrs(ctx, fd, fe->reg, fe->path);
+	int r = dump_xattrs(ctx, fi, fe->reg, fe->path);
 	if (r < 0)
 		return r;
 	char what[PATH_MAX + 32];
@@ -230,11 +236,8 @@ int ghost_dump(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__FileEntry 
 		r->has_tmpfile = r->tmpfile = tmpfile;
 		return dump_content(ctx, fi, fe);
 	}
-	if (S_ISDIR(fi->st.st_mode)) {
-		_cleanup_close_ int fd = reopen_stolen(fi, O_RDONLY | O_DIRECTORY);
-		return fd < 0 ? fe_set(ctx->err, -fd, "reopen removed directory %s", fe->path)
-			      : dump_xattrs(ctx, fd, r, fe->path);
-	}
+	if (S_ISDIR(fi->st.st_mode))
+		return dump_xattrs(ctx, fi, r, fe->path);
 	if (S_ISLNK(fi->st.st_mode))
 		return dump_symlink(ctx, fi, fe);
 	fe->has_rdev = 1;	/* FIFO, socket or device node: made again with mknod */
