@@ -43,8 +43,9 @@ OUT=$ROOT/tests/out
 TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run the -R (leave running, dump twice) variant
-R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
+R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon stopped"
 R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
+R_TESTS+=" sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_scm unix_scm_kinds sock_fown unix_shutdown sock_netlink sock_packet inet_tcp_repair"
 R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
 R_TESTS+=" ghost_holes ghost_attrs ghost_links ghost_shared tmpfile opath cwd_removed fifo_removed dev_removed path_names unpriv_files"
 R_TESTS+=" ghost_watch cwd_proc"
@@ -509,7 +510,7 @@ run_fuzz() {
 # Suites that print their own PASS/FAIL/SKIP lines: tests/<suite>/run.sh BUILD.
 run_suites() {
 	local suite name line rc log
-	for suite in incremental transport transform images paths; do
+	for suite in incremental transport transform images safety paths; do
 		[ -x "$ROOT/tests/$suite/run.sh" ] || continue
 		selected "$suite/" || selected "$suite" || continue
 		log="$OUT/$suite.log"

@@ -21,6 +21,9 @@ static void dump_usage(FILE *out, const char *cmd)
 		"      --shell-job             the tree shares the caller's terminal\n"
 		"      --tcp-close             drop established TCP connections (else they are refused)\n"
 		"      --file-locks            save file locks held by the tree\n"
+		"      --tcp-established       established TCP connections with both ends in the tree (TCP repair)\n"
+		"      --ext-unix-sk           restore unix sockets whose peer is outside the tree\n"
+		"      --skip-in-flight        drop TCP connections not accepted yet (else refused)\n"
 		"      --irmap-scan-path DIR   look for watched inodes in DIR first (repeatable)\n"
 		"      --force-irmap           find watched inodes by scanning directories, not by handle\n"
 		"      --link-remap            a removed file still linked elsewhere: make a hidden link to it\n"
@@ -44,7 +47,8 @@ static void dump_usage(FILE *out, const char *cmd)
 enum {
 	OPT_SHELL = 256, OPT_STATS, OPT_TCP_CLOSE, OPT_LOCKS, OPT_TRACK, OPT_PREV, OPT_PS, OPT_ADDR, OPT_PORT,
 	OPT_TOKEN, OPT_CERT, OPT_KEY, OPT_CA, OPT_COMPRESS, OPT_ENCRYPT, OPT_STATS_JSON, OPT_IRMAP_PATH, OPT_FORCE_IRMAP,
-	OPT_LINK_REMAP, OPT_GHOST_LIMIT, OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
+	OPT_TCP_EST, OPT_EXT_UNIX, OPT_SKIP_IN_FLIGHT, OPT_LINK_REMAP, OPT_GHOST_LIMIT, OPT_GHOST_FIEMAP,
+	OPT_NO_GHOST_FIEMAP,
 };
 
 /* "1048576", "1M", "512K", "2G": bytes; 0 is refused (it would mean the default). */
@@ -75,6 +79,8 @@ static int run(int argc, char **argv, int pre)
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 		{ "irmap-scan-path", required_argument, NULL, OPT_IRMAP_PATH },
 		{ "force-irmap", no_argument, NULL, OPT_FORCE_IRMAP },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_EST }, { "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX },
+		{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP }, { "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
@@ -97,6 +103,9 @@ static int run(int argc, char **argv, int pre)
 		case OPT_STATS: o.display_stats = 1; break;
 		case OPT_TCP_CLOSE: o.tcp_close = 1; break;
 		case OPT_LOCKS: o.file_locks = 1; break;
+		case OPT_TCP_EST: o.tcp_established = 1; break;
+		case OPT_EXT_UNIX: o.ext_unix_sk = 1; break;
+		case OPT_SKIP_IN_FLIGHT: o.skip_in_flight = 1; break;
 		case OPT_TRACK: o.track_mem = 1; break;
 		case OPT_PREV: o.prev_dir = optarg; break;
 		case OPT_PS: page_server = 1; break;
@@ -152,6 +161,7 @@ static int run(int argc, char **argv, int pre)
 		return 2;
 	}
 	log_set_console_level(verbosity);
+	o.cancel = cli_guard_worker();	/* from here on we are the worker: see cli/guard.c */
 	int r = 0;
 	if (page_server) {
 		ro.progress = verbosity >= LOG_WARN;

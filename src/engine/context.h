@@ -43,6 +43,8 @@ struct dtask {
 	uint64_t sc_addr;		/* a syscall instruction in its vdso */
 	struct injector inj;		/* injection into the leader */
 	int injecting;
+	int stop_signal;		/* the group stop it was in (SIGSTOP, SIGTSTP…), 0 if running */
+	int stop_waitable;		/* its parent has not collected that stop with waitid() yet */
 	Ferry__TaskCore *core;
 	Ferry__Mm *mm;
 	Ferry__FdTable *fds;
@@ -88,9 +90,13 @@ struct dump_ctx {
 	struct progress progress;	/* pages copied, on a terminal after a second */
 	Ferry__ShmImage shm;		/* SysV segments met so far (mem/sysvshm.c) */
 	pid_t old_holder;		/* mem/track.c: the previous image's tracking holder */
+	pid_t new_holder;		/* mem/track.c: the holder this dump started (stopped if it fails) */
+	uint64_t new_holder_start;
+	int track_consumed;		/* mem/track.c: the previous holder's written bits were read */
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
+	struct sk_dump *sk;		/* files/sktree.c: sockets checked once the whole tree is dumped */
 	struct path_dump *paths;	/* files/reg.c, ghost.c: mounts seen, hidden links made (removed if the dump fails) */
 	struct ferry_err *err;
 };
@@ -148,6 +154,8 @@ struct restore_ctx {
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	int late_opened;		/* files/files.c: files opened once the tasks exist are open */
+	int unix_built;			/* files/unix-restore.c: every unix socket made (into the stash) */
+	struct sk_restore *skr;		/* files/sktree.c: unix-pending.img, its files merged into files */
 	pid_t restorer_pid;
 	pid_t restorer_ppid;
 	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */
@@ -167,6 +175,9 @@ struct task_obj_ops {
 /* The registered task-level objects, in the order they are dumped and restored. */
 extern const struct task_obj_ops *const task_objects[];
 
+/* -ECANCELED (with the error set) once the caller asked the dump to stop (opts->cancel). */
+int dump_cancelled(struct dump_ctx *ctx);
+
 /* Injected call helpers that turn a failed syscall into an error naming the call. */
 int dump_inject(struct dump_ctx *ctx, struct dtask *t, long *ret, const char *what, long nr, const unsigned long a[6]);
 #define DINJ(ctx, t, ret, what, nr, ...) \
@@ -176,8 +187,6 @@ int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const c
 #define RINJ(ctx, inj, ret, what, nr, ...) \
 	rst_inject((ctx), (inj), (ret), (what), (nr), (const unsigned long[6]){ __VA_ARGS__ })
 
-/* Scratch layout in the dumped task (one page set, mapped for the duration of the dump). */
-#define DUMP_SCRATCH_SIZE (4 * 4096)
 /* Trampoline in the restored task: page 0 holds `syscall; int3`, the rest is scratch. */
 #define TRAMP_SIZE (4 * 4096)
 #define TRAMP_SCRATCH_OFF 4096

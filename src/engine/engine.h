@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Public entry points of the engine: dump and restore of a process with its threads. */
 #pragma once
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "common/error.h"
@@ -16,6 +17,9 @@ struct dump_opts {
 	const char *log_file;	/* relative names go into dir; NULL: dump.log */
 	int display_stats;
 	int tcp_close;		/* drop established TCP connections instead of refusing them */
+	int tcp_established;	/* established TCP connections by TCP repair (both ends in the tree) */
+	int ext_unix_sk;	/* unix sockets whose peer is outside the tree: restored (CRIU's --ext-unix-sk) */
+	int skip_in_flight;	/* drop TCP connections a listener has not accepted yet */
 	int file_locks;		/* save flock/POSIX locks (refused otherwise) */
 	struct img_sink *sink;	/* where image files go; NULL: into dir (a page server: transport/) */
 	int pre_dump;		/* copy memory only, while the tree runs on (ferry pre-dump) */
@@ -26,6 +30,7 @@ struct dump_opts {
 	int force_irmap;	/* find watched inodes by scanning directories, not by file handle */
 	const char *const *irmap_scan_paths;	/* directories scanned first for watched inodes */
 	size_t n_irmap_scan_paths;
+	const volatile sig_atomic_t *cancel;	/* set non-zero (any thread, a signal handler) to stop */
 	int link_remap;		/* a removed file still linked elsewhere: link it to a hidden name (CRIU's --link-remap) */
 	uint64_t ghost_limit;	/* the largest removed file whose content the image carries; 0: no limit but the image's */
 	int ghost_fiemap;	/* CRIU's --ghost-fiemap (1) / --no-ghost-fiemap (0), -1 unset: holes are always kept */
@@ -48,6 +53,9 @@ struct restore_opts {
 	const char *stats_json;	/* also write the statistics as JSON to this file ("-": stdout) */
 	const char *key_file;	/* the key of an encrypted image (decoded as it is read) */
 	int caller_waits;	/* detached, but the caller waits for the root: it stays ferry's child */
+	const volatile sig_atomic_t *cancel;	/* set non-zero to stop (honoured until the release) */
+	void (*released)(void *arg);	/* called once the tree runs, before waiting for it */
+	void *released_arg;
 	int allow_changed_files;	/* restore files whose size, mode or inode changed since the dump (refused otherwise) */
 };
 

@@ -28,9 +28,12 @@
 #include "engine/context.h"
 #include "engine/restore-child.h"
 #include "engine/restore-tree.h"
+#include "engine/restore-stop.h"
+#include "engine/restore-guard.h"
 #include "engine/stats.h"
 #include "files/files.h"
 #include "files/path.h"
+#include "files/sktree.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "task/task.h"
@@ -171,7 +174,8 @@ static int stage_read_images(struct restore_ctx *ctx)
 		return fe_msg(ctx->err, EINVAL, "%s is a pre-dump (memory only): restore the dump made after it "
 			      "with --prev-images-dir", ctx->opts->dir);
 	if (r < 0 || (r = READ_IMG(ctx, IMG_PSTREE, 0, &ctx->pstree)) < 0 ||
-	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = link_tree(ctx)) < 0 ||
+	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = sk_restore_read(ctx)) < 0 ||
+	    (r = link_tree(ctx)) < 0 ||
 	    (r = files_validate(ctx->files, &ctx->file_idx, ctx->err)) < 0)
 		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++)
@@ -302,7 +306,7 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 	t->alive = 1;
 	if (ctx->sibling) {
 		char c;	/* it says it is set up; EOF if it died */
-		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, ctx->err) : -ECHILD;
+		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, NULL, ctx->err) : -ECHILD;
 		close(sv[0]);
 	} else {
 		r = pt_wait_stop(t->pid, &st);
@@ -326,7 +330,7 @@ static int stage_fork_root(struct restore_ctx *ctx)
 	t->threads[0].attached = 1;
 	ctx->stats.forking_us += now_us() - t0;
 	ctx->stats.has_forking_us = 1;
-	return fault_point("restore-after-fork") ? fe_msg(ctx->err, EIO, "fault injected after fork") : 0;
+	return 0;
 }
 
 static int stage_root_memory(struct restore_ctx *ctx)
@@ -337,7 +341,7 @@ static int stage_root_memory(struct restore_ctx *ctx)
 	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
 	    (r = mem_restore_mm_fields(ctx, t)) < 0)
 		return r;
-	return fault_point("restore-after-mm") ? fe_msg(ctx->err, EIO, "fault injected after mm") : 0;
+	return 0;
 }
 
 static int stage_objects(struct restore_ctx *ctx)
@@ -380,18 +384,24 @@ static int stage_release(struct restore_ctx *ctx)
 		}
 	}
 	progress_end(&ctx->progress);
-	ghost_restore_finish(ctx, 1);	/* the hidden links of --link-remap go */
 	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
 	files_close_all(ctx);
-	for (size_t k = ctx->ntasks; k-- > 0;) {
+	struct restore_guard g;
+	if ((r = guard_start(ctx, &g)) < 0)
+		return r;
+	for (size_t k = ctx->ntasks; k-- > 0 && r == 0;) {
 		struct rtask *t = &ctx->tasks[k];
-		for (size_t i = t->nthreads; !t->zombie && i-- > 0;) {
+		for (size_t i = t->nthreads; !t->zombie && i-- > 0 && r == 0;) {
 			if ((r = pt_detach(t->threads[i].tid, 0)) < 0)
-				return fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
-			t->threads[i].attached = 0;
+				r = fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
+			else
+				t->threads[i].attached = 0;
 		}
+		if (r == 0 && k == ctx->ntasks - 1 && fault_point("restore-mid-release"))
+			r = fe_msg(ctx->err, EIO, "fault injected in the middle of the release");
 	}
-	return 0;
+	guard_stop(&g);	/* on failure, restore_abort kills the tree */
+	return r;
 }
 
 static void restore_abort(struct restore_ctx *ctx)
@@ -427,6 +437,7 @@ static void write_pidfile(struct restore_ctx *ctx)
 static void free_images(struct restore_ctx *ctx)
 {
 	files_close_all(ctx);
+	ghost_restore_finish(ctx, 0);	/* what is left of it: nothing is removed */
 	chain_close(ctx->chain);
 	ctx->chain = NULL;
 	for (size_t k = 0; k < ctx->ntasks; k++) {
@@ -443,6 +454,7 @@ static void free_images(struct restore_ctx *ctx)
 	free(ctx->tasks);
 	idx_free(&ctx->file_idx);
 	idx_free(&ctx->memfd_idx);
+	sk_restore_free(ctx);
 	img_free((ProtobufCMessage *)ctx->files);
 	img_free((ProtobufCMessage *)ctx->pstree);
 	img_free((ProtobufCMessage *)ctx->inv);
@@ -502,17 +514,25 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "tree", restore_tree_tasks },
 		{ "threads", restore_tree_threads },
 		{ "sessions", restore_tree_sessions },
+		{ "stops", restore_tree_stops },
 		{ "objects", stage_objects },
 		{ "release", stage_release },
 	};
 	ferry__restore_stats__init(&ctx.stats);
+	pt_reports_clear();
+	fault_set_cancel(o->cancel);
 	uint64_t t0 = now_us();
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
 		uint64_t ts = now_us();
-		r = stages[i].fn(&ctx);
+		if (o->cancel && *o->cancel)	/* not inside a stage: a release that began goes to its end */
+			r = fe_msg(err, ECANCELED, "cancelled");
+		if (r == 0)
+			r = stages[i].fn(&ctx);
 		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
 			 (unsigned long long)(now_us() - ts));
+		if (r == 0 && fault_stage("restore-after", stages[i].name))
+			r = fe_msg(err, EIO, "fault injected after %s", stages[i].name);
 	}
 	if (r < 0) {
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
@@ -521,9 +541,12 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		shm_restore_finish(&ctx, 1);
 	} else {
 		shm_restore_finish(&ctx, 0);
+		ghost_restore_finish(&ctx, 1);	/* the tree runs: the hidden links of --link-remap go */
 		finish_stats(&ctx, t0);
 		pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
 		write_pidfile(&ctx);
+		if (o->released)
+			o->released(o->released_arg);
 		if (o->display_stats)
 			stats_restore_print(&ctx.stats);
 		if (o->stats_json)
@@ -545,5 +568,6 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
 	log_close_file();
+	fault_set_cancel(NULL);
 	return r;
 }

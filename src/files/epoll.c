@@ -66,16 +66,20 @@ static int is_holder(pid_t pid, int fd, const char *path, const struct stat *st,
 
 /*
  * The registered file is at fd tfd in the task, or (closed since, or the number reused) held
- * open by some task of the tree: then the registration is replayed through that file.
+ * open by some task of the tree: then the registration is replayed through that file. An epoll
+ * in flight (no fd in the task) is compared through ferry's descriptor for it.
  */
-static int check_target(struct dump_ctx *ctx, struct dtask *t, int efd, Ferry__EpollTarget *tg, int toff)
+static int check_target(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__EpollTarget *tg,
+			int toff)
 {
-	long c = cmp_target(t->pid, tg->tfd, t->pid, efd, tg->tfd, toff);
+	pid_t epid = fi->fd >= 0 ? t->pid : getpid();
+	int efd = fi->fd >= 0 ? fi->fd : fi->stolen;
+	long c = cmp_target(t->pid, tg->tfd, epid, efd, tg->tfd, toff);
 	if (c == 0)
 		return 0;
 	if (c < 0 && errno != EBADF && errno != ENOENT)
 		return fe_set(ctx->err, errno, "kcmp(KCMP_EPOLL_TFD) on fd %d", tg->tfd);
-	struct holder_search h = { .epid = t->pid, .efd = efd, .tfd = tg->tfd, .toff = toff, .ino = tg->ino };
+	struct holder_search h = { .epid = epid, .efd = efd, .tfd = tg->tfd, .toff = toff, .ino = tg->ino };
 	if (!files_tree_walk(ctx, is_holder, &h))
 		return fe_msg(ctx->err, EOPNOTSUPP,
 			      "epoll watches fd %d (inode %" PRIu64 "), which the task has closed or reused since, and no "
@@ -83,7 +87,7 @@ static int check_target(struct dump_ctx *ctx, struct dtask *t, int efd, Ferry__E
 	tg->has_holder_pid = tg->has_holder_fd = 1;
 	tg->holder_pid = h.pid;
 	tg->holder_fd = h.fd;
-	pr_debug("pid %d: epoll fd %d watches fd %d, closed since: the file is fd %d of pid %d\n", t->pid, efd,
+	pr_debug("pid %d: epoll fd %d watches fd %d, closed since: the file is fd %d of pid %d\n", t->pid, fi->fd,
 		 tg->tfd, h.fd, h.pid);
 	return 0;
 }
@@ -125,7 +129,7 @@ static int epoll_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 		for (size_t k = 0; k < ep->n_targets; k++)
 			toff += ep->targets[k]->tfd == tg->tfd;
 		if (r == 0)
-			r = check_target(ctx, t, fi->fd, tg, toff);
+			r = check_target(ctx, t, fi, tg, toff);
 		if (r < 0)
 			return r;
 		ep->targets[ep->n_targets++] = tg;

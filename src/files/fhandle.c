@@ -251,7 +251,7 @@ const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, dev_t de
 {
 	for (size_t i = 0; i < ctx->files->n_files; i++) {
 		const Ferry__FileEntry *fe = ctx->files->files[i];
-		int fd = is_removed(fe, ino, dev) ? files_master_fd(ctx, fe->id) : -1;
+		int fd = is_removed(fe, ino, dev) ? files_open_id(ctx, fe->id) : -1;	/* a watch in flight may come first */
 		if (fd >= 0) {
 			snprintf(buf, len, "/proc/self/fd/%d", fd);
 			return buf;

@@ -39,6 +39,8 @@ OPTIONAL_OPS(pidfd_file_ops);
 OPTIONAL_OPS(fanotify_file_ops);
 OPTIONAL_OPS(nsfd_file_ops);
 OPTIONAL_OPS(proc_file_ops);
+OPTIONAL_OPS(netlink_file_ops);
+OPTIONAL_OPS(packet_file_ops);
 
 /*
  * In match order: /proc files before regular files, O_PATH descriptors of nodes (opath.c) before
@@ -49,6 +51,7 @@ static const struct file_ops *const file_kinds[] = {
 	&ctty_file_ops, &tty_file_ops, &chr_file_ops, &pipe_file_ops, &unix_file_ops, &inet_file_ops, &eventfd_file_ops,
 	&signalfd_file_ops, &timerfd_file_ops, &epoll_file_ops, &inotify_file_ops, &fanotify_file_ops,
 	&pidfd_file_ops, &nsfd_file_ops,
+	&netlink_file_ops, &packet_file_ops,
 };
 
 /* Status flags F_SETFL changes (O_ASYNC is fown.c's: it must be set in the task). */
@@ -135,12 +138,17 @@ static int add_file(struct dump_ctx *ctx, Ferry__FileEntry *fe)
 	return 0;
 }
 
+static const struct file_ops *match_kind(struct dump_ctx *ctx, const struct fd_info *fi)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(file_kinds); i++)
+		if (file_kinds[i] && file_kinds[i]->match(fi, ctx->opts))
+			return file_kinds[i];
+	return NULL;
+}
+
 int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, uint32_t *id)
 {
-	const struct file_ops *ops = NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(file_kinds) && !ops; i++)
-		if (file_kinds[i] && file_kinds[i]->match(fi, ctx->opts))
-			ops = file_kinds[i];
+	const struct file_ops *ops = match_kind(ctx, fi);
 	if (!ops)
 		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d is %s, which this version cannot checkpoint",
 			      t->pid, fi->fd, fi->link);
@@ -153,11 +161,20 @@ int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	fe->flags = fi->flags;
 	fe->has_pos = 1;
 	fe->pos = fi->pos;
-	int r = ops->dump(ctx, t, fi, fe);
+	/* known before its dump runs: a queue holding it in flight (a cycle) finds it by kcmp */
+	int r = fi->fd >= 0 ? remember(ctx, t->pid, fi->fd, &fi->st, fe->id) :
+		fi->held ? remember(ctx, getpid(), fi->stolen, &fi->st, fe->id) : 0;
+	if (r < 0)
+		return fe_set(ctx->err, ENOMEM, "fd table");
+	r = ops->dump(ctx, t, fi, fe);
 	if (r == 0 && fi->stolen >= 0)
 		r = fown_dump(ctx, t, fi, fe);
+	if (r == 0 && fi->held && fe->fown)	/* set again through a task's fd: none holds it */
+		r = fe_msg(ctx->err, EOPNOTSUPP, "in flight with a signal-driven I/O owner or O_ASYNC (F_SETOWN), "
+			   "which only a task holding it could set again: not supported");
 	if (r < 0)
-		return fe_wrap(ctx->err, r, "pid %d: fd %d (%s)", t->pid, fi->fd, fi->link);
+		return fi->fd >= 0 ? fe_wrap(ctx->err, r, "pid %d: fd %d (%s)", t->pid, fi->fd, fi->link)
+				   : fe_wrap(ctx->err, r, "pid %d: %s", t->pid, fi->link);	/* in flight, or mapped */
 	if (add_file(ctx, fe) < 0)
 		return fe_set(ctx->err, ENOMEM, "file table");
 	*id = fe->id;
@@ -194,9 +211,9 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dtask *t, int fd)
 			return fe_set(ctx->err, errno, "pid %d: take a look at fd %d (pidfd_getfd)", t->pid, fd);
 		r = files_dump_object(ctx, t, &fi, &e->file_id);
 		close(fi.stolen);
-	}
-	if (r == 0 && remember(ctx, t->pid, fd, &fi.st, e->file_id) < 0)
+	} else if (remember(ctx, t->pid, fd, &fi.st, e->file_id) < 0) {
 		r = fe_set(ctx->err, ENOMEM, "fd table");
+	}
 	if (r == 0)
 		t->fds->fds[t->fds->n_fds++] = e;
 	return r;
@@ -430,25 +447,42 @@ static int fix_flags(int fd, const Ferry__FileEntry *fe, struct ferry_err *err)
 	return 0;
 }
 
-static int open_one(struct restore_ctx *ctx, size_t i)
+#define OPENING -2	/* master[i] while its open() runs: asked again means a cycle */
+
+/* ferry's descriptor for file i, opened now if its turn has not come yet (a file in flight). */
+static int open_index(struct restore_ctx *ctx, size_t i)
 {
 	const Ferry__FileEntry *fe = ctx->files->files[i];
 	const struct file_ops *ops = kind_ops(fe->kind);
 	int inh = inherited(ctx, fe), fd, r;
+	if (ctx->master[i] >= 0)
+		return ctx->master[i];
+	if (ctx->master[i] == OPENING)
+		return fe_msg(ctx->err, ELOOP, "file %u needs itself to be opened first", fe->id);
+	if (inh < 0 && (!ops->open || (ops->phase == FILE_OPEN_LATE && !ctx->late_opened)))
+		return fe_msg(ctx->err, EBADMSG, "file %u (%s) cannot be opened before the tasks exist", fe->id, ops->name);
+	ctx->master[i] = OPENING;
 	if (inh >= 0) {
 		fd = fcntl(inh, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
-			return fe_set(ctx->err, errno, "--inherit-fd fd[%d]", inh);
-		ctx->master[i] = fd;
-		return 0;
+			fd = fe_set(ctx->err, errno, "--inherit-fd fd[%d]", inh);
+	} else {
+		fd = ops->open(ctx, fe, ctx->err);
+		if (fd < 0)
+			fd = fe_wrap(ctx->err, fd, "file %u (%s)", fe->id, fe->path ? fe->path : ops->name);
+		else if (!ops->callers && (r = fix_flags(fd, fe, ctx->err)) < 0) {
+			close(fd);
+			fd = fe_wrap(ctx->err, r, "file %u (%s)", fe->id, fe->path ? fe->path : ops->name);
+		}
 	}
-	fd = ops->open(ctx, fe, ctx->err);
-	if (fd < 0)
-		return fe_wrap(ctx->err, fd, "file %u (%s)", fe->id, fe->path ? fe->path : ops->name);
-	ctx->master[i] = fd;
-	if (!ops->callers && (r = fix_flags(fd, fe, ctx->err)) < 0)
-		return fe_wrap(ctx->err, r, "file %u (%s)", fe->id, fe->path ? fe->path : ops->name);
-	return 0;
+	ctx->master[i] = fd < 0 ? -1 : fd;
+	return fd;
+}
+
+int files_open_id(struct restore_ctx *ctx, uint32_t id)
+{
+	long i = ctx->master ? idx_find(&ctx->file_idx, id) : -1;
+	return i < 0 ? fe_msg(ctx->err, EBADMSG, "files.img: no file %u", id) : open_index(ctx, (size_t)i);
 }
 
 static int open_phase(struct restore_ctx *ctx, int phase)
@@ -457,7 +491,7 @@ static int open_phase(struct restore_ctx *ctx, int phase)
 		const struct file_ops *ops = kind_ops(ctx->files->files[i]->kind);
 		if (ops->phase != phase || !ops->open || ctx->master[i] >= 0)
 			continue;
-		int r = open_one(ctx, i);
+		int r = open_index(ctx, i);
 		if (r < 0)
 			return r;
 	}
@@ -498,7 +532,6 @@ static int files_open_late(struct restore_ctx *ctx)
 
 void files_close_all(struct restore_ctx *ctx)
 {
-	ghost_restore_finish(ctx, 0);
 	for (size_t i = 0; ctx->master && i < ctx->files->n_files; i++)
 		if (ctx->master[i] >= 0)
 			close(ctx->master[i]);
@@ -516,19 +549,11 @@ void files_close_all(struct restore_ctx *ctx)
 	ctx->nkept = 0;
 }
 
-static ssize_t file_index(struct restore_ctx *ctx, uint32_t id)
-{
-	for (size_t i = 0; i < ctx->files->n_files; i++)
-		if (ctx->files->files[i]->id == id)
-			return (ssize_t)i;
-	return -1;
-}
-
 /* A file only the task can open: opened inside t, then ferry takes its own copy for other holders. */
 static int open_in_task(struct restore_ctx *ctx, struct rtask *t, const Ferry__FileEntry *fe, long *remote)
 {
 	const struct file_ops *ops = kind_ops(fe->kind);
-	ssize_t idx = file_index(ctx, fe->id);
+	long idx = idx_find(&ctx->file_idx, fe->id);
 	int r = ops->open_task(ctx, t, fe, remote);
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "file %u (%s)", fe->id, fe->path ? fe->path : ops->name);
@@ -543,7 +568,7 @@ static int open_in_task(struct restore_ctx *ctx, struct rtask *t, const Ferry__F
 /* Gives t file e at a temporary number *tmp (fetched from ferry or opened inside t). */
 static int place_file(struct restore_ctx *ctx, struct rtask *t, long pidfd, const Ferry__FdEntry *e, long *tmp)
 {
-	const Ferry__FileEntry *fe = files_find(ctx->files, e->file_id);
+	const Ferry__FileEntry *fe = files_find_id(ctx, e->file_id);
 	const struct file_ops *ops = fe ? kind_ops(fe->kind) : NULL;
 	int master = files_master_fd(ctx, e->file_id);
 	if (master < 0 && ops && ops->open_task)
@@ -586,6 +611,83 @@ int files_install_injected(struct restore_ctx *ctx, struct rtask *t)
 	return RINJ(ctx, inj, &ret, "close", SYS_close, pidfd);
 }
 
+/* A task fd not dumped yet that holds the same open file description as ferry's fd, or 0. */
+static int find_in_tasks(struct dump_ctx *ctx, int fd, const struct stat *st, struct dtask **owner, int *tfd)
+{
+	char path[64];
+	for (size_t i = 0; i < ctx->ntasks; i++) {
+		struct dtask *t = &ctx->tasks[i];
+		snprintf(path, sizeof(path), "/proc/%d/fd", t->pid);
+		_cleanup_closedir_ DIR *d = t->zombie ? NULL : opendir(path);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			struct stat ts;
+			int n = atoi(de->d_name);
+			if (de->d_name[0] < '0' || de->d_name[0] > '9' || fstatat(dirfd(d), de->d_name, &ts, 0) < 0 ||
+			    ts.st_ino != st->st_ino || ts.st_dev != st->st_dev ||
+			    syscall(SYS_kcmp, getpid(), t->pid, 0 /* KCMP_FILE */, fd, n) != 0)
+				continue;
+			*owner = t;
+			*tfd = n;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Kinds a unix queue cannot carry at restore: refilled before any task exists, or needing one. */
+static int check_in_flight(struct dump_ctx *ctx, const struct fd_info *fi)
+{
+	const struct file_ops *ops = match_kind(ctx, fi);
+	if (ops && ops->phase == FILE_OPEN_LATE)
+		return fe_msg(ctx->err, EOPNOTSUPP, "a %s (%s) in flight (SCM_RIGHTS): it names tasks or their "
+			      "namespaces, which do not exist yet when unix queues are filled again at restore: "
+			      "not supported", ops->name, fi->link);
+	if (ops && !ops->open)
+		return fe_msg(ctx->err, EOPNOTSUPP, "%s (%s) in flight (SCM_RIGHTS): only a task holding it can open it "
+			      "again: not supported", ops->name, fi->link);
+	return 0;
+}
+
+int files_dump_held(struct dump_ctx *ctx, struct dtask *t, int fd, uint32_t *id)
+{
+	char path[64];
+	_cleanup_free_ char *link = NULL, *info = NULL;
+	struct fd_info fi = { .fd = -1, .stolen = fd, .held = 1 };
+	struct dtask *owner = NULL;
+	int tfd = -1, r;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (read_link(path, &link) < 0 || fstat(fd, &fi.st) < 0 || read_fdinfo(getpid(), fd, &fi, &info) < 0)
+		return fe_set(ctx->err, errno ? errno : EIO, "inspect a descriptor in flight");
+	fi.link = link;
+	if ((r = check_in_flight(ctx, &fi)) < 0)
+		return r;
+	if (shared_id(ctx, getpid(), fd, &fi.st, id))
+		return 0;	/* a task's fd dumped already, or a descriptor in flight met before */
+	if (find_in_tasks(ctx, fd, &fi.st, &owner, &tfd)) {	/* that fd finds it when its turn comes */
+		fi.fd = tfd;
+		fi.held = 0;
+		return files_dump_object(ctx, owner, &fi, id);
+	}
+	/* ferry's copy: later ones compare against it (kcmp) */
+	if ((fi.stolen = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return fe_set(ctx->err, errno, "keep a descriptor in flight");
+	r = files_dump_object(ctx, t, &fi, id);
+	if (r < 0 && !shared_id(ctx, getpid(), fi.stolen, &fi.st, id))
+		close(fi.stolen);	/* not registered: nobody closes it later */
+	return r;
+}
+
+void files_release_held(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nseen; i++)
+		if (ctx->seen[i].pid == getpid() && ctx->seen[i].fd >= 0) {
+			close(ctx->seen[i].fd);
+			ctx->seen[i].fd = -1;
+			ctx->seen[i].ino = 0;	/* matches nothing any more */
+		}
+}
+
 int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id)
 {
 	struct fd_info fi = { .fd = -1, .link = link, .stolen = fd, .flags = O_RDWR };
@@ -611,7 +713,11 @@ int files_object_for_mapping(struct restore_ctx *ctx, uint32_t file_id, int writ
 		base = memfd_primary(ctx, fe, err);
 	else if (fe && fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted)
 		base = files_master_fd(ctx, file_id);
-	else
+	else if (fe && fe->kind == FERRY__FILE_KIND__FILE_PACKET_SK) {	/* its rings; a socket cannot be reopened */
+		int fd = files_master_fd(ctx, file_id);
+		fd = fd < 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		return fd < 0 ? fe_set(err, errno ? errno : EBADF, "the packet socket of a ring mapping") : fd;
+	} else
 		return fe_msg(err, EBADMSG, "mm image maps file %u, which is not a memfd or deleted file", file_id);
 	if (base < 0)
 		return base;

@@ -28,6 +28,7 @@ struct fd_info {
 	int cloexec;
 	const char *fdinfo;	/* the whole /proc/PID/fdinfo/N text */
 	int stolen;		/* ferry's duplicate of the task's fd (same open file description) */
+	int held;		/* fd < 0: stolen is a descriptor in flight ferry keeps (files_dump_held) */
 };
 
 /* When ops->open runs at restore. */
@@ -64,7 +65,7 @@ extern const struct file_ops reg_file_ops, dir_file_ops, chr_file_ops, tty_file_
 extern const struct file_ops pipe_file_ops, unix_file_ops, inet_file_ops, eventfd_file_ops,
 	signalfd_file_ops, timerfd_file_ops, epoll_file_ops, inotify_file_ops, memfd_file_ops, opath_file_ops;
 extern const struct file_ops pty_file_ops, pidfd_file_ops, fanotify_file_ops, nsfd_file_ops, proc_file_ops,
-	ctty_file_ops;
+	ctty_file_ops, netlink_file_ops, packet_file_ops;
 extern const struct task_obj_ops files_obj, locks_obj, fown_obj;
 
 #define FILES_MAX (1u << 22)	/* open file descriptions in one image */
@@ -94,6 +95,8 @@ const Ferry__FileEntry *files_find(const Ferry__Files *files, uint32_t id);
 /* The same in a restore's image, through its index (ctx->file_idx). */
 const Ferry__FileEntry *files_find_id(struct restore_ctx *ctx, uint32_t id);
 
+/* The file id of the packet socket (inode ino) whose rings a task maps; -ENOENT if not dumped. */
+int packet_file_for_mapping(struct dump_ctx *ctx, uint64_t ino, uint32_t *id);
 /* Dumps an object that no fd names (a memfd only mapped): matched, dumped and added like an fd's. */
 int files_dump_object(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, uint32_t *id);
 /* By injection: gives the task a descriptor for ferry's fd (pidfd_getfd); *remote is its number. */
@@ -142,6 +145,15 @@ const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, dev_t de
 int mount_path_by_id(int mnt_id, char **path);
 int mount_path_by_dev(dev_t dev, char **path);
 
+/*
+ * A descriptor ferry holds that no task's table names (received in flight with SCM_RIGHTS): its
+ * file id — the one of the same open file description in some task (kcmp), or a new object. The
+ * descriptor is kept (compared against later ones) until files_release_held().
+ */
+int files_dump_held(struct dump_ctx *ctx, struct dtask *t, int fd, uint32_t *id);
+void files_release_held(struct dump_ctx *ctx);
+/* Restore: ferry's descriptor for file id, opening it now if its turn has not come yet. */
+int files_open_id(struct restore_ctx *ctx, uint32_t id);
 /* Restore stages (engine/restore.c): create every file in ferry; give a forked task its table. */
 int files_open_all(struct restore_ctx *ctx);
 int files_install_injected(struct restore_ctx *ctx, struct rtask *t);

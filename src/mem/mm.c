@@ -102,6 +102,14 @@ static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 				return r;
 			continue;
 		}
+		unsigned long long ino;
+		if (v->path && sscanf(v->path, "socket:[%llu]", &ino) == 1) {	/* packet rings (files/packet.c) */
+			if (packet_file_for_mapping(ctx, ino, &v->file_id) < 0)
+				return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: mapping of %s at %#llx: its socket is not "
+					      "held by this task: not supported", t->pid, v->path, (unsigned long long)v->start);
+			v->has_file_id = 1;
+			continue;
+		}
 		if (!v->path || (strncmp(v->path, "/memfd:", 7) && !v->deleted))
 			continue;
 		char path[96];

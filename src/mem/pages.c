@@ -250,6 +250,8 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 		off += len;
 	}
 	int r = pages_write(ps, b->store_idx, b->buf, b->pages, ctx->err);
+	if (r == 0)
+		r = dump_cancelled(ctx);	/* a long copy honours a cancel request batch by batch */
 	progress_add(&ctx->progress, b->pages * 4096);
 	b->store_idx += b->pages;
 	b->n = 0;

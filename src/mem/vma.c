@@ -138,7 +138,7 @@ int mm_validate(const Ferry__Mm *mm, int pid, struct ferry_err *err)
 		    v->end > (1ULL << 57) || (v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) ||
 		    (uint32_t)v->kind > FERRY__VMA_KIND__VMA_SYSV_SHM || (v->has_pgoff && v->pgoff % 4096) ||
 		    ((v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE || v->kind == FERRY__VMA_KIND__VMA_FILE_SHARED) &&
-		     (!v->path || v->path[0] != '/')))
+		     (!v->path || (v->path[0] != '/' && !v->has_file_id))))	/* file_id: an object (packet rings) */
 			return fe_msg(err, EBADMSG, "mm-%d.img: VMA %zu (%#llx-%#llx) is malformed", pid, i,
 				      (unsigned long long)v->start, (unsigned long long)v->end);
 		prev = v->end;

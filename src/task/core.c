@@ -13,6 +13,7 @@
 #include "files/files.h"
 #include "files/path.h"
 #include "inject/ptrace.h"
+#include "files/sktree.h"
 #include "mem/mem.h"
 #include "task/task.h"
 
@@ -22,6 +23,7 @@
  */
 const struct task_obj_ops *const task_objects[] = {
 	&files_obj,
+	&sockets_obj,		/* checks a socket's peers once every task's files are dumped */
 	&fs_obj,	/* cwd and root (files/fs.c): after the files, whose entries they share */
 	&locks_obj,
 	&mm_obj,
