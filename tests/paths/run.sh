@@ -143,8 +143,11 @@ link_remap() {
 	start hold "$d" HOLD_MODE=elsewhere || { fail $n "the holder did not start" "$d/test.out"; return; }
 	dumped $n "$d" --link-remap || return
 	[ "$(hidden_links "$d/sub1")" = 1 ] || { fail $n "no hidden link after dump --link-remap"; return; }
-	FERRY_FAULT=restore-after-mm restore_refused $n "$d" "fault injected" || return
+	FERRY_FAULT=restore-after-root-memory restore_refused $n "$d" "fault injected" || return
 	[ "$(hidden_links "$d/sub1")" = 1 ] || { fail $n "a failed restore removed the hidden link: the image cannot be restored again"; return; }
+	# the release is all or nothing: one that fails half-way kills the tree, and keeps the link
+	FERRY_FAULT=restore-mid-release restore_refused $n "$d" "fault injected in the middle of the release" || return
+	[ "$(hidden_links "$d/sub1")" = 1 ] || { fail $n "a restore that failed in its release removed the hidden link"; return; }
 	restore_check $n "$d" "$d/img" || return
 	[ "$(hidden_links "$d")" = 0 ] || { fail $n "the hidden link is left after the restore"; return; }
 	pass $n
