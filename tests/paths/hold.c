@@ -8,6 +8,7 @@
 //   cwd        its working directory is "wd"
 //   mount      a file on a tmpfs mounted at "mnt", which is then lazily unmounted
 //   deep       a file 5000 bytes of path below the test directory (more than PATH_MAX)
+//   sockgone   an O_PATH descriptor of the file of its own unix listener "sk", removed since
 #include "zdtm.h"
 
 #include <errno.h>
@@ -17,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *env(const char *k, const char *def) { const char *v = getenv(k); return v && *v ? v : def; }
@@ -76,6 +79,13 @@ int main(void)
 		}
 		if (dfd < 0 || (fd = openat(dfd, "deep", O_RDWR | O_CREAT, 0600)) < 0 || write(fd, buf, 100) != 100)
 			zdtm_skip("deep: %m");
+	} else if (!strcmp(mode, "sockgone")) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", zdtm_path(p1, sizeof(p1), "sk"));
+		int sk = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (sk < 0 || bind(sk, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(sk, 1) < 0 ||
+		    open(p1, O_PATH) < 0 || unlink(p1) < 0)
+			zdtm_skip("sockgone: %m");
 	} else {
 		zdtm_skip("unknown HOLD_MODE %s", mode);
 	}

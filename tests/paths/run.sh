@@ -5,7 +5,7 @@
 # hidden link of --link-remap: gone when the dump fails, kept when a restore fails, gone once one
 # succeeds), a file whose mount was unmounted, and at restore a file that changed size or mode, was
 # replaced, became a directory or is reached through another mount, and a working directory that
-# vanished; a path longer than PATH_MAX. A refused dump leaves the process running untouched; a
+# vanished; a path longer than PATH_MAX; an O_PATH descriptor of a removed socket file still bound. A refused dump leaves the process running untouched; a
 # refused restore leaves nothing behind.
 #
 #   tests/paths/run.sh [--build] DIR [--filter REGEX]
@@ -163,6 +163,14 @@ mount_gone() {
 	still_passes $n "$d" && pass $n
 }
 
+socket_gone() {
+	local n=socket-file-gone d=$OUT/socket-file-gone
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=sockgone || { fail $n "the holder did not start" "$d/test.out"; return; }
+	dump_refused $n "$d" "$d/sk: an O_PATH descriptor of a removed socket file that a unix socket is still bound to" || return
+	still_passes $n "$d" && pass $n
+}
+
 too_deep() {
 	local n=path-too-long d=$OUT/path-too-long
 	selected $n || return 0
@@ -232,6 +240,7 @@ link_remap
 mount_gone
 mount_replaced
 too_deep
+socket_gone
 changed changed-size "changed size" HOLD_EXPECT=110 'printf 0123456789 >>data' 1
 changed changed-mode "changed mode" HOLD_PERM=600 'chmod 600 data' 1
 changed replaced "is another file now" HOLD_SAME=0 'cp data data.new && mv data.new data && chmod 644 data' 1
