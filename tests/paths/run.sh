@@ -153,22 +153,15 @@ link_remap() {
 	pass $n
 }
 
-mount_gone() {
-	local n=mount-gone d=$OUT/mount-gone
-	selected $n || return 0
-	start hold "$d" HOLD_MODE=mount || {
-		grep -q '^SKIP' "$d/test.out" && { skip $n "$(sed -n 's/^SKIP: //p' "$d/test.out")"; return; }
-		fail $n "the holder did not start" "$d/test.out"; return; }
-	dump_refused $n "$d" "no longer mounted" || return
-	still_passes $n "$d" && pass $n
-}
-
-socket_gone() {
-	local n=socket-file-gone d=$OUT/socket-file-gone
-	selected $n || return 0
-	start hold "$d" HOLD_MODE=sockgone || { fail $n "the holder did not start" "$d/test.out"; return; }
-	dump_refused $n "$d" "$d/sk: an O_PATH descriptor of a removed socket file that a unix socket is still bound to" || return
-	still_passes $n "$d" && pass $n
+# refused_at_dump NAME HOLD_MODE WANT: the holder's dump is refused saying WANT; it runs on
+refused_at_dump() {
+	local n=$1 d=$OUT/$1
+	selected "$n" || return 0
+	start hold "$d" HOLD_MODE="$2" || {
+		grep -q '^SKIP' "$d/test.out" && { skip "$n" "$(sed -n 's/^SKIP: //p' "$d/test.out")"; return; }
+		fail "$n" "the holder did not start" "$d/test.out"; return; }
+	dump_refused "$n" "$d" "$3" || return
+	still_passes "$n" "$d" && pass "$n"
 }
 
 too_deep() {
@@ -177,9 +170,10 @@ too_deep() {
 	start hold "$d" HOLD_MODE=deep || { fail $n "the holder did not start" "$d/test.out"; return; }
 	dump_refused $n "$d" "more than PATH_MAX (4096): the kernel cannot name it" || return
 	# named as well as can be: where it is (the long names shortened) and what it is
-	grep -qF "regular file $d/$(printf 'd%.0s' $(seq 12))…(200 bytes)/…(23 more)…/" "$d/dump.err" &&
-		grep -qF "…(200 bytes)/deep (inode " "$d/dump.err" || {
-		fail $n "the refusal does not name the file" "$d/dump.err"; kill_test; return; }
+	if ! grep -qF "regular file $d/$(printf 'd%.0s' $(seq 12))…(200 bytes)/…(23 more)…/" "$d/dump.err" ||
+		! grep -qF "…(200 bytes)/deep (inode " "$d/dump.err"; then
+		fail $n "the refusal does not name the file" "$d/dump.err"; kill_test; return
+	fi
 	grep -F "more than PATH_MAX" "$d/dump.err" | tail -1 >"$OUT/path-too-long.msg"
 	still_passes $n "$d" && pass $n
 	rm -rf "$d"
@@ -237,10 +231,11 @@ mount_replaced() {
 
 ghost_limit
 link_remap
-mount_gone
+refused_at_dump mount-gone mount "no longer mounted"
 mount_replaced
 too_deep
-socket_gone
+refused_at_dump socket-file-gone sockgone \
+	"$OUT/socket-file-gone/sk: an O_PATH descriptor of a removed socket file that a unix socket is still bound to"
 changed changed-size "changed size" HOLD_EXPECT=110 'printf 0123456789 >>data' 1
 changed changed-mode "changed mode" HOLD_PERM=600 'chmod 600 data' 1
 changed replaced "is another file now" HOLD_SAME=0 'cp data data.new && mv data.new data && chmod 644 data' 1
