@@ -157,7 +157,11 @@ one_run() {   # size run
 	} 2>/dev/null
 	dump_us=$((t1 - t0))
 	if [ $rc -ne 0 ]; then
-		echo "bench: [$size MiB run $run] ferry dump failed (exit $rc): $(head -c 2000 "$WORK/dump.err")" >&2
+		echo "bench: [$size MiB run $run] ferry dump failed (# shared memory through a tracked chain (bench/shmtree.sh: 256 MiB, 8 children); BENCH_SHM=0 skips it
+if [ "${BENCH_SHM:-1}" != 0 ]; then
+	"$(dirname "${BASH_SOURCE[0]}")/shmtree.sh" "$BUILD" || rc=1
+fi
+exit $rc): $(head -c 2000 "$WORK/dump.err")" >&2
 		keep_logs "$size" "$run" "$img"
 		kill -KILL "$pid" 2>/dev/null; { wait "$pid"; } 2>/dev/null
 		return 1
@@ -179,7 +183,11 @@ one_run() {   # size run
 	t1=$(now_us)
 	restore_us=$((t1 - t0))
 	if [ $rc -ne 0 ]; then
-		echo "bench: [$size MiB run $run] ferry restore failed (exit $rc): $(head -c 2000 "$WORK/restore.err")" >&2
+		echo "bench: [$size MiB run $run] ferry restore failed (# shared memory through a tracked chain (bench/shmtree.sh: 256 MiB, 8 children); BENCH_SHM=0 skips it
+if [ "${BENCH_SHM:-1}" != 0 ]; then
+	"$(dirname "${BASH_SOURCE[0]}")/shmtree.sh" "$BUILD" || rc=1
+fi
+exit $rc): $(head -c 2000 "$WORK/restore.err")" >&2
 		keep_logs "$size" "$run" "$img"
 		return 1
 	fi
@@ -414,5 +422,9 @@ fi
 # the freeze of an incremental dump (bench/incremental.sh: 1 GiB, 1% written); BENCH_INCR=0 skips it
 if [ "${BENCH_INCR:-1}" != 0 ]; then
 	"$(dirname "${BASH_SOURCE[0]}")/incremental.sh" "$BUILD" || rc=1
+fi
+# shared memory through a tracked chain (bench/shmtree.sh: 256 MiB, 8 children); BENCH_SHM=0 skips it
+if [ "${BENCH_SHM:-1}" != 0 ]; then
+	"$(dirname "${BASH_SOURCE[0]}")/shmtree.sh" "$BUILD" || rc=1
 fi
 exit $rc

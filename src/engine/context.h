@@ -51,9 +51,12 @@ struct dtask {
 	Ferry__Pagemap *pagemap;
 	Ferry__PstreeEntry *pstree;
 	char *status;			/* /proc/PID/status text */
+	char *smaps;			/* mem/vma.c: /proc/PID/smaps, read for the whole tree at once */
+	int smaps_err;
 	void *page_ranges;		/* mem/pages.c: present pages per VMA, between scan and copy */
 	void *parent_ranges;		/* mem/pages.c: present but unchanged since the previous image */
 	uint8_t *written_only;		/* mem/pages.c: per VMA, every stored page was written since the protect */
+	uint8_t *by_hash;		/* mem/pages.c: per VMA, pages hashed (1) and compared by hash (2) */
 	uint64_t npages, nruns;
 	int uffd;			/* mem/track.c: ferry's copy of the task's userfaultfd, or -1 */
 	int pagemap_fd;
@@ -94,6 +97,7 @@ struct dump_ctx {
 	uint64_t new_holder_start;
 	int track_consumed;		/* mem/track.c: the previous holder's written bits were read */
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
+	void *shmem;			/* mem/shmem.c: shared memory objects met by the page scan */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
 	struct sk_dump *sk;		/* files/sktree.c: sockets checked once the whole tree is dumped */

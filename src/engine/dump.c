@@ -382,16 +382,21 @@ static int stage_pages(struct dump_ctx *ctx)
 }
 
 /*
- * Pre-dump: the tree is frozen only to give each task its tracking, list its pages and protect
- * them again; the pages are copied after it runs on (what it writes meanwhile is caught by the
- * tracking and copied by the next round).
+ * Pre-dump: the tree is frozen only to read its layout and give each task its tracking (an
+ * injected userfaultfd()). Once it runs on, each VMA is protected (and what was written since the
+ * last round collected), then its pages are listed, then copied. A write that comes before a
+ * page's protect comes before its listing and its copy, so the copy holds it; one that comes
+ * after is seen by the next round. Children reaped meanwhile are counted while frozen.
  */
 static int stage_pre_freeze(struct dump_ctx *ctx)
 {
 	int r = 0;
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct dtask *t = &ctx->tasks[i];
-		if (t->zombie || (t->uffd >= 0 || !ctx->opts->track_mem))
+		if (t->zombie)
+			continue;
+		mem_note_reaped(t);
+		if (t->uffd >= 0 || !ctx->opts->track_mem)
 			continue;
 		r = inject_start(ctx, t);
 		if (r == 0)
@@ -401,8 +406,6 @@ static int stage_pre_freeze(struct dump_ctx *ctx)
 		int r2 = inject_stop(ctx, t);
 		r = r < 0 ? r : r2;
 	}
-	if (r == 0)
-		r = scan_pages(ctx);
 	if (r == 0) {
 		ctx->stats.has_frozen_us = 1;
 		ctx->stats.frozen_us = now_us() - ctx->t_frozen;
@@ -663,7 +666,8 @@ static const struct dump_stage dump_stages[] = {
 	{ "collect", stage_collect },
 	{ "layout", stage_layout },
 	{ "track", stage_track },
-	{ "freeze-scan", stage_pre_freeze },
+	{ "freeze", stage_pre_freeze },
+	{ "scan", scan_pages },
 	{ "copy", stage_pre_copy },
 };
 

@@ -395,6 +395,8 @@ int pstree_release(struct dump_ctx *ctx, int resend_stashed)
 		}
 		for (int i = 0; resend_stashed && i < t->inj.nstashed; i++)
 			kill(t->pid, t->inj.stashed[i]);
+		if (resend_stashed)
+			t->inj.nstashed = 0;	/* a pre-dump releases twice (after the freeze, at the end) */
 	}
 	return r;
 }
@@ -421,6 +423,7 @@ void pstree_free(struct dump_ctx *ctx)
 	for (size_t k = 0; k < ctx->ntasks; k++) {
 		free(ctx->tasks[k].threads);
 		free(ctx->tasks[k].status);
+		free(ctx->tasks[k].smaps);
 		if (ctx->tasks[k].pidfd >= 0)
 			close(ctx->tasks[k].pidfd);
 	}

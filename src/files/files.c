@@ -721,6 +721,10 @@ int files_object_for_mapping(struct restore_ctx *ctx, uint32_t file_id, int writ
 		return fe_msg(err, EBADMSG, "mm image maps file %u, which is not a memfd or deleted file", file_id);
 	if (base < 0)
 		return base;
+	if (fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd->secret) {	/* cannot be reopened */
+		int d = fcntl(base, F_DUPFD_CLOEXEC, 0);
+		return d < 0 ? fe_set(err, errno, "secret memory") : d;
+	}
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", base);
 	int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);

@@ -172,5 +172,9 @@ int files_kept(struct restore_ctx *ctx, uint64_t key);
 int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id);
 const Ferry__FileEntry *memfd_find_by_ino(const Ferry__Files *files, uint64_t ino, int with_content);
 int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err);
+/* A memfd_secret() object only mapped (no fd): dumped once per inode, content read through v. */
+int memfd_dump_secret_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, uint32_t *id);
+/* Once every task has mapped its memfds: the seals that would have forbidden those mappings. */
+int memfd_seal_deferred(struct restore_ctx *ctx);
 /* A new descriptor in ferry for the object file_id names, to be mapped (writable if asked). */
 int files_object_for_mapping(struct restore_ctx *ctx, uint32_t file_id, int writable, struct ferry_err *err);

@@ -113,15 +113,47 @@ int track_task_prepare(struct dump_ctx *ctx, struct dtask *t)
 }
 
 /*
- * Private writable memory. Not shared anonymous memory: write-protect works per mapping, and a
- * write through another process's mapping of the same object leaves this one's pages clean; it
- * is copied in full each time.
+ * Private writable memory, and every mapping of shared anonymous memory that may become writable
+ * (write-protect works per mapping: mem/shmem.c tracks an object only when all its mappings are
+ * tracked, and unions what they report).
  */
 static int trackable(const Ferry__Vma *v)
 {
+	if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON)
+		return !v->has_vmflags || (v->vmflags & VMF_MAYWRITE);
 	return (v->prot & PROT_WRITE) &&
 	       (v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
 		v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE);
+}
+
+/*
+ * Runs PAGEMAP_SCAN over v with the given categories, protecting again what matches, and adds the
+ * matching ranges to `written`.
+ */
+static int scan_protect(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, uint64_t mask, uint64_t inverted,
+			int (*add)(void *list, uint64_t s, uint64_t e), void *written, uint64_t *count)
+{
+	struct page_region vec[512];
+	struct pm_scan_arg a = {
+		.size = sizeof(a), .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.start = v->start, .end = v->end, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
+		.category_mask = mask, .category_inverted = inverted, .return_mask = mask,
+	};
+	while (a.start < v->end) {
+		long n = ioctl(t->pagemap_fd, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return fe_set(ctx->err, errno, "pid %d: scan written pages of %#llx-%#llx", t->pid,
+				      (unsigned long long)v->start, (unsigned long long)v->end);
+		for (long i = 0; i < n; i++) {
+			if (add(written, vec[i].start, vec[i].end) < 0)
+				return fe_set(ctx->err, ENOMEM, "written pages");
+			*count += (vec[i].end - vec[i].start) / 4096;
+		}
+		if (a.walk_end <= a.start)
+			break;
+		a.start = a.walk_end;
+	}
+	return 0;
 }
 
 /* Whether the whole VMA is registered for async write-protect (the kernel's view, not ours). */
@@ -168,28 +200,19 @@ int track_vma(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, int *t
 				 (unsigned long long)v->start, (unsigned long long)v->end, strerror(-r));
 		return 0;
 	}
-	struct page_region vec[512];
 	ctx->track_consumed = 1;	/* written bits are reset from here on: a failed dump loses them */
-	struct pm_scan_arg a = {
-		.size = sizeof(a), .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-		.start = v->start, .end = v->end, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
-		.category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
-	};
 	uint64_t nwritten = 0;
-	while (a.start < v->end) {
-		long n = ioctl(t->pagemap_fd, PAGEMAP_SCAN, &a);
-		if (n < 0)
-			return fe_set(ctx->err, errno, "pid %d: scan written pages of %#llx-%#llx", t->pid,
-				      (unsigned long long)v->start, (unsigned long long)v->end);
-		for (long i = 0; i < n; i++) {
-			if (add(written, vec[i].start, vec[i].end) < 0)
-				return fe_set(ctx->err, ENOMEM, "written pages");
-			nwritten += (vec[i].end - vec[i].start) / 4096;
-		}
-		if (a.walk_end <= a.start)
-			break;
-		a.start = a.walk_end;
-	}
+	int r = scan_protect(ctx, t, v, PAGE_IS_WRITTEN, 0, add, written, &nwritten);
+	/*
+	 * A shared page table entry that was written and then zapped (MADV_DONTNEED, reclaim) is left
+	 * empty, without the marker a protected one keeps: its data is still in the object, and its
+	 * write was not seen elsewhere. Empty entries count as written, and get a marker again.
+	 */
+	if (r == 0 && v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON)
+		r = scan_protect(ctx, t, v, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, add,
+				 written, &nwritten);
+	if (r < 0)
+		return r;
 	pr_debug("pid %d: %#llx-%#llx: %llu page(s) written since the last dump\n", t->pid,
 		 (unsigned long long)v->start, (unsigned long long)v->end, (unsigned long long)nwritten);
 	*tracked = 1;
