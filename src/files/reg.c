@@ -215,6 +215,8 @@ int path_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, F
 	if (!(fe->path = arena_memdup(&ctx->arena, link, len + 1)))
 		return fe_set(ctx->err, ENOMEM, "file entry");
 	fe->path[len] = 0;
+	if (!deleted && (fe->flags & O_ACCMODE) == O_WRONLY && (fe->flags & O_APPEND))
+		fe->has_size = 0;	/* a log others may append to: its size is not checked at restore (as CRIU) */
 	if (!deleted)
 		return 0;
 	fe->has_deleted = fe->deleted = 1;

@@ -3,8 +3,9 @@
 // SIGTERM checks it is still held as it was (zdtm protocol: PASS/FAIL on stdout).
 //   big        a removed file of HOLD_SIZE bytes (default 2 MiB), data at both ends
 //   elsewhere  sub1/f removed while sub2/g still links it (needs --link-remap)
-//   file       "data" (or HOLD_FILE), 100 bytes, O_RDWR; after restore: HOLD_EXPECT bytes (default 100), mode HOLD_PERM
-//              (default: as it was), and the inode "data" names unless HOLD_SAME=0
+//   file       "data" (or HOLD_FILE), 100 bytes, O_RDWR (O_WRONLY|O_APPEND with HOLD_APPEND=1: a log); after
+//              restore: HOLD_EXPECT bytes (default 100), mode HOLD_PERM (default: as it was), and the inode "data"
+//              names unless HOLD_SAME=0
 //   cwd        its working directory is "wd"
 //   mount      a file on a tmpfs mounted at "mnt", which is then lazily unmounted
 //   deep       a file 5000 bytes of path below the test directory (more than PATH_MAX)
@@ -53,7 +54,8 @@ int main(void)
 			snprintf(p1, sizeof(p1), "%s", name);
 		else
 			zdtm_path(p1, sizeof(p1), name);
-		fd = open(p1, O_RDWR | O_CREAT | O_EXCL, 0644);
+		int append = !strcmp(env("HOLD_APPEND", "0"), "1");
+		fd = open(p1, (append ? O_WRONLY | O_APPEND : O_RDWR) | O_CREAT | O_EXCL, 0644);
 		if (fd < 0 || write(fd, buf, 100) != 100)
 			zdtm_skip("file: %m");
 	} else if (!strcmp(mode, "cwd")) {
@@ -96,7 +98,12 @@ int main(void)
 	if (fd >= 0) {
 		mode_t want = getenv("HOLD_PERM") ? (st0.st_mode & ~07777u) | strtoul(getenv("HOLD_PERM"), NULL, 8) : st0.st_mode;
 		zdtm_check(fstat(fd, &st) == 0 && st.st_mode == want, "mode %o, want %o", st.st_mode, want);
-		zdtm_check(pread(fd, p2, 100, 0) == 100 && !memcmp(p2, buf, 100), "content differs");
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);	/* fd may be write-only */
+		int rfd = open(self, O_RDONLY);
+		zdtm_check(rfd >= 0 && pread(rfd, p2, 100, 0) == 100 && !memcmp(p2, buf, 100), "content differs");
+		if (rfd >= 0)
+			close(rfd);
 	}
 	if (!strcmp(mode, "file")) {
 		struct stat now;

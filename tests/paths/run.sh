@@ -3,10 +3,11 @@
 # Files by path that a dump or a restore must refuse by name, or accept when told to: a removed file
 # above --ghost-limit, a removed name whose inode is linked elsewhere without --link-remap (and the
 # hidden link of --link-remap: gone when the dump fails, kept when a restore fails, gone once one
-# succeeds), a file whose mount was unmounted, and at restore a file that changed size or mode, was
-# replaced, became a directory or is reached through another mount, and a working directory that
-# vanished; a path longer than PATH_MAX; an O_PATH descriptor of a removed socket file still bound. A refused dump leaves the process running untouched; a
-# refused restore leaves nothing behind.
+# succeeds), a file whose mount was unmounted, a path longer than PATH_MAX, an O_PATH descriptor of a
+# removed socket file still bound; and at restore a file that changed size (a log, O_WRONLY|O_APPEND,
+# may grow) or mode, was replaced, became a directory or is reached through another mount, and a
+# working directory that vanished. A refused dump leaves the process running untouched; a refused
+# restore leaves nothing behind.
 #
 #   tests/paths/run.sh [--build] DIR [--filter REGEX]
 set -u
@@ -200,6 +201,16 @@ changed() {
 	pass "$n"
 }
 
+# A log (O_WRONLY|O_APPEND) that grew since the dump is restored without --allow-changed-files.
+log_grew() {
+	local n=log-grew d=$OUT/log-grew
+	selected $n || return 0
+	start hold "$d" HOLD_MODE=file HOLD_APPEND=1 HOLD_EXPECT=110 || { fail $n "the holder did not start" "$d/test.out"; return; }
+	dumped $n "$d" || return
+	printf 0123456789 >>"$d/data"
+	restore_check $n "$d" "$d/img" && pass $n
+}
+
 cwd_vanished() {
 	local n=cwd-vanished d=$OUT/cwd-vanished
 	selected $n || return 0
@@ -240,5 +251,6 @@ changed changed-size "changed size" HOLD_EXPECT=110 'printf 0123456789 >>data' 1
 changed changed-mode "changed mode" HOLD_PERM=600 'chmod 600 data' 1
 changed replaced "is another file now" HOLD_SAME=0 'cp data data.new && mv data.new data && chmod 644 data' 1
 changed became-dir "is a directory now" "" 'rm data && mkdir data' 0
+log_grew
 cwd_vanished
 [ $NFAIL = 0 ]
