@@ -410,6 +410,12 @@ t_handshake_timeout() {
 	python3 "$HERE/flood.py" "$SRV_PORT" "$OUT/$n/flood.json" --idle 40 --drip --seconds 30 \
 		--sources 127.0.0.2 >"$OUT/$n/flood.log" 2>&1 &
 	fl=$!; PIDS+=("$fl")
+	# no SIGUSR1 before its handler is in place (python's start under load can take over 0.5 s)
+	e=$((SECONDS + 30))
+	while ! grep -qs ready "$OUT/$n/flood.json"; do
+		alive $fl && [ $SECONDS -lt $e ] || { fail $n "the flood did not start" "$OUT/$n/flood.log"; return; }
+		sleep 0.05
+	done
 	e=$((SECONDS + 40))
 	while :; do
 		sleep 0.5
