@@ -31,6 +31,7 @@
 #include "engine/stats.h"
 #include "files/files.h"
 #include "inject/ptrace.h"
+#include "mem/fill.h"
 #include "mem/mem.h"
 #include "task/task.h"
 #include "transform/transform.h"
@@ -202,10 +203,19 @@ static int verify_chain(struct restore_ctx *ctx)
 	return r;
 }
 
+/*
+ * Every task's page store is opened and its runs' structure checked. The runs' checksums are
+ * checked by the filler's workers: here, before any task exists, for `ferry image verify` (and
+ * FERRY_CHECK_EARLY); on a restore, as each run is written into its task, while it is still in
+ * the CPU's cache — a corrupt run fails the restore before any restored task has run.
+ */
 static int stage_verify_pages(struct restore_ctx *ctx)
 {
 	uint64_t t0 = now_us();
 	int r = verify_chain(ctx);
+	if (r == 0)
+		r = filler_start(&ctx->filler, ctx->err);
+	ctx->pages_checked = ctx->pages_checked || getenv("FERRY_CHECK_EARLY");
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		if (t->zombie)
@@ -214,10 +224,21 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 		int fd = img_src_fd(&ctx->src, img_name(name, sizeof(name), IMG_PAGES, t->pid), ctx->err);
 		r = fd < 0 ? fd : pages_open_fd(fd, t->pid, t->pagemap, &ctx->src.ident, &t->ps, ctx->err);
 		if (r == 0)
-			r = pages_verify(&t->ps, t->pagemap, ctx->err);
+			r = pagemap_validate(t->pagemap, ctx->err);
+		if (r == 0 && ctx->pages_checked)
+			r = filler_submit(ctx->filler, t, FILL_CHECK, ctx->err);
+	}
+	for (struct rtask *t = NULL; ctx->pages_checked && ctx->filler;) {	/* every task, even after a failure */
+		struct ferry_err e = { 0 };
+		int q = filler_wait(ctx->filler, &t, NULL, &e);
+		if (q < 0 && r == 0)
+			r = fe_msg(ctx->err, -q, "%s", e.msg);
+		if (!t)
+			break;
 	}
 	ctx->stats.verify_us = now_us() - t0;
 	ctx->stats.has_verify_us = 1;
+	ctx->fill_busy0 = filler_busy_us(ctx->filler);
 	return r;
 }
 
@@ -333,8 +354,8 @@ static int stage_root_memory(struct restore_ctx *ctx)
 	struct rtask *t = &ctx->tasks[0];
 	int r;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
-	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
-	    (r = mem_restore_mm_fields(ctx, t)) < 0)
+	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_layout(ctx, t, NULL)) < 0 ||
+	    (r = restore_tree_memory_wait(ctx)) < 0)
 		return r;
 	return fault_point("restore-after-mm") ? fe_msg(ctx->err, EIO, "fault injected after mm") : 0;
 }
@@ -394,6 +415,8 @@ static int stage_release(struct restore_ctx *ctx)
 
 static void restore_abort(struct restore_ctx *ctx)
 {
+	filler_stop(ctx->filler);	/* no worker writes into a task being killed */
+	ctx->filler = NULL;
 	for (size_t k = ctx->ntasks; k-- > 0;)
 		if (ctx->tasks[k].alive)
 			kill(ctx->tasks[k].pid, SIGKILL);
@@ -424,6 +447,8 @@ static void write_pidfile(struct restore_ctx *ctx)
 
 static void free_images(struct restore_ctx *ctx)
 {
+	filler_stop(ctx->filler);	/* before the stores its workers read are unmapped */
+	ctx->filler = NULL;
 	files_close_all(ctx);
 	chain_close(ctx->chain);
 	ctx->chain = NULL;
@@ -432,6 +457,7 @@ static void free_images(struct restore_ctx *ctx)
 		for (size_t i = 0; t->threads && i < t->nthreads; i++)
 			inj_close(&t->threads[i].inj);
 		free(t->threads);
+		free(t->kept);
 		pages_close(&t->ps);
 		img_free((ProtobufCMessage *)t->core);
 		img_free((ProtobufCMessage *)t->mm);
@@ -466,6 +492,7 @@ static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
 	Ferry__RestoreStats *s = &ctx->stats;
 	s->has_total_us = s->has_memrestore_us = s->has_pages_restored = s->has_tasks = s->has_threads = 1;
 	s->total_us = now_us() - t0;
+	s->memrestore_us = filler_busy_us(ctx->filler) - ctx->fill_busy0;
 	for (size_t k = 0; k < ctx->ntasks; k++) {
 		s->tasks++;
 		s->threads += ctx->tasks[k].nthreads;
@@ -478,7 +505,7 @@ static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
 int restore_check_image(struct img_src *src, struct ferry_err *err)
 {
 	struct restore_opts o = { .dir = src->dir };
-	struct restore_ctx ctx = { .opts = &o, .dirfd = -1, .src = *src, .tty_fd = -1, .err = err };
+	struct restore_ctx ctx = { .opts = &o, .dirfd = -1, .src = *src, .tty_fd = -1, .err = err, .pages_checked = 1 };
 	int r = stage_read_images(&ctx);
 	if (r == 0)
 		r = stage_verify_pages(&ctx);

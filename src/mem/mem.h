@@ -17,12 +17,16 @@ int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t);
 int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t);
 void mem_free_ranges(struct dtask *t);
 
-/* Restore, in order: trampoline + empty address space, then every VMA with its pages, then mm fields. */
+/*
+ * Restore, in order: trampoline + empty address space (prepare), every VMA mapped and the pages
+ * queued with the filler (layout: the root; child_layout: a task forked from its restored parent
+ * p), then, once the filler has written them, the final protections and mm fields (finish).
+ */
 int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t);
-/* kept: NULL for the root; for a forked task, per VMA 0 or the parent's prot + 1 (inherited). */
-int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept);
-/* A task forked from its restored parent p: turns p's address space into t's. */
-int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p);
+/* kept: NULL for the root; for a forked task, per VMA 0 or the parent's prot + 1 (t owns it). */
+int mem_restore_layout(struct restore_ctx *ctx, struct rtask *t, int *kept);
+int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rtask *p);
+int mem_restore_finish(struct restore_ctx *ctx, struct rtask *t);
 int mem_restore_mm_fields(struct restore_ctx *ctx, struct rtask *t);
 /* Unmaps the trampoline: no injection is possible afterwards. */
 int mem_restore_drop_trampoline(struct restore_ctx *ctx, struct rtask *t);
@@ -36,8 +40,8 @@ int vma_restore_map_all(struct restore_ctx *ctx, struct rtask *t, const int *kep
 int vma_restore_protect_all(struct restore_ctx *ctx, struct rtask *t, const int *kept);
 /* Same range, kind, file and offset: a VMA a forked child keeps from its parent. */
 int vma_same(const Ferry__Vma *a, const Ferry__Vma *b);
-/* pages.c: fills every VMA from the page store by injected preadv() calls. */
-int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t);
+/* pages.c: the runs left to parent images, read by the task from their stores (injected preadv). */
+int pages_restore_fill_chain(struct restore_ctx *ctx, struct rtask *t);
 /* pages.c: in inherited VMAs, drops all but the runs still shared with the parent (before filling). */
 int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept);
 

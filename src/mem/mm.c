@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "inject/ptrace.h"
 #include "files/files.h"
+#include "mem/fill.h"
 #include "mem/mem.h"
 
 #ifndef ARCH_MAP_VDSO_64
@@ -256,33 +257,34 @@ static int restore_vdso(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
-/* The task's page store, fetched from ferry with pidfd_getfd(). */
-static int fetch_pages_fd(struct restore_ctx *ctx, struct rtask *t)
+/*
+ * Maps every VMA (writable where pages go), drops what a forked task must not keep, reads the
+ * runs left to parent images, and queues the task's own pages with the filler (mem/fill.h).
+ * kept: NULL for the root; else per VMA 0 or the parent's prot + 1 (inherited), owned by t.
+ */
+int mem_restore_layout(struct restore_ctx *ctx, struct rtask *t, int *kept)
 {
-	long fd = -1;
-	int r = files_fetch(ctx, &t->threads[0].inj, t->ps.fd, &fd);
-	t->remote_pages_fd = (int)fd;
-	return r < 0 ? fe_wrap(ctx->err, r, "page store of pid %d", t->pid) : 0;
-}
-
-int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept)
-{
+	t->kept = kept;
 	int r = kept ? 0 : restore_vdso(ctx, t);
-	if (r < 0 || (r = vma_restore_map_all(ctx, t, kept)) < 0 || (r = fetch_pages_fd(ctx, t)) < 0)
+	if (r < 0 || (r = vma_restore_map_all(ctx, t, kept)) < 0)
 		return r;
 	if (kept && (r = pages_restore_drop_gaps(ctx, t, kept)) < 0)
 		return r;
-	uint64_t t0 = now_us();
-	r = pages_restore_fill(ctx, t);
-	ctx->stats.memrestore_us += now_us() - t0;
-	if (r < 0)
+	if ((r = pages_restore_fill_chain(ctx, t)) < 0)
 		return r;
-	long ret;
-	RINJ(ctx, &t->threads[0].inj, &ret, "close the page store", SYS_close, t->remote_pages_fd);
-	return vma_restore_protect_all(ctx, t, kept);
+	return filler_submit(ctx->filler, t, FILL_WRITE | (ctx->pages_checked ? 0 : FILL_CHECK), ctx->err);
 }
 
-int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p)
+/* Once the filler has handed t back: the final protections and the mm fields. */
+int mem_restore_finish(struct restore_ctx *ctx, struct rtask *t)
+{
+	ctx->stats.pages_restored += t->pagemap->total_pages;
+	int r = vma_restore_protect_all(ctx, t, t->kept);
+	return r < 0 ? r : mem_restore_mm_fields(ctx, t);
+}
+
+/* A task forked from its restored parent p: turns p's address space into t's, then as the root. */
+int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rtask *p)
 {
 	const Ferry__Mm *cm = t->mm, *pm = p->mm;
 	int *kept = calloc(cm->n_vmas + 1, sizeof(int));
@@ -309,12 +311,10 @@ int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p)
 	}
 	if (r == 0 && vdso_any && !vdso_kept)
 		r = restore_vdso(ctx, t);
-	if (r == 0)
-		r = mem_restore_vmas(ctx, t, kept);
-	if (r == 0)
-		r = mem_restore_mm_fields(ctx, t);
-	free(kept);
 	free(pkeep);
+	if (r == 0)
+		return mem_restore_layout(ctx, t, kept);
+	free(kept);
 	return r;
 }
 

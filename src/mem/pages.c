@@ -3,7 +3,8 @@
  * Pages. Dump: PAGEMAP_SCAN (or /proc/PID/pagemap on older kernels) lists present and swapped
  * pages per VMA, skipping zero-page mappings and, in private file mappings, pages still shared
  * with the file; process_vm_readv copies them straight into the mapped page store.
- * Restore: the new task preadv()s its pages from the store, one call for up to 512 runs.
+ * Restore: ferry's filler writes the task's pages from the mapped store (mem/fill.c); runs left
+ * to parent images are preadv()ed by the task from their stores, one call for up to 512 runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -669,11 +670,6 @@ int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int 
 }
 
 #define FILL_IOV_MAX 512
-#define POPULATE_MIN (256 * 1024)
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-#define FILL_BYTES_MAX (1ULL << 30)
 
 struct pieces {
 	struct chain_piece *p;
@@ -703,8 +699,11 @@ static int cmp_piece(const void *a, const void *b)
 	return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
 }
 
-/* Runs left to the parent images: each store of the chain is handed to the task and read from. */
-static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t)
+/*
+ * Runs left to the parent images: each store of the chain is handed to the task and read from.
+ * (The task's own runs are written by the filler, mem/fill.c.)
+ */
+int pages_restore_fill_chain(struct restore_ctx *ctx, struct rtask *t)
 {
 	const Ferry__Pagemap *pm = t->pagemap;
 	struct injector *inj = &t->threads[0].inj;
@@ -743,58 +742,4 @@ static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t)
 		RINJ(ctx, inj, &ret, "close", SYS_close, remote);
 	free(ps.p);
 	return r;
-}
-
-static int fill_own(struct restore_ctx *ctx, struct rtask *t)
-{
-	struct injector *inj = &t->threads[0].inj;
-	const Ferry__Pagemap *pm = t->pagemap;
-	struct iovec iov[FILL_IOV_MAX];
-	uint64_t file_off = PS_HDR_SIZE;
-	size_t i = 0;
-	while (i < pm->n_entries) {
-		size_t cnt = 0;
-		uint64_t bytes = 0;
-		while (i < pm->n_entries && cnt < FILL_IOV_MAX && bytes < FILL_BYTES_MAX) {
-			const Ferry__PagemapEntry *e = pm->entries[i];
-			uint64_t len = (uint64_t)e->nr_pages * 4096;
-			if (e->flags & PM_IN_PARENT) {	/* filled from the parent images below */
-				i++;
-				continue;
-			}
-			if (cnt && (uintptr_t)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len == e->vaddr)
-				iov[cnt - 1].iov_len += len;
-			else
-				iov[cnt++] = (struct iovec){ (void *)(uintptr_t)e->vaddr, len };
-			bytes += len;
-			i++;
-		}
-		long ret;
-		int r;
-		/* Allocating big runs in one call is cheaper than faulting them in page by page. */
-		for (size_t k = 0; k < cnt; k++)
-			if (iov[k].iov_len >= POPULATE_MIN &&
-			    (r = RINJ(ctx, inj, &ret, "populate memory", SYS_madvise, (uintptr_t)iov[k].iov_base,
-				      iov[k].iov_len, MADV_POPULATE_WRITE)) < 0)
-				return r;
-		if (!cnt)
-			break;
-		uint64_t at = inj_scratch_put(inj, 0, iov, cnt * sizeof(iov[0]));
-		r = RINJ(ctx, inj, &ret, "read pages", SYS_preadv, t->remote_pages_fd, at, cnt, file_off, 0);
-		if (r < 0)
-			return fe_wrap(ctx->err, r, "pid %d: fill memory from pages-%d.img", t->pid, t->pid);
-		if ((uint64_t)ret != bytes)
-			return fe_msg(ctx->err, EIO, "pid %d: short read from pages-%d.img (%ld of %llu bytes)",
-				      t->pid, t->pid, ret, (unsigned long long)bytes);
-		file_off += bytes;
-		ctx->stats.pages_restored += bytes / 4096;
-		progress_add(&ctx->progress, bytes);
-	}
-	return 0;
-}
-
-int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
-{
-	int r = fill_own(ctx, t);
-	return r < 0 ? r : fill_from_chain(ctx, t);
 }
