@@ -148,6 +148,7 @@ struct restore_ctx {
 	struct filler *filler;		/* writes pages into the tasks (mem/fill.h) */
 	int pages_checked;		/* every run was checked before any task was made */
 	uint64_t fill_busy0;		/* the filler's busy time once the pages were checked */
+	uint64_t n_inj, inj_us;		/* injected calls (rst_inject) and the time they took */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	pid_t restorer_pid;

@@ -131,11 +131,15 @@ static int create_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *f
 				      "is not a child subreaper", t->pid, t->pstree->sid, p->pid);
 		r = RINJ(ctx, &p->threads[0].inj, &ret, "become a child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1);
 	}
+	uint64_t t0 = now_us();
 	if (r == 0)
 		r = fork_task(ctx, p, t, f == p ? creator(p, t) : &f->threads[0]);
+	uint64_t t1 = now_us();
 	if (r == 0 && !t->zombie)
 		r = mem_restore_child_layout(ctx, t, p);
 	t->mem_ready = r == 0 && t->zombie;	/* a zombie keeps its parent's memory until it exits */
+	pr_debug("pid %d: forked in %llu us, mapped in %llu us\n", t->pid, (unsigned long long)(t1 - t0),
+		 (unsigned long long)(now_us() - t1));
 	return r < 0 ? fe_wrap(ctx->err, r, "restore pid %d", t->pid) : 0;
 }
 
@@ -143,9 +147,14 @@ static int create_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *f
 static int finish_one(struct restore_ctx *ctx)
 {
 	struct rtask *t;
+	uint64_t t0 = now_us();
 	int r = filler_wait(ctx->filler, &t, &ctx->progress, ctx->err);
+	uint64_t t1 = now_us();
 	if (r == 0 && t)
 		r = mem_restore_finish(ctx, t);
+	if (t)
+		pr_debug("pid %d: pages written (waited %llu us), protected in %llu us\n", t->pid,
+			 (unsigned long long)(t1 - t0), (unsigned long long)(now_us() - t1));
 	if (r == 0 && t && t->parent >= 0)
 		r = misc_restore_loginuid(ctx, t, &ctx->tasks[t->parent]);
 	if (t)

@@ -39,7 +39,10 @@
 int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const char *what, long nr,
 	       const unsigned long a[6])
 {
+	uint64_t t0 = now_us();
 	int r = inj_syscall(inj, ret, nr, a, ctx->err);
+	ctx->n_inj++;
+	ctx->inj_us += now_us() - t0;
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "pid %d: %s", inj->tid, what);
 	if (*ret < 0 && *ret > -4096)
@@ -226,7 +229,7 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 		if (r == 0)
 			r = pagemap_validate(t->pagemap, ctx->err);
 		if (r == 0 && ctx->pages_checked)
-			r = filler_submit(ctx->filler, t, FILL_CHECK, ctx->err);
+			r = filler_submit(ctx, t, FILL_CHECK);
 	}
 	for (struct rtask *t = NULL; ctx->pages_checked && ctx->filler;) {	/* every task, even after a failure */
 		struct ferry_err e = { 0 };
@@ -354,9 +357,12 @@ static int stage_root_memory(struct restore_ctx *ctx)
 	struct rtask *t = &ctx->tasks[0];
 	int r;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
-	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_layout(ctx, t, NULL)) < 0 ||
-	    (r = restore_tree_memory_wait(ctx)) < 0)
+	uint64_t t0 = now_us(), t1 = 0, t2 = 0;
+	if ((r = mem_restore_prepare(ctx, t)) < 0 || (t1 = now_us(), r = mem_restore_layout(ctx, t, NULL)) < 0 ||
+	    (t2 = now_us(), r = restore_tree_memory_wait(ctx)) < 0)
 		return r;
+	pr_debug("pid %d: emptied in %llu us, mapped in %llu us, filled and protected in %llu us\n", t->pid,
+		 (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1), (unsigned long long)(now_us() - t2));
 	return fault_point("restore-after-mm") ? fe_msg(ctx->err, EIO, "fault injected after mm") : 0;
 }
 
@@ -534,10 +540,11 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	uint64_t t0 = now_us();
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
-		uint64_t ts = now_us();
+		uint64_t ts = now_us(), n0 = ctx.n_inj, us0 = ctx.inj_us;
 		r = stages[i].fn(&ctx);
-		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
-			 (unsigned long long)(now_us() - ts));
+		pr_debug("stage %s: %s in %llu us (%llu injected calls: %llu us)\n", stages[i].name, r ? "failed" : "done",
+			 (unsigned long long)(now_us() - ts), (unsigned long long)(ctx.n_inj - n0),
+			 (unsigned long long)(ctx.inj_us - us0));
 	}
 	if (r < 0) {
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));

@@ -14,30 +14,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include "common/hash.h"
 #define LOG_PREFIX "fill: "
 #include "common/log.h"
+#include "common/cleanup.h"
 #include "common/util.h"
 #include "engine/chain.h"
 #include "mem/fill.h"
 
-#define MAX_WORKERS 8
+#define MAX_WORKERS 7
 #define UNIT_BYTES (1u << 20)	/* checked, then written while still in the CPU's cache */
 #define UNIT_IOV 256
+#define UFFD_MIN_PAGES 256	/* below 1 MiB, the two injections a userfaultfd costs do not pay */
 
 struct fill_job {
 	struct rtask *t;
 	pid_t pid;
 	const Ferry__Pagemap *pm;
-	const uint8_t *map;		/* the store's data area */
+	const uint8_t *map;		/* ferry's mapping of the page store's data */
 	int what;			/* FILL_* */
 	size_t next;			/* next run to hand out */
 	uint64_t next_page;		/* its place in the store */
 	unsigned busy;			/* units being worked on */
 	int memfd;			/* /proc/PID/mem, when process_vm_writev is missing */
+	int uffd;			/* ferry's copy of the task's userfaultfd, or -1 */
+	struct { uint64_t start, end; } *reg;	/* the VMAs registered with it, in order */
+	size_t nreg, reg_at;		/* (reg_at: take_unit's cursor) */
+	uint64_t t_first, t_last;	/* when its first unit was taken, its last done */
+	unsigned units, helped;		/* units, and those the caller of filler_wait() did */
 	int err;			/* the first failure, -errno */
 	char msg[sizeof(((struct ferry_err *)0)->msg)];
 	struct fill_job *next_job;
@@ -60,6 +71,8 @@ struct filler {
 struct unit {
 	size_t first, last;
 	uint64_t page, bytes;
+	int copy;			/* into registered VMAs: UFFDIO_COPY */
+	const uint8_t *data;		/* its runs in the store's mapping */
 	char msg[sizeof(((struct ferry_err *)0)->msg)];	/* what went wrong */
 };
 
@@ -68,21 +81,31 @@ static int job_done(const struct fill_job *j)
 	return (j->next == j->pm->n_entries || j->err) && !j->busy;
 }
 
-/* Under the lock: the next unit of the first job that has work left. */
+/* Whether run e lies in a VMA registered with the job's userfaultfd (runs come in order). */
+static int in_registered(struct fill_job *j, const Ferry__PagemapEntry *e)
+{
+	while (j->reg_at < j->nreg && j->reg[j->reg_at].end <= e->vaddr)
+		j->reg_at++;
+	return j->reg_at < j->nreg && j->reg[j->reg_at].start <= e->vaddr;
+}
+
+/* Under the lock: the next unit of the first job that has work left (runs written one way). */
 static struct fill_job *take_unit(struct filler *f, struct unit *u)
 {
 	for (struct fill_job *j = f->queue; j; j = j->next_job) {
 		const Ferry__Pagemap *pm = j->pm;
 		if (j->err || j->next == pm->n_entries)
 			continue;
-		*u = (struct unit){ .first = j->next, .last = j->next, .page = j->next_page };
+		*u = (struct unit){ .first = j->next, .last = j->next, .page = j->next_page, .copy = -1 };
 		size_t nio = 0;
 		while (u->last < pm->n_entries && nio < UNIT_IOV) {
 			const Ferry__PagemapEntry *e = pm->entries[u->last];
 			uint64_t len = (uint64_t)e->nr_pages * PS_PAGE;
 			if (!(e->flags & PM_IN_PARENT)) {
-				if (u->bytes && u->bytes + len > UNIT_BYTES)
+				int copy = in_registered(j, e);
+				if (u->bytes && (u->bytes + len > UNIT_BYTES || copy != u->copy))
 					break;
+				u->copy = copy;
 				u->bytes += len;
 				nio++;
 			}
@@ -91,6 +114,8 @@ static struct fill_job *take_unit(struct filler *f, struct unit *u)
 		j->next = u->last;
 		j->next_page += u->bytes / PS_PAGE;
 		j->busy++;
+		if (!j->units++)
+			j->t_first = now_us();
 		return j;
 	}
 	return NULL;
@@ -108,7 +133,7 @@ static int fail(struct unit *u, int code, const char *fmt, ...)
 
 static int check_unit(struct fill_job *j, struct unit *u)
 {
-	const uint8_t *p = j->map + u->page * PS_PAGE;
+	const uint8_t *p = u->data;
 	for (size_t i = u->first; i < u->last; i++) {
 		const Ferry__PagemapEntry *e = j->pm->entries[i];
 		if (e->flags & PM_IN_PARENT)
@@ -135,7 +160,7 @@ static int write_proc_mem(struct filler *f, struct fill_job *j, struct unit *u)
 	pthread_mutex_unlock(&f->lock);
 	if (fd < 0)
 		return fail(u, e, "pid %d: open /proc/%d/mem: %s", j->pid, j->pid, strerror(e));
-	const uint8_t *p = j->map + u->page * PS_PAGE;
+	const uint8_t *p = u->data;
 	for (size_t i = u->first; i < u->last; i++) {
 		const Ferry__PagemapEntry *en = j->pm->entries[i];
 		if (en->flags & PM_IN_PARENT)
@@ -150,10 +175,36 @@ static int write_proc_mem(struct filler *f, struct fill_job *j, struct unit *u)
 	return 0;
 }
 
+/* Into registered VMAs: UFFDIO_COPY puts each page in place without zeroing it first. */
+static int copy_unit(struct fill_job *j, struct unit *u)
+{
+	const uint8_t *p = u->data;
+	for (size_t i = u->first; i < u->last; i++) {
+		const Ferry__PagemapEntry *e = j->pm->entries[i];
+		if (e->flags & PM_IN_PARENT)
+			continue;
+		uint64_t len = (uint64_t)e->nr_pages * PS_PAGE, done = 0;
+		while (done < len) {
+			struct uffdio_copy c = { .dst = e->vaddr + done, .src = (uintptr_t)(p + done), .len = len - done,
+						 .mode = UFFDIO_COPY_MODE_DONTWAKE };
+			int r = ioctl(j->uffd, UFFDIO_COPY, &c) < 0 ? errno : 0;
+			if (c.copy > 0)
+				done += (uint64_t)c.copy;
+			else if (r != EAGAIN)
+				return fail(u, r ? r : EIO, "pid %d: fill memory at %#llx (userfaultfd): %s", j->pid,
+					    (unsigned long long)(e->vaddr + done), strerror(r ? r : EIO));
+		}
+		p += len;
+	}
+	return 0;
+}
+
 static int write_unit(struct filler *f, struct fill_job *j, struct unit *u)
 {
 	struct iovec remote[UNIT_IOV];
 	size_t n = 0;
+	if (u->copy > 0)
+		return copy_unit(j, u);
 	for (size_t i = u->first; i < u->last; i++) {
 		const Ferry__PagemapEntry *e = j->pm->entries[i];
 		if (!(e->flags & PM_IN_PARENT))
@@ -163,7 +214,7 @@ static int write_unit(struct filler *f, struct fill_job *j, struct unit *u)
 		return 0;
 	if (atomic_load(&f->no_cma))
 		return write_proc_mem(f, j, u);
-	struct iovec local = { (void *)(j->map + u->page * PS_PAGE), u->bytes };
+	struct iovec local = { (void *)u->data, u->bytes };
 	ssize_t got = process_vm_writev(j->pid, &local, 1, remote, n, 0);
 	if (got < 0 && errno == ENOSYS) {	/* a kernel without CONFIG_CROSS_MEMORY_ATTACH */
 		pr_debug("process_vm_writev is missing: writing through /proc/PID/mem\n");
@@ -182,33 +233,48 @@ static int write_unit(struct filler *f, struct fill_job *j, struct unit *u)
 	return fail(u, e, "pid %d: write memory at %#llx: %s", j->pid, (unsigned long long)at, strerror(e));
 }
 
+/*
+ * Under the lock: takes one unit and works on it (unlocked meanwhile). 0 if there was none.
+ * The unit is read through ferry's mapping of the store, which is dropped right after: tearing
+ * down a mapping of the whole store at the end would cost as much, all at once.
+ */
+static int work_one(struct filler *f, int helper)
+{
+	struct unit u;
+	struct fill_job *j = take_unit(f, &u);
+	if (!j)
+		return 0;
+	j->helped += helper;
+	pthread_mutex_unlock(&f->lock);
+	u.data = j->map + u.page * PS_PAGE;
+	int r = (j->what & FILL_CHECK) ? check_unit(j, &u) : 0;
+	if (r == 0 && (j->what & FILL_WRITE)) {
+		r = write_unit(f, j, &u);
+		if (r == 0)
+			atomic_fetch_add(&f->written, u.bytes);
+	}
+	if (u.bytes)
+		madvise((void *)u.data, u.bytes, MADV_DONTNEED);
+	pthread_mutex_lock(&f->lock);
+	j->busy--;
+	if (r < 0 && !j->err) {	/* the first failure is the one reported */
+		j->err = r;
+		memcpy(j->msg, u.msg, sizeof(j->msg));
+	}
+	if (job_done(j)) {
+		j->t_last = now_us();
+		pthread_cond_broadcast(&f->done);
+	}
+	return 1;
+}
+
 static void *worker(void *arg)
 {
 	struct filler *f = arg;
 	pthread_mutex_lock(&f->lock);
-	while (!f->stopping) {
-		struct unit u;
-		struct fill_job *j = take_unit(f, &u);
-		if (!j) {
+	while (!f->stopping)
+		if (!work_one(f, 0))
 			pthread_cond_wait(&f->work, &f->lock);
-			continue;
-		}
-		pthread_mutex_unlock(&f->lock);
-		int r = (j->what & FILL_CHECK) ? check_unit(j, &u) : 0;
-		if (r == 0 && (j->what & FILL_WRITE)) {
-			r = write_unit(f, j, &u);
-			if (r == 0)
-				atomic_fetch_add(&f->written, u.bytes);
-		}
-		pthread_mutex_lock(&f->lock);
-		j->busy--;
-		if (r < 0 && !j->err) {	/* the first failure is the one reported */
-			j->err = r;
-			memcpy(j->msg, u.msg, sizeof(j->msg));
-		}
-		if (job_done(j))
-			pthread_cond_broadcast(&f->done);
-	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
 }
@@ -233,26 +299,116 @@ int filler_start(struct filler **out, struct ferry_err *err)
 	pthread_cond_init(&f->done, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&f->no_cma, fault_point("fill-proc-mem"));
-	int want = cpus(), r = 0;
-	while (f->nworkers < want && (r = pthread_create(&f->th[f->nworkers], NULL, worker, f)) == 0)
+	/* The tracer works too whenever it waits: one CPU is left to it and the tasks it injects into. */
+	int want = cpus() - 1;
+	while (f->nworkers < want && pthread_create(&f->th[f->nworkers], NULL, worker, f) == 0)
 		f->nworkers++;
-	if (!f->nworkers) {
-		filler_stop(f);
-		return fe_set(err, r, "start the page filler");
-	}
-	pr_debug("%d worker(s)\n", f->nworkers);
+	pr_debug("%d worker thread(s) besides the tracer\n", f->nworkers);
 	*out = f;
 	return 0;
 }
 
-int filler_submit(struct filler *f, struct rtask *t, int what, struct ferry_err *err)
+static void job_free(struct fill_job *j)
 {
+	if (j->memfd >= 0)
+		close(j->memfd);
+	if (j->uffd >= 0)
+		close(j->uffd);	/* the last reference: the kernel unregisters every VMA */
+	free(j->reg);
+	free(j);
+}
+
+/* A private anonymous VMA gets its pages by UFFDIO_COPY, unless they might have been huge pages. */
+static int uffd_suits(const Ferry__Vma *v)
+{
+	static int thp_always = -1;
+	if (thp_always < 0) {
+		_cleanup_free_ char *mode = NULL;
+		thp_always = read_file("/sys/kernel/mm/transparent_hugepage/enabled", &mode, NULL) == 0 &&
+			     strstr(mode, "[always]") != NULL;
+	}
+	return !thp_always && (v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
+			       v->kind == FERRY__VMA_KIND__VMA_STACK);
+}
+
+/* The VMAs of t that hold pages and suit UFFDIO_COPY, with the pages they hold. */
+static size_t uffd_ranges(struct rtask *t, struct fill_job *j)
+{
+	const Ferry__Mm *mm = t->mm;
+	const Ferry__Pagemap *pm = t->pagemap;
+	size_t pages = 0, k = 0;
+	j->reg = calloc(mm->n_vmas + 1, sizeof(*j->reg));
+	for (size_t i = 0; j->reg && i < mm->n_vmas; i++) {
+		const Ferry__Vma *v = mm->vmas[i];
+		size_t n = 0;
+		while (k < pm->n_entries && pm->entries[k]->vaddr < v->start)
+			k++;
+		for (; k < pm->n_entries && pm->entries[k]->vaddr < v->end; k++)
+			n += (pm->entries[k]->flags & PM_IN_PARENT) ? 0 : pm->entries[k]->nr_pages;
+		if (n && uffd_suits(v)) {
+			j->reg[j->nreg].start = v->start;
+			j->reg[j->nreg++].end = v->end;
+			pages += n;
+		}
+	}
+	return pages;
+}
+
+/*
+ * Gives t a userfaultfd that only ferry holds (the task's descriptor is closed at once) and
+ * registers the VMAs it suits (missing mode). Worth two injections from about 1 MiB on. Where
+ * the kernel says no, the pages are written with process_vm_writev.
+ */
+static void uffd_open(struct restore_ctx *ctx, struct rtask *t, struct fill_job *j)
+{
+	long rfd, ret;
+	if (uffd_ranges(t, j) < UFFD_MIN_PAGES)
+		goto none;
+	struct ferry_err e = { 0 };
+	struct injector *inj = &t->threads[0].inj;
+	if (inj_syscall(inj, &rfd, SYS_userfaultfd, (const unsigned long[6]){ O_CLOEXEC | UFFD_USER_MODE_ONLY }, &e) < 0 ||
+	    rfd < 0)
+		goto none;
+	int pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	j->uffd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)rfd, 0);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (RINJ(ctx, inj, &ret, "close its userfaultfd", SYS_close, rfd) < 0 || j->uffd < 0)
+		goto none;
+	struct uffdio_api api = { .api = UFFD_API };
+	if (ioctl(j->uffd, UFFDIO_API, &api) < 0)
+		goto none;
+	size_t n = 0;
+	for (size_t i = 0; i < j->nreg; i++) {
+		struct uffdio_register reg = { .range = { j->reg[i].start, j->reg[i].end - j->reg[i].start },
+					       .mode = UFFDIO_REGISTER_MODE_MISSING };
+		if (ioctl(j->uffd, UFFDIO_REGISTER, &reg) == 0)
+			j->reg[n++] = j->reg[i];
+		else
+			pr_debug("pid %d: %#llx: no userfaultfd (%s)\n", t->pid, (unsigned long long)j->reg[i].start,
+				 strerror(errno));
+	}
+	j->nreg = n;
+	return;
+none:
+	if (j->uffd >= 0)
+		close(j->uffd);
+	j->uffd = -1;
+	j->nreg = 0;
+}
+
+int filler_submit(struct restore_ctx *ctx, struct rtask *t, int what)
+{
+	struct filler *f = ctx->filler;
 	struct fill_job *j = calloc(1, sizeof(*j));
 	if (!j)
-		return fe_set(err, ENOMEM, "page filler: pid %d", t->pid);
-	*j = (struct fill_job){ .t = t, .pid = t->pid, .pm = t->pagemap, .map = t->ps.map, .what = what, .memfd = -1 };
-	if (!j->map)	/* an empty store: nothing to check or write */
+		return fe_set(ctx->err, ENOMEM, "page filler: pid %d", t->pid);
+	*j = (struct fill_job){ .t = t, .pid = t->pid, .pm = t->pagemap, .map = t->ps.map, .what = what, .memfd = -1,
+				.uffd = -1 };
+	if (!t->ps.npages)	/* an empty store: nothing to check or write */
 		j->next = j->pm->n_entries;
+	else if (what & FILL_WRITE)
+		uffd_open(ctx, t, j);
 	pthread_mutex_lock(&f->lock);
 	struct fill_job **tail = &f->queue;
 	if (!f->queue)
@@ -283,14 +439,16 @@ int filler_wait(struct filler *f, struct rtask **t, struct progress *prog, struc
 			;
 		if (*pj)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 200 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+		if (!work_one(f, 1)) {	/* the caller is one of the workers while it waits */
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += 200 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&f->done, &f->lock, &ts);
 		}
-		pthread_cond_timedwait(&f->done, &f->lock, &ts);
 		pthread_mutex_unlock(&f->lock);
 		report(f, prog);
 		pthread_mutex_lock(&f->lock);
@@ -305,12 +463,14 @@ int filler_wait(struct filler *f, struct rtask **t, struct progress *prog, struc
 	if (!j)
 		return 0;
 	*t = j->t;
+	pr_debug("pid %d: %s%s%s %llu pages in %llu us (%u units, %u by the tracer)\n", j->pid,
+		 j->what & FILL_CHECK ? "checked" : "", j->what == (FILL_CHECK | FILL_WRITE) ? " and " : "",
+		 j->what & FILL_WRITE ? "wrote" : "", (unsigned long long)j->pm->total_pages,
+		 (unsigned long long)(j->units ? j->t_last - j->t_first : 0), j->units, j->helped);
 	int r = j->err;
 	if (r < 0)
 		fe_msg(err, -r, "%s", j->msg);
-	if (j->memfd >= 0)
-		close(j->memfd);
-	free(j);
+	job_free(j);
 	return r;
 }
 
@@ -334,9 +494,7 @@ void filler_stop(struct filler *f)
 	while (f->queue) {
 		struct fill_job *j = f->queue;
 		f->queue = j->next_job;
-		if (j->memfd >= 0)
-			close(j->memfd);
-		free(j);
+		job_free(j);
 	}
 	pthread_cond_destroy(&f->work);
 	pthread_cond_destroy(&f->done);

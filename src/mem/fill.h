@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The page filler: a pool of worker threads in ferry that checks page runs against their
- * checksums and writes them into restored tasks with process_vm_writev() (or /proc/PID/mem where
- * that is missing), straight from the mapped page store: one copy, no injection, and several
- * tasks (or the halves of one big task) at a time while the tracer goes on building the tree.
+ * checksums and writes them into restored tasks straight from the mapped page store, one copy:
+ * with UFFDIO_COPY into private anonymous memory (no zeroed page first), process_vm_writev()
+ * elsewhere (/proc/PID/mem where that is missing); several tasks, or the pieces of a big one,
+ * at a time while the tracer goes on building the tree.
  *
  * Only the thread that traces a task may inject into it, but any thread may write its memory:
  * the tracer maps a task's VMAs writable, submits the task, and goes on with other tasks; it
@@ -23,10 +24,13 @@ enum {
 /* Starts the workers (one per CPU, at least one). 0 or -errno. */
 int filler_start(struct filler **out, struct ferry_err *err);
 /*
- * Queues task t's runs held in its own page store (t->ps, mapped): checked, written, or both
- * (FILL_*). Runs left to parent images are not touched. 0 or -ENOMEM.
+ * Queues task t's runs held in its own page store (t->ps, mapped) with ctx->filler: checked,
+ * written, or both (FILL_*). Runs left to parent images are not touched. To write, t must be
+ * stopped and traced by the caller, with its VMAs mapped (private anonymous ones are given
+ * their pages with a userfaultfd ferry holds, closed when filler_wait() hands t back; the
+ * others must be writable). 0 or -ENOMEM.
  */
-int filler_submit(struct filler *f, struct rtask *t, int what, struct ferry_err *err);
+int filler_submit(struct restore_ctx *ctx, struct rtask *t, int what);
 /*
  * Waits until a submitted task is done and returns it in *t (NULL when nothing is queued); the
  * task's own result is returned, with err filled on failure. Updates prog as pages are written.

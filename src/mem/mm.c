@@ -272,7 +272,7 @@ int mem_restore_layout(struct restore_ctx *ctx, struct rtask *t, int *kept)
 		return r;
 	if ((r = pages_restore_fill_chain(ctx, t)) < 0)
 		return r;
-	return filler_submit(ctx->filler, t, FILL_WRITE | (ctx->pages_checked ? 0 : FILL_CHECK), ctx->err);
+	return filler_submit(ctx, t, FILL_WRITE | (ctx->pages_checked ? 0 : FILL_CHECK));
 }
 
 /* Once the filler has handed t back: the final protections and the mm fields. */
