@@ -47,6 +47,11 @@ R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm uni
 R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
+R_TESTS+=" tree_shapes"
+D_TESTS+=" tree_shapes"
+# zdtm tests also restored with the page filler writing through /proc/PID/mem (no process_vm_writev
+# nor userfaultfd): FERRY_FAULT=fill-proc-mem
+FILL_TESTS="tree_shapes anon_mem"
 
 NPASS=0
 NFAIL=0
@@ -360,8 +365,9 @@ zdtm_selfcheck() {
 	sigterm_and_check "$tn" "$dir" "$TPID" "$TPID"
 }
 
+# zdtm_plain NAME [VARIANT]: dump, then restore; a variant is named in the result and directory
 zdtm_plain() {
-	local name=$1 tn="zdtm/$1" dir="$OUT/zdtm/$1" nthr
+	local name=$1 tn="zdtm/$1${2:+($2)}" dir="$OUT/zdtm${2:+-$2}/$1" nthr
 	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
 	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
@@ -463,6 +469,7 @@ run_zdtm() {
 		zdtm_plain "$n"
 		case " $R_TESTS " in *" $n "*) zdtm_leave_running "$n" ;; esac
 		case " $D_TESTS " in *" $n "*) zdtm_detached "$n" ;; esac
+		case " $FILL_TESTS " in *" $n "*) FERRY_FAULT=fill-proc-mem zdtm_plain "$n" proc-mem ;; esac
 	done
 }
 

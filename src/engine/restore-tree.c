@@ -132,11 +132,17 @@ static int create_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *f
 		r = RINJ(ctx, &p->threads[0].inj, &ret, "become a child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1);
 	}
 	uint64_t t0 = now_us();
+	uint8_t *hidden = NULL;	/* only in p's own memory: a zombie sibling has a copy */
+	if (r == 0 && f == p && !t->zombie)
+		r = mem_fork_hide(ctx, p, t, &hidden);
 	if (r == 0)
 		r = fork_task(ctx, p, t, f == p ? creator(p, t) : &f->threads[0]);
+	int r2 = mem_fork_unhide(ctx, p, hidden);
+	r = r < 0 ? r : r2;
 	uint64_t t1 = now_us();
 	if (r == 0 && !t->zombie)
-		r = mem_restore_child_layout(ctx, t, p);
+		r = mem_restore_child_layout(ctx, t, p, hidden);
+	free(hidden);
 	t->mem_ready = r == 0 && t->zombie;	/* a zombie keeps its parent's memory until it exits */
 	pr_debug("pid %d: forked in %llu us, mapped in %llu us\n", t->pid, (unsigned long long)(t1 - t0),
 		 (unsigned long long)(now_us() - t1));

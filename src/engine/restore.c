@@ -208,9 +208,9 @@ static int verify_chain(struct restore_ctx *ctx)
 
 /*
  * Every task's page store is opened and its runs' structure checked. The runs' checksums are
- * checked by the filler's workers: here, before any task exists, for `ferry image verify` (and
- * FERRY_CHECK_EARLY); on a restore, as each run is written into its task, while it is still in
- * the CPU's cache — a corrupt run fails the restore before any restored task has run.
+ * checked by the filler's workers: here, before any task exists, for `ferry image verify`; on a
+ * restore, as each run is written into its task, while it is still in the CPU's cache (one read
+ * of the store instead of two) — a corrupt run fails the restore before any restored task runs.
  */
 static int stage_verify_pages(struct restore_ctx *ctx)
 {
@@ -218,7 +218,6 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 	int r = verify_chain(ctx);
 	if (r == 0)
 		r = filler_start(&ctx->filler, ctx->err);
-	ctx->pages_checked = ctx->pages_checked || getenv("FERRY_CHECK_EARLY");
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		if (t->zombie)

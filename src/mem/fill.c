@@ -62,6 +62,7 @@ struct filler {
 	int nworkers;
 	pthread_t th[MAX_WORKERS];
 	atomic_int no_cma;		/* process_vm_writev is missing: /proc/PID/mem instead */
+	int no_uffd;			/* FERRY_FAULT=fill-proc-mem: /proc/PID/mem only, for the tests */
 	atomic_uint_fast64_t written;
 	uint64_t reported;		/* bytes already passed to a progress display */
 	uint64_t busy_since, busy_us;	/* time with something queued */
@@ -298,7 +299,10 @@ int filler_start(struct filler **out, struct ferry_err *err)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f->done, &ca);
 	pthread_condattr_destroy(&ca);
-	atomic_init(&f->no_cma, fault_point("fill-proc-mem"));
+	f->no_uffd = fault_point("fill-proc-mem");
+	atomic_init(&f->no_cma, f->no_uffd);
+	if (f->no_uffd)
+		pr_info("fault point fill-proc-mem: pages are written through /proc/PID/mem\n");
 	/* The tracer works too whenever it waits: one CPU is left to it and the tasks it injects into. */
 	int want = cpus() - 1;
 	while (f->nworkers < want && pthread_create(&f->th[f->nworkers], NULL, worker, f) == 0)
@@ -407,7 +411,7 @@ int filler_submit(struct restore_ctx *ctx, struct rtask *t, int what)
 				.uffd = -1 };
 	if (!t->ps.npages)	/* an empty store: nothing to check or write */
 		j->next = j->pm->n_entries;
-	else if (what & FILL_WRITE)
+	else if ((what & FILL_WRITE) && !f->no_uffd)
 		uffd_open(ctx, t, j);
 	pthread_mutex_lock(&f->lock);
 	struct fill_job **tail = &f->queue;

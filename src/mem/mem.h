@@ -25,7 +25,10 @@ void mem_free_ranges(struct dtask *t);
 int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t);
 /* kept: NULL for the root; for a forked task, per VMA 0 or the parent's prot + 1 (t owns it). */
 int mem_restore_layout(struct restore_ctx *ctx, struct rtask *t, int *kept);
-int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rtask *p);
+int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rtask *p, const uint8_t *hidden);
+/* Around p's fork of t: p's big VMAs t will not keep are not copied by the fork (MADV_DONTFORK). */
+int mem_fork_hide(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, uint8_t **hidden);
+int mem_fork_unhide(struct restore_ctx *ctx, struct rtask *p, const uint8_t *hidden);
 int mem_restore_finish(struct restore_ctx *ctx, struct rtask *t);
 int mem_restore_mm_fields(struct restore_ctx *ctx, struct rtask *t);
 /* Unmaps the trampoline: no injection is possible afterwards. */

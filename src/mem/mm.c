@@ -283,29 +283,105 @@ int mem_restore_finish(struct restore_ctx *ctx, struct rtask *t)
 	return r < 0 ? r : mem_restore_mm_fields(ctx, t);
 }
 
-/* A task forked from its restored parent p: turns p's address space into t's, then as the root. */
-int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rtask *p)
+/* Which of p's VMAs child t keeps (the same range, kind and file): kept[i] = prot + 1, pkeep[j] = 1. */
+static void match_vmas(const Ferry__Mm *cm, const Ferry__Mm *pm, int *kept, uint8_t *pkeep)
+{
+	for (size_t i = 0; i < cm->n_vmas; i++)
+		for (size_t j = 0; j < pm->n_vmas; j++)
+			if (!pkeep[j] && vma_same(cm->vmas[i], pm->vmas[j])) {
+				kept[i] = (int)pm->vmas[j]->prot + 1;
+				pkeep[j] = 1;
+				break;
+			}
+}
+
+/* Pages in runs [0, n) that fall in [start, end) (runs in order; *at is a cursor). */
+static uint64_t pages_in(Ferry__PagemapEntry *const *runs, size_t n, size_t *at, uint64_t start, uint64_t end)
+{
+	uint64_t pages = 0;
+	while (*at < n && runs[*at]->vaddr < start)
+		(*at)++;
+	for (; *at < n && runs[*at]->vaddr < end; (*at)++)
+		pages += runs[*at]->nr_pages;
+	return pages;
+}
+
+#define HIDE_MIN_PAGES 256
+
+/*
+ * Before p forks t: p's VMAs that t does not keep and that hold at least 1 MiB are marked
+ * MADV_DONTFORK, so that the fork does not copy their page tables only for t to unmap them
+ * again. *hidden (NULL if none) lists them per VMA of p, for mem_fork_unhide() and
+ * mem_restore_child_layout().
+ */
+int mem_fork_hide(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, uint8_t **hidden)
+{
+	const Ferry__Mm *pm = p->mm;
+	const Ferry__Pagemap *pp = p->pagemap;
+	_cleanup_free_ int *kept = calloc(t->mm->n_vmas + 1, sizeof(int));
+	_cleanup_free_ uint8_t *pkeep = calloc(pm->n_vmas + 1, 1);
+	uint8_t *h = calloc(pm->n_vmas + 1, 1);
+	*hidden = NULL;
+	if (!kept || !pkeep || !h) {
+		free(h);
+		return fe_set(ctx->err, ENOMEM, "VMA lists");
+	}
+	match_vmas(t->mm, pm, kept, pkeep);
+	size_t a = 0, b = 0, n = 0;
+	long ret;
+	int r = 0;
+	for (size_t j = 0; r == 0 && j < pm->n_vmas; j++) {
+		const Ferry__Vma *v = pm->vmas[j];
+		uint64_t pages = pages_in(pp->entries, pp->n_entries, &a, v->start, v->end) +
+				 pages_in(pp->inherited, pp->n_inherited, &b, v->start, v->end);
+		if (pkeep[j] || pages < HIDE_MIN_PAGES)
+			continue;
+		r = RINJ(ctx, &p->threads[0].inj, &ret, "keep a mapping from the next fork", SYS_madvise, v->start,
+			 v->end - v->start, MADV_DONTFORK);
+		h[j] = r == 0;
+		n += r == 0;
+	}
+	if (n)
+		*hidden = h;
+	else
+		free(h);
+	return r;
+}
+
+/* After the fork: the VMAs mem_fork_hide() marked are inherited by later forks again. */
+int mem_fork_unhide(struct restore_ctx *ctx, struct rtask *p, const uint8_t *hidden)
+{
+	long ret;
+	int r = 0;
+	for (size_t j = 0; hidden && j < p->mm->n_vmas; j++)
+		if (hidden[j] && r == 0)
+			r = RINJ(ctx, &p->threads[0].inj, &ret, "let forks inherit a mapping again", SYS_madvise,
+				 p->mm->vmas[j]->start, p->mm->vmas[j]->end - p->mm->vmas[j]->start, MADV_DOFORK);
+	return r;
+}
+
+/*
+ * A task forked from its restored parent p: turns p's address space into t's, then as the root.
+ * hidden: p's VMAs the fork did not copy (mem_fork_hide), or NULL.
+ */
+int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rtask *p, const uint8_t *hidden)
 {
 	const Ferry__Mm *cm = t->mm, *pm = p->mm;
 	int *kept = calloc(cm->n_vmas + 1, sizeof(int));
 	uint8_t *pkeep = calloc(pm->n_vmas + 1, 1);
 	int r = (!kept || !pkeep) ? fe_set(ctx->err, ENOMEM, "VMA lists") : 0, vdso_kept = 0, vdso_any = 0;
+	if (r == 0)
+		match_vmas(cm, pm, kept, pkeep);
 	for (size_t i = 0; r == 0 && i < cm->n_vmas; i++) {
 		int kernel = cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VDSO || cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR ||
 			     cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK;
 		vdso_any |= kernel;
-		for (size_t j = 0; j < pm->n_vmas; j++)
-			if (!pkeep[j] && vma_same(cm->vmas[i], pm->vmas[j])) {
-				kept[i] = (int)pm->vmas[j]->prot + 1;
-				pkeep[j] = 1;
-				vdso_kept |= kernel;
-				break;
-			}
+		vdso_kept |= kernel && kept[i];
 	}
 	/* Whatever of the parent's the child does not have goes (the trampoline is not in the list). */
 	for (size_t j = 0; r == 0 && j < pm->n_vmas; j++) {
 		long ret;
-		if (!pkeep[j])
+		if (!pkeep[j] && !(hidden && hidden[j]))
 			r = RINJ(ctx, &t->threads[0].inj, &ret, "unmap a parent's mapping", SYS_munmap,
 				 pm->vmas[j]->start, pm->vmas[j]->end - pm->vmas[j]->start);
 	}
