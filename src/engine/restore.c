@@ -218,6 +218,8 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 	int r = verify_chain(ctx);
 	if (r == 0)
 		r = filler_start(&ctx->filler, ctx->err);
+	if (r == 0 && !ctx->pages_checked)
+		filler_prefetch(ctx);
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		if (t->zombie)

@@ -17,6 +17,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -423,6 +424,51 @@ int filler_submit(struct restore_ctx *ctx, struct rtask *t, int what)
 	pthread_cond_broadcast(&f->work);
 	pthread_mutex_unlock(&f->lock);
 	return 0;
+}
+
+/* Asks for [off, off + len) of the regular file at path to be read ahead (fd: cache of the last one). */
+static void read_ahead(const char *path, const char **open_path, int *fd, uint64_t off, uint64_t len)
+{
+	struct stat st;
+	if (!*open_path || strcmp(*open_path, path)) {
+		if (*fd >= 0)
+			close(*fd);
+		*open_path = path;
+		*fd = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	}
+	if (*fd >= 0)
+		posix_fadvise(*fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+void filler_prefetch(const struct restore_ctx *ctx)
+{
+	const char *open_path = NULL;
+	int fd = -1;
+	for (size_t k = 0; k < ctx->ntasks; k++) {
+		const struct rtask *t = &ctx->tasks[k];
+		const Ferry__Pagemap *pm = t->pagemap;
+		size_t e = 0;
+		for (size_t i = 0; pm && i < t->mm->n_vmas; i++) {
+			const Ferry__Vma *v = t->mm->vmas[i];
+			uint64_t s = 0, end = 0;
+			for (; e < pm->n_entries && pm->entries[e]->vaddr < v->end; e++) {
+				const Ferry__PagemapEntry *r = pm->entries[e];
+				if (r->vaddr < v->start || v->kind != FERRY__VMA_KIND__VMA_FILE_PRIVATE || v->has_file_id)
+					continue;
+				if (end && r->vaddr != end) {
+					read_ahead(v->path, &open_path, &fd, v->pgoff + (s - v->start), end - s);
+					end = 0;
+				}
+				if (!end)
+					s = r->vaddr;
+				end = r->vaddr + (uint64_t)r->nr_pages * PS_PAGE;
+			}
+			if (end)
+				read_ahead(v->path, &open_path, &fd, v->pgoff + (s - v->start), end - s);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 static void report(struct filler *f, struct progress *prog)

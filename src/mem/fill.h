@@ -36,6 +36,11 @@ int filler_submit(struct restore_ctx *ctx, struct rtask *t, int what);
  * task's own result is returned, with err filled on failure. Updates prog as pages are written.
  */
 int filler_wait(struct filler *f, struct rtask **t, struct progress *prog, struct ferry_err *err);
+/*
+ * Asks the kernel to read ahead the parts of mapped files under the private file mappings' stored
+ * pages: writing such a page first reads the file's (copy-on-write), one fault at a time.
+ */
+void filler_prefetch(const struct restore_ctx *ctx);
 /* How long something was queued, in µs (the wall time pages were being checked or written). */
 uint64_t filler_busy_us(const struct filler *f);
 /* Drops whatever is queued, waits for the workers and frees the pool. NULL is fine. */
