@@ -640,33 +640,76 @@ static const Ferry__PagemapEntry *next_inherited(const Ferry__Pagemap *pm, size_
 	return *b < pm->n_inherited ? pm->inherited[*b] : NULL;
 }
 
+/* The pages of [s, e) present or swapped in the task behind pmfd (its /proc/PID/pagemap), in order. */
+static int present_regions(int pmfd, uint64_t s, uint64_t e, struct range_list *out)
+{
+	struct page_region vec[256];
+	struct pm_scan_arg a = {
+		.size = sizeof(a), .start = s, .end = e, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED, .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	};
+	while (a.start < e) {
+		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++)
+			if (range_add(out, vec[i].start, vec[i].end) < 0)
+				return -ENOMEM;
+		if (a.walk_end <= a.start)
+			break;
+		a.start = a.walk_end;
+	}
+	return 0;
+}
+
+/* Narrows [*s, *e) to the span of the present regions in it (cursor *k); 0 if there are none. */
+static int clip_to_present(const struct range_list *l, size_t *k, uint64_t *s, uint64_t *e)
+{
+	while (*k < l->n && l->r[*k].end <= *s)
+		(*k)++;
+	if (*k == l->n || l->r[*k].start >= *e)
+		return 0;
+	uint64_t first = l->r[*k].start > *s ? l->r[*k].start : *s, last = first;
+	for (size_t j = *k; j < l->n && l->r[j].start < *e; j++)
+		last = l->r[j].end < *e ? l->r[j].end : *e;
+	*s = first;
+	*e = last;
+	return 1;
+}
+
 /*
  * In VMAs a forked task keeps from its parent, everything but the runs it still shares is
  * dropped: pages it did not have, and pages it will be given its own copy of — writing those over
  * the parent's would first copy the parent's page (a copy-on-write fault) only to overwrite it.
+ * Where PAGEMAP_SCAN says which pages the fork brought, only those spans are dropped (most gaps
+ * hold none: one injected madvise() fewer each).
  */
 int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept)
 {
 	const Ferry__Pagemap *pm = t->pagemap;
+	char path[64];
+	_cleanup_close_ int pmfd = kprobe_get()->pagemap_scan ? open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC) : -1;
 	size_t b = 0;
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < t->mm->n_vmas; i++) {
 		const Ferry__Vma *v = t->mm->vmas[i];
+		struct range_list present = { 0 };
+		size_t k = 0;
 		if (!kept[i] || !is_private(v))
 			continue;
-		for (uint64_t addr = v->start; addr < v->end;) {
+		int exact = pmfd >= 0 && present_regions(pmfd, v->start, v->end, &present) == 0;
+		for (uint64_t addr = v->start; r == 0 && addr < v->end;) {
 			const Ferry__PagemapEntry *e = next_inherited(pm, &b, addr);
-			uint64_t gap_end = e && e->vaddr < v->end ? e->vaddr : v->end;
-			if (gap_end > addr) {
-				long ret;
-				int r = RINJ(ctx, &t->threads[0].inj, &ret, "drop pages the task did not have",
-					     SYS_madvise, addr, gap_end - addr, MADV_DONTNEED);
-				if (r < 0)
-					return r;
-			}
+			uint64_t gap_end = e && e->vaddr < v->end ? e->vaddr : v->end, ds = addr, de = gap_end;
+			long ret;
+			if (gap_end > addr && (!exact || clip_to_present(&present, &k, &ds, &de)))
+				r = RINJ(ctx, &t->threads[0].inj, &ret, "drop pages the task did not have", SYS_madvise, ds,
+					 de - ds, MADV_DONTNEED);
 			addr = e && e->vaddr < v->end ? e->vaddr + e->nr_pages * 4096ULL : v->end;
 		}
+		free(present.r);
 	}
-	return 0;
+	return r;
 }
 
 #define FILL_IOV_MAX 512
