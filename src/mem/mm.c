@@ -283,16 +283,37 @@ int mem_restore_finish(struct restore_ctx *ctx, struct rtask *t)
 	return r < 0 ? r : mem_restore_mm_fields(ctx, t);
 }
 
-/* Which of p's VMAs child t keeps (the same range, kind and file): kept[i] = prot + 1, pkeep[j] = 1. */
-static void match_vmas(const Ferry__Mm *cm, const Ferry__Mm *pm, int *kept, uint8_t *pkeep)
+/* Whether any of t's pages in [start, end) is still shared with its parent (inherited runs). */
+static int shares_pages(const struct rtask *t, uint64_t start, uint64_t end)
 {
-	for (size_t i = 0; i < cm->n_vmas; i++)
+	const Ferry__Pagemap *pm = t->pagemap;
+	for (size_t k = 0; k < pm->n_inherited; k++)
+		if (pm->inherited[k]->vaddr < end && pm->inherited[k]->vaddr + pm->inherited[k]->nr_pages * 4096ULL > start)
+			return 1;
+	return 0;
+}
+
+/*
+ * Which of p's VMAs child t keeps: the same range, kind and file, and for private memory only
+ * where t still shares pages with p (else a fresh mapping does, without copying p's page tables
+ * at the fork and dropping p's pages after): kept[i] = prot + 1, pkeep[j] = 1.
+ */
+static void match_vmas(const struct rtask *t, const Ferry__Mm *pm, int *kept, uint8_t *pkeep)
+{
+	const Ferry__Mm *cm = t->mm;
+	for (size_t i = 0; i < cm->n_vmas; i++) {
+		const Ferry__Vma *v = cm->vmas[i];
+		int private = v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
+			      v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE;
+		if (private && !shares_pages(t, v->start, v->end))
+			continue;
 		for (size_t j = 0; j < pm->n_vmas; j++)
-			if (!pkeep[j] && vma_same(cm->vmas[i], pm->vmas[j])) {
+			if (!pkeep[j] && vma_same(v, pm->vmas[j])) {
 				kept[i] = (int)pm->vmas[j]->prot + 1;
 				pkeep[j] = 1;
 				break;
 			}
+	}
 }
 
 /* Pages in runs [0, n) that fall in [start, end) (runs in order; *at is a cursor). */
@@ -326,7 +347,7 @@ int mem_fork_hide(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, uin
 		free(h);
 		return fe_set(ctx->err, ENOMEM, "VMA lists");
 	}
-	match_vmas(t->mm, pm, kept, pkeep);
+	match_vmas(t, pm, kept, pkeep);
 	size_t a = 0, b = 0, n = 0;
 	long ret;
 	int r = 0;
@@ -371,7 +392,7 @@ int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rt
 	uint8_t *pkeep = calloc(pm->n_vmas + 1, 1);
 	int r = (!kept || !pkeep) ? fe_set(ctx->err, ENOMEM, "VMA lists") : 0, vdso_kept = 0, vdso_any = 0;
 	if (r == 0)
-		match_vmas(cm, pm, kept, pkeep);
+		match_vmas(t, pm, kept, pkeep);
 	for (size_t i = 0; r == 0 && i < cm->n_vmas; i++) {
 		int kernel = cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VDSO || cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR ||
 			     cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK;
