@@ -133,20 +133,41 @@ static int fail(struct unit *u, int code, const char *fmt, ...)
 	return -code;
 }
 
-static int check_unit(struct fill_job *j, struct unit *u)
+/* What is done with one run of a unit (index i), whose data is at data. */
+typedef int run_fn(struct fill_job *j, struct unit *u, size_t i, const uint8_t *data);
+
+/* fn for each run of the unit held in this store (not left to parent images), in order. */
+static int each_run(struct fill_job *j, struct unit *u, run_fn *fn)
 {
 	const uint8_t *p = u->data;
 	for (size_t i = u->first; i < u->last; i++) {
 		const Ferry__PagemapEntry *e = j->pm->entries[i];
 		if (e->flags & PM_IN_PARENT)
 			continue;
-		size_t len = (size_t)e->nr_pages * PS_PAGE;
-		if (XXH3_64bits(p, len) != e->xxh3)
-			return fail(u, EBADMSG, "pages-%d.img: pages at %#llx (run %zu) fail their checksum: the page "
-				    "store is corrupt", j->pid, (unsigned long long)e->vaddr, i);
-		p += len;
+		int r = fn(j, u, i, p);
+		if (r < 0)
+			return r;
+		p += (size_t)e->nr_pages * PS_PAGE;
 	}
 	return 0;
+}
+
+static int check_run(struct fill_job *j, struct unit *u, size_t i, const uint8_t *data)
+{
+	const Ferry__PagemapEntry *e = j->pm->entries[i];
+	if (XXH3_64bits(data, (size_t)e->nr_pages * PS_PAGE) == e->xxh3)
+		return 0;
+	return fail(u, EBADMSG, "pages-%d.img: pages at %#llx (run %zu) fail their checksum: the page store is corrupt",
+		    j->pid, (unsigned long long)e->vaddr, i);
+}
+
+static int proc_mem_run(struct fill_job *j, struct unit *u, size_t i, const uint8_t *data)
+{
+	const Ferry__PagemapEntry *e = j->pm->entries[i];
+	size_t len = (size_t)e->nr_pages * PS_PAGE;
+	int r = pwrite_full(j->memfd, data, len, (off_t)e->vaddr);
+	return r < 0 ? fail(u, -r, "pid %d: write %zu bytes of memory at %#llx: %s", j->pid, len,
+			    (unsigned long long)e->vaddr, strerror(-r)) : 0;
 }
 
 /* Without process_vm_writev: run by run through /proc/PID/mem (opened once per job). */
@@ -162,41 +183,23 @@ static int write_proc_mem(struct filler *f, struct fill_job *j, struct unit *u)
 	pthread_mutex_unlock(&f->lock);
 	if (fd < 0)
 		return fail(u, e, "pid %d: open /proc/%d/mem: %s", j->pid, j->pid, strerror(e));
-	const uint8_t *p = u->data;
-	for (size_t i = u->first; i < u->last; i++) {
-		const Ferry__PagemapEntry *en = j->pm->entries[i];
-		if (en->flags & PM_IN_PARENT)
-			continue;
-		size_t len = (size_t)en->nr_pages * PS_PAGE;
-		int r = pwrite_full(fd, p, len, (off_t)en->vaddr);
-		if (r < 0)
-			return fail(u, -r, "pid %d: write %zu bytes of memory at %#llx: %s", j->pid, len,
-				    (unsigned long long)en->vaddr, strerror(-r));
-		p += len;
-	}
-	return 0;
+	return each_run(j, u, proc_mem_run);
 }
 
 /* Into registered VMAs: UFFDIO_COPY puts each page in place without zeroing it first. */
-static int copy_unit(struct fill_job *j, struct unit *u)
+static int copy_run(struct fill_job *j, struct unit *u, size_t i, const uint8_t *data)
 {
-	const uint8_t *p = u->data;
-	for (size_t i = u->first; i < u->last; i++) {
-		const Ferry__PagemapEntry *e = j->pm->entries[i];
-		if (e->flags & PM_IN_PARENT)
-			continue;
-		uint64_t len = (uint64_t)e->nr_pages * PS_PAGE, done = 0;
-		while (done < len) {
-			struct uffdio_copy c = { .dst = e->vaddr + done, .src = (uintptr_t)(p + done), .len = len - done,
-						 .mode = UFFDIO_COPY_MODE_DONTWAKE };
-			int r = ioctl(j->uffd, UFFDIO_COPY, &c) < 0 ? errno : 0;
-			if (c.copy > 0)
-				done += (uint64_t)c.copy;
-			else if (r != EAGAIN)
-				return fail(u, r ? r : EIO, "pid %d: fill memory at %#llx (userfaultfd): %s", j->pid,
-					    (unsigned long long)(e->vaddr + done), strerror(r ? r : EIO));
-		}
-		p += len;
+	const Ferry__PagemapEntry *e = j->pm->entries[i];
+	uint64_t len = (uint64_t)e->nr_pages * PS_PAGE, done = 0;
+	while (done < len) {
+		struct uffdio_copy c = { .dst = e->vaddr + done, .src = (uintptr_t)(data + done), .len = len - done,
+					 .mode = UFFDIO_COPY_MODE_DONTWAKE };
+		int r = ioctl(j->uffd, UFFDIO_COPY, &c) < 0 ? errno : 0;
+		if (c.copy > 0)
+			done += (uint64_t)c.copy;
+		else if (r != EAGAIN)
+			return fail(u, r ? r : EIO, "pid %d: fill memory at %#llx (userfaultfd): %s", j->pid,
+				    (unsigned long long)(e->vaddr + done), strerror(r ? r : EIO));
 	}
 	return 0;
 }
@@ -206,7 +209,7 @@ static int write_unit(struct filler *f, struct fill_job *j, struct unit *u)
 	struct iovec remote[UNIT_IOV];
 	size_t n = 0;
 	if (u->copy > 0)
-		return copy_unit(j, u);
+		return each_run(j, u, copy_run);
 	for (size_t i = u->first; i < u->last; i++) {
 		const Ferry__PagemapEntry *e = j->pm->entries[i];
 		if (!(e->flags & PM_IN_PARENT))
@@ -249,7 +252,7 @@ static int work_one(struct filler *f, int helper)
 	j->helped += helper;
 	pthread_mutex_unlock(&f->lock);
 	u.data = j->map + u.page * PS_PAGE;
-	int r = (j->what & FILL_CHECK) ? check_unit(j, &u) : 0;
+	int r = (j->what & FILL_CHECK) ? each_run(j, &u, check_run) : 0;
 	if (r == 0 && (j->what & FILL_WRITE)) {
 		r = write_unit(f, j, &u);
 		if (r == 0)
