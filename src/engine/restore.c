@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `ferry restore`: read and verify the whole image first (nothing starts on a corrupt image),
- * create every open file once in ferry, create the root task at its old PID and rebuild its
- * memory; fork every other task from its restored parent (keeping copy-on-write sharing) and
- * fix up what differs; then threads, sessions, every object, and release. A failing stage kills
- * whatever was built.
+ * `ferry restore`: read and check the whole image first, create every open file once in ferry,
+ * create the root task at its old PID and rebuild its memory (pages checked as they are written,
+ * by the filler's workers: nothing runs on a corrupt image); fork every other task from its
+ * restored parent (keeping copy-on-write sharing) and fix up what differs, while the workers fill
+ * the tasks already made; then threads, sessions, every object, and release. A failing stage
+ * kills whatever was built.
  */
 #include <errno.h>
 #include <fcntl.h>
