@@ -270,6 +270,7 @@ int mem_restore_layout(struct restore_ctx *ctx, struct rtask *t, int *kept)
 		return r;
 	if (kept && (r = pages_restore_drop_gaps(ctx, t, kept)) < 0)
 		return r;
+	/* Before the filler registers its userfaultfd: the task's own reads must not fault there. */
 	if ((r = pages_restore_fill_chain(ctx, t)) < 0)
 		return r;
 	return filler_submit(ctx, t, FILL_WRITE | (ctx->pages_checked ? 0 : FILL_CHECK));
