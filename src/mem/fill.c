@@ -33,6 +33,7 @@
 #define MAX_WORKERS 7
 #define UNIT_BYTES (1u << 20)	/* checked, then written while still in the CPU's cache */
 #define UNIT_IOV 256
+#define BATCH 8			/* units taken at once: their piece of the store's mapping is dropped at once */
 #define UFFD_MIN_PAGES 256	/* below 1 MiB, the two injections a userfaultfd costs do not pay */
 
 struct fill_job {
@@ -47,7 +48,7 @@ struct fill_job {
 	int memfd;			/* /proc/PID/mem, when process_vm_writev is missing */
 	int uffd;			/* ferry's copy of the task's userfaultfd, or -1 */
 	struct { uint64_t start, end; } *reg;	/* the VMAs registered with it, in order */
-	size_t nreg, reg_at;		/* (reg_at: take_unit's cursor) */
+	size_t nreg, reg_at;		/* (reg_at: take_from's cursor) */
 	uint64_t t_first, t_last;	/* when its first unit was taken, its last done */
 	unsigned units, helped;		/* units, and those the caller of filler_wait() did */
 	int err;			/* the first failure, -errno */
@@ -91,36 +92,51 @@ static int in_registered(struct fill_job *j, const Ferry__PagemapEntry *e)
 	return j->reg_at < j->nreg && j->reg[j->reg_at].start <= e->vaddr;
 }
 
-/* Under the lock: the next unit of the first job that has work left (runs written one way). */
-static struct fill_job *take_unit(struct filler *f, struct unit *u)
+/* Under the lock: the next unit of job j (runs written one way), or 0 when j has none left. */
+static int take_from(struct fill_job *j, struct unit *u)
 {
-	for (struct fill_job *j = f->queue; j; j = j->next_job) {
-		const Ferry__Pagemap *pm = j->pm;
-		if (j->err || j->next == pm->n_entries)
-			continue;
-		*u = (struct unit){ .first = j->next, .last = j->next, .page = j->next_page, .copy = -1 };
-		size_t nio = 0;
-		while (u->last < pm->n_entries && nio < UNIT_IOV) {
-			const Ferry__PagemapEntry *e = pm->entries[u->last];
-			uint64_t len = (uint64_t)e->nr_pages * PS_PAGE;
-			if (!(e->flags & PM_IN_PARENT)) {
-				int copy = in_registered(j, e);
-				if (u->bytes && (u->bytes + len > UNIT_BYTES || copy != u->copy))
-					break;
-				u->copy = copy;
-				u->bytes += len;
-				nio++;
-			}
-			u->last++;
+	const Ferry__Pagemap *pm = j->pm;
+	if (j->err || j->next == pm->n_entries)
+		return 0;
+	*u = (struct unit){ .first = j->next, .last = j->next, .page = j->next_page, .copy = -1 };
+	size_t nio = 0;
+	while (u->last < pm->n_entries && nio < UNIT_IOV) {
+		const Ferry__PagemapEntry *e = pm->entries[u->last];
+		uint64_t len = (uint64_t)e->nr_pages * PS_PAGE;
+		if (!(e->flags & PM_IN_PARENT)) {
+			int copy = in_registered(j, e);
+			if (u->bytes && (u->bytes + len > UNIT_BYTES || copy != u->copy))
+				break;
+			u->copy = copy;
+			u->bytes += len;
+			nio++;
 		}
-		j->next = u->last;
-		j->next_page += u->bytes / PS_PAGE;
-		j->busy++;
-		if (!j->units++)
-			j->t_first = now_us();
-		return j;
+		u->last++;
 	}
-	return NULL;
+	j->next = u->last;
+	j->next_page += u->bytes / PS_PAGE;
+	j->busy++;
+	if (!j->units++)
+		j->t_first = now_us();
+	return 1;
+}
+
+/*
+ * Under the lock: up to BATCH consecutive units of the first job that has work left, fewer when
+ * little is left (so that every thread gets a share). Returns the job and the count in *n.
+ */
+static struct fill_job *take_units(struct filler *f, struct unit *u, size_t *n)
+{
+	struct fill_job *j = f->queue;
+	while (j && !take_from(j, &u[0]))
+		j = j->next_job;
+	*n = j ? 1 : 0;
+	if (!j)
+		return NULL;
+	uint64_t left = (j->pm->total_pages - j->next_page) * PS_PAGE / UNIT_BYTES / (f->nworkers + 1);
+	while (*n < BATCH && *n <= left && take_from(j, &u[*n]))
+		(*n)++;
+	return j;
 }
 
 static int fail(struct unit *u, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -239,32 +255,36 @@ static int write_unit(struct filler *f, struct fill_job *j, struct unit *u)
 }
 
 /*
- * Under the lock: takes one unit and works on it (unlocked meanwhile). 0 if there was none.
- * The unit is read through ferry's mapping of the store, which is dropped right after: tearing
- * down a mapping of the whole store at the end would cost as much, all at once.
+ * Under the lock: takes a few consecutive units and works on them (unlocked meanwhile), 0 if there
+ * was none. Each unit is read through ferry's mapping of the store, checked and written while in
+ * the CPU's cache; then their piece of the mapping is dropped at once: tearing down a mapping of
+ * the whole store at the end would cost as much, all at once, and dropping each unit alone costs
+ * a TLB shootdown each.
  */
 static int work_one(struct filler *f, int helper)
 {
-	struct unit u;
-	struct fill_job *j = take_unit(f, &u);
+	struct unit u[BATCH];
+	size_t n, k;
+	struct fill_job *j = take_units(f, u, &n);
 	if (!j)
 		return 0;
-	j->helped += helper;
+	j->helped += helper * n;
 	pthread_mutex_unlock(&f->lock);
-	u.data = j->map + u.page * PS_PAGE;
-	int r = (j->what & FILL_CHECK) ? each_run(j, &u, check_run) : 0;
-	if (r == 0 && (j->what & FILL_WRITE)) {
-		r = write_unit(f, j, &u);
-		if (r == 0)
-			atomic_fetch_add(&f->written, u.bytes);
+	int r = 0;
+	for (k = 0; k < n && r == 0; k++) {
+		u[k].data = j->map + u[k].page * PS_PAGE;
+		r = (j->what & FILL_CHECK) ? each_run(j, &u[k], check_run) : 0;
+		if (r == 0 && (j->what & FILL_WRITE) && (r = write_unit(f, j, &u[k])) == 0)
+			atomic_fetch_add(&f->written, u[k].bytes);
 	}
-	if (u.bytes)
-		madvise((void *)u.data, u.bytes, MADV_DONTNEED);
+	uint64_t span = (u[n - 1].page - u[0].page) * PS_PAGE + u[n - 1].bytes;
+	if (span)
+		madvise((void *)(j->map + u[0].page * PS_PAGE), span, MADV_DONTNEED);
 	pthread_mutex_lock(&f->lock);
-	j->busy--;
+	j->busy -= n;
 	if (r < 0 && !j->err) {	/* the first failure is the one reported */
 		j->err = r;
-		memcpy(j->msg, u.msg, sizeof(j->msg));
+		memcpy(j->msg, u[k - 1].msg, sizeof(j->msg));
 	}
 	if (job_done(j)) {
 		j->t_last = now_us();
