@@ -224,8 +224,11 @@ static int write_unit(struct filler *f, struct fill_job *j, struct unit *u)
 {
 	struct iovec remote[UNIT_IOV];
 	size_t n = 0;
-	if (u->copy > 0)
-		return each_run(j, u, copy_run);
+	if (u->copy > 0) {
+		int r = each_run(j, u, copy_run);
+		if (r != -EINVAL)	/* EINVAL: memory UFFDIO_COPY does not fill so (hugetlb): written as the rest */
+			return r;
+	}
 	for (size_t i = u->first; i < u->last; i++) {
 		const Ferry__PagemapEntry *e = j->pm->entries[i];
 		if (!(e->flags & PM_IN_PARENT))
