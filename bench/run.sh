@@ -16,6 +16,7 @@
 #   BENCH_JSON=FILE  where to write the results as JSON (default BUILD_DIR/bench-results.json)
 #   BENCH_TMPFS_SIZE tmpfs size (default 6g)
 #   BENCH_TREE=0     do not run the process-tree benchmark (bench/tree.sh) at the end
+#   BENCH_APPS=0     do not run the JVM and node restores (bench/apps.sh) at the end
 #   BENCH_BASELINE=DIR another build (of main, say): every restore is also timed with its ferry, on
 #                    the same image, alternating (before/after figures; bench/lib.sh)
 #
@@ -448,6 +449,10 @@ rc=$?
 # the process-tree benchmark (bench/tree.sh: 10 x 64 MiB tree, COW sharing); BENCH_TREE=0 skips it
 if [ "${BENCH_TREE:-1}" != 0 ]; then
 	"$(dirname "${BASH_SOURCE[0]}")/tree.sh" "$BUILD" || rc=1
+fi
+# restores of a JVM and of node, warm and cold (bench/apps.sh); BENCH_APPS=0 skips it
+if [ "${BENCH_APPS:-1}" != 0 ]; then
+	"$(dirname "${BASH_SOURCE[0]}")/apps.sh" "$BUILD" || rc=1
 fi
 # the freeze of an incremental dump (bench/incremental.sh: 1 GiB, 1% written); BENCH_INCR=0 skips it
 if [ "${BENCH_INCR:-1}" != 0 ]; then
