@@ -41,6 +41,7 @@ struct fill_job {
 	pid_t pid;
 	const Ferry__Pagemap *pm;
 	const uint8_t *map;		/* ferry's mapping of the page store's data */
+	const char *store;		/* its name */
 	int what;			/* FILL_* */
 	size_t next;			/* next run to hand out */
 	uint64_t next_page;		/* its place in the store */
@@ -173,8 +174,8 @@ static int check_run(struct fill_job *j, struct unit *u, size_t i, const uint8_t
 	const Ferry__PagemapEntry *e = j->pm->entries[i];
 	if (XXH3_64bits(data, (size_t)e->nr_pages * PS_PAGE) == e->xxh3)
 		return 0;
-	return fail(u, EBADMSG, "pages-%d.img: pages at %#llx (run %zu) fail their checksum: the page store is corrupt",
-		    j->pid, (unsigned long long)e->vaddr, i);
+	return fail(u, EBADMSG, "%s: pages at %#llx (run %zu) fail their checksum: the page store is corrupt",
+		    j->store, (unsigned long long)e->vaddr, i);
 }
 
 static int proc_mem_run(struct fill_job *j, struct unit *u, size_t i, const uint8_t *data)
@@ -434,7 +435,7 @@ int filler_submit(struct restore_ctx *ctx, struct rtask *t, int what)
 	struct fill_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return fe_set(ctx->err, ENOMEM, "page filler: pid %d", t->pid);
-	*j = (struct fill_job){ .t = t, .pid = t->pid, .pm = t->pagemap, .map = t->ps.map, .what = what, .memfd = -1,
+	*j = (struct fill_job){ .t = t, .pid = t->pid, .pm = t->pagemap, .map = t->ps.map, .store = t->ps.name, .what = what, .memfd = -1,
 				.uffd = -1 };
 	if (!t->ps.npages)	/* an empty store: nothing to check or write */
 		j->next = j->pm->n_entries;
