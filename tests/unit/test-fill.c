@@ -38,6 +38,20 @@ struct fixture {
 
 static uint64_t word(uint64_t page, size_t b) { return page * 1000003 + b + 1; }
 
+/* The store's pages, written one page at a time through the store's own writer. */
+static int write_pages(struct page_store *ps)
+{
+	uint64_t page[PS_PAGE / 8];
+	struct ferry_err err = { 0 };
+	for (uint64_t i = 0; i < NPAGES; i++) {
+		for (size_t w = 0; w < PS_PAGE / 8; w++)
+			page[w] = word(i, w * 8);
+		if (pages_write(ps, i, page, 1, &err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* A store of 600 pages in three runs with holes between them, and an in-parent run after the second. */
 static int setup(void **state)
 {
@@ -45,11 +59,9 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct page_store ps;
 	struct ferry_err err = { 0 };
-	if (!f || !(f->dir = tmpdir_new()) || pages_create(f->dir->fd, PID, NULL, NPAGES, &ps, &err) < 0)
+	if (!f || !(f->dir = tmpdir_new()) || pages_create(f->dir->fd, PID, NULL, NPAGES, &ps, &err) < 0 ||
+	    write_pages(&ps) < 0)
 		return -1;
-	for (uint64_t i = 0; i < NPAGES; i++)
-		for (size_t b = 0; b < PS_PAGE; b += 8)
-			*(uint64_t *)(pages_slot(&ps, i) + b) = word(i, b);
 	ferry__pagemap__init(&f->pm);
 	f->pm.pid = PID, f->pm.total_pages = NPAGES, f->pm.n_entries = NRUNS, f->pm.entries = f->runv;
 	uint64_t vaddr = (uintptr_t)BASE, idx = 0;
