@@ -165,6 +165,7 @@ keep_logs() {   # tag img
 restore_one() {
 	local kind=$1 run=$2 ftag=$3 pids=$4 exe=$5 tag="$1-$2-$3"
 	local img=$MNT/img ready=$MNT/ready-$1-$2 pid=${4%% *} rc restore_us after free2 free3 anon2 anon3 check p
+	CUR_PIDS=$pids	# what kill_victims kills if this restore goes wrong
 	rm -f "$ready.result"
 	free2=$(settled_memfree)
 	anon2=$(anon_kb)
