@@ -458,4 +458,8 @@ fi
 if [ "${BENCH_INCR:-1}" != 0 ]; then
 	"$(dirname "${BASH_SOURCE[0]}")/incremental.sh" "$BUILD" || rc=1
 fi
+# shared memory through a tracked chain (bench/shmtree.sh: 256 MiB, 8 children); BENCH_SHM=0 skips it
+if [ "${BENCH_SHM:-1}" != 0 ]; then
+	"$(dirname "${BASH_SOURCE[0]}")/shmtree.sh" "$BUILD" || rc=1
+fi
 exit $rc

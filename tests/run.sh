@@ -42,9 +42,14 @@ ZDTM_BIN=$BUILD/tests/zdtm
 OUT=$ROOT/tests/out
 TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
+# zdtm tests that also run through a pre-dump chain (pre-dump --track-mem, then dump --prev-images-dir)
+P_TESTS="anon_mem maps tree shm vma_flags shmem_objects aio memfd_maps map_modes mlockall hugetlb memfd_secret sysv_pieces"
 # zdtm tests that also run the -R (leave running, dump twice) variant
-R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon"
+R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon stopped"
 R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
+R_TESTS+=" sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_scm unix_scm_kinds sock_fown unix_shutdown sock_netlink sock_packet inet_tcp_repair"
+R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
+R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
 R_TESTS+=" tree_shapes"
@@ -404,8 +409,32 @@ zdtm_leave_running() {
 	kids=$(tree_pids "$TPID" | tail -n +2)
 	kill_pid "$TPID"
 	for p in $kids; do kill -9 "$p" 2>/dev/null; done
+	for p in $kids; do wait_dead "$p" 5; done	# SIGKILL is not instant: their PIDs must be free
 	reap "$TPID"
 	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
+}
+
+zdtm_predump() {
+	local name=$1 tn="zdtm/$1(pre-dump)" dir="$OUT/zdtm-P/$1" nthr
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
+	nthr=$(nthreads "$TPID")
+	mkdir -p "$dir/pre"
+	if ! timeout -k 3 "$(remaining)" "$FERRY" pre-dump -t "$TPID" -D "$dir/pre" --track-mem -v4 -o dump.log \
+		</dev/null >"$dir/pre/dump.err" 2>&1; then
+		kill_pid "$TPID"; reap "$TPID"
+		fail "$tn" "ferry pre-dump failed" "$dir/pre/dump.err" "$dir/pre/dump.log"
+		return
+	fi
+	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img" --prev-images-dir ../pre --track-mem; then
+		kill_pid "$TPID"; reap "$TPID"; return
+	fi
+	local kids p
+	kids=$(tree_pids "$TPID" | tail -n +2)
+	wait_dead "$TPID" 5 || kill_pid "$TPID"
+	for p in $kids; do kill -9 "$p" 2>/dev/null; done
+	for p in $kids; do wait_dead "$p" 5; done	# SIGKILL is not instant: their PIDs must be free
+	reap "$TPID"
+	restore_and_check "$tn" "$dir" "$dir/img" "$TPID" "$nthr"
 }
 
 # restore_detached_and_check NAME DIR PID NTHREADS: `ferry restore -d` of DIR/img must exit 0 and
@@ -468,6 +497,7 @@ run_zdtm() {
 	for n in "${names[@]}"; do
 		zdtm_plain "$n"
 		case " $R_TESTS " in *" $n "*) zdtm_leave_running "$n" ;; esac
+		case " $P_TESTS " in *" $n "*) zdtm_predump "$n" ;; esac
 		case " $D_TESTS " in *" $n "*) zdtm_detached "$n" ;; esac
 		case " $FILL_TESTS " in *" $n "*) FERRY_FAULT=fill-proc-mem zdtm_plain "$n" proc-mem ;; esac
 	done
@@ -512,7 +542,7 @@ run_fuzz() {
 # Suites that print their own PASS/FAIL/SKIP lines: tests/<suite>/run.sh BUILD.
 run_suites() {
 	local suite name line rc log
-	for suite in incremental transport transform images; do
+	for suite in incremental transport transform images safety; do
 		[ -x "$ROOT/tests/$suite/run.sh" ] || continue
 		selected "$suite/" || selected "$suite" || continue
 		log="$OUT/$suite.log"

@@ -21,6 +21,11 @@ static void dump_usage(FILE *out, const char *cmd)
 		"      --shell-job             the tree shares the caller's terminal\n"
 		"      --tcp-close             drop established TCP connections (else they are refused)\n"
 		"      --file-locks            save file locks held by the tree\n"
+		"      --tcp-established       established TCP connections with both ends in the tree (TCP repair)\n"
+		"      --ext-unix-sk           restore unix sockets whose peer is outside the tree\n"
+		"      --skip-in-flight        drop TCP connections not accepted yet (else refused)\n"
+		"      --irmap-scan-path DIR   look for watched inodes in DIR first (repeatable)\n"
+		"      --force-irmap           find watched inodes by scanning directories, not by handle\n"
 		"      --track-mem             keep dirty-page tracking for the next (pre-)dump\n"
 		"      --prev-images-dir DIR   the previous (pre-)dump: save only pages written since\n"
 		"      --page-server           send the image to a page server instead of writing it here\n"
@@ -38,7 +43,8 @@ static void dump_usage(FILE *out, const char *cmd)
 
 enum {
 	OPT_SHELL = 256, OPT_STATS, OPT_TCP_CLOSE, OPT_LOCKS, OPT_TRACK, OPT_PREV, OPT_PS, OPT_ADDR, OPT_PORT,
-	OPT_TOKEN, OPT_CERT, OPT_KEY, OPT_CA, OPT_COMPRESS, OPT_ENCRYPT, OPT_STATS_JSON,
+	OPT_TOKEN, OPT_CERT, OPT_KEY, OPT_CA, OPT_COMPRESS, OPT_ENCRYPT, OPT_STATS_JSON, OPT_IRMAP_PATH, OPT_FORCE_IRMAP,
+	OPT_TCP_EST, OPT_EXT_UNIX, OPT_SKIP_IN_FLIGHT,
 };
 
 static int run(int argc, char **argv, int pre)
@@ -55,8 +61,13 @@ static int run(int argc, char **argv, int pre)
 		{ "tls-cacert", required_argument, NULL, OPT_CA }, { "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "encrypt-key", required_argument, NULL, OPT_ENCRYPT },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+		{ "irmap-scan-path", required_argument, NULL, OPT_IRMAP_PATH },
+		{ "force-irmap", no_argument, NULL, OPT_FORCE_IRMAP },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_EST }, { "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX },
+		{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
+	const char *irmap[32];
 	const char *cmd = pre ? "pre-dump" : "dump";
 	struct dump_opts o = { .pre_dump = pre };
 	struct remote_opts ro = { 0 };
@@ -73,6 +84,9 @@ static int run(int argc, char **argv, int pre)
 		case OPT_STATS: o.display_stats = 1; break;
 		case OPT_TCP_CLOSE: o.tcp_close = 1; break;
 		case OPT_LOCKS: o.file_locks = 1; break;
+		case OPT_TCP_EST: o.tcp_established = 1; break;
+		case OPT_EXT_UNIX: o.ext_unix_sk = 1; break;
+		case OPT_SKIP_IN_FLIGHT: o.skip_in_flight = 1; break;
 		case OPT_TRACK: o.track_mem = 1; break;
 		case OPT_PREV: o.prev_dir = optarg; break;
 		case OPT_PS: page_server = 1; break;
@@ -95,6 +109,15 @@ static int run(int argc, char **argv, int pre)
 			break;
 		case OPT_ENCRYPT: to.key_file = optarg; break;
 		case OPT_STATS_JSON: o.stats_json = optarg; break;
+		case OPT_IRMAP_PATH:
+			if (o.n_irmap_scan_paths == sizeof(irmap) / sizeof(irmap[0])) {
+				fprintf(stderr, "Error: too many --irmap-scan-path\n");
+				return 2;
+			}
+			irmap[o.n_irmap_scan_paths++] = optarg;
+			o.irmap_scan_paths = irmap;
+			break;
+		case OPT_FORCE_IRMAP: o.force_irmap = 1; break;
 		case 'v': verbosity = cli_verbosity(optarg, verbosity); break;
 		case 'h': dump_usage(stdout, cmd); return 0;
 		default: dump_usage(stderr, cmd); return 2;
@@ -110,6 +133,7 @@ static int run(int argc, char **argv, int pre)
 		return 2;
 	}
 	log_set_console_level(verbosity);
+	o.cancel = cli_guard_worker();	/* from here on we are the worker: see cli/guard.c */
 	int r = 0;
 	if (page_server) {
 		ro.progress = verbosity >= LOG_WARN;

@@ -22,7 +22,8 @@ static void restore_usage(FILE *out)
 		"  -o, --log-file FILE         debug log (default DIR/restore.log)\n"
 		"      --display-stats         print the restore statistics\n"
 		"      --stats-json FILE       write the statistics as JSON (- for stdout)\n"
-		"      --encrypt-key FILE      the key of an encrypted image (32 raw bytes or 64 hex digits)\n");
+		"      --encrypt-key FILE      the key of an encrypted image (32 raw bytes or 64 hex digits)\n"
+		"      --tcp-established, --ext-unix-sk   accepted: what the dump saved is restored\n");
 }
 
 static int parse_inherit(const char *arg, struct inherit_fd *out)
@@ -35,7 +36,7 @@ static int parse_inherit(const char *arg, struct inherit_fd *out)
 	return 0;
 }
 
-enum { OPT_STATS_JSON = 256, OPT_KEY };
+enum { OPT_STATS_JSON = 256, OPT_KEY, OPT_ACCEPTED };
 
 int cmd_restore(int argc, char **argv)
 {
@@ -46,6 +47,7 @@ int cmd_restore(int argc, char **argv)
 		{ "display-stats", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
 		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 		{ "encrypt-key", required_argument, NULL, OPT_KEY },
+		{ "tcp-established", no_argument, NULL, OPT_ACCEPTED }, { "ext-unix-sk", no_argument, NULL, OPT_ACCEPTED },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct restore_opts o = { 0 };
@@ -70,6 +72,7 @@ int cmd_restore(int argc, char **argv)
 		case 's': o.display_stats = 1; break;
 		case OPT_STATS_JSON: o.stats_json = optarg; break;
 		case OPT_KEY: key_file = optarg; break;
+		case OPT_ACCEPTED: break;
 		case 'v': verbosity = cli_verbosity(optarg, verbosity); break;
 		case 'h': restore_usage(stdout); return 0;
 		default: restore_usage(stderr); return 2;
@@ -84,9 +87,13 @@ int cmd_restore(int argc, char **argv)
 	struct ferry_err err = { 0 };
 	int status = 0;
 	o.key_file = key_file;
+	o.cancel = cli_cancel_begin();
+	o.released = cli_cancel_end;
 	int r = ferry_restore(&o, &status, &err);
 	if (r < 0) {
 		fprintf(stderr, "Error: restore from %s failed: %s\n", o.dir, fe_str(&err, r));
+		if (r == -ECANCELED)
+			cli_cancel_end(NULL);	/* die by the signal that asked for it */
 		return 1;
 	}
 	if (o.detached)

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The error object and the fault-injection switch used by tests to walk error paths. */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <string.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #include "common/error.h"
 
 static int fe_vset(struct ferry_err *err, int code, int with_errno, const char *fmt, va_list ap)
@@ -78,8 +82,66 @@ const char *fe_str(const struct ferry_err *err, int rc)
 	return strerror(rc < 0 ? -rc : rc);
 }
 
+/*
+ * Test hooks, all off unless set in the environment:
+ *   FERRY_FAULT=<point>        the point fails (fault_point returns 1), once per occurrence;
+ *   FERRY_STALL=<point>        the point sleeps (FERRY_STALL_MS, 60 s by default, or until a
+ *                              signal arrives) after saying "ferry: stalled at <point> (pid N)" on
+ *                              stderr, so a test can kill ferry or the workload exactly there;
+ *   FERRY_FAULT_TRACE=<file>   every point passed is appended to file, one name a line, so a test
+ *                              can walk every point of an operation.
+ */
+static void trace_point(const char *name)
+{
+	const char *path = getenv("FERRY_FAULT_TRACE");
+	if (!path || !*path)
+		return;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	char line[160];
+	int n = snprintf(line, sizeof(line), "%s\n", name);
+	if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) < 0)
+		n = 0;
+	close(fd);
+}
+
+/* The running operation's cancel flag (per thread, as operations are): a stall ends on it. */
+static __thread const volatile sig_atomic_t *stall_cancel;
+
+void fault_set_cancel(const volatile sig_atomic_t *cancel)
+{
+	stall_cancel = cancel;
+}
+
+static void stall(const char *name)
+{
+	char line[200];
+	int n = snprintf(line, sizeof(line), "ferry: stalled at %s (pid %d)\n", name, (int)getpid());
+	if (n > 0 && (size_t)n < sizeof(line) && write(2, line, (size_t)n) < 0)
+		return;
+	const char *ms = getenv("FERRY_STALL_MS");
+	long ticks = ms ? atol(ms) / 10 : 6000;
+	for (long i = 0; i < ticks; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		if ((stall_cancel && *stall_cancel) || (nanosleep(&ts, NULL) < 0 && errno == EINTR))
+			return;
+	}
+}
+
 int fault_point(const char *name)
 {
+	trace_point(name);
+	const char *st = getenv("FERRY_STALL");
+	if (st && strcmp(st, name) == 0)
+		stall(name);
 	const char *f = getenv("FERRY_FAULT");
 	return f && strcmp(f, name) == 0;
+}
+
+int fault_stage(const char *op, const char *stage)
+{
+	char name[128];
+	snprintf(name, sizeof(name), "%s-%s", op, stage);
+	return fault_point(name);
 }

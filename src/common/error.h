@@ -6,6 +6,7 @@
  */
 #pragma once
 #include <errno.h>
+#include <signal.h>
 
 struct ferry_err {
 	int code;	/* positive errno of the root cause */
@@ -22,5 +23,12 @@ void fe_clear(struct ferry_err *err);
 /* Message text, or strerror(-rc) when none was recorded. */
 const char *fe_str(const struct ferry_err *err, int rc);
 
-/* Fault injection: FERRY_FAULT=<name> in the environment makes fault_point(name) return true. */
+/*
+ * Fault injection: FERRY_FAULT=<name> in the environment makes fault_point(name) return true;
+ * FERRY_STALL=<name> makes it sleep there, FERRY_FAULT_TRACE=<file> records it (error.c).
+ */
 int fault_point(const char *name);
+/* fault_point("<op>-<stage>"), for the points every pipeline stage has. */
+int fault_stage(const char *op, const char *stage);
+/* The calling thread's operation cancel flag (or NULL): a stall also ends when it is set. */
+void fault_set_cancel(const volatile sig_atomic_t *cancel);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "common/util.h"
@@ -191,4 +192,15 @@ int mkdir_p(const char *path, mode_t mode)
 	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+void close_all_but(const int *keep, size_t n)
+{
+	unsigned int lo = 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned int)keep[i] > lo)
+			syscall(SYS_close_range, lo, (unsigned int)keep[i] - 1, 0);
+		lo = (unsigned int)keep[i] + 1;
+	}
+	syscall(SYS_close_range, lo, ~0U, 0);
 }

@@ -23,3 +23,8 @@ uint64_t proc_stat_field(pid_t pid, int n);
 int mkdir_p(const char *path, mode_t mode);
 /* Formats into a static-free caller buffer: "/proc/<pid>/<rel>". */
 #define PROC_PATH(buf, pid, rel) (snprintf((buf), sizeof(buf), "/proc/%d/%s", (int)(pid), (rel)), (buf))
+/*
+ * In a freshly forked child: closes every descriptor but keep[0..n) (sorted ascending). Only
+ * system calls: safe after fork() in a process that has threads.
+ */
+void close_all_but(const int *keep, size_t n);

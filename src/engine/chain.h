@@ -57,6 +57,11 @@ int chain_resolve(struct chain *c, int pid, uint64_t vaddr, uint64_t len,
  */
 int chain_verify(const char *dir, const char *key_file, FILE *out, struct ferry_err *err);
 /*
+ * Every file of the image behind src (its inventory read first) but the page stores: header,
+ * checksum, identity, owner, records unpacked, contents chunk by chunk. 0 or -errno.
+ */
+int verify_files(struct img_src *src, struct ferry_err *err);
+/*
  * Restore's own checks of the image read through src, without restoring anything: every record
  * and its structure, every page run, the chain (engine/restore.c). 0 or -errno.
  */

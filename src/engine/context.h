@@ -43,15 +43,20 @@ struct dtask {
 	uint64_t sc_addr;		/* a syscall instruction in its vdso */
 	struct injector inj;		/* injection into the leader */
 	int injecting;
+	int stop_signal;		/* the group stop it was in (SIGSTOP, SIGTSTP…), 0 if running */
+	int stop_waitable;		/* its parent has not collected that stop with waitid() yet */
 	Ferry__TaskCore *core;
 	Ferry__Mm *mm;
 	Ferry__FdTable *fds;
 	Ferry__Pagemap *pagemap;
 	Ferry__PstreeEntry *pstree;
 	char *status;			/* /proc/PID/status text */
+	char *smaps;			/* mem/vma.c: /proc/PID/smaps, read for the whole tree at once */
+	int smaps_err;
 	void *page_ranges;		/* mem/pages.c: present pages per VMA, between scan and copy */
 	void *parent_ranges;		/* mem/pages.c: present but unchanged since the previous image */
 	uint8_t *written_only;		/* mem/pages.c: per VMA, every stored page was written since the protect */
+	uint8_t *by_hash;		/* mem/pages.c: per VMA, pages hashed (1) and compared by hash (2) */
 	uint64_t npages, nruns;
 	int uffd;			/* mem/track.c: ferry's copy of the task's userfaultfd, or -1 */
 	int pagemap_fd;
@@ -88,9 +93,14 @@ struct dump_ctx {
 	struct progress progress;	/* pages copied, on a terminal after a second */
 	Ferry__ShmImage shm;		/* SysV segments met so far (mem/sysvshm.c) */
 	pid_t old_holder;		/* mem/track.c: the previous image's tracking holder */
+	pid_t new_holder;		/* mem/track.c: the holder this dump started (stopped if it fails) */
+	uint64_t new_holder_start;
+	int track_consumed;		/* mem/track.c: the previous holder's written bits were read */
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
+	void *shmem;			/* mem/shmem.c: shared memory objects met by the page scan */
 	Ferry__DumpStats stats;
 	uint64_t t_start, t_frozen;
+	struct sk_dump *sk;		/* files/sktree.c: sockets checked once the whole tree is dumped */
 	struct ferry_err *err;
 };
 
@@ -151,6 +161,9 @@ struct restore_ctx {
 	uint64_t n_inj, inj_us;		/* injected calls (rst_inject) and the time they took */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
+	int late_opened;		/* files/files.c: files opened once the tasks exist are open */
+	int unix_built;			/* files/unix-restore.c: every unix socket made (into the stash) */
+	struct sk_restore *skr;		/* files/sktree.c: unix-pending.img, its files merged into files */
 	pid_t restorer_pid;
 	pid_t restorer_ppid;
 	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */
@@ -169,6 +182,9 @@ struct task_obj_ops {
 /* The registered task-level objects, in the order they are dumped and restored. */
 extern const struct task_obj_ops *const task_objects[];
 
+/* -ECANCELED (with the error set) once the caller asked the dump to stop (opts->cancel). */
+int dump_cancelled(struct dump_ctx *ctx);
+
 /* Injected call helpers that turn a failed syscall into an error naming the call. */
 int dump_inject(struct dump_ctx *ctx, struct dtask *t, long *ret, const char *what, long nr, const unsigned long a[6]);
 #define DINJ(ctx, t, ret, what, nr, ...) \
@@ -178,8 +194,6 @@ int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const c
 #define RINJ(ctx, inj, ret, what, nr, ...) \
 	rst_inject((ctx), (inj), (ret), (what), (nr), (const unsigned long[6]){ __VA_ARGS__ })
 
-/* Scratch layout in the dumped task (one page set, mapped for the duration of the dump). */
-#define DUMP_SCRATCH_SIZE (4 * 4096)
 /* Trampoline in the restored task: page 0 holds `syscall; int3`, the rest is scratch. */
 #define TRAMP_SIZE (4 * 4096)
 #define TRAMP_SCRATCH_OFF 4096

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `ferry dump`: a pipeline of named stages over a dump_ctx holding the whole frozen tree. Any
- * failing stage unwinds through dump_abort(), which removes what was injected, puts back every
- * register and signal mask and lets every process run on as if nothing had happened.
+ * failing stage, or a cancel request, unwinds through dump_abort(), which puts back every
+ * register and signal mask and lets every process run on as if nothing had happened. Injection
+ * leaves nothing behind between two calls (inject/syscall.h, seized mode), so the tree survives
+ * the death of ferry at any moment but a single step. Nothing is killed before the image is
+ * complete, committed by every sink and read back.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,6 +29,7 @@
 #include "engine/context.h"
 #include "engine/pstree.h"
 #include "engine/stats.h"
+#include "files/sktree.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
 #include "mem/track.h"
@@ -35,6 +40,8 @@
 int dump_inject(struct dump_ctx *ctx, struct dtask *t, long *ret, const char *what, long nr, const unsigned long a[6])
 {
 	int r = inj_syscall(&t->inj, ret, nr, a, ctx->err);
+	if (r < 0 && pt_thread_gone(t->pid))
+		return fe_msg(ctx->err, ESRCH, "process %d exited during the dump", t->pid);
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "pid %d: %s", t->pid, what);
 	if (*ret < 0 && *ret > -4096)
@@ -111,6 +118,8 @@ static int collect_one(struct dump_ctx *ctx, struct dtask *t)
 	if (r < 0)
 		return fe_set(ctx->err, r, "read /proc/%d/stat", t->pid);
 	t->pstree->pid = t->pid;
+	t->pstree->has_stop_signal = t->stop_signal != 0;
+	t->pstree->stop_signal = t->stop_signal;
 	t->pstree->has_exit_signal = 1;
 	t->pstree->exit_signal = (int)proc_stat_field(t->pid, 38);
 	t->pstree->threads = ARENA_ARRAY(a, int32_t, t->nthreads + 1);
@@ -203,7 +212,46 @@ static int stage_layout(struct dump_ctx *ctx)
 	return 0;
 }
 
-/* Maps a scratch area in the target for the values injected calls return through memory. */
+/* Private writable memory of the task itself, where injected calls can put what they return. */
+static int borrowable(const Ferry__Vma *v)
+{
+	return (v->prot & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE) &&
+	       (v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_ANON ||
+		v->kind == FERRY__VMA_KIND__VMA_HEAP);
+}
+
+/*
+ * The scratch area is borrowed, not mapped (inject/syscall.h): preferably the live stack at the
+ * leader's RSP (present, private, and ours alone while the tree is frozen), else the start of any
+ * private writable anonymous mapping.
+ */
+static int borrow_scratch(struct dump_ctx *ctx, struct dtask *t)
+{
+	const uint64_t len = INJ_BORROW_MAX, sp = t->inj.base.rsp;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < t->mm->n_vmas; i++) {
+			const Ferry__Vma *v = t->mm->vmas[i];
+			int holds_sp = sp >= v->start && sp < v->end;
+			if (!borrowable(v) || holds_sp != (pass == 0))
+				continue;
+			uint64_t cand[2] = { sp & ~63ULL, (sp - 128 - len) & ~63ULL };
+			if (!holds_sp)
+				cand[0] = cand[1] = v->start;
+			for (int k = 0; k < 2; k++) {
+				if (cand[k] < v->start || cand[k] + len > v->end)
+					continue;
+				if (t->sc_addr + 2 > cand[k] && t->sc_addr < cand[k] + len)
+					continue;	/* the instruction injected with (an executable stack) */
+				struct ferry_err e2 = { 0 };
+				if (inj_borrow_scratch(&t->inj, cand[k], len, &e2) == 0)
+					return 0;
+				pr_debug("pid %d: %s\n", t->pid, e2.msg);
+			}
+		}
+	return fe_msg(ctx->err, ENOMEM, "pid %d has no private writable memory to inject through", t->pid);
+}
+
+/* Prepares injection into the leader: its vdso's syscall instruction and a borrowed scratch area. */
 static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 {
 	char path[64];
@@ -214,41 +262,24 @@ static int inject_start(struct dump_ctx *ctx, struct dtask *t)
 	if (find_syscall_in_maps(t->pid, maps, &t->sc_addr) < 0)
 		return fe_msg(ctx->err, ENOENT, "pid %d: no syscall instruction in its vdso or any executable mapping: "
 			      "cannot inject", t->pid);
-	/* Block every signal while injecting: what arrives now stays queued and is dumped as pending. */
-	for (size_t i = 0; i < t->nthreads; i++)
-		if ((r = pt_set_sigmask(t->threads[i].tid, ~0ULL)) < 0)
-			return fe_set(ctx->err, r, "block signals of thread %d", t->threads[i].tid);
-	r = inj_open(&t->inj, t->pid, t->sc_addr, ctx->err);
+	r = inj_open_seized(&t->inj, t->pid, t->sc_addr, ctx->err);
 	if (r < 0)
 		return r;
 	t->inj.trap_ok = task_sigtrap_unused(t->pid);
 	t->injecting = 1;
-	if ((r = task_sud_suspend(ctx, t)) < 0)
+	if ((r = task_sud_dump(ctx, t)) < 0)
 		return r;
-	long addr;
-	r = DINJ(ctx, t, &addr, "map a scratch area", SYS_mmap, 0, DUMP_SCRATCH_SIZE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r < 0)
-		return r;
-	t->inj.scratch = addr;
-	t->inj.scratch_len = DUMP_SCRATCH_SIZE;
-	return 0;
+	return borrow_scratch(ctx, t);
 }
 
+/* Nothing to take out of the task: each call already put everything back. */
 static int inject_stop(struct dump_ctx *ctx, struct dtask *t)
 {
 	if (!t->injecting)
 		return 0;
 	t->injecting = 0;
-	long ret;
-	int r = 0;
-	if (t->inj.scratch)
-		r = DINJ(ctx, t, &ret, "unmap the scratch area", SYS_munmap, t->inj.scratch, DUMP_SCRATCH_SIZE);
-	int r2 = inj_finish(&t->inj);
-	task_sud_resume(t);
-	if (r < 0)
-		return r;
-	return r2 < 0 ? fe_set(ctx->err, r2, "put back registers of pid %d", t->pid) : 0;
+	int r = inj_finish(&t->inj);
+	return r < 0 && !pt_thread_gone(t->pid) ? fe_set(ctx->err, r, "put back registers of pid %d", t->pid) : 0;
 }
 
 static int objects_one(struct dump_ctx *ctx, struct dtask *t)
@@ -260,6 +291,10 @@ static int objects_one(struct dump_ctx *ctx, struct dtask *t)
 		int r = task_objects[i]->dump(ctx, t);
 		pr_debug("pid %d: object %s dumped in %llu us\n", t->pid, task_objects[i]->name,
 			 (unsigned long long)(now_us() - t0));
+		if (r == 0 && fault_stage("dump-object", task_objects[i]->name))
+			r = fe_msg(ctx->err, EIO, "fault injected after dumping %s of pid %d", task_objects[i]->name, t->pid);
+		if (r == 0)
+			r = dump_cancelled(ctx);
 		if (r < 0)
 			return r;
 	}
@@ -276,6 +311,8 @@ static int stage_objects(struct dump_ctx *ctx)
 		int r = inject_start(ctx, t);
 		if (r == 0)
 			r = objects_one(ctx, t);
+		if (r == 0)
+			r = pstree_dump_stops(ctx, t);
 		if (r == 0 && fault_point("dump-after-inject"))
 			r = fe_msg(ctx->err, EIO, "fault injected after inject");
 		if (r < 0)
@@ -344,29 +381,34 @@ static int stage_pages(struct dump_ctx *ctx)
 }
 
 /*
- * Pre-dump: the tree is frozen only to give each task its tracking, list its pages and protect
- * them again; the pages are copied after it runs on (what it writes meanwhile is caught by the
- * tracking and copied by the next round).
+ * Pre-dump: the tree is frozen only to read its layout and give each task its tracking (an
+ * injected userfaultfd()). Once it runs on, each VMA is protected (and what was written since the
+ * last round collected), then its pages are listed, then copied. A write that comes before a
+ * page's protect comes before its listing and its copy, so the copy holds it; one that comes
+ * after is seen by the next round. Children reaped meanwhile are counted while frozen.
  */
 static int stage_pre_freeze(struct dump_ctx *ctx)
 {
 	int r = 0;
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct dtask *t = &ctx->tasks[i];
-		if (t->zombie || (t->uffd >= 0 || !ctx->opts->track_mem))
+		if (t->zombie)
+			continue;
+		mem_note_reaped(t);
+		if (t->uffd >= 0 || !ctx->opts->track_mem)
 			continue;
 		r = inject_start(ctx, t);
 		if (r == 0)
 			r = track_task_prepare(ctx, t);
+		if (r == 0 && fault_point("pre-dump-mid-inject"))
+			r = fe_msg(ctx->err, EIO, "fault injected while injecting");
 		int r2 = inject_stop(ctx, t);
 		r = r < 0 ? r : r2;
 	}
-	if (r == 0)
-		r = scan_pages(ctx);
 	if (r == 0) {
 		ctx->stats.has_frozen_us = 1;
 		ctx->stats.frozen_us = now_us() - ctx->t_frozen;
-		pstree_release(ctx, 1);
+		r = pstree_release(ctx, 1);
 	}
 	return r;
 }
@@ -464,6 +506,26 @@ static int write_inventory(struct dump_ctx *ctx)
 	return img_write_msg_to(ctx->sink, IMG_INVENTORY, 0, &inv.base, ctx->err);
 }
 
+int dump_cancelled(struct dump_ctx *ctx)
+{
+	const volatile sig_atomic_t *c = ctx->opts->cancel;
+	return c && *c ? fe_msg(ctx->err, ECANCELED, "cancelled") : 0;
+}
+
+/* A stage failed while a process of the tree died: that is the error the user needs. */
+static int name_exited(struct dump_ctx *ctx, int r)
+{
+	for (size_t i = 0; i < ctx->ntasks && r != -ECANCELED; i++) {
+		const struct dtask *t = &ctx->tasks[i];
+		if (!t->zombie && t->nthreads && pt_thread_gone(t->pid)) {
+			char was[sizeof(ctx->err->msg)];
+			snprintf(was, sizeof(was), "%s", fe_str(ctx->err, r));
+			return fe_msg(ctx->err, ESRCH, "process %d exited during the dump (%s)", t->pid, was);
+		}
+	}
+	return r;
+}
+
 static void dump_abort(struct dump_ctx *ctx)
 {
 	struct ferry_err ignored = { 0 };
@@ -471,77 +533,166 @@ static void dump_abort(struct dump_ctx *ctx)
 	ctx->err = &ignored;	/* keep the first error: it is the one the user needs */
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		inject_stop(ctx, &ctx->tasks[i]);
+	if (pstree_release(ctx, 1) < 0)
+		pr_warn("%s\n", ignored.msg);
 	ctx->err = saved;
-	pstree_release(ctx, 1);
 	if (ctx->sink)
 		ctx->sink->ops->remove(ctx->sink, "inventory.img");
 }
 
+typedef int (*stage_fn)(struct dump_ctx *);
+struct dump_stage {
+	const char *name;
+	stage_fn fn;
+};
+
+static int run_stages(struct dump_ctx *ctx, const struct dump_stage *stages, size_t n)
+{
+	const char *op = ctx->opts->pre_dump ? "pre-dump-after" : "dump-after";
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		uint64_t t0 = now_us();
+		r = stages[i].fn(ctx);
+		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
+			 (unsigned long long)(now_us() - t0));
+		if (r == 0 && fault_stage(op, stages[i].name))
+			r = fe_msg(ctx->err, EIO, "fault injected after %s", stages[i].name);
+		if (r == 0)
+			r = dump_cancelled(ctx);
+	}
+	return r < 0 ? name_exited(ctx, r) : 0;
+}
+
+/*
+ * The local image as `image verify` reads it, but for page data (just hashed from the very
+ * buffers written): every file whole (engine/verify.c), every page store's header, identity and
+ * size against its pagemap.
+ */
+static int check_images(struct dump_ctx *ctx)
+{
+	if (ctx->opts->sink || ctx->opts->transform)
+		return 0;	/* the page server checks what it stores; encoded files are checked when decoded */
+	struct img_src src;
+	Ferry__Inventory *inv = NULL;
+	char name[64];
+	int r = img_src_open_fd(&src, ctx->dirfd, ctx->opts->dir, ctx->err);
+	if (r < 0)
+		return r;
+	if ((r = img_src_read_msg(&src, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, ctx->err)) == 0)
+		r = verify_files(&src, ctx->err);
+	img_free((ProtobufCMessage *)inv);
+	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
+		struct dtask *t = &ctx->tasks[i];
+		struct page_store ps = { .fd = -1 };
+		if (t->zombie)
+			continue;
+		int fd = img_src_fd(&src, img_name(name, sizeof(name), IMG_PAGES, t->pid), ctx->err);
+		if ((r = fd < 0 ? fd : pages_open_fd(fd, t->pid, t->pagemap, &src.ident, &ps, ctx->err)) == 0)
+			pages_close(&ps);
+	}
+	img_src_close(&src);
+	return r < 0 ? fe_wrap(ctx->err, r, "the image just written does not read back") : 0;
+}
+
+static int close_sinks(struct dump_ctx *ctx, int ok)
+{
+	struct ferry_err e2 = { 0 };
+	int r = 0;
+	if (ctx->sink && ctx->sink != ctx->base_sink)
+		r = ctx->sink->ops->close(ctx->sink, ok, ok ? ctx->err : &e2);
+	if (ctx->base_sink) {
+		int rc = ctx->base_sink->ops->close(ctx->base_sink, ok && r == 0, ok && r == 0 ? ctx->err : &e2);
+		r = r < 0 ? r : rc;
+		ctx->sink = ctx->base_sink;
+	}
+	return r;
+}
+
+/*
+ * Statistics, the tracking holder, the inventory last; then every sink must commit and the
+ * image must read back. Only then may anything be killed.
+ */
+static int finish_image(struct dump_ctx *ctx)
+{
+	uint64_t frozen = ctx->stats.frozen_us;
+	stats_dump_finish(ctx);
+	if (ctx->opts->pre_dump)
+		ctx->stats.frozen_us = frozen;
+	int r = img_write_msg_to(ctx->sink, IMG_STATS_DUMP, 0, &ctx->stats.base, ctx->err);
+	if (r == 0 && fault_point("dump-after-stats"))
+		r = fe_msg(ctx->err, EIO, "fault injected after the statistics");
+	if (r == 0)
+		r = track_finish(ctx, 1);
+	if (r == 0)
+		r = dump_cancelled(ctx);
+	/* the last step before the inventory: it accepts connections, which cannot be undone */
+	if (r == 0)
+		r = sk_dump_pending(ctx);
+	if (r == 0 && fault_point("dump-before-inventory"))
+		r = fe_msg(ctx->err, EIO, "fault injected before the inventory");
+	if (r == 0)
+		r = dump_cancelled(ctx);
+	if (r == 0)
+		r = write_inventory(ctx);
+	if (r == 0 && fault_point("dump-before-close"))
+		r = fe_msg(ctx->err, EIO, "fault injected before the sinks commit");
+	if (r == 0)
+		r = dump_cancelled(ctx);
+	int rc = close_sinks(ctx, r == 0);
+	r = r < 0 ? r : rc;
+	uint64_t t0 = now_us();
+	if (r == 0)
+		r = check_images(ctx);
+	pr_debug("image read back in %llu us\n", (unsigned long long)(now_us() - t0));
+	if (r == 0 && fault_point("dump-before-kill"))
+		r = fe_msg(ctx->err, EIO, "fault injected before the tree is killed or released");
+	return r == 0 ? dump_cancelled(ctx) : r;	/* the last chance to say no */
+}
+
+static const struct dump_stage dump_stages[] = {
+	{ "open-dir", stage_open_dir },
+	{ "seize", stage_seize },
+	{ "collect", stage_collect },
+	{ "layout", stage_layout },
+	{ "track", stage_track },
+	{ "objects", stage_objects },
+	{ "pages", stage_pages },
+	{ "write-images", stage_write_images },
+}, pre_stages[] = {
+	{ "open-dir", stage_open_dir },
+	{ "seize", stage_seize },
+	{ "collect", stage_collect },
+	{ "layout", stage_layout },
+	{ "track", stage_track },
+	{ "freeze", stage_pre_freeze },
+	{ "scan", scan_pages },
+	{ "copy", stage_pre_copy },
+};
+
 int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 {
 	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .err = err };
-	typedef int (*stage_fn)(struct dump_ctx *);
-	static const struct { const char *name; stage_fn fn; } dump_stages[] = {
-		{ "open-dir", stage_open_dir },
-		{ "seize", stage_seize },
-		{ "collect", stage_collect },
-		{ "layout", stage_layout },
-		{ "track", stage_track },
-		{ "objects", stage_objects },
-		{ "pages", stage_pages },
-		{ "write-images", stage_write_images },
-	}, pre_stages[] = {
-		{ "open-dir", stage_open_dir },
-		{ "seize", stage_seize },
-		{ "collect", stage_collect },
-		{ "layout", stage_layout },
-		{ "track", stage_track },
-		{ "freeze-scan", stage_pre_freeze },
-		{ "copy", stage_pre_copy },
-	};
-	const __typeof__(dump_stages[0]) *stages = o->pre_dump ? pre_stages : dump_stages;
-	size_t nstages = o->pre_dump ? ARRAY_SIZE(pre_stages) : ARRAY_SIZE(dump_stages);
 	ferry__files__init(&ctx.files);
 	ferry__shm_image__init(&ctx.shm);
 	ferry__dump_stats__init(&ctx.stats);
+	fault_set_cancel(o->cancel);
 	ctx.t_start = now_us();
-	int r = 0;
-	for (size_t i = 0; i < nstages && r == 0; i++) {
-		uint64_t t0 = now_us();
-		r = stages[i].fn(&ctx);
-		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
-			 (unsigned long long)(now_us() - t0));
-	}
-	if (r == 0) {
-		uint64_t frozen = ctx.stats.frozen_us;
-		stats_dump_finish(&ctx);
-		if (o->pre_dump)
-			ctx.stats.frozen_us = frozen;
-		r = img_write_msg_to(ctx.sink, IMG_STATS_DUMP, 0, &ctx.stats.base, err);
-		if (r == 0)
-			r = write_inventory(&ctx);
-		if (r == 0)
-			r = track_finish(&ctx, 1);
-	} else {
-		track_finish(&ctx, 0);
-	}
+	int r = o->pre_dump ? run_stages(&ctx, pre_stages, ARRAY_SIZE(pre_stages))
+			    : run_stages(&ctx, dump_stages, ARRAY_SIZE(dump_stages));
+	if (r == 0)
+		r = finish_image(&ctx);
+	else
+		close_sinks(&ctx, 0);
 	chain_close(ctx.prev);
-	struct ferry_err e2 = { 0 };
-	if (ctx.sink && ctx.sink != ctx.base_sink) {
-		int rc = ctx.sink->ops->close(ctx.sink, r == 0, r == 0 ? err : &e2);
-		r = r == 0 ? rc : r;
-	}
-	if (ctx.base_sink) {
-		int rc = ctx.base_sink->ops->close(ctx.base_sink, r == 0, r == 0 ? err : &e2);
-		r = r == 0 ? rc : r;
-		ctx.sink = ctx.base_sink;
-	}
+	r = sk_dump_end(&ctx, r);	/* pending unix connections: handed back or named as lost on failure */
 	if (r < 0) {
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));
+		track_finish(&ctx, 0);
 		dump_abort(&ctx);
 	} else {
+		track_commit(&ctx);
 		if (o->leave_running || o->pre_dump)
-			pstree_release(&ctx, 1);
+			r = pstree_release(&ctx, 1);
 		else
 			pstree_kill(&ctx);
 		if (!o->pre_dump)
@@ -558,5 +709,6 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
 	log_close_file();
+	fault_set_cancel(NULL);
 	return r;
 }

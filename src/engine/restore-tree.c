@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/restore-tree.h"
+#include "files/files.h"
 #include "inject/ptrace.h"
 #include "mem/fill.h"
 #include "mem/mem.h"
@@ -82,8 +83,13 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, 
 		t->threads[0].inj.memfd = -1;
 	}
 	const Ferry__ProcAttrs *pa = t->core ? t->core->attrs : NULL;
-	int share_fs = pa && pa->fs_shared && by == creator(p, t);	/* not when forked by a zombie sibling */
-	r = inject_clone(ctx, &by->inj, t->pid, share_fs ? CLONE_FS : 0, sig);
+	unsigned long share = files_clone_flags(t);	/* CLONE_FILES, CLONE_FS (files/files.c) */
+	if (pa && pa->fs_shared)
+		share |= CLONE_FS;
+	if (share && by != creator(p, t))	/* forked by a zombie sibling: it would share with the wrong task */
+		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d shares its fd table or fs info with its parent %d but "
+			      "must be forked by another task (its session leader): not supported", t->pid, p->pid);
+	r = inject_clone(ctx, &by->inj, t->pid, share, sig);
 	if (r < 0)
 		return r;
 	t->alive = 1;
@@ -97,6 +103,8 @@ static int fork_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, 
 	t->threads[0].inj.trap_ok = 1;
 	long ret;
 	if (t->pstree->sid == t->pid && (r = RINJ(ctx, &t->threads[0].inj, &ret, "setsid", SYS_setsid)) < 0)
+		return r;
+	if ((r = files_task_created(ctx, t)) < 0)	/* before its children: they inherit its terminal */
 		return r;
 	ctx->stats.forking_us += now_us() - t0;
 	return 0;
@@ -184,7 +192,9 @@ int restore_tree_memory_wait(struct restore_ctx *ctx)
  */
 int restore_tree_tasks(struct restore_ctx *ctx)
 {
-	int r = misc_restore_loginuid(ctx, &ctx->tasks[0], NULL);
+	int r = files_task_created(ctx, &ctx->tasks[0]);	/* the root's terminal, before its children */
+	if (r == 0)
+		r = misc_restore_loginuid(ctx, &ctx->tasks[0], NULL);
 	size_t left = ctx->ntasks - 1, filling = 0;
 	while (r == 0 && (left || filling)) {
 		size_t made = 0;

@@ -29,8 +29,11 @@
 #include "engine/context.h"
 #include "engine/restore-child.h"
 #include "engine/restore-tree.h"
+#include "engine/restore-stop.h"
+#include "engine/restore-guard.h"
 #include "engine/stats.h"
 #include "files/files.h"
+#include "files/sktree.h"
 #include "inject/ptrace.h"
 #include "mem/fill.h"
 #include "mem/mem.h"
@@ -175,7 +178,8 @@ static int stage_read_images(struct restore_ctx *ctx)
 		return fe_msg(ctx->err, EINVAL, "%s is a pre-dump (memory only): restore the dump made after it "
 			      "with --prev-images-dir", ctx->opts->dir);
 	if (r < 0 || (r = READ_IMG(ctx, IMG_PSTREE, 0, &ctx->pstree)) < 0 ||
-	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = link_tree(ctx)) < 0 ||
+	    (r = READ_IMG(ctx, IMG_FILES, 0, &ctx->files)) < 0 || (r = sk_restore_read(ctx)) < 0 ||
+	    (r = link_tree(ctx)) < 0 ||
 	    (r = files_validate(ctx->files, &ctx->file_idx, ctx->err)) < 0)
 		return r;
 	for (size_t i = 0; i < ctx->ntasks; i++)
@@ -327,7 +331,7 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 	t->alive = 1;
 	if (ctx->sibling) {
 		char c;	/* it says it is set up; EOF if it died */
-		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, ctx->err) : -ECHILD;
+		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, NULL, ctx->err) : -ECHILD;
 		close(sv[0]);
 	} else {
 		r = pt_wait_stop(t->pid, &st);
@@ -351,7 +355,7 @@ static int stage_fork_root(struct restore_ctx *ctx)
 	t->threads[0].attached = 1;
 	ctx->stats.forking_us += now_us() - t0;
 	ctx->stats.has_forking_us = 1;
-	return fault_point("restore-after-fork") ? fe_msg(ctx->err, EIO, "fault injected after fork") : 0;
+	return 0;
 }
 
 static int stage_root_memory(struct restore_ctx *ctx)
@@ -365,7 +369,7 @@ static int stage_root_memory(struct restore_ctx *ctx)
 		return r;
 	pr_debug("pid %d: emptied in %llu us, mapped in %llu us, filled and protected in %llu us\n", t->pid,
 		 (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1), (unsigned long long)(now_us() - t2));
-	return fault_point("restore-after-mm") ? fe_msg(ctx->err, EIO, "fault injected after mm") : 0;
+	return 0;
 }
 
 static int stage_objects(struct restore_ctx *ctx)
@@ -410,15 +414,22 @@ static int stage_release(struct restore_ctx *ctx)
 	progress_end(&ctx->progress);
 	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
 	files_close_all(ctx);
-	for (size_t k = ctx->ntasks; k-- > 0;) {
+	struct restore_guard g;
+	if ((r = guard_start(ctx, &g)) < 0)
+		return r;
+	for (size_t k = ctx->ntasks; k-- > 0 && r == 0;) {
 		struct rtask *t = &ctx->tasks[k];
-		for (size_t i = t->nthreads; !t->zombie && i-- > 0;) {
+		for (size_t i = t->nthreads; !t->zombie && i-- > 0 && r == 0;) {
 			if ((r = pt_detach(t->threads[i].tid, 0)) < 0)
-				return fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
-			t->threads[i].attached = 0;
+				r = fe_set(ctx->err, r, "release thread %d", t->threads[i].tid);
+			else
+				t->threads[i].attached = 0;
 		}
+		if (r == 0 && k == ctx->ntasks - 1 && fault_point("restore-mid-release"))
+			r = fe_msg(ctx->err, EIO, "fault injected in the middle of the release");
 	}
-	return 0;
+	guard_stop(&g);	/* on failure, restore_abort kills the tree */
+	return r;
 }
 
 static void restore_abort(struct restore_ctx *ctx)
@@ -475,6 +486,7 @@ static void free_images(struct restore_ctx *ctx)
 	free(ctx->tasks);
 	idx_free(&ctx->file_idx);
 	idx_free(&ctx->memfd_idx);
+	sk_restore_free(ctx);
 	img_free((ProtobufCMessage *)ctx->files);
 	img_free((ProtobufCMessage *)ctx->pstree);
 	img_free((ProtobufCMessage *)ctx->inv);
@@ -535,18 +547,26 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "tree", restore_tree_tasks },
 		{ "threads", restore_tree_threads },
 		{ "sessions", restore_tree_sessions },
+		{ "stops", restore_tree_stops },
 		{ "objects", stage_objects },
 		{ "release", stage_release },
 	};
 	ferry__restore_stats__init(&ctx.stats);
+	pt_reports_clear();
+	fault_set_cancel(o->cancel);
 	uint64_t t0 = now_us();
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
 		uint64_t ts = now_us(), n0 = ctx.n_inj, us0 = ctx.inj_us;
-		r = stages[i].fn(&ctx);
+		if (o->cancel && *o->cancel)	/* not inside a stage: a release that began goes to its end */
+			r = fe_msg(err, ECANCELED, "cancelled");
+		if (r == 0)
+			r = stages[i].fn(&ctx);
 		pr_debug("stage %s: %s in %llu us (%llu injected calls: %llu us)\n", stages[i].name, r ? "failed" : "done",
 			 (unsigned long long)(now_us() - ts), (unsigned long long)(ctx.n_inj - n0),
 			 (unsigned long long)(ctx.inj_us - us0));
+		if (r == 0 && fault_stage("restore-after", stages[i].name))
+			r = fe_msg(err, EIO, "fault injected after %s", stages[i].name);
 	}
 	if (r < 0) {
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
@@ -558,6 +578,8 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		finish_stats(&ctx, t0);
 		pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
 		write_pidfile(&ctx);
+		if (o->released)
+			o->released(o->released_arg);
 		if (o->display_stats)
 			stats_restore_print(&ctx.stats);
 		if (o->stats_json)
@@ -579,5 +601,6 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
 	log_close_file();
+	fault_set_cancel(NULL);
 	return r;
 }

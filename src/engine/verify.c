@@ -20,8 +20,7 @@
 #include "transform/codec.h"
 #include "transform/transform.h"
 
-/* Every file of one image: header, checksum, identity, owner; records unpacked. */
-static int verify_files(struct img_src *src, struct ferry_err *err)
+int verify_files(struct img_src *src, struct ferry_err *err)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -254,10 +253,11 @@ static int merge_into(struct img_src *src, Ferry__Inventory *inv, struct chain *
 {
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < n; i++)
-		if (!skip_in_merge(names[i]))
-			r = copy_file(src, s, names[i], err);
+		if (!skip_in_merge(names[i]) && (r = copy_file(src, s, names[i], err)) == 0 && fault_point("merge-write"))
+			r = fe_msg(err, EIO, "fault injected after writing %s", names[i]);
 	for (size_t i = 0; r == 0 && i < inv->n_pids; i++)
-		r = merge_task(src, s, c, inv->pids[i], err);
+		if ((r = merge_task(src, s, c, inv->pids[i], err)) == 0 && fault_point("merge-write"))
+			r = fe_msg(err, EIO, "fault injected after merging the pages of pid %d", inv->pids[i]);
 	if (r < 0)
 		return r;
 	/* Last: the inventory makes it whole, now without a parent. */

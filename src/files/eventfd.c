@@ -46,8 +46,6 @@ static int eventfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_i
 	if (field_u64(fi, "eventfd-semaphore", 10, &sem) == -ENOENT)
 		pr_warn("eventfd: this kernel does not show EFD_SEMAPHORE; assuming it is off\n");
 	field_u64(fi, "eventfd-id", 10, &id);
-	if (fe->flags & O_ASYNC)
-		return fe_msg(ctx->err, EOPNOTSUPP, "eventfd uses O_ASYNC (signal-driven I/O), which is not supported");
 	e->has_ino = e->has_count = e->has_semaphore = e->has_id = 1;
 	e->ino = fi->st.st_ino;
 	e->count = count;

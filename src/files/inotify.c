@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * inotify instances and their watches. Dump: each watch's inode is found from the file handle in
- * fdinfo (open_by_handle_at on a mount of its filesystem, then its path). Restore: the watches are
- * re-added by path in wd order; wds are allocated in increasing order, so gaps are skipped by
- * adding and removing throwaway watches. Events queued at dump time are not carried.
+ * fdinfo, or by scanning directories (fhandle.c). A watch on an inode deleted since, which a
+ * descriptor of the tree keeps alive, is restored on that restored file (through
+ * /proc/self/fd). Restore: the watches are re-added by path in wd order; wds are allocated in
+ * increasing order, so gaps are skipped by adding and removing throwaway watches. Events queued at
+ * dump time are not carried.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,6 @@
 #include "files/files.h"
 
 #define MAX_GAP_WATCHES 65536	/* throwaway watches spent on keeping wds, at most */
-#define HANDLE_MAX 128
 
 typedef Ferry__InotifyWatch Watch;
 
@@ -32,67 +33,20 @@ static int inotify_match(const struct fd_info *fi, const struct dump_opts *o)
 	return strcmp(fi->link, "anon_inode:inotify") == 0;
 }
 
-/* A directory on a mount of the filesystem dev (from ferry's mountinfo), for open_by_handle_at. */
-static int open_mount_of(dev_t dev)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096], mnt[4096];
-	unsigned maj, min;
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) == 3 && makedev(maj, min) == dev) {
-			int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);	/* not O_PATH: refused */
-			return fd < 0 ? -errno : fd;
-		}
-	return -ENOENT;
-}
-
-static int unhex(const char *s, unsigned char *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -EIO;
-		out[i] = v;
-	}
-	return 0;
-}
-
 /* The path of the watched inode, from the handle at `handle` ("fhandle-bytes:…" onward). */
 static int watch_path(struct dump_ctx *ctx, const char *handle, dev_t dev, Watch *w)
 {
-	unsigned bytes, type;
-	int off = 0;
-	if (sscanf(handle, "fhandle-bytes:%x fhandle-type:%x f_handle:%n", &bytes, &type, &off) != 2 || !off ||
-	    bytes > HANDLE_MAX)
-		return fe_msg(ctx->err, EIO, "wd %d: unexpected file handle in fdinfo", w->wd);
-	union {
-		struct file_handle fh;
-		char buf[sizeof(struct file_handle) + HANDLE_MAX];
-	} h;
-	h.fh.handle_bytes = bytes;
-	h.fh.handle_type = (int)type;
-	if (unhex(handle + off, h.fh.f_handle, bytes) < 0)
-		return fe_msg(ctx->err, EIO, "wd %d: bad file handle in fdinfo", w->wd);
-	_cleanup_close_ int mfd = open_mount_of(dev);
-	if (mfd < 0)
-		return fe_set(ctx->err, -mfd, "wd %d: no mount of device %u:%u to find the watched inode on", w->wd,
-			      major(dev), minor(dev));
-	_cleanup_close_ int fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return fe_set(ctx->err, errno, "wd %d: open the watched inode %" PRIu64 " by handle", w->wd, w->ino);
-	char proc[64];
-	_cleanup_free_ char *path = NULL;
-	struct stat st;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (read_link(proc, &path) < 0)
-		return fe_set(ctx->err, errno, "wd %d: path of the watched inode", w->wd);
-	if (path[0] != '/' || stat(path, &st) < 0 || st.st_ino != w->ino)
-		return fe_msg(ctx->err, EOPNOTSUPP, "wd %d watches inode %" PRIu64 " (%s), which no path reaches",
-			      w->wd, w->ino, path);
-	w->path = arena_strdup(&ctx->arena, path);
-	return w->path ? 0 : -ENOMEM;
+	struct fhandle_ref ref = { handle, dev, w->ino };
+	int r = fhandle_path(ctx, &ref, &w->path);
+	if (r <= 0)
+		return r < 0 ? fe_wrap(ctx->err, r, "wd %d", w->wd) : 0;
+	if (!fhandle_tree_keeps(ctx, w->ino, dev))
+		return fe_msg(ctx->err, EOPNOTSUPP, "wd %d watches inode %" PRIu64 ", deleted since, which no "
+			      "descriptor of the tree keeps open: it cannot be restored", w->wd, w->ino);
+	w->has_deleted = 1;
+	w->deleted = 1;
+	w->path = "";
+	return 0;
 }
 
 /* Parses one "inotify wd:…" line; wd, sdev and mask are in hex. */
@@ -167,9 +121,23 @@ static const char *gap_path(const Ferry__InotifyEntry *in)
 	return NULL;
 }
 
-/* Moves the next wd of fd from *next to wd with throwaway watches (each leaves an IN_IGNORED event). */
-static int skip_wds(int fd, const char *gap, int *next, int wd, int *spent, struct ferry_err *err)
+#ifndef INOTIFY_IOC_SETNEXTWD
+#define INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int)
+#endif
+
+/*
+ * Moves the next wd of fd from *next to wd: INOTIFY_IOC_SETNEXTWD (CONFIG_CHECKPOINT_RESTORE), or
+ * throwaway watches (each leaves an IN_IGNORED event, drained afterwards).
+ */
+static int skip_wds(int fd, const Ferry__InotifyEntry *in, int *next, int wd, int *spent, struct ferry_err *err)
 {
+	if (*next >= wd)
+		return 0;
+	if (ioctl(fd, INOTIFY_IOC_SETNEXTWD, wd) == 0) {
+		*next = wd;
+		return 0;
+	}
+	const char *gap = gap_path(in);
 	while (*next < wd) {
 		if (!gap || ++*spent > MAX_GAP_WATCHES)
 			return fe_msg(err, ERANGE, "cannot keep wd %d (no spare directory, or gap too large)", wd);
@@ -198,29 +166,36 @@ static void drain(int fd)
 	}
 }
 
-static int add_watches(int fd, const Ferry__InotifyEntry *in, struct ferry_err *err)
+/* Where to add watch w: its path, or for a deleted inode ferry's descriptor of the restored file. */
+static const char *watch_target(struct restore_ctx *ctx, const Watch *w, char *buf, size_t len)
 {
+	if (!w->deleted)
+		return w->path && w->path[0] == '/' ? w->path : NULL;
+	return fhandle_deleted_path(ctx, w->ino, buf, len);
+}
+
+static int add_watches(struct restore_ctx *ctx, int fd, const Ferry__InotifyEntry *in, struct ferry_err *err)
+{
+	char buf[64];
 	_cleanup_free_ Watch **w = malloc((in->n_watches + 1) * sizeof(*w));
 	if (!w)
 		return fe_set(err, ENOMEM, "inotify watches");
 	memcpy(w, in->watches, in->n_watches * sizeof(*w));
 	qsort(w, in->n_watches, sizeof(*w), by_wd);
-	const char *gap = NULL;
 	int next = 1, spent = 0;
 	for (size_t i = 0; i < in->n_watches; i++) {
-		if (!w[i]->path || w[i]->path[0] != '/' || w[i]->wd < 1)
-			return fe_msg(err, EBADMSG, "files.img: bad inotify watch");
-		if (next < w[i]->wd && !gap)
-			gap = gap_path(in);
-		int r = skip_wds(fd, gap, &next, w[i]->wd, &spent, err);
+		const char *path = watch_target(ctx, w[i], buf, sizeof(buf));
+		if (!path || w[i]->wd < 1)
+			return fe_msg(err, EBADMSG, "files.img: bad inotify watch (wd %d)", w[i]->wd);
+		int r = skip_wds(fd, in, &next, w[i]->wd, &spent, err);
 		if (r < 0)
 			return r;
-		int got = inotify_add_watch(fd, w[i]->path, w[i]->mask);
+		int got = inotify_add_watch(fd, path, w[i]->mask);
 		if (got < 0)
-			return fe_set(err, errno, "watch %s (wd %d, mask %#x)", w[i]->path, w[i]->wd, w[i]->mask);
+			return fe_set(err, errno, "watch %s (wd %d, mask %#x)", path, w[i]->wd, w[i]->mask);
 		if (got != w[i]->wd)
 			return fe_msg(err, EEXIST, "watch %s came back as wd %d instead of %d (one inode watched twice?)",
-				      w[i]->path, got, w[i]->wd);
+				      path, got, w[i]->wd);
 		next = got + 1;
 	}
 	if (spent)
@@ -235,7 +210,7 @@ static int inotify_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, str
 	_cleanup_close_ int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (fd < 0)
 		return fe_set(err, errno, "inotify_init1");
-	int r = add_watches(fd, fe->inotify, err);
+	int r = add_watches(ctx, fd, fe->inotify, err);
 	if (r < 0)
 		return r;
 	if (!(fe->flags & O_NONBLOCK) && fcntl(fd, F_SETFL, 0) < 0)
@@ -244,6 +219,6 @@ static int inotify_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, str
 }
 
 const struct file_ops inotify_file_ops = {
-	.kind = FERRY__FILE_KIND__FILE_INOTIFY, .name = "inotify",
+	.kind = FERRY__FILE_KIND__FILE_INOTIFY, .name = "inotify", .phase = FILE_OPEN_AFTER,
 	.match = inotify_match, .dump = inotify_dump, .open = inotify_open,
 };

@@ -5,7 +5,11 @@
  * --file-locks a held lock fails the dump. flock and OFD locks belong to the open file
  * description: restore retakes them in ferry on its own descriptor of it, which the task then
  * shares. POSIX locks belong to the process: they are retaken by an injected fcntl(F_SETLK) once
- * the task's descriptor table is complete.
+ * the task's descriptor table is complete. Leases belong to the open file description too, but
+ * the kernel keeps the descriptor number that took one (si_fd of the break signal): the first
+ * task holding the file takes it again by injection; a lease being broken is then broken again
+ * from ferry, with no owner set meanwhile so that no signal is sent twice (fown.c restores the
+ * owner afterwards).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,14 +30,15 @@
 
 /* One parsed `lock:` line. */
 struct lock_line {
-	char kind[16], type[16];
+	char kind[16], mode[16], type[16];
 	unsigned long long ino;
 	uint64_t start, len;
 };
 
 static const char *kind_name(Ferry__LockKind k)
 {
-	return k == FERRY__LOCK_KIND__LOCK_KIND_FLOCK ? "flock" : k == FERRY__LOCK_KIND__LOCK_KIND_OFD ? "OFD" : "POSIX";
+	return k == FERRY__LOCK_KIND__LOCK_KIND_FLOCK ? "flock" : k == FERRY__LOCK_KIND__LOCK_KIND_OFD ? "OFD" :
+	       k == FERRY__LOCK_KIND__LOCK_KIND_LEASE ? "lease" : "POSIX";
 }
 
 /*
@@ -42,11 +47,11 @@ static const char *kind_name(Ferry__LockKind k)
  */
 static int parse_line(const char *s, struct lock_line *l)
 {
-	char mode[16], end[32];
+	char end[32];
 	unsigned maj, min;
 	long pid;
 	unsigned long long start;
-	if (sscanf(s, "%*d: %15s %15s %15s %ld %x:%x:%llu %llu %31s", l->kind, mode, l->type, &pid, &maj, &min,
+	if (sscanf(s, "%*d: %15s %15s %15s %ld %x:%x:%llu %llu %31s", l->kind, l->mode, l->type, &pid, &maj, &min,
 		   &l->ino, &start, end) != 9)
 		return -EINVAL;
 	l->start = start;
@@ -60,10 +65,36 @@ static int parse_line(const char *s, struct lock_line *l)
 	return 0;
 }
 
-/* Fills fl from l; -EOPNOTSUPP for what cannot be restored (leases, delegations, unknown). */
-static int to_lock(const struct lock_line *l, Ferry__FileLock *fl)
+/*
+ * A lease line: "LEASE ACTIVE WRITE", or "LEASE BREAKING READ" (being broken to READ: a write
+ * lease) / "BREAKING UNLCK" (to none: a read lease on a read-only descriptor, a write lease else).
+ */
+static int to_lease(const struct lock_line *l, uint32_t flags, Ferry__FileLock *fl)
+{
+	fl->kind = FERRY__LOCK_KIND__LOCK_KIND_LEASE;
+	int rd = !strcmp(l->type, "READ"), wr = !strcmp(l->type, "WRITE"), un = !strcmp(l->type, "UNLCK");
+	if (!strcmp(l->mode, "ACTIVE") && (rd || wr)) {
+		fl->type = rd ? FERRY__LOCK_TYPE__LOCK_TYPE_READ : FERRY__LOCK_TYPE__LOCK_TYPE_WRITE;
+		return 0;
+	}
+	if (strcmp(l->mode, "BREAKING") != 0 || (!rd && !un))
+		return -EOPNOTSUPP;
+	fl->has_breaking = 1;
+	fl->breaking = 1;
+	if (rd) {
+		fl->has_break_to = 1;
+		fl->break_to = FERRY__LOCK_TYPE__LOCK_TYPE_READ;
+	}
+	fl->type = rd || (flags & O_ACCMODE) != O_RDONLY ? FERRY__LOCK_TYPE__LOCK_TYPE_WRITE : FERRY__LOCK_TYPE__LOCK_TYPE_READ;
+	return 0;
+}
+
+/* Fills fl from l; -EOPNOTSUPP for what cannot be restored (delegations, unknown). */
+static int to_lock(const struct lock_line *l, uint32_t flags, Ferry__FileLock *fl)
 {
 	ferry__file_lock__init(fl);
+	if (!strcmp(l->kind, "LEASE"))
+		return to_lease(l, flags, fl);
 	if (!strcmp(l->kind, "FLOCK"))
 		fl->kind = FERRY__LOCK_KIND__LOCK_KIND_FLOCK;
 	else if (!strcmp(l->kind, "POSIX"))
@@ -86,7 +117,8 @@ static int to_lock(const struct lock_line *l, Ferry__FileLock *fl)
 
 static int same_lock(const Ferry__FileLock *a, const Ferry__FileLock *b)
 {
-	return a->kind == b->kind && a->type == b->type && a->start == b->start && a->len == b->len;
+	return a->kind == b->kind && a->type == b->type && a->start == b->start && a->len == b->len &&
+	       a->breaking == b->breaking && a->has_break_to == b->has_break_to && a->break_to == b->break_to;
 }
 
 /* Appends l to the array *arr of *n locks (arena memory; locks are few). */
@@ -142,9 +174,9 @@ static int dump_line(struct dump_ctx *ctx, struct dtask *t, struct posix_seen *p
 	Ferry__FileLock *fl = ARENA_NEW(&ctx->arena, Ferry__FileLock);
 	if (!fl || !fe)
 		return fe_set(ctx->err, fl ? EIO : ENOMEM, "pid %d: fd %d: lock entry", t->pid, e->fd);
-	if (to_lock(&l, fl) < 0)
-		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d (%s) holds a %s %s lock, which cannot be saved",
-			      t->pid, e->fd, name, l.kind, l.type);
+	if (to_lock(&l, fe->flags, fl) < 0)
+		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d (%s) holds a %s %s %s lock, which cannot be saved",
+			      t->pid, e->fd, name, l.kind, l.mode, l.type);
 	if (!ctx->opts->file_locks)
 		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: fd %d (%s) holds a %s lock: dump with --file-locks to save it",
 			      t->pid, e->fd, name, kind_name(fl->kind));
@@ -194,7 +226,8 @@ static int locks_dump(struct dump_ctx *ctx, struct dtask *t)
 
 static int check_lock(struct restore_ctx *ctx, const Ferry__FileLock *l, pid_t pid)
 {
-	if (l->kind < FERRY__LOCK_KIND__LOCK_KIND_FLOCK || l->kind > FERRY__LOCK_KIND__LOCK_KIND_OFD ||
+	if (l->kind < FERRY__LOCK_KIND__LOCK_KIND_FLOCK || l->kind > FERRY__LOCK_KIND__LOCK_KIND_LEASE ||
+	    (l->has_break_to && l->break_to != FERRY__LOCK_TYPE__LOCK_TYPE_READ) ||
 	    (l->type != FERRY__LOCK_TYPE__LOCK_TYPE_READ && l->type != FERRY__LOCK_TYPE__LOCK_TYPE_WRITE) ||
 	    l->start > OFF_MAX_U || l->len > OFF_MAX_U)
 		return fe_msg(ctx->err, EBADMSG, "pid %d: malformed file lock in the image", pid);
@@ -228,6 +261,34 @@ static int take_ofd(struct restore_ctx *ctx, struct rtask *t, const Ferry__FdEnt
 	return 0;
 }
 
+/*
+ * A lease, by injection in the first task holding the file, through its descriptor; a lease that
+ * was being broken is broken again by an opener in ferry, the owner cleared meanwhile.
+ */
+static int take_lease(struct restore_ctx *ctx, struct rtask *t, const Ferry__FdEntry *e, const Ferry__FileEntry *fe,
+		      const Ferry__FileLock *l)
+{
+	struct injector *inj = &t->threads[0].inj;
+	int first_fd, type = l->type == FERRY__LOCK_TYPE__LOCK_TYPE_WRITE ? F_WRLCK : F_RDLCK;
+	long ret;
+	if (files_first_holder(ctx, fe->id, &first_fd) != t || first_fd != e->fd)
+		return 0;
+	int r = RINJ(ctx, inj, &ret, "F_SETLEASE", SYS_fcntl, e->fd, F_SETLEASE, type);
+	if (r < 0 || !l->breaking)
+		return r;
+	if ((r = RINJ(ctx, inj, &ret, "clear the owner", SYS_fcntl, e->fd, F_SETOWN, 0)) < 0)
+		return r;
+	if (!fe->path || fe->path[0] != '/')
+		return fe_msg(ctx->err, EBADMSG, "files.img: a lease on file %u, which has no path", fe->id);
+	int mode = l->has_break_to ? O_RDONLY : O_WRONLY;
+	int fd = open(fe->path, mode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd >= 0) {
+		close(fd);
+		return fe_msg(ctx->err, EIO, "%s: opening it did not break the lease", fe->path);
+	}
+	return errno == EWOULDBLOCK ? 0 : fe_set(ctx->err, errno, "break the lease on %s", fe->path);
+}
+
 static int restore_ofd_locks(struct restore_ctx *ctx, struct rtask *t)
 {
 	for (size_t i = 0; i < t->fds->n_fds; i++) {
@@ -239,7 +300,10 @@ static int restore_ofd_locks(struct restore_ctx *ctx, struct rtask *t)
 			if (r == 0 && l->kind == FERRY__LOCK_KIND__LOCK_KIND_POSIX)
 				r = fe_msg(ctx->err, EBADMSG, "pid %d: fd %d: a POSIX lock filed under its file", t->pid, e->fd);
 			if (r == 0)
-				r = take_ofd(ctx, t, e, fe, l);
+				r = l->kind == FERRY__LOCK_KIND__LOCK_KIND_LEASE ? take_lease(ctx, t, e, fe, l) :
+				    take_ofd(ctx, t, e, fe, l);
+			if (r < 0 && l->kind == FERRY__LOCK_KIND__LOCK_KIND_LEASE)
+				return fe_wrap(ctx->err, r, "pid %d: fd %d (%s): its lease", t->pid, e->fd, fe->path);
 			if (r < 0)
 				return r;
 		}

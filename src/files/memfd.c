@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #define LOG_PREFIX "memfd: "
 #include "common/log.h"
@@ -20,10 +21,74 @@
 #include "common/util.h"
 #include "files/files.h"
 #include "image/blob.h"
+#include "mem/mem.h"
+
+#define SECRETMEM "/secretmem (deleted)"
+#define HUGETLBFS_MAGIC 0x958458f6
+/*
+ * Seals added once every task has mapped the memfd (memfd_seal_deferred): F_SEAL_FUTURE_WRITE
+ * forbids new writable shared mappings but keeps those made before it.
+ */
+#define SEALS_LATE (F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)
 
 static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
 {
-	return S_ISREG(fi->st.st_mode) && strncmp(fi->link, "/memfd:", 7) == 0;
+	return S_ISREG(fi->st.st_mode) && (strncmp(fi->link, "/memfd:", 7) == 0 || strcmp(fi->link, SECRETMEM) == 0);
+}
+
+/* A memfd_secret() object met through a mapping only (memfd_dump_secret_mapping): where it is. */
+static struct dtask *secret_task;
+static const Ferry__Vma *secret_vma;
+
+/*
+ * Content of secret memory: copied by the task into a memfd of ferry's, through its fd or
+ * through its mapping (no fd can be reopened), then streamed into the blob store from there.
+ */
+static int save_secret(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
+{
+	uint64_t size = fi->st.st_size;
+	if (size > BLOB_MAX_SIZE)
+		return fe_msg(ctx->err, EFBIG, "secret memory of %llu bytes is too large to carry in the image",
+			      (unsigned long long)size);
+	_cleanup_close_ int copy = memfd_create("ferry-secretmem", MFD_CLOEXEC);
+	if (copy < 0 || ftruncate(copy, (off_t)size) < 0)
+		return fe_set(ctx->err, errno, "a buffer for secret memory");
+	int r = 0;
+	if (fi->fd >= 0) {
+		r = secretmem_read_fd(ctx, t, fi->fd, size, copy);
+	} else if (secret_vma && secret_vma->pgoff < size) {
+		uint64_t len = secret_vma->end - secret_vma->start;
+		len = len < size - secret_vma->pgoff ? len : size - secret_vma->pgoff;
+		r = secretmem_read(ctx, secret_task, secret_vma->start, len, copy, secret_vma->pgoff);
+	}
+	if (r < 0)
+		return r;
+	fe->has_ghost_id = 1;
+	fe->ghost_id = ++ctx->next_ghost_id;
+	fe->memfd->has_content = fe->memfd->content = 1;
+	return blob_write(ctx->sink, fe->ghost_id, copy, size, "secret memory", ctx->err);
+}
+
+int memfd_dump_secret_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, uint32_t *id)
+{
+	for (size_t i = 0; i < ctx->files.n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files.files[i];
+		if (fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->secret && fe->memfd->ino == v->ino) {
+			*id = fe->id;
+			return 0;
+		}
+	}
+	char path[96];
+	struct fd_info fi = { .fd = -1, .stolen = -1, .link = SECRETMEM, .flags = O_RDWR };
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	if (stat(path, &fi.st) < 0)
+		return fe_set(ctx->err, errno, "stat %s", path);
+	secret_task = t;
+	secret_vma = v;
+	int r = files_dump_object(ctx, t, &fi, id);
+	secret_vma = NULL;
+	return r;
 }
 
 const Ferry__FileEntry *memfd_find_by_ino(const Ferry__Files *files, uint64_t ino, int with_content)
@@ -55,6 +120,10 @@ static int save_content(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__F
 
 static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
+	struct statfs sfs;
+	if (fstatfs(fi->stolen, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC)
+		return fe_msg(ctx->err, EOPNOTSUPP, "%s is a memfd of huge pages (MFD_HUGETLB), which this version cannot checkpoint",
+			      fi->link);
 	Ferry__MemfdEntry *m = ARENA_NEW(&ctx->arena, Ferry__MemfdEntry);
 	if (!m)
 		return fe_set(ctx->err, ENOMEM, "memfd");
@@ -69,6 +138,12 @@ static int memfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_inf
 	m->ino = fi->st.st_ino;
 	m->size = fi->st.st_size;
 	m->mode = fi->st.st_mode & 07777;
+	if (strcmp(fi->link, SECRETMEM) == 0) {
+		m->has_secret = m->secret = 1;
+		m->name[0] = 0;
+		fe->has_pos = 0;
+		return memfd_find_by_ino(&ctx->files, m->ino, 1) ? 0 : save_secret(ctx, t, fi, fe);
+	}
 	int seals = fcntl(fi->stolen, F_GET_SEALS);
 	m->seals = seals < 0 ? 0 : (uint32_t)seals;
 	if (memfd_find_by_ino(&ctx->files, m->ino, 1))
@@ -112,6 +187,15 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 	if (!src || !src->has_ghost_id)
 		return fe_msg(err, EBADMSG, "files.img: no content for memfd %s (inode %llu)", fe->memfd->name,
 			      (unsigned long long)fe->memfd->ino);
+	if (src->memfd->secret) {
+		if ((fd = secretmem_create(ctx, src->ghost_id, src->memfd->size, err)) < 0)
+			return fd;
+		if ((r = files_keep(ctx, MEMFD_KEY(fe->memfd->ino), fd)) < 0) {
+			close(fd);
+			return fe_set(err, r, "secret memory");
+		}
+		return fd;
+	}
 	fd = memfd_create(src->memfd->name ? src->memfd->name : "", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return fe_set(err, errno, "memfd_create(%s)", src->memfd->name);
@@ -124,8 +208,9 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 	}
 	if ((ftruncate(fd, (off_t)size) < 0 && (r = -errno)) ||
 	    (src->memfd->mode && fchmod(fd, src->memfd->mode) < 0 && (r = -errno)) ||
-	    (src->memfd->seals && fcntl(fd, F_ADD_SEALS, src->memfd->seals & ~F_SEAL_SEAL) < 0 && (r = -errno)) ||
-	    ((src->memfd->seals & F_SEAL_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0 && (r = -errno))) {
+	    ((src->memfd->seals & ~SEALS_LATE) && fcntl(fd, F_ADD_SEALS, src->memfd->seals & ~SEALS_LATE) < 0 && (r = -errno)) ||
+	    ((src->memfd->seals & F_SEAL_SEAL) && !(src->memfd->seals & F_SEAL_FUTURE_WRITE) &&
+	     fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0 && (r = -errno))) {
 		close(fd);
 		return fe_set(err, r, "fill memfd %s", src->memfd->name);
 	}
@@ -136,7 +221,36 @@ int memfd_primary(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct fe
 	return fd;
 }
 
-/* Each description is a fresh open of the memfd, with its own flags and offset. */
+int memfd_seal_deferred(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->files->n_files; i++) {
+		const Ferry__FileEntry *fe = ctx->files->files[i];
+		int fd = fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->content ?
+				 files_kept(ctx, MEMFD_KEY(fe->memfd->ino)) : -1;
+		if (fd < 0 || !(fe->memfd->seals & F_SEAL_FUTURE_WRITE) || (fcntl(fd, F_GET_SEALS) & F_SEAL_FUTURE_WRITE))
+			continue;
+		if (fcntl(fd, F_ADD_SEALS, fe->memfd->seals & SEALS_LATE) < 0)
+			return fe_set(ctx->err, errno, "seal memfd %s", fe->memfd->name);
+	}
+	return 0;
+}
+
+/*
+ * Its first read-write description is the memfd_create() one: unlike a reopened one it is no
+ * writer to the kernel (an execveat() of the memfd is no ETXTBSY with it open), so ferry's own
+ * memfd is handed over for it. Any other description is a fresh open, with its own flags.
+ */
+static int first_rw(const Ferry__Files *files, const Ferry__FileEntry *fe)
+{
+	for (size_t i = 0; i < files->n_files; i++) {
+		const Ferry__FileEntry *o = files->files[i];
+		if (o->kind == FERRY__FILE_KIND__FILE_MEMFD && o->memfd && o->memfd->ino == fe->memfd->ino &&
+		    (o->flags & O_ACCMODE) == O_RDWR)
+			return o == fe;
+	}
+	return 0;
+}
+
 static int memfd_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	if (!fe->memfd)
@@ -146,7 +260,14 @@ static int memfd_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struc
 		return p;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", p);
-	int fd = open(path, files_open_flags(fe->flags) | O_CLOEXEC);
+	/* secret memory cannot be reopened: its descriptions are all one */
+	int same = first_rw(ctx->files, fe) || fe->memfd->secret;
+	int fd = same ? fcntl(p, F_DUPFD_CLOEXEC, 0) : open(path, files_open_flags(fe->flags) | O_CLOEXEC);
+	if (fd >= 0 && same &&
+	    fcntl(fd, F_SETFL, files_open_flags(fe->flags) & (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)) < 0) {
+		close(fd);
+		return fe_set(err, errno, "set the flags of memfd %s", fe->memfd->name);
+	}
 	if (fd < 0)
 		return fe_set(err, errno, "reopen memfd %s", fe->memfd->name);
 	if (fe->has_pos && lseek(fd, (off_t)fe->pos, SEEK_SET) < 0) {

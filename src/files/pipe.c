@@ -130,8 +130,6 @@ static int pipe_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 	p->fifo = fi->link[0] == '/';
 	if (p->fifo && strstr(fi->link, " (deleted)"))
 		return fe_msg(ctx->err, EOPNOTSUPP, "a FIFO whose name was removed (%s) is not supported", fi->link);
-	if (fe->flags & O_ASYNC)
-		return fe_msg(ctx->err, EOPNOTSUPP, "%s uses O_ASYNC (signal-driven I/O), which is not supported", fi->link);
 	fe->path = arena_strdup(&ctx->arena, fi->link);	/* "pipe:[INO]" or the FIFO's path */
 	int cap = fcntl(fi->stolen, F_GETPIPE_SZ);
 	if (cap < 0 || !fe->path)

@@ -31,8 +31,6 @@ static int signalfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_
 	uint64_t mask = strtoull(v, &end, 16);
 	if (errno || end == v)
 		return fe_msg(ctx->err, EIO, "signalfd: unreadable sigmask in fdinfo");
-	if (fe->flags & O_ASYNC)
-		return fe_msg(ctx->err, EOPNOTSUPP, "signalfd uses O_ASYNC (signal-driven I/O), which is not supported");
 	Ferry__SignalfdEntry *s = ARENA_NEW(&ctx->arena, Ferry__SignalfdEntry);
 	if (!s)
 		return fe_set(ctx->err, ENOMEM, "signalfd entry");

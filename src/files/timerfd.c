@@ -89,8 +89,6 @@ static int timerfd_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_i
 	if (!e)
 		return fe_set(ctx->err, ENOMEM, "timerfd entry");
 	ferry__timerfd_entry__init(e);
-	if (fe->flags & O_ASYNC)
-		return fe_msg(ctx->err, EOPNOTSUPP, "timerfd uses O_ASYNC (signal-driven I/O), which is not supported");
 	if (timerfd_gettime(fi->stolen, &cur) < 0)
 		return fe_set(ctx->err, errno, "timerfd_gettime");
 	int r = read_state(fi->stolen, e);

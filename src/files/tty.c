@@ -2,11 +2,13 @@
 /*
  * Pseudo-terminal pairs inside the tree: a /dev/ptmx master held by some task of the tree, and
  * descriptions of its /dev/pts/N slave. The pair's state travels in the master's entry: the
- * slave's termios, window size, packet mode, lock, the bytes queued in both directions, and the
- * session that has it as controlling terminal with its foreground group. Restore opens a new
- * /dev/ptmx (the pts number changes), refills and configures it in ferry; slaves are opened with
- * TIOCGPTPEER; the session leader takes the slave as controlling terminal by injection.
- * A slave whose master is outside the tree is the caller's terminal: chr.c (--shell-job).
+ * slave's termios, locked termios, window size, line discipline, packet mode, lock, exclusive
+ * modes, stopped output, the owner and mode of /dev/pts/N, whether every slave was closed, and
+ * the bytes queued in both directions. Restore opens a new /dev/ptmx (the pts number changes),
+ * refills and configures it in ferry; slaves are opened with TIOCGPTPEER. A slave whose master was
+ * closed ("/dev/pts/N (deleted)", hung up) is the slave of a new pair whose master is closed at
+ * once. Controlling terminals are ctty.c's. A slave whose master is outside the tree is the
+ * caller's terminal: chr.c (--shell-job).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,30 +28,18 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
+#include "files/tty.h"
 
 #define PTY_MAX_DATA (1u << 20)
 #define KEY_MASTER(i) ((0x54ULL << 56) | (uint64_t)(i))
 #define KEY_SLAVE(i) ((0x55ULL << 56) | (uint64_t)(i))
+#define KEY_HUNG(id) ((0x56ULL << 56) | (uint64_t)(id))
+#define KEY_CTTY(i) ((0x57ULL << 56) | (uint64_t)(i))
 
-static int is_ptmx(dev_t rdev)
-{
-	return major(rdev) == 5 && minor(rdev) == 2;
-}
-
-static int is_pts(dev_t rdev)
-{
-	return major(rdev) >= 136 && major(rdev) <= 143;
-}
-
-static int pts_index(dev_t rdev)
-{
-	return (int)((major(rdev) - 136) * 256 + minor(rdev));
-}
-
-static dev_t pts_rdev(int index)
-{
-	return makedev(136 + index / 256, index % 256);
-}
+#define is_ptmx tty_is_ptmx
+#define is_pts tty_is_pts
+#define pts_index tty_pts_index
+#define pts_rdev tty_pts_rdev
 
 static int pty_match(const struct fd_info *fi, const struct dump_opts *o)
 {
@@ -88,38 +78,11 @@ static int task_holds(pid_t pid, int index, int want_master)
 	return 0;
 }
 
-static int tree_holds(struct dump_ctx *ctx, int index, int want_master)
+int tty_tree_holds(struct dump_ctx *ctx, int index, int want_master)
 {
 	for (size_t k = 0; k < ctx->ntasks; k++)
 		if (!ctx->tasks[k].zombie && task_holds(ctx->tasks[k].pid, index, want_master))
 			return 1;
-	return 0;
-}
-
-/* The session inside the tree whose controlling terminal is pts index, with its foreground group. */
-static int dump_ctty(struct dump_ctx *ctx, int index, Ferry__PtyEntry *p)
-{
-	for (size_t k = 0; k < ctx->ntasks; k++) {
-		char path[64];
-		_cleanup_free_ char *text = NULL;
-		pid_t pid = ctx->tasks[k].pid;
-		int ppid, pgrp, sid, tty_nr, tpgid;
-		char state;
-		if (ctx->tasks[k].zombie || read_file(PROC_PATH(path, pid, "stat"), &text, NULL) < 0)
-			continue;
-		const char *s = strrchr(text, ')');
-		if (!s || sscanf(s + 2, "%c %d %d %d %d %d", &state, &ppid, &pgrp, &sid, &tty_nr, &tpgid) != 6)
-			continue;
-		if (sid != pid || (dev_t)(unsigned)tty_nr != pts_rdev(index))
-			continue;
-		if (!task_holds(pid, index, 0))
-			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: its controlling terminal /dev/pts/%d is open in none "
-				      "of its descriptors, which is not supported", pid, index);
-		p->has_ctty_sid = p->has_fg_pgrp = 1;
-		p->ctty_sid = pid;
-		p->fg_pgrp = tpgid > 0 ? tpgid : pgrp;
-		pr_debug("pts %d: controlling terminal of session %d, foreground group %d\n", index, pid, p->fg_pgrp);
-	}
 	return 0;
 }
 
@@ -218,7 +181,16 @@ static int refill(int m, int s, const struct termios *final, const ProtobufCBina
 	return r;
 }
 
-/* Reads both queues of the pair (m: ferry's master copy, s: a slave of ferry's), then puts them back. */
+static int can_write(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+/*
+ * Reads both queues of the pair (m: ferry's master copy, s: a slave of ferry's), then puts them
+ * back. Output the slave cannot write once the master's queue is empty is stopped output.
+ */
 static int dump_queues(struct dump_ctx *ctx, int m, int s, Ferry__PtyEntry *p)
 {
 	size_t cap = 256 << 10, nin = 0, nout = 0;
@@ -240,46 +212,71 @@ static int dump_queues(struct dump_ctx *ctx, int m, int s, Ferry__PtyEntry *p)
 	r = drain(s, in, cap, &nin);
 	if (r == 0)
 		r = drain(m, out, cap, &nout);
-	p->has_to_slave = p->has_to_master = 1;
+	p->has_to_slave = p->has_to_master = p->has_stopped = 1;
 	p->to_slave = (ProtobufCBinaryData){ nin, in };
 	p->to_master = (ProtobufCBinaryData){ nout, out };
+	p->stopped = !can_write(s);
+	if (p->stopped)
+		tcflow(s, TCOON);	/* to put the slave's bytes back */
 	/* the task keeps its bytes (-R, failure); refill also puts t0 back */
 	int r2 = refill(m, s, &t0, &p->to_slave, &p->to_master);
+	if (p->stopped)
+		tcflow(s, TCOOFF);
 	if (pkt)
 		ioctl(m, TIOCPKT, &pkt);
-	pr_debug("pts %u: %zu bytes queued to the slave, %zu to the master\n", p->index, nin, nout);
+	pr_debug("pts %u: %zu bytes queued to the slave, %zu to the master%s\n", p->index, nin, nout,
+		 p->stopped ? ", output stopped" : "");
 	return r < 0 ? r : r2;
 }
 
+static Ferry__PtyTermios *termios_entry(struct dump_ctx *ctx, const struct termios *tio)
+{
+	Ferry__PtyTermios *t = ARENA_NEW(&ctx->arena, Ferry__PtyTermios);
+	uint8_t *cc = arena_memdup(&ctx->arena, tio->c_cc, NCCS);
+	if (!t || !cc)
+		return NULL;
+	ferry__pty_termios__init(t);
+	*t = (Ferry__PtyTermios){ .base = t->base, .iflag = tio->c_iflag, .oflag = tio->c_oflag, .cflag = tio->c_cflag,
+		.lflag = tio->c_lflag, .has_line = 1, .line = tio->c_line, .has_cc = 1, .cc = { NCCS, cc },
+		.has_ispeed = 1, .ispeed = tio->c_ispeed, .has_ospeed = 1, .ospeed = tio->c_ospeed };
+	return t;
+}
+
+/* Through the master (termios ioctls on a master act on its slave), and /dev/pts/N's inode. */
 static int dump_settings(struct dump_ctx *ctx, int m, Ferry__PtyEntry *p)
 {
-	struct termios tio;
+	struct termios tio, lck_tio;
 	struct winsize ws;
-	int pkt = 0, lck = 0;
+	struct stat st;
+	char path[64];
+	int pkt = 0, lck = 0, excl = 0;
 	if (tcgetattr(m, &tio) < 0 || ioctl(m, TIOCGWINSZ, &ws) < 0 || ioctl(m, TIOCGPKT, &pkt) < 0 ||
-	    ioctl(m, TIOCGPTLCK, &lck) < 0)
+	    ioctl(m, TIOCGPTLCK, &lck) < 0 || ioctl(m, TIOCGLCKTRMIOS, &lck_tio) < 0 || ioctl(m, TIOCGEXCL, &excl) < 0)
 		return -errno;
-	Ferry__PtyTermios *t = ARENA_NEW(&ctx->arena, Ferry__PtyTermios);
 	Ferry__PtyWinsize *w = ARENA_NEW(&ctx->arena, Ferry__PtyWinsize);
-	uint8_t *cc = arena_memdup(&ctx->arena, tio.c_cc, NCCS);
-	if (!t || !w || !cc)
+	p->termios = termios_entry(ctx, &tio);
+	p->locked_termios = termios_entry(ctx, &lck_tio);
+	if (!p->termios || !p->locked_termios || !w)
 		return -ENOMEM;
-	ferry__pty_termios__init(t);
-	*t = (Ferry__PtyTermios){ .base = t->base, .iflag = tio.c_iflag, .oflag = tio.c_oflag, .cflag = tio.c_cflag,
-		.lflag = tio.c_lflag, .has_line = 1, .line = tio.c_line, .has_cc = 1, .cc = { NCCS, cc },
-		.has_ispeed = 1, .ispeed = tio.c_ispeed, .has_ospeed = 1, .ospeed = tio.c_ospeed };
 	ferry__pty_winsize__init(w);
 	*w = (Ferry__PtyWinsize){ .base = w->base, .rows = ws.ws_row, .cols = ws.ws_col,
 		.has_xpixel = 1, .xpixel = ws.ws_xpixel, .has_ypixel = 1, .ypixel = ws.ws_ypixel };
-	p->termios = t;
 	p->winsize = w;
-	p->has_packet = p->has_locked = 1;
+	p->has_packet = p->has_locked = p->has_master_excl = 1;
 	p->packet = !!pkt;
 	p->locked = !!lck;
+	p->master_excl = !!excl;
+	snprintf(path, sizeof(path), "/dev/pts/%u", p->index);
+	if (stat(path, &st) == 0 && st.st_rdev == pts_rdev(p->index)) {
+		p->has_slave_uid = p->has_slave_gid = p->has_slave_mode = 1;
+		p->slave_uid = st.st_uid;
+		p->slave_gid = st.st_gid;
+		p->slave_mode = st.st_mode & 07777;
+	}
 	return 0;
 }
 
-/* The queues, through a slave of ferry's own (opened even if the pair is locked). */
+/* The queues and the slave's own flags, through a slave of ferry's (opened even if locked or exclusive). */
 static int dump_master_queues(struct dump_ctx *ctx, int m, Ferry__PtyEntry *p)
 {
 	if (p->locked)
@@ -289,24 +286,61 @@ static int dump_master_queues(struct dump_ctx *ctx, int m, Ferry__PtyEntry *p)
 		ioctl(m, TIOCSPTLCK, &(int){ 1 });
 	if (s < 0)
 		return fe_set(ctx->err, e, "open the slave of pts %u to read its queue", p->index);
+	int excl = 0, ld = 0, r;
+	if (ioctl(s, TIOCGEXCL, &excl) < 0 || ioctl(s, TIOCGETD, &ld) < 0) {
+		r = -errno;
+		close(s);
+		return fe_set(ctx->err, -r, "the flags of pts %u", p->index);
+	}
+	p->has_slave_excl = p->has_ldisc = 1;
+	p->slave_excl = !!excl;
+	p->ldisc = ld;
+	if (ld != 0) {	/* another line discipline consumes what comes in: no queue to read back */
+		close(s);
+		return 0;
+	}
 	int fl = fcntl(m, F_GETFL);
 	fcntl(m, F_SETFL, fl | O_NONBLOCK);	/* the task is stopped: it does not see this */
-	int r = dump_queues(ctx, m, s, p);
+	r = dump_queues(ctx, m, s, p);
 	fcntl(m, F_SETFL, fl);
 	close(s);
 	return r < 0 ? fe_set(ctx->err, -r, "the queued bytes of pts %u", p->index) : 0;
 }
 
+/* Every slave was closed after one was opened: the master reads EIO and polls POLLHUP. */
+static int slaves_closed(int m)
+{
+	struct pollfd pfd = { .fd = m, .events = POLLIN };
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
 static int dump_master(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__PtyEntry *p)
 {
+	p->has_other_closed = 1;
+	p->other_closed = slaves_closed(fi->stolen);	/* before ferry opens a slave of its own */
 	int r = dump_settings(ctx, fi->stolen, p);
 	if (r < 0)
 		return fe_set(ctx->err, -r, "read the state of pts %u", p->index);
-	if ((r = dump_ctty(ctx, p->index, p)) < 0)
-		return r;
-	if (!tree_holds(ctx, p->index, 0))
-		return 0;	/* no slave open in the tree: its input queue is not read */
+	/*
+	 * With no slave open, opening one to look would change what the master sees (POLLHUP, EIO
+	 * once it closes) — unless every slave was closed already.
+	 */
+	if (!p->other_closed && !tty_tree_holds(ctx, p->index, 0))
+		return 0;
 	return dump_master_queues(ctx, fi->stolen, p);
+}
+
+/* A slave whose master was closed: hung up, its /dev/pts node gone. */
+static int dump_hung_slave(struct dump_ctx *ctx, const struct fd_info *fi, Ferry__FileEntry *fe, Ferry__PtyEntry *p)
+{
+	const char *del = strstr(fi->link, " (deleted)");
+	size_t len = del ? (size_t)(del - fi->link) : strlen(fi->link);
+	fe->path = arena_memdup(&ctx->arena, fi->link, len + 1);
+	if (fe->path)
+		fe->path[len] = 0;
+	p->has_hung_up = 1;
+	p->hung_up = 1;
+	return fe->path ? 0 : fe_set(ctx->err, ENOMEM, "pty entry");
 }
 
 static int pty_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
@@ -314,9 +348,14 @@ static int pty_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info 
 	int master = is_ptmx(fi->st.st_rdev);
 	const char *v = fdinfo_field(fi, "tty-index");
 	int index = !master ? pts_index(fi->st.st_rdev) : v ? atoi(v) : -1;
+	int deleted = !master && strstr(fi->link, " (deleted)");
+	struct termios tio;
 	if (index < 0)
 		return fe_msg(ctx->err, EIO, "%s: no tty-index in its fdinfo", fi->link);
-	if (!master && !tree_holds(ctx, index, 1)) {
+	if (!master && !deleted && tcgetattr(fi->stolen, &tio) < 0 && errno == EIO)
+		return fe_msg(ctx->err, EOPNOTSUPP, "a terminal that was hung up (vhangup) while its master lives: "
+			      "not supported");
+	if (!master && !deleted && !tty_tree_holds(ctx, index, 1)) {
 		fe->kind = FERRY__FILE_KIND__FILE_TTY;	/* the caller's terminal: --shell-job's */
 		return tty_file_ops.dump(ctx, t, fi, fe);
 	}
@@ -327,16 +366,18 @@ static int pty_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info 
 	p->index = index;
 	p->master = master;
 	fe->pty = p;
-	fe->path = arena_strdup(&ctx->arena, fi->link);
-	fe->has_rdev = 1;
+	fe->has_rdev = fe->has_ino = 1;
 	fe->rdev = fi->st.st_rdev;
+	fe->ino = fi->st.st_ino;
+	if (deleted)
+		return dump_hung_slave(ctx, fi, fe, p);
+	fe->path = arena_strdup(&ctx->arena, fi->link);
 	return master ? dump_master(ctx, fi, p) : 0;
 }
 
 /* ---------------------------------------------------------------- restore */
 
-/* The master entry of pts index in the image, or NULL. */
-static const Ferry__FileEntry *master_entry(const Ferry__Files *files, uint32_t index)
+const Ferry__FileEntry *tty_master_entry(const Ferry__Files *files, uint32_t index)
 {
 	for (size_t i = 0; i < files->n_files; i++) {
 		const Ferry__FileEntry *f = files->files[i];
@@ -344,6 +385,23 @@ static const Ferry__FileEntry *master_entry(const Ferry__Files *files, uint32_t 
 			return f;
 	}
 	return NULL;
+}
+
+int tty_ctty_slave(struct restore_ctx *ctx, uint32_t index)
+{
+	return files_kept(ctx, KEY_CTTY(index));
+}
+
+int tty_keep_ctty_slave(struct restore_ctx *ctx, uint32_t index, int slave)
+{
+	int fd = fcntl(slave, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return -errno;
+	if (files_keep(ctx, KEY_CTTY(index), fd) < 0) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static void get_termios(const Ferry__PtyTermios *t, struct termios *tio)
@@ -362,25 +420,79 @@ static void get_termios(const Ferry__PtyTermios *t, struct termios *tio)
 		tio->c_ospeed = t->ospeed;
 }
 
-/* Window size and packet mode (the lock comes last, by injection: slaves must open first). */
-static int configure(int m, const Ferry__PtyEntry *p)
+/*
+ * After the queued bytes went in: window size, stopped output (before packet mode, which would
+ * report the stop), packet mode, locked termios, owner and mode of the new /dev/pts/N, exclusive
+ * modes. The lock (TIOCSPTLCK) comes last, by injection: slaves open first.
+ */
+static int configure(int m, int s, int n, const Ferry__PtyEntry *p)
 {
+	char path[64];
 	if (p->winsize) {
 		struct winsize ws = { p->winsize->rows, p->winsize->cols, p->winsize->xpixel, p->winsize->ypixel };
 		if (ioctl(m, TIOCSWINSZ, &ws) < 0)
 			return -errno;
 	}
+	if (s >= 0 && p->stopped && tcflow(s, TCOOFF) < 0)
+		return -errno;
 	if (p->packet && ioctl(m, TIOCPKT, &(int){ 1 }) < 0)
 		return -errno;
+	if (p->locked_termios) {
+		struct termios lt;
+		memset(&lt, 0, sizeof(lt));
+		get_termios(p->locked_termios, &lt);
+		if (ioctl(m, TIOCSLCKTRMIOS, &lt) < 0)
+			return -errno;
+	}
+	snprintf(path, sizeof(path), "/dev/pts/%d", n);
+	if (p->has_slave_uid && p->has_slave_gid && chown(path, p->slave_uid, p->slave_gid) < 0)
+		return -errno;
+	if (p->has_slave_mode && chmod(path, p->slave_mode & 07777) < 0)
+		return -errno;
+	if (s >= 0 && p->slave_excl && ioctl(s, TIOCEXCL) < 0)
+		return -errno;
+	if (p->master_excl && ioctl(m, TIOCEXCL) < 0)
+		return -errno;
 	return 0;
+}
+
+/* Whether a slave of ferry's must be open while the pair is set up (and until every file is). */
+static int slave_needed(const struct restore_ctx *ctx, const Ferry__PtyEntry *p)
+{
+	if (p->other_closed || p->slave_excl || p->ldisc || p->stopped || (p->has_to_slave && p->to_slave.len) ||
+	    (p->has_to_master && p->to_master.len) || tty_is_ctty(ctx, p->index))
+		return 1;
+	for (size_t i = 0; i < ctx->files->n_files; i++) {
+		const Ferry__FileEntry *f = ctx->files->files[i];
+		if (f->kind == FERRY__FILE_KIND__FILE_PTY && f->pty && !f->pty->master && !f->pty->hung_up &&
+		    f->pty->index == p->index)
+			return 1;
+	}
+	return 0;
+}
+
+static int pair_setup(int m, int s, int n, const Ferry__PtyEntry *p)
+{
+	static const ProtobufCBinaryData none = { 0, NULL };
+	struct termios tio;
+	int ld = (int)p->ldisc, r;
+	if (tcgetattr(m, &tio) < 0)
+		return -errno;
+	if (p->termios)
+		get_termios(p->termios, &tio);
+	if (s >= 0 && ld && ioctl(s, TIOCSETD, &ld) < 0)
+		return -errno;
+	if (s >= 0 && ((p->has_to_slave && p->to_slave.len) || (p->has_to_master && p->to_master.len)))
+		r = refill(m, s, &tio, p->has_to_slave ? &p->to_slave : &none, p->has_to_master ? &p->to_master : &none);
+	else
+		r = tcsetattr(m, TCSANOW, &tio) < 0 ? -errno : 0;
+	return r < 0 ? r : configure(m, s, n, p);
 }
 
 /* A new pair for master entry me: open /dev/ptmx, refill, configure; both ends go to the stash. */
 static int pair_create(struct restore_ctx *ctx, const Ferry__FileEntry *me, struct ferry_err *err)
 {
 	const Ferry__PtyEntry *p = me->pty;
-	static const ProtobufCBinaryData none = { 0, NULL };
-	struct termios tio;
 	int n = -1, r;
 	if ((p->has_to_slave && p->to_slave.len > PTY_MAX_DATA) || (p->has_to_master && p->to_master.len > PTY_MAX_DATA))
 		return fe_msg(err, EBADMSG, "files.img: pts %u carries too many queued bytes", p->index);
@@ -389,18 +501,15 @@ static int pair_create(struct restore_ctx *ctx, const Ferry__FileEntry *me, stru
 		return fe_set(err, errno, "open /dev/ptmx for pts %u", p->index);
 	if (ioctl(m, TIOCSPTLCK, &(int){ 0 }) < 0 || ioctl(m, TIOCGPTN, &n) < 0)
 		return fe_set(err, errno, "unlock a new pty for pts %u", p->index);
-	_cleanup_close_ int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (s < 0 || tcgetattr(s, &tio) < 0)
+	_cleanup_close_ int s = -1;
+	if (slave_needed(ctx, p) && (s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)) < 0)
 		return fe_set(err, errno, "open the slave of the new pty /dev/pts/%d", n);
-	if (p->termios)
-		get_termios(p->termios, &tio);
-	r = refill(m, s, &tio, p->has_to_slave ? &p->to_slave : &none, p->has_to_master ? &p->to_master : &none);
-	if (r == 0)
-		r = configure(m, p);
-	if (r < 0)
+	if ((r = pair_setup(m, s, n, p)) < 0)
 		return fe_set(err, -r, "set up /dev/pts/%d as pts %u", n, p->index);
 	pr_info("pts %u is restored as /dev/pts/%d (the number changes)\n", p->index, n);
-	if ((r = files_stash_put(ctx, KEY_SLAVE(p->index), s)) == 0)
+	if (s >= 0 && tty_is_ctty(ctx, p->index) && (r = tty_keep_ctty_slave(ctx, p->index, s)) < 0)
+		return fe_set(err, -r, "keep a slave of pts %u for its session", p->index);
+	if (s >= 0 && (r = files_stash_put(ctx, KEY_SLAVE(p->index), s)) == 0)
 		s = -1;	/* kept until every file is open, so the master never sees its slave closed */
 	if (r == 0 && (r = files_stash_put(ctx, KEY_MASTER(p->index), m)) == 0)
 		m = -1;
@@ -431,12 +540,40 @@ static int set_flags(int fd, const Ferry__FileEntry *fe, struct ferry_err *err)
 	return fd;
 }
 
+/*
+ * Hung-up slaves (their master was closed): every one of the same old pair is a slave of one new
+ * pair whose master is closed right away, which hangs them up.
+ */
+static int open_hung(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
+{
+	int fd = files_stash_take(ctx, KEY_HUNG(fe->id)), r = 0;
+	if (fd >= 0)
+		return set_flags(fd, fe, err);
+	_cleanup_close_ int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0 || ioctl(m, TIOCSPTLCK, &(int){ 0 }) < 0)
+		return fe_set(err, errno, "open /dev/ptmx for a hung-up pts");
+	for (size_t i = 0; r == 0 && i < ctx->files->n_files; i++) {
+		const Ferry__FileEntry *o = ctx->files->files[i];
+		if (o->kind != FERRY__FILE_KIND__FILE_PTY || !o->pty || !o->pty->hung_up || o->pty->index != fe->pty->index ||
+		    o->ino != fe->ino)
+			continue;
+		int s = ioctl(m, TIOCGPTPEER, (o->flags & O_ACCMODE) | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		if (s < 0 || files_stash_put(ctx, KEY_HUNG(o->id), s) < 0)
+			r = fe_set(err, s < 0 ? errno : ENOMEM, "open a slave to hang up");
+	}
+	close(TAKE_FD(m));	/* hangs the slaves up */
+	fd = r < 0 ? -1 : files_stash_take(ctx, KEY_HUNG(fe->id));
+	return r < 0 ? r : fd < 0 ? fe_msg(err, EBADF, "hung-up pts %u", fe->pty->index) : set_flags(fd, fe, err);
+}
+
 static int pty_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	const Ferry__PtyEntry *p = fe->pty;
 	if (!p)
 		return fe_msg(err, EBADMSG, "files.img: pty file %u lacks its pty part", fe->id);
-	const Ferry__FileEntry *me = master_entry(ctx->files, p->index);
+	if (p->hung_up && !p->master)
+		return open_hung(ctx, fe, err);
+	const Ferry__FileEntry *me = tty_master_entry(ctx->files, p->index);
 	if (!me || (p->master && me != fe))
 		return fe_msg(err, EBADMSG, "files.img: pts %u has %s master", p->index, me ? "a second" : "no");
 	int r, anchor = anchor_fd(ctx, me);
@@ -453,44 +590,15 @@ static int pty_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct 
 	return set_flags(fd, fe, err);
 }
 
-/* By injection in t: ioctl(fd, req, &val) (val NULL: arg 0); the ioctl's result in *ret. */
-static int inj_ioctl(struct restore_ctx *ctx, struct rtask *t, int fd, unsigned long req, const int *val, long *ret)
-{
-	struct injector *inj = &t->threads[0].inj;
-	uint64_t at = val ? inj_scratch_put(inj, 0, val, sizeof(*val)) : 0;
-	return inj_syscall(inj, ret, SYS_ioctl, (const unsigned long[6]){ fd, req, at }, ctx->err);
-}
-
-/* The session leader takes the slave as its controlling terminal, then its foreground group. */
-static int restore_ctty(struct restore_ctx *ctx, struct rtask *t, const Ferry__FdEntry *e, const Ferry__PtyEntry *mp)
-{
-	long ret;
-	int r = inj_ioctl(ctx, t, e->fd, TIOCSCTTY, NULL, &ret);
-	if (r < 0)
-		return r;
-	if (ret < 0)
-		return fe_set(ctx->err, (int)-ret, "pid %d: make fd %d (pts %u) its controlling terminal", t->pid, e->fd,
-			      mp->index);
-	if (!mp->has_fg_pgrp || (r = inj_ioctl(ctx, t, e->fd, TIOCSPGRP, &mp->fg_pgrp, &ret)) < 0)
-		return r;
-	if (ret < 0)
-		pr_warn("pid %d: pts %u: cannot make group %d the foreground: %s\n", t->pid, mp->index, mp->fg_pgrp,
-			strerror((int)-ret));
-	return 0;
-}
-
 static int pty_install(struct restore_ctx *ctx, struct rtask *t, const Ferry__FdEntry *e, const Ferry__FileEntry *fe)
 {
-	const Ferry__FileEntry *me = master_entry(ctx->files, fe->pty->index);
+	struct injector *inj = &t->threads[0].inj;
 	long ret;
-	if (fe->pty->master && fe->pty->locked) {
-		int r = inj_ioctl(ctx, t, e->fd, TIOCSPTLCK, &(int){ 1 }, &ret);
-		if (r < 0 || ret < 0)
-			return r < 0 ? r : fe_set(ctx->err, (int)-ret, "pid %d: lock pty master fd %d", t->pid, e->fd);
-	}
-	if (!fe->pty->master && me && me->pty->has_ctty_sid && me->pty->ctty_sid == t->pid)
-		return restore_ctty(ctx, t, e, me->pty);
-	return 0;
+	if (!fe->pty->master || !fe->pty->locked)
+		return 0;
+	uint64_t at = inj_scratch_put(inj, 0, &(int){ 1 }, sizeof(int));
+	int r = RINJ(ctx, inj, &ret, "lock the pty master (TIOCSPTLCK)", SYS_ioctl, e->fd, TIOCSPTLCK, at);
+	return r < 0 ? fe_wrap(ctx->err, r, "fd %d", e->fd) : 0;
 }
 
 const struct file_ops pty_file_ops = {

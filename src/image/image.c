@@ -31,6 +31,7 @@ static const struct img_kind_desc kinds[] = {
 	{ IMG_STATS_RESTORE, "stats-restore", "stats-restore.img", &ferry__restore_stats__descriptor },
 	{ IMG_SHM, "shm", "shm.img", &ferry__shm_image__descriptor },
 	{ IMG_TRACK, "track", "track.img", &ferry__track_state__descriptor },
+	{ IMG_UNIX_PENDING, "unix-pending", "unix-pending.img", &ferry__unix_pending__descriptor },
 };
 
 const struct img_kind_desc *img_kind_get(enum img_kind kind)

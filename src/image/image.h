@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <protobuf-c/protobuf-c.h>
 #include "ferry.pb-c.h"
+#include "unixpending.pb-c.h"
 #include "common/error.h"
 #include "image/sink.h"
 
@@ -40,6 +41,7 @@ enum img_kind {
 	IMG_STATS_RESTORE = 11,
 	IMG_SHM = 12,
 	IMG_TRACK = 13,
+	IMG_UNIX_PENDING = 14,	/* unix-pending.img: connections not accepted yet (files/sktree.c) */
 	IMG_KIND_MAX
 };
 

@@ -77,9 +77,16 @@ static void tee_remove(struct img_sink *s, const char *name)
 	t->mirror->ops->remove(t->mirror, name);
 }
 
+static int tee_sync(struct img_sink *s, struct ferry_err *err)
+{
+	struct img_tee *t = s->priv;
+	int r = img_sink_sync(t->primary, err);
+	return r < 0 ? r : img_sink_sync(t->mirror, err);
+}
+
 static const struct img_sink_ops tee_ops = {
 	.begin = tee_begin, .write = tee_write, .commit = tee_commit, .abort = tee_abort,
-	.close = tee_close, .remove = tee_remove,
+	.close = tee_close, .remove = tee_remove, .sync = tee_sync,
 };
 
 void img_sink_tee(struct img_sink *s, struct img_tee *t)

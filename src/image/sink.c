@@ -207,10 +207,24 @@ void img_dir_clear(int dirfd)
 	closedir(d);
 }
 
+static int local_sync(struct img_sink *s, struct ferry_err *err)
+{
+	struct local_state *st = s->priv;
+	int r = st ? settle_all(st, err) : 0;
+	if (r == 0 && fsync(s->dirfd) < 0)
+		r = fe_set(err, errno, "write out the image directory");
+	return r;
+}
+
 static const struct img_sink_ops local_ops = {
 	.begin = local_begin, .write = local_write, .commit = local_commit, .abort = local_abort,
-	.close = local_close, .remove = local_remove,
+	.close = local_close, .remove = local_remove, .sync = local_sync,
 };
+
+int img_sink_sync(struct img_sink *s, struct ferry_err *err)
+{
+	return s && s->ops->sync ? s->ops->sync(s, err) : 0;
+}
 
 void img_sink_local(struct img_sink *s, int dirfd)
 {

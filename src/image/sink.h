@@ -25,6 +25,8 @@ struct img_sink_ops {
 	int (*close)(struct img_sink *s, int ok, struct ferry_err *err);
 	/* Removes a file (the inventory of an earlier dump in the same place). */
 	void (*remove)(struct img_sink *s, const char *name);
+	/* Optional: every file committed so far is durable (a step nothing can undo comes next). */
+	int (*sync)(struct img_sink *s, struct ferry_err *err);
 };
 
 struct img_sink {
@@ -48,6 +50,9 @@ int img_sink_local_open(struct img_sink *s, int dirfd, struct ferry_err *err);
  * otherwise sit beside the new image with another identity. Remove the inventory first.
  */
 void img_dir_clear(int dirfd);
+
+/* ops->sync where the sink has one: 0 once every file committed so far is durable. */
+int img_sink_sync(struct img_sink *s, struct ferry_err *err);
 
 /* Writes a whole file: header + payload. */
 int img_sink_write_file(struct img_sink *s, const char *name, const void *a, size_t alen, const void *b,

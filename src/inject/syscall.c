@@ -27,6 +27,8 @@ int inj_open(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err
 	inj->sc_addr = sc_addr;
 	inj->memfd = -1;
 	int r = pt_getregs(tid, &inj->base);
+	if (r == 0)
+		r = pt_get_sigmask(tid, &inj->sigmask);
 	if (r < 0)
 		return fe_set(err, r, "read registers of thread %d", tid);
 	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
@@ -34,6 +36,39 @@ int inj_open(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err
 	if (inj->memfd < 0)
 		return fe_set(err, errno, "open %s", path);
 	return 0;
+}
+
+int inj_open_seized(struct injector *inj, pid_t tid, uint64_t sc_addr, struct ferry_err *err)
+{
+	int r = inj_open(inj, tid, sc_addr, err);
+	inj->seized = 1;
+	if (r == 0 && pt_get_sud(tid, &inj->sud) < 0)
+		inj->sud.mode = 0;	/* a kernel without it */
+	return r;
+}
+
+int inj_borrow_scratch(struct injector *inj, uint64_t addr, size_t len, struct ferry_err *err)
+{
+	if (len > INJ_BORROW_MAX)
+		len = INJ_BORROW_MAX;
+	int r = pread_full(inj->memfd, inj->orig, len, (off_t)addr);
+	if (r < 0)
+		return fe_set(err, r, "thread %d: read its memory at %#llx", inj->tid, (unsigned long long)addr);
+	memcpy(inj->shadow, inj->orig, len);
+	inj->scratch = addr;
+	inj->scratch_len = len;
+	inj->borrowed = 1;
+	return 0;
+}
+
+void inj_share_scratch(struct injector *dst, const struct injector *src)
+{
+	dst->scratch = src->scratch;
+	dst->scratch_len = src->scratch_len;
+	dst->borrowed = src->borrowed;
+	dst->trap_ok = src->trap_ok;
+	memcpy(dst->orig, src->orig, sizeof(dst->orig));
+	memcpy(dst->shadow, src->shadow, sizeof(dst->shadow));
 }
 
 /*
@@ -132,6 +167,85 @@ static int run_syscall(struct injector *inj, struct user_regs_struct *out)
 	return -ELOOP;
 }
 
+/* Whether a call with these arguments may read or write the scratch area. */
+static int uses_scratch(const struct injector *inj, const unsigned long a[6])
+{
+	for (int i = 0; inj->borrowed && i < 6; i++)
+		if (a[i] >= inj->scratch && a[i] < inj->scratch + inj->scratch_len)
+			return 1;
+	return 0;
+}
+
+/*
+ * Moves the thread from the stop the call left it in (a single step's SIGTRAP signal-delivery
+ * stop, or a syscall-exit stop) into a PTRACE_EVENT_STOP on the signal path, running none of its
+ * code. Both stops are unsafe to be left in: a tracer that dies there leaves the stop's SIGTRAP
+ * to the task (the kernel sends it on the way out of a syscall-stop, delivers it out of a
+ * signal-delivery stop). From an event stop the thread resumes as if never stopped, and on its
+ * way out the kernel's syscall-restart logic sees its own registers: one stopped inside a sleep
+ * sleeps on, where resuming straight from a syscall-exit stop would return -ERESTARTSYS to it.
+ * A thread not seized (PTRACE_TRACEME at restore) has no event stop: 0, left where it is.
+ */
+static int park(struct injector *inj)
+{
+	if (ptrace(PTRACE_INTERRUPT, inj->tid, NULL, NULL) < 0)
+		return errno == EIO ? 0 : -errno;
+	for (int guard = 0; guard < 100; guard++) {
+		int st, r;
+		if (ptrace(PTRACE_CONT, inj->tid, NULL, NULL) < 0)
+			return -errno;
+		if ((r = pt_wait_stop(inj->tid, &st)) < 0)
+			return r;
+		if ((st >> 16) == PTRACE_EVENT_STOP) {
+			inj->in_syscall_stop = 0;
+			return 0;
+		}
+		if (!(st >> 16))
+			stash(inj, WSTOPSIG(st));	/* not expected: the trap comes before any signal */
+	}
+	return -ELOOP;
+}
+
+/*
+ * Seized mode: signals blocked and syscall user dispatch off for the call only; the borrowed
+ * bytes hold the caller's view (only for a call that points into them: the fewer calls in the
+ * window, the better).
+ */
+static int enter(struct injector *inj, const struct user_regs_struct *regs, int scratch)
+{
+	static const struct ptrace_sud_conf off;
+	int r;
+	if (inj->seized && (r = pt_set_sigmask(inj->tid, ~0ULL)) < 0)
+		return r;
+	if (inj->seized && inj->sud.mode && (r = pt_set_sud(inj->tid, &off)) < 0)
+		return r;
+	if (scratch && (r = pwrite_full(inj->memfd, inj->shadow, inj->scratch_len, (off_t)inj->scratch)) < 0)
+		return r;
+	return pt_setregs(inj->tid, regs);
+}
+
+/* Seized mode: the call's output into the shadow, then memory, registers, mask, dispatch as they were; parked. */
+static int leave(struct injector *inj, int ran, int scratch)
+{
+	if (!inj->seized)
+		return 0;
+	int r = 0, r2;
+	if (scratch) {
+		if (ran)
+			r = pread_full(inj->memfd, inj->shadow, inj->scratch_len, (off_t)inj->scratch);
+		r2 = pwrite_full(inj->memfd, inj->orig, inj->scratch_len, (off_t)inj->scratch);
+		r = r < 0 ? r : r2;
+	}
+	r2 = pt_setregs(inj->tid, &inj->base);
+	r = r < 0 ? r : r2;
+	r2 = pt_set_sigmask(inj->tid, inj->sigmask);
+	r = r < 0 ? r : r2;
+	r2 = inj->sud.mode ? pt_set_sud(inj->tid, &inj->sud) : 0;
+	r = r < 0 ? r : r2;
+	r2 = park(inj);
+	return r < 0 ? r : r2;
+}
+
 int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[6], struct ferry_err *err)
 {
 	for (int attempt = 0; attempt < 16; attempt++) {
@@ -145,12 +259,15 @@ int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[
 		regs.r8 = a[4];
 		regs.r9 = a[5];
 		regs.rip = inj->sc_addr;
-		int r = pt_setregs(inj->tid, &regs);
-		if (r < 0)
-			return fe_set(err, r, "thread %d: set registers for syscall %ld", inj->tid, nr);
-		r = inj->trap_ok ? step_over_syscall(inj, &after) : run_syscall(inj, &after);
+		int scratch = uses_scratch(inj, a);
+		int r = enter(inj, &regs, scratch);
+		if (r == 0)
+			r = inj->trap_ok ? step_over_syscall(inj, &after) : run_syscall(inj, &after);
+		int r2 = leave(inj, r == 0, scratch);
 		if (r < 0)
 			return fe_set(err, r, "thread %d: inject syscall %ld", inj->tid, nr);
+		if (r2 < 0)
+			return fe_set(err, r2, "thread %d: put its state back after syscall %ld", inj->tid, nr);
 		long rv = (long)after.rax;
 		/* Interrupted by a signal that we stashed: run it again. */
 		if (rv <= -ERESTARTSYS && rv >= -ERESTART_RESTARTBLOCK)
@@ -161,13 +278,26 @@ int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[
 	return fe_msg(err, EINTR, "thread %d: syscall %ld kept being interrupted", inj->tid, nr);
 }
 
+static int in_shadow(const struct injector *inj, uint64_t addr, size_t len)
+{
+	return inj->borrowed && addr >= inj->scratch && addr + len <= inj->scratch + inj->scratch_len;
+}
+
 int inj_write(struct injector *inj, uint64_t addr, const void *buf, size_t len)
 {
+	if (in_shadow(inj, addr, len)) {
+		memcpy(inj->shadow + (addr - inj->scratch), buf, len);
+		return 0;
+	}
 	return pwrite_full(inj->memfd, buf, len, (off_t)addr);
 }
 
 int inj_read(struct injector *inj, uint64_t addr, void *buf, size_t len)
 {
+	if (in_shadow(inj, addr, len)) {
+		memcpy(buf, inj->shadow + (addr - inj->scratch), len);
+		return 0;
+	}
 	return pread_full(inj->memfd, buf, len, (off_t)addr);
 }
 
@@ -180,39 +310,13 @@ uint64_t inj_scratch_put(struct injector *inj, size_t off, const void *buf, size
 	return inj->scratch + off;
 }
 
-/*
- * A thread resumed from a syscall-exit stop skips the kernel's syscall-restart logic (it runs on
- * the signal path only): one stopped inside a sleep would see -ERESTARTSYS. A seized thread is
- * parked at a PTRACE_EVENT_STOP instead, as it was when seized. (At restore the tasks are not
- * seized, and their final registers need no restart logic.)
- */
-static int park_in_signal_path(struct injector *inj)
-{
-	if (ptrace(PTRACE_INTERRUPT, inj->tid, NULL, NULL) < 0)
-		return errno == EIO ? 0 : -errno;
-	int sig = 0;
-	for (int guard = 0; guard < 100; guard++) {
-		int st, r;
-		if (ptrace(PTRACE_CONT, inj->tid, NULL, (void *)(long)sig) < 0)
-			return -errno;
-		if ((r = pt_wait_stop(inj->tid, &st)) < 0)
-			return r;
-		if ((st >> 16) == PTRACE_EVENT_STOP)
-			return 0;
-		sig = 0;
-		if (!(st >> 16))
-			stash(inj, WSTOPSIG(st));
-	}
-	return -ELOOP;
-}
-
 int inj_finish(struct injector *inj)
 {
 	if (!inj->tid)
 		return 0;
 	int r = pt_setregs(inj->tid, &inj->base);
 	if (r == 0 && inj->in_syscall_stop)
-		r = park_in_signal_path(inj);
+		r = park(inj);	/* not seized: at a syscall-exit stop still */
 	inj->in_syscall_stop = 0;
 	inj_close(inj);
 	return r;
@@ -250,19 +354,21 @@ int find_syscall_insn(pid_t pid, uint64_t start, uint64_t end, uint64_t *addr)
 
 /*
  * A `syscall` instruction to inject with: in [vdso] if the task has one, else in any executable
- * mapping (a program may unmap its vdso, or run on a kernel booted with vdso=0). Executing
- * `0f 05` works wherever the two bytes sit, on an instruction boundary or not.
+ * mapping (a program may unmap its vdso, or run on a kernel booted with vdso=0), read-only ones
+ * before writable ones (JIT code the task may rewrite). Executing `0f 05` works wherever the two
+ * bytes sit, on an instruction boundary or not.
  */
 int find_syscall_in_maps(pid_t pid, const char *maps, uint64_t *addr)
 {
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 3; pass++)
 		for (const char *l = maps; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 			unsigned long long s, e;
 			char perms[5];
 			const char *nl = strchr(l, '\n');
 			const char *v = strstr(l, "[vdso]");
 			int is_vdso = v && (!nl || v < nl);
-			if (sscanf(l, "%llx-%llx %4s", &s, &e, perms) != 3 || perms[2] != 'x' || is_vdso != !pass)
+			if (sscanf(l, "%llx-%llx %4s", &s, &e, perms) != 3 || perms[2] != 'x' || is_vdso != !pass ||
+			    (pass && (perms[1] == 'w') != (pass == 2)))
 				continue;
 			if (strstr(l, "[vsyscall]") && (!nl || strstr(l, "[vsyscall]") < nl))
 				continue;	/* execute-only, emulated: not readable or steppable */

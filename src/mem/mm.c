@@ -103,8 +103,23 @@ static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 				return r;
 			continue;
 		}
+		unsigned long long ino;
+		if (v->path && sscanf(v->path, "socket:[%llu]", &ino) == 1) {	/* packet rings (files/packet.c) */
+			if (packet_file_for_mapping(ctx, ino, &v->file_id) < 0)
+				return fe_msg(ctx->err, EOPNOTSUPP, "pid %d: mapping of %s at %#llx: its socket is not "
+					      "held by this task: not supported", t->pid, v->path, (unsigned long long)v->start);
+			v->has_file_id = 1;
+			continue;
+		}
 		if (!v->path || (strncmp(v->path, "/memfd:", 7) && !v->deleted))
 			continue;
+		if (strcmp(v->path, "/secretmem (deleted)") == 0) {	/* no reopening it: mem/secretmem.c */
+			int r = memfd_dump_secret_mapping(ctx, t, v, &v->file_id);
+			if (r < 0)
+				return fe_wrap(ctx->err, r, "pid %d: secret memory at %#llx", t->pid, (unsigned long long)v->start);
+			v->has_file_id = 1;
+			continue;
+		}
 		char path[96];
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
 			 (unsigned long long)v->end);
@@ -119,17 +134,66 @@ static int resolve_objects(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+static uint64_t vmlck_kb(const char *status)
+{
+	const char *p = status ? proc_field(status, "VmLck") : NULL;
+	return p ? strtoull(p, NULL, 10) : 0;
+}
+
+/*
+ * mlockall(MCL_FUTURE) locks every mapping made afterwards (the mm's def_flags, which no file
+ * shows): a probe page mapped for a moment comes locked (VmLck grows) if it is in force, and is
+ * left unpopulated under MCL_ONFAULT. Nothing else is mapped into the task (the injector borrows
+ * its stack), so only the probe can tell.
+ */
+static int dump_mlockall(struct dump_ctx *ctx, struct dtask *t)
+{
+	char path[64];
+	long probe, ret;
+	int r;
+	if ((r = DINJ(ctx, t, &probe, "map a probe page", SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) < 0)
+		return r;
+	_cleanup_free_ char *now = NULL;
+	uint64_t pme = 0;
+	int rs = read_file(PROC_PATH(path, t->pid, "status"), &now, NULL);
+	_cleanup_close_ int pm = open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
+	int rd = pm < 0 ? -errno : pread_full(pm, &pme, 8, (probe / 4096) * 8);
+	if ((r = DINJ(ctx, t, &ret, "unmap the probe page", SYS_munmap, probe, 4096)) < 0)
+		return r;
+	if (rs < 0)
+		return fe_set(ctx->err, rs, "read /proc/%d/status", t->pid);
+	if (vmlck_kb(now) <= vmlck_kb(t->status))
+		return 0;
+	if (rd < 0)
+		return fe_set(ctx->err, rd, "pid %d: read its pagemap", t->pid);
+	t->mm->has_mlockall = 1;
+	t->mm->mlockall = MCL_FUTURE | (pme >> 63 ? 0 : MCL_ONFAULT);
+	pr_debug("pid %d: mlockall(MCL_FUTURE%s) in force\n", t->pid, pme >> 63 ? "" : " | MCL_ONFAULT");
+	return 0;
+}
+
 /* The layout itself was read before anything was injected (vma_dump_layout). */
 static int mm_dump(struct dump_ctx *ctx, struct dtask *t)
 {
 	ctx->stats.vmas += t->mm->n_vmas;
 	int r = resolve_objects(ctx, t);
-	return r < 0 ? r : dump_mm_fields(ctx, t);
+	if (r == 0)
+		r = dump_mm_fields(ctx, t);
+	if (r == 0)
+		r = dump_mlockall(ctx, t);
+	return r < 0 ? r : aio_dump(ctx, t);
+}
+
+static int mm_restore_inject(struct restore_ctx *ctx, struct rtask *t)
+{
+	return mem_restore_late(ctx, t);
 }
 
 const struct task_obj_ops mm_obj = {
 	.name = "mm",
 	.dump = mm_dump,
+	.restore_inject = mm_restore_inject,
 };
 
 /*
@@ -276,11 +340,35 @@ int mem_restore_layout(struct restore_ctx *ctx, struct rtask *t, int *kept)
 	return filler_submit(ctx, t, FILL_WRITE | (ctx->pages_checked ? 0 : FILL_CHECK));
 }
 
-/* Once the filler has handed t back: the final protections and the mm fields. */
+/*
+ * Once the whole tree exists and is filled (nothing is forked or written any more): what fork
+ * would not carry or what would hide memory from the children forked at restore, then
+ * mlockall(MCL_FUTURE), then seals. A lock, guard or seal on a VMA the filler still wrote into
+ * would fail the write or be undone by it.
+ */
+int mem_restore_late(struct restore_ctx *ctx, struct rtask *t)
+{
+	long ret;
+	int r = memfd_seal_deferred(ctx);
+	if (r == 0)
+		r = vma_restore_flags(ctx, t, 0);
+	if (r == 0 && t->mm->has_mlockall && t->mm->mlockall)
+		r = RINJ(ctx, &t->threads[0].inj, &ret, "mlockall", SYS_mlockall, t->mm->mlockall & (MCL_FUTURE | MCL_ONFAULT));
+	if (r == 0)
+		r = vma_restore_flags(ctx, t, 1);
+	return r < 0 ? fe_wrap(ctx->err, r, "pid %d: memory state", t->pid) : 0;
+}
+
+/*
+ * Once the filler has handed t back: the final protections, the AIO contexts (before t forks
+ * children, which inherit their rings' mappings) and the mm fields.
+ */
 int mem_restore_finish(struct restore_ctx *ctx, struct rtask *t)
 {
 	ctx->stats.pages_restored += t->pagemap->total_pages;
 	int r = vma_restore_protect_all(ctx, t, t->kept);
+	if (r == 0)
+		r = aio_restore(ctx, t);
 	return r < 0 ? r : mem_restore_mm_fields(ctx, t);
 }
 
@@ -306,8 +394,8 @@ static void match_vmas(const struct rtask *t, const Ferry__Mm *pm, int *kept, ui
 		const Ferry__Vma *v = cm->vmas[i];
 		int private = v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
 			      v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE;
-		if (private && !shares_pages(t, v->start, v->end))
-			continue;
+		if ((private && !shares_pages(t, v->start, v->end)) || aio_is_context(cm, v))
+			continue;	/* (a ring of t's own context is made by io_setup(), mem/aio.c) */
 		for (size_t j = 0; j < pm->n_vmas; j++)
 			if (!pkeep[j] && vma_same(v, pm->vmas[j])) {
 				kept[i] = (int)pm->vmas[j]->prot + 1;

@@ -23,38 +23,16 @@
 #include "common/util.h"
 #include "mem/mem.h"
 #include "mem/pagemap-scan.h"
+#include "mem/ranges.h"
+#include "mem/shmem.h"
 #include "mem/track.h"
 #include "files/files.h"
 #include "engine/chain.h"
 
-struct range_list {
-	struct { uint64_t start, end; } *r;
-	size_t n, cap;
-};
-
-static int range_add(struct range_list *l, uint64_t s, uint64_t e)
-{
-	if (l->n && l->r[l->n - 1].end == s) {
-		l->r[l->n - 1].end = e;
-		return 0;
-	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		void *nr = realloc(l->r, cap * sizeof(*l->r));
-		if (!nr)
-			return -ENOMEM;
-		l->r = nr;
-		l->cap = cap;
-	}
-	l->r[l->n].start = s;
-	l->r[l->n].end = e;
-	l->n++;
-	return 0;
-}
-
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE (1ULL << 61)
+#define PM_GUARD (1ULL << 58)
 #define PM_SWAP_TYPE(e) ((e) & 0x1f)
 #define SWP_PTE_MARKER 31	/* the kernel's last swap type: a marker, not swapped memory */
 
@@ -69,8 +47,41 @@ static int is_marker(uint64_t pme)
 	return (pme & PM_SWAPPED) && !(pme & PM_PRESENT) && PM_SWAP_TYPE(pme) == SWP_PTE_MARKER;
 }
 
-/* Adds [s, e) without the pages that are pte markers. */
-static int add_swapped(int pmfd, uint64_t s, uint64_t e, struct range_list *out)
+/* Whether PAGEMAP_SCAN knows PAGE_IS_GUARD (Linux 6.14+); asked once. */
+static int scan_knows_guards(int pmfd)
+{
+	static int known = -1;
+	if (known < 0) {
+		struct pm_scan_arg a = { .size = sizeof(a), .return_mask = PAGE_IS_GUARD };
+		known = ioctl(pmfd, PAGEMAP_SCAN, &a) >= 0 || errno != EINVAL;
+	}
+	return known;
+}
+
+/* Guard regions of a VMA with no pages of its own (a shared file mapping, say): PAGE_IS_GUARD. */
+static int scan_guards(int pmfd, const Ferry__Vma *v, struct range_list *guards)
+{
+	struct page_region vec[64];
+	struct pm_scan_arg a = {
+		.size = sizeof(a), .start = v->start, .end = v->end, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
+		.category_mask = PAGE_IS_GUARD, .return_mask = PAGE_IS_GUARD,
+	};
+	while (a.start < v->end) {
+		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++)
+			if (range_add(guards, vec[i].start, vec[i].end) < 0)
+				return -ENOMEM;
+		if (a.walk_end <= a.start)
+			break;
+		a.start = a.walk_end;
+	}
+	return 0;
+}
+
+/* Adds [s, e) without the pages that are pte markers; guard regions go to guards. */
+static int add_swapped(int pmfd, uint64_t s, uint64_t e, struct range_list *out, struct range_list *guards)
 {
 	uint64_t buf[512];
 	while (s < e) {
@@ -79,13 +90,13 @@ static int add_swapped(int pmfd, uint64_t s, uint64_t e, struct range_list *out)
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < n; i++, s += 4096)
-			if (!is_marker(buf[i]) && range_add(out, s, s + 4096) < 0)
+			if (range_add(buf[i] & PM_GUARD ? guards : is_marker(buf[i]) ? NULL : out, s, s + 4096) < 0)
 				return -ENOMEM;
 	}
 	return 0;
 }
 
-static int scan_vma_pagemap_scan(int pmfd, const Ferry__Vma *v, struct range_list *out)
+static int scan_vma_pagemap_scan(int pmfd, const Ferry__Vma *v, struct range_list *out, struct range_list *guards)
 {
 	struct page_region vec[512];
 	struct pm_scan_arg a = {
@@ -94,7 +105,7 @@ static int scan_vma_pagemap_scan(int pmfd, const Ferry__Vma *v, struct range_lis
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.category_inverted = PAGE_IS_PFNZERO,
 		.category_mask = PAGE_IS_PFNZERO,
-		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (scan_knows_guards(pmfd) ? PAGE_IS_GUARD : 0),
 	};
 	if (v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE) {	/* only pages that left the file (COW) */
 		a.category_inverted |= PAGE_IS_FILE;
@@ -105,7 +116,8 @@ static int scan_vma_pagemap_scan(int pmfd, const Ferry__Vma *v, struct range_lis
 		if (n < 0)
 			return -errno;
 		for (long i = 0; i < n; i++) {
-			int r = vec[i].categories & PAGE_IS_SWAPPED ? add_swapped(pmfd, vec[i].start, vec[i].end, out)
+			int r = vec[i].categories & PAGE_IS_GUARD ? range_add(guards, vec[i].start, vec[i].end) :
+				vec[i].categories & PAGE_IS_SWAPPED ? add_swapped(pmfd, vec[i].start, vec[i].end, out, guards)
 								    : range_add(out, vec[i].start, vec[i].end);
 			if (r < 0)
 				return r;
@@ -117,7 +129,7 @@ static int scan_vma_pagemap_scan(int pmfd, const Ferry__Vma *v, struct range_lis
 	return 0;
 }
 
-static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_list *out)
+static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_list *out, struct range_list *guards)
 {
 	uint64_t buf[4096];
 	for (uint64_t addr = v->start; addr < v->end;) {
@@ -129,6 +141,8 @@ static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_lis
 			return r;
 		for (size_t i = 0; i < n; i++, addr += 4096) {
 			uint64_t e = buf[i];
+			if ((e & PM_GUARD) && range_add(guards, addr, addr + 4096) < 0)
+				return -ENOMEM;
 			if (!(e & (PM_PRESENT | PM_SWAPPED)) || is_marker(e))
 				continue;
 			if (v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE && (e & PM_FILE))
@@ -140,52 +154,10 @@ static int scan_vma_pagemap_read(int pmfd, const Ferry__Vma *v, struct range_lis
 	return 0;
 }
 
-/*
- * Shared anonymous memory: what counts is the object, not this task's page table — a page
- * written only through another process's mapping is not mapped here. The object's populated
- * ranges (resident or swapped) come from SEEK_DATA/SEEK_HOLE on it (/proc/PID/map_files).
- */
-static int scan_shared_object(struct dtask *t, const Ferry__Vma *v, struct range_list *out)
+/* The pages of one private VMA worth dumping (present or swapped), and its guard regions. */
+static int scan_vma(int pmfd, int use_scan, const Ferry__Vma *v, struct range_list *out, struct range_list *guards)
 {
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
-		 (unsigned long long)v->end);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	off_t base = (off_t)v->pgoff, end = base + (off_t)(v->end - v->start);
-	for (off_t at = base; at < end;) {
-		off_t d = lseek(fd, at, SEEK_DATA);
-		if (d < 0 && errno == ENXIO)
-			break;
-		if (d < 0)
-			return -errno;
-		if (d >= end)
-			break;
-		off_t h = lseek(fd, d, SEEK_HOLE);
-		if (h < 0)
-			return -errno;
-		h = h < end ? h : end;
-		d &= ~(off_t)4095;
-		if (range_add(out, v->start + (d - base), v->start + ((h + 4095) & ~(off_t)4095) - base) < 0)
-			return -ENOMEM;
-		at = h;
-	}
-	return 0;
-}
-
-/* The pages of one VMA worth dumping. */
-static int scan_vma(struct dtask *t, int pmfd, int use_scan, const Ferry__Vma *v, struct range_list *out)
-{
-	if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON) {
-		int r = scan_shared_object(t, v, out);
-		if (r != -EPERM && r != -EACCES)
-			return r;
-		pr_warn("pid %d: %#llx-%#llx: cannot open the shared object (%s): pages only another process "
-			"has mapped are missed\n", t->pid, (unsigned long long)v->start, (unsigned long long)v->end,
-			strerror(-r));
-	}
-	return use_scan ? scan_vma_pagemap_scan(pmfd, v, out) : scan_vma_pagemap_read(pmfd, v, out);
+	return use_scan ? scan_vma_pagemap_scan(pmfd, v, out, guards) : scan_vma_pagemap_read(pmfd, v, out, guards);
 }
 
 #define BOUNCE_PAGES 256	/* 1 MiB: stays in L2 between the read, the hash and the write */
@@ -197,6 +169,7 @@ struct batch {
 	struct iovec remote[BATCH_IOV];
 	Ferry__PagemapEntry *entry[BATCH_IOV];
 	int readable[BATCH_IOV];
+	uint8_t hashed[BATCH_IOV];	/* record each page's hash (hash tracking, shared memory) */
 	int nshared;		/* runs that may be shared copy-on-write (see flush_batch) */
 	size_t n;
 	uint64_t pages;
@@ -243,7 +216,7 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 					      b->remote[i].iov_base, len);
 		}
 		b->entry[i]->xxh3 = XXH3_64bits(b->buf + off, len);
-		if (ctx->hash_track && ctx->opts->track_mem) {
+		if (b->hashed[i]) {
 			int r = hash_pages(ctx, b->entry[i], b->buf + off);
 			if (r < 0)
 				return r;
@@ -251,12 +224,28 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 		off += len;
 	}
 	int r = pages_write(ps, b->store_idx, b->buf, b->pages, ctx->err);
+	if (r == 0)
+		r = dump_cancelled(ctx);	/* a long copy honours a cancel request batch by batch */
 	progress_add(&ctx->progress, b->pages * 4096);
 	b->store_idx += b->pages;
 	b->n = 0;
 	b->pages = 0;
 	b->nshared = 0;
 	return r;
+}
+
+/*
+ * Whether each page of VMA i gets its hash in the image: with hash tracking, and for shared
+ * memory (whose writes may have to be found by hash, mem/shmem.c), when a next round follows.
+ */
+static int hashes_recorded(const struct dump_ctx *ctx, const struct dtask *t, size_t i)
+{
+	return ctx->opts->track_mem && (ctx->hash_track || (t->by_hash && (t->by_hash[i] & 1)));
+}
+
+static int compared_by_hash(const struct dump_ctx *ctx, const struct dtask *t, size_t i)
+{
+	return ctx->prev && (ctx->hash_track || (t->by_hash && (t->by_hash[i] & 2)));
 }
 
 static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list *per_vma, struct page_store *ps)
@@ -296,7 +285,7 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 				if (parent) {	/* unchanged since the parent image: found there at restore */
 					e->has_flags = 1;
 					e->flags = PM_IN_PARENT;
-					if (ctx->hash_track && ctx->opts->track_mem && (r = hash_pages(ctx, e, NULL)) == 0 &&
+					if (hashes_recorded(ctx, t, i) && (r = hash_pages(ctx, e, NULL)) == 0 &&
 					    chain_page_hashes(ctx->prev, t->pid, a, n, e->page_xxh3) < 0)
 						e->n_page_xxh3 = 0;	/* left by write tracking: no hashes to pass on */
 					if (r < 0)
@@ -306,6 +295,7 @@ static int copy_ranges(struct dump_ctx *ctx, struct dtask *t, struct range_list 
 				}
 				b->remote[b->n] = (struct iovec){ (void *)(uintptr_t)a, (size_t)n * 4096 };
 				b->readable[b->n] = !!(t->mm->vmas[i]->prot & PROT_READ);
+				b->hashed[b->n] = (uint8_t)hashes_recorded(ctx, t, i);
 				/* Written since the last protect means its copy-on-write was broken: exclusive. */
 				b->nshared += !(t->written_only && t->written_only[i]);
 				b->entry[b->n++] = e;
@@ -336,16 +326,8 @@ static int split_inherited(struct dump_ctx *ctx, struct dtask *t, const Ferry__V
 	for (size_t j = 0; j < p->mm->n_vmas && !pv; j++)
 		if (vma_same(p->mm->vmas[j], v))
 			pv = p->mm->vmas[j];
-	if (!pv)
+	if (!pv || v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON)	/* shared: stored by one task (mem/shmem.c) */
 		return 0;
-	if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON) {
-		/* Inherited from the parent at the same place: the same shared object, restored there. */
-		for (size_t k = 0; k < l->n; k++)
-			if (range_add(inherited, l->r[k].start, l->r[k].end) < 0)
-				return -ENOMEM;
-		l->n = 0;
-		return 0;
-	}
 	char path[64];
 	_cleanup_close_ int cfd = open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
 	_cleanup_close_ int pfd = open(PROC_PATH(path, p->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
@@ -426,15 +408,15 @@ static int split_held(void *arg, uint64_t s, uint64_t e, int held)
  * the parent image (when it holds them); written ones, and everything in a VMA that is not
  * tracked, are stored again. The present ranges of VMA i are split into stored and in-parent.
  */
-static int split_unchanged(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, size_t i)
+static int split_unchanged(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, size_t i,
+			   struct range_list written, int tracked)
 {
-	struct range_list written = { 0 }, keep = { 0 };
+	struct range_list keep = { 0 };
 	struct range_list *l = &((struct range_list *)t->page_ranges)[i];
-	int tracked = 0;
-	int r = track_vma(ctx, t, v, &tracked, add_range, &written);
-	if (r < 0 || !tracked || !ctx->prev) {
+	int r = 0;
+	if (!tracked || !ctx->prev) {
 		free(written.r);
-		return r;
+		return 0;
 	}
 	if (!t->parent_ranges && !(t->parent_ranges = calloc(t->mm->n_vmas + 1, sizeof(struct range_list)))) {
 		free(written.r);
@@ -520,6 +502,8 @@ static int split_by_hash(struct dump_ctx *ctx, struct dtask *t)
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
 		struct range_list *l = &((struct range_list *)t->page_ranges)[i];
 		struct range_list *pl = &((struct range_list *)t->parent_ranges)[i], keep = { 0 };
+		if (!compared_by_hash(ctx, t, i))
+			continue;
 		for (size_t k = 0; k < l->n && r == 0; k++)
 			for (uint64_t a = l->r[k].start; a < l->r[k].end && r == 0;) {
 				uint64_t n = (l->r[k].end - a) / 4096;
@@ -547,40 +531,117 @@ static int split_by_hash(struct dump_ctx *ctx, struct dtask *t)
  * Pass 1, for every task before any page is copied (copying may unshare what the child still
  * shares with its parent): find present pages per VMA and split off those shared with the parent.
  */
+/* A VMA's pages; with tracking, those written since the parent image (*tracked set). */
+static int scan_one(struct dump_ctx *ctx, struct dtask *t, int pmfd, size_t i, struct range_list *out,
+		    struct range_list *inherited, struct range_list *written, int *tracked, struct range_list *guards)
+{
+	Ferry__Vma *v = t->mm->vmas[i];
+	int use_scan = kprobe_get()->pagemap_scan, r;
+	*tracked = 0;
+	if (v->kind == FERRY__VMA_KIND__VMA_SHARED_ANON) {
+		r = shmem_scan_vma(ctx, t, v, out, written, tracked);
+		/* Writes the tracking cannot see (a child that came and went, write(2)): found by hash. */
+		if (r == 0 && !t->by_hash && !(t->by_hash = calloc(t->mm->n_vmas + 1, 1)))
+			r = -ENOMEM;
+		if (r == 0)
+			t->by_hash[i] = (uint8_t)(1 | (*tracked ? 0 : 2));
+		if (r == -EPERM || r == -EACCES) {
+			pr_warn("pid %d: %#llx-%#llx: cannot open the shared object (%s): pages only another process "
+				"has mapped are missed\n", t->pid, (unsigned long long)v->start, (unsigned long long)v->end,
+				strerror(-r));
+			r = scan_vma(pmfd, use_scan, v, out, guards);
+		}
+		return r < 0 ? fe_set(ctx->err, r, "pid %d: scan the shared memory at %#llx-%#llx", t->pid,
+				      (unsigned long long)v->start, (unsigned long long)v->end) : 0;
+	}
+	/*
+	 * Protect (and collect what was written) before listing: a pre-dump scans running tasks, and
+	 * a page first written between a listing and a protect would be in neither.
+	 */
+	if ((r = track_vma(ctx, t, v, tracked, add_range, written)) < 0)
+		return r;
+	r = scan_vma(pmfd, use_scan, v, out, guards);
+	if (r == 0 && t->parent >= 0 && !ctx->opts->pre_dump)
+		r = split_inherited(ctx, t, v, out, inherited);
+	return r < 0 ? fe_set(ctx->err, r, "pid %d: scan pages of %#llx-%#llx", t->pid,
+			      (unsigned long long)v->start, (unsigned long long)v->end) : 0;
+}
+
+/* Guard regions as PageRanges of the mm. */
+static int record_guards(struct dump_ctx *ctx, struct dtask *t, const struct range_list *g)
+{
+	t->mm->n_guards = 0;
+	t->mm->guards = ARENA_ARRAY(&ctx->arena, Ferry__PageRange *, g->n + 1);
+	for (size_t k = 0; t->mm->guards && k < g->n; k++) {
+		Ferry__PageRange *pr = ARENA_NEW(&ctx->arena, Ferry__PageRange);
+		if (!pr)
+			return -ENOMEM;
+		ferry__page_range__init(pr);
+		pr->start = g->r[k].start;
+		pr->end = g->r[k].end;
+		t->mm->guards[t->mm->n_guards++] = pr;
+	}
+	return t->mm->guards ? 0 : -ENOMEM;
+}
+
+static int last_task(const struct dump_ctx *ctx, const struct dtask *t)
+{
+	for (size_t k = ctx->ntasks; k-- > 0;)
+		if (!ctx->tasks[k].zombie)
+			return &ctx->tasks[k] == t;
+	return 1;
+}
+
+void mem_note_reaped(struct dtask *t)
+{
+	if (t->mm->has_reaped_minflt)
+		return;
+	t->mm->has_reaped_minflt = 1;
+	t->mm->reaped_minflt = proc_stat_field(t->pid, 11);
+}
+
+/*
+ * Pass 1, for every task before any page is copied (copying may unshare what the child still
+ * shares with its parent): find present pages per VMA and split off those shared with the parent.
+ */
 int mem_scan_pages(struct dump_ctx *ctx, struct dtask *t)
 {
 	char path[64];
 	_cleanup_close_ int pmfd = open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0)
 		return fe_set(ctx->err, errno, "open %s", path);
-	int use_scan = kprobe_get()->pagemap_scan;
 	struct range_list *per_vma = calloc(t->mm->n_vmas + 1, sizeof(*per_vma));
 	if (!per_vma)
 		return fe_set(ctx->err, ENOMEM, "page ranges");
 	t->page_ranges = per_vma;
-	struct range_list inherited = { 0 };
-	int r = 0;
+	mem_note_reaped(t);
+	struct range_list inherited = { 0 }, guards = { 0 };
+	int r = 0, guard_scan = kprobe_get()->pagemap_scan && scan_knows_guards(pmfd);
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
-		const Ferry__Vma *v = t->mm->vmas[i];
-		if (!vma_has_pages(v))
+		Ferry__Vma *v = t->mm->vmas[i];
+		if (!vma_has_pages(v)) {
+			if (guard_scan && !vma_is_kernel(v) && v->kind != FERRY__VMA_KIND__VMA_AIO_RING &&
+			    (r = scan_guards(pmfd, v, &guards)) < 0)
+				r = fe_set(ctx->err, r, "pid %d: guard regions of %#llx", t->pid, (unsigned long long)v->start);
 			continue;
-		ctx->stats.pages_scanned += (v->end - v->start) / 4096;
-		r = scan_vma(t, pmfd, use_scan, v, &per_vma[i]);
-		if (r == 0 && t->parent >= 0 && !ctx->opts->pre_dump)
-			r = split_inherited(ctx, t, v, &per_vma[i], &inherited);
-		if (r < 0) {
-			fe_set(ctx->err, r, "pid %d: scan pages of %#llx-%#llx", t->pid,
-			       (unsigned long long)v->start, (unsigned long long)v->end);
-			break;
 		}
-		if ((r = split_unchanged(ctx, t, v, i)) < 0)
-			break;
+		ctx->stats.pages_scanned += (v->end - v->start) / 4096;
+		struct range_list written = { 0 };
+		int tracked;
+		r = scan_one(ctx, t, pmfd, i, &per_vma[i], &inherited, &written, &tracked, &guards);
+		if (r < 0)
+			free(written.r);
+		else
+			r = split_unchanged(ctx, t, v, i, written, tracked);
 	}
 	if (r == 0)
 		count_task(ctx, t, 1);
-	if (r == 0 && record_inherited(ctx, t, &inherited) < 0)
+	if (r == 0 && (record_inherited(ctx, t, &inherited) < 0 || record_guards(ctx, t, &guards) < 0))
 		r = fe_set(ctx->err, ENOMEM, "pagemap");
 	free(inherited.r);
+	free(guards.r);
+	if (r < 0 || last_task(ctx, t))
+		shmem_dump_free(ctx);
 	return r;
 }
 
@@ -589,7 +650,10 @@ int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t)
 {
 	struct page_store ps = { .fd = -1 };
 	Ferry__Pagemap *pm = t->pagemap;
-	if (ctx->hash_track && ctx->prev) {
+	int by_hash = 0;
+	for (size_t i = 0; i < t->mm->n_vmas && !by_hash; i++)
+		by_hash = compared_by_hash(ctx, t, i);
+	if (by_hash) {
 		int r = split_by_hash(ctx, t);
 		if (r < 0)
 			return r;
@@ -624,6 +688,8 @@ void mem_free_ranges(struct dtask *t)
 	t->page_ranges = t->parent_ranges = NULL;
 	free(t->written_only);
 	t->written_only = NULL;
+	free(t->by_hash);
+	t->by_hash = NULL;
 }
 
 static int is_private(const Ferry__Vma *v)

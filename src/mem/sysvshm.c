@@ -4,7 +4,8 @@
  * /proc/sysvipc/shm, content read through /proc/PID/map_files, which does not attach it).
  * Restore: the segment is recreated with its old id (kernel.shm_next_id) and content before any
  * task exists — or, if a segment with that id, key and size survived the dump, refilled — and
- * each task attaches it where it was by an injected shmat(). A segment marked for removal is
+ * each task attaches it where it was by an injected shmat() (read-only, executable, partly
+ * unmapped or reprotected as it was). A segment marked for removal is
  * removed again once the tasks hold it; a failed restore removes what it created.
  */
 #include <errno.h>
@@ -17,6 +18,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #define LOG_PREFIX "shm: "
+#ifndef SHM_LOCKED
+#define SHM_LOCKED 02000
+#endif
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -138,6 +142,8 @@ static int fill_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s)
 		ds.shm_perm.mode = s->mode & 0777;
 		shmctl(s->shmid, IPC_SET, &ds);
 	}
+	if ((s->mode & SHM_LOCKED) && shmctl(s->shmid, SHM_LOCK, NULL) < 0)
+		return fe_set(ctx->err, errno, "lock SysV segment %d in memory (SHM_LOCK)", s->shmid);
 	return 0;
 }
 
@@ -167,17 +173,79 @@ int shm_restore_create(struct restore_ctx *ctx)
 	return 0;
 }
 
-int shm_restore_attach(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v)
+static const Ferry__ShmSegment *find_segment(const struct restore_ctx *ctx, uint64_t shmid)
 {
+	for (size_t i = 0; ctx->shm && i < ctx->shm->n_segments; i++)
+		if ((uint64_t)ctx->shm->segments[i]->shmid == shmid)
+			return ctx->shm->segments[i];
+	return NULL;
+}
+
+/* An attachment: the VMAs of one shmat() (same segment, same base address), i is the first. */
+static int same_attach(const Ferry__Vma *a, const Ferry__Vma *b)
+{
+	return b->kind == FERRY__VMA_KIND__VMA_SYSV_SHM && b->shmid == a->shmid && b->start - b->pgoff == a->start - a->pgoff;
+}
+
+/*
+ * One attachment, whole, at its base (shmat), then the parts the task had unmapped go and each
+ * piece gets its protection (mprotect splits it as the task's own calls did). Read-only when
+ * the attachment could never be written (no VM_MAYWRITE: SHM_RDONLY).
+ */
+static int attach_one(struct restore_ctx *ctx, struct rtask *t, size_t i)
+{
+	struct injector *inj = &t->threads[0].inj;
+	const Ferry__Vma *v = t->mm->vmas[i];
+	const Ferry__ShmSegment *s = find_segment(ctx, v->shmid);
+	if (!s)
+		return fe_msg(ctx->err, EBADMSG, "mm-%d.img: SysV segment %llu at %#llx is not in shm.img", t->pid,
+			      (unsigned long long)v->shmid, (unsigned long long)v->start);
+	uint64_t base = v->start - v->pgoff, size = (s->size + 4095) & ~4095ULL, at = base;
+	int rdonly = v->has_vmflags ? !(v->vmflags & VMF_MAYWRITE) : !(v->prot & PROT_WRITE);
+	int flags = (rdonly ? SHM_RDONLY : 0) | (v->prot & PROT_EXEC ? SHM_EXEC : 0), prot = rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
 	long ret;
-	if (v->pgoff)	/* a later piece of a segment attached by its first VMA */
-		return 0;
-	int flags = (v->prot & PROT_WRITE ? 0 : SHM_RDONLY) | (v->prot & PROT_EXEC ? SHM_EXEC : 0);
-	int r = RINJ(ctx, &t->threads[0].inj, &ret, "shmat", SYS_shmat, v->shmid, v->start, flags);
+	int r = RINJ(ctx, inj, &ret, "shmat", SYS_shmat, v->shmid, base, flags);
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "attach SysV segment %llu at %#llx", (unsigned long long)v->shmid,
-			       (unsigned long long)v->start);
-	return (uint64_t)ret == v->start ? 0 : fe_msg(ctx->err, EFAULT, "SysV segment landed at %#lx", ret);
+			       (unsigned long long)base);
+	if ((uint64_t)ret != base)
+		return fe_msg(ctx->err, EFAULT, "SysV segment landed at %#lx", ret);
+	prot |= flags & SHM_EXEC ? PROT_EXEC : 0;
+	for (size_t k = i; k < t->mm->n_vmas && r == 0; k++) {
+		const Ferry__Vma *w = t->mm->vmas[k];
+		if (!same_attach(v, w))
+			continue;	/* another mapping in a hole the task made: mapped later */
+		if (w->start > at)
+			r = RINJ(ctx, inj, &ret, "unmap what the task unmapped of a SysV segment", SYS_munmap, at, w->start - at);
+		if (r == 0 && (int)w->prot != prot)
+			r = RINJ(ctx, inj, &ret, "protect a piece of a SysV segment", SYS_mprotect, w->start, w->end - w->start, w->prot);
+		at = w->end;
+	}
+	if (r == 0 && at < base + size)
+		r = RINJ(ctx, inj, &ret, "unmap what the task unmapped of a SysV segment", SYS_munmap, at, base + size - at);
+	return r;
+}
+
+/*
+ * Before anything else is mapped (a part the task unmapped may since hold another mapping): every
+ * attachment of t not inherited from its parent (kept[i]).
+ */
+int shm_restore_attach_all(struct restore_ctx *ctx, struct rtask *t, const int *kept)
+{
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const Ferry__Vma *v = t->mm->vmas[i];
+		int first = v->kind == FERRY__VMA_KIND__VMA_SYSV_SHM, inherited = 0;
+		for (size_t k = 0; k < i && first; k++)
+			first = !same_attach(v, t->mm->vmas[k]);
+		if (!first)
+			continue;
+		for (size_t k = i; kept && k < t->mm->n_vmas; k++)
+			inherited |= kept[k] && same_attach(v, t->mm->vmas[k]);
+		int r = inherited ? 0 : attach_one(ctx, t, i);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 void shm_restore_finish(struct restore_ctx *ctx, int failed)

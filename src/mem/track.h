@@ -31,5 +31,11 @@ int track_task_prepare(struct dump_ctx *ctx, struct dtask *t);
 struct range_list;
 int track_vma(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v, int *tracked,
 	      int (*add)(void *list, uint64_t s, uint64_t e), void *written);
-/* After the image is written: a new holder keeps the uffds (--track-mem) or tracking ends. */
+/*
+ * ok: the image is written but for its inventory: a new holder keeps the uffds (--track-mem) or
+ * tracking ends. !ok: the dump failed: the holder it started stops, and so does the previous one
+ * if this dump already read (and reset) what it tracked.
+ */
 int track_finish(struct dump_ctx *ctx, int ok);
+/* The image is committed: the previous image's holder may go. */
+void track_commit(struct dump_ctx *ctx);

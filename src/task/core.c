@@ -12,6 +12,7 @@
 #include "engine/context.h"
 #include "files/files.h"
 #include "inject/ptrace.h"
+#include "files/sktree.h"
 #include "mem/mem.h"
 #include "task/task.h"
 
@@ -21,6 +22,7 @@
  */
 const struct task_obj_ops *const task_objects[] = {
 	&files_obj,
+	&sockets_obj,		/* checks a socket's peers once every task's files are dumped */
 	&locks_obj,
 	&mm_obj,
 	&thread_obj,
@@ -28,6 +30,7 @@ const struct task_obj_ops *const task_objects[] = {
 	&misc_obj,
 	&posix_timers_obj, &seccomp_obj,	/* filters go in before credentials drop CAP_SYS_ADMIN */
 	&creds_obj,
+	&fown_obj,	/* signal-driven I/O owners: after credentials, which the owner records */
 	&prctl_obj,
 	&sched_obj,	/* last: a low priority or a deadline would slow down what is still injected */
 	NULL,

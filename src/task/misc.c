@@ -279,14 +279,11 @@ static int dump_thread_fs(struct dump_ctx *ctx, struct dtask *t, struct dthread 
 
 /*
  * What the task shares with its parent (or, for the root, with a process outside the tree): an
- * address space is refused (clone(CLONE_VM) without CLONE_THREAD); an fs is restored shared.
+ * fs is restored shared. (A shared address space was refused while seizing: engine/pstree.c.)
  */
 static int dump_sharing(struct dump_ctx *ctx, struct dtask *t, Ferry__ProcAttrs *pa)
 {
 	pid_t ppid = t->parent >= 0 ? ctx->tasks[t->parent].pid : (pid_t)t->pstree->ppid;
-	if (ppid > 0 && kcmp_same(ppid, t->pid, KCMP_VM))
-		return fe_msg(ctx->err, EOPNOTSUPP, "pid %d shares its address space with its parent %d (clone with "
-			      "CLONE_VM but not CLONE_THREAD): not supported", t->pid, ppid);
 	if (ppid > 0 && kcmp_same(ppid, t->pid, KCMP_FS)) {
 		if (t->parent < 0)
 			return fe_msg(ctx->err, EOPNOTSUPP, "pid %d shares its cwd, root and umask with its parent %d, "

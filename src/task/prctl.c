@@ -248,22 +248,18 @@ static int prctl_restore_late(struct restore_ctx *ctx, struct rtask *t)
 
 /*
  * Syscall user dispatch would turn what ferry injects (from outside the thread's allowed region)
- * into SIGSYS: it is switched off for the dump's injections and back on after. At restore it is
- * set by ptrace as the thread is released (task/thread.c).
+ * into SIGSYS: the dump's injector switches it off for each call only (inject/syscall.c). At
+ * restore it is set by ptrace as the thread is released (task/thread.c).
  */
-#define GET_SUD 0x4211			/* PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG */
-#define SET_SUD 0x4210
-struct sud_cfg {
-	uint64_t mode, selector, offset, len;
-};
-
-int task_sud_suspend(struct dump_ctx *ctx, struct dtask *t)
+int task_sud_dump(struct dump_ctx *ctx, struct dtask *t)
 {
 	for (size_t i = 0; i < t->nthreads; i++) {
-		struct sud_cfg c = { 0 }, off = { 0 };
-		if (ptrace(GET_SUD, t->threads[i].tid, (void *)sizeof(c), &c) < 0)
-			return errno == EINVAL || errno == EIO ? 0 : fe_set(ctx->err, errno, "read the syscall user dispatch "
-									   "of thread %d", t->threads[i].tid);
+		struct ptrace_sud_conf c;
+		int r = pt_get_sud(t->threads[i].tid, &c);
+		if (r == -EINVAL || r == -EIO)
+			return 0;
+		if (r < 0)
+			return fe_set(ctx->err, r, "read the syscall user dispatch of thread %d", t->threads[i].tid);
 		if (!c.mode)
 			continue;
 		Ferry__ThreadAttrs *a = task_thread_attrs(ctx, &t->threads[i]);
@@ -276,25 +272,14 @@ int task_sud_suspend(struct dump_ctx *ctx, struct dtask *t)
 		sud->offset = c.offset;
 		sud->len = c.len;
 		a->sud = sud;
-		if (ptrace(SET_SUD, t->threads[i].tid, (void *)sizeof(off), &off) < 0)
-			return fe_set(ctx->err, errno, "pause the syscall user dispatch of thread %d", t->threads[i].tid);
 	}
 	return 0;
 }
 
 static int set_sud(pid_t tid, const Ferry__SudConfig *s)
 {
-	struct sud_cfg c = { s->mode, s->selector, s->offset, s->len };
-	return ptrace(SET_SUD, tid, (void *)sizeof(c), &c) < 0 ? -errno : 0;
-}
-
-void task_sud_resume(struct dtask *t)
-{
-	for (size_t i = 0; i < t->nthreads; i++) {
-		const Ferry__ThreadAttrs *a = t->threads[i].core ? t->threads[i].core->attrs : NULL;
-		if (a && a->sud && set_sud(t->threads[i].tid, a->sud) < 0)
-			pr_warn("thread %d: syscall user dispatch not switched back on: %m\n", t->threads[i].tid);
-	}
+	struct ptrace_sud_conf c = { s->mode, s->selector, s->offset, s->len };
+	return pt_set_sud(tid, &c);
 }
 
 int task_sud_restore(struct restore_ctx *ctx, struct rthread *th)

@@ -40,7 +40,7 @@
 #include "task/task.h"
 
 #define SUSPEND_SECCOMP (1 << 21)	/* PTRACE_O_SUSPEND_SECCOMP */
-#define PROBE_OFF 2048			/* where the probe's program goes in the scratch area */
+#define PROBE_OFF 0			/* where the probe's program goes in the scratch area */
 #define THREAD_FLAGS (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
 
 /* Node ids, taking chains that start with the same programs to share those filter objects. */
@@ -157,21 +157,30 @@ static uint64_t put_allow_all(struct injector *inj)
 	return inj_scratch_put(inj, PROBE_OFF, &p, sizeof(p));
 }
 
-/* Ends a thread made for the probe: exit() from where it stands, reaped as its tracer. */
-static void end_thread(pid_t tid, uint64_t sc_addr)
+/* Points a thread made by ferry at `exit(0)`: where it goes whenever it runs, even if ferry dies. */
+static int aim_at_exit(pid_t tid, uint64_t sc_addr)
 {
 	struct user_regs_struct regs;
-	int st;
-	if (pt_getregs(tid, &regs) < 0)
-		return;
+	int r = pt_getregs(tid, &regs);
+	if (r < 0)
+		return r;
 	regs.rip = sc_addr;
 	regs.rax = SYS_exit;
 	regs.rdi = 0;
 	regs.orig_rax = (unsigned long)-1;
-	if (pt_setregs(tid, &regs) < 0 || ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
+	return pt_setregs(tid, &regs);
+}
+
+/* Ends a thread made for the probe: exit() from where it stands, reaped as its tracer. */
+static void end_thread(pid_t tid, uint64_t sc_addr)
+{
+	int st;
+	if (aim_at_exit(tid, sc_addr) < 0)
 		return;
-	while (waitpid(tid, &st, __WALL) == tid && !WIFEXITED(st) && !WIFSIGNALED(st))
-		ptrace(PTRACE_CONT, tid, NULL, NULL);
+	do
+		if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0)
+			return;
+	while (pt_wait_stop(tid, &st) == 0);
 }
 
 /* The probe's thread: cloned from the leader, with no_new_privs and a filter of its own. */
@@ -187,13 +196,12 @@ static int make_poison(struct dump_ctx *ctx, struct dtask *t, pid_t *poison)
 	if (r < 0)
 		return r;
 	*poison = (pid_t)ret;
-	if ((r = pt_wait_stop(*poison, &st)) < 0)
+	if ((r = pt_wait_stop(*poison, &st)) < 0 || (r = aim_at_exit(*poison, t->sc_addr)) < 0)
 		return fe_set(ctx->err, r, "pid %d: the probe's thread %d did not stop", t->pid, *poison);
-	struct injector inj;
-	if ((r = inj_open(&inj, *poison, t->sc_addr, ctx->err)) < 0)
+	struct injector inj;	/* seized as the leader was: parked with its exit-bound registers */
+	if ((r = (t->inj.seized ? inj_open_seized : inj_open)(&inj, *poison, t->sc_addr, ctx->err)) < 0)
 		return r;
-	inj.scratch = t->inj.scratch;
-	inj.scratch_len = t->inj.scratch_len;
+	inj_share_scratch(&inj, &t->inj);
 	uint64_t prog = put_allow_all(&inj);
 	r = INJ(&inj, &ret, ctx->err, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (r == 0 && ret == 0)

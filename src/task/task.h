@@ -50,11 +50,10 @@ int seccomp_shares(const Ferry__SeccompState *st);
 int seccomp_make_threads(struct restore_ctx *ctx, struct rtask *t);
 
 /*
- * Syscall user dispatch: switched off in every thread of t while the dump injects (suspend, once
- * injecting has begun) and back on (resume); set again as a restored thread is released.
+ * Syscall user dispatch: recorded per thread at dump (the dump's injector switches it off for
+ * each of its calls only); set again as a restored thread is released.
  */
-int task_sud_suspend(struct dump_ctx *ctx, struct dtask *t);
-void task_sud_resume(struct dtask *t);
+int task_sud_dump(struct dump_ctx *ctx, struct dtask *t);
 int task_sud_restore(struct restore_ctx *ctx, struct rthread *th);
 
 /* Threads of pid other than its leader that have not exited (a zombie leader may have some). */

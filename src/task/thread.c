@@ -70,12 +70,10 @@ static long restarted_syscall_nr(struct injector *inj, const struct user_regs_st
 
 int thread_inj_open(struct dump_ctx *ctx, struct dtask *t, struct dthread *th, struct injector *inj)
 {
-	int r = inj_open(inj, th->tid, t->sc_addr, ctx->err);
+	int r = (t->inj.seized ? inj_open_seized : inj_open)(inj, th->tid, t->sc_addr, ctx->err);
 	if (r < 0)
 		return r;
-	inj->scratch = t->inj.scratch;
-	inj->scratch_len = t->inj.scratch_len;
-	inj->trap_ok = t->inj.trap_ok;
+	inj_share_scratch(inj, &t->inj);
 	return 0;
 }
 

@@ -152,9 +152,14 @@ static void tf_remove(struct img_sink *sink, const char *name)
 	s->inner->ops->remove(s->inner, name);
 }
 
+static int tf_sync(struct img_sink *sink, struct ferry_err *err)
+{
+	return img_sink_sync(tf_of(sink)->inner, err);
+}
+
 static const struct img_sink_ops tf_ops = {
 	.begin = tf_begin, .write = tf_write, .commit = tf_commit, .abort = tf_abort,
-	.close = tf_close, .remove = tf_remove,
+	.close = tf_close, .remove = tf_remove, .sync = tf_sync,
 };
 
 int transform_sink_wrap(struct img_sink *inner, const struct transform_opts *o, struct img_sink **out,

@@ -199,7 +199,7 @@ bad_fault_dump() {
 # FERRY_FAULT in restore: the restore fails and leaves nothing at the PID; a clean restore then works
 bad_fault_restore() {
 	local point tn dir prog=threads nthr
-	for point in restore-after-fork restore-after-mm; do
+	for point in restore-after-fork-root restore-after-root-memory; do
 		tn="bad/fault($point)"
 		selected "$tn" || continue
 		dir="$OUT/bad/fault-$point"
@@ -215,6 +215,33 @@ bad_fault_restore() {
 	done
 }
 
+# unix-pending.img (what connections not accepted yet held) missing, flipped or cut: the restore fails
+# naming it; the intact image then restores and the connections come with their data
+bad_unix_pending() {
+	local tn=bad/unix-pending dir="$OUT/bad/unix-pending" prog=unix_pending mode work name want
+	selected "$tn" || return 0
+	start_clock 90
+	zdtm_start "$prog" "$dir" || { fail "$tn" "$prog did not start: $START_WHY" "$dir/test.out"; return; }
+	ferry_dump "$tn" "$dir" "$TPID" "$dir/img" || { kill_pid "$TPID"; reap "$TPID"; return; }
+	wait_dead "$TPID" 5 || kill_pid "$TPID"
+	reap "$TPID"
+	if [ ! -s "$dir/img/unix-pending.img" ]; then
+		fail "$tn" "the dump of $prog wrote no unix-pending.img" "$dir/img/dump.log"
+		return
+	fi
+	for mode in missing flip trunc; do
+		work="$dir/$mode"
+		rm -rf "$work"; cp -a "$dir/img" "$work"; rm -f "$work"/*.log "$work"/*.err
+		want=unix-pending.img
+		case $mode in
+		missing) rm -f "$work/unix-pending.img"; want="unix-pending.img lacks pending connection" ;;
+		*) corrupt "$mode" "$work/unix-pending.img" ;;
+		esac
+		restore_fails "$tn($mode)" "$work" "$TPID" "$want" || return
+	done
+	restore_and_check "$tn" "$dir" "$dir/img" "$TPID" 1
+}
+
 run_bad() {
 	if [ ! -x "$FERRY" ]; then
 		selected "bad" && skip "bad" "ferry not built ($FERRY)"
@@ -228,4 +255,5 @@ run_bad() {
 	bad_corrupt_images
 	bad_fault_dump
 	bad_fault_restore
+	bad_unix_pending
 }

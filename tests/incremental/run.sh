@@ -13,7 +13,9 @@ PID=
 
 # Not built is a failure (the runner builds first); python3 (which reads `ferry show` output) may
 # be missing outside `make check`, which installs it: then the suite says so and skips.
-[ -x "$F" ] && [ -x "$W" ] && [ -x "$BUILD/tests/incr_markers" ] || { echo "FAIL incremental: not built (run make)"; exit 1; }
+[ -x "$F" ] && [ -x "$W" ] && [ -x "$BUILD/tests/incr_markers" ] && [ -x "$BUILD/tests/incr_shmtree" ] &&
+	[ -x "$BUILD/tests/incr_racer" ] ||
+	{ echo "FAIL incremental: not built (run make)"; exit 1; }
 if ! python3 -c 'import json' 2>/dev/null; then
 	[ "${FERRY_STRICT:-0}" = 1 ] && { echo "FAIL incremental: python3 is missing (make check installs it)"; exit 1; }
 	echo "SKIP incremental: python3 is missing (it reads ferry show's JSON)"; exit 0
@@ -57,21 +59,36 @@ restore_check() {	# dir img: restore, SIGTERM, expect PASS from the workload its
 
 # Stored pages of the area in an image's pagemap, as page indices, one per line.
 stored_in_area() {	# img dir
-	"$F" show "$1/pagemap-$(cat "$2/pid").img" | python3 -c '
+	stored_by_task "$1" "$2" | awk -v p="$(cat "$2/pid")" '$1 == p { print $2 }' | sort -n -u
+}
+
+# Pages of the area stored in an image, per task: "PID PAGE" lines (page index in the area).
+stored_by_task() {	# img dir
+	local f
+	for f in "$1"/pagemap-*.img; do
+		"$F" show "$f"
+	done | python3 -c '
 import json, sys
 area, n = map(int, open(sys.argv[1]).read().split())
-pm = json.load(sys.stdin)["entry"]
+dec = json.JSONDecoder()
+text = sys.stdin.read()
+pos = 0
 def num(v): return int(v, 16) if isinstance(v, str) else v
-out = set()
-for e in pm.get("entries", []):
-	if e.get("flags", 0):
-		continue
-	a = num(e["vaddr"])
-	for k in range(e["nr_pages"]):
-		p = (a - area) // 4096 + k
-		if 0 <= p < n:
-			out.add(p)
-print("\n".join(str(p) for p in sorted(out)))' "$2/area"
+while pos < len(text):
+	while pos < len(text) and text[pos].isspace():
+		pos += 1
+	if pos >= len(text):
+		break
+	doc, pos = dec.raw_decode(text, pos)
+	pm = doc["entry"]
+	for e in pm.get("entries", []):
+		if e.get("flags", 0):
+			continue
+		a = num(e["vaddr"])
+		for k in range(e["nr_pages"]):
+			p = (a - area) // 4096 + k
+			if 0 <= p < n:
+				print(pm["pid"], p)' "$2/area"
 }
 
 wait_gone() { for _ in $(seq 200); do [ -e "/proc/$1" ] || return 0; grep -q "^State:.*Z" "/proc/$1/status" 2>/dev/null && return 0; sleep 0.05; done; }
@@ -227,7 +244,77 @@ t_missing_parent() {	# a chain whose parent is gone is refused, and nothing is r
 	fi
 }
 
+# t_shared [transient]: a tree sharing 16 MiB of anonymous memory through a tracked chain. Each image
+# stores the shared pages once (in the first task that maps them), and each increment exactly the
+# pages written since — by uffd-wp in every mapping, or (transient: a child that came and went wrote
+# too, which no tracking saw; zombie: the same child, not reaped yet) by hashes.
+t_shared() {
+	local mode=${1:-} t=incremental/shared${1:+-$1} d=$OUT/shared${1:+-$1} root why=
+	rm -rf "$d" && mkdir -p "$d"
+	(for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+	 exec setsid "$BUILD/tests/incr_shmtree" 16 4 "$d" $mode) </dev/null >"$d/out" 2>&1 &
+	for _ in $(seq 200); do [ -e "$d/ready" ] && break; sleep 0.05; done
+	[ -e "$d/ready" ] || { echo "FAIL $t: the workload did not start"; return; }
+	PID=$(cat "$d/pid")
+	PROG=incr_shmtree
+	shround() { kill -USR1 "$PID"; for _ in $(seq 200); do [ -e "$d/round-$1.done" ] && return 0; sleep 0.05; done; return 1; }
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem -v4 -o pre1.log 2>"$d/err" && shround 1 &&
+		"$F" pre-dump -t "$PID" -D "$d/pre2" --prev-images-dir ../pre1 --track-mem -v4 -o pre2.log 2>>"$d/err" && shround 2 &&
+		"$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre2 --track-mem -v4 -o final.log 2>>"$d/err" ||
+		{ echo "FAIL $t: dumps: $(tail -1 "$d/err")"; cleanup; return; }
+	stored_by_task "$d/pre1" "$d" >"$d/pre1.stored"
+	stored_by_task "$d/pre2" "$d" >"$d/pre2.stored"
+	stored_by_task "$d/final" "$d" >"$d/final.stored"
+	root=$PID
+	local n
+	n=$(head -1 "$d/area" | cut -d' ' -f2)
+	if [ "$(cut -d' ' -f1 "$d/pre1.stored" | sort -u)" != "$root" ] || [ "$(wc -l <"$d/pre1.stored")" != "$n" ]; then
+		why="the first pre-dump stores $(wc -l <"$d/pre1.stored") shared pages in tasks $(cut -d' ' -f1 "$d/pre1.stored" | sort -u | tr '\n' ' '), want $n once in $root"
+	elif ! diff <(cut -d' ' -f2 "$d/pre2.stored" | sort -n) <(sort -n "$d/round-1") >/dev/null ||
+		! diff <(cut -d' ' -f2 "$d/final.stored" | sort -n) <(sort -n "$d/round-2") >/dev/null; then
+		why="an increment does not hold exactly the shared pages written ($(wc -l <"$d/pre2.stored") and $(wc -l <"$d/final.stored") stored, $(wc -l <"$d/round-1") and $(wc -l <"$d/round-2") written)"
+	fi
+	for p in $(cat "/proc/$PID/task/$PID/children" 2>/dev/null) $PID; do wait "$p" 2>/dev/null; done
+	for _ in $(seq 100); do [ -e "/proc/$PID" ] || break; sleep 0.05; done
+	if [ -n "$why" ]; then
+		echo "FAIL $t: $why"
+	else
+		echo "PASS $t/exact (shared pages stored once; increments of $(wc -l <"$d/round-1") and $(wc -l <"$d/round-2") pages, exactly those written)"
+	fi
+	restore_check "$d" "$d/final" && echo "PASS $t/restore (pre-dump, pre-dump, dump, restore of the tree)" ||
+		echo "FAIL $t/restore: $(tail -2 "$d/restore.err" "$d/out" | tr '\n' ' ')"
+}
+
+# t_racing: a writer that never stops (private and shared memory, first touches and rewrites) goes
+# through pre-dump, pre-dump, dump while it writes; restored, every page holds its last write.
+# Pre-dumps protect each VMA after the tree runs on again: this proves no write slips between.
+t_racing() {
+	local t=incremental/racing d=$OUT/racing
+	rm -rf "$d" && mkdir -p "$d"
+	(for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+	 exec setsid "$BUILD/tests/incr_racer" "$d") </dev/null >"$d/out" 2>&1 &
+	PID=$!
+	PROG=incr_racer
+	for _ in $(seq 200); do [ -e "$d/ready" ] && break; sleep 0.05; done
+	[ -e "$d/ready" ] || { echo "FAIL $t: the workload did not start"; cleanup; return; }
+	"$F" pre-dump -t "$PID" -D "$d/pre1" --track-mem -v4 -o pre1.log 2>"$d/err" && sleep 0.2 &&
+		"$F" pre-dump -t "$PID" -D "$d/pre2" --prev-images-dir ../pre1 --track-mem -v4 -o pre2.log 2>>"$d/err" &&
+		sleep 0.2 && "$F" dump -t "$PID" -D "$d/final" --prev-images-dir ../pre2 -v4 -o final.log 2>>"$d/err" ||
+		{ echo "FAIL $t: dumps: $(tail -1 "$d/err")"; cleanup; return; }
+	for _ in $(seq 100); do [ -e "/proc/$PID" ] || break; sleep 0.05; done
+	wait "$PID" 2>/dev/null
+	if ! grep -q "written since the last dump" "$d/pre2/pre2.log" 2>/dev/null; then
+		echo "FAIL $t: the second pre-dump did not use the tracking (see $d/pre2/pre2.log)"
+	fi
+	restore_check "$d" "$d/final" && echo "PASS $t (pre-dump, pre-dump, dump of a tree writing all along; restored, every page holds its last write)" ||
+		echo "FAIL $t: $(tail -3 "$d/restore.err" "$d/out" | tr '\n' ' ')"
+}
+
 mkdir -p "$OUT"
+t_racing
+t_shared
+t_shared transient
+t_shared zombie
 t_chain
 t_chain hash
 unset FERRY_TRACK

@@ -343,6 +343,16 @@ int zdtm_find_vma_by_name(const char *name, struct zdtm_vma *v)
 	return find_vma(0, name, v);
 }
 
+int zdtm_tty_nr(void)
+{
+	char buf[1024];
+	int nr = -1;
+	if (zdtm_read_file("/proc/self/stat", buf, sizeof(buf)) < 0)
+		return -1;
+	const char *p = strrchr(buf, ')');
+	return p && sscanf(p + 2, "%*c %*d %*d %*d %d", &nr) == 1 ? nr : -1;
+}
+
 pid_t zdtm_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);

@@ -85,6 +85,8 @@ int zdtm_find_vma(unsigned long addr, struct zdtm_vma *v);
 int zdtm_find_vma_by_name(const char *name, struct zdtm_vma *v);
 
 pid_t zdtm_gettid(void);
+/* The controlling terminal of this process (tty_nr of /proc/self/stat, 0 for none; -1 on error). */
+int zdtm_tty_nr(void);
 /* Nanoseconds on the given clock. */
 int64_t zdtm_now_ns(int clockid);
 

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "common/error.h"
 
 static void test_set(void **state)
@@ -92,12 +94,49 @@ static void test_fault_point(void **state)
 	unsetenv("FERRY_FAULT");
 }
 
+static void test_fault_stage_and_trace(void **state)
+{
+	char path[] = "/tmp/ferry-test-trace-XXXXXX", buf[256] = "";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	setenv("FERRY_FAULT_TRACE", path, 1);
+	setenv("FERRY_FAULT", "dump-after-seize", 1);
+	assert_true(fault_stage("dump-after", "seize"));
+	assert_false(fault_stage("dump-after", "collect"));
+	assert_false(fault_stage("restore-after", "seize"));
+	unsetenv("FERRY_FAULT");
+	unsetenv("FERRY_FAULT_TRACE");
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	assert_string_equal(buf, "dump-after-seize\ndump-after-collect\nrestore-after-seize\n");
+}
+
+/* A stall ends at once when the operation was already cancelled (a signal that came first). */
+static void test_stall_cancelled(void **state)
+{
+	volatile sig_atomic_t cancel = 1;
+	struct timespec t0, t1;
+	setenv("FERRY_STALL", "dump-after-pages", 1);
+	setenv("FERRY_STALL_MS", "5000", 1);
+	fault_set_cancel(&cancel);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_false(fault_point("dump-after-pages"));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fault_set_cancel(NULL);
+	unsetenv("FERRY_STALL");
+	unsetenv("FERRY_STALL_MS");
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_set), cmocka_unit_test(test_msg), cmocka_unit_test(test_wrap_chain),
 		cmocka_unit_test(test_wrap_without_cause), cmocka_unit_test(test_str),
 		cmocka_unit_test(test_truncation), cmocka_unit_test(test_fault_point),
+		cmocka_unit_test(test_fault_stage_and_trace), cmocka_unit_test(test_stall_cancelled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // epoll refusal (self-checking, runs ferry itself on a child): the child registers a socket through a dup'ed
-// fd and closes that fd; epoll keeps the registration while the file lives, but no fd number is left to
-// replay it with. `ferry dump -R` of the child must fail naming the fd, and the child must run on with the
-// registration still reporting events. The child is gone before zdtm_ready().
-#include "zdtm.h"
+// fd and closes every fd of it; epoll keeps the registration while the file lives, and it lives only
+// because the test (outside the dumped tree) holds it: no task of the tree has the file to replay the
+// registration with. `ferry dump -R` of the child must fail naming the fd, and the child must run on with
+// the registration still reporting events. The child is gone before zdtm_ready().
+#include "zdtm_refuse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,35 +21,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char ferry[PATH_MAX];
 static pid_t child;
 static int ctl[2], gone_fd;
 static struct sockaddr_in a_u;
 
-static void find_ferry(void)
-{
-	char self[PATH_MAX];
-	if (zdtm_readlink("/proc/self/exe", self, sizeof(self)) < 0)
-		zdtm_skip("no /proc/self/exe");
-	snprintf(ferry, sizeof(ferry), "%s/src/ferry", dirname(dirname(dirname(self))));
-	if (access(ferry, X_OK) < 0)
-		zdtm_skip("ferry not built at %s", ferry);
-}
-
 /* Child: epoll on a UDP socket registered through fd gone_fd, then closed. Answers "1" on the socketpair
  * when the registration reports EPOLLIN after the test sends a datagram. */
+static int u_outside;
+
 static __attribute__((noreturn)) void child_main(int sock)
 {
-	socklen_t l = sizeof(a_u);
-	int u = socket(AF_INET, SOCK_DGRAM, 0), ep = epoll_create1(0);
-	a_u = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	bind(u, (void *)&a_u, l);
-	getsockname(u, (void *)&a_u, &l);
+	int u = u_outside, ep = epoll_create1(0);
 	int d = dup(u);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 99 };
 	epoll_ctl(ep, EPOLL_CTL_ADD, d, &ev);
 	close(d);
-	if (write(sock, &a_u, sizeof(a_u)) < 0 || write(sock, &d, sizeof(d)) < 0)
+	close(u);	/* only the test, outside the dumped tree, keeps the socket */
+	if (write(sock, &d, sizeof(d)) < 0)
 		_exit(2);
 	for (;;) {
 		char c;
@@ -56,27 +45,9 @@ static __attribute__((noreturn)) void child_main(int sock)
 			_exit(0);
 		int n = epoll_wait(ep, &ev, 1, 2000);
 		c = (n == 1 && ev.data.u64 == 99) ? '1' : '0';
-		recv(u, &ev, sizeof(ev), MSG_DONTWAIT);
 		if (write(sock, &c, 1) != 1)
 			_exit(2);
 	}
-}
-
-static int run_ferry(const char *log, char *const args[])
-{
-	char path[PATH_MAX];
-	pid_t p = fork();
-	if (p == 0) {
-		int fd = open(zdtm_path(path, sizeof(path), log), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(ferry, args);
-		_exit(127);
-	}
-	int st;
-	if (p < 0 || waitpid(p, &st, 0) != p)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* The child's registration still fires: send a datagram, ask, expect '1'. */
@@ -86,29 +57,28 @@ static int still_works(void)
 	int tx = socket(AF_INET, SOCK_DGRAM, 0);
 	sendto(tx, "x", 1, 0, (void *)&a_u, sizeof(a_u));
 	close(tx);
-	return write(ctl[0], &c, 1) == 1 && read(ctl[0], &c, 1) == 1 && c == '1';
+	int ok = write(ctl[0], &c, 1) == 1 && read(ctl[0], &c, 1) == 1 && c == '1';
+	recv(u_outside, &c, 1, MSG_DONTWAIT);
+	return ok;
 }
 
 static void check(void)
 {
-	char pid[16], dir[PATH_MAX], out[4096], want[96];
-	snprintf(pid, sizeof(pid), "%d", child);
-	zdtm_path(dir, sizeof(dir), "img-refused");
-	mkdir(dir, 0755);
-	char *args[] = { ferry, "dump", "-t", pid, "-D", dir, "-R", NULL };
-	int rc = run_ferry("refused.out", args);
-	zdtm_check(rc == 1, "ferry dump exited %d, want 1", rc);
-	zdtm_read_file(zdtm_path(dir, sizeof(dir), "refused.out"), out, sizeof(out));
+	char want[96];
 	snprintf(want, sizeof(want), "epoll watches fd %d ", gone_fd);
-	zdtm_check(strstr(out, want) && strstr(out, "closed"), "the error does not name fd %d as closed: %s",
-		   gone_fd, out);
+	zr_expect_refusal(child, "img-refused", NULL, want, "closed", "no task of the tree holds", NULL);
 	zdtm_check(still_works(), "the child's registration stopped working after the refused dump");
 }
 
 int main(void)
 {
 	zdtm_init("epoll_closed_target");
-	find_ferry();
+	zr_find_ferry();
+	socklen_t l = sizeof(a_u);
+	a_u = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	u_outside = socket(AF_INET, SOCK_DGRAM, 0);
+	if (u_outside < 0 || bind(u_outside, (void *)&a_u, l) < 0 || getsockname(u_outside, (void *)&a_u, &l) < 0)
+		zdtm_skip("udp socket: %m");
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, ctl) < 0)
 		zdtm_skip("socketpair: %m");
 	child = fork();
@@ -119,8 +89,7 @@ int main(void)
 		child_main(200);
 	}
 	close(ctl[1]);
-	if (read(ctl[0], &a_u, sizeof(a_u)) != sizeof(a_u) ||
-	    read(ctl[0], &gone_fd, sizeof(gone_fd)) != sizeof(gone_fd))
+	if (read(ctl[0], &gone_fd, sizeof(gone_fd)) != sizeof(gone_fd))
 		zdtm_skip("child setup failed");
 	zdtm_check(still_works(), "the child's registration does not work before the dump");
 	check();

@@ -7,6 +7,7 @@
 // (restored too).
 // Before zdtm_ready() the child is gone, so the runner's own dump of this test has nothing special.
 #include "zdtm.h"
+#include "zdtm_refuse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,7 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char ferry[PATH_MAX];
 static int lsn, cli, srv, cu, pu;
 static struct sockaddr_in a_lsn, a_cli, a_cu;
 static pid_t child;
@@ -89,35 +89,6 @@ static int ask(const char *cmd, char *out, size_t size)
 	return n > 0 ? 0 : -1;
 }
 
-/* Runs ferry with args, output into <dir>/<log>; returns its exit status (-1 if it did not exit). */
-static int run_ferry(const char *log, char *const args[])
-{
-	char path[PATH_MAX];
-	pid_t p = fork();
-	if (p == 0) {
-		int fd = open(zdtm_path(path, sizeof(path), log), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(ferry, args);
-		_exit(127);
-	}
-	int st;
-	if (p < 0 || waitpid(p, &st, 0) != p)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void find_ferry(void)
-{
-	char self[PATH_MAX];
-	if (zdtm_readlink("/proc/self/exe", self, sizeof(self)) < 0)
-		zdtm_skip("no /proc/self/exe");
-	char *build = dirname(dirname(dirname(self)));	/* BUILD/tests/zdtm/NAME */
-	snprintf(ferry, sizeof(ferry), "%s/src/ferry", build);
-	if (access(ferry, X_OK) < 0)
-		zdtm_skip("ferry not built at %s", ferry);
-}
-
 static void start_child(void)
 {
 	struct sockaddr_in a_srv;
@@ -152,23 +123,10 @@ static void start_child(void)
 /* The refused dump: its message names the connection; the child runs on with it intact. */
 static void refused(void)
 {
-	char pid[16], dir[PATH_MAX], out[4096], want[128], reply[128], state[32];
-	snprintf(pid, sizeof(pid), "%d", child);
-	zdtm_path(dir, sizeof(dir), "img-refused");
-	char *args[] = { ferry, "dump", "-t", pid, "-D", dir, "-R", NULL };
-	mkdir(dir, 0755);
-	int rc = run_ferry("refused.out", args);
-	zdtm_check(rc == 1, "ferry dump of an established connection exited %d, want 1", rc);
-	zdtm_read_file(zdtm_path(dir, sizeof(dir), "refused.out"), out, sizeof(out));
+	char want[128], reply[128];
 	snprintf(want, sizeof(want), "127.0.0.1:%d -> 127.0.0.1:%d (pid %d, fd %d", ntohs(a_cli.sin_port),
 		 ntohs(a_lsn.sin_port), child, cli);
-	zdtm_check(strstr(out, want) != NULL, "the error does not name the connection '%s': %s", want, out);
-	zdtm_check(strstr(out, "--tcp-close") != NULL, "the error does not suggest --tcp-close: %s", out);
-	snprintf(dir, sizeof(dir), "/proc/%d/status", child);
-	zdtm_check(zdtm_status_field(dir, "State", state, sizeof(state)) == 0 && strchr("RS", state[0]),
-		   "child state after the refused dump: %s", state);
-	zdtm_check(zdtm_status_field(dir, "TracerPid", state, sizeof(state)) == 0 && !strcmp(state, "0"),
-		   "child still traced after the refused dump (TracerPid %s)", state);
+	zr_expect_refusal(child, "img-refused", NULL, want, "--tcp-close", NULL);
 	zdtm_check(ask("ping", reply, sizeof(reply)) == 0 && !strcmp(reply, "ping 1"),
 		   "connection broken after the refused dump: '%s'", reply);
 }
@@ -179,9 +137,9 @@ static void closed(void)
 	snprintf(pid, sizeof(pid), "%d", child);
 	zdtm_path(dir, sizeof(dir), "img-closed");
 	mkdir(dir, 0755);
-	char *dump[] = { ferry, "dump", "-t", pid, "-D", dir, "--tcp-close", "-v4", NULL };
-	char *rst[] = { ferry, "restore", "-D", dir, "-d", "-v4", NULL };
-	int rc = run_ferry("dump-closed.out", dump), st;
+	char *dump[] = { zr_ferry, "dump", "-t", pid, "-D", dir, "--tcp-close", "-v4", NULL };
+	char *rst[] = { zr_ferry, "restore", "-D", dir, "-d", "-v4", NULL };
+	int rc = zr_run_ferry("dump-closed.out", dump), st;
 	if (rc != 0) {
 		zdtm_fail("ferry dump --tcp-close exited %d (see dump-closed.out)", rc);
 		kill(child, SIGKILL);
@@ -189,7 +147,7 @@ static void closed(void)
 		return;
 	}
 	waitpid(child, &st, 0);
-	rc = run_ferry("restore-closed.out", rst);
+	rc = zr_run_ferry("restore-closed.out", rst);
 	zdtm_check(rc == 0, "ferry restore of the --tcp-close image exited %d (see restore-closed.out)", rc);
 	if (rc != 0)
 		return;
@@ -211,7 +169,7 @@ static void closed(void)
 int main(void)
 {
 	zdtm_init("inet_tcp_established");
-	find_ferry();
+	zr_find_ferry();
 	start_child();
 	refused();
 	closed();

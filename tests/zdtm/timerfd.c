@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // timerfd: a 50 ms periodic CLOCK_MONOTONIC timer (O_NONBLOCK), a one-shot that expired before the dump
 // and was not read (one pending tick), a CLOCK_REALTIME absolute deadline an hour ahead, and a disarmed
-// CLOCK_BOOTTIME timer. After restore: the periodic one keeps firing every 50 ms, the pending tick reads
-// as 1, the deadline is still the same wall-clock time, the disarmed one stays disarmed.
+// CLOCK_BOOTTIME timer, a CLOCK_REALTIME absolute deadline with TFD_TIMER_CANCEL_ON_SET and an armed
+// periodic CLOCK_BOOTTIME timer (every 2 s). After restore: the periodic one keeps firing every 50 ms,
+// the pending tick reads as 1, the deadline is still the same wall-clock time, the disarmed one stays
+// disarmed, the cancel-on-set one keeps its flags and deadline, the boot-time one its period.
 #include "zdtm.h"
 
 #include <errno.h>
@@ -16,7 +18,7 @@
 #include <unistd.h>
 
 #define PERIOD_NS 50000000LL
-static int per, shot, abst, off, fl[4];
+static int per, shot, abst, off, canc, boot, fl[4];
 static struct timespec deadline;
 
 static int64_t ts_ns(struct timespec t) { return t.tv_sec * 1000000000LL + t.tv_nsec; }
@@ -43,8 +45,13 @@ static void setup(void)
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += 3600;
 	a.it_value = deadline;
+	struct itimerspec b = { { 2, 0 }, { 2, 0 } };
+	canc = timerfd_create(CLOCK_REALTIME, 0);
+	boot = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK);
 	if (timerfd_settime(per, 0, &p, NULL) < 0 || timerfd_settime(shot, 0, &s, NULL) < 0 ||
-	    timerfd_settime(abst, TFD_TIMER_ABSTIME, &a, NULL) < 0)
+	    timerfd_settime(abst, TFD_TIMER_ABSTIME, &a, NULL) < 0 || canc < 0 || boot < 0 ||
+	    timerfd_settime(canc, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &a, NULL) < 0 ||
+	    timerfd_settime(boot, 0, &b, NULL) < 0)
 		zdtm_skip("timerfd_settime: %m");
 	usleep(20000);	/* the one-shot has expired */
 	int fds[4] = { per, shot, abst, off };
@@ -111,6 +118,18 @@ static void verify(void)
 
 	zdtm_check(timerfd_gettime(off, &cur) == 0 && !ts_ns(cur.it_value) && !ts_ns(cur.it_interval),
 		   "disarmed timer is armed");
+
+	fdinfo(canc, "settime flags", v);
+	zdtm_check(!strcmp(v, "03"), "cancel-on-set timer: settime flags %s, want 03", v);
+	clock_gettime(CLOCK_REALTIME, &now);
+	zdtm_check(timerfd_gettime(canc, &cur) == 0, "gettime: %m");
+	err = ts_ns(now) + ts_ns(cur.it_value) - ts_ns(deadline);
+	zdtm_check(err > -50000000 && err < 50000000, "cancel-on-set deadline moved by %lld ns", (long long)err);
+	fdinfo(boot, "clockid", v);
+	zdtm_check(!strcmp(v, "7"), "boot-time timer on clock %s", v);
+	zdtm_check(timerfd_gettime(boot, &cur) == 0 && cur.it_interval.tv_sec == 2 && !cur.it_interval.tv_nsec &&
+		   ts_ns(cur.it_value) > 0 && ts_ns(cur.it_value) <= 2000000000LL, "boot-time timer: every %lld ns, "
+		   "next in %lld ns", (long long)ts_ns(cur.it_interval), (long long)ts_ns(cur.it_value));
 }
 
 int main(void)
