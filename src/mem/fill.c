@@ -29,6 +29,7 @@
 #include "common/util.h"
 #include "engine/chain.h"
 #include "mem/fill.h"
+#include "mem/mem.h"
 
 #define MAX_WORKERS 7
 #define UNIT_BYTES (1u << 20)	/* checked, then written while still in the CPU's cache */
@@ -350,7 +351,12 @@ static void job_free(struct fill_job *j)
 	free(j);
 }
 
-/* A private anonymous VMA gets its pages by UFFDIO_COPY, unless they might have been huge pages. */
+/*
+ * A private anonymous VMA gets its pages by UFFDIO_COPY, unless they might have been huge pages
+ * (THP always, or MADV_HUGEPAGE: UFFDIO_COPY puts small pages, where a write fault would have
+ * put a huge one), hugetlb pages (UFFDIO_COPY wants them whole) or droppable memory (which
+ * userfaultfd refuses).
+ */
 static int uffd_suits(const Ferry__Vma *v)
 {
 	static int thp_always = -1;
@@ -359,8 +365,10 @@ static int uffd_suits(const Ferry__Vma *v)
 		thp_always = read_file("/sys/kernel/mm/transparent_hugepage/enabled", &mode, NULL) == 0 &&
 			     strstr(mode, "[always]") != NULL;
 	}
-	return !thp_always && (v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
-			       v->kind == FERRY__VMA_KIND__VMA_STACK);
+	if ((v->vmflags & (VMF_HUGEPAGE | VMF_HUGETLB | VMF_DROPPABLE)) || (thp_always && !(v->vmflags & VMF_NOHUGEPAGE)))
+		return 0;
+	return v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
+	       v->kind == FERRY__VMA_KIND__VMA_STACK;
 }
 
 /* The VMAs of t that hold pages and suit UFFDIO_COPY, with the pages they hold. */

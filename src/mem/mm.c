@@ -422,7 +422,9 @@ static uint64_t pages_in(Ferry__PagemapEntry *const *runs, size_t n, size_t *at,
  * Before p forks t: p's VMAs that t does not keep and that hold at least 1 MiB are marked
  * MADV_DONTFORK, so that the fork does not copy their page tables only for t to unmap them
  * again. *hidden (NULL if none) lists them per VMA of p, for mem_fork_unhide() and
- * mem_restore_child_layout().
+ * mem_restore_child_layout(). Only VM_DONTCOPY changes (WIPEONFORK, locks, guards and seals
+ * are given after every fork, in mem_restore_late). A VMA the image says is DONTFORK is left
+ * out: were its flag ever given before a fork, the MADV_DOFORK after it would take it away.
  */
 int mem_fork_hide(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, uint8_t **hidden)
 {
@@ -444,7 +446,7 @@ int mem_fork_hide(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, uin
 		const Ferry__Vma *v = pm->vmas[j];
 		uint64_t pages = pages_in(pp->entries, pp->n_entries, &a, v->start, v->end) +
 				 pages_in(pp->inherited, pp->n_inherited, &b, v->start, v->end);
-		if (pkeep[j] || pages < HIDE_MIN_PAGES)
+		if (pkeep[j] || pages < HIDE_MIN_PAGES || (v->vmflags & VMF_DONTFORK))
 			continue;
 		r = RINJ(ctx, &p->threads[0].inj, &ret, "keep a mapping from the next fork", SYS_madvise, v->start,
 			 v->end - v->start, MADV_DONTFORK);

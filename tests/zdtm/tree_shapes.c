@@ -4,9 +4,10 @@
 // writes: private anonymous (big and small runs, read-only, PROT_NONE), copy-on-write pages of
 // a private file mapping, shared anonymous memory; pages children still share copy-on-write with
 // the parent (the same physical pages after restore) next to pages they changed; a parent's big
-// area no child has (the restore keeps it out of the forks, and later forks inherit it again);
-// threads in a child, a zombie, a process group with a member, a session. Nothing of the
-// restore's userfaultfd may be left: no descriptor, no registered VMA.
+// area no child has (the restore keeps it out of the forks, and later forks inherit it again), and
+// one it made MADV_DONTFORK before forking (still DONTFORK after restore: no child has it, nor a
+// later fork); threads in a child, a zombie, a process group with a member, a session. Nothing
+// of the restore's userfaultfd may be left: no descriptor, no registered VMA.
 #include "zdtm.h"
 
 #include <errno.h>
@@ -26,12 +27,13 @@
 #define FAN 9
 #define COW_LEN (2 * MIB)
 #define HIDE_LEN (3 * MIB)
+#define DFORK_LEN (2 * MIB)
 #define SHARED_LEN MIB
 #define FILE_LEN (512 * 1024UL)
 #define RO_LEN (1536 * 1024UL)
 #define NONE_LEN (256 * 1024UL)
 
-static char *cow, *hide, *shared, *fmap, *ro, *none;
+static char *cow, *hide, *dfork, *shared, *fmap, *ro, *none;
 static char *base;	/* areas are placed apart, so that none merges with a neighbour */
 static size_t used;
 static volatile sig_atomic_t go;
@@ -157,6 +159,7 @@ static int child_common(pid_t want_ppid, uint64_t cow_seed, uint64_t seed, const
 			  own && !holds(own, own_len, seed) ? "own area" :
 			  !holds(shared, SHARED_LEN / 2, 77) || shared[SHARED_LEN / 2] != 1 ? "shared area" :
 			  zdtm_find_vma((unsigned long)hide, &v) != -ENOENT ? "has the root's area" :
+			  zdtm_find_vma((unsigned long)dfork, &v) != -ENOENT ? "has the root's DONTFORK area" :
 			  !no_uffd_left() ? "userfaultfd left" : NULL;
 	if (bad)
 		printf("child %d (seed %llu): %s differs\n", getpid(), (unsigned long long)seed, bad);
@@ -303,6 +306,9 @@ int main(void)
 		zdtm_fill(cow + off, PG, 7000 + off / PG);
 	zdtm_fill(shared, SHARED_LEN / 2, 77);
 	hide = area(HIDE_LEN, PROT_READ | PROT_WRITE, 88);
+	dfork = area(DFORK_LEN, PROT_READ | PROT_WRITE, 133);
+	if (!dfork || madvise(dfork, DFORK_LEN, MADV_DONTFORK) < 0)
+		zdtm_skip("MADV_DONTFORK: %s", strerror(errno));
 	ro = area(RO_LEN, PROT_READ, 99);
 	none = area(NONE_LEN, PROT_NONE, 111);
 	char *big = area(5 * MIB, PROT_READ | PROT_WRITE, 122);
@@ -348,13 +354,15 @@ int main(void)
 		zdtm_check(shared[SHARED_LEN / 2 + PG + k] == k + 1, "shared area: child %d's byte is %d", k,
 			   shared[SHARED_LEN / 2 + PG + k]);
 	zdtm_check(vmflag(hide, " dc") == 0, "the area no child has is still kept out of forks (dc)");
+	zdtm_check(vmflag(dfork, " dc") == 1, "the DONTFORK area lost its flag (dc)");
+	zdtm_check(holds(dfork, DFORK_LEN, 133), "the DONTFORK area differs");
 	zdtm_check(no_uffd_left(), "a userfaultfd (or a VMA registered with one) is left");
 	for (int k = 0; k <= FAN; k++)
 		check_sharing(kids[k].pid, kids[k].wrote_cow);
 
 	pid_t later = fork();	/* a fork after restore inherits every area again */
 	if (!later)
-		_exit(holds(hide, HIDE_LEN, 88) && cow_ok(0) ? 0 : 1);
+		_exit(holds(hide, HIDE_LEN, 88) && cow_ok(0) && zdtm_find_vma((unsigned long)dfork, &v) == -ENOENT ? 0 : 1);
 	reap_kid(later, "a child forked after restore");
 	shared[SHARED_LEN / 2] = 1;	/* the shared area is one object still */
 	reap_kid(kids[0].pid, "chain");
