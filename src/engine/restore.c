@@ -221,8 +221,8 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 {
 	uint64_t t0 = now_us();
 	int r = verify_chain(ctx);
-	if (r == 0)
-		r = filler_start(&ctx->filler, ctx->err);
+	if (r == 0 && ctx->pages_checked)
+		r = filler_start(&ctx->filler, ctx->opts->cancel, ctx->err);
 	if (r == 0 && !ctx->pages_checked)
 		filler_prefetch(ctx);
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
@@ -364,7 +364,9 @@ static int stage_root_memory(struct restore_ctx *ctx)
 	int r;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
 	uint64_t t0 = now_us(), t1 = 0, t2 = 0;
-	if ((r = mem_restore_prepare(ctx, t)) < 0 || (t1 = now_us(), r = mem_restore_layout(ctx, t, NULL)) < 0 ||
+	/* Its threads start now: until here ferry forks (files, the root) with one thread only. */
+	if ((r = filler_start(&ctx->filler, ctx->opts->cancel, ctx->err)) < 0 || (r = mem_restore_prepare(ctx, t)) < 0 ||
+	    (t1 = now_us(), r = mem_restore_layout(ctx, t, NULL)) < 0 ||
 	    (t2 = now_us(), r = restore_tree_memory_wait(ctx)) < 0)
 		return r;
 	pr_debug("pid %d: emptied in %llu us, mapped in %llu us, filled and protected in %llu us\n", t->pid,

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ struct filler {
 	pthread_cond_t work, done;
 	struct fill_job *queue;		/* submitted and not yet handed back, in order */
 	int stopping;
+	const volatile sig_atomic_t *cancel;	/* the operation's cancel flag, or NULL */
 	int nworkers;
 	pthread_t th[MAX_WORKERS];
 	atomic_int no_cma;		/* process_vm_writev is missing: /proc/PID/mem instead */
@@ -259,6 +261,18 @@ static int write_unit(struct filler *f, struct fill_job *j, struct unit *u)
 	return fail(u, e, "pid %d: write memory at %#llx: %s", j->pid, (unsigned long long)at, strerror(e));
 }
 
+/* One unit (unlocked): checked and written, unless the operation was cancelled. 0 or -errno, u->msg. */
+static int work_unit(struct filler *f, struct fill_job *j, struct unit *u)
+{
+	u->data = j->map + u->page * PS_PAGE;
+	if (f->cancel && *f->cancel)
+		return fail(u, ECANCELED, "cancelled");
+	int r = (j->what & FILL_CHECK) ? each_run(j, u, check_run) : 0;
+	if (r == 0 && (j->what & FILL_WRITE) && (r = write_unit(f, j, u)) == 0)
+		atomic_fetch_add(&f->written, u->bytes);
+	return r;
+}
+
 /*
  * Under the lock: takes a few consecutive units and works on them (unlocked meanwhile), 0 if there
  * was none. Each unit is read through ferry's mapping of the store, checked and written while in
@@ -269,19 +283,18 @@ static int write_unit(struct filler *f, struct fill_job *j, struct unit *u)
 static int work_one(struct filler *f, int helper)
 {
 	struct unit u[BATCH];
-	size_t n, k;
+	size_t n, bad = 0;
 	struct fill_job *j = take_units(f, u, &n);
 	if (!j)
 		return 0;
 	j->helped += helper * n;
 	pthread_mutex_unlock(&f->lock);
 	int r = 0;
-	for (k = 0; k < n && r == 0; k++) {
-		u[k].data = j->map + u[k].page * PS_PAGE;
-		r = (j->what & FILL_CHECK) ? each_run(j, &u[k], check_run) : 0;
-		if (r == 0 && (j->what & FILL_WRITE) && (r = write_unit(f, j, &u[k])) == 0)
-			atomic_fetch_add(&f->written, u[k].bytes);
-	}
+	if ((j->what & FILL_WRITE) && u[0].first == 0 && fault_point("restore-fill"))	/* a task's first unit */
+		r = fail(&u[0], EIO, "pid %d: fault injected in the page filler", j->pid);
+	for (size_t k = 0; k < n && r == 0; k++)
+		if ((r = work_unit(f, j, &u[k])) < 0)
+			bad = k;
 	uint64_t span = (u[n - 1].page - u[0].page) * PS_PAGE + u[n - 1].bytes;
 	if (span)
 		madvise((void *)(j->map + u[0].page * PS_PAGE), span, MADV_DONTNEED);
@@ -289,7 +302,7 @@ static int work_one(struct filler *f, int helper)
 	j->busy -= n;
 	if (r < 0 && !j->err) {	/* the first failure is the one reported */
 		j->err = r;
-		memcpy(j->msg, u[k - 1].msg, sizeof(j->msg));
+		memcpy(j->msg, u[bad].msg, sizeof(j->msg));
 	}
 	if (job_done(j)) {
 		j->t_last = now_us();
@@ -301,6 +314,7 @@ static int work_one(struct filler *f, int helper)
 static void *worker(void *arg)
 {
 	struct filler *f = arg;
+	fault_set_cancel(f->cancel);	/* a stall at a fault point ends on it too */
 	pthread_mutex_lock(&f->lock);
 	while (!f->stopping)
 		if (!work_one(f, 0))
@@ -316,7 +330,7 @@ static int cpus(void)
 	return n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : n;
 }
 
-int filler_start(struct filler **out, struct ferry_err *err)
+int filler_start(struct filler **out, const volatile sig_atomic_t *cancel, struct ferry_err *err)
 {
 	struct filler *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -328,14 +342,19 @@ int filler_start(struct filler **out, struct ferry_err *err)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f->done, &ca);
 	pthread_condattr_destroy(&ca);
-	f->no_uffd = fault_point("fill-proc-mem");
+	f->cancel = cancel;
+	f->no_uffd = fault_mode("fill-proc-mem");
 	atomic_init(&f->no_cma, f->no_uffd);
 	if (f->no_uffd)
-		pr_info("fault point fill-proc-mem: pages are written through /proc/PID/mem\n");
+		pr_info("FERRY_FAULT=fill-proc-mem: pages are written through /proc/PID/mem\n");
 	/* The tracer works too whenever it waits: one CPU is left to it and the tasks it injects into. */
 	int want = cpus() - 1;
+	sigset_t all, old;	/* the workers take no signal: the caller's handlers run in its thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	while (f->nworkers < want && pthread_create(&f->th[f->nworkers], NULL, worker, f) == 0)
 		f->nworkers++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pr_debug("%d worker thread(s) besides the tracer\n", f->nworkers);
 	*out = f;
 	return 0;
@@ -524,6 +543,10 @@ int filler_wait(struct filler *f, struct rtask **t, struct progress *prog, struc
 			;
 		if (*pj)
 			break;
+		if (f->cancel && *f->cancel) {	/* what is queued is dropped by filler_stop() */
+			pthread_mutex_unlock(&f->lock);
+			return fe_msg(err, ECANCELED, "cancelled");
+		}
 		if (!work_one(f, 1)) {	/* the caller is one of the workers while it waits */
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);

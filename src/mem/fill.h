@@ -11,6 +11,7 @@
  * reprotects the VMAs once filler_wait() hands the task back.
  */
 #pragma once
+#include <signal.h>
 #include <stdint.h>
 #include "engine/context.h"
 
@@ -21,8 +22,11 @@ enum {
 	FILL_WRITE = 2,		/* write every run into the task */
 };
 
-/* Starts the workers (one per CPU, at least one). 0 or -errno. */
-int filler_start(struct filler **out, struct ferry_err *err);
+/*
+ * Starts the workers (one per CPU but one; they block every signal). Once *cancel (may be NULL)
+ * is set, units fail with -ECANCELED and filler_wait() returns it. 0 or -errno.
+ */
+int filler_start(struct filler **out, const volatile sig_atomic_t *cancel, struct ferry_err *err);
 /*
  * Queues task t's runs held in its own page store (t->ps, mapped) with ctx->filler: checked,
  * written, or both (FILL_*). Runs left to parent images are not touched. To write, t must be
@@ -34,6 +38,7 @@ int filler_submit(struct restore_ctx *ctx, struct rtask *t, int what);
 /*
  * Waits until a submitted task is done and returns it in *t (NULL when nothing is queued); the
  * task's own result is returned, with err filled on failure. Updates prog as pages are written.
+ * -ECANCELED with *t NULL once the operation is cancelled.
  */
 int filler_wait(struct filler *f, struct rtask **t, struct progress *prog, struct ferry_err *err);
 /*

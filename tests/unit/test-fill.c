@@ -3,13 +3,20 @@
  * mem/fill.c: the page filler writes a store's runs into another process (process_vm_writev, and
  * /proc/PID/mem under FERRY_FAULT=fill-proc-mem), skips runs left to parent images, checks every
  * run (a flipped byte fails the task, named by store and run), checks alone, and hands back every
- * task submitted exactly once. (Its UFFDIO_COPY path needs a traced task: tests/zdtm/tree_shapes.)
+ * task submitted exactly once; its fault point fails a task (and is traced, fill-proc-mem is not);
+ * once cancelled it writes nothing more and its waiter returns. (Its UFFDIO_COPY path needs a
+ * traced task: tests/zdtm/tree_shapes.)
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -148,7 +155,7 @@ static void task_for(struct fixture *f, struct rtask *t, pid_t pid)
 static int fill_all(struct rtask *t, size_t n, int what, struct ferry_err *err)
 {
 	struct restore_ctx ctx = { .err = err };
-	int r = filler_start(&ctx.filler, err), first = 0;
+	int r = filler_start(&ctx.filler, NULL, err), first = 0;
 	assert_int_equal(r, 0);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(filler_submit(&ctx, &t[i], what), 0);
@@ -234,6 +241,56 @@ static void test_corrupt_run(void **state)
 		pages_close(&t[i].ps);
 }
 
+/* FERRY_FAULT=restore-fill fails the task it is met in; FERRY_FAULT=fill-proc-mem is no point. */
+static void test_fault_point(void **state)
+{
+	struct fixture *f = *state;
+	struct rtask t;
+	struct ferry_err err = { 0 };
+	char trace[4096], buf[4096] = "";
+	snprintf(trace, sizeof(trace), "%s/trace", f->dir->path);
+	f->kids[0] = target();
+	task_for(f, &t, f->kids[0]);
+	setenv("FERRY_FAULT_TRACE", trace, 1);
+	setenv("FERRY_FAULT", "restore-fill", 1);
+	int r = fill_all(&t, 1, FILL_CHECK | FILL_WRITE, &err);
+	assert_int_equal(r, -EIO);
+	assert_non_null(strstr(err.msg, "fault injected in the page filler"));
+	assert_false(holds_store(f, f->kids[0]));
+	setenv("FERRY_FAULT", "fill-proc-mem", 1);
+	assert_int_equal(fill_all(&t, 1, FILL_WRITE, &err), 0);
+	unsetenv("FERRY_FAULT");
+	unsetenv("FERRY_FAULT_TRACE");
+	assert_true(holds_store(f, f->kids[0]));
+	int fd = open(trace, O_RDONLY);
+	assert_true(fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0);
+	close(fd);
+	assert_string_equal(buf, "restore-fill\nrestore-fill\n");	/* once per task written, never the mode */
+	pages_close(&t.ps);
+}
+
+/* Cancelled: the waiter returns -ECANCELED, nothing is written, stopping frees what is queued. */
+static void test_cancel(void **state)
+{
+	struct fixture *f = *state;
+	struct rtask t;
+	struct ferry_err err = { 0 };
+	static volatile sig_atomic_t cancel;
+	f->kids[0] = target();
+	task_for(f, &t, f->kids[0]);
+	struct restore_ctx ctx = { .err = &err };
+	cancel = 1;
+	assert_int_equal(filler_start(&ctx.filler, &cancel, &err), 0);
+	assert_int_equal(filler_submit(&ctx, &t, FILL_CHECK | FILL_WRITE), 0);
+	struct rtask *done;	/* (the task itself, failed, when a worker found the flag first) */
+	assert_int_equal(filler_wait(ctx.filler, &done, NULL, &err), -ECANCELED);
+	assert_true(!done || done == &t);
+	assert_string_equal(err.msg, "cancelled");
+	filler_stop(ctx.filler);
+	assert_false(holds_store(f, f->kids[0]));
+	pages_close(&t.ps);
+}
+
 static void test_gone(void **state)
 {
 	struct fixture *f = *state;
@@ -255,6 +312,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_proc_mem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_point, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
