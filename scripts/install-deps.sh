@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev
       libxxhash-dev libcmocka-dev libjansson-dev libcap-dev python3 procps util-linux
       redis-server redis-tools libzstd-dev liblz4-dev libssl-dev
-      openssl iproute2 strace)
+      openssl iproute2 groff-base strace)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

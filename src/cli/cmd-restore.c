@@ -1,106 +1,105 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `ferry restore`, with CRIU's option names. */
-#include <getopt.h>
+/*
+ * `ferry restore`: the parsed options to ferry_restore(), then what the CLI does around it: the
+ * CPU is checked (--cpu-cap), and once the tree runs --status-fd is told, --exec-cmd runs, or
+ * ferry waits for the root and exits with its status.
+ */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
+#include "cli/action.h"
 #include "cli/cli.h"
+#include "common/kprobe.h"
 #include "common/log.h"
-#include "engine/engine.h"
+#include "common/safefile.h"
+#include "image/source.h"
+#include "transform/transform.h"
 
-static void restore_usage(FILE *out)
+/*
+ * The root PID of the image, after checking it suits this CPU (--cpu-cap). The inventory is
+ * read as the restore reads it: from a directory that passes the same checks, decoded with
+ * the key when encrypted.
+ */
+static int image_check(const struct restore_opts *o, unsigned cpu_cap, pid_t *root, struct ferry_err *err)
 {
-	fprintf(out,
-		"usage: ferry restore -D DIR [options]\n"
-		"  -D, --images-dir DIR        the image to restore\n"
-		"  -d, --restore-detached      return once the process runs (default: wait for it and\n"
-		"                              exit with its status)\n"
-		"      --shell-job             give the process this terminal\n"
-		"      --pidfile FILE          write the restored PID to FILE\n"
-		"      --inherit-fd fd[N]:KEY  use our fd N for the image's file KEY (its path)\n"
-		"  -v[N]                       verbosity 0..4 (default 2)\n"
-		"  -o, --log-file FILE         debug log (default DIR/restore.log)\n"
-		"      --display-stats         print the restore statistics\n"
-		"      --stats-json FILE       write the statistics as JSON (- for stdout)\n"
-		"      --encrypt-key FILE      the key of an encrypted image (32 raw bytes or 64 hex digits)\n"
-		"      --tcp-established, --ext-unix-sk   accepted: what the dump saved is restored\n");
+	Ferry__Inventory *inv = NULL;
+	struct img_src src = { .dirfd = -1 };
+	int dfd = safe_dir_open(o->dir, 0, err);
+	int r = dfd < 0 ? fe_wrap(err, dfd, "image directory") : img_src_open_fd(&src, dfd, o->dir, err);
+	if (r == 0)
+		r = transform_src_attach(&src, o->key_file, err);
+	if (r == 0)
+		r = img_src_read_msg(&src, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);
+	img_src_close(&src);
+	if (dfd >= 0)
+		close(dfd);
+	if (r == -ENOENT)
+		return fe_msg(err, ENOENT, "%s holds no complete image (inventory.img is missing)", o->dir);
+	if (r < 0)
+		return r;
+	*root = inv->root_pid;
+	/* FERRY_FAULT=restore-cpu-x87-sse: pretend this CPU has x87 and SSE state only */
+	uint64_t here = fault_point("restore-cpu-x87-sse") ? 0x3 : kprobe_get()->xcr0;
+	if ((cpu_cap & CPU_CAP_FPU) && inv->has_xcr0 && (inv->xcr0 & ~here))
+		r = fe_msg(err, EOPNOTSUPP, "the image uses XSAVE features this CPU lacks (XCR0 %#llx, here %#llx): "
+			   "restore it on a CPU that has them (--cpu-cap=none skips this check)",
+			   (unsigned long long)inv->xcr0, (unsigned long long)here);
+	img_free(&inv->base);
+	return r;
 }
 
-static int parse_inherit(const char *arg, struct inherit_fd *out)
+/* An encrypted image is decoded as it is read (--encrypt-key: restore_opts.key_file). */
+static int restore(struct cli_args *a, pid_t *root, struct ferry_err *err)
 {
-	int fd, n = 0;
-	if (sscanf(arg, "fd[%d]:%n", &fd, &n) != 1 || n == 0 || fd < 0 || !arg[n])
-		return -1;
-	out->fd = fd;
-	out->key = arg + n;
-	return 0;
+	struct restore_opts *o = &a->restore;
+	int r = image_check(o, a->cpu_cap, root, err);
+	return r < 0 ? r : ferry_restore(o, NULL, err);
 }
 
-enum { OPT_STATS_JSON = 256, OPT_KEY, OPT_ACCEPTED };
-
-int cmd_restore(int argc, char **argv)
+/* __WALL: the root keeps its own exit signal, which need not be SIGCHLD. */
+static int wait_root(pid_t root)
 {
-	static const struct option longopts[] = {
-		{ "images-dir", required_argument, NULL, 'D' }, { "restore-detached", no_argument, NULL, 'd' },
-		{ "shell-job", no_argument, NULL, 'j' }, { "pidfile", required_argument, NULL, 'p' },
-		{ "inherit-fd", required_argument, NULL, 'i' }, { "log-file", required_argument, NULL, 'o' },
-		{ "display-stats", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
-		{ "encrypt-key", required_argument, NULL, OPT_KEY },
-		{ "tcp-established", no_argument, NULL, OPT_ACCEPTED }, { "ext-unix-sk", no_argument, NULL, OPT_ACCEPTED },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct restore_opts o = { 0 };
-	struct inherit_fd inh[64];
-	const char *key_file = NULL;
-	int c, verbosity = LOG_WARN;
-	o.inherit = inh;
-	while ((c = getopt_long(argc, argv, "D:djp:i:o:v::h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'D': o.dir = optarg; break;
-		case 'd': o.detached = 1; break;
-		case 'j': o.shell_job = 1; break;
-		case 'p': o.pidfile = optarg; break;
-		case 'i':
-			if (o.n_inherit >= 64 || parse_inherit(optarg, &inh[o.n_inherit]) < 0) {
-				fprintf(stderr, "Error: --inherit-fd wants fd[N]:KEY, got '%s'\n", optarg);
-				return 2;
-			}
-			o.n_inherit++;
-			break;
-		case 'o': o.log_file = optarg; break;
-		case 's': o.display_stats = 1; break;
-		case OPT_STATS_JSON: o.stats_json = optarg; break;
-		case OPT_KEY: key_file = optarg; break;
-		case OPT_ACCEPTED: break;
-		case 'v': verbosity = cli_verbosity(optarg, verbosity); break;
-		case 'h': restore_usage(stdout); return 0;
-		default: restore_usage(stderr); return 2;
+	int st = 0;
+	while (waitpid(root, &st, __WALL) < 0) {
+		if (errno != EINTR) {
+			fprintf(stderr, "Error: wait for the restored pid %d: %s\n", root, strerror(errno));
+			return 1;
 		}
 	}
-	if (!o.dir) {
-		fprintf(stderr, "Error: restore needs -D DIR\n");
-		restore_usage(stderr);
-		return 2;
-	}
-	log_set_console_level(verbosity);
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 0;
+}
+
+int cmd_restore(struct cli_args *a)
+{
 	struct ferry_err err = { 0 };
-	int status = 0;
-	o.key_file = key_file;
-	o.cancel = cli_cancel_begin();
-	o.released = cli_cancel_end;
-	int r = ferry_restore(&o, &status, &err);
+	pid_t root = 0;
+	/* SIGINT, SIGTERM, SIGHUP cancel the restore until its tree runs (cli/guard.c) */
+	a->restore.cancel = cli_cancel_begin();
+	a->restore.released = cli_cancel_end;
+	int r = action_run(a, "pre-restore", 0);
+	if (r == 0 && (r = restore(a, &root, &err)) < 0)
+		fprintf(stderr, "Error: restore from %s failed: %s\n", a->restore.dir, fe_str(&err, r));
 	if (r < 0) {
-		fprintf(stderr, "Error: restore from %s failed: %s\n", o.dir, fe_str(&err, r));
-		if (r == -ECANCELED)
-			cli_cancel_end(NULL);	/* die by the signal that asked for it */
+		cli_cancel_end(NULL);	/* cancelled: die by the signal that asked for it */
 		return 1;
 	}
-	if (o.detached)
-		return 0;
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return 0;
+	if (action_run(a, "post-resume", root) < 0)
+		fprintf(stderr, "Warning: the tree runs on (pid %d)\n", root);
+	if (a->status_fd >= 0) {
+		if (write(a->status_fd, "", 1) != 1)
+			fprintf(stderr, "Warning: cannot write to --status-fd %d: %s\n", a->status_fd, strerror(errno));
+		close(a->status_fd);
+	}
+	if (a->exec_cmd) {
+		fflush(NULL);
+		execvp(a->args[0], a->args);
+		fprintf(stderr, "Error: --exec-cmd %s: %s (pid %d runs on, restored)\n", a->args[0], strerror(errno), root);
+		return 1;
+	}
+	return a->restore.detached ? 0 : wait_root(root);
 }

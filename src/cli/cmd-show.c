@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `ferry show [--encrypt-key FILE] DIR|FILE`: images as JSON, encoded ones decoded as they are read. */
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 #include "cli/cli.h"
 #include "image/show.h"
@@ -28,20 +28,10 @@ static int show(const char *path, const char *key, struct ferry_err *err)
 	return r;
 }
 
-int cmd_show(int argc, char **argv)
+int cmd_show(struct cli_args *a)
 {
-	const char *key = NULL;
-	if (argc == 4 && !strcmp(argv[1], "--encrypt-key")) {
-		key = argv[2];
-		argv += 2;
-		argc -= 2;
-	}
-	if (argc != 2 || !strcmp(argv[1], "--help")) {
-		fprintf(argc == 2 ? stdout : stderr, "usage: ferry show [--encrypt-key FILE] DIR|FILE\n");
-		return argc == 2 ? 0 : 2;
-	}
 	struct ferry_err err = { 0 };
-	int r = show(argv[1], key, &err);
+	int r = show(a->args[0], a->encrypt_key, &err);
 	if (r < 0) {
 		fprintf(stderr, "Error: %s\n", fe_str(&err, r));
 		return 1;

@@ -1,60 +1,67 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ferry: checkpoint/restore for Linux processes. The CLI front; the work is in libferry. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/doc.h"
+#include "common/log.h"
 
 static const struct {
 	const char *name;
-	int (*fn)(int, char **);
-	const char *help;
-} cmds[] = {
-	{ "dump", cmd_dump, "checkpoint a process tree into an image directory" },
-	{ "pre-dump", cmd_pre_dump, "copy a tree's memory while it runs on (incremental checkpoints)" },
-	{ "restore", cmd_restore, "restore a process tree from an image directory" },
-	{ "page-server", cmd_page_server, "receive images from dumps on other hosts" },
-	{ "image", cmd_image, "verify an image (and its parent chain), or merge a chain into one" },
-	{ "export", cmd_export, "pack an image directory into one file" },
-	{ "import", cmd_import, "unpack a file made by export into an image directory" },
-	{ "show", cmd_show, "print an image directory or file as JSON" },
-	{ "check", cmd_check, "probe the kernel and CPU for what ferry uses" },
+	int (*fn)(struct cli_args *);
+} runs[] = {
+	{ "dump", cmd_dump }, { "pre-dump", cmd_dump }, { "restore", cmd_restore },
+	{ "page-server", cmd_page_server }, { "image", cmd_image }, { "export", cmd_export },
+	{ "import", cmd_import }, { "show", cmd_show }, { "check", cmd_check },
 };
 
-int cli_verbosity(const char *arg, int current)
+static int run(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	if (!arg)
-		return current + 1;
-	if (arg[0] >= '0' && arg[0] <= '9')
-		return atoi(arg);
-	int n = current + 1;
-	for (const char *p = arg; *p == 'v'; p++)
-		n++;
-	return n;
-}
-
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: ferry COMMAND [OPTIONS]\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(out, "  %-12s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(out, "\n'ferry COMMAND --help' shows a command's options.\n");
+	struct cli_args a;
+	int r = cli_parse(cmd, argc, argv, &a);
+	if (r != 0) {
+		cli_args_free(&a);
+		return r > 0 ? 0 : 2;
+	}
+	log_set_console_level(a.verbosity);
+	if (cmd->bit & C_FREEZE)	/* parsed and checked: from here on we are the worker */
+		a.dump.cancel = cli_guard_worker();
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
+		if (!strcmp(runs[i].name, cmd->name))
+			r = runs[i].fn(&a);
+	cli_args_free(&a);
+	return r;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	if (argc < 2) {
+		doc_usage(stderr);
+		return 2;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("ferry %s\n", FERRY_VERSION);
+	const char *c = argv[1];
+	if (!strcmp(c, "--help") || !strcmp(c, "-h") || (!strcmp(c, "help") && argc == 2)) {
+		doc_usage(stdout);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "ferry: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
+	if (!strcmp(c, "--version") || !strcmp(c, "-V")) {
+		doc_version(stdout);
+		return 0;
+	}
+	int help = !strcmp(c, "help");
+	const struct cli_cmd *cmd = cli_cmd_find(help ? argv[2] : c);
+	if (!cmd) {
+		fprintf(stderr, "Error: ferry: unknown command '%s'\n\n", help ? argv[2] : c);
+		doc_usage(stderr);
+		return 2;
+	}
+	if (help && argc > 3) {
+		fprintf(stderr, "Error: ferry: usage: ferry help [COMMAND]\n");
+		return 2;
+	}
+	if (help) {
+		doc_help(stdout, cmd);
+		return 0;
+	}
+	return run(cmd, argc - 1, argv + 1);
 }

@@ -99,7 +99,9 @@ struct dump_ctx {
 	struct chain *prev;		/* the previous image (engine/chain.h), for pages in parent */
 	void *shmem;			/* mem/shmem.c: shared memory objects met by the page scan */
 	Ferry__DumpStats stats;
-	uint64_t t_start, t_frozen;
+	uint64_t t_start, t_frozen, t_thawed;	/* t_thawed: the tree runs again or is killed */
+	uint64_t freeze_deadline;	/* --timeout: t_frozen + the limit (engine/pstree.c); 0: none */
+	int work_dirfd;			/* -W: dump.log and stats-dump.img; -1: dirfd */
 	struct sk_dump *sk;		/* files/sktree.c: sockets checked once the whole tree is dumped */
 	struct ferry_err *err;
 };
@@ -168,6 +170,7 @@ struct restore_ctx {
 	pid_t restorer_ppid;
 	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */
 	int hold_fd;			/* sibling: its end of a socketpair with ferry */
+	int work_dirfd;			/* -W: restore.log and stats-restore.img; -1: dirfd */
 	struct ferry_err *err;
 };
 

@@ -64,7 +64,9 @@ static int stage_open_dir(struct dump_ctx *ctx)
 	char path[4096];
 	const char *log = o->log_file ? o->log_file : "dump.log";
 	struct ferry_err le = { 0 };
-	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
+	if (o->work_dir && (ctx->work_dirfd = safe_dir_open(o->work_dir, 1, ctx->err)) < 0)
+		return fe_wrap(ctx->err, ctx->work_dirfd, "work directory");
+	record_path(path, sizeof(path), o->work_dir, o->dir, log);
 	if ((r = log_open_file(path, &le)) < 0)
 		pr_warn("no log file: %s\n", fe_str(&le, r));
 	if ((r = img_sink_local_open(&ctx->local_sink, ctx->dirfd, ctx->err)) < 0)
@@ -365,11 +367,17 @@ static int scan_pages(struct dump_ctx *ctx)
 static int copy_pages(struct dump_ctx *ctx)
 {
 	int r = 0;
+	uint64_t total = 0;
+	for (size_t i = 0; i < ctx->ntasks; i++)
+		total += ctx->tasks[i].zombie ? 0 : ctx->tasks[i].npages * 4096;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "copied");
+	progress_set_total(&ctx->progress, total, ctx->opts->pre_dump ? "tree running" : "tree frozen");
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++)
 		r = ctx->tasks[i].zombie ? 0 : mem_copy_pages(ctx, &ctx->tasks[i]);
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		mem_free_ranges(&ctx->tasks[i]);
+	if (r < 0)	/* the line's last state: the error, printed next, says what becomes of the tree */
+		progress_set_total(&ctx->progress, total, r == -ECANCELED ? "cancelled" : "failed");
 	progress_end(&ctx->progress);
 	return r;
 }
@@ -406,9 +414,8 @@ static int stage_pre_freeze(struct dump_ctx *ctx)
 		r = r < 0 ? r : r2;
 	}
 	if (r == 0) {
-		ctx->stats.has_frozen_us = 1;
-		ctx->stats.frozen_us = now_us() - ctx->t_frozen;
 		r = pstree_release(ctx, 1);
+		ctx->t_thawed = now_us();
 	}
 	return r;
 }
@@ -608,21 +615,24 @@ static int close_sinks(struct dump_ctx *ctx, int ok)
 	return r;
 }
 
+/* The caller's action at a stage of the dump (dump_opts.hook): non-zero fails the dump. */
+static int dump_hook(struct dump_ctx *ctx, const char *stage)
+{
+	const struct dump_opts *o = ctx->opts;
+	if (o->hook && o->hook(stage, o->pid, o->hook_arg) != 0)
+		return fe_msg(ctx->err, ECANCELED, "the %s action failed: the tree runs on, the image is dropped", stage);
+	return 0;
+}
+
 /*
- * Statistics, the tracking holder, the inventory last; then every sink must commit and the
- * image must read back. Only then may anything be killed.
+ * The tracking holder, the inventory last; then every sink must commit, the image must read
+ * back and the post-dump action must agree. Only then may anything be killed: past this, the
+ * dump cannot be undone. Its statistics are no part of it: they measure until the tree runs
+ * again or is killed (dump_leave_tree), so they are written after (stats_dump_report).
  */
 static int finish_image(struct dump_ctx *ctx)
 {
-	uint64_t frozen = ctx->stats.frozen_us;
-	stats_dump_finish(ctx);
-	if (ctx->opts->pre_dump)
-		ctx->stats.frozen_us = frozen;
-	int r = img_write_msg_to(ctx->sink, IMG_STATS_DUMP, 0, &ctx->stats.base, ctx->err);
-	if (r == 0 && fault_point("dump-after-stats"))
-		r = fe_msg(ctx->err, EIO, "fault injected after the statistics");
-	if (r == 0)
-		r = track_finish(ctx, 1);
+	int r = track_finish(ctx, 1);
 	if (r == 0)
 		r = dump_cancelled(ctx);
 	/* the last step before the inventory: it accepts connections, which cannot be undone */
@@ -644,9 +654,40 @@ static int finish_image(struct dump_ctx *ctx)
 	if (r == 0)
 		r = check_images(ctx);
 	pr_debug("image read back in %llu us\n", (unsigned long long)(now_us() - t0));
+	if (r == 0)
+		r = dump_hook(ctx, "post-dump");
 	if (r == 0 && fault_point("dump-before-kill"))
 		r = fe_msg(ctx->err, EIO, "fault injected before the tree is killed or released");
 	return r == 0 ? dump_cancelled(ctx) : r;	/* the last chance to say no */
+}
+
+/*
+ * Past the point of no return: the tree runs on (-R; a pre-dump's already does), stays stopped
+ * (--leave-stopped: a SIGSTOP queued while it is still frozen is the first thing it meets; a
+ * task that was stopped keeps its own stop), or is killed. The frozen time ends here, once.
+ * 0, or the first thread that could not be released.
+ */
+static int dump_leave_tree(struct dump_ctx *ctx)
+{
+	const struct dump_opts *o = ctx->opts;
+	if (o->pre_dump)
+		return 0;
+	if (!o->leave_running && !o->leave_stopped) {
+		ctx->t_thawed = now_us();
+		pstree_kill(ctx);
+		return 0;
+	}
+	for (size_t i = 0; o->leave_stopped && i < ctx->ntasks; i++)
+		if (!ctx->tasks[i].zombie && !ctx->tasks[i].stop_signal)
+			kill(ctx->tasks[i].pid, SIGSTOP);
+	int r = pstree_release(ctx, 1);
+	ctx->t_thawed = now_us();
+	/* A SIGCONT that arrived during the dump, sent again, ended that stop: stop it once more. */
+	for (size_t i = 0; o->leave_stopped && i < ctx->ntasks; i++)
+		for (int k = 0; k < ctx->tasks[i].inj.nstashed; k++)
+			if (ctx->tasks[i].inj.stashed[k] == SIGCONT)
+				kill(ctx->tasks[i].pid, SIGSTOP);
+	return r;
 }
 
 static const struct dump_stage dump_stages[] = {
@@ -671,7 +712,7 @@ static const struct dump_stage dump_stages[] = {
 
 int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 {
-	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .err = err };
+	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .err = err };
 	ferry__files__init(&ctx.files);
 	ferry__shm_image__init(&ctx.shm);
 	ferry__dump_stats__init(&ctx.stats);
@@ -691,23 +732,19 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		dump_abort(&ctx);
 	} else {
 		track_commit(&ctx);
-		if (o->leave_running || o->pre_dump)
-			r = pstree_release(&ctx, 1);
-		else
-			pstree_kill(&ctx);
-		if (!o->pre_dump)
-			ctx.stats.frozen_us = now_us() - ctx.t_frozen;
-		pr_info("dump of pid %d done\n", o->pid);
-		if (o->display_stats)
-			stats_dump_print(&ctx.stats);
-		if (o->stats_json)
-			stats_dump_json(&ctx.stats, o->stats_json);
+		r = dump_leave_tree(&ctx);
+		stats_dump_finish(&ctx);
+		pr_info("dump of pid %d done: frozen %.3f ms\n", o->pid, ctx.stats.frozen_us / 1000.0);
+		if (r == 0)
+			stats_dump_report(&ctx);
 	}
 	pstree_free(&ctx);
 	free(ctx.seen);
 	arena_free(&ctx.arena);
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
+	if (ctx.work_dirfd >= 0)
+		close(ctx.work_dirfd);
 	log_close_file();
 	fault_set_cancel(NULL);
 	return r;

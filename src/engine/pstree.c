@@ -42,6 +42,27 @@ static int refuse_vfork(struct dump_ctx *ctx, pid_t pid, pid_t tid)
 		      "calls exec or exits: it cannot be checkpointed now", pid, tid);
 }
 
+/* --timeout: the freeze must be over by ctx->freeze_deadline. */
+static int past_deadline(const struct dump_ctx *ctx)
+{
+	return ctx->freeze_deadline && now_us() >= ctx->freeze_deadline;
+}
+
+/* The freeze gave up at --timeout; the error says what it was waiting for, if it knows. */
+static int freeze_timed_out(struct dump_ctx *ctx)
+{
+	char why[sizeof(ctx->err->msg) - 64];
+	snprintf(why, sizeof(why), "%.900s", ctx->err->code ? ctx->err->msg : "");
+	return fe_msg(ctx->err, ETIMEDOUT, "freezing the tree took longer than --timeout %u s%s%s",
+		      ctx->opts->freeze_timeout, why[0] ? ": " : "", why);
+}
+
+/* Between two tasks of the freeze: its deadline, and the caller's cancel request. */
+static int freeze_check(struct dump_ctx *ctx)
+{
+	return past_deadline(ctx) ? freeze_timed_out(ctx) : dump_cancelled(ctx);
+}
+
 /*
  * A thread waiting in vfork() for a child that shares its memory cannot stop before that child
  * calls exec or exits, which it does on its own (children are seized after their parents; a
@@ -53,6 +74,10 @@ static int wait_vfork_done(struct dump_ctx *ctx, pid_t pid, pid_t tid)
 	while (task_in_vfork(pid, tid)) {
 		if (now_us() - start > VFORK_WAIT_US)
 			return refuse_vfork(ctx, pid, tid);
+		if (past_deadline(ctx)) {
+			refuse_vfork(ctx, pid, tid);
+			return freeze_timed_out(ctx);
+		}
 		usleep(nap);
 		if (nap < 20000)
 			nap *= 2;
@@ -84,9 +109,11 @@ static int seize_threads(struct dump_ctx *ctx, struct dtask *t)
 			th->tid = tid;
 			r = wait_vfork_done(ctx, t->pid, tid);
 			if (r == 0)
-				r = pt_seize(tid, tid == t->pid ? &t->stop_signal : NULL, ctx->err);
+				r = pt_seize(tid, tid == t->pid ? &t->stop_signal : NULL, ctx->freeze_deadline, ctx->err);
 			if (r == -ETIMEDOUT && task_in_vfork(t->pid, tid))	/* it called vfork() since */
 				r = refuse_vfork(ctx, t->pid, tid);
+			if (r < 0 && r != -ESRCH && past_deadline(ctx))
+				r = freeze_timed_out(ctx);
 			if (r == -ESRCH && tid != t->pid)
 				continue;	/* the thread exited meanwhile */
 			if (r < 0) {
@@ -230,6 +257,9 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, int parent)
 	for (size_t i = 0; i < ctx->ntasks; i++)
 		if (ctx->tasks[i].pid == pid)
 			return 0;
+	int r = freeze_check(ctx);
+	if (r < 0)
+		return r;
 	struct dtask *t = new_task(ctx, pid, parent);
 	if (!t)
 		return -ctx->err->code;
@@ -241,7 +271,7 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, int parent)
 		return fe_msg(ctx->err, ESRCH, "process %d", pid);
 	}
 	if (state != 'Z' && state != 'X') {
-		int r = check_tracer(ctx, pid);
+		r = check_tracer(ctx, pid);
 		if (r == 0)
 			r = check_shared_vm(ctx, pid, ppid);
 		if (r < 0)
@@ -260,7 +290,7 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, int parent)
 			return 0;
 		pr_debug("pid %d exited while being seized\n", pid);
 	}
-	int r = check_leader_gone(ctx, pid);
+	r = check_leader_gone(ctx, pid);
 	if (r < 0)
 		return r;
 	if (parent < 0)
@@ -319,6 +349,7 @@ int pstree_seize(struct dump_ctx *ctx)
 		return fe_set(ctx->err, errno, "process %d", root);
 	pt_reports_clear();
 	ctx->t_frozen = now_us();
+	ctx->freeze_deadline = ctx->opts->freeze_timeout ? ctx->t_frozen + ctx->opts->freeze_timeout * 1000000ULL : 0;
 	int r = add_task(ctx, root, -1);
 	/* A pass that finds nobody new after every task was seized: the tree is stable. */
 	for (int pass = 0; r == 0; pass++) {

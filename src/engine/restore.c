@@ -61,11 +61,13 @@ static int stage_open_dir(struct restore_ctx *ctx)
 	if (ctx->dirfd < 0)
 		return fe_wrap(ctx->err, ctx->dirfd, "image directory");
 	char path[4096];
+	int r;
 	const char *log = o->log_file ? o->log_file : "restore.log";
 	struct ferry_err le = { 0 };
-	snprintf(path, sizeof(path), "%s%s%s", log[0] == '/' ? "" : o->dir, log[0] == '/' ? "" : "/", log);
-	int r = log_open_file(path, &le);
-	if (r < 0)
+	if (o->work_dir && (ctx->work_dirfd = safe_dir_open(o->work_dir, 1, ctx->err)) < 0)
+		return fe_wrap(ctx->err, ctx->work_dirfd, "work directory");
+	record_path(path, sizeof(path), o->work_dir, o->dir, log);
+	if ((r = log_open_file(path, &le)) < 0)
 		pr_warn("no log file: %s\n", fe_str(&le, r));
 	pr_info("restoring from %s (ferry %s)\n", o->dir, FERRY_VERSION);
 	if ((r = img_src_open_fd(&ctx->src, ctx->dirfd, o->dir, ctx->err)) < 0)
@@ -297,10 +299,11 @@ static int stage_open_files(struct restore_ctx *ctx)
 }
 
 /*
- * The root is ferry's child, or, when ferry exits first (-d) and the root has a parent-death
- * signal, ferry's sibling (CLONE_PARENT): its parent is then the restorer's caller, as the
- * original's was its own caller, and the signal fires when that one dies, not when ferry exits.
- * A sibling is seized instead of asking to be traced (its parent would become the tracer).
+ * The root is ferry's child, or ferry's sibling (CLONE_PARENT): with --restore-sibling, and
+ * when ferry exits first (-d) and the root has a parent-death signal (unless the caller waits
+ * for the root). A sibling's parent is the restorer's caller, as the original's was its own
+ * caller, and its parent-death signal fires when that one dies, not when ferry exits. A sibling
+ * is seized instead of asking to be traced (its parent would become the tracer).
  */
 static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 {
@@ -309,7 +312,7 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 	int pdeath = t->core->has_pdeath_sig && t->core->pdeath_sig;
 	for (size_t i = 1; i < t->nthreads; i++)	/* a thread's own counts too */
 		pdeath |= t->threads[i].core->attrs && t->threads[i].core->attrs->pdeath_sig;
-	ctx->sibling = ctx->opts->detached && !ctx->opts->caller_waits && pdeath;
+	ctx->sibling = ctx->opts->restore_sibling || (ctx->opts->detached && !ctx->opts->caller_waits && pdeath);
 	if (ctx->sibling && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return fe_set(ctx->err, errno, "socketpair");
 	ctx->hold_fd = sv[1];
@@ -331,7 +334,7 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 	t->alive = 1;
 	if (ctx->sibling) {
 		char c;	/* it says it is set up; EOF if it died */
-		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, NULL, ctx->err) : -ECHILD;
+		r = read(sv[0], &c, 1) == 1 ? pt_seize(t->pid, NULL, 0, ctx->err) : -ECHILD;
 		close(sv[0]);
 	} else {
 		r = pt_wait_stop(t->pid, &st);
@@ -362,7 +365,12 @@ static int stage_root_memory(struct restore_ctx *ctx)
 {
 	struct rtask *t = &ctx->tasks[0];
 	int r;
+	uint64_t total = 0;
+	for (size_t k = 0; k < ctx->ntasks; k++)
+		for (size_t i = 0; !ctx->tasks[k].zombie && i < ctx->tasks[k].pagemap->n_entries; i++)
+			total += (uint64_t)ctx->tasks[k].pagemap->entries[i]->nr_pages * 4096;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
+	progress_set_total(&ctx->progress, total, "tree not running yet");
 	uint64_t t0 = now_us(), t1 = 0, t2 = 0;
 	/* Its threads start now: until here ferry forks (files, the root) with one thread only. */
 	if ((r = filler_start(&ctx->filler, ctx->opts->cancel, ctx->err)) < 0 || (r = mem_restore_prepare(ctx, t)) < 0 ||
@@ -397,6 +405,17 @@ static int stage_objects(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* The tree is complete and still stopped: the caller's post-restore and pre-resume actions. */
+static int stage_pre_resume(struct restore_ctx *ctx)
+{
+	const struct restore_opts *o = ctx->opts;
+	static const char *const stages[] = { "post-restore", "pre-resume" };
+	for (size_t i = 0; o->hook && i < ARRAY_SIZE(stages); i++)
+		if (o->hook(stages[i], ctx->tasks[0].pid, o->hook_arg) != 0)
+			return fe_msg(ctx->err, ECANCELED, "the %s action failed", stages[i]);
+	return 0;
+}
+
 /* Last injection, then registers, FPU state and masks; children and threads go before leaders. */
 static int stage_release(struct restore_ctx *ctx)
 {
@@ -416,6 +435,13 @@ static int stage_release(struct restore_ctx *ctx)
 	progress_end(&ctx->progress);
 	/* ferry's own ends go first: a restored reader must see EOF once the last writer is gone. */
 	files_close_all(ctx);
+	/*
+	 * --leave-stopped: a SIGSTOP queued while traced is the first thing each task meets; a task
+	 * the image says was stopped is already in its own stop (restore-stop.c) and stays in it.
+	 */
+	for (size_t k = 0; ctx->opts->leave_stopped && k < ctx->ntasks; k++)
+		if (!ctx->tasks[k].zombie && !ctx->tasks[k].pstree->stop_signal)
+			kill(ctx->tasks[k].pid, SIGSTOP);
 	struct restore_guard g;
 	if ((r = guard_start(ctx, &g)) < 0)
 		return r;
@@ -454,16 +480,20 @@ static void restore_abort(struct restore_ctx *ctx)
 	}
 }
 
+/* Relative names go into the work directory (as CRIU's); published whole, never through a link. */
 static void write_pidfile(struct restore_ctx *ctx)
 {
-	if (!ctx->opts->pidfile)
+	const struct restore_opts *o = ctx->opts;
+	if (!o->pidfile)
 		return;
-	char buf[32];
+	char path[4096], buf[32];
 	struct ferry_err e = { 0 };
+	record_path(path, sizeof(path), o->work_dir, o->dir, o->pidfile);
 	int n = snprintf(buf, sizeof(buf), "%d\n", ctx->tasks[0].pid);
-	int r = safe_write_path(ctx->opts->pidfile, buf, (size_t)n, 0644, &e);
+	int r = fault_point("restore-write-pidfile") ? fe_msg(&e, EIO, "fault injected")
+						       : safe_write_path(path, buf, (size_t)n, 0644, &e);
 	if (r < 0)
-		pr_warn("cannot write pidfile %s: %s\n", ctx->opts->pidfile, fe_str(&e, r));
+		pr_warn("cannot write pidfile %s: %s\n", path, fe_str(&e, r));
 }
 
 static void free_images(struct restore_ctx *ctx)
@@ -494,22 +524,20 @@ static void free_images(struct restore_ctx *ctx)
 	img_free((ProtobufCMessage *)ctx->inv);
 }
 
-/* Next to the image, as part of it: with its identity, and encrypted as it is. */
+/* Into the work directory (by default the image's), as part of the image (engine/stats.h). */
 static int write_stats(struct restore_ctx *ctx, struct ferry_err *err)
 {
-	struct img_sink local, *s = &local;
-	img_sink_local(&local, ctx->dirfd);
-	memcpy(local.ident, ctx->src.ident.id, IMG_ID_LEN);
 	struct transform_opts to = { .key_file = ctx->opts->key_file };
-	int r = to.key_file ? transform_sink_wrap(&local, &to, &s, err) : 0;
-	if (r == 0)
-		r = img_write_msg_to(s, IMG_STATS_RESTORE, 0, &ctx->stats.base, err);
-	if (s != &local)
-		s->ops->close(s, r == 0, err);
-	return r;
+	return stats_write_img(ctx->work_dirfd >= 0 ? ctx->work_dirfd : ctx->dirfd, &ctx->src.ident,
+			       to.key_file ? &to : NULL, IMG_STATS_RESTORE, &ctx->stats.base, err);
 }
 
-static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
+/*
+ * The record of a restore whose tree runs: 0 (written, or a warning says why not), or
+ * -ECANCELED when a cancel request came past the release: no record then, for it would show
+ * a run that was asked to stop as one that simply completed.
+ */
+static int finish_stats(struct restore_ctx *ctx, uint64_t t0)
 {
 	Ferry__RestoreStats *s = &ctx->stats;
 	s->has_total_us = s->has_memrestore_us = s->has_pages_restored = s->has_tasks = s->has_threads = 1;
@@ -520,14 +548,23 @@ static void finish_stats(struct restore_ctx *ctx, uint64_t t0)
 		s->threads += ctx->tasks[k].nthreads;
 	}
 	struct ferry_err e2 = { 0 };
-	if (write_stats(ctx, &e2) < 0)
-		pr_warn("stats-restore.img not saved: %s\n", e2.msg);
+	int r = fault_point("restore-write-stats") ? fe_msg(&e2, EIO, "fault injected") : 0;
+	if (r == 0 && ctx->opts->cancel && *ctx->opts->cancel) {
+		pr_warn("cancelled too late: the tree runs (pid %d); no statistics written\n", ctx->tasks[0].pid);
+		return -ECANCELED;
+	}
+	if (r == 0)
+		r = write_stats(ctx, &e2);
+	if (r < 0)
+		pr_warn("stats-restore.img not written: %s\n", fe_str(&e2, r));
+	return 0;
 }
 
 int restore_check_image(struct img_src *src, struct ferry_err *err)
 {
 	struct restore_opts o = { .dir = src->dir };
-	struct restore_ctx ctx = { .opts = &o, .dirfd = -1, .src = *src, .tty_fd = -1, .err = err, .pages_checked = 1 };
+	struct restore_ctx ctx = { .opts = &o, .dirfd = -1, .work_dirfd = -1, .src = *src, .tty_fd = -1, .err = err,
+				   .pages_checked = 1 };
 	int r = stage_read_images(&ctx);
 	if (r == 0)
 		r = stage_verify_pages(&ctx);
@@ -537,7 +574,8 @@ int restore_check_image(struct img_src *src, struct ferry_err *err)
 
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err)
 {
-	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .src = { .dirfd = -1 }, .tty_fd = -1, .err = err };
+	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .src = { .dirfd = -1 }, .tty_fd = -1,
+				   .err = err };
 	static const struct { const char *name; int (*fn)(struct restore_ctx *); } stages[] = {
 		{ "open-dir", stage_open_dir },
 		{ "read-images", stage_read_images },
@@ -551,6 +589,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "sessions", restore_tree_sessions },
 		{ "stops", restore_tree_stops },
 		{ "objects", stage_objects },
+		{ "pre-resume", stage_pre_resume },
 		{ "release", stage_release },
 	};
 	ferry__restore_stats__init(&ctx.stats);
@@ -577,20 +616,22 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		shm_restore_finish(&ctx, 1);
 	} else {
 		shm_restore_finish(&ctx, 0);
-		finish_stats(&ctx, t0);
-		pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
+		/* The tree runs: its pid first; then a cancel that came during the release may end us. */
 		write_pidfile(&ctx);
 		if (o->released)
 			o->released(o->released_arg);
-		if (o->display_stats)
-			stats_restore_print(&ctx.stats);
-		if (o->stats_json)
-			stats_restore_json(&ctx.stats, o->stats_json);
+		if (finish_stats(&ctx, t0) == 0) {
+			pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
+			if (o->display_stats)
+				stats_restore_print(&ctx.stats);
+			if (o->stats_json)
+				stats_json_write(&ctx.stats.base, "restore", o->stats_json);
+		}
 		log_close_file();
 		pid_t root = ctx.tasks[0].pid;
 		free_images(&ctx);
 		ctx.ntasks = 0;
-		if (!o->detached) {
+		if (!o->detached && wstatus) {
 			int st = 0;
 			while (waitpid(root, &st, __WALL) < 0 && errno == EINTR)
 				;
@@ -602,6 +643,8 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	img_src_close(&ctx.src);
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);
+	if (ctx.work_dirfd >= 0)
+		close(ctx.work_dirfd);
 	log_close_file();
 	fault_set_cancel(NULL);
 	return r;

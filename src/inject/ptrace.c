@@ -23,6 +23,7 @@
 #define LOG_PREFIX "ptrace: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/util.h"
 #include "inject/ptrace.h"
 
 #ifndef PTRACE_PEEKSIGINFO_SHARED
@@ -153,29 +154,30 @@ static void wchan(pid_t tid, char *buf, size_t len)
 
 /*
  * The first stop after PTRACE_INTERRUPT. Usually immediate; a thread in an uninterruptible wait
- * stops when the wait ends (a vfork parent: when its child calls exec or exits), given 10 s.
+ * stops when the wait ends (a vfork parent: when its child calls exec or exits), given 10 s, or
+ * until deadline (a now_us() time, 0 for none) if that comes first.
  */
-static int wait_first_stop(pid_t tid, int *status, struct ferry_err *err)
+static int wait_first_stop(pid_t tid, int *status, uint64_t deadline, struct ferry_err *err)
 {
-	const uint64_t limit_us = 10 * 1000000ULL;
-	uint64_t waited = 0, nap = 20;
+	uint64_t limit = now_us() + 10 * 1000000ULL, nap = 20;
+	if (deadline && deadline < limit)
+		limit = deadline;
 	for (;;) {
 		int r = wait_report(tid, status, 1);
 		if (r != -EAGAIN)
 			return r < 0 ? fe_set(err, r, "wait for thread %d to stop", tid) : 0;
 		char wc[64];
 		wchan(tid, wc, sizeof(wc));
-		if (waited > limit_us)
+		if (now_us() > limit)
 			return fe_msg(err, ETIMEDOUT, "thread %d does not stop (it waits in %s)", tid, wc[0] ? wc : "the kernel");
 		struct timespec ts = { 0, (long)nap * 1000 };
 		nanosleep(&ts, NULL);
-		waited += nap;
 		if (nap < 2000)
 			nap *= 2;
 	}
 }
 
-int pt_seize(pid_t tid, int *stopsig, struct ferry_err *err)
+int pt_seize(pid_t tid, int *stopsig, uint64_t deadline, struct ferry_err *err)
 {
 	forget(tid);	/* a report kept for an earlier thread with this number */
 	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_SUSPEND_SECCOMP) < 0 &&
@@ -185,7 +187,7 @@ int pt_seize(pid_t tid, int *stopsig, struct ferry_err *err)
 		return fe_set(err, errno, "interrupt thread %d", tid);
 	for (;;) {
 		int st;
-		int r = wait_first_stop(tid, &st, err);
+		int r = wait_first_stop(tid, &st, deadline, err);
 		if (r < 0)
 			return r;
 		/* Seized, a group-stopped thread reports its stop signal; an interrupted one SIGTRAP. */
@@ -225,7 +227,7 @@ int pt_release(pid_t tid, const struct user_regs_struct *regs, uint64_t sigmask)
 		if (pt_thread_gone(tid))
 			return 0;
 		int st;
-		if (r != -ESRCH || ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 || wait_first_stop(tid, &st, NULL) < 0)
+		if (r != -ESRCH || ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 || wait_first_stop(tid, &st, 0, NULL) < 0)
 			break;
 	}
 	return pt_thread_gone(tid) ? 0 : r;

@@ -26,9 +26,11 @@ struct ptrace_sud_conf {
 /*
  * Seizes tid and brings it to a PTRACE_EVENT_STOP (PTRACE_SEIZE + PTRACE_INTERRUPT): a stop the
  * thread leaves cleanly if the tracer dies. *stopsig (may be NULL) gets the signal of the group
- * stop the thread was in (SIGSTOP, SIGTSTP…), 0 if it was running.
+ * stop the thread was in (SIGSTOP, SIGTSTP…), 0 if it was running. A thread that does not stop
+ * within 10 s, or by deadline (a now_us() time; 0: none), is -ETIMEDOUT: the kernel lets it go
+ * when ferry exits.
  */
-int pt_seize(pid_t tid, int *stopsig, struct ferry_err *err);
+int pt_seize(pid_t tid, int *stopsig, uint64_t deadline, struct ferry_err *err);
 /*
  * Waits until tid reports a stop; returns the raw wait status in *status. -ESRCH if it died, or
  * if its process is gone. Reports of other tracees met meanwhile are kept for their own waits.

@@ -224,6 +224,8 @@ static int flush_batch(struct dump_ctx *ctx, struct dtask *t, int memfd, struct 
 		off += len;
 	}
 	int r = pages_write(ps, b->store_idx, b->buf, b->pages, ctx->err);
+	if (r == 0 && fault_point("dump-pages-batch"))
+		r = fe_msg(ctx->err, EIO, "fault injected after a batch of pages");
 	if (r == 0)
 		r = dump_cancelled(ctx);	/* a long copy honours a cancel request batch by batch */
 	progress_add(&ctx->progress, b->pages * 4096);
@@ -846,6 +848,7 @@ int pages_restore_fill_chain(struct restore_ctx *ctx, struct rtask *t)
 		if (r == 0 && (uint64_t)ret != bytes)
 			r = fe_msg(ctx->err, EIO, "pid %d: short read from a parent image", t->pid);
 		ctx->stats.pages_restored += bytes / 4096;
+		progress_add(&ctx->progress, bytes);
 	}
 	if (remote >= 0)
 		RINJ(ctx, inj, &ret, "close", SYS_close, remote);

@@ -500,6 +500,8 @@ int page_server_run(const struct remote_opts *o, const char *dir, int forever, s
 		r = tcp_listen(&ro, &lfd, err);
 	if (r == 0) {
 		say_listening(&sv, lfd, &ro);
+		if (ro.listening)
+			ro.listening(ro.listening_arg);
 		r = serve(&sv, lfd, sigfd, forever, err);
 		close(lfd);
 	}

@@ -19,6 +19,8 @@ struct remote_opts {
 	const char *tls_ca;		/* TLS: the CA that signs the peer's certificate */
 	int progress;			/* show a progress bar on a terminal */
 	int insecure;			/* page server: serve clients that prove nothing (no token, no client certificate) */
+	void (*listening)(void *arg);	/* page_server_run: called once it listens (pidfile, status) */
+	void *listening_arg;
 };
 
 /* A --port value: digits only, 0-65535 (0: page server, any free port). 0 or -EINVAL with err saying why. */

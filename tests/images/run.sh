@@ -383,7 +383,8 @@ big_image() {
 # ---------------------------------------------------------------- durability
 
 # Every image file is fsync'ed, then the directory, before inventory.img gets its name; then the
-# directory again.
+# directory again. stats-dump.img comes after: it is written once the tree is killed (the frozen
+# time ends there), and durably too.
 durable() {
 	local n=durable d=$OUT/durable nfiles
 	selected $n || return 0
@@ -394,7 +395,7 @@ durable() {
 		"$FERRY" dump -t "$TPID" -D "$d/img" </dev/null >"$d/dump.err" 2>&1 ||
 		{ fail $n "the dump under strace failed" "$d/dump.err"; kill_test; return; }
 	kill_test
-	nfiles=$(ls "$d/img" | grep -c '\.img$')
+	nfiles=$(ls "$d/img" | grep '\.img$' | grep -vc '^stats-dump\.img$')
 	if ! python3 - "$d/trace" "$nfiles" >"$d/check.out" 2>&1 <<'EOF'
 import re, sys
 lines = open(sys.argv[1]).read().splitlines()
@@ -406,6 +407,9 @@ after = [l for l in lines[inv[0]:] if re.search(r'\bfsync\(\d+\)\s+= 0', l)]
 # each file but the inventory, the directory, the inventory itself
 assert len(before) >= nfiles + 1, "only %d fsyncs before the inventory for %d files" % (len(before), nfiles)
 assert after, "no fsync of the directory after the inventory got its name"
+stats = [i for i, l in enumerate(lines) if re.search(r'rename\w*\(.*"stats-dump\.img"', l)]
+assert len(stats) == 1 and stats[0] > inv[0], "stats-dump.img not named once, after the inventory"
+assert any(re.search(r'\bfsync\(\d+\)\s+= 0', l) for l in lines[stats[0]:]), "stats-dump.img not durable"
 print("ok", len(before), "fsyncs before,", len(after), "after")
 EOF
 	then

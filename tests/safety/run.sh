@@ -11,8 +11,8 @@
 #  - stopped targets stay stopped; a traced one is refused by name; forking loops freeze whole.
 # After each run the workload (tests/safety/workload.c, a tree of multi-threaded processes)
 # checks its own memory, maps, descriptors, signal masks and pending signals, and that none of
-# its threads is stopped or traced; a failed run leaves no inventory and no temporary file; a
-# failed restore leaves no process.
+# its threads is stopped or traced; a failed run leaves no inventory and no temporary file (past
+# the point of no return: a whole image without statistics); a failed restore leaves no process.
 #   tests/safety/run.sh BUILD_DIR [FILTER]   prints PASS/FAIL/SKIP lines (the runner counts them)
 set -u
 BUILD=$(cd "${1:?usage: run.sh BUILD_DIR [FILTER]}" && pwd)
@@ -321,7 +321,29 @@ trace_points() {
 	return 0
 }
 
-# walk OP: for every point: the point fails; ferry is killed there. The workload is untouched.
+# Points past a dump's point of no return: the image is whole, read back, and the tree was
+# killed (dump) or runs on. Failing there is a warning (exit 0); killing ferry there leaves the
+# same image. Neither leaves a statistics record of a run that did not end as asked.
+LATE_POINTS=" dump-write-stats "
+late_point() { [[ "$LATE_POINTS" == *" $1 "* ]]; }
+
+# late_ok OP IMG: a whole image (verified when its pages are here, not on a page server), no
+# stats-dump.img; the workload killed (dump, then started again) or intact
+late_ok() {
+	[ -e "$2/inventory.img" ] || { WHY="no inventory.img past the point of no return"; return 1; }
+	if [ -e "$2/pages-${PIDS[0]}.img" ]; then
+		"$F" image verify "$2" >/dev/null 2>"$2.verify" || { WHY="the image does not verify: $(tail -n 1 "$2.verify")"; return 1; }
+	fi
+	[ ! -e "$2/stats-dump.img" ] || { WHY="stats-dump.img written although its record could not be or ferry was stopped"; return 1; }
+	if [ "$1" = dump ]; then
+		nothing_alive && wl_start "$1" $OP_WL
+	else
+		wl_check
+	fi
+}
+
+# walk OP: for every point: the point fails; ferry is killed there. The workload is untouched
+# (past the point of no return: see late_ok).
 walk() {
 	local op=$1 n=0 k=0 how point img ok=1 hows=(KILL TERM INT HUP worker-KILL)
 	selected "$op" || return 0
@@ -336,7 +358,13 @@ walk() {
 		FENV=(FERRY_FAULT="$point")
 		ferry_bg "$WD/err-$n" "${ARGS[@]}"
 		ferry_done "$FPID" 60
-		if [ "$RC" = 0 ] || [ "$RC" = timeout ]; then
+		if late_point "$point"; then
+			if [ "$RC" != 0 ] || ! grep -q "stats-dump.img not written" "$WD/err-$n"; then
+				fail "$op/fault($point)" "exit $RC, no warning: $(tail -n 2 "$WD/err-$n" | tr '\n' ' ')"; ok=0
+			elif ! late_ok "$op" "$img"; then
+				fail "$op/fault($point)" "$WHY"; ok=0
+			fi
+		elif [ "$RC" = 0 ] || [ "$RC" = timeout ]; then
 			fail "$op/fault($point)" "ferry exited with $RC"; ok=0
 		elif ! no_leftovers "$img" || ! wl_check; then
 			fail "$op/fault($point)" "$WHY"; ok=0
@@ -351,6 +379,8 @@ walk() {
 		if ! wait_stall "$WD/err-$n-k"; then
 			ferry_done "$FPID" 30
 			fail "$op/kill($point)" "$WHY"; ok=0
+		elif late_point "$point"; then
+			kill_at "$how" && late_ok "$op" "$img" || { fail "$op/kill($point,$how)" "$WHY (see ${WD#"$ROOT"/}/err-$n-k)"; ok=0; }
 		elif ! kill_at "$how" || ! no_leftovers "$img" "$( [ "$how" = worker-KILL ] && echo complete-ok)" || ! wl_check; then
 			fail "$op/kill($point,$how)" "$WHY (see ${WD#"$ROOT"/}/err-$n-k)"; ok=0
 		fi
@@ -481,7 +511,7 @@ rkill_check() {
 }
 
 restore_walk() {
-	local n=0 k=0 point how ok=1 img hows=(KILL TERM INT HUP)
+	local n=0 k=0 point how ok=1 img late hows=(KILL TERM INT HUP)
 	selected "restore" || return 0
 	wl_start restore tree || { fail "restore/walk" "$WHY"; return; }
 	img=$WD/img
@@ -489,7 +519,7 @@ restore_walk() {
 	nothing_alive || { fail "restore/walk" "$WHY"; return; }
 	FENV=(FERRY_FAULT_TRACE="$OUT/restore.points")
 	rm -f "$OUT/restore.points"
-	restore_bg "$WD/trace.err" -D "$img" -d -v4 -o restore.log
+	restore_bg "$WD/trace.err" -D "$img" -d -v4 -o restore.log --pidfile "$WD/pid"
 	ferry_done "$FPID" 60
 	FENV=()
 	[ "$RC" = 0 ] && wl_restored && wl_check loose || { fail "restore/walk" "the traced restore failed ($RC): ${WHY:-} $(tail -n 2 "$WD/trace.err")"; return; }
@@ -499,12 +529,19 @@ restore_walk() {
 	RELEASED=0
 	for point in "${POINTS[@]}"; do
 		FENV=(FERRY_FAULT="$point")
-		restore_bg "$WD/err-$n" -D "$img" -d -v4 -o restore.log
+		restore_bg "$WD/err-$n" -D "$img" -d -v4 -o restore.log --pidfile "$WD/pid"
 		ferry_done "$FPID" 60
-		if [ "$point" = image-write ] && [ "$RC" = 0 ]; then
-			# the only file a restore writes is its statistics, after the release: a warning
-			grep -q "stats-restore.img" "$WD/err-$n" && wl_restored && wl_check loose ||
-				{ fail "restore/fault($point)" "no warning, or the tree is not whole: ${WHY:-}"; ok=0; break; }
+		# past the release the tree runs: what fails there (the files a restore writes, its
+		# statistics and pidfile, the post-resume action) is a warning
+		case $point in
+		image-write | restore-write-stats) late="stats-restore.img not written" ;;
+		restore-write-pidfile) late="cannot write pidfile" ;;
+		action-post-resume) late="the tree runs on" ;;
+		*) late= ;;
+		esac
+		if [ -n "$late" ]; then
+			[ "$RC" = 0 ] && grep -q "$late" "$WD/err-$n" && wl_restored && wl_check loose ||
+				{ fail "restore/fault($point)" "exit $RC, no warning '$late', or the tree is not whole: ${WHY:-}"; ok=0; break; }
 			wl_stop
 		elif [ "$RC" = 0 ] || [ "$RC" = timeout ]; then
 			fail "restore/fault($point)" "ferry restore exited with $RC"; ok=0; break
@@ -513,7 +550,7 @@ restore_walk() {
 		how=${hows[$((k++ % ${#hows[@]}))]}
 		FENV=(FERRY_STALL="$point")
 		STALLED=
-		restore_bg "$WD/err-$n-k" -D "$img" -d -v4 -o restore.log
+		restore_bg "$WD/err-$n-k" -D "$img" -d -v4 -o restore.log --pidfile "$WD/pid"
 		if ! wait_stall "$WD/err-$n-k"; then
 			ferry_done "$FPID" 30; fail "restore/kill($point)" "$WHY"; ok=0; break
 		fi

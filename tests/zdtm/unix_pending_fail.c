@@ -188,7 +188,7 @@ static void check_self(void)
 int main(void)
 {
 	static const char *const before[] = { "dump-after-objects", "dump-after-pages", "pages-enospc",
-					      "image-write", "dump-after-write-images", "dump-after-stats" };
+					      "image-write", "dump-after-write-images" };
 	static const char *const after[] = { "dump-pending-accepted", "dump-before-inventory" };
 	int d[2], u[2], st;
 	zdtm_init("unix_pending_fail");

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* --action-script (action.h). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "cli/action.h"
+#include "common/error.h"
+
+static int run_one(const char *script, const char *stage, const char *dir, pid_t root)
+{
+	char pid[16], abs[PATH_MAX];
+	snprintf(pid, sizeof(pid), "%d", (int)root);
+	if (!realpath(dir, abs))
+		snprintf(abs, sizeof(abs), "%s", dir);
+	fflush(NULL);
+	pid_t child = fork();
+	if (child < 0)
+		return -errno;
+	if (child == 0) {
+		setenv("CRTOOLS_SCRIPT_ACTION", stage, 1);
+		setenv("CRTOOLS_IMAGE_DIR", abs, 1);
+		if (root > 0)
+			setenv("CRTOOLS_INIT_PID", pid, 1);
+		execl(script, script, (char *)NULL);
+		fprintf(stderr, "Error: --action-script %s: %s\n", script, strerror(errno));
+		_exit(127);
+	}
+	int st;
+	while (waitpid(child, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return st;
+}
+
+int action_run(const struct cli_args *a, const char *stage, pid_t root)
+{
+	const char *dir = a->cmd->bit == C_RESTORE ? a->restore.dir : a->dump.dir;
+	if (fault_stage("action", stage)) {	/* FERRY_FAULT=action-<stage>: as a script that fails */
+		fprintf(stderr, "Error: --action-script (%s): fault injected\n", stage);
+		return -1;
+	}
+	for (size_t i = 0; i < a->nscripts; i++) {
+		int st = run_one(a->scripts[i], stage, dir, root);
+		if (st == 0)
+			continue;
+		if (st < 0)
+			fprintf(stderr, "Error: --action-script %s (%s): %s\n", a->scripts[i], stage, strerror(-st));
+		else if (WIFEXITED(st))
+			fprintf(stderr, "Error: --action-script %s (%s) exited with %d\n", a->scripts[i], stage,
+				WEXITSTATUS(st));
+		else
+			fprintf(stderr, "Error: --action-script %s (%s) was killed by signal %d\n", a->scripts[i], stage,
+				WTERMSIG(st));
+		return -1;
+	}
+	return 0;
+}
+
+int action_hook(const char *stage, pid_t root, void *arg)
+{
+	return action_run(arg, stage, root);
+}
