@@ -58,26 +58,35 @@ static int scan_knows_guards(int pmfd)
 	return known;
 }
 
-/* Guard regions of a VMA with no pages of its own (a shared file mapping, say): PAGE_IS_GUARD. */
-static int scan_guards(int pmfd, const Ferry__Vma *v, struct range_list *guards)
+/*
+ * The regions of [s, e) in the task behind pmfd (its /proc/PID/pagemap) whose pages have any of
+ * the PAGE_IS_* categories anyof (0: no such test) and all of all, in order, added to out.
+ */
+static int scan_regions(int pmfd, uint64_t s, uint64_t e, uint64_t anyof, uint64_t all, struct range_list *out)
 {
-	struct page_region vec[64];
+	struct page_region vec[256];
 	struct pm_scan_arg a = {
-		.size = sizeof(a), .start = v->start, .end = v->end, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
-		.category_mask = PAGE_IS_GUARD, .return_mask = PAGE_IS_GUARD,
+		.size = sizeof(a), .start = s, .end = e, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
+		.category_anyof_mask = anyof, .category_mask = all, .return_mask = anyof | all,
 	};
-	while (a.start < v->end) {
+	while (a.start < e) {
 		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return -errno;
 		for (long i = 0; i < n; i++)
-			if (range_add(guards, vec[i].start, vec[i].end) < 0)
+			if (range_add(out, vec[i].start, vec[i].end) < 0)
 				return -ENOMEM;
 		if (a.walk_end <= a.start)
 			break;
 		a.start = a.walk_end;
 	}
 	return 0;
+}
+
+/* Guard regions of a VMA with no pages of its own (a shared file mapping, say): PAGE_IS_GUARD. */
+static int scan_guards(int pmfd, const Ferry__Vma *v, struct range_list *guards)
+{
+	return scan_regions(pmfd, v->start, v->end, 0, PAGE_IS_GUARD, guards);
 }
 
 /* Adds [s, e) without the pages that are pte markers; guard regions go to guards. */
@@ -708,28 +717,6 @@ static const Ferry__PagemapEntry *next_inherited(const Ferry__Pagemap *pm, size_
 	return *b < pm->n_inherited ? pm->inherited[*b] : NULL;
 }
 
-/* The pages of [s, e) present or swapped in the task behind pmfd (its /proc/PID/pagemap), in order. */
-static int present_regions(int pmfd, uint64_t s, uint64_t e, struct range_list *out)
-{
-	struct page_region vec[256];
-	struct pm_scan_arg a = {
-		.size = sizeof(a), .start = s, .end = e, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
-		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED, .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-	};
-	while (a.start < e) {
-		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
-		if (n < 0)
-			return -errno;
-		for (long i = 0; i < n; i++)
-			if (range_add(out, vec[i].start, vec[i].end) < 0)
-				return -ENOMEM;
-		if (a.walk_end <= a.start)
-			break;
-		a.start = a.walk_end;
-	}
-	return 0;
-}
-
 /* Narrows [*s, *e) to the span of the present regions in it (cursor *k); 0 if there are none. */
 static int clip_to_present(const struct range_list *l, size_t *k, uint64_t *s, uint64_t *e)
 {
@@ -765,7 +752,8 @@ int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int 
 		size_t k = 0;
 		if (!kept[i] || !is_private(v))
 			continue;
-		int exact = pmfd >= 0 && present_regions(pmfd, v->start, v->end, &present) == 0;
+		int exact = pmfd >= 0 &&	/* the pages the fork brought (present or swapped) */
+			    scan_regions(pmfd, v->start, v->end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 0, &present) == 0;
 		for (uint64_t addr = v->start; r == 0 && addr < v->end;) {
 			const Ferry__PagemapEntry *e = next_inherited(pm, &b, addr);
 			uint64_t gap_end = e && e->vaddr < v->end ? e->vaddr : v->end, ds = addr, de = gap_end;
