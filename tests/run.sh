@@ -43,20 +43,20 @@ OUT=$ROOT/tests/out
 TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run through a pre-dump chain (pre-dump --track-mem, then dump --prev-images-dir)
-P_TESTS="anon_mem maps tree shm vma_flags shmem_objects aio memfd_maps map_modes mlockall hugetlb memfd_secret sysv_pieces"
+P_TESTS="anon_mem maps tree shm vma_flags shmem_objects aio memfd_maps map_modes mlockall hugetlb memfd_secret sysv_pieces vma_lock_guard_seal"
 # zdtm tests that also run the -R (leave running, dump twice) variant
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon stopped"
 R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
 R_TESTS+=" sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_scm unix_scm_kinds sock_fown unix_shutdown sock_netlink sock_packet inet_tcp_repair"
 R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
-R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
+R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces vma_lock_guard_seal"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
 R_TESTS+=" tree_shapes"
 D_TESTS+=" tree_shapes"
 # zdtm tests also restored with the page filler writing through /proc/PID/mem (no process_vm_writev
 # nor userfaultfd): FERRY_FAULT=fill-proc-mem
-FILL_TESTS="tree_shapes anon_mem"
+FILL_TESTS="tree_shapes anon_mem vma_lock_guard_seal"
 
 NPASS=0
 NFAIL=0
