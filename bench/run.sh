@@ -16,6 +16,9 @@
 #   BENCH_JSON=FILE  where to write the results as JSON (default BUILD_DIR/bench-results.json)
 #   BENCH_TMPFS_SIZE tmpfs size (default 6g)
 #   BENCH_TREE=0     do not run the process-tree benchmark (bench/tree.sh) at the end
+#   BENCH_APPS=0     do not run the JVM and node restores (bench/apps.sh) at the end
+#   BENCH_BASELINE=DIR another build (of main, say): every restore is also timed with its ferry, on
+#                    the same image, alternating (before/after figures; bench/lib.sh)
 #
 # Needs root (mount, and ferry itself). Exit status: 0 when every dump and restore succeeded and
 # every restored memhog found its memory intact; 1 otherwise.
@@ -29,6 +32,9 @@ shift
 FERRY=$BUILD/src/ferry
 MEMHOG=$BUILD/bench/memhog
 MEMBW=$BUILD/bench/membw
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_ferrys "$FERRY"
 for b in "$FERRY" "$MEMHOG" "$MEMBW"; do
 	[ -x "$b" ] || die "missing $b (build first: make)"
 done
@@ -157,11 +163,7 @@ one_run() {   # size run
 	} 2>/dev/null
 	dump_us=$((t1 - t0))
 	if [ $rc -ne 0 ]; then
-		echo "bench: [$size MiB run $run] ferry dump failed (# shared memory through a tracked chain (bench/shmtree.sh: 256 MiB, 8 children); BENCH_SHM=0 skips it
-if [ "${BENCH_SHM:-1}" != 0 ]; then
-	"$(dirname "${BASH_SOURCE[0]}")/shmtree.sh" "$BUILD" || rc=1
-fi
-exit $rc): $(head -c 2000 "$WORK/dump.err")" >&2
+		echo "bench: [$size MiB run $run] ferry dump failed (exit $rc): $(head -c 2000 "$WORK/dump.err")" >&2
 		keep_logs "$size" "$run" "$img"
 		kill -KILL "$pid" 2>/dev/null; { wait "$pid"; } 2>/dev/null
 		return 1
@@ -176,41 +178,49 @@ exit $rc): $(head -c 2000 "$WORK/dump.err")" >&2
 	"$FERRY" show "$img/stats-dump.img" >"$RES/stats-dump-$size-$run.json" 2>"$WORK/show.err" ||
 		echo "bench: [$size MiB run $run] ferry show stats-dump.img failed: $(head -c 500 "$WORK/show.err")" >&2
 
+	DUMP_FIELDS="dump_us=$dump_us rss_kb=$rss_kb img_kb=$img_kb $(stage_times "$img/dump.log" | sed 's/stage:/dstage:/g')"
+	local ftag ok=0
+	for ftag in $(ferry_order "$run"); do
+		restore_one "$size" "$run" "$ftag" "$pid" || ok=1
+	done
+	CUR_PID=
+	rm -rf "$img" "$ready" "$ready.result"
+	return $ok
+}
+
+# restore_one SIZE RUN FTAG PID: restores the image with ferry FTAG (bench/lib.sh), checks that PID
+# runs memhog again and, on SIGTERM, finds its memory intact; waits until PID is free again.
+restore_one() {
+	local size=$1 run=$2 ftag=$3 pid=$4 img=$MNT/img ready=$MNT/ready-$1-$2 rc restore_us rss2_kb check
+	rm -f "$ready.result"
 	# --- restore, detached: returns once the process runs
-	t0=$(now_us)
-	"$FERRY" restore -D "$img" -d >"$WORK/restore.err" 2>&1
+	timed_restore "$ftag" "$img"
 	rc=$?
-	t1=$(now_us)
-	restore_us=$((t1 - t0))
+	restore_us=$RESTORE_US
 	if [ $rc -ne 0 ]; then
-		echo "bench: [$size MiB run $run] ferry restore failed (# shared memory through a tracked chain (bench/shmtree.sh: 256 MiB, 8 children); BENCH_SHM=0 skips it
-if [ "${BENCH_SHM:-1}" != 0 ]; then
-	"$(dirname "${BASH_SOURCE[0]}")/shmtree.sh" "$BUILD" || rc=1
-fi
-exit $rc): $(head -c 2000 "$WORK/restore.err")" >&2
+		echo "bench: [$size MiB run $run, $ftag] ferry restore failed (exit $rc): $(head -c 2000 "$WORK/restore.err")" >&2
 		keep_logs "$size" "$run" "$img"
 		return 1
 	fi
-	"$FERRY" show "$img/stats-restore.img" >"$RES/stats-restore-$size-$run.json" 2>"$WORK/show.err" ||
+	"$FERRY" show "$img/stats-restore.img" >"$RES/stats-restore-$size-$run-$ftag.json" 2>"$WORK/show.err" ||
 		echo "bench: [$size MiB run $run] ferry show stats-restore.img failed: $(head -c 500 "$WORK/show.err")" >&2
 
 	if gone "$pid"; then
-		echo "bench: [$size MiB run $run] no process $pid after restore -d" >&2
+		echo "bench: [$size MiB run $run, $ftag] no process $pid after restore -d" >&2
 		keep_logs "$size" "$run" "$img"
 		return 1
 	fi
 	if [ "$(readlink "/proc/$pid/exe")" != "$(readlink -f "$MEMHOG")" ]; then
-		echo "bench: [$size MiB run $run] process $pid after restore is $(readlink "/proc/$pid/exe"), not memhog" >&2
+		echo "bench: [$size MiB run $run, $ftag] process $pid after restore is $(readlink "/proc/$pid/exe"), not memhog" >&2
 		keep_logs "$size" "$run" "$img"
 		return 1
 	fi
-	local rss2_kb
 	rss2_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
 
 	# --- the restored memhog checks its memory on SIGTERM and writes READY.result
 	kill -TERM "$pid"
 	if ! wait_for $((60 + size / 16)) gone "$pid"; then
-		echo "bench: [$size MiB run $run] restored memhog $pid did not exit after SIGTERM" >&2
+		echo "bench: [$size MiB run $run, $ftag] restored memhog $pid did not exit after SIGTERM" >&2
 		kill -KILL "$pid" 2>/dev/null
 		check="TIMEOUT"
 	elif [ -f "$ready.result" ]; then
@@ -218,16 +228,17 @@ exit $rc): $(head -c 2000 "$WORK/restore.err")" >&2
 	else
 		check="NO-RESULT"
 	fi
-	CUR_PID=
 	case $check in
 	OK*) ;;
 	*)
-		echo "bench: [$size MiB run $run] memory check of the restored process: $check" >&2
+		echo "bench: [$size MiB run $run, $ftag] memory check of the restored process: $check" >&2
 		keep_logs "$size" "$run" "$img"
 		;;
 	esac
-	echo "size=$size run=$run dump_us=$dump_us restore_us=$restore_us rss_kb=$rss_kb rss_restored_kb=$rss2_kb img_kb=$img_kb check=${check// /_}" >>"$RES/runs"
-	rm -rf "$img" "$ready" "$ready.result"
+	# a zombie nobody reaped holds the PID (the next restore needs it): PID 1 reaps it, late
+	wait_for 30 test ! -e "/proc/$pid" || echo "bench: [$size MiB run $run] pid $pid still taken after 30 s" >&2
+	echo "size=$size run=$run ferry=$ftag restore_us=$restore_us rss_restored_kb=$rss2_kb check=${check// /_}" \
+		"$(stage_times "$img/restore-$ftag.log") $DUMP_FIELDS" >>"$RES/runs"
 	case $check in OK*) return 0 ;; *) return 1 ;; esac
 }
 
@@ -250,11 +261,13 @@ for size in "${SIZES[@]}"; do
 done
 
 # ---------------------------------------------------------------- report
-python3 - "$RES" "$JSON_OUT" "${BENCH_STRICT:-0}" "$FAILED" "${SIZES[@]}" <<'PYEOF'
+python3 - "$RES" "$JSON_OUT" "${BENCH_STRICT:-0}" "$FAILED" "$(dirname "${BASH_SOURCE[0]}")" "${SIZES[@]}" <<'PYEOF'
 import json, os, statistics, sys
 
 res, json_out, strict, failed = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
-sizes = [int(s) for s in sys.argv[5:]]
+sys.path.insert(0, sys.argv[5])
+from benchlib import read_runs, stage_text, stages
+sizes = [int(s) for s in sys.argv[6:]]
 
 ref = {}
 for line in open(os.path.join(res, "membw")):
@@ -265,10 +278,9 @@ memcpy = ref["memcpy_gbps"]
 touch = ref["touch_s_per_gib"]        # fault in + zero one page per 4 KiB, s/GiB
 touchset = ref["touchset_s_per_gib"]  # fault in + memset the whole range, s/GiB
 
-runs = {}
-for line in open(os.path.join(res, "runs")):
-    r = dict(kv.split("=", 1) for kv in line.split())
-    runs.setdefault(int(r["size"]), []).append(r)
+runs, base_runs = {}, {}
+for r in read_runs(os.path.join(res, "runs")):
+    (runs if r.get("ferry", "new") == "new" else base_runs).setdefault(int(r["size"]), []).append(r)
 
 def entry(path):
     try:
@@ -304,6 +316,8 @@ print(f"  memcpy bandwidth        {memcpy:8.2f} GB/s   (256 MiB, pre-faulted buf
 print(f"  memset bandwidth        {ref.get('memset_gbps', 0):8.2f} GB/s")
 print(f"  touch fresh memory      {touch:8.4f} s/GiB  (one write per 4 KiB page: fault + zeroing)")
 print(f"  memset fresh memory     {touchset:8.4f} s/GiB  (fault + zeroing + fill)")
+print(f"  first run of each       {ref.get('touch_first_s_per_gib', 0):8.4f} / {ref.get('touchset_first_s_per_gib', 0):.4f} s/GiB"
+      f"  (touch / memset; guest memory touched for the first time costs more)")
 print(f"  -> copying 1 GiB at memcpy speed takes {2**30 / 1e9 / memcpy:.4f} s; touching 1 GiB fresh takes {touch:.4f} s")
 
 summary = []
@@ -324,7 +338,7 @@ for size in sizes:
     row = {"size_mib": size, "runs": len(rs), "verified": len(ok_runs),
            "checks": [r["check"] for r in rs]}
     sd = [entry(os.path.join(res, f"stats-dump-{size}-{r['run']}.json")) for r in rs]
-    sr = [entry(os.path.join(res, f"stats-restore-{size}-{r['run']}.json")) for r in rs]
+    sr = [entry(os.path.join(res, f"stats-restore-{size}-{r['run']}-new.json")) for r in rs]
     print(f"   {'':8} {'wall s':>8} {'GB/s':>7} {'/memcpy':>8} {'/touch':>7} {'target':>9} {'met':>4}"
           f"   (all runs, s)")
     for what, key in (("dump", "dump_us"), ("restore", "restore_us")):
@@ -376,6 +390,23 @@ for size in sizes:
           f"after restore {f(med([int(r['rss_restored_kb']) / 1024 for r in rs if r['rss_restored_kb'].isdigit()]), '.0f')} MiB, "
           f"image {med([int(r['img_kb']) for r in rs]) / 1024:.1f} MiB")
     print(f"   restored memory check: {', '.join(row['checks'])}")
+    # where the time goes: ferry's own stage timings (dump.log, restore.log)
+    dst, rst = stages(rs, "dstage:"), stages(rs)
+    print(f"   dump stages:    {stage_text(dst, sum(ms for _, ms in dst) or None)}")
+    print(f"   restore stages: {stage_text(rst, sum(ms for _, ms in rst) or None)}")
+    row["dump_stages_ms"], row["restore_stages_ms"] = dict(dst), dict(rst)
+    bs = base_runs.get(size, [])
+    if bs:
+        bt = med([int(r["restore_us"]) / 1e6 for r in bs])
+        bst = stages(bs)
+        rt = row["restore"]["wall_s"]
+        print(f"   baseline restore (BENCH_BASELINE, same images, alternating): {bt:.4f} s; this build takes "
+              f"{rt / bt:.2f}x the time; {', '.join(r['check'] for r in bs)}")
+        print(f"   baseline restore stages: {stage_text(bst, sum(ms for _, ms in bst) or None)}")
+        row["baseline_restore"] = {"wall_s": bt, "wall_s_all": [int(r["restore_us"]) / 1e6 for r in bs],
+                                   "stages_ms": dict(bst), "checks": [r["check"] for r in bs]}
+        if any(not r["check"].startswith("OK") for r in bs):
+            all_ok = False
     row["ferry_dump_stats"] = d
     row["ferry_restore_stats"] = rr
     if len(ok_runs) != len(rs):
@@ -418,6 +449,10 @@ rc=$?
 # the process-tree benchmark (bench/tree.sh: 10 x 64 MiB tree, COW sharing); BENCH_TREE=0 skips it
 if [ "${BENCH_TREE:-1}" != 0 ]; then
 	"$(dirname "${BASH_SOURCE[0]}")/tree.sh" "$BUILD" || rc=1
+fi
+# restores of a JVM and of node, warm and cold (bench/apps.sh); BENCH_APPS=0 skips it
+if [ "${BENCH_APPS:-1}" != 0 ]; then
+	"$(dirname "${BASH_SOURCE[0]}")/apps.sh" "$BUILD" || rc=1
 fi
 # the freeze of an incremental dump (bench/incremental.sh: 1 GiB, 1% written); BENCH_INCR=0 skips it
 if [ "${BENCH_INCR:-1}" != 0 ]; then

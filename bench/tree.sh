@@ -5,8 +5,9 @@
 #
 # The process-tree benchmark (see bench/README.md), images in a private tmpfs:
 #  1. dump and restore of a tree of 10 processes each holding 64 MiB of touched private memory of
-#     its own (bench/forktree own), as a ratio to one process holding the same total (bench/memhog
-#     640), and next to CRIU 4.2's figures for the same tree on the development VM;
+#     its own (bench/forktree own), against one process holding the same total (bench/memhog 640)
+#     and against the floor: touching 640 MiB of fresh memory (bench/membw, measured in the same
+#     run); with ferry's own stage timings (restore.log, dump.log);
 #  2. the memory a restored fork tree uses against the original: a parent touches 256 MiB, then
 #     forks 9 children that only read it (bench/forktree cow). The tree's summed PSS and RSS (from
 #     /proc/PID/smaps_rollup) and the drop of MemFree are measured before the dump and after the
@@ -21,6 +22,8 @@
 #   BENCH_STRICT=1        exit 1 when the restored COW tree uses over 1.25x the memory of the original
 #   BENCH_TREE_JSON=FILE  results as JSON (default BUILD_DIR/bench-tree-results.json)
 #   BENCH_TMPFS_SIZE      tmpfs size (default 6g)
+#   BENCH_BASELINE=DIR    another build (of main, say): every restore of case 1 is also timed with
+#                         its ferry, on the same image, alternating (before/after figures)
 #
 # Needs root. Exit status 0 when every dump and restore succeeded and every restored process found
 # its memory intact; 1 otherwise.
@@ -33,7 +36,11 @@ BUILD=$(cd "$1" 2>/dev/null && pwd) || die "no build directory '$1'"
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FERRY=$BUILD/src/ferry
 MEMHOG=$BUILD/bench/memhog
-for b in "$FERRY" "$MEMHOG"; do
+MEMBW=$BUILD/bench/membw
+# shellcheck source=bench/lib.sh
+. "$SRC/lib.sh"
+bench_ferrys "$FERRY"
+for b in "$FERRY" "$MEMHOG" "$MEMBW"; do
 	[ -x "$b" ] || die "missing $b (build first: make)"
 done
 [ "$(id -u)" = 0 ] || die "must run as root (mounts a tmpfs; ferry needs root)"
@@ -152,11 +159,79 @@ keep_logs() {   # tag img
 	done
 }
 
-# one_run CASE RUN: CASE is memhog (one process, TOTAL_MIB), own (NPROC x MIB) or cow (COW_MIB shared)
+# restore_one CASE RUN FTAG PIDS EXE: restores the image with ferry FTAG (new, base), checks that
+# every process runs EXE again, measures memory (cow), has the restored processes check their
+# memory on SIGTERM, and waits until their PIDs are free again. Appends a line to the results.
+restore_one() {
+	local kind=$1 run=$2 ftag=$3 pids=$4 exe=$5 tag="$1-$2-$3"
+	local img=$MNT/img ready=$MNT/ready-$1-$2 pid=${4%% *} rc restore_us after free2 free3 anon2 anon3 check p
+	CUR_PIDS=$pids	# what kill_victims kills if this restore goes wrong
+	rm -f "$ready.result"
+	free2=$(settled_memfree)
+	anon2=$(anon_kb)
+	timed_restore "$ftag" "$img"
+	rc=$?
+	restore_us=$RESTORE_US
+	if [ $rc -ne 0 ]; then
+		echo "bench-tree: [$tag] ferry restore failed (exit $rc): $(head -c 2000 "$WORK/restore.err")" >&2
+		keep_logs "$tag" "$img"
+		kill_victims
+		return 1
+	fi
+	"$(ferry_bin "$ftag")" show "$img/stats-restore.img" >"$RES/stats-restore-$tag.json" 2>/dev/null
+	# shellcheck disable=SC2086
+	if ! all_alive $pids; then
+		echo "bench-tree: [$tag] not every process of $pids runs after restore -d" >&2
+		keep_logs "$tag" "$img"
+		kill_victims
+		return 1
+	fi
+	for p in $pids; do
+		if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" != "$exe" ]; then
+			echo "bench-tree: [$tag] pid $p runs '$(readlink "/proc/$p/exe" 2>/dev/null)' after restore, want $exe" >&2
+			keep_logs "$tag" "$img"
+			kill_victims
+			return 1
+		fi
+	done
+	free3=$(settled_memfree)
+	anon3=$(anon_kb)
+	# shellcheck disable=SC2086
+	after=$(mem_sum $pids)
+
+	# --- the restored root checks its memory (and collects its children's checks) on SIGTERM
+	kill -TERM "$pid"
+	# shellcheck disable=SC2086
+	if ! wait_for 120 all_gone $pids; then
+		echo "bench-tree: [$tag] the restored processes did not exit after SIGTERM" >&2
+		kill_victims
+		check=TIMEOUT
+	elif [ -f "$ready.result" ]; then
+		check=$(head -n 1 "$ready.result")
+	else
+		check=NO-RESULT
+	fi
+	case $check in
+	OK*) ;;
+	*)
+		echo "bench-tree: [$tag] memory check of the restored processes: $check" >&2
+		keep_logs "$tag" "$img"
+		;;
+	esac
+	# shellcheck disable=SC2086
+	wait_for 30 vanished $pids || echo "bench-tree: [$tag] PIDs still taken 30 s after the check" >&2
+	echo "kind=$kind run=$run ferry=$ftag restore_us=$restore_us pss1_kb=${after% *} rss1_kb=${after#* }" \
+		"used1_kb=$((free2 - free3)) anon1_kb=$((anon3 - anon2)) check=${check// /_}" \
+		"$(stage_times "$img/restore-$ftag.log") $DUMP_FIELDS" >>"$RES/runs"
+	case $check in OK*) return 0 ;; *) return 1 ;; esac
+}
+
+# one_run CASE RUN: CASE is memhog (one process, TOTAL_MIB), own (NPROC x MIB) or cow (COW_MIB shared).
+# One dump, then a restore with each ferry compared (bench/lib.sh), in alternating order.
 one_run() {
 	local kind=$1 run=$2 tag="$1-$2"
 	local img=$MNT/img ready=$MNT/ready-$1-$2
-	local t0 t1 dump_us restore_us zwait_us rc pid pids exe free0 free1 free2 free3 anon0 anon1 anon2 anon3 before after img_kb check p
+	local t0 t1 dump_us zwait_us rc pid pids exe free0 free1 anon0 anon1 before img_kb ftag ok=0
 
 	rm -rf "$img" "$ready" "$ready.result"
 	mkdir -p "$img"
@@ -175,7 +250,8 @@ one_run() {
 		kill -KILL "$pid" 2>/dev/null; { wait "$pid"; } 2>/dev/null
 		return 1
 	fi
-	pids=$(cat "$ready")
+	pids=$(tr '\n' ' ' <"$ready")
+	pids=${pids% }
 	CUR_PIDS=$pids
 	if [ "$(head -n 1 "$ready")" != "$pid" ]; then
 		echo "bench-tree: [$tag] victim pid $(head -n 1 "$ready") != $pid (setsid forked?)" >&2
@@ -214,69 +290,16 @@ one_run() {
 	zwait_us=$(( $(now_us) - t0 ))
 	img_kb=$(du -sk "$img" | awk '{ print $1 }')
 	"$FERRY" show "$img/stats-dump.img" >"$RES/stats-dump-$tag.json" 2>/dev/null
-	free2=$(settled_memfree)
-	anon2=$(anon_kb)
-
-	# --- restore, detached: returns once the tree runs
-	t0=$(now_us)
-	"$FERRY" restore -D "$img" -d >"$WORK/restore.err" 2>&1
-	rc=$?
-	t1=$(now_us)
-	restore_us=$((t1 - t0))
-	if [ $rc -ne 0 ]; then
-		echo "bench-tree: [$tag] ferry restore failed (exit $rc): $(head -c 2000 "$WORK/restore.err")" >&2
-		keep_logs "$tag" "$img"
-		kill_victims
-		return 1
-	fi
-	"$FERRY" show "$img/stats-restore.img" >"$RES/stats-restore-$tag.json" 2>/dev/null
-	# shellcheck disable=SC2086
-	if ! all_alive $pids; then
-		echo "bench-tree: [$tag] not every process of $pids runs after restore -d" >&2
-		keep_logs "$tag" "$img"
-		kill_victims
-		return 1
-	fi
-	for p in $pids; do
-		if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" != "$exe" ]; then
-			echo "bench-tree: [$tag] pid $p runs '$(readlink "/proc/$p/exe" 2>/dev/null)' after restore, want $exe" >&2
-			keep_logs "$tag" "$img"
-			kill_victims
-			return 1
-		fi
+	DUMP_FIELDS="nproc=$(echo $pids | wc -w) dump_us=$dump_us zwait_us=$zwait_us pss0_kb=${before% *}"
+	DUMP_FIELDS+=" rss0_kb=${before#* } used0_kb=$((free0 - free1)) anon0_kb=$((anon1 - anon0)) img_kb=$img_kb"
+	DUMP_FIELDS+=" $(stage_times "$img/dump.log" | sed 's/stage:/dstage:/g')"
+	# the COW case measures memory, not time: this build's ferry only
+	for ftag in $([ "$kind" = cow ] && echo new || ferry_order "$run"); do
+		restore_one "$kind" "$run" "$ftag" "$pids" "$exe" || ok=1
 	done
-	free3=$(settled_memfree)
-	anon3=$(anon_kb)
-	# shellcheck disable=SC2086
-	after=$(mem_sum $pids)
-
-	# --- the restored root checks its memory (and collects its children's checks) on SIGTERM
-	kill -TERM "$pid"
-	# shellcheck disable=SC2086
-	if ! wait_for 120 all_gone $pids; then
-		echo "bench-tree: [$tag] the restored processes did not exit after SIGTERM" >&2
-		kill_victims
-		check=TIMEOUT
-	elif [ -f "$ready.result" ]; then
-		check=$(head -n 1 "$ready.result")
-	else
-		check=NO-RESULT
-	fi
 	CUR_PIDS=""
-	case $check in
-	OK*) ;;
-	*)
-		echo "bench-tree: [$tag] memory check of the restored processes: $check" >&2
-		keep_logs "$tag" "$img"
-		;;
-	esac
-	echo "kind=$kind run=$run nproc=$(echo $pids | wc -w) dump_us=$dump_us restore_us=$restore_us" \
-		"zwait_us=$zwait_us pss0_kb=${before% *} rss0_kb=${before#* } pss1_kb=${after% *}" \
-		"rss1_kb=${after#* } used0_kb=$((free0 - free1)) used1_kb=$((free2 - free3))" \
-		"anon0_kb=$((anon1 - anon0)) anon1_kb=$((anon3 - anon2)) img_kb=$img_kb" \
-		"check=${check// /_}" >>"$RES/runs"
 	rm -rf "$img" "$ready" "$ready.result"
-	case $check in OK*) return 0 ;; *) return 1 ;; esac
+	return $ok
 }
 
 avail_mib=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
@@ -285,7 +308,9 @@ need=$((3 * TOTAL_MIB + 3 * COW_MIB + 512))
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 export BENCH_MACHINE="$(nproc) CPU(s), $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), load at start $LOAD1, THP $(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
 echo "bench-tree: $NPROC x $MIB MiB tree vs memhog $TOTAL_MIB MiB, COW tree of $NPROC sharing $COW_MIB MiB;" \
-	"$REPEAT run(s) each, images in tmpfs $MNT" >&2
+	"$REPEAT run(s) each, images in tmpfs $MNT${BENCH_BASELINE:+, restores also with $BENCH_BASELINE}" >&2
+echo "bench-tree: the floor: touching $TOTAL_MIB MiB of fresh memory (membw)..." >&2
+"$MEMBW" "$TOTAL_MIB" 256 5 >"$RES/membw" || die "membw failed"
 for run in $(seq 1 "$REPEAT"); do
 	for kind in own memhog cow; do
 		echo "bench-tree: $kind, run $run/$REPEAT" >&2
@@ -293,92 +318,103 @@ for run in $(seq 1 "$REPEAT"); do
 	done
 done
 
-python3 - "$RES" "$JSON_OUT" "${BENCH_STRICT:-0}" "$FAILED" "$NPROC" "$MIB" "$COW_MIB" <<'PYEOF'
-import json, os, statistics, sys
+python3 - "$RES" "$JSON_OUT" "${BENCH_STRICT:-0}" "$FAILED" "$NPROC" "$MIB" "$COW_MIB" "$SRC" <<'PYEOF'
+import json, os, sys
 
 res, json_out, strict, failed = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
 nproc, mib, cow_mib = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+sys.path.insert(0, sys.argv[8])
+from benchlib import fmt, med, ratio, read_runs, stage_text, stages
+
 total = nproc * mib
-# CRIU 4.2 on the development VM (2 vCPU, kernel 6.18), the same 10 x 64 MiB tree
-CRIU = {"dump": (0.62, 0.93), "restore": (0.46, 0.56)}
+ref = {}
+for line in open(os.path.join(res, "membw")):
+    k, _, v = line.strip().partition("=")
+    if v:
+        ref[k] = float(v)
+gib = total / 1024
+floor = ref["touch_s_per_gib"] * gib               # touching the same memory fresh, best run
+floor_first = ref["touch_first_s_per_gib"] * gib   # the same, first run
+fill = ref["touchset_s_per_gib"] * gib             # and writing all of it (memset), best run
 
 runs = {}
-for line in open(os.path.join(res, "runs")):
-    r = dict(kv.split("=", 1) for kv in line.split())
-    runs.setdefault(r["kind"], []).append(r)
+for r in read_runs(os.path.join(res, "runs")):
+    runs.setdefault((r["kind"], r.get("ferry", "new")), []).append(r)
 
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+def rows(kind, ftag="new"):
+    return runs.get((kind, ftag), [])
 
-def entry(path):
-    try:
-        with open(path) as f:
-            j = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    if isinstance(j, dict) and "entry" not in j and len(j) == 1:
-        j = next(iter(j.values()))
-    e = j.get("entry", {}) if isinstance(j, dict) else {}
-    return e if isinstance(e, dict) else {}
+def times(kind, key, ftag="new"):
+    return [int(r[key]) / 1e6 for r in rows(kind, ftag)]
 
-def times(kind, key):
-    return [int(r[key]) / 1e6 for r in runs.get(kind, [])]
+def ok(kind, ftag="new"):
+    return sum(1 for r in rows(kind, ftag) if r["check"].startswith("OK"))
 
-def stat(kind, what, key):
-    vs = [entry(os.path.join(res, f"stats-{what}-{kind}-{r['run']}.json")).get(key) for r in runs.get(kind, [])]
-    return med([v for v in vs if isinstance(v, (int, float))])
-
-def ok(kind):
-    return sum(1 for r in runs.get(kind, []) if r["check"].startswith("OK"))
-
-def fmt(x, spec=".4f"):
-    return "-" if x is None else format(x, spec)
-
-out = {"machine": os.environ.get("BENCH_MACHINE", ""), "nproc": nproc, "mib_each": mib, "cow_mib": cow_mib}
+ftags = ["new"] + (["base"] if rows("own", "base") or rows("memhog", "base") else [])
+out = {"machine": os.environ.get("BENCH_MACHINE", ""), "nproc": nproc, "mib_each": mib, "cow_mib": cow_mib,
+       "reference": ref, "floor_s": floor, "floor_first_touch_s": floor_first, "fill_floor_s": fill}
 all_ok = not failed
 print()
 print(f"Machine: {out['machine']}")
+print(f"Floor (bench/membw, this run): touching {total} MiB of fresh memory takes {floor:.3f} s (best of "
+      f"{int(ref.get('runs', 0))}; {floor_first:.3f} s on the first run), writing all of it {fill:.3f} s")
 print()
-print(f"== Tree of {nproc} processes x {mib} MiB of own touched memory, against one process with "
-      f"{total} MiB (memhog): median of {len(runs.get('own', []))} / {len(runs.get('memhog', []))} run(s)")
-print(f"   {'':22} {'dump s':>8} {'restore s':>9}   (all runs: dump | restore)")
-rows = {}
-for kind, label in (("own", f"tree {nproc} x {mib} MiB"), ("memhog", f"memhog {total} MiB")):
-    d, r = times(kind, "dump_us"), times(kind, "restore_us")
-    rows[kind] = (med(d), med(r))
-    print(f"   {label:22} {fmt(med(d)):>8} {fmt(med(r)):>9}   {' '.join('%.3f' % x for x in d)} | "
-          f"{' '.join('%.3f' % x for x in r)}")
-    out[kind] = {"dump_s": med(d), "restore_s": med(r), "dump_s_all": d, "restore_s_all": r,
-                 "frozen_ms": (stat(kind, "dump", "frozen_us") or 0) / 1000 or None,
-                 "pid_wait_ms": med([int(x["zwait_us"]) / 1000 for x in runs.get(kind, [])]),
-                 "image_mib": med([int(x["img_kb"]) / 1024 for x in runs.get(kind, [])]),
-                 "verified": ok(kind), "runs": len(runs.get(kind, [])),
-                 "checks": [x["check"] for x in runs.get(kind, [])]}
-(td, tr), (md, mr) = rows.get("own", (None, None)), rows.get("memhog", (None, None))
-rd = td / md if td and md else None
-rr = tr / mr if tr and mr else None
-print(f"   {'ratio tree / memhog':22} {fmt(rd, '.2f'):>8} {fmt(rr, '.2f'):>9}")
-out["ratio_tree_to_memhog"] = {"dump": rd, "restore": rr}
-print(f"   {'CRIU 4.2, same tree':22} {'%.2f-%.2f' % CRIU['dump']:>8} {'%.2f-%.2f' % CRIU['restore']:>9}"
-      f"   (measured on the development VM; not run here)")
-if td and tr:
-    cd = (td / CRIU["dump"][1], td / CRIU["dump"][0])
-    cr = (tr / CRIU["restore"][1], tr / CRIU["restore"][0])
-    print(f"   {'ratio ferry / CRIU':22} {'%.2f-%.2f' % cd:>8} {'%.2f-%.2f' % cr:>9}")
-    out["ratio_ferry_to_criu"] = {"dump": cd, "restore": cr}
-    if nproc != 10 or mib != 64:
-        print("   (CRIU's figures are for 10 x 64 MiB: this run's tree differs)")
-for kind in ("own", "memhog"):
-    o = out[kind]
-    print(f"   {kind:7}: frozen {fmt(o['frozen_ms'], '.1f')} ms during the dump, image {fmt(o['image_mib'], '.1f')} MiB, "
-          f"PID 1 freed the dumped PIDs after {fmt(o['pid_wait_ms'], '.0f')} ms (not timed), "
-          f"restored memory check {o['verified']}/{o['runs']} OK")
-    if o["verified"] != o["runs"] or not o["runs"]:
-        all_ok = False
+print(f"== Restore: a tree of {nproc} processes x {mib} MiB of own memory, one process of {total} MiB "
+      f"(memhog), the floor")
+print(f"   {'':36} {'restore s':>9} {'/floor':>7} {'/first':>7}   (all runs, s)")
+for ftag in ftags:
+    label = "" if len(ftags) == 1 else f" ({'this build' if ftag == 'new' else 'baseline'})"
+    tr, mr = med(times("own", "restore_us", ftag)), med(times("memhog", "restore_us", ftag))
+    for kind, name, t in (("own", f"tree {nproc} x {mib} MiB", tr), ("memhog", f"memhog {total} MiB", mr)):
+        print(f"   {name + label:36} {fmt(t, '.4f'):>9} {fmt(ratio(t, floor), '.2f'):>7} "
+              f"{fmt(ratio(t, floor_first), '.2f'):>7}   {' '.join('%.3f' % x for x in times(kind, 'restore_us', ftag))}")
+    rr = ratio(tr, mr)
+    print(f"   {'ratio tree / memhog' + label:36} {fmt(rr, '.2f'):>9}")
+    out[f"restore_{ftag}"] = {"tree_s": tr, "memhog_s": mr, "tree_to_memhog": rr, "tree_to_floor": ratio(tr, floor),
+                              "memhog_to_floor": ratio(mr, floor), "tree_to_first_touch": ratio(tr, floor_first),
+                              "tree_s_all": times("own", "restore_us", ftag),
+                              "memhog_s_all": times("memhog", "restore_us", ftag)}
+n = out["restore_new"]
+if "restore_base" in out:
+    b = out["restore_base"]
+    print(f"   this build against the baseline: tree {fmt(ratio(n['tree_s'], b['tree_s']), '.2f')}x, "
+          f"memhog {fmt(ratio(n['memhog_s'], b['memhog_s']), '.2f')}x the time")
+met_m = n["tree_to_memhog"] is not None and n["tree_to_memhog"] <= 1.05
+met_f = n["tree_to_floor"] is not None and n["tree_to_floor"] <= 1.2
+print(f"   targets: tree no slower than memhog (<= 1.05x, the run-to-run noise): {'met' if met_m else 'MISSED'}; "
+      f"tree within 1.2x of the floor: {'met' if met_f else 'MISSED'}")
+out["targets_met"] = {"tree_vs_memhog": met_m, "tree_vs_floor": met_f}
 
 print()
-cw = runs.get("cow", [])
+print("== Dump (this build)")
+td, md = med(times("own", "dump_us")), med(times("memhog", "dump_us"))
+print(f"   tree {fmt(td, '.4f')} s, memhog {fmt(md, '.4f')} s, ratio {fmt(ratio(td, md), '.2f')}")
+out["dump"] = {"tree_s": td, "memhog_s": md, "tree_to_memhog": ratio(td, md)}
+
+print()
+print("== Where the time goes (ferry's own stage timings from restore.log / dump.log, medians)")
+for ftag in ftags:
+    for kind, name in (("own", "tree"), ("memhog", "memhog")):
+        st = stages(rows(kind, ftag))
+        tot = sum(ms for _, ms in st) or None
+        print(f"   {name} restore{'' if ftag == 'new' else ' (baseline)'}: {stage_text(st, tot)}")
+        out[f"stages_restore_{kind}_{ftag}"] = dict(st)
+for kind, name in (("own", "tree"), ("memhog", "memhog")):
+    st = stages(rows(kind), "dstage:")
+    print(f"   {name} dump: {stage_text(st, sum(ms for _, ms in st) or None)}")
+    out[f"stages_dump_{kind}"] = dict(st)
+for kind in ("own", "memhog"):
+    for ftag in ftags:
+        rs = rows(kind, ftag)
+        if ok(kind, ftag) != len(rs) or not rs:
+            all_ok = False
+    o = rows(kind)
+    print(f"   {kind:7}: image {fmt(med([int(x['img_kb']) / 1024 for x in o]), '.1f')} MiB, PID 1 freed the dumped PIDs "
+          f"after {fmt(med([int(x['zwait_us']) / 1000 for x in o]), '.0f')} ms (not timed), restored memory check "
+          + ", ".join(f"{ok(kind, f)}/{len(rows(kind, f))} OK" for f in ftags))
+
+print()
+cw = rows("cow")
 print(f"== Memory of a restored fork tree: the parent touched {cow_mib} MiB, then forked {nproc - 1} children "
       f"that only read it: median of {len(cw)} run(s)")
 if cw:

@@ -43,17 +43,22 @@ OUT=$ROOT/tests/out
 TEST_TIMEOUT=${FERRY_TEST_TIMEOUT:-40}
 TAIL_LINES=${FERRY_TEST_TAIL:-15}
 # zdtm tests that also run through a pre-dump chain (pre-dump --track-mem, then dump --prev-images-dir)
-P_TESTS="anon_mem maps tree shm vma_flags shmem_objects aio memfd_maps map_modes mlockall hugetlb memfd_secret sysv_pieces"
+P_TESTS="anon_mem maps tree shm vma_flags shmem_objects aio memfd_maps map_modes mlockall hugetlb memfd_secret sysv_pieces vma_lock_guard_seal"
 # zdtm tests that also run the -R (leave running, dump twice) variant
 R_TESTS="anon_mem fds threads signals_thread fpu misc maps sleeping tree shm unix_pairs pipe_data locks pty pty_canon stopped"
 R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_strict zombie_leader timens_children fs_sharing no_vdso seccomp_share sud unpriv"
 R_TESTS+=" sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_scm unix_scm_kinds sock_fown unix_shutdown sock_netlink sock_packet inet_tcp_repair"
 R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
-R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
+R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces vma_lock_guard_seal"
 R_TESTS+=" ghost_holes ghost_attrs ghost_links ghost_shared tmpfile opath cwd_removed fifo_removed dev_removed path_names unpriv_files"
 R_TESTS+=" ghost_watch cwd_proc opath_sock"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
+R_TESTS+=" tree_shapes"
+D_TESTS+=" tree_shapes"
+# zdtm tests also restored with the page filler writing through /proc/PID/mem (no process_vm_writev
+# nor userfaultfd): FERRY_FAULT=fill-proc-mem
+FILL_TESTS="tree_shapes anon_mem vma_lock_guard_seal"
 
 NPASS=0
 NFAIL=0
@@ -367,8 +372,9 @@ zdtm_selfcheck() {
 	sigterm_and_check "$tn" "$dir" "$TPID" "$TPID"
 }
 
+# zdtm_plain NAME [VARIANT]: dump, then restore; a variant is named in the result and directory
 zdtm_plain() {
-	local name=$1 tn="zdtm/$1" dir="$OUT/zdtm/$1" nthr
+	local name=$1 tn="zdtm/$1${2:+($2)}" dir="$OUT/zdtm${2:+-$2}/$1" nthr
 	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
 	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
@@ -495,6 +501,7 @@ run_zdtm() {
 		case " $R_TESTS " in *" $n "*) zdtm_leave_running "$n" ;; esac
 		case " $P_TESTS " in *" $n "*) zdtm_predump "$n" ;; esac
 		case " $D_TESTS " in *" $n "*) zdtm_detached "$n" ;; esac
+		case " $FILL_TESTS " in *" $n "*) FERRY_FAULT=fill-proc-mem zdtm_plain "$n" proc-mem ;; esac
 	done
 }
 

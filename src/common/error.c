@@ -90,6 +90,8 @@ const char *fe_str(const struct ferry_err *err, int rc)
  *                              stderr, so a test can kill ferry or the workload exactly there;
  *   FERRY_FAULT_TRACE=<file>   every point passed is appended to file, one name a line, so a test
  *                              can walk every point of an operation.
+ * FERRY_FAULT=<mode> also selects a degraded path the tests want taken (fault_mode): nothing
+ * fails there, so it is neither traced nor stalled.
  */
 static void trace_point(const char *name)
 {
@@ -135,6 +137,12 @@ int fault_point(const char *name)
 	const char *st = getenv("FERRY_STALL");
 	if (st && strcmp(st, name) == 0)
 		stall(name);
+	const char *f = getenv("FERRY_FAULT");
+	return f && strcmp(f, name) == 0;
+}
+
+int fault_mode(const char *name)
+{
 	const char *f = getenv("FERRY_FAULT");
 	return f && strcmp(f, name) == 0;
 }

@@ -28,6 +28,8 @@ const char *fe_str(const struct ferry_err *err, int rc);
  * FERRY_STALL=<name> makes it sleep there, FERRY_FAULT_TRACE=<file> records it (error.c).
  */
 int fault_point(const char *name);
+/* FERRY_FAULT=<name> selects a degraded path that works (not a failure: not traced, no stall). */
+int fault_mode(const char *name);
 /* fault_point("<op>-<stage>"), for the points every pipeline stage has. */
 int fault_stage(const char *op, const char *stage);
 /* The calling thread's operation cancel flag (or NULL): a stall also ends when it is set. */

@@ -126,9 +126,10 @@ struct rtask {
 	struct page_store ps;
 	struct rthread *threads;	/* threads[0] is the leader */
 	size_t nthreads;
-	int remote_pages_fd;		/* the page store, open in the new task */
+	int *kept;			/* mem/mm.c: per VMA, inherited from the parent (prot + 1) or 0 */
 	uint64_t tramp;			/* trampoline page: `syscall; int3` then scratch */
 	int alive;
+	int mem_ready;			/* memory and mm restored: it may fork its children */
 	int threads_made;
 };
 
@@ -157,6 +158,10 @@ struct restore_ctx {
 	struct chain *chain;		/* the parent images (engine/chain.h), if any */
 	struct progress progress;	/* pages restored, on a terminal after a second */
 	uint8_t *shm_created;		/* per segment: created by this restore (removed if it fails) */
+	struct filler *filler;		/* writes pages into the tasks (mem/fill.h) */
+	int pages_checked;		/* every run was checked before any task was made */
+	uint64_t fill_busy0;		/* the filler's busy time once the pages were checked */
+	uint64_t n_inj, inj_us;		/* injected calls (rst_inject) and the time they took */
 	Ferry__RestoreStats stats;
 	int tty_fd;			/* the caller's terminal, for --shell-job (-1 if none) */
 	int late_opened;		/* files/files.c: files opened once the tasks exist are open */

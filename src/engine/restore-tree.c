@@ -23,6 +23,7 @@
 #include "engine/restore-tree.h"
 #include "files/files.h"
 #include "inject/ptrace.h"
+#include "mem/fill.h"
 #include "mem/mem.h"
 #include "task/task.h"
 
@@ -130,6 +131,7 @@ static struct rtask *session_forker(struct restore_ctx *ctx, struct rtask *p, co
 	return NULL;
 }
 
+/* Forks t and maps its memory; the filler writes its pages while other tasks are made. */
 static int create_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *f, struct rtask *t)
 {
 	long ret;
@@ -140,34 +142,86 @@ static int create_task(struct restore_ctx *ctx, struct rtask *p, struct rtask *f
 				      "is not a child subreaper", t->pid, t->pstree->sid, p->pid);
 		r = RINJ(ctx, &p->threads[0].inj, &ret, "become a child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1);
 	}
+	uint64_t t0 = now_us();
+	uint8_t *hidden = NULL;	/* only in p's own memory: a zombie sibling has a copy */
+	if (r == 0 && f == p && !t->zombie)
+		r = mem_fork_hide(ctx, p, t, &hidden);
 	if (r == 0)
 		r = fork_task(ctx, p, t, f == p ? creator(p, t) : &f->threads[0]);
+	int r2 = mem_fork_unhide(ctx, p, hidden);
+	r = r < 0 ? r : r2;
+	uint64_t t1 = now_us();
 	if (r == 0 && !t->zombie)
-		r = mem_restore_child(ctx, t, p);
-	if (r == 0 && !t->zombie)
-		r = misc_restore_loginuid(ctx, t, p);
+		r = mem_restore_child_layout(ctx, t, p, hidden);
+	free(hidden);
+	t->mem_ready = r == 0 && t->zombie;	/* a zombie keeps its parent's memory until it exits */
+	pr_debug("pid %d: forked in %llu us, mapped in %llu us\n", t->pid, (unsigned long long)(t1 - t0),
+		 (unsigned long long)(now_us() - t1));
 	return r < 0 ? fe_wrap(ctx->err, r, "restore pid %d", t->pid) : 0;
 }
 
-/* Parents first; a task whose maker (session_forker) comes later waits for it. */
+/* Waits for the filler to hand back one task, then its final protections, mm and loginuid. */
+static int finish_one(struct restore_ctx *ctx)
+{
+	struct rtask *t;
+	uint64_t t0 = now_us();
+	int r = filler_wait(ctx->filler, &t, &ctx->progress, ctx->err);
+	uint64_t t1 = now_us();
+	if (r == 0 && t)
+		r = mem_restore_finish(ctx, t);
+	if (t)
+		pr_debug("pid %d: pages written (waited %llu us), protected in %llu us\n", t->pid,
+			 (unsigned long long)(t1 - t0), (unsigned long long)(now_us() - t1));
+	if (r == 0 && t && t->parent >= 0)
+		r = misc_restore_loginuid(ctx, t, &ctx->tasks[t->parent]);
+	if (t)
+		t->mem_ready = r == 0;
+	return r < 0 && t ? fe_wrap(ctx->err, r, "restore pid %d", t->pid) : r;
+}
+
+int restore_tree_memory_wait(struct restore_ctx *ctx)
+{
+	int r = 0;
+	for (size_t k = 0; r == 0 && k < ctx->ntasks; k++)
+		if (ctx->tasks[k].alive && !ctx->tasks[k].mem_ready)
+			r = finish_one(ctx);
+	return r;
+}
+
+/*
+ * A task is made once its parent's memory is whole (the pages they share stay shared) and its
+ * maker (session_forker) exists; its pages are written by the filler's workers while the
+ * tracer goes on making its siblings, and its children wait until it is handed back.
+ */
 int restore_tree_tasks(struct restore_ctx *ctx)
 {
 	int r = files_task_created(ctx, &ctx->tasks[0]);	/* the root's terminal, before its children */
 	if (r == 0)
 		r = misc_restore_loginuid(ctx, &ctx->tasks[0], NULL);
-	size_t left = ctx->ntasks - 1;
-	for (size_t pass = 0; r == 0 && left && pass < ctx->ntasks; pass++)
+	size_t left = ctx->ntasks - 1, filling = 0;
+	while (r == 0 && (left || filling)) {
+		size_t made = 0;
 		for (size_t k = 1; r == 0 && k < ctx->ntasks; k++) {
 			struct rtask *t = &ctx->tasks[k], *p = &ctx->tasks[t->parent];
-			if (t->alive || !p->alive)
+			if (t->alive || !p->mem_ready)
 				continue;
 			struct rtask *f = session_forker(ctx, p, t);
 			if (!f)
 				return fe_msg(ctx->err, EOPNOTSUPP, "pid %d is in session %d, which neither it, its parent "
 					      "%d nor a zombie sibling leads", t->pid, t->pstree->sid, p->pid);
-			if (f->alive && (r = create_task(ctx, p, f, t)) == 0)
-				left--;
+			if (!f->mem_ready || (r = create_task(ctx, p, f, t)) < 0)
+				continue;
+			left--;
+			made++;
+			filling += !t->zombie;
 		}
+		if (r == 0 && filling) {
+			r = finish_one(ctx);
+			filling--;
+		} else if (!made) {
+			break;
+		}
+	}
 	return r < 0 ? r : left ? fe_msg(ctx->err, EINVAL, "pstree.img: %zu tasks cannot be created", left) : 0;
 }
 

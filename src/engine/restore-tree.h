@@ -5,6 +5,8 @@
 
 /* Forks every non-root task from its restored parent (parents first) and rebuilds its memory. */
 int restore_tree_tasks(struct restore_ctx *ctx);
+/* Waits until every task made so far has its memory, protections and mm fields. */
+int restore_tree_memory_wait(struct restore_ctx *ctx);
 /* Clones every task's threads with their TIDs. */
 int restore_tree_threads(struct restore_ctx *ctx);
 /* Process groups, then zombies exit with their saved status. */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `ferry restore`: read and verify the whole image first (nothing starts on a corrupt image),
- * create every open file once in ferry, create the root task at its old PID and rebuild its
- * memory; fork every other task from its restored parent (keeping copy-on-write sharing) and
- * fix up what differs; then threads, sessions, every object, and release. A failing stage kills
- * whatever was built.
+ * `ferry restore`: read and check the whole image first, create every open file once in ferry,
+ * create the root task at its old PID and rebuild its memory (pages checked as they are written,
+ * by the filler's workers: nothing runs on a corrupt image); fork every other task from its
+ * restored parent (keeping copy-on-write sharing) and fix up what differs, while the workers fill
+ * the tasks already made; then threads, sessions, every object, and release. A failing stage
+ * kills whatever was built.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include "files/path.h"
 #include "files/sktree.h"
 #include "inject/ptrace.h"
+#include "mem/fill.h"
 #include "mem/mem.h"
 #include "task/task.h"
 #include "transform/transform.h"
@@ -43,7 +45,10 @@
 int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const char *what, long nr,
 	       const unsigned long a[6])
 {
+	uint64_t t0 = now_us();
 	int r = inj_syscall(inj, ret, nr, a, ctx->err);
+	ctx->n_inj++;
+	ctx->inj_us += now_us() - t0;
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "pid %d: %s", inj->tid, what);
 	if (*ret < 0 && *ret > -4096)
@@ -210,10 +215,20 @@ static int verify_chain(struct restore_ctx *ctx)
 	return r;
 }
 
+/*
+ * Every task's page store is opened and its runs' structure checked. The runs' checksums are
+ * checked by the filler's workers: here, before any task exists, for `ferry image verify`; on a
+ * restore, as each run is written into its task, while it is still in the CPU's cache (one read
+ * of the store instead of two) — a corrupt run fails the restore before any restored task runs.
+ */
 static int stage_verify_pages(struct restore_ctx *ctx)
 {
 	uint64_t t0 = now_us();
 	int r = verify_chain(ctx);
+	if (r == 0 && ctx->pages_checked)
+		r = filler_start(&ctx->filler, ctx->opts->cancel, ctx->err);
+	if (r == 0 && !ctx->pages_checked)
+		filler_prefetch(ctx);
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		if (t->zombie)
@@ -222,10 +237,21 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 		int fd = img_src_fd(&ctx->src, img_name(name, sizeof(name), IMG_PAGES, t->pid), ctx->err);
 		r = fd < 0 ? fd : pages_open_fd(fd, t->pid, t->pagemap, &ctx->src.ident, &t->ps, ctx->err);
 		if (r == 0)
-			r = pages_verify(&t->ps, t->pagemap, ctx->err);
+			r = pagemap_validate(t->pagemap, ctx->err);
+		if (r == 0 && ctx->pages_checked)
+			r = filler_submit(ctx, t, FILL_CHECK);
+	}
+	for (struct rtask *t = NULL; ctx->pages_checked && ctx->filler;) {	/* every task, even after a failure */
+		struct ferry_err e = { 0 };
+		int q = filler_wait(ctx->filler, &t, NULL, &e);
+		if (q < 0 && r == 0)
+			r = fe_msg(ctx->err, -q, "%s", e.msg);
+		if (!t)
+			break;
 	}
 	ctx->stats.verify_us = now_us() - t0;
 	ctx->stats.has_verify_us = 1;
+	ctx->fill_busy0 = filler_busy_us(ctx->filler);
 	return r;
 }
 
@@ -404,9 +430,14 @@ static int stage_root_memory(struct restore_ctx *ctx)
 			total += (uint64_t)ctx->tasks[k].pagemap->entries[i]->nr_pages * 4096;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
 	progress_set_total(&ctx->progress, total, "tree not running yet");
-	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
-	    (r = mem_restore_mm_fields(ctx, t)) < 0)
+	uint64_t t0 = now_us(), t1 = 0, t2 = 0;
+	/* Its threads start now: until here ferry forks (files, the root) with one thread only. */
+	if ((r = filler_start(&ctx->filler, ctx->opts->cancel, ctx->err)) < 0 || (r = mem_restore_prepare(ctx, t)) < 0 ||
+	    (t1 = now_us(), r = mem_restore_layout(ctx, t, NULL)) < 0 ||
+	    (t2 = now_us(), r = restore_tree_memory_wait(ctx)) < 0)
 		return r;
+	pr_debug("pid %d: emptied in %llu us, mapped in %llu us, filled and protected in %llu us\n", t->pid,
+		 (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1), (unsigned long long)(now_us() - t2));
 	return 0;
 }
 
@@ -490,6 +521,8 @@ static int stage_release(struct restore_ctx *ctx)
 
 static void restore_abort(struct restore_ctx *ctx)
 {
+	filler_stop(ctx->filler);	/* no worker writes into a task being killed */
+	ctx->filler = NULL;
 	for (size_t k = ctx->ntasks; k-- > 0;)
 		if (ctx->tasks[k].alive)
 			kill(ctx->tasks[k].pid, SIGKILL);
@@ -524,6 +557,8 @@ static void write_pidfile(struct restore_ctx *ctx)
 
 static void free_images(struct restore_ctx *ctx)
 {
+	filler_stop(ctx->filler);	/* before the stores its workers read are unmapped */
+	ctx->filler = NULL;
 	files_close_all(ctx);
 	ghost_restore_finish(ctx, 0);	/* what is left of it: nothing is removed */
 	chain_close(ctx->chain);
@@ -533,6 +568,7 @@ static void free_images(struct restore_ctx *ctx)
 		for (size_t i = 0; t->threads && i < t->nthreads; i++)
 			inj_close(&t->threads[i].inj);
 		free(t->threads);
+		free(t->kept);
 		pages_close(&t->ps);
 		img_free((ProtobufCMessage *)t->core);
 		img_free((ProtobufCMessage *)t->mm);
@@ -566,6 +602,7 @@ static int finish_stats(struct restore_ctx *ctx, uint64_t t0)
 	Ferry__RestoreStats *s = &ctx->stats;
 	s->has_total_us = s->has_memrestore_us = s->has_pages_restored = s->has_tasks = s->has_threads = 1;
 	s->total_us = now_us() - t0;
+	s->memrestore_us = filler_busy_us(ctx->filler) - ctx->fill_busy0;
 	for (size_t k = 0; k < ctx->ntasks; k++) {
 		s->tasks++;
 		s->threads += ctx->tasks[k].nthreads;
@@ -586,7 +623,8 @@ static int finish_stats(struct restore_ctx *ctx, uint64_t t0)
 int restore_check_image(struct img_src *src, struct ferry_err *err)
 {
 	struct restore_opts o = { .dir = src->dir };
-	struct restore_ctx ctx = { .opts = &o, .dirfd = -1, .work_dirfd = -1, .src = *src, .tty_fd = -1, .err = err };
+	struct restore_ctx ctx = { .opts = &o, .dirfd = -1, .work_dirfd = -1, .src = *src, .tty_fd = -1, .err = err,
+				   .pages_checked = 1 };
 	int r = stage_read_images(&ctx);
 	if (r == 0)
 		r = stage_verify_pages(&ctx);
@@ -620,13 +658,14 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	uint64_t t0 = now_us();
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
-		uint64_t ts = now_us();
+		uint64_t ts = now_us(), n0 = ctx.n_inj, us0 = ctx.inj_us;
 		if (o->cancel && *o->cancel)	/* not inside a stage: a release that began goes to its end */
 			r = fe_msg(err, ECANCELED, "cancelled");
 		if (r == 0)
 			r = stages[i].fn(&ctx);
-		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
-			 (unsigned long long)(now_us() - ts));
+		pr_debug("stage %s: %s in %llu us (%llu injected calls: %llu us)\n", stages[i].name, r ? "failed" : "done",
+			 (unsigned long long)(now_us() - ts), (unsigned long long)(ctx.n_inj - n0),
+			 (unsigned long long)(ctx.inj_us - us0));
 		if (r == 0 && fault_stage("restore-after", stages[i].name))
 			r = fe_msg(err, EIO, "fault injected after %s", stages[i].name);
 	}

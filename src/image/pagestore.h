@@ -3,7 +3,7 @@
  * The page store: pages-<pid>.img is a 4 KiB header page followed by raw pages, page-aligned, in
  * the order of the runs listed in pagemap-<pid>.img (each run carries the XXH3-64 of its data).
  * The writer maps the preallocated file and lets the dumper copy into it directly (one copy);
- * the reader verifies every run before a restore touches anything.
+ * a restore checks each run as it writes it into the task (mem/fill.c), `image verify` all first.
  */
 #pragma once
 #include <stdint.h>

@@ -51,14 +51,25 @@ void mem_note_reaped(struct dtask *t);
 int mem_copy_pages(struct dump_ctx *ctx, struct dtask *t);
 void mem_free_ranges(struct dtask *t);
 
-/* Restore, in order: trampoline + empty address space, then every VMA with its pages, then mm fields. */
+/*
+ * Restore, in order: trampoline + empty address space (prepare), every VMA mapped and the pages
+ * queued with the filler (layout: the root; child_layout: a task forked from its restored parent
+ * p), then, once the filler has written them, the final protections, AIO contexts and mm fields
+ * (finish); the VMA flags come last, once the whole tree is made and filled (late).
+ */
 int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t);
-/* kept: NULL for the root; for a forked task, per VMA 0 or the parent's prot + 1 (inherited). */
-int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept);
-/* A task forked from its restored parent p: turns p's address space into t's. */
-int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p);
+/* kept: NULL for the root; for a forked task, per VMA 0 or the parent's prot + 1 (t owns it). */
+int mem_restore_layout(struct restore_ctx *ctx, struct rtask *t, int *kept);
+int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rtask *p, const uint8_t *hidden);
+/* Around p's fork of t: p's big VMAs t will not keep are not copied by the fork (MADV_DONTFORK). */
+int mem_fork_hide(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, uint8_t **hidden);
+int mem_fork_unhide(struct restore_ctx *ctx, struct rtask *p, const uint8_t *hidden);
+int mem_restore_finish(struct restore_ctx *ctx, struct rtask *t);
 int mem_restore_mm_fields(struct restore_ctx *ctx, struct rtask *t);
-/* Once every task of the tree exists: madvise() flags, mlock, guard regions, mlockall, seals. */
+/*
+ * Once every task of the tree exists and every page is written (the filler writes nothing any
+ * more): madvise() flags, mlock, guard regions, mlockall, seals.
+ */
 int mem_restore_late(struct restore_ctx *ctx, struct rtask *t);
 /* Unmaps the trampoline: no injection is possible afterwards. */
 int mem_restore_drop_trampoline(struct restore_ctx *ctx, struct rtask *t);
@@ -76,8 +87,8 @@ int vma_same(const Ferry__Vma *a, const Ferry__Vma *b);
 int vma_is_kernel(const Ferry__Vma *v);
 /* vma.c, by injection at restore: the per-VMA madvise()/mlock()/mseal() state (mem_restore_late). */
 int vma_restore_flags(struct restore_ctx *ctx, struct rtask *t, int sealed);
-/* pages.c: fills every VMA from the page store by injected preadv() calls. */
-int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t);
+/* pages.c: the runs left to parent images, read by the task from their stores (injected preadv). */
+int pages_restore_fill_chain(struct restore_ctx *ctx, struct rtask *t);
 /* pages.c: in inherited VMAs, drops all but the runs still shared with the parent (before filling). */
 int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept);
 

@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "inject/ptrace.h"
 #include "files/files.h"
+#include "mem/fill.h"
 #include "mem/mem.h"
 
 #ifndef ARCH_MAP_VDSO_64
@@ -320,36 +321,30 @@ static int restore_vdso(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
-/* The task's page store, fetched from ferry with pidfd_getfd(). */
-static int fetch_pages_fd(struct restore_ctx *ctx, struct rtask *t)
+/*
+ * Maps every VMA (writable where pages go), drops what a forked task must not keep, reads the
+ * runs left to parent images, and queues the task's own pages with the filler (mem/fill.h).
+ * kept: NULL for the root; else per VMA 0 or the parent's prot + 1 (inherited), owned by t.
+ */
+int mem_restore_layout(struct restore_ctx *ctx, struct rtask *t, int *kept)
 {
-	long fd = -1;
-	int r = files_fetch(ctx, &t->threads[0].inj, t->ps.fd, &fd);
-	t->remote_pages_fd = (int)fd;
-	return r < 0 ? fe_wrap(ctx->err, r, "page store of pid %d", t->pid) : 0;
-}
-
-int mem_restore_vmas(struct restore_ctx *ctx, struct rtask *t, const int *kept)
-{
+	t->kept = kept;
 	int r = kept ? 0 : restore_vdso(ctx, t);
-	if (r < 0 || (r = vma_restore_map_all(ctx, t, kept)) < 0 || (r = fetch_pages_fd(ctx, t)) < 0)
+	if (r < 0 || (r = vma_restore_map_all(ctx, t, kept)) < 0)
 		return r;
 	if (kept && (r = pages_restore_drop_gaps(ctx, t, kept)) < 0)
 		return r;
-	uint64_t t0 = now_us();
-	r = pages_restore_fill(ctx, t);
-	ctx->stats.memrestore_us += now_us() - t0;
-	if (r < 0)
+	/* Before the filler registers its userfaultfd: the task's own reads must not fault there. */
+	if ((r = pages_restore_fill_chain(ctx, t)) < 0)
 		return r;
-	long ret;
-	RINJ(ctx, &t->threads[0].inj, &ret, "close the page store", SYS_close, t->remote_pages_fd);
-	r = vma_restore_protect_all(ctx, t, kept);
-	return r < 0 ? r : aio_restore(ctx, t);
+	return filler_submit(ctx, t, FILL_WRITE | (ctx->pages_checked ? 0 : FILL_CHECK));
 }
 
 /*
- * Once the whole tree exists (nothing is forked any more): what fork would not carry or what
- * would hide memory from the children forked at restore, then mlockall(MCL_FUTURE), then seals.
+ * Once the whole tree exists and is filled (nothing is forked or written any more): what fork
+ * would not carry or what would hide memory from the children forked at restore, then
+ * mlockall(MCL_FUTURE), then seals. A lock, guard or seal on a VMA the filler still wrote into
+ * would fail the write or be undone by it.
  */
 int mem_restore_late(struct restore_ctx *ctx, struct rtask *t)
 {
@@ -364,39 +359,150 @@ int mem_restore_late(struct restore_ctx *ctx, struct rtask *t)
 	return r < 0 ? fe_wrap(ctx->err, r, "pid %d: memory state", t->pid) : 0;
 }
 
-int mem_restore_child(struct restore_ctx *ctx, struct rtask *t, struct rtask *p)
+/*
+ * Once the filler has handed t back: the final protections, the AIO contexts (before t forks
+ * children, which inherit their rings' mappings) and the mm fields.
+ */
+int mem_restore_finish(struct restore_ctx *ctx, struct rtask *t)
+{
+	ctx->stats.pages_restored += t->pagemap->total_pages;
+	int r = vma_restore_protect_all(ctx, t, t->kept);
+	if (r == 0)
+		r = aio_restore(ctx, t);
+	return r < 0 ? r : mem_restore_mm_fields(ctx, t);
+}
+
+/* Whether any of t's pages in [start, end) is still shared with its parent (inherited runs). */
+static int shares_pages(const struct rtask *t, uint64_t start, uint64_t end)
+{
+	const Ferry__Pagemap *pm = t->pagemap;
+	for (size_t k = 0; k < pm->n_inherited; k++)
+		if (pm->inherited[k]->vaddr < end && pm->inherited[k]->vaddr + pm->inherited[k]->nr_pages * 4096ULL > start)
+			return 1;
+	return 0;
+}
+
+/*
+ * Which of p's VMAs child t keeps: the same range, kind and file, and for private memory only
+ * where t still shares pages with p (else a fresh mapping does, without copying p's page tables
+ * at the fork and dropping p's pages after): kept[i] = prot + 1, pkeep[j] = 1.
+ */
+static void match_vmas(const struct rtask *t, const Ferry__Mm *pm, int *kept, uint8_t *pkeep)
+{
+	const Ferry__Mm *cm = t->mm;
+	for (size_t i = 0; i < cm->n_vmas; i++) {
+		const Ferry__Vma *v = cm->vmas[i];
+		int private = v->kind == FERRY__VMA_KIND__VMA_ANON || v->kind == FERRY__VMA_KIND__VMA_HEAP ||
+			      v->kind == FERRY__VMA_KIND__VMA_STACK || v->kind == FERRY__VMA_KIND__VMA_FILE_PRIVATE;
+		if ((private && !shares_pages(t, v->start, v->end)) || aio_is_context(cm, v))
+			continue;	/* (a ring of t's own context is made by io_setup(), mem/aio.c) */
+		for (size_t j = 0; j < pm->n_vmas; j++)
+			if (!pkeep[j] && vma_same(v, pm->vmas[j])) {
+				kept[i] = (int)pm->vmas[j]->prot + 1;
+				pkeep[j] = 1;
+				break;
+			}
+	}
+}
+
+/* Pages in runs [0, n) that fall in [start, end) (runs in order; *at is a cursor). */
+static uint64_t pages_in(Ferry__PagemapEntry *const *runs, size_t n, size_t *at, uint64_t start, uint64_t end)
+{
+	uint64_t pages = 0;
+	while (*at < n && runs[*at]->vaddr < start)
+		(*at)++;
+	for (; *at < n && runs[*at]->vaddr < end; (*at)++)
+		pages += runs[*at]->nr_pages;
+	return pages;
+}
+
+#define HIDE_MIN_PAGES 256
+
+/*
+ * Before p forks t: p's VMAs that t does not keep and that hold at least 1 MiB are marked
+ * MADV_DONTFORK, so that the fork does not copy their page tables only for t to unmap them
+ * again. *hidden (NULL if none) lists them per VMA of p, for mem_fork_unhide() and
+ * mem_restore_child_layout(). Only VM_DONTCOPY changes (WIPEONFORK, locks, guards and seals
+ * are given after every fork, in mem_restore_late). A VMA the image says is DONTFORK is left
+ * out: were its flag ever given before a fork, the MADV_DOFORK after it would take it away.
+ */
+int mem_fork_hide(struct restore_ctx *ctx, struct rtask *p, struct rtask *t, uint8_t **hidden)
+{
+	const Ferry__Mm *pm = p->mm;
+	const Ferry__Pagemap *pp = p->pagemap;
+	_cleanup_free_ int *kept = calloc(t->mm->n_vmas + 1, sizeof(int));
+	_cleanup_free_ uint8_t *pkeep = calloc(pm->n_vmas + 1, 1);
+	uint8_t *h = calloc(pm->n_vmas + 1, 1);
+	*hidden = NULL;
+	if (!kept || !pkeep || !h) {
+		free(h);
+		return fe_set(ctx->err, ENOMEM, "VMA lists");
+	}
+	match_vmas(t, pm, kept, pkeep);
+	size_t a = 0, b = 0, n = 0;
+	long ret;
+	int r = 0;
+	for (size_t j = 0; r == 0 && j < pm->n_vmas; j++) {
+		const Ferry__Vma *v = pm->vmas[j];
+		uint64_t pages = pages_in(pp->entries, pp->n_entries, &a, v->start, v->end) +
+				 pages_in(pp->inherited, pp->n_inherited, &b, v->start, v->end);
+		if (pkeep[j] || pages < HIDE_MIN_PAGES || (v->vmflags & VMF_DONTFORK))
+			continue;
+		r = RINJ(ctx, &p->threads[0].inj, &ret, "keep a mapping from the next fork", SYS_madvise, v->start,
+			 v->end - v->start, MADV_DONTFORK);
+		h[j] = r == 0;
+		n += r == 0;
+	}
+	if (n)
+		*hidden = h;
+	else
+		free(h);
+	return r;
+}
+
+/* After the fork: the VMAs mem_fork_hide() marked are inherited by later forks again. */
+int mem_fork_unhide(struct restore_ctx *ctx, struct rtask *p, const uint8_t *hidden)
+{
+	long ret;
+	int r = 0;
+	for (size_t j = 0; hidden && j < p->mm->n_vmas; j++)
+		if (hidden[j] && r == 0)
+			r = RINJ(ctx, &p->threads[0].inj, &ret, "let forks inherit a mapping again", SYS_madvise,
+				 p->mm->vmas[j]->start, p->mm->vmas[j]->end - p->mm->vmas[j]->start, MADV_DOFORK);
+	return r;
+}
+
+/*
+ * A task forked from its restored parent p: turns p's address space into t's, then as the root.
+ * hidden: p's VMAs the fork did not copy (mem_fork_hide), or NULL.
+ */
+int mem_restore_child_layout(struct restore_ctx *ctx, struct rtask *t, struct rtask *p, const uint8_t *hidden)
 {
 	const Ferry__Mm *cm = t->mm, *pm = p->mm;
 	int *kept = calloc(cm->n_vmas + 1, sizeof(int));
 	uint8_t *pkeep = calloc(pm->n_vmas + 1, 1);
 	int r = (!kept || !pkeep) ? fe_set(ctx->err, ENOMEM, "VMA lists") : 0, vdso_kept = 0, vdso_any = 0;
+	if (r == 0)
+		match_vmas(t, pm, kept, pkeep);
 	for (size_t i = 0; r == 0 && i < cm->n_vmas; i++) {
 		int kernel = cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VDSO || cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR ||
 			     cm->vmas[i]->kind == FERRY__VMA_KIND__VMA_VVAR_VCLOCK;
 		vdso_any |= kernel;
-		for (size_t j = 0; j < pm->n_vmas; j++)
-			if (!pkeep[j] && vma_same(cm->vmas[i], pm->vmas[j]) && !aio_is_context(cm, cm->vmas[i])) {
-				kept[i] = (int)pm->vmas[j]->prot + 1;
-				pkeep[j] = 1;
-				vdso_kept |= kernel;
-				break;
-			}
+		vdso_kept |= kernel && kept[i];
 	}
 	/* Whatever of the parent's the child does not have goes (the trampoline is not in the list). */
 	for (size_t j = 0; r == 0 && j < pm->n_vmas; j++) {
 		long ret;
-		if (!pkeep[j])
+		if (!pkeep[j] && !(hidden && hidden[j]))
 			r = RINJ(ctx, &t->threads[0].inj, &ret, "unmap a parent's mapping", SYS_munmap,
 				 pm->vmas[j]->start, pm->vmas[j]->end - pm->vmas[j]->start);
 	}
 	if (r == 0 && vdso_any && !vdso_kept)
 		r = restore_vdso(ctx, t);
-	if (r == 0)
-		r = mem_restore_vmas(ctx, t, kept);
-	if (r == 0)
-		r = mem_restore_mm_fields(ctx, t);
-	free(kept);
 	free(pkeep);
+	if (r == 0)
+		return mem_restore_layout(ctx, t, kept);
+	free(kept);
 	return r;
 }
 

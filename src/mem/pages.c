@@ -3,7 +3,8 @@
  * Pages. Dump: PAGEMAP_SCAN (or /proc/PID/pagemap on older kernels) lists present and swapped
  * pages per VMA, skipping zero-page mappings and, in private file mappings, pages still shared
  * with the file; process_vm_readv copies them straight into the mapped page store.
- * Restore: the new task preadv()s its pages from the store, one call for up to 512 runs.
+ * Restore: ferry's filler writes the task's pages from the mapped store (mem/fill.c); runs left
+ * to parent images are preadv()ed by the task from their stores, one call for up to 512 runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,26 +58,35 @@ static int scan_knows_guards(int pmfd)
 	return known;
 }
 
-/* Guard regions of a VMA with no pages of its own (a shared file mapping, say): PAGE_IS_GUARD. */
-static int scan_guards(int pmfd, const Ferry__Vma *v, struct range_list *guards)
+/*
+ * The regions of [s, e) in the task behind pmfd (its /proc/PID/pagemap) whose pages have any of
+ * the PAGE_IS_* categories anyof (0: no such test) and all of all, in order, added to out.
+ */
+static int scan_regions(int pmfd, uint64_t s, uint64_t e, uint64_t anyof, uint64_t all, struct range_list *out)
 {
-	struct page_region vec[64];
+	struct page_region vec[256];
 	struct pm_scan_arg a = {
-		.size = sizeof(a), .start = v->start, .end = v->end, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
-		.category_mask = PAGE_IS_GUARD, .return_mask = PAGE_IS_GUARD,
+		.size = sizeof(a), .start = s, .end = e, .vec = (uintptr_t)vec, .vec_len = ARRAY_SIZE(vec),
+		.category_anyof_mask = anyof, .category_mask = all, .return_mask = anyof | all,
 	};
-	while (a.start < v->end) {
+	while (a.start < e) {
 		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return -errno;
 		for (long i = 0; i < n; i++)
-			if (range_add(guards, vec[i].start, vec[i].end) < 0)
+			if (range_add(out, vec[i].start, vec[i].end) < 0)
 				return -ENOMEM;
 		if (a.walk_end <= a.start)
 			break;
 		a.start = a.walk_end;
 	}
 	return 0;
+}
+
+/* Guard regions of a VMA with no pages of its own (a shared file mapping, say): PAGE_IS_GUARD. */
+static int scan_guards(int pmfd, const Ferry__Vma *v, struct range_list *guards)
+{
+	return scan_regions(pmfd, v->start, v->end, 0, PAGE_IS_GUARD, guards);
 }
 
 /* Adds [s, e) without the pages that are pte markers; guard regions go to guards. */
@@ -707,41 +717,58 @@ static const Ferry__PagemapEntry *next_inherited(const Ferry__Pagemap *pm, size_
 	return *b < pm->n_inherited ? pm->inherited[*b] : NULL;
 }
 
+/* Narrows [*s, *e) to the span of the present regions in it (cursor *k); 0 if there are none. */
+static int clip_to_present(const struct range_list *l, size_t *k, uint64_t *s, uint64_t *e)
+{
+	while (*k < l->n && l->r[*k].end <= *s)
+		(*k)++;
+	if (*k == l->n || l->r[*k].start >= *e)
+		return 0;
+	uint64_t first = l->r[*k].start > *s ? l->r[*k].start : *s, last = first;
+	for (size_t j = *k; j < l->n && l->r[j].start < *e; j++)
+		last = l->r[j].end < *e ? l->r[j].end : *e;
+	*s = first;
+	*e = last;
+	return 1;
+}
+
 /*
  * In VMAs a forked task keeps from its parent, everything but the runs it still shares is
  * dropped: pages it did not have, and pages it will be given its own copy of — writing those over
  * the parent's would first copy the parent's page (a copy-on-write fault) only to overwrite it.
+ * Where PAGEMAP_SCAN says which pages the fork brought, only those spans are dropped (most gaps
+ * hold none: one injected madvise() fewer each).
  */
 int pages_restore_drop_gaps(struct restore_ctx *ctx, struct rtask *t, const int *kept)
 {
 	const Ferry__Pagemap *pm = t->pagemap;
+	char path[64];
+	_cleanup_close_ int pmfd = kprobe_get()->pagemap_scan ? open(PROC_PATH(path, t->pid, "pagemap"), O_RDONLY | O_CLOEXEC) : -1;
 	size_t b = 0;
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < t->mm->n_vmas; i++) {
 		const Ferry__Vma *v = t->mm->vmas[i];
+		struct range_list present = { 0 };
+		size_t k = 0;
 		if (!kept[i] || !is_private(v))
 			continue;
-		for (uint64_t addr = v->start; addr < v->end;) {
+		int exact = pmfd >= 0 &&	/* the pages the fork brought (present or swapped) */
+			    scan_regions(pmfd, v->start, v->end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 0, &present) == 0;
+		for (uint64_t addr = v->start; r == 0 && addr < v->end;) {
 			const Ferry__PagemapEntry *e = next_inherited(pm, &b, addr);
-			uint64_t gap_end = e && e->vaddr < v->end ? e->vaddr : v->end;
-			if (gap_end > addr) {
-				long ret;
-				int r = RINJ(ctx, &t->threads[0].inj, &ret, "drop pages the task did not have",
-					     SYS_madvise, addr, gap_end - addr, MADV_DONTNEED);
-				if (r < 0)
-					return r;
-			}
+			uint64_t gap_end = e && e->vaddr < v->end ? e->vaddr : v->end, ds = addr, de = gap_end;
+			long ret;
+			if (gap_end > addr && (!exact || clip_to_present(&present, &k, &ds, &de)))
+				r = RINJ(ctx, &t->threads[0].inj, &ret, "drop pages the task did not have", SYS_madvise, ds,
+					 de - ds, MADV_DONTNEED);
 			addr = e && e->vaddr < v->end ? e->vaddr + e->nr_pages * 4096ULL : v->end;
 		}
+		free(present.r);
 	}
-	return 0;
+	return r;
 }
 
 #define FILL_IOV_MAX 512
-#define POPULATE_MIN (256 * 1024)
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-#define FILL_BYTES_MAX (1ULL << 30)
 
 struct pieces {
 	struct chain_piece *p;
@@ -771,8 +798,11 @@ static int cmp_piece(const void *a, const void *b)
 	return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
 }
 
-/* Runs left to the parent images: each store of the chain is handed to the task and read from. */
-static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t)
+/*
+ * Runs left to the parent images: each store of the chain is handed to the task and read from.
+ * (The task's own runs are written by the filler, mem/fill.c.)
+ */
+int pages_restore_fill_chain(struct restore_ctx *ctx, struct rtask *t)
 {
 	const Ferry__Pagemap *pm = t->pagemap;
 	struct injector *inj = &t->threads[0].inj;
@@ -812,58 +842,4 @@ static int fill_from_chain(struct restore_ctx *ctx, struct rtask *t)
 		RINJ(ctx, inj, &ret, "close", SYS_close, remote);
 	free(ps.p);
 	return r;
-}
-
-static int fill_own(struct restore_ctx *ctx, struct rtask *t)
-{
-	struct injector *inj = &t->threads[0].inj;
-	const Ferry__Pagemap *pm = t->pagemap;
-	struct iovec iov[FILL_IOV_MAX];
-	uint64_t file_off = PS_HDR_SIZE;
-	size_t i = 0;
-	while (i < pm->n_entries) {
-		size_t cnt = 0;
-		uint64_t bytes = 0;
-		while (i < pm->n_entries && cnt < FILL_IOV_MAX && bytes < FILL_BYTES_MAX) {
-			const Ferry__PagemapEntry *e = pm->entries[i];
-			uint64_t len = (uint64_t)e->nr_pages * 4096;
-			if (e->flags & PM_IN_PARENT) {	/* filled from the parent images below */
-				i++;
-				continue;
-			}
-			if (cnt && (uintptr_t)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len == e->vaddr)
-				iov[cnt - 1].iov_len += len;
-			else
-				iov[cnt++] = (struct iovec){ (void *)(uintptr_t)e->vaddr, len };
-			bytes += len;
-			i++;
-		}
-		long ret;
-		int r;
-		/* Allocating big runs in one call is cheaper than faulting them in page by page. */
-		for (size_t k = 0; k < cnt; k++)
-			if (iov[k].iov_len >= POPULATE_MIN &&
-			    (r = RINJ(ctx, inj, &ret, "populate memory", SYS_madvise, (uintptr_t)iov[k].iov_base,
-				      iov[k].iov_len, MADV_POPULATE_WRITE)) < 0)
-				return r;
-		if (!cnt)
-			break;
-		uint64_t at = inj_scratch_put(inj, 0, iov, cnt * sizeof(iov[0]));
-		r = RINJ(ctx, inj, &ret, "read pages", SYS_preadv, t->remote_pages_fd, at, cnt, file_off, 0);
-		if (r < 0)
-			return fe_wrap(ctx->err, r, "pid %d: fill memory from pages-%d.img", t->pid, t->pid);
-		if ((uint64_t)ret != bytes)
-			return fe_msg(ctx->err, EIO, "pid %d: short read from pages-%d.img (%ld of %llu bytes)",
-				      t->pid, t->pid, ret, (unsigned long long)bytes);
-		file_off += bytes;
-		ctx->stats.pages_restored += bytes / 4096;
-		progress_add(&ctx->progress, bytes);
-	}
-	return 0;
-}
-
-int pages_restore_fill(struct restore_ctx *ctx, struct rtask *t)
-{
-	int r = fill_own(ctx, t);
-	return r < 0 ? r : fill_from_chain(ctx, t);
 }

@@ -648,6 +648,50 @@ static const struct { uint32_t bit; int advice; const char *what; } late_advice[
 	{ VMF_SEQ_READ, MADV_SEQUENTIAL, "MADV_SEQUENTIAL" }, { VMF_RAND_READ, MADV_RANDOM, "MADV_RANDOM" },
 };
 
+/* Whether any of mm's guard regions lies in v. */
+static int holds_guard(const Ferry__Mm *mm, const Ferry__Vma *v)
+{
+	for (size_t i = 0; i < mm->n_guards; i++)
+		if (mm->guards[i]->start < v->end && mm->guards[i]->end > v->start)
+			return 1;
+	return 0;
+}
+
+/* Whether the VMA of task pid that starts at start is locked now (VmFlags "lo" in its smaps). */
+static int locked_now(pid_t pid, uint64_t start)
+{
+	char fname[64], head[32];
+	_cleanup_free_ char *smaps = NULL;
+	if (read_file(PROC_PATH(fname, pid, "smaps"), &smaps, NULL) < 0 || !smaps)
+		return 0;
+	snprintf(head, sizeof(head), "%llx-", (unsigned long long)start);
+	for (char *l = smaps; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		if (strncmp(l, head, strlen(head)) != 0)
+			continue;
+		char *f = strstr(l, "\nVmFlags:");
+		const char *refused = NULL;
+		return f && (parse_vmflags(f + 9, &refused) & VMF_LOCKED);
+	}
+	return 0;
+}
+
+/*
+ * mlock() of a VMA that holds guard regions locks it, then fails with ENOMEM when populating
+ * reaches a guard page (the program that made it saw the same error). The lock is taken if
+ * smaps says so; otherwise (RLIMIT_MEMLOCK, say) the error stands.
+ */
+static int lock_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v)
+{
+	long ret;
+	int r = RINJ(ctx, &t->threads[0].inj, &ret, "mlock", SYS_mlock2, v->start, v->end - v->start,
+		     v->vmflags & VMF_LOCKONFAULT ? MLOCK_ONFAULT : 0);
+	if (r == -ENOMEM && holds_guard(t->mm, v) && locked_now(t->threads[0].inj.tid, v->start)) {
+		fe_clear(ctx->err);
+		r = 0;
+	}
+	return r;
+}
+
 static int flags_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma *v)
 {
 	struct injector *inj = &t->threads[0].inj;
@@ -662,8 +706,7 @@ static int flags_one(struct restore_ctx *ctx, struct rtask *t, const Ferry__Vma 
 	/* Secret memory is locked by nature (and mlock() on it fails). */
 	int secret = v->path && strcmp(v->path, "/secretmem (deleted)") == 0;
 	if (r == 0 && (v->vmflags & VMF_LOCKED) && !secret)
-		r = RINJ(ctx, inj, &ret, "mlock", SYS_mlock2, v->start, len,
-			 v->vmflags & VMF_LOCKONFAULT ? MLOCK_ONFAULT : 0);
+		r = lock_one(ctx, t, v);
 	return r < 0 ? fe_wrap(ctx->err, r, "VMA %#llx-%#llx", (unsigned long long)v->start,
 				(unsigned long long)v->end) : 0;
 }
@@ -678,6 +721,12 @@ int vma_restore_flags(struct restore_ctx *ctx, struct rtask *t, int sealed)
 	struct injector *inj = &t->threads[0].inj;
 	long ret;
 	int r = 0;
+	/* Guards first: the kernel refuses MADV_GUARD_INSTALL on a VMA already mlock()ed (EINVAL). */
+	for (size_t i = 0; !sealed && i < t->mm->n_guards && r == 0; i++) {
+		const Ferry__PageRange *g = t->mm->guards[i];
+		r = RINJ(ctx, inj, &ret, "install a guard region", SYS_madvise, g->start, g->end - g->start,
+			 MADV_GUARD_INSTALL);
+	}
 	for (size_t i = 0; i < t->mm->n_vmas && r == 0; i++) {
 		const Ferry__Vma *v = t->mm->vmas[i];
 		if (vma_is_kernel(v) || v->kind == FERRY__VMA_KIND__VMA_AIO_RING)
@@ -686,11 +735,6 @@ int vma_restore_flags(struct restore_ctx *ctx, struct rtask *t, int sealed)
 			r = flags_one(ctx, t, v);
 		else if (v->vmflags & VMF_SEALED)
 			r = RINJ(ctx, inj, &ret, "mseal", SYS_mseal, v->start, v->end - v->start, 0);
-	}
-	for (size_t i = 0; !sealed && i < t->mm->n_guards && r == 0; i++) {
-		const Ferry__PageRange *g = t->mm->guards[i];
-		r = RINJ(ctx, inj, &ret, "install a guard region", SYS_madvise, g->start, g->end - g->start,
-			 MADV_GUARD_INSTALL);
 	}
 	return r;
 }

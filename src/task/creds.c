@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/fsuid.h>
 #include <unistd.h>
 #define LOG_PREFIX "creds: "
 #include "common/log.h"
@@ -112,6 +113,34 @@ static int creds_dump(struct dump_ctx *ctx, struct dtask *t)
  * Credentials are per thread, so they are restored in each thread by injection, as the last
  * thing before its registers: everything earlier may need the restorer's privileges.
  */
+/*
+ * Whether cr are the restorer's own credentials, which the thread still has: then none of the
+ * eight or more injected calls below would change anything (a process run by root, typically).
+ */
+static int restorer_has(const Ferry__Creds *cr)
+{
+	uid_t u[3];
+	gid_t g[3], groups[1000];
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	if (getresuid(&u[0], &u[1], &u[2]) || getresgid(&g[0], &g[1], &g[2]) || syscall(SYS_capget, &h, d))
+		return 0;
+	int n = getgroups(1000, groups), keep = cr->has_securebits && (cr->securebits & (1 << 4));
+	int same = n >= 0 && (size_t)n == cr->n_groups && !cr->cap_amb && prctl(PR_GET_KEEPCAPS) == keep &&
+		   (!cr->has_securebits || (uint32_t)prctl(PR_GET_SECUREBITS) == cr->securebits) &&
+		   cr->uid[3] == (uint32_t)setfsuid(-1) && cr->gid[3] == (uint32_t)setfsgid(-1) &&
+		   cr->cap_eff == (d[0].effective | (uint64_t)d[1].effective << 32) &&
+		   cr->cap_prm == (d[0].permitted | (uint64_t)d[1].permitted << 32) &&
+		   cr->cap_inh == (d[0].inheritable | (uint64_t)d[1].inheritable << 32);
+	for (int i = 0; same && i < 3; i++)
+		same = cr->uid[i] == u[i] && cr->gid[i] == g[i];
+	for (int i = 0; same && i < n; i++)
+		same = cr->groups[i] == groups[i];
+	for (int cap = 0; same && cap < 64; cap++)
+		same = ((cr->cap_bnd >> cap) & 1) || prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1;
+	return same;
+}
+
 static int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
 {
 	const Ferry__Creds *cr = th->core->creds ? th->core->creds : t->core->creds;
@@ -122,6 +151,9 @@ static int creds_restore_thread(struct restore_ctx *ctx, struct rtask *t, struct
 		return 0;
 	if (cr->n_uid != 4 || cr->n_gid != 4 || cr->n_groups > 1000)
 		return fe_msg(ctx->err, EBADMSG, "core-%d.img: malformed credentials", t->pid);
+	if (restorer_has(cr))
+		return cr->no_new_privs && (r = RINJ(ctx, inj, &ret, "set no_new_privs", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0 ?
+		       r : 0;
 	for (int cap = 0; cap < 64; cap++) {
 		if (((cr->cap_bnd >> cap) & 1) || prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1)
 			continue;	/* kept, or never in the restorer's bounding set */

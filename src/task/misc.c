@@ -548,6 +548,10 @@ static int misc_restore_late(struct restore_ctx *ctx, struct rtask *t)
 		struct rlimit lim = { rl->cur, rl->max };
 		if (rl->resource < 0 || rl->resource >= RLIM_NLIMITS || rl->cur > rl->max)
 			return fe_msg(ctx->err, EBADMSG, "core-%d.img: malformed rlimit", t->pid);
+		struct rlimit now;	/* already so: kept (ferry reads it while the task's uid is its own) */
+		if (syscall(SYS_prlimit64, t->pid, rl->resource, NULL, &now) == 0 && now.rlim_cur == lim.rlim_cur &&
+		    now.rlim_max == lim.rlim_max)
+			continue;
 		uint64_t at = inj_scratch_put(inj, 0, &lim, sizeof(lim));
 		r = RINJ(ctx, inj, &ret, rlimit_names[rl->resource], SYS_prlimit64, 0, rl->resource, at, 0);
 		if (r < 0)
