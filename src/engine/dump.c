@@ -517,7 +517,7 @@ static int write_inventory(struct dump_ctx *ctx)
 int dump_cancelled(struct dump_ctx *ctx)
 {
 	const volatile sig_atomic_t *c = ctx->opts->cancel;
-	return c && *c ? fe_msg(ctx->err, ECANCELED, "cancelled") : 0;
+	return c && *c ? fe_class(ctx->err, FE_CANCELLED, fe_msg(ctx->err, ECANCELED, "cancelled")) : 0;
 }
 
 /* A stage failed while a process of the tree died: that is the error the user needs. */
@@ -622,7 +622,8 @@ static int dump_hook(struct dump_ctx *ctx, const char *stage)
 {
 	const struct dump_opts *o = ctx->opts;
 	if (o->hook && o->hook(stage, o->pid, o->hook_arg) != 0)
-		return fe_msg(ctx->err, ECANCELED, "the %s action failed: the tree runs on, the image is dropped", stage);
+		return fe_class(ctx->err, FE_CANCELLED, fe_msg(ctx->err, ECANCELED, "the %s action failed: the tree runs "
+								 "on, the image is dropped", stage));
 	return 0;
 }
 

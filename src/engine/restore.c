@@ -241,12 +241,14 @@ static int wait_pid_free(struct restore_ctx *ctx, pid_t pid)
 			_cleanup_free_ char *comm = NULL;
 			if (read_file(PROC_PATH(path, pid, "comm"), &comm, NULL) == 0)
 				comm[strcspn(comm, "\n")] = 0;
-			return fe_msg(ctx->err, EEXIST, "pid %d is taken by a running process (%s): stop it or restore elsewhere",
-				      pid, comm ? comm : "?");
+			return fe_class(ctx->err, FE_PID_TAKEN,
+					fe_msg(ctx->err, EEXIST, "pid %d is taken by a running process (%s): stop it or "
+					       "restore elsewhere", pid, comm ? comm : "?"));
 		}
 		usleep(10000);
 	}
-	return fe_msg(ctx->err, EEXIST, "pid %d is held by a zombie that its parent does not reap", pid);
+	return fe_class(ctx->err, FE_PID_TAKEN,
+			fe_msg(ctx->err, EEXIST, "pid %d is held by a zombie that its parent does not reap", pid));
 }
 
 static int stage_check_pids(struct restore_ctx *ctx)
@@ -304,7 +306,8 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 		close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
-		return fe_set(ctx->err, e, "create pid %d (clone3 with set_tid)", t->pid);
+		return fe_class(ctx->err, e == EEXIST ? FE_PID_TAKEN : FE_NONE,
+				fe_set(ctx->err, e, "create pid %d (clone3 with set_tid)", t->pid));
 	}
 	t->alive = 1;
 	if (ctx->sibling) {
@@ -564,7 +567,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
 		uint64_t ts = now_us();
 		if (o->cancel && *o->cancel)	/* not inside a stage: a release that began goes to its end */
-			r = fe_msg(err, ECANCELED, "cancelled");
+			r = fe_class(err, FE_CANCELLED, fe_msg(err, ECANCELED, "cancelled"));
 		if (r == 0)
 			r = stages[i].fn(&ctx);
 		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
