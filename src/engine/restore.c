@@ -349,6 +349,7 @@ static int stage_root_memory(struct restore_ctx *ctx)
 			total += (uint64_t)ctx->tasks[k].pagemap->entries[i]->nr_pages * 4096;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
 	progress_set_total(&ctx->progress, total, "tree not running yet");
+	progress_report(&ctx->progress, ctx->opts->report, OP_TREE_NOT_RUNNING);
 	if ((r = mem_restore_prepare(ctx, t)) < 0 || (r = mem_restore_vmas(ctx, t, NULL)) < 0 ||
 	    (r = mem_restore_mm_fields(ctx, t)) < 0)
 		return r;
@@ -528,6 +529,22 @@ static int finish_stats(struct restore_ctx *ctx, uint64_t t0)
 	return 0;
 }
 
+/* The tree and the image's identity, for a library caller (engine.h: op_report). */
+static void report_tree(struct restore_ctx *ctx)
+{
+	struct op_report *rp = ctx->opts->report;
+	if (!rp)
+		return;
+	memcpy(rp->image_id, ctx->src.ident.id, IMG_ID_LEN);
+	rp->has_image_id = 1;
+	free(rp->pids);
+	rp->npids = 0;
+	rp->pids = calloc(ctx->ntasks ? ctx->ntasks : 1, sizeof(pid_t));
+	for (size_t k = 0; rp->pids && k < ctx->ntasks; k++)
+		if (!ctx->tasks[k].zombie)
+			rp->pids[rp->npids++] = ctx->tasks[k].pid;
+}
+
 int restore_check_image(struct img_src *src, struct ferry_err *err)
 {
 	struct restore_opts o = { .dir = src->dir };
@@ -566,6 +583,9 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
 		uint64_t ts = now_us();
+		if (o->report && o->report->progress)
+			o->report->progress(o->report->arg, stages[i].name, i, ARRAY_SIZE(stages), OP_UNIT_STAGES,
+					    OP_TREE_NOT_RUNNING);
 		if (o->cancel && *o->cancel)	/* not inside a stage: a release that began goes to its end */
 			r = fe_class(err, FE_CANCELLED, fe_msg(err, ECANCELED, "cancelled"));
 		if (r == 0)
@@ -585,9 +605,16 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		ghost_restore_finish(&ctx, 1);	/* the tree runs: the hidden links of --link-remap go */
 		/* The tree runs: its pid first; then a cancel that came during the release may end us. */
 		write_pidfile(&ctx);
+		report_tree(&ctx);
 		if (o->released)
 			o->released(o->released_arg);
-		if (finish_stats(&ctx, t0) == 0) {
+		int rs = finish_stats(&ctx, t0);
+		if (o->report)
+			stats_to_report(o->report, &ctx.stats.base);
+		if (o->report && o->report->progress)
+			o->report->progress(o->report->arg, "done", ARRAY_SIZE(stages), ARRAY_SIZE(stages), OP_UNIT_STAGES,
+					    o->leave_stopped ? OP_TREE_NOT_RUNNING : OP_TREE_RUNNING);
+		if (rs == 0) {
 			pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
 			if (o->display_stats)
 				stats_restore_print(&ctx.stats);
