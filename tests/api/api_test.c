@@ -8,8 +8,9 @@
  *                                   both images verified at once
  *   cancel PID DIR                  a dump cancelled from its progress callback mid-copy
  *   progress PID DIR                stage and byte progress: monotonic, done == total at the end
- *   class KIND DIR|PID [FAULT]      the error class of a failing dump or restore (dump-nopid,
- *                                   restore, dump); prints the class and the chain
+ *   class dump PID DIR | class dump-ps PID DIR PORT | class restore DIR
+ *                                   the error class of a failing dump (to a page server) or
+ *                                   restore; prints the class and the chain
  *   shim DIR STATUS                 restore through a shim, print "root PID shim PID" and exit
  *   stopped DIR                     restore leaving the tree stopped, check, resume it
  */
@@ -199,11 +200,40 @@ static int cancel(char **argv)
 	return 0;
 }
 
+/* Every signal's disposition and this thread's mask, to compare before and after an operation. */
+struct sigstate {
+	struct sigaction sa[65];
+	sigset_t mask;
+};
+
+static void sig_snapshot(struct sigstate *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (int sig = 1; sig < 65; sig++)
+		sigaction(sig, NULL, &s->sa[sig]);
+	pthread_sigmask(SIG_SETMASK, NULL, &s->mask);
+}
+
+static void sig_unchanged(const struct sigstate *before)
+{
+	struct sigstate now;
+	sig_snapshot(&now);
+	for (int sig = 1; sig < 65; sig++)
+		CHECK(now.sa[sig].sa_handler == before->sa[sig].sa_handler && now.sa[sig].sa_flags == before->sa[sig].sa_flags,
+		      "the operation changed the disposition of signal %d", sig);
+	for (int sig = 1; sig < 65; sig++)
+		CHECK(sigismember(&now.mask, sig) == sigismember(&before->mask, sig),
+		      "the operation left signal %d %s", sig, sigismember(&now.mask, sig) ? "blocked" : "unblocked");
+}
+
 static int progress(char **argv)
 {
 	struct prog g = { 0 };
+	struct sigstate sigs;
 	ferry_op *op = dump_op(argv[0], argv[1], &g);
+	sig_snapshot(&sigs);
 	int r = ferry_op_run(op);
+	sig_unchanged(&sigs);
 	CHECK(r == 0, "dump: %s", ferry_op_error_message(op));
 	CHECK(!g.bad, "%s", g.why);
 	CHECK(g.done_seen, "no \"done\" report");
@@ -227,6 +257,11 @@ static int err_class(int argc, char **argv)
 	int kind = !strcmp(argv[0], "restore") ? FERRY_OP_RESTORE : FERRY_OP_DUMP;
 	ferry_op *op = ferry_op_new(kind);
 	CHECK(op, "ferry_op_new");
+	if (!strcmp(argv[0], "dump-ps")) {	/* dump-ps PID DIR PORT: to a page server that is not there */
+		CHECK(argc > 3 && ferry_op_set_bool(op, "page-server", 1) == 0 &&
+		      ferry_op_set_str(op, "address", "127.0.0.1") == 0 && ferry_op_set_int(op, "port", atoi(argv[3])) == 0,
+		      "page server options");
+	}
 	if (kind == FERRY_OP_DUMP) {
 		CHECK(ferry_op_set_int(op, "tree", atoi(argv[1])) == 0, "tree");
 		CHECK(ferry_op_set_str(op, "images-dir", argc > 2 ? argv[2] : "/nonexistent/api") == 0, "dir");

@@ -135,6 +135,10 @@ t_classes() {
 	cp -a "$img" "$d/corrupt"
 	printf '\xff' | dd of="$d/corrupt/core-$pid.img" bs=1 seek=70 conv=notrunc status=none
 	expect_class class-corrupt image-corrupt "$d/corrupt.out" restore "$d/corrupt"
+	# a dump to a page server nobody serves: the peer is lost (a port just freed: nothing listens)
+	expect_class class-peer-lost peer-lost "$d/ps.out" dump-ps "$pid" "$d/ps" "$(python3 -c '
+import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+	running_free "$pid" || fail class-peer-lost "the process does not run freely after the failed dump"
 	stop "$pid"
 	# a refusal by name: a child sharing its parent's memory without being its thread
 	ZDTM=$BUILD/tests/task start refuse_clone_vm "$d/vm" || { fail class-unsupported "workload not ready"; return; }
