@@ -80,7 +80,7 @@ enum ferry_log_level {
 };
 /*
  * Every message up to level is passed to fn, whole, from the thread running the operation (or
- * one of its workers). The per-operation log file is the option "log-file" (relative: into the
+ * one of its workers; calls are never concurrent). The per-operation log file is the option "log-file" (relative: into the
  * work or image directory; it receives everything up to debug); the option "verbosity" (-1:
  * none, the default) also prints messages on stderr as the command line does.
  */

@@ -30,6 +30,7 @@ FERRY_API ferry_op *ferry_op_new(enum ferry_op_kind kind)
 	if (!op)
 		return NULL;
 	op->kind = kind;
+	pthread_mutex_init(&op->log_lock, NULL);
 	op_defaults(op);
 	return op;
 }
@@ -64,6 +65,7 @@ FERRY_API void ferry_op_free(ferry_op *op)
 	free(op->inherit);
 	if (op->shim_fd >= 0)
 		close(op->shim_fd);
+	pthread_mutex_destroy(&op->log_lock);
 	free(op);
 }
 
@@ -122,6 +124,7 @@ static int push_str(char ***l, size_t *n, const char *s)
 void op_log(void *arg, int level, const char *msg)
 {
 	ferry_op *op = arg;
+	pthread_mutex_lock(&op->log_lock);
 	if ((level == LOG_WARN || level == LOG_ERROR) && op->nwarnings < 1000) {
 		size_t len = strlen(msg);
 		char line[2048];
@@ -130,6 +133,7 @@ void op_log(void *arg, int level, const char *msg)
 	}
 	if (op->log_fn && level <= op->log_level)
 		op->log_fn(op->log_arg, level, msg);
+	pthread_mutex_unlock(&op->log_lock);
 }
 
 void op_progress(void *arg, const char *phase, uint64_t done, uint64_t total, int unit, int tree)

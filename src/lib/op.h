@@ -4,6 +4,7 @@
  * log sink and callbacks it carries, and the result it keeps. Internal to libferry.
  */
 #pragma once
+#include <pthread.h>
 #include <signal.h>
 #include "ferry/ferry.h"
 #include "common/error.h"
@@ -33,6 +34,7 @@ struct ferry_op {
 	struct inherit_fd *inherit;
 	/* the caller's sinks */
 	struct log_sink sink;
+	pthread_mutex_t log_lock;	/* the engine's worker threads log too */
 	ferry_log_fn log_fn;
 	int log_level;
 	void *log_arg;
