@@ -35,6 +35,9 @@ extern "C" {
 #define FERRY_API_VERSION 1
 FERRY_API const char *ferry_version(void);
 
+/* What this library reads and writes: "image" (format major.minor), "protocol" (page server, major.minor), "encoding" (encoded images: major). 0, or -ENOENT. */
+FERRY_API int ferry_format_version(const char *what, int *major, int *minor);
+
 typedef struct ferry_op ferry_op;
 
 enum ferry_op_kind {

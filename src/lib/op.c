@@ -7,7 +7,10 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include "common/util.h"
+#include "image/image.h"
 #include "lib/op.h"
+#include "transform/format.h"
+#include "transport/protocol.h"
 
 _Static_assert((int)FERRY_ERR_INVALID == (int)FE_INVALID && (int)FERRY_ERR_CANCELLED == (int)FE_CANCELLED &&
 	       (int)FERRY_ERR_PID_TAKEN == (int)FE_PID_TAKEN, "ferry.h and common/error.h disagree on classes");
@@ -18,6 +21,22 @@ _Static_assert((int)FERRY_LOG_DEBUG == (int)LOG_DEBUG, "ferry.h and log.h disagr
 FERRY_API const char *ferry_version(void)
 {
 	return FERRY_VERSION;
+}
+
+FERRY_API int ferry_format_version(const char *what, int *major, int *minor)
+{
+	int ma = -1, mi = 0;
+	if (!strcmp(what, "image"))
+		ma = FERRY_FORMAT_MAJOR, mi = FERRY_FORMAT_MINOR;
+	else if (!strcmp(what, "protocol"))
+		ma = WIRE_MAJOR, mi = WIRE_MINOR;
+	else if (!strcmp(what, "encoding"))
+		ma = TF_VERSION;
+	if (ma < 0)
+		return -ENOENT;
+	*major = ma;
+	*minor = mi;
+	return 0;
 }
 
 FERRY_API ferry_op *ferry_op_new(enum ferry_op_kind kind)
