@@ -4,6 +4,7 @@
  * tests/api/run.sh prepares the processes and images and checks what only the outside can see.
  * Each subcommand prints "OK ..." lines and exits 0, or prints "FAIL: why" and exits 1.
  *
+ *   options                         options by name: the errors of each kind of mistake
  *   two-dumps PID1 DIR1 PID2 DIR2   two dumps at once in two threads (-R), separate logs; then
  *                                   both images verified at once
  *   cancel PID DIR                  a dump cancelled from its progress callback mid-copy
@@ -342,9 +343,36 @@ static int stopped(char **argv)
 	return 0;
 }
 
+/* Options by name: unknown names, names of another kind, bad values and types are told apart. */
+static int options(void)
+{
+	ferry_op *d = ferry_op_new(FERRY_OP_DUMP), *r = ferry_op_new(FERRY_OP_RESTORE);
+	CHECK(d && r && !ferry_op_new((enum ferry_op_kind)99), "ferry_op_new");
+	CHECK(ferry_op_set_bool(d, "no-such-option", 1) == -ENOENT, "an unknown name is not -ENOENT");
+	CHECK(ferry_op_set_bool(r, "leave-running", 1) == -ENOTSUP, "leave-running on a restore is not -ENOTSUP");
+	CHECK(ferry_op_set_int(d, "tree", 0) == -EINVAL && ferry_op_error_class(d) == FERRY_ERR_INVALID &&
+	      strstr(ferry_op_error_message(d), "tree"), "tree 0: %s", ferry_op_error_message(d));
+	CHECK(ferry_op_set_str(d, "tree", "1") == -EINVAL, "a string for a number");
+	CHECK(ferry_op_set_str(d, "compress", "gzip") == -EINVAL && ferry_op_set_str(d, "compress", "zstd") == 0, "compress");
+	CHECK(ferry_op_add_inherit_fd(d, 0, "x") == -ENOTSUP && ferry_op_add_inherit_fd(r, 0, "pipe:[1]") == 0, "inherit-fd");
+	CHECK(ferry_op_run(d) == -EINVAL && ferry_op_error_class(d) == FERRY_ERR_INVALID, "a dump without a tree ran: %s",
+	      ferry_op_error_message(d));
+	CHECK(ferry_op_get_kind(r) == FERRY_OP_RESTORE && ferry_op_root_pid(r) == 0 && !ferry_op_image_id(r), "fresh handle");
+	int ma = 0, mi = 0;
+	CHECK(ferry_format_version("image", &ma, &mi) == 0 && ma > 0 && ferry_format_version("x", &ma, &mi) == -ENOENT,
+	      "format versions");
+	CHECK(!strcmp(ferry_err_class_name(FERRY_ERR_PID_TAKEN), "pid-taken"), "class names");
+	printf("OK options by name, library %s, image format %d.%d\n", ferry_version(), ma, mi);
+	ferry_op_free(d);
+	ferry_op_free(r);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && !strcmp(argv[1], "options"))
+		return options();
 	if (argc >= 6 && !strcmp(argv[1], "two-dumps"))
 		return two_dumps(argv + 2);
 	if (argc >= 4 && !strcmp(argv[1], "cancel"))

@@ -38,6 +38,15 @@ restored_passes() {
 	restore_check "$name" "$dir" "$img"
 }
 
+t_options() {
+	mkdir -p "$OUT"
+	if api options "$OUT/options.out" options; then
+		pass options "$(grep '^OK' "$OUT/options.out")"
+	else
+		fail options "the API test failed" "$OUT/options.out"
+	fi
+}
+
 t_two_dumps() {
 	local d=$OUT/two p1 p2
 	rm -rf "$d"
@@ -247,7 +256,7 @@ t_example() {
 	fi
 }
 
-for t in two-dumps cancel progress classes shim stopped example; do
+for t in options two-dumps cancel progress classes shim stopped example; do
 	selected "$t" || continue
 	"t_${t//-/_}"
 done
