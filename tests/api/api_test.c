@@ -14,6 +14,7 @@
  *                                   restore; prints the class and the chain
  *   shim DIR STATUS                 restore through a shim, print "root PID shim PID" and exit
  *   stopped DIR                     restore leaving the tree stopped, check, resume it
+ *   restore-cancel DIR              a restore cancelled once its tree exists, before the release
  */
 #include <errno.h>
 #include <pthread.h>
@@ -310,6 +311,32 @@ static int shim(char **argv)
 	_exit(0);	/* the caller goes away: the tree and its shim must not care */
 }
 
+/* A restore cancelled once its tree exists, before its release: it fails, class cancelled. */
+static void cancel_at_objects(void *arg, const struct ferry_progress *p)
+{
+	struct prog *g = arg;
+	if (p->unit == FERRY_UNIT_STAGES && !strcmp(p->phase, "objects") && !g->cancelled) {
+		g->cancelled = 1;
+		ferry_op_cancel(g->op);
+	}
+}
+
+static int restore_cancel(char **argv)
+{
+	struct prog g = { 0 };
+	ferry_op *op = restore_op(argv[0]);
+	g.op = op;
+	ferry_op_set_progress(op, cancel_at_objects, &g);
+	int r = ferry_op_run(op);
+	CHECK(g.cancelled, "no \"objects\" stage reported");
+	CHECK(r == -ECANCELED && ferry_op_error_class(op) == FERRY_ERR_CANCELLED, "returned %d, class %s: %s", r,
+	      ferry_err_class_name(ferry_op_error_class(op)), ferry_op_error_message(op));
+	CHECK(ferry_op_root_pid(op) == 0, "a cancelled restore reports a tree");
+	printf("OK restore cancelled before its release: %s\n", ferry_op_error_message(op));
+	ferry_op_free(op);
+	return 0;
+}
+
 static char proc_state(pid_t pid)
 {
 	char path[64], buf[4096];
@@ -383,6 +410,8 @@ int main(int argc, char **argv)
 		return err_class(argc - 2, argv + 2);
 	if (argc >= 4 && !strcmp(argv[1], "shim"))
 		return shim(argv + 2);
+	if (argc >= 3 && !strcmp(argv[1], "restore-cancel"))
+		return restore_cancel(argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "stopped"))
 		return stopped(argv + 2);
 	fprintf(stderr, "usage: api_test two-dumps|cancel|progress|class|shim|stopped ...\n");

@@ -208,6 +208,15 @@ t_stopped() {
 	"$FERRY" dump -t "$TPID" -D "$d/img" >"$d/dump.err" 2>&1 || { fail leave-stopped "dump failed" "$d/dump.err"; return; }
 	wait "$TPID" 2>/dev/null
 	wait_for 10 gone "$TPID"
+	# first a restore cancelled before its release: nothing of it is left alive
+	if ! api restore-cancel "$d/cancel.out" restore-cancel "$d/img"; then
+		fail restore-cancel "the API test failed" "$d/cancel.out"
+		return
+	elif ! wait_for 10 gone "$TPID"; then
+		fail restore-cancel "process $TPID is alive after a cancelled restore"
+		return
+	fi
+	pass restore-cancel "$(grep '^OK' "$d/cancel.out")"
 	if ! api stopped "$d/api.out" stopped "$d/img"; then
 		fail leave-stopped "the API test failed" "$d/api.out"
 		return
