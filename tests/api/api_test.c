@@ -414,6 +414,6 @@ int main(int argc, char **argv)
 		return restore_cancel(argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "stopped"))
 		return stopped(argv + 2);
-	fprintf(stderr, "usage: api_test two-dumps|cancel|progress|class|shim|stopped ...\n");
+	fprintf(stderr, "usage: api_test options|two-dumps|cancel|progress|class|shim|stopped|restore-cancel ...\n");
 	return 2;
 }
