@@ -2,13 +2,13 @@
 /* --action-script (action.h). */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli/action.h"
-#include "common/error.h"
 
 static int run_one(const char *script, const char *stage, const char *dir, pid_t root)
 {
@@ -21,6 +21,10 @@ static int run_one(const char *script, const char *stage, const char *dir, pid_t
 	if (child < 0)
 		return -errno;
 	if (child == 0) {
+		sigset_t pipe;	/* the operation's thread blocks SIGPIPE: not the script's */
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		sigprocmask(SIG_UNBLOCK, &pipe, NULL);
 		setenv("CRTOOLS_SCRIPT_ACTION", stage, 1);
 		setenv("CRTOOLS_IMAGE_DIR", abs, 1);
 		if (root > 0)
@@ -38,8 +42,10 @@ static int run_one(const char *script, const char *stage, const char *dir, pid_t
 
 int action_run(const struct cli_args *a, const char *stage, pid_t root)
 {
-	const char *dir = a->cmd->bit == C_RESTORE ? a->restore.dir : a->dump.dir;
-	if (fault_stage("action", stage)) {	/* FERRY_FAULT=action-<stage>: as a script that fails */
+	const char *dir = a->images_dir;
+	char point[64];
+	snprintf(point, sizeof(point), "action-%s", stage);
+	if (ferry_fault_point(point)) {	/* FERRY_FAULT=action-<stage>: as a script that fails */
 		fprintf(stderr, "Error: --action-script (%s): fault injected\n", stage);
 		return -1;
 	}
@@ -60,7 +66,7 @@ int action_run(const struct cli_args *a, const char *stage, pid_t root)
 	return 0;
 }
 
-int action_hook(const char *stage, pid_t root, void *arg)
+int action_hook(void *arg, const char *stage, pid_t root)
 {
 	return action_run(arg, stage, root);
 }

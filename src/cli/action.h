@@ -11,5 +11,5 @@
 
 /* Runs every --action-script for stage; 0, or -1 after printing which script failed how. */
 int action_run(const struct cli_args *a, const char *stage, pid_t root);
-/* A ferry_hook_fn (engine.h) running the scripts; arg is the struct cli_args. */
-int action_hook(const char *stage, pid_t root, void *arg);
+/* A ferry_stage_fn (ferry.h) running the scripts; arg is the struct cli_args. */
+int action_hook(void *arg, const char *stage, pid_t root);

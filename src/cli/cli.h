@@ -17,14 +17,14 @@ int cmd_show(struct cli_args *a);
 int cmd_check(struct cli_args *a);
 
 /*
- * Commands that freeze a tree (C_FREEZE): forks; only the worker returns, with the flag that
- * SIGINT/SIGTERM/SIGHUP (sent to the front, forwarded) and the front's death set. The front
- * exits with the worker's status (cli/guard.c).
+ * Commands that freeze a tree (C_FREEZE): forks; only the worker returns, and SIGINT/SIGTERM/
+ * SIGHUP (sent to the front, forwarded) and the front's death cancel op (ferry_op_cancel). The
+ * front exits with the worker's status (cli/guard.c).
  */
-const volatile sig_atomic_t *cli_guard_worker(void);
-/* restore: those signals set the returned flag, until cli_cancel_end() gives them back their default. */
-const volatile sig_atomic_t *cli_cancel_begin(void);
-/* Default dispositions again; a signal caught meanwhile is raised now. */
-void cli_cancel_end(void *unused);
+void cli_guard_worker(ferry_op *op);
+/* restore: those signals cancel op, until cli_cancel_end() gives them back their default. */
+void cli_cancel_begin(ferry_op *op);
+/* Default dispositions again; a signal caught meanwhile is raised now (a ferry_ready_fn). */
+void cli_cancel_end(void *unused, ferry_op *op);
 /* The signal that cancelled the operation, 0 if none. */
 int cli_cancelled_by(void);

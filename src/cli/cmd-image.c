@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `ferry page-server`, `ferry export`, `ferry import` and `ferry image verify|merge`. */
+/* `ferry page-server`, `ferry export`, `ferry import` and `ferry image verify|merge`: operations of ferry.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,14 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli/cli.h"
-#include "common/log.h"
-#include "common/safefile.h"
-#include "engine/chain.h"
-#include "engine/stats.h"
 
-static int fail(const char *what, struct ferry_err *err, int r)
+static int fail(const char *what, ferry_op *op)
 {
-	fprintf(stderr, "Error: %s: %s\n", what, fe_str(err, r));
+	fprintf(stderr, "Error: %s: %s\n", what, ferry_op_error_message(op));
 	return 1;
 }
 
@@ -23,24 +19,15 @@ struct ps_state {
 	int ready_fd;		/* --daemon: tells the parent we listen; -1 otherwise */
 };
 
-/* Called once the server listens: --pidfile, --status-fd, and --daemon's parent may go. */
-static void ps_listening(void *arg)
+/* Called once the server listens (after --pidfile): --status-fd, and --daemon's parent may go. */
+static void ps_listening(void *arg, ferry_op *op)
 {
 	struct ps_state *ps = arg;
 	struct cli_args *a = ps->a;
-	if (a->pidfile) {	/* relative: into DIR, as CRIU's */
-		char path[4096], buf[32];
-		struct ferry_err e = { 0 };
-		record_path(path, sizeof(path), NULL, a->images_dir, a->pidfile);
-		int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-		int r = fault_point("page-server-write-pidfile") ? fe_msg(&e, EIO, "fault injected")
-								 : safe_write_path(path, buf, (size_t)n, 0644, &e);
-		if (r < 0)
-			pr_warn("cannot write pidfile %s: %s\n", path, fe_str(&e, r));
-	}
+	(void)op;
 	if (a->status_fd >= 0) {
 		if (write(a->status_fd, "", 1) != 1)
-			pr_warn("cannot write to --status-fd %d: %m\n", a->status_fd);
+			fprintf(stderr, "Warn  cannot write to --status-fd %d: %s\n", a->status_fd, strerror(errno));
 		close(a->status_fd);
 	}
 	if (ps->ready_fd >= 0) {
@@ -52,7 +39,7 @@ static void ps_listening(void *arg)
 			close(null);
 		}
 		if (write(ps->ready_fd, "", 1) < 0)
-			pr_warn("cannot tell the caller we listen: %m\n");
+			fprintf(stderr, "Warn  cannot tell the caller we listen: %s\n", strerror(errno));
 		close(ps->ready_fd);
 		ps->ready_fd = -1;
 	}
@@ -87,64 +74,69 @@ static int daemonize(int *ready_fd)
 	_exit(WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
 }
 
-/* -o, or page-server.log with --daemon: in DIR, made as the server makes it (safefile.h). */
-static void open_log(const struct cli_args *a)
-{
-	char path[4096];
-	struct ferry_err e = { 0 };
-	record_path(path, sizeof(path), NULL, a->images_dir, a->log_file ? a->log_file : "page-server.log");
-	int fd = safe_dir_open(a->images_dir, 1, &e);
-	int r = fd < 0 ? fd : log_open_file(path, &e);
-	if (fd >= 0)
-		close(fd);
-	if (r < 0)
-		pr_warn("no log file: %s\n", fe_str(&e, r));
-}
-
 int cmd_page_server(struct cli_args *a)
 {
-	struct remote_opts *o = &a->remote;
 	struct ps_state ps = { .a = a, .ready_fd = -1 };
-	struct ferry_err err = { 0 };
-	o->listening = ps_listening;
-	o->listening_arg = &ps;
+	ferry_op_set_ready(a->op, ps_listening, &ps);
 	if (a->daemon) {
 		int r = daemonize(&ps.ready_fd);
-		if (r < 0)
-			return fail("page server: go to the background", &err, fe_set(&err, -r, "fork"));
+		if (r < 0) {
+			fprintf(stderr, "Error: page server: go to the background: fork: %s\n", strerror(-r));
+			return 1;
+		}
 	}
-	if (a->log_file || a->daemon)
-		open_log(a);
-	int r = page_server_run(o, a->images_dir, a->forever, &err);
-	log_close_file();
-	return r < 0 ? fail("page server", &err, r) : 0;
+	if (a->daemon && !a->log_file)	/* -o, or page-server.log with --daemon: in DIR */
+		ferry_op_set_str(a->op, "log-file", "page-server.log");
+	int r = ferry_op_run(a->op);
+	return r < 0 ? fail("page server", a->op) : 0;
 }
 
 int cmd_export(struct cli_args *a)
 {
-	struct ferry_err err = { 0 };
-	int r = image_export(a->args[0], a->args[1], &err);
-	return r < 0 ? fail("export", &err, r) : 0;
+	int r = ferry_op_set_str(a->op, "images-dir", a->args[0]);
+	if (r == 0)
+		r = ferry_op_set_str(a->op, "file", a->args[1]);
+	if (r == 0)
+		r = ferry_op_run(a->op);
+	return r < 0 ? fail("export", a->op) : 0;
 }
 
 int cmd_import(struct cli_args *a)
 {
-	struct ferry_err err = { 0 };
-	int r = image_import(a->args[0], a->args[1], &err);
-	return r < 0 ? fail("import", &err, r) : 0;
+	int r = ferry_op_set_str(a->op, "file", a->args[0]);
+	if (r == 0)
+		r = ferry_op_set_str(a->op, "images-dir", a->args[1]);
+	if (r == 0)
+		r = ferry_op_run(a->op);
+	return r < 0 ? fail("import", a->op) : 0;
+}
+
+/* `image verify DIR` and `image merge DIR OUT`: the operation is made once the subcommand is known. */
+static int image_op(struct cli_args *a, enum ferry_op_kind kind, const char *what)
+{
+	a->op = ferry_op_new(kind);
+	if (!a->op) {
+		fprintf(stderr, "Error: %s: %s\n", what, strerror(errno));
+		return 1;
+	}
+	int r = ferry_op_set_int(a->op, "verbosity", a->verbosity);
+	if (r == 0)
+		r = ferry_op_set_str(a->op, "images-dir", a->args[1]);
+	if (r == 0 && kind == FERRY_OP_MERGE)
+		r = ferry_op_set_str(a->op, "output", a->args[2]);
+	if (r == 0)
+		r = ferry_op_set_str(a->op, "encrypt-key", a->encrypt_key);
+	if (r == 0)
+		r = ferry_op_run(a->op);
+	return r < 0 ? fail(what, a->op) : 0;
 }
 
 int cmd_image(struct cli_args *a)
 {
-	struct ferry_err err = { 0 };
-	if (a->nargs == 2 && !strcmp(a->args[0], "verify")) {
-		int r = chain_verify(a->args[1], a->encrypt_key, stdout, &err);
-		return r < 0 ? fail(a->args[1], &err, r) : 0;
-	}
-	if (a->nargs == 3 && !strcmp(a->args[0], "merge")) {
-		int r = chain_merge(a->args[1], a->args[2], a->encrypt_key, &err);
-		return r < 0 ? fail("merge", &err, r) : 0;
-	}
+	if (a->nargs == 2 && !strcmp(a->args[0], "verify"))
+		return image_op(a, FERRY_OP_VERIFY, a->args[1]);
+	if (a->nargs == 3 && !strcmp(a->args[0], "merge"))
+		return image_op(a, FERRY_OP_MERGE, "merge");
 	cli_error(a->cmd, "usage: ferry image verify DIR | ferry image merge DIR OUT (--encrypt-key FILE for an "
 		  "encrypted image)");
 	return 2;

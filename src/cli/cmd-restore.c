@@ -1,73 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `ferry restore`: the parsed options to ferry_restore(), then what the CLI does around it: the
- * CPU is checked (--cpu-cap), and once the tree runs --status-fd is told, --exec-cmd runs, or
- * ferry waits for the root and exits with its status.
+ * `ferry restore`: the parsed operation, run (ferry.h), then what the CLI does around it: once
+ * the tree runs --status-fd is told, --exec-cmd runs, or ferry waits for the root and exits
+ * with its status.
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli/action.h"
 #include "cli/cli.h"
-#include "common/kprobe.h"
-#include "common/log.h"
-#include "common/safefile.h"
-#include "image/source.h"
-#include "transform/transform.h"
 
-/*
- * The root PID of the image, after checking it suits this CPU (--cpu-cap). The inventory is
- * read as the restore reads it: from a directory that passes the same checks, decoded with
- * the key when encrypted.
- */
-static int image_check(const struct restore_opts *o, unsigned cpu_cap, pid_t *root, struct ferry_err *err)
-{
-	Ferry__Inventory *inv = NULL;
-	struct img_src src = { .dirfd = -1 };
-	int dfd = safe_dir_open(o->dir, 0, err);
-	int r = dfd < 0 ? fe_wrap(err, dfd, "image directory") : img_src_open_fd(&src, dfd, o->dir, err);
-	if (r == 0)
-		r = transform_src_attach(&src, o->key_file, err);
-	if (r == 0)
-		r = img_src_read_msg(&src, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);
-	img_src_close(&src);
-	if (dfd >= 0)
-		close(dfd);
-	if (r == -ENOENT)
-		return fe_msg(err, ENOENT, "%s holds no complete image (inventory.img is missing)", o->dir);
-	if (r < 0)
-		return r;
-	*root = inv->root_pid;
-	/* FERRY_FAULT=restore-cpu-x87-sse: pretend this CPU has x87 and SSE state only */
-	uint64_t here = fault_point("restore-cpu-x87-sse") ? 0x3 : kprobe_get()->xcr0;
-	if ((cpu_cap & CPU_CAP_FPU) && inv->has_xcr0 && (inv->xcr0 & ~here))
-		r = fe_msg(err, EOPNOTSUPP, "the image uses XSAVE features this CPU lacks (XCR0 %#llx, here %#llx): "
-			   "restore it on a CPU that has them (--cpu-cap=none skips this check)",
-			   (unsigned long long)inv->xcr0, (unsigned long long)here);
-	img_free(&inv->base);
-	return r;
-}
-
-/* An encrypted image is decoded as it is read (--encrypt-key: restore_opts.key_file). */
-static int restore(struct cli_args *a, pid_t *root, struct ferry_err *err)
-{
-	struct restore_opts *o = &a->restore;
-	int r = image_check(o, a->cpu_cap, root, err);
-	return r < 0 ? r : ferry_restore(o, NULL, err);
-}
-
-/* __WALL: the root keeps its own exit signal, which need not be SIGCHLD. */
-static int wait_root(pid_t root)
+/* The restored root's status as an exit code. */
+static int wait_root(ferry_op *op, pid_t root)
 {
 	int st = 0;
-	while (waitpid(root, &st, __WALL) < 0) {
-		if (errno != EINTR) {
-			fprintf(stderr, "Error: wait for the restored pid %d: %s\n", root, strerror(errno));
-			return 1;
-		}
+	int r = ferry_op_wait(op, &st);
+	if (r < 0) {
+		fprintf(stderr, "Error: wait for the restored pid %d: %s\n", root, strerror(-r));
+		return 1;
 	}
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
@@ -76,18 +28,17 @@ static int wait_root(pid_t root)
 
 int cmd_restore(struct cli_args *a)
 {
-	struct ferry_err err = { 0 };
-	pid_t root = 0;
 	/* SIGINT, SIGTERM, SIGHUP cancel the restore until its tree runs (cli/guard.c) */
-	a->restore.cancel = cli_cancel_begin();
-	a->restore.released = cli_cancel_end;
+	cli_cancel_begin(a->op);
+	ferry_op_set_ready(a->op, cli_cancel_end, NULL);
 	int r = action_run(a, "pre-restore", 0);
-	if (r == 0 && (r = restore(a, &root, &err)) < 0)
-		fprintf(stderr, "Error: restore from %s failed: %s\n", a->restore.dir, fe_str(&err, r));
+	if (r == 0 && (r = ferry_op_run(a->op)) < 0)
+		fprintf(stderr, "Error: restore from %s failed: %s\n", a->images_dir, ferry_op_error_message(a->op));
 	if (r < 0) {
-		cli_cancel_end(NULL);	/* cancelled: die by the signal that asked for it */
+		cli_cancel_end(NULL, a->op);	/* cancelled: die by the signal that asked for it */
 		return 1;
 	}
+	pid_t root = ferry_op_root_pid(a->op);
 	if (action_run(a, "post-resume", root) < 0)
 		fprintf(stderr, "Warning: the tree runs on (pid %d)\n", root);
 	if (a->status_fd >= 0) {
@@ -101,5 +52,5 @@ int cmd_restore(struct cli_args *a)
 		fprintf(stderr, "Error: --exec-cmd %s: %s (pid %d runs on, restored)\n", a->args[0], strerror(errno), root);
 		return 1;
 	}
-	return a->restore.detached ? 0 : wait_root(root);
+	return a->detached ? 0 : wait_root(a->op, root);
 }

@@ -3,9 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/doc.h"
-#include "image/image.h"
-#include "transform/format.h"
-#include "transport/protocol.h"
+#include "ferry/ferry.h"
 
 #define HELP_COL 30
 #define HELP_WIDTH 100
@@ -108,8 +106,12 @@ void doc_usage(FILE *out)
 
 void doc_version(FILE *out)
 {
-	fprintf(out, "ferry %s\nimage format %d.%d\npage-server protocol %d.%d\nencoded image format %d\n", FERRY_VERSION,
-		FERRY_FORMAT_MAJOR, FERRY_FORMAT_MINOR, WIRE_MAJOR, WIRE_MINOR, TF_VERSION);
+	int im = 0, in = 0, pm = 0, pn = 0, em = 0, en = 0;
+	ferry_format_version("image", &im, &in);
+	ferry_format_version("protocol", &pm, &pn);
+	ferry_format_version("encoding", &em, &en);
+	fprintf(out, "ferry %s\nimage format %d.%d\npage-server protocol %d.%d\nencoded image format %d\n", ferry_version(),
+		im, in, pm, pn, em);
 }
 
 /* ---------------------------------------------------------------- man pages */

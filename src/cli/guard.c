@@ -22,11 +22,13 @@
 #include "cli/cli.h"
 
 static volatile sig_atomic_t cancel_flag;
+static ferry_op *cancel_op;	/* the CLI runs one operation */
 static const int cancel_signals[] = { SIGINT, SIGTERM, SIGHUP };
 
 static void on_cancel(int sig)
 {
 	cancel_flag = sig;
+	ferry_op_cancel(cancel_op);	/* async-signal-safe */
 }
 
 static void catch_cancel_signals(void)
@@ -60,9 +62,10 @@ static __attribute__((noreturn)) void front(pid_t worker, const sigset_t *set)
 	}
 }
 
-const volatile sig_atomic_t *cli_guard_worker(void)
+void cli_guard_worker(ferry_op *op)
 {
 	sigset_t set, old;
+	cancel_op = op;
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(cancel_signals) / sizeof(cancel_signals[0]); i++)
 		sigaddset(&set, cancel_signals[i]);
@@ -74,7 +77,7 @@ const volatile sig_atomic_t *cli_guard_worker(void)
 	if (w < 0) {	/* no worker: do the work here, cancelled by the same signals */
 		catch_cancel_signals();
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		return &cancel_flag;
+		return;
 	}
 	if (w > 0)
 		front(w, &set);
@@ -85,20 +88,20 @@ const volatile sig_atomic_t *cli_guard_worker(void)
 	signal(SIGTTIN, SIG_IGN);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != front_pid)
-		cancel_flag = SIGTERM;	/* the front died before we could tell */
+		on_cancel(SIGTERM);	/* the front died before we could tell */
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	return &cancel_flag;
 }
 
-const volatile sig_atomic_t *cli_cancel_begin(void)
+void cli_cancel_begin(ferry_op *op)
 {
+	cancel_op = op;
 	catch_cancel_signals();
-	return &cancel_flag;
 }
 
-void cli_cancel_end(void *unused)
+void cli_cancel_end(void *unused, ferry_op *op)
 {
 	(void)unused;
+	(void)op;
 	for (size_t i = 0; i < sizeof(cancel_signals) / sizeof(cancel_signals[0]); i++)
 		signal(cancel_signals[i], SIG_DFL);
 	if (cancel_flag)

@@ -4,7 +4,6 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "cli/doc.h"
-#include "common/log.h"
 
 static const struct {
 	const char *name;
@@ -23,9 +22,10 @@ static int run(const struct cli_cmd *cmd, int argc, char **argv)
 		cli_args_free(&a);
 		return r > 0 ? 0 : 2;
 	}
-	log_set_console_level(a.verbosity);
+	if (a.op)
+		ferry_op_set_int(a.op, "verbosity", a.verbosity);
 	if (cmd->bit & C_FREEZE)	/* parsed and checked: from here on we are the worker */
-		a.dump.cancel = cli_guard_worker();
+		cli_guard_worker(a.op);
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
 		if (!strcmp(runs[i].name, cmd->name))
 			r = runs[i].fn(&a);

@@ -13,7 +13,6 @@
 #include "cli/doc.h"
 #include "cli/options.h"
 #include "cli/parse.h"
-#include "common/log.h"
 
 #define VAL_BASE 1000	/* getopt_long's val for table entry i: VAL_BASE + i; negated: + cli_nopts */
 
@@ -74,15 +73,15 @@ static int verbosity(struct cli_args *a, const struct cli_opt *o, const char *ar
 {
 	uint64_t v;
 	if (!arg) {
-		a->verbosity = a->verbosity < LOG_DEBUG ? a->verbosity + 1 : LOG_DEBUG;
+		a->verbosity = a->verbosity < FERRY_LOG_DEBUG ? a->verbosity + 1 : FERRY_LOG_DEBUG;
 		return 0;
 	}
 	if (arg[0] == 'v' && strspn(arg, "v") == strlen(arg)) {
 		size_t n = strlen(arg) + 1 + (size_t)a->verbosity;
-		a->verbosity = n > LOG_DEBUG ? LOG_DEBUG : (int)n;
+		a->verbosity = n > FERRY_LOG_DEBUG ? FERRY_LOG_DEBUG : (int)n;
 		return 0;
 	}
-	if (number(a, o, arg, 0, LOG_DEBUG, "a verbosity level", &v) < 0)
+	if (number(a, o, arg, 0, FERRY_LOG_DEBUG, "a verbosity level", &v) < 0)
 		return -1;
 	a->verbosity = (int)v;
 	return 0;
@@ -98,6 +97,29 @@ static int push(void *arrp, size_t *n, size_t size, const void *item)
 	*arr = na;
 	(*n)++;
 	return 0;
+}
+
+/* The library's answer to an option: a kind that does not take it leaves it a no-op here. */
+static int lib_result(struct cli_args *a, const struct cli_opt *o, const char *arg, int r)
+{
+	if (r == 0 || r == -ENOTSUP || r == -ENOENT)
+		return 0;
+	return bad_value(a, o, arg, r == -ENOMEM ? "out of memory" : ferry_op_error_message(a->op));
+}
+
+static int lib_str(struct cli_args *a, const struct cli_opt *o, const char *arg)
+{
+	return a->op ? lib_result(a, o, arg, ferry_op_set_str(a->op, o->name, arg)) : 0;
+}
+
+static int lib_bool(struct cli_args *a, const struct cli_opt *o, int on)
+{
+	return a->op ? lib_result(a, o, NULL, ferry_op_set_bool(a->op, o->name, on)) : 0;
+}
+
+static int lib_int(struct cli_args *a, const struct cli_opt *o, const char *arg, long long v)
+{
+	return a->op ? lib_result(a, o, arg, ferry_op_set_int(a->op, o->name, v)) : 0;
 }
 
 /* fd[N]:KEY */
@@ -118,10 +140,8 @@ static int inherit_fd(struct cli_args *a, const struct cli_opt *o, const char *a
 		snprintf(why, sizeof(why), "'%s' is not a descriptor (0 to %d)", num, INT_MAX);
 		return bad_value(a, o, arg, why);
 	}
-	struct inherit_fd in = { .fd = (int)fd, .key = close + 2 };
-	if (push(&a->inherit, &a->restore.n_inherit, sizeof(in), &in) < 0)
+	if (ferry_op_add_inherit_fd(a->op, (int)fd, close + 2) < 0)
 		return bad_value(a, o, arg, "out of memory");
-	a->restore.inherit = a->inherit;
 	return 0;
 }
 
@@ -144,8 +164,7 @@ static int cpu_cap(struct cli_args *a, const struct cli_opt *o, const char *arg)
 		else
 			return bad_value(a, o, t, "not a CPU capability (fpu, none; ins, cpu, all later)");
 	}
-	a->cpu_cap = caps;
-	return 0;
+	return lib_int(a, o, arg, caps);
 }
 
 /* --external TYPE[ID]:VALUE: mounts and block devices of a mount namespace ferry does not save. */
@@ -164,11 +183,10 @@ static int apply_general(struct cli_args *a, const struct cli_opt *o, const char
 	uint64_t v;
 	switch (o->id) {
 	case O_VERBOSITY: return verbosity(a, o, arg);
-	case O_LOG_FILE: a->dump.log_file = a->restore.log_file = a->log_file = arg; return 0;
-	case O_WORK_DIR: a->dump.work_dir = a->restore.work_dir = arg; return 0;
-	case O_IMAGES_DIR: a->dump.dir = a->restore.dir = a->images_dir = arg; return 0;
-	case O_DISPLAY_STATS: a->dump.display_stats = a->restore.display_stats = on; return 0;
-	case O_STATS_JSON: a->dump.stats_json = a->restore.stats_json = arg; return 0;
+	case O_LOG_FILE: a->log_file = arg; return lib_str(a, o, arg);
+	case O_WORK_DIR: a->work_dir = arg; return lib_str(a, o, arg);
+	case O_IMAGES_DIR: a->images_dir = arg; return lib_str(a, o, arg);
+	case O_STATS_JSON: return lib_str(a, o, arg);
 	case O_CLOSE:
 		if (number(a, o, arg, 0, INT_MAX, "a descriptor", &v) < 0)
 			return -1;
@@ -177,54 +195,58 @@ static int apply_general(struct cli_args *a, const struct cli_opt *o, const char
 	case O_TREE:
 		if (number(a, o, arg, 1, pid_max(), "a PID", &v) < 0)
 			return -1;
-		a->dump.pid = (pid_t)v;
-		return 0;
-	case O_LEAVE_RUNNING: a->dump.leave_running = on; return 0;
-	case O_LEAVE_STOPPED: a->dump.leave_stopped = a->restore.leave_stopped = on; return 0;
-	case O_TRACK_MEM: a->dump.track_mem = on; return 0;
-	case O_PREV_DIR: a->dump.prev_dir = arg; return 0;
+		a->pid = (pid_t)v;
+		return lib_int(a, o, arg, (long long)v);
+	case O_PREV_DIR: return lib_str(a, o, arg);
 	case O_TIMEOUT:
 		if (number(a, o, arg, 0, 365 * 86400, "a number of seconds", &v) < 0)
 			return -1;
-		a->dump.freeze_timeout = (unsigned)v;
-		return 0;
+		return lib_int(a, o, arg, (long long)v);
+	case O_DISPLAY_STATS: case O_LEAVE_RUNNING: case O_LEAVE_STOPPED: case O_TRACK_MEM:
+		return lib_bool(a, o, on);
 	default: return 1;
 	}
 }
 
-/* --port, as the transport reads it; 0 (any free port) only for the page server itself. */
+/* --port: digits only, 0-65535; 0 (any free port) only for the page server itself. */
 static int port(struct cli_args *a, const struct cli_opt *o, const char *arg)
 {
-	struct ferry_err err = { 0 };
-	char f[64];
-	if (remote_port_parse(arg, &a->remote.port, &err) < 0) {
-		cli_error(a->cmd, "%s: %s", flag_name(o, f, sizeof(f)), err.msg);
+	char f[64], *end;
+	errno = 0;
+	long v = arg && *arg >= '0' && *arg <= '9' ? strtol(arg, &end, 10) : -1;
+	if (v < 0 || errno || *end) {
+		cli_error(a->cmd, "%s: port '%s': not a number", flag_name(o, f, sizeof(f)), arg ? arg : "");
 		return -1;
 	}
-	if (a->remote.port == 0 && a->cmd->bit != C_PS)
+	if (v > 65535) {
+		cli_error(a->cmd, "%s: port %s: out of range (a TCP port is 1-65535)", flag_name(o, f, sizeof(f)), arg);
+		return -1;
+	}
+	if (v == 0 && a->cmd->bit != C_PS)
 		return bad_value(a, o, arg, "out of range (the page server's port is 1 to 65535)");
+	a->port = (int)v;
 	a->port_set = 1;
-	return 0;
+	return lib_int(a, o, arg, v);
 }
 
 /* The page server, TLS, compression and encryption. */
 static int apply_transport(struct cli_args *a, const struct cli_opt *o, const char *arg, int on)
 {
 	switch (o->id) {
-	case O_PAGE_SERVER: a->page_server = on; return 0;
-	case O_ADDRESS: a->remote.address = arg; return 0;
+	case O_PAGE_SERVER: a->page_server = on; return lib_bool(a, o, on);
+	case O_ADDRESS: a->address = arg; return lib_str(a, o, arg);
 	case O_PORT: return port(a, o, arg);
-	case O_INSECURE: a->remote.insecure = on; return 0;
-	case O_TOKEN_FILE: a->remote.token_file = arg; return 0;
+	case O_INSECURE: return lib_bool(a, o, on);
+	case O_TOKEN_FILE: return lib_str(a, o, arg);
 	case O_TLS: a->tls = on; return 0;
-	case O_TLS_CERT: a->remote.tls_cert = arg; return 0;
-	case O_TLS_KEY: a->remote.tls_key = arg; return 0;
-	case O_TLS_CACERT: a->remote.tls_ca = arg; return 0;
+	case O_TLS_CERT: case O_TLS_KEY: case O_TLS_CACERT:
+		a->tls_files |= arg != NULL;
+		return lib_str(a, o, arg);
 	case O_COMPRESS:
-		if (transform_parse_compress(arg, &a->transform.compress) < 0)
+		if (a->op && ferry_op_set_str(a->op, o->name, arg) == -EINVAL)
 			return bad_value(a, o, arg, "not a compression (zstd, lz4 or none)");
 		return 0;
-	case O_ENCRYPT_KEY: a->transform.key_file = a->restore.key_file = a->encrypt_key = arg; return 0;
+	case O_ENCRYPT_KEY: a->encrypt_key = arg; return lib_str(a, o, arg);
 	default: return 1;
 	}
 }
@@ -234,39 +256,24 @@ static int apply_objects(struct cli_args *a, const struct cli_opt *o, const char
 {
 	uint64_t v;
 	switch (o->id) {
-	case O_SHELL_JOB: a->dump.shell_job = a->restore.shell_job = on; return 0;
-	case O_TCP_ESTABLISHED: a->dump.tcp_established = a->restore.tcp_established = on; return 0;
-	case O_TCP_CLOSE: a->dump.tcp_close = a->restore.tcp_close = on; return 0;
-	case O_SKIP_IN_FLIGHT: a->dump.skip_in_flight = on; return 0;
-	case O_EXT_UNIX_SK: a->dump.ext_unix_sk = a->restore.ext_unix_sk = on; return 0;
-	case O_FILE_LOCKS: a->dump.file_locks = a->restore.file_locks = on; return 0;
-	case O_LINK_REMAP: a->dump.link_remap = on; return 0;
-	case O_ALLOW_CHANGED_FILES: a->restore.allow_changed_files = on; return 0;
+	case O_SHELL_JOB: case O_TCP_ESTABLISHED: case O_TCP_CLOSE: case O_SKIP_IN_FLIGHT: case O_EXT_UNIX_SK:
+	case O_FILE_LOCKS: case O_LINK_REMAP: case O_ALLOW_CHANGED_FILES: case O_GHOST_FIEMAP: case O_FORCE_IRMAP:
+	case O_EVASIVE_DEVICES:
+		return lib_bool(a, o, on);
 	case O_GHOST_LIMIT: {
 		int r = parse_size(arg, &v);
 		if (r < 0)
 			return bad_value(a, o, arg, r == -ERANGE ? "too large" : "not a size (bytes, or a number with K, M, G or T)");
-		a->dump.ghost_limit = v;
-		return 0;
+		return lib_int(a, o, arg, (long long)v);
 	}
-	case O_GHOST_FIEMAP: a->dump.ghost_fiemap = on; return 0;
-	case O_IRMAP_SCAN_PATH:
-		if (push(&a->irmap, &a->dump.n_irmap_scan_paths, sizeof(arg), &arg) < 0)
-			return bad_value(a, o, arg, "out of memory");
-		a->dump.irmap_scan_paths = a->irmap;
-		return 0;
-	case O_FORCE_IRMAP: a->dump.force_irmap = on; return 0;
-	case O_EVASIVE_DEVICES: a->dump.evasive_devices = on; return 0;
+	case O_IRMAP_SCAN_PATH: return lib_str(a, o, arg);
 	case O_NETWORK_LOCK:
 		if (strcmp(arg, "iptables") && strcmp(arg, "nftables") && strcmp(arg, "skip"))
 			return bad_value(a, o, arg, "not a network lock method (iptables, nftables or skip)");
-		a->dump.network_lock = a->restore.network_lock = arg;
-		return 0;
+		return lib_str(a, o, arg);
 	case O_MANAGE_CGROUPS:
-		if (!on || (arg && !strcmp(arg, "ignore"))) {
-			a->dump.manage_cgroups = a->restore.manage_cgroups = on ? arg : NULL;
-			return 0;
-		}
+		if (!on || (arg && !strcmp(arg, "ignore")))
+			return lib_str(a, o, on ? arg : NULL);
 		if (arg && strcmp(arg, "none") && strcmp(arg, "props") && strcmp(arg, "soft") && strcmp(arg, "full") &&
 		    strcmp(arg, "strict"))
 			return bad_value(a, o, arg, "not a cgroup mode (none, props, soft, full, strict, ignore)");
@@ -286,9 +293,9 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 {
 	uint64_t v;
 	switch (o->id) {
-	case O_RESTORE_DETACHED: a->restore.detached = on; return 0;
-	case O_RESTORE_SIBLING: a->restore.restore_sibling = on; return 0;
-	case O_PIDFILE: a->restore.pidfile = a->pidfile = arg; return 0;
+	case O_RESTORE_DETACHED: a->detached = on; return lib_bool(a, o, on);
+	case O_RESTORE_SIBLING: a->restore_sibling = on; return lib_bool(a, o, on);
+	case O_PIDFILE: return lib_str(a, o, arg);
 	case O_STATUS_FD:
 		if (number(a, o, arg, 0, INT_MAX, "a descriptor", &v) < 0)
 			return -1;
@@ -296,10 +303,11 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 		return 0;
 	case O_INHERIT_FD: return inherit_fd(a, o, arg);
 	case O_EXEC_CMD: a->exec_cmd = on; return 0;
-	case O_DAEMON: a->restore.detached = a->daemon = on; return 0;
-	case O_FOREVER: a->forever = on; return 0;
-	case O_JSON: a->json = on; return 0;
-	case O_FEATURE: a->feature = arg; return 0;
+	case O_DAEMON:
+		a->daemon = a->detached = on;
+		return a->op && a->cmd->bit == C_RESTORE ? lib_result(a, o, NULL, ferry_op_set_bool(a->op, "restore-detached", on)) : 0;
+	case O_FOREVER: case O_JSON: return lib_bool(a, o, on);
+	case O_FEATURE: a->feature_asked = 1; return lib_str(a, o, arg);
 	case O_ACTION_SCRIPT:
 		if (!on) {
 			a->nscripts = 0;
@@ -312,7 +320,7 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 	}
 }
 
-/* The one map from a flag to the options of the engine, the transport and the transform. */
+/* The one map from a flag to the options of the operation (ferry.h). */
 static int cli_apply(struct cli_args *a, const struct cli_opt *o, const char *arg, int on)
 {
 	int r = apply_general(a, o, arg, on);
@@ -428,28 +436,44 @@ static int wants_help(int argc, char **argv)
 	return 0;
 }
 
-static void defaults(const struct cli_cmd *cmd, struct cli_args *a)
+/* The operation behind each command; `image` chooses its own once its subcommand is known. */
+static int op_kind(unsigned bit)
+{
+	switch (bit) {
+	case C_DUMP: return FERRY_OP_DUMP;
+	case C_PRE: return FERRY_OP_PRE_DUMP;
+	case C_RESTORE: return FERRY_OP_RESTORE;
+	case C_PS: return FERRY_OP_PAGE_SERVER;
+	case C_EXPORT: return FERRY_OP_EXPORT;
+	case C_IMPORT: return FERRY_OP_IMPORT;
+	case C_SHOW: return FERRY_OP_SHOW;
+	case C_CHECK: return FERRY_OP_CHECK;
+	default: return 0;
+	}
+}
+
+static int defaults(const struct cli_cmd *cmd, struct cli_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->cmd = cmd;
-	a->verbosity = LOG_WARN;
+	a->verbosity = FERRY_LOG_WARN;
 	a->status_fd = -1;
-	a->cpu_cap = CPU_CAP_FPU;
-	a->dump.ghost_fiemap = -1;
-	a->dump.pre_dump = cmd->bit == C_PRE;
-	a->dump.track_mem = cmd->bit == C_PRE;	/* as CRIU: a pre-dump tracks unless told not to */
+	int kind = op_kind(cmd->bit);
+	if (kind && !(a->op = ferry_op_new(kind)))
+		return -1;
 	/* Every stage of the actions is passed, scripts or not: its fault point is (action.h). */
-	a->dump.hook = a->restore.hook = action_hook;
-	a->dump.hook_arg = a->restore.hook_arg = a;
+	if (a->op)
+		ferry_op_set_hook(a->op, action_hook, a);
+	return 0;
 }
 
 static int check_required(const struct cli_cmd *cmd, struct cli_args *a)
 {
-	if ((cmd->bit & C_DUMPS) && (!a->dump.pid || !a->dump.dir)) {
+	if ((cmd->bit & C_DUMPS) && (!a->pid || !a->images_dir)) {
 		cli_error(cmd, "-t PID and -D DIR are required");
 		return -1;
 	}
-	if ((cmd->bit & C_RESTORE) && !a->restore.dir) {
+	if ((cmd->bit & C_RESTORE) && !a->images_dir) {
 		cli_error(cmd, "-D DIR is required");
 		return -1;
 	}
@@ -457,15 +481,15 @@ static int check_required(const struct cli_cmd *cmd, struct cli_args *a)
 		cli_error(cmd, "--port PORT and -D DIR are required");
 		return -1;
 	}
-	if (a->page_server && (!a->remote.address || !a->remote.port)) {
+	if (a->page_server && (!a->address || !a->port)) {
 		cli_error(cmd, "--page-server needs --address and --port");
 		return -1;
 	}
-	if (a->exec_cmd && (a->restore.detached || a->nargs == 0)) {
+	if (a->exec_cmd && (a->detached || a->nargs == 0)) {
 		cli_error(cmd, a->nargs ? "--exec-cmd and -d do not go together" : "--exec-cmd needs a command after --");
 		return -1;
 	}
-	if (a->restore.restore_sibling && !a->restore.detached) {
+	if (a->restore_sibling && !a->detached) {
 		cli_error(cmd, "--restore-sibling needs -d (ferry cannot wait for a process that is not its child)");
 		return -1;
 	}
@@ -489,7 +513,10 @@ static int check_args(const struct cli_cmd *cmd, const struct cli_args *a)
 
 int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a)
 {
-	defaults(cmd, a);
+	if (defaults(cmd, a) < 0) {
+		cli_error(cmd, "out of memory");
+		return -1;
+	}
 	if (wants_help(argc, argv)) {
 		doc_help(stdout, cmd);
 		return 1;
@@ -520,20 +547,18 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args 
 		return -1;
 	a->args = argv + optind;
 	a->nargs = argc - optind;
-	if (a->tls && !a->remote.tls_cert && !a->remote.tls_key && !a->remote.tls_ca) {	/* CRIU's defaults */
-		a->remote.tls_cert = "/etc/pki/criu/cert.pem";
-		a->remote.tls_key = "/etc/pki/criu/private/key.pem";
-		a->remote.tls_ca = "/etc/pki/CA/cacert.pem";
+	if (a->tls && !a->tls_files && a->op) {	/* CRIU's defaults */
+		ferry_op_set_str(a->op, "tls-cert", "/etc/pki/criu/cert.pem");
+		ferry_op_set_str(a->op, "tls-key", "/etc/pki/criu/private/key.pem");
+		ferry_op_set_str(a->op, "tls-cacert", "/etc/pki/CA/cacert.pem");
 	}
 	return check_args(cmd, a) < 0 || check_required(cmd, a) < 0 ? -1 : 0;
 }
 
 void cli_args_free(struct cli_args *a)
 {
-	free(a->inherit);
-	free(a->irmap);
+	ferry_op_free(a->op);
 	free(a->scripts);
-	a->inherit = NULL;
-	a->irmap = NULL;
+	a->op = NULL;
 	a->scripts = NULL;
 }

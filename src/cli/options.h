@@ -1,41 +1,43 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Parsing a command's arguments with the option table (opttab.h): getopt_long built from the
- * table, strict values, and the one place (cli_apply in options.c) where a flag becomes a field
- * of dump_opts, restore_opts, remote_opts or transform_opts.
+ * table, strict values, and the one place (cli_apply in options.c) where a flag becomes an option
+ * of the operation (ferry_op_set_*, include/ferry/ferry.h).
  */
 #pragma once
 #include <stddef.h>
+#include <sys/types.h>
 #include "cli/opttab.h"
-#include "engine/engine.h"
-#include "transform/transform.h"
-#include "transport/transport.h"
+#include "ferry/ferry.h"
 
 /* --cpu-cap bits */
 enum { CPU_CAP_FPU = 1 };
 
+/*
+ * A parsed command line: the operation (ferry.h) with every option that is the library's set on
+ * it, and what the CLI itself does around it.
+ */
 struct cli_args {
 	const struct cli_cmd *cmd;
-	struct dump_opts dump;
-	struct restore_opts restore;
-	struct remote_opts remote;
-	struct transform_opts transform;
-	int verbosity;			/* LOG_* */
+	ferry_op *op;			/* NULL for `image` until its subcommand is known (cmd_image) */
+	int verbosity;			/* FERRY_LOG_* */
+	pid_t pid;			/* -t */
+	const char *images_dir;		/* -D */
+	const char *work_dir;		/* -W */
 	int page_server;		/* --page-server */
 	int tls;			/* --tls: default certificate files when none is given */
-	int json;			/* check --json */
-	const char *feature;		/* check --feature */
-	int forever, daemon;		/* page-server */
+	int tls_files;			/* one of --tls-cert, --tls-key, --tls-cacert was given */
+	const char *address;		/* --address */
+	int port;			/* --port */
+	int daemon;			/* page-server */
+	int detached;			/* restore -d */
+	int restore_sibling;
 	int port_set;			/* --port was given (the page server's may be 0) */
 	int exec_cmd;			/* restore --exec-cmd: args[] is the command */
-	unsigned cpu_cap;		/* CPU_CAP_* to check at restore */
-	const char *encrypt_key;	/* restore (also restore.key_file), image, show */
-	const char *images_dir;		/* page-server -D */
-	const char *pidfile;		/* page-server --pidfile (restore: restore.pidfile) */
-	const char *log_file;		/* page-server -o */
+	int feature_asked;		/* check --feature */
+	const char *encrypt_key;	/* restore, image, show */
+	const char *log_file;		/* -o */
 	int status_fd;			/* --status-fd, or -1 */
-	struct inherit_fd *inherit;
-	const char **irmap;
 	const char **scripts;		/* --action-script, in order */
 	size_t nscripts;
 	char **args;			/* positional arguments */

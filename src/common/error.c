@@ -19,6 +19,8 @@ static int fe_vset(struct ferry_err *err, int code, int with_errno, const char *
 	if (!err)
 		return -code;
 	err->code = code;
+	err->cls = FE_NONE;
+	err->nlinks = 0;
 	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	if (with_errno && n >= 0 && (size_t)n < sizeof(err->msg))
 		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", strerror(code));
@@ -47,8 +49,12 @@ int fe_wrap(struct ferry_err *err, int rc, const char *fmt, ...)
 {
 	if (!err || rc == 0)
 		return rc;
-	if (!err->code)	/* nobody described it: describe it now */
-		snprintf(err->msg, sizeof(err->msg), "%s", strerror(rc < 0 ? -rc : EIO)), err->code = rc < 0 ? -rc : EIO;
+	if (!err->code) {	/* nobody described it: describe it now */
+		snprintf(err->msg, sizeof(err->msg), "%s", strerror(rc < 0 ? -rc : EIO));
+		err->code = rc < 0 ? -rc : EIO;
+		err->cls = FE_NONE;
+		err->nlinks = 0;
+	}
 	char prefix[256], old[sizeof(err->msg)];
 	va_list ap;
 	va_start(ap, fmt);
@@ -63,8 +69,59 @@ int fe_wrap(struct ferry_err *err, int rc, const char *fmt, ...)
 		size_t ol = strnlen(old, rest);
 		memcpy(err->msg + pl + 2, old, ol);
 		err->msg[pl + 2 + ol] = 0;
+		if (err->nlinks < FE_MAX_LINKS)
+			err->link_len[err->nlinks++] = (unsigned short)pl;
 	}
 	return -err->code;
+}
+
+int fe_class(struct ferry_err *err, int cls, int rc)
+{
+	if (err && rc < 0)
+		err->cls = cls;
+	return rc;
+}
+
+int fe_class_of(const struct ferry_err *err, int rc)
+{
+	if (err && err->code && err->cls != FE_NONE)
+		return err->cls;
+	int code = err && err->code ? err->code : (rc < 0 ? -rc : rc);
+	switch (code) {
+	case 0: return FE_NONE;
+	case ECANCELED: return FE_CANCELLED;
+	case EBADMSG: return FE_IMAGE_CORRUPT;
+	case EPROTONOSUPPORT: return FE_IMAGE_FOREIGN;
+	case EOPNOTSUPP: return FE_UNSUPPORTED;
+	case ESRCH: return FE_NO_PROCESS;
+	case ENOMEM: case ENOSPC: case EDQUOT: case EMFILE: case ENFILE: case EFBIG: case E2BIG: return FE_RESOURCE;
+	case ECONNRESET: case EPIPE: case ECONNREFUSED: case ENOTCONN: case ECONNABORTED: return FE_PEER_LOST;
+	case EIO: case EAGAIN: case EINTR: case ETIMEDOUT: return FE_TRANSIENT_IO;
+	case EINVAL: return FE_INVALID;
+	default: return FE_GENERIC;
+	}
+}
+
+unsigned fe_chain_len(const struct ferry_err *err)
+{
+	return err && err->code ? err->nlinks + 1 : 0;
+}
+
+int fe_chain_at(const struct ferry_err *err, unsigned i, char *buf, unsigned len)
+{
+	unsigned n = fe_chain_len(err);
+	if (i >= n || len == 0)
+		return -ERANGE;
+	size_t off = 0;	/* element i starts after the i outermost prefixes and their ": " */
+	for (unsigned k = 0; k < i; k++)
+		off += err->link_len[err->nlinks - 1 - k] + 2;
+	size_t el = i < err->nlinks ? err->link_len[err->nlinks - 1 - i] : strlen(err->msg + off);
+	if (off > sizeof(err->msg) || el > sizeof(err->msg) - off)
+		return -ERANGE;
+	size_t c = el < len - 1 ? el : len - 1;
+	memcpy(buf, err->msg + off, c);
+	buf[c] = 0;
+	return (int)el;
 }
 
 void fe_clear(struct ferry_err *err)
@@ -72,6 +129,8 @@ void fe_clear(struct ferry_err *err)
 	if (err) {
 		err->code = 0;
 		err->msg[0] = 0;
+		err->cls = FE_NONE;
+		err->nlinks = 0;
 	}
 }
 

@@ -2,6 +2,7 @@
 /* Kernel and CPU feature probe. Each check is a harmless call whose errno tells the answer. */
 #include <cpuid.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
@@ -136,19 +137,23 @@ static void probe_syscalls(struct kprobe *kp)
 	kp->ptrace_get_rseq = maj > 5 || (maj == 5 && min >= 13);
 }
 
+/* What the machine offers does not change: probed once per process, by whichever operation asks first. */
+static struct kprobe probed;
+static pthread_once_t probed_once = PTHREAD_ONCE_INIT;
+
+static void probe_all(void)
+{
+	probe_vdso(&probed);
+	probe_uffd(&probed);
+	probe_pagemap(&probed);
+	probe_cpu(&probed);
+	probe_syscalls(&probed);
+}
+
 const struct kprobe *kprobe_get(void)
 {
-	static struct kprobe kp;
-	static int done;
-	if (!done) {
-		probe_vdso(&kp);
-		probe_uffd(&kp);
-		probe_pagemap(&kp);
-		probe_cpu(&kp);
-		probe_syscalls(&kp);
-		done = 1;
-	}
-	return &kp;
+	pthread_once(&probed_once, probe_all);
+	return &probed;
 }
 
 void kprobe_print(const struct kprobe *kp, FILE *out, int json)

@@ -2,14 +2,36 @@
 /* One log family for the whole engine: levels, a per-file prefix, and a debug log file per operation. */
 #pragma once
 #include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
 
 enum log_level { LOG_MSG = 0, LOG_ERROR = 1, LOG_WARN = 2, LOG_INFO = 3, LOG_DEBUG = 4 };
 
-/* Console verbosity (CRIU's -v0..4); the log file always receives everything up to debug. */
+/*
+ * Where the log goes: a sink per operation, made current for the calling thread while the
+ * operation runs (log_sink_use), so two operations in two threads keep their logs apart. A
+ * thread without one logs to its own default sink: the console at LOG_WARN, no file.
+ */
+struct log_sink {
+	int console_level;	/* messages up to this level go to stdout/stderr; -1: none */
+	FILE *file;		/* the operation's log file (everything up to debug), or NULL */
+	struct timespec start;	/* the file's time origin */
+	/* Called for every message up to fn_level (whole message, with its prefix), if set. */
+	void (*fn)(void *arg, int level, const char *msg);
+	int fn_level;
+	void *fn_arg;
+};
+
+/* Makes s the calling thread's sink (NULL: back to the thread's default); returns the previous one. */
+struct log_sink *log_sink_use(struct log_sink *s);
+/* The calling thread's sink: threads an operation starts take it over (log_sink_use). */
+struct log_sink *log_sink_current(void);
+
+/* Console verbosity (CRIU's -v0..4) of the current sink; the log file receives everything up to debug. */
 void log_set_console_level(int level);
 int log_get_console_level(void);
 struct ferry_err;
-/* Opens the per-operation log file (mode 0600, never through a link, truncated); 0 or -errno. */
+/* Opens the current sink's log file (mode 0600, never through a link, truncated); 0 or -errno. */
 int log_open_file(const char *path, struct ferry_err *err);
 void log_close_file(void);
 int log_enabled(int level);

@@ -2,6 +2,9 @@
 /* Small I/O and /proc helpers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,4 +206,26 @@ void close_all_but(const int *keep, size_t n)
 		lo = (unsigned int)keep[i] + 1;
 	}
 	syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+void sigpipe_block(sigset_t *old)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+void sigpipe_restore(const sigset_t *old)
+{
+	sigset_t set, pending;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	if (!sigismember(old, SIGPIPE) && sigismember(&pending, SIGPIPE)) {
+		struct timespec zero = { 0, 0 };
+		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }

@@ -28,3 +28,10 @@ int mkdir_p(const char *path, mode_t mode);
  * system calls: safe after fork() in a process that has threads.
  */
 void close_all_but(const int *keep, size_t n);
+#include <signal.h>
+/*
+ * SIGPIPE blocked for the calling thread only (a dead peer is an error, not a signal), without
+ * touching the process's dispositions; sigpipe_restore() discards one raised meanwhile.
+ */
+void sigpipe_block(sigset_t *old);
+void sigpipe_restore(const sigset_t *old);

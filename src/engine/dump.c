@@ -373,6 +373,7 @@ static int copy_pages(struct dump_ctx *ctx)
 		total += ctx->tasks[i].zombie ? 0 : ctx->tasks[i].npages * 4096;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "copied");
 	progress_set_total(&ctx->progress, total, ctx->opts->pre_dump ? "tree running" : "tree frozen");
+	progress_report(&ctx->progress, ctx->opts->report, ctx->opts->pre_dump ? OP_TREE_RUNNING : OP_TREE_FROZEN);
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++)
 		r = ctx->tasks[i].zombie ? 0 : mem_copy_pages(ctx, &ctx->tasks[i]);
 	for (size_t i = 0; i < ctx->ntasks; i++)
@@ -517,7 +518,7 @@ static int write_inventory(struct dump_ctx *ctx)
 int dump_cancelled(struct dump_ctx *ctx)
 {
 	const volatile sig_atomic_t *c = ctx->opts->cancel;
-	return c && *c ? fe_msg(ctx->err, ECANCELED, "cancelled") : 0;
+	return c && *c ? fe_class(ctx->err, FE_CANCELLED, fe_msg(ctx->err, ECANCELED, "cancelled")) : 0;
 }
 
 /* A stage failed while a process of the tree died: that is the error the user needs. */
@@ -555,12 +556,22 @@ struct dump_stage {
 	stage_fn fn;
 };
 
+/* The caller's progress callback, at a stage's start (engine.h: op_report). */
+static void report_stage(struct dump_ctx *ctx, const char *name, size_t i, size_t n)
+{
+	struct op_report *rp = ctx->opts->report;
+	int tree = ctx->t_frozen && !ctx->t_thawed ? OP_TREE_FROZEN : OP_TREE_RUNNING;
+	if (rp && rp->progress)
+		rp->progress(rp->arg, name, i, n, OP_UNIT_STAGES, tree);
+}
+
 static int run_stages(struct dump_ctx *ctx, const struct dump_stage *stages, size_t n)
 {
 	const char *op = ctx->opts->pre_dump ? "pre-dump-after" : "dump-after";
 	int r = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		uint64_t t0 = now_us();
+		report_stage(ctx, stages[i].name, i, n + 1);
 		r = stages[i].fn(ctx);
 		pr_debug("stage %s: %s in %llu us\n", stages[i].name, r ? "failed" : "done",
 			 (unsigned long long)(now_us() - t0));
@@ -622,7 +633,8 @@ static int dump_hook(struct dump_ctx *ctx, const char *stage)
 {
 	const struct dump_opts *o = ctx->opts;
 	if (o->hook && o->hook(stage, o->pid, o->hook_arg) != 0)
-		return fe_msg(ctx->err, ECANCELED, "the %s action failed: the tree runs on, the image is dropped", stage);
+		return fe_class(ctx->err, FE_CANCELLED, fe_msg(ctx->err, ECANCELED, "the %s action failed: the tree runs "
+								 "on, the image is dropped", stage));
 	return 0;
 }
 
@@ -720,11 +732,12 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 	ferry__dump_stats__init(&ctx.stats);
 	fault_set_cancel(o->cancel);
 	ctx.t_start = now_us();
-	int r = o->pre_dump ? run_stages(&ctx, pre_stages, ARRAY_SIZE(pre_stages))
-			    : run_stages(&ctx, dump_stages, ARRAY_SIZE(dump_stages));
-	if (r == 0)
+	size_t nst = o->pre_dump ? ARRAY_SIZE(pre_stages) : ARRAY_SIZE(dump_stages);
+	int r = run_stages(&ctx, o->pre_dump ? pre_stages : dump_stages, nst);
+	if (r == 0) {
+		report_stage(&ctx, "finish", nst, nst + 1);
 		r = finish_image(&ctx);
-	else
+	} else
 		close_sinks(&ctx, 0);
 	chain_close(ctx.prev);
 	r = sk_dump_end(&ctx, r);	/* pending unix connections: handed back or named as lost on failure */
@@ -739,6 +752,14 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		pr_info("dump of pid %d done: frozen %.3f ms\n", o->pid, ctx.stats.frozen_us / 1000.0);
 		if (r == 0)
 			stats_dump_report(&ctx);
+		if (o->report) {
+			memcpy(o->report->image_id, ctx.ident.id, IMG_ID_LEN);
+			o->report->has_image_id = 1;
+			stats_to_report(o->report, &ctx.stats.base);
+		}
+		if (o->report && o->report->progress)
+			o->report->progress(o->report->arg, "done", 1, 1, OP_UNIT_STAGES, ctx.opts->pre_dump ||
+					    o->leave_running ? OP_TREE_RUNNING : OP_TREE_UNKNOWN);
 	}
 	pstree_free(&ctx);
 	free(ctx.seen);

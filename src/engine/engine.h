@@ -18,6 +18,29 @@ struct transform_opts;
  */
 typedef int (*ferry_hook_fn)(const char *stage, pid_t root, void *arg);
 
+/* What the tree does while an operation reports progress (include/ferry/ferry.h has the same values). */
+enum op_tree { OP_TREE_UNKNOWN, OP_TREE_FROZEN, OP_TREE_RUNNING, OP_TREE_NOT_RUNNING };
+/* Units of op_report.progress: stages of the pipeline, or bytes of a copy. */
+enum op_unit { OP_UNIT_STAGES, OP_UNIT_BYTES };
+#define OP_MAX_STATS 32
+
+/*
+ * What an operation reports to a library caller (src/lib/), all optional: progress as it goes,
+ * then the image's identity, the statistics and the restored tree.
+ */
+struct op_report {
+	/* phase: a stage's name, or "pages" for a copy; done/total in unit; tree: enum op_tree */
+	void (*progress)(void *arg, const char *phase, uint64_t done, uint64_t total, int unit, int tree);
+	void *arg;
+	uint8_t image_id[16];		/* the inventory's image_id */
+	int has_image_id;
+	const char *stat_name[OP_MAX_STATS];	/* the statistics record's fields that are set */
+	uint64_t stat_value[OP_MAX_STATS];
+	size_t nstats;
+	pid_t *pids;			/* restore: every task of the tree, root first (malloc'd, the caller frees) */
+	size_t npids;
+};
+
 struct dump_opts {
 	pid_t pid;
 	const char *dir;
@@ -61,6 +84,7 @@ struct dump_opts {
 	 * statistics.
 	 */
 	const volatile sig_atomic_t *cancel;
+	struct op_report *report;	/* NULL, or filled as the dump goes (src/lib/) */
 };
 
 struct inherit_fd {
@@ -106,6 +130,7 @@ struct restore_opts {
 	void (*released)(void *arg);	/* called once the tree runs, before it is waited for */
 	void *released_arg;
 	int allow_changed_files;	/* restore files whose size, mode or inode changed since the dump (refused otherwise) */
+	struct op_report *report;	/* NULL, or filled as the restore goes (src/lib/) */
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

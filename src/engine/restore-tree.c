@@ -40,10 +40,12 @@ static int inject_clone_any(struct restore_ctx *ctx, struct injector *in, pid_t 
 	/* as for the root: a number whose last holder was reaped a moment ago may still be on its way out */
 	for (int i = 0; (r = RINJ(ctx, in, &ret, "clone3", SYS_clone3, at, sizeof(ca))) == -EEXIST && i < 200; i++)
 		usleep(10000);
+	if (r == -EEXIST && *tid)
+		fe_class(ctx->err, FE_PID_TAKEN, r);
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "create %d", *tid);
 	if (*tid && ret != *tid)
-		return fe_msg(ctx->err, EEXIST, "%d came back as %ld", *tid, ret);
+		return fe_class(ctx->err, FE_PID_TAKEN, fe_msg(ctx->err, EEXIST, "%d came back as %ld", *tid, ret));
 	*tid = (pid_t)ret;
 	int st;
 	r = pt_wait_stop(*tid, &st);

@@ -290,10 +290,12 @@ static int pid_taken(struct restore_ctx *ctx, pid_t pid, pid_t by)
 	if (read_file(PROC_PATH(path, by, "comm"), &comm, NULL) == 0)
 		comm[strcspn(comm, "\n")] = 0;
 	if (by == pid)
-		return fe_msg(ctx->err, EEXIST, "pid %d is taken by a running process (%s): stop it or restore elsewhere",
-			      pid, comm ? comm : "?");
-	return fe_msg(ctx->err, EEXIST, "pid %d is taken: it is the process group or session of running process "
-		      "%d (%s): stop it or restore elsewhere", pid, by, comm ? comm : "?");
+		return fe_class(ctx->err, FE_PID_TAKEN,
+				fe_msg(ctx->err, EEXIST, "pid %d is taken by a running process (%s): stop it or restore "
+				       "elsewhere", pid, comm ? comm : "?"));
+	return fe_class(ctx->err, FE_PID_TAKEN,
+			fe_msg(ctx->err, EEXIST, "pid %d is taken: it is the process group or session of running "
+			       "process %d (%s): stop it or restore elsewhere", pid, by, comm ? comm : "?"));
 }
 
 /*
@@ -338,7 +340,8 @@ static int stage_check_pids(struct restore_ctx *ctx)
 			return 0;
 		usleep(10000);
 	}
-	return fe_msg(ctx->err, EEXIST, "pid %d is held by a zombie that its parent does not reap", held);
+	return fe_class(ctx->err, FE_PID_TAKEN,
+			fe_msg(ctx->err, EEXIST, "pid %d is held by a zombie that its parent does not reap", held));
 }
 
 static int stage_open_files(struct restore_ctx *ctx)
@@ -388,7 +391,8 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 		close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
-		return fe_set(ctx->err, e, "create pid %d (clone3 with set_tid)", t->pid);
+		return fe_class(ctx->err, e == EEXIST ? FE_PID_TAKEN : FE_NONE,
+				fe_set(ctx->err, e, "create pid %d (clone3 with set_tid)", t->pid));
 	}
 	t->alive = 1;
 	if (ctx->sibling) {
@@ -430,6 +434,7 @@ static int stage_root_memory(struct restore_ctx *ctx)
 			total += (uint64_t)ctx->tasks[k].pagemap->entries[i]->nr_pages * 4096;
 	progress_start(&ctx->progress, log_get_console_level() >= LOG_WARN, "restored");
 	progress_set_total(&ctx->progress, total, "tree not running yet");
+	progress_report(&ctx->progress, ctx->opts->report, OP_TREE_NOT_RUNNING);
 	uint64_t t0 = now_us(), t1 = 0, t2 = 0;
 	/* Its threads start now: until here ferry forks (files, the root) with one thread only. */
 	if ((r = filler_start(&ctx->filler, ctx->opts->cancel, ctx->err)) < 0 || (r = mem_restore_prepare(ctx, t)) < 0 ||
@@ -620,6 +625,22 @@ static int finish_stats(struct restore_ctx *ctx, uint64_t t0)
 	return 0;
 }
 
+/* The tree and the image's identity, for a library caller (engine.h: op_report). */
+static void report_tree(struct restore_ctx *ctx)
+{
+	struct op_report *rp = ctx->opts->report;
+	if (!rp)
+		return;
+	memcpy(rp->image_id, ctx->src.ident.id, IMG_ID_LEN);
+	rp->has_image_id = 1;
+	free(rp->pids);
+	rp->npids = 0;
+	rp->pids = calloc(ctx->ntasks ? ctx->ntasks : 1, sizeof(pid_t));
+	for (size_t k = 0; rp->pids && k < ctx->ntasks; k++)
+		if (!ctx->tasks[k].zombie)
+			rp->pids[rp->npids++] = ctx->tasks[k].pid;
+}
+
 int restore_check_image(struct img_src *src, struct ferry_err *err)
 {
 	struct restore_opts o = { .dir = src->dir };
@@ -659,8 +680,11 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(stages) && r == 0; i++) {
 		uint64_t ts = now_us(), n0 = ctx.n_inj, us0 = ctx.inj_us;
+		if (o->report && o->report->progress)
+			o->report->progress(o->report->arg, stages[i].name, i, ARRAY_SIZE(stages), OP_UNIT_STAGES,
+					    OP_TREE_NOT_RUNNING);
 		if (o->cancel && *o->cancel)	/* not inside a stage: a release that began goes to its end */
-			r = fe_msg(err, ECANCELED, "cancelled");
+			r = fe_class(err, FE_CANCELLED, fe_msg(err, ECANCELED, "cancelled"));
 		if (r == 0)
 			r = stages[i].fn(&ctx);
 		pr_debug("stage %s: %s in %llu us (%llu injected calls: %llu us)\n", stages[i].name, r ? "failed" : "done",
@@ -679,9 +703,16 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		ghost_restore_finish(&ctx, 1);	/* the tree runs: the hidden links of --link-remap go */
 		/* The tree runs: its pid first; then a cancel that came during the release may end us. */
 		write_pidfile(&ctx);
+		report_tree(&ctx);
 		if (o->released)
 			o->released(o->released_arg);
-		if (finish_stats(&ctx, t0) == 0) {
+		int rs = finish_stats(&ctx, t0);
+		if (o->report)
+			stats_to_report(o->report, &ctx.stats.base);
+		if (o->report && o->report->progress)
+			o->report->progress(o->report->arg, "done", ARRAY_SIZE(stages), ARRAY_SIZE(stages), OP_UNIT_STAGES,
+					    o->leave_stopped ? OP_TREE_NOT_RUNNING : OP_TREE_RUNNING);
+		if (rs == 0) {
 			pr_info("pid %d restored in %.3f ms\n", ctx.tasks[0].pid, ctx.stats.total_us / 1000.0);
 			if (o->display_stats)
 				stats_restore_print(&ctx.stats);

@@ -144,6 +144,28 @@ static json_t *stats_to_json(const ProtobufCMessage *m, const char *op)
 	return j;
 }
 
+/* The set scalar fields of m as numbers (booleans 0/1) into r, by their names in ferry.proto. */
+void stats_to_report(struct op_report *r, const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	r->nstats = 0;
+	for (unsigned i = 0; i < d->n_fields && r->nstats < OP_MAX_STATS; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *p = (const char *)m + f->offset;
+		uint64_t v;
+		if (!field_is_set(m, f))
+			continue;
+		switch (f->type) {
+		case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: memcpy(&v, p, 8); break;
+		case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32: v = *(const uint32_t *)p; break;
+		case PROTOBUF_C_TYPE_BOOL: v = *(const protobuf_c_boolean *)p != 0; break;
+		default: continue;
+		}
+		r->stat_name[r->nstats] = f->name;
+		r->stat_value[r->nstats++] = v;
+	}
+}
+
 /* Published whole under its name (safefile.h): a reader never sees half a file, a link is not followed. */
 static int write_json(json_t *j, const char *path)
 {

@@ -27,6 +27,8 @@ void stats_dump_report(struct dump_ctx *ctx);
 int stats_write_img(int dirfd, const struct img_ident *ident, const struct transform_opts *to, enum img_kind kind,
 		    const ProtobufCMessage *m, struct ferry_err *err);
 void stats_restore_print(const Ferry__RestoreStats *s);
+/* The statistics record m as name/value pairs into r (engine.h): its set scalar fields. */
+void stats_to_report(struct op_report *r, const ProtobufCMessage *m);
 /*
  * The statistics as one JSON object into path, or stdout for "-": {"operation": "dump" or
  * "pre-dump" or "restore", then every field that is set, by its name in ferry.proto (integers,

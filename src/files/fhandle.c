@@ -112,10 +112,10 @@ static int open_handle(const char *handle, dev_t dev)
 }
 
 /* irmap: a scan of the directory trees for dev:ino. */
-static dev_t scan_dev;
-static uint64_t scan_ino;
-static char *scan_found;
-static long scan_nodes;
+static __thread dev_t scan_dev;	/* nftw() passes no argument: per thread, as operations are */
+static __thread uint64_t scan_ino;
+static __thread char *scan_found;
+static __thread long scan_nodes;
 
 static int scan_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {

@@ -37,8 +37,8 @@ static int memfd_match(const struct fd_info *fi, const struct dump_opts *o)
 }
 
 /* A memfd_secret() object met through a mapping only (memfd_dump_secret_mapping): where it is. */
-static struct dtask *secret_task;
-static const Ferry__Vma *secret_vma;
+static __thread struct dtask *secret_task;	/* per thread, as operations are */
+static __thread const Ferry__Vma *secret_vma;
 
 /*
  * Content of secret memory: copied by the task into a memfd of ferry's, through its fd or

@@ -36,9 +36,9 @@
 
 #define MAX_HELD 64
 
-/* Placeholders holding pids for SCM_CREDENTIALS; process-wide, released before any task exists. */
-static pid_t held[MAX_HELD];
-static size_t nheld;
+/* Placeholders holding pids for SCM_CREDENTIALS; per restore (thread), released before any task exists. */
+static __thread pid_t held[MAX_HELD];
+static __thread size_t nheld;
 
 struct shared {
 	int rc;

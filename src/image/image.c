@@ -168,13 +168,16 @@ int img_check_hdr(const struct img_hdr *h, uint64_t flen, enum img_kind expected
 		  struct ferry_err *err)
 {
 	if (h->magic != FERRY_IMG_MAGIC)
-		return fe_msg(err, EBADMSG, "%s: not a ferry image (magic %#x)", fname, h->magic);
+		return fe_class(err, FE_IMAGE_CORRUPT, fe_msg(err, EBADMSG, "%s: not a ferry image (magic %#x)", fname,
+								h->magic));
 	if (h->major != FERRY_FORMAT_MAJOR)
-		return fe_msg(err, EPROTONOSUPPORT, "%s: image format %u.%u, this ferry reads %u.x%s", fname, h->major,
-			      h->minor, FERRY_FORMAT_MAJOR, h->major < FERRY_FORMAT_MAJOR ?
-			      " (made by an older ferry: restore it with that version)" : "");
+		return fe_class(err, FE_IMAGE_FOREIGN,
+				fe_msg(err, EPROTONOSUPPORT, "%s: image format %u.%u, this ferry reads %u.x%s", fname,
+				       h->major, h->minor, FERRY_FORMAT_MAJOR, h->major < FERRY_FORMAT_MAJOR ?
+				       " (made by an older ferry: restore it with that version)" : ""));
 	if (XXH3_64bits(h, offsetof(struct img_hdr, hdr_xxh3)) != h->hdr_xxh3 || h->reserved)
-		return fe_msg(err, EBADMSG, "%s: the image header fails its checksum: the file is corrupt", fname);
+		return fe_class(err, FE_IMAGE_CORRUPT,
+				fe_msg(err, EBADMSG, "%s: the image header fails its checksum: the file is corrupt", fname));
 	if (!img_kind_get(h->kind))
 		return fe_msg(err, EBADMSG, "%s: unknown image kind %u", fname, h->kind);
 	if (expected && h->kind != (uint32_t)expected)
@@ -220,7 +223,7 @@ int img_check_buf(const void *buf, size_t len, enum img_kind expected, const cha
 		return fe_msg(err, EBADMSG, "%s: a %s image is not read whole", fname, img_kind_get(h.kind)->name);
 	const uint8_t *p = (const uint8_t *)buf + sizeof(h);
 	if (h.payload_xxh3 != XXH3_64bits(p, h.payload_len))
-		return fe_msg(err, EBADMSG, "%s: checksum mismatch: the image is corrupt", fname);
+		return fe_class(err, FE_IMAGE_CORRUPT, fe_msg(err, EBADMSG, "%s: checksum mismatch: the image is corrupt", fname));
 	*payload = p;
 	*plen = h.payload_len;
 	if (kind_out)
@@ -253,7 +256,8 @@ static int read_whole(int dirfd, const char *name, void **out, size_t *len, stru
 	if (fd < 0)
 		return fd;
 	if ((size_t)st.st_size > IMG_MAX_META + sizeof(struct img_hdr))
-		return fe_msg(err, EFBIG, "%s: image too large (%lld bytes)", name, (long long)st.st_size);
+		return fe_class(err, FE_RESOURCE, fe_msg(err, EFBIG, "%s: image too large (%lld bytes)", name,
+							  (long long)st.st_size));
 	void *buf = malloc(st.st_size ? st.st_size : 1);
 	if (!buf)
 		return fe_set(err, ENOMEM, "read image %s", name);

@@ -194,11 +194,13 @@ struct smaps_job {
 	struct dump_ctx *ctx;
 	size_t next;
 	pthread_mutex_t lock;
+	struct log_sink *log;	/* the dump's: workers log there too */
 };
 
 static void *smaps_worker(void *arg)
 {
 	struct smaps_job *j = arg;
+	log_sink_use(j->log);
 	for (;;) {
 		pthread_mutex_lock(&j->lock);
 		size_t k = j->next++;
@@ -218,7 +220,7 @@ static void *smaps_worker(void *arg)
  */
 static void prefetch_smaps(struct dump_ctx *ctx)
 {
-	struct smaps_job j = { .ctx = ctx, .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct smaps_job j = { .ctx = ctx, .lock = PTHREAD_MUTEX_INITIALIZER, .log = log_sink_current() };
 	pthread_t th[7];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t n = 0, want = cpus > 1 ? (size_t)cpus - 1 : 0;

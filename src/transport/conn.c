@@ -52,8 +52,8 @@ static int io_err(struct conn *c, int e, const char *what, struct ferry_err *err
 		return fe_msg(err, ETIMEDOUT, "%s: %s timed out after %d s (the peer hangs, or is too slow)", c->peer,
 			      what, conn_timeout());
 	if (e == EPIPE || e == ECONNRESET)
-		return fe_msg(err, e, "%s: connection lost while %s (%s: the peer died or closed it)", c->peer, what,
-			      strerror(e));
+		return fe_class(err, FE_PEER_LOST, fe_msg(err, e, "%s: connection lost while %s (%s: the peer died or "
+							       "closed it)", c->peer, what, strerror(e)));
 	return fe_set(err, e, "%s: %s", c->peer, what);
 }
 
@@ -166,8 +166,8 @@ static int read_exact(struct conn *c, void *buf, size_t len, int at_start, uint6
 				return fe_msg(err, EBADMSG, "%s: truncated: the file ends at byte %llu %s", c->peer,
 					      (unsigned long long)(c->rx_off + got),
 					      at_start && !got ? "before its end record" : "inside a frame");
-			return fe_msg(err, ECONNRESET, "%s closed the connection%s", c->peer,
-				      at_start && !got ? "" : " in the middle of a frame");
+			return fe_class(err, FE_PEER_LOST, fe_msg(err, ECONNRESET, "%s closed the connection%s", c->peer,
+								       at_start && !got ? "" : " in the middle of a frame"));
 		}
 		got += n;
 	}

@@ -46,8 +46,9 @@ int hs_recv_hello(struct conn *c, struct wire_hello *peer, struct ferry_err *err
 		return fe_wrap(err, r, "%s", c->peer);
 	/* an export file of protocol 1 is framed as today's unsealed streams: import takes it */
 	if (r == 0 && peer->major != WIRE_MAJOR && !(c->is_file && peer->major == 1))
-		return fe_msg(err, EPROTONOSUPPORT, "%s speaks protocol %u.%u and this ferry %u.%u: run the same major "
-			      "version on both sides", c->peer, peer->major, peer->minor, WIRE_MAJOR, WIRE_MINOR);
+		return fe_class(err, FE_IMAGE_FOREIGN,
+				fe_msg(err, EPROTONOSUPPORT, "%s speaks protocol %u.%u and this ferry %u.%u: run the same "
+				       "major version on both sides", c->peer, peer->major, peer->minor, WIRE_MAJOR, WIRE_MINOR));
 	return r;
 }
 

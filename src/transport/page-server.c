@@ -50,6 +50,7 @@ struct session {
 	char host[INET6_ADDRSTRLEN];
 	char who[INET6_ADDRSTRLEN + 8];	/* host:port */
 	struct session *next;
+	struct log_sink *log;	/* the server's */
 };
 
 struct server {
@@ -192,6 +193,7 @@ static int serve_conn(struct session *s, struct conn *c)
 static void *session_main(void *arg)
 {
 	struct session *s = arg;
+	log_sink_use(s->log);
 	struct server *sv = s->sv;
 	struct conn c;
 	conn_init(&c, s->fd, "client %s", s->who);
@@ -255,6 +257,7 @@ static void start_session(struct server *sv, int fd)
 		return;
 	}
 	s->sv = sv;
+	s->log = log_sink_current();
 	s->fd = fd;
 	s->deadline = now_us() + (uint64_t)sv->hs_timeout * 1000000;
 	peer_name(fd, s);
@@ -484,7 +487,8 @@ int page_server_run(const struct remote_opts *o, const char *dir, int forever, s
 		r = check_auth(&ro, dir, err);
 	if (r < 0)
 		return r;
-	signal(SIGPIPE, SIG_IGN);
+	sigset_t pipe_old;
+	sigpipe_block(&pipe_old);	/* sessions' threads inherit it */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -509,5 +513,6 @@ int page_server_run(const struct remote_opts *o, const char *dir, int forever, s
 		close(sigfd);
 	server_free(&sv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	sigpipe_restore(&pipe_old);
 	return r;
 }

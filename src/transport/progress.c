@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "common/util.h"
+#include "engine/engine.h"
 #include "transport/progress.h"
 
 void progress_start(struct progress *p, int wanted, const char *verb)
@@ -67,9 +68,19 @@ static void draw(struct progress *p, uint64_t now)
 	p->last_us = now;
 }
 
+void progress_report(struct progress *p, struct op_report *report, int tree)
+{
+	p->report = report;
+	p->tree = tree;
+	if (report && report->progress)
+		report->progress(report->arg, "pages", 0, p->total, OP_UNIT_BYTES, tree);
+}
+
 void progress_add(struct progress *p, uint64_t bytes)
 {
 	p->bytes += bytes;
+	if (p->report && p->report->progress)
+		p->report->progress(p->report->arg, "pages", p->bytes, p->total, OP_UNIT_BYTES, p->tree);
 	if (!p->enabled)
 		return;
 	uint64_t now = now_us();

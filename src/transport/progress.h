@@ -15,7 +15,11 @@ struct progress {
 	uint64_t total;		/* 0: unknown */
 	const char *verb;	/* "copied" */
 	const char *state;	/* "tree frozen"; NULL: not said */
+	struct op_report *report;	/* NULL, or told every step (engine.h) */
+	int tree;		/* enum op_tree, for report */
 };
+/* Every step of p is also told to report (NULL: none), with the tree doing tree. */
+void progress_report(struct progress *p, struct op_report *report, int tree);
 
 void progress_start(struct progress *p, int wanted, const char *verb);
 /* What the whole copy amounts to and the tree's state meanwhile (either may be 0/NULL). */

@@ -31,8 +31,6 @@ struct img_out {
 	char name[WIRE_NAME_MAX + 1];
 };
 
-/* The dump may call remove() after close(): the sink itself outlives its connection. */
-static struct img_sink remote_sink;
 
 /* Records the first failure; after a send error, prefers the reason the server gave, if any. */
 static int fail(struct remote *r, int rc, struct ferry_err *err)
@@ -192,24 +190,36 @@ static int connect_session(struct remote *r, const struct remote_opts *o, struct
 
 int transport_sink_open(const struct remote_opts *o, struct img_sink **sink, struct ferry_err *err)
 {
-	if (remote_sink.priv)
-		return fe_msg(err, EBUSY, "page server: a session is already open");
 	struct remote *r = calloc(1, sizeof(*r));
-	if (!r)
+	/* The dump may call remove() after close(): the sink itself outlives its connection. */
+	struct img_sink *s = calloc(1, sizeof(*s));
+	if (!r || !s) {
+		free(r);
+		free(s);
 		return fe_set(err, ENOMEM, "page server session");
+	}
 	r->c.fd = -1;
-	signal(SIGPIPE, SIG_IGN);	/* a dead peer is an error, not a signal */
 	int rc = connect_session(r, o, err);
 	if (rc < 0) {
 		conn_close(&r->c);
 		free(r);
+		free(s);
 		return rc;
 	}
 	if (!o->token_file && !r->c.ssl)
 		pr_warn("%s: no token and no TLS: the image travels unauthenticated and in clear\n", r->c.peer);
 	progress_start(&r->pg, o->progress, "sent");
 	pr_info("%s: connected%s%s\n", r->c.peer, r->c.ssl ? ", TLS" : "", o->token_file ? ", authenticated" : "");
-	remote_sink = (struct img_sink){ .ops = &remote_ops, .dirfd = -1, .priv = r };
-	*sink = &remote_sink;
+	*s = (struct img_sink){ .ops = &remote_ops, .dirfd = -1, .priv = r };
+	*sink = s;
 	return 0;
+}
+
+void transport_sink_free(struct img_sink *sink)
+{
+	struct ferry_err ignored = { 0 };
+	if (sink) {
+		rs_close(sink, 0, &ignored);
+		free(sink);
+	}
 }

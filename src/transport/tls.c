@@ -188,7 +188,8 @@ int tls_write(struct conn *c, const void *buf, size_t len, struct ferry_err *err
 	if (rc == 1)
 		return 0;
 	rc = io_fail(c, rc, "send", err);
-	return rc ? rc : fe_msg(err, EPIPE, "%s: connection lost while sending (the peer died or closed it)", c->peer);
+	return rc ? rc : fe_class(err, FE_PEER_LOST, fe_msg(err, EPIPE, "%s: connection lost while sending (the peer "
+							    "died or closed it)", c->peer));
 }
 
 int tls_pending(struct conn *c)

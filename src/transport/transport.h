@@ -26,8 +26,13 @@ struct remote_opts {
 /* A --port value: digits only, 0-65535 (0: page server, any free port). 0 or -EINVAL with err saying why. */
 int remote_port_parse(const char *s, int *port, struct ferry_err *err);
 
-/* Connects and authenticates; *sink streams every file to the server. Freed by its close(). */
+/*
+ * Connects and authenticates; *sink streams every file to the server. Its close() ends the
+ * session; transport_sink_free() frees it once the dump is over. The caller's thread should
+ * block SIGPIPE meanwhile (sigpipe_block(), common/util.h): a dead server is an error.
+ */
 int transport_sink_open(const struct remote_opts *o, struct img_sink **sink, struct ferry_err *err);
+void transport_sink_free(struct img_sink *sink);
 
 /*
  * `ferry page-server`: receives images into dir, serving connections concurrently. Returns after the

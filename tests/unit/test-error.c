@@ -130,6 +130,35 @@ static void test_stall_cancelled(void **state)
 	assert_true(t1.tv_sec - t0.tv_sec < 2);
 }
 
+/* The chain: each fe_wrap() is a link, outermost first; the class survives wrapping. */
+static void test_chain_links_and_class(void **state)
+{
+	struct ferry_err e = { 0 };
+	char buf[256];
+	int r = fe_class(&e, FE_IMAGE_CORRUPT, fe_msg(&e, EBADMSG, "core-7.img: checksum mismatch"));
+	r = fe_wrap(&e, r, "read core of %d", 7);
+	r = fe_wrap(&e, r, "restore: tree");
+	assert_int_equal(r, -EBADMSG);
+	assert_string_equal(e.msg, "restore: tree: read core of 7: core-7.img: checksum mismatch");
+	assert_int_equal(fe_chain_len(&e), 3);
+	assert_int_equal(fe_chain_at(&e, 0, buf, sizeof(buf)), 13);
+	assert_string_equal(buf, "restore: tree");	/* a ": " inside a link stays in it */
+	fe_chain_at(&e, 1, buf, sizeof(buf));
+	assert_string_equal(buf, "read core of 7");
+	fe_chain_at(&e, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "core-7.img: checksum mismatch");
+	assert_int_equal(fe_chain_at(&e, 3, buf, sizeof(buf)), -ERANGE);
+	assert_int_equal(fe_class_of(&e, r), FE_IMAGE_CORRUPT);
+	/* a new root cause replaces the class and the links */
+	fe_set(&e, ECONNRESET, "send");
+	assert_int_equal(fe_chain_len(&e), 1);
+	assert_int_equal(fe_class_of(&e, -ECONNRESET), FE_PEER_LOST);	/* derived from the errno */
+	fe_clear(&e);
+	assert_int_equal(fe_chain_len(&e), 0);
+	assert_int_equal(fe_class_of(&e, -ENOSPC), FE_RESOURCE);
+	assert_int_equal(fe_class_of(NULL, -ECANCELED), FE_CANCELLED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -137,6 +166,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_without_cause), cmocka_unit_test(test_str),
 		cmocka_unit_test(test_truncation), cmocka_unit_test(test_fault_point),
 		cmocka_unit_test(test_fault_stage_and_trace), cmocka_unit_test(test_stall_cancelled),
+		cmocka_unit_test(test_chain_links_and_class),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
