@@ -5,8 +5,9 @@
  * Durability: a one-shot sink (img_sink_local) fsyncs each file and the directory as it commits.
  * A dump's sink (img_sink_local_open) starts each file's writeback at commit and waits for all
  * of them, then the directory, before the inventory is linked: "inventory.img exists" means
- * "the image is whole on disk", also after a machine crash. Its close() removes what it
- * committed when the dump failed.
+ * "the image is whole on disk", also after a machine crash. Every close() is checked. Its
+ * close() removes what it committed when the dump failed. Trace points: image-publish-NAME
+ * when a file gets its name, image-fsync-NAME (image-fsync-dir) once it is on disk.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -77,10 +78,22 @@ static void local_abort(struct img_out *o)
 	free(o);
 }
 
+/*
+ * fsync of a file or of the directory ("dir"). Each one that succeeded passes the fault point
+ * "image-fsync-NAME", so FERRY_FAULT=image-fsync-pages-7.img fails exactly there and
+ * FERRY_FAULT_TRACE records the order in which files became durable (tests/images).
+ */
+static int sync_fd(int fd, const char *name)
+{
+	if (fsync(fd) < 0)
+		return -errno;
+	return fault_stage("image-fsync", name) ? -EIO : 0;
+}
+
 /* Waits for the writeback of pending file i and forgets it; 0 or -errno. */
 static int settle(struct local_state *st, size_t i, struct ferry_err *err)
 {
-	int fd = st->pending[i], r = fsync(fd) < 0 ? -errno : 0;
+	int fd = st->pending[i], r = sync_fd(fd, st->pending_name[i]);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r < 0)
@@ -134,6 +147,7 @@ static int commit_batched(struct img_out *o, struct local_state *st, struct ferr
 		st->ndone--;
 		return r;
 	}
+	fault_stage("image-publish", o->name);
 	st->pending[st->npending] = keep;
 	snprintf(st->pending_name[st->npending++], sizeof(st->pending_name[0]), "%s", o->name);
 	return 0;
@@ -143,8 +157,10 @@ static int commit_batched(struct img_out *o, struct local_state *st, struct ferr
 static int commit_durable(struct img_out *o, struct local_state *st, struct ferry_err *err)
 {
 	int r = st ? settle_all(st, err) : 0;
-	if (r == 0 && st && fsync(o->s->dirfd) < 0)
-		r = fe_set(err, errno, "write out the image directory");
+	if (r == 0 && st && (r = sync_fd(o->s->dirfd, "dir")) < 0)
+		fe_set(err, -r, "write out the image directory");
+	if (r == 0 && (r = sync_fd(o->t.fd, o->name)) < 0)
+		fe_set(err, -r, "write out image %s", o->name);
 	if (r < 0) {
 		safe_tmp_abort(&o->t);
 		return r;
@@ -153,9 +169,12 @@ static int commit_durable(struct img_out *o, struct local_state *st, struct ferr
 		safe_tmp_abort(&o->t);
 		return fe_set(err, ENOMEM, "image %s", o->name);
 	}
-	if ((r = safe_tmp_commit(&o->t, o->name, 1, err)) < 0)
+	if ((r = safe_tmp_commit(&o->t, o->name, 0, err)) < 0)
 		return r;
-	return fsync(o->s->dirfd) < 0 ? fe_set(err, errno, "write out the image directory") : 0;
+	fault_stage("image-publish", o->name);
+	if ((r = sync_fd(o->s->dirfd, "dir")) < 0)
+		return fe_set(err, -r, "write out the image directory");
+	return 0;
 }
 
 static int local_commit(struct img_out *o, struct ferry_err *err)
@@ -172,8 +191,8 @@ static int local_close(struct img_sink *s, int ok, struct ferry_err *err)
 	if (!st)
 		return 0;
 	int r = settle_all(st, ok ? err : NULL);
-	if (r == 0 && ok && fsync(s->dirfd) < 0)
-		r = fe_set(err, errno, "write out the image directory");
+	if (r == 0 && ok && (r = sync_fd(s->dirfd, "dir")) < 0)
+		fe_set(err, -r, "write out the image directory");
 	if (!ok)	/* a failed dump leaves no files of its own behind */
 		for (size_t i = 0; i < st->ndone; i++)
 			unlinkat(s->dirfd, st->done[i], 0);
@@ -211,8 +230,8 @@ static int local_sync(struct img_sink *s, struct ferry_err *err)
 {
 	struct local_state *st = s->priv;
 	int r = st ? settle_all(st, err) : 0;
-	if (r == 0 && fsync(s->dirfd) < 0)
-		r = fe_set(err, errno, "write out the image directory");
+	if (r == 0 && (r = sync_fd(s->dirfd, "dir")) < 0)
+		fe_set(err, -r, "write out the image directory");
 	return r;
 }
 

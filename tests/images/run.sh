@@ -419,6 +419,67 @@ EOF
 	fi
 }
 
+# The same order without strace, from ferry's own trace points (FERRY_FAULT_TRACE): every file
+# the image holds is fsync'ed (image-fsync-NAME) before inventory.img is, the directory between
+# them and after the inventory got its name (image-publish-inventory.img).
+durable_trace() {
+	local n=durable-trace d=$OUT/durable-trace
+	selected $n || return 0
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	mkdir -p -m 700 "$d/img"
+	FERRY_FAULT_TRACE=$d/points "$FERRY" dump -t "$TPID" -D "$d/img" </dev/null >"$d/dump.err" 2>&1 ||
+		{ fail $n "the dump failed" "$d/dump.err"; kill_test; return; }
+	kill_test
+	if ! (cd "$d/img" && ls -- *.img) | python3 -c '
+import sys
+pts = open(sys.argv[1]).read().split()
+files = [f for f in sys.stdin.read().split() if f not in ("inventory.img", "stats-dump.img")]
+assert len(files) >= 5, "only %d image files" % len(files)
+inv = pts.index("image-fsync-inventory.img")
+pub = pts.index("image-publish-inventory.img")
+for f in files:
+    assert "image-fsync-" + f in pts[:inv], f + " was not fsynced before the inventory"
+    assert "image-publish-" + f in pts[:inv], f + " was not named before the inventory"
+last = max(pts.index("image-fsync-" + f) for f in files)
+assert "image-fsync-dir" in pts[last:inv], "no directory fsync between the last file and the inventory"
+assert inv < pub, "the inventory was named before it was on disk"
+assert "image-fsync-dir" in pts[pub:], "no directory fsync after the inventory was named"
+print(len(files), "files durable before the inventory")
+' "$d/points" >"$d/check.out" 2>&1; then
+		fail $n "the trace points show another order" "$d/check.out"
+	else
+		pass "$n ($(cat "$d/check.out"))"
+	fi
+}
+
+# A page store that cannot be written out (an fsync fails): the dump fails, no inventory is
+# written, no file of it stays, and the process runs on untouched.
+durable_fault() {
+	local n=durable-fault d=$OUT/durable-fault left
+	selected $n || return 0
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	mkdir -p -m 700 "$d/img"
+	FERRY_FAULT=image-fsync-pages-$TPID.img timeout 60 "$FERRY" dump -t "$TPID" -D "$d/img" \
+		</dev/null >"$d/dump.err" 2>&1 && { fail $n "the dump did not fail"; kill_test; return; }
+	left=$(ls -A "$d/img" | grep -v '^dump.log$' | head -n 3)
+	if ! grep -qF "pages-$TPID.img" "$d/dump.err"; then
+		fail $n "the error does not name the page store" "$d/dump.err"
+	elif [ -n "$left" ]; then
+		fail $n "the failed dump left files (inventory?): $left"
+	elif ! running_free "$TPID"; then
+		fail $n "the process does not run freely after the failed dump"
+	else
+		kill -TERM "$TPID"
+		wait_for 10 eval '! alive $TPID'
+		if [ "$(tail -n 1 "$d/test.out")" != PASS ]; then
+			fail $n "the process failed its checks after the failed dump" "$d/test.out"
+		else
+			pass "$n ($(head -c 120 "$d/dump.err"))"
+		fi
+	fi
+	kill_test
+}
+
 if [ ! -x "$FERRY" ] || [ ! -x "$ZDTM/sleeping" ]; then
 	fail all "ferry or the zdtm programs are not built in $BUILD (run make)"
 	exit 1
@@ -440,4 +501,6 @@ killed_dump
 failed_dump
 big_image
 durable
+durable_trace
+durable_fault
 [ $NFAIL = 0 ]
