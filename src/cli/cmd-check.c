@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `ferry check [--json] [--feature NAME]`: what this kernel and CPU offer, and whether the engine can run here. */
+/*
+ * `ferry check [--json] [--feature NAME]`: what this kernel and CPU offer, and whether the engine
+ * can run here; `ferry check --image DIR`: whether that image can be restored here.
+ */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
 #include "common/kprobe.h"
+#include "engine/engine.h"
 
 /* Features by ferry's names (those of `ferry check --json`) and the CRIU names scripts ask for. */
 static const struct {
@@ -54,8 +58,26 @@ static int check_feature(const struct kprobe *kp, const char *name, int quiet)
 	return 1;
 }
 
+/* Every difference on its own line (engine/precheck.c). */
+static int check_image(struct cli_args *a)
+{
+	struct ferry_check_report rep = { 0 };
+	struct ferry_err err = { 0 };
+	int r = ferry_check_image(&a->restore, &rep, &err);
+	if (r < 0 && !rep.n)
+		fprintf(stderr, "Error: %s: %s\n", a->check_image, fe_str(&err, r));
+	for (size_t i = 0; i < rep.n; i++)
+		fprintf(stderr, "Error: %s: %s\n", a->check_image, rep.items[i]);
+	ferry_check_report_free(&rep);
+	if (r == 0 && a->verbosity)
+		printf("%s can be restored here.\n", a->check_image);
+	return r < 0;
+}
+
 int cmd_check(struct cli_args *a)
 {
+	if (a->check_image)
+		return check_image(a);
 	const struct kprobe *kp = kprobe_get();
 	if (a->feature)
 		return check_feature(kp, a->feature, a->verbosity == 0);	/* -v0: the status says it */

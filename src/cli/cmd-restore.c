@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `ferry restore`: the parsed options to ferry_restore(), then what the CLI does around it: the
- * CPU is checked (--cpu-cap), and once the tree runs --status-fd is told, --exec-cmd runs, or
+ * `ferry restore`: the parsed options to ferry_restore() (which checks the CPU, --cpu-cap), then
+ * what the CLI does around it: once the tree runs --status-fd is told, --exec-cmd runs, or
  * ferry waits for the root and exits with its status.
  */
 #include <errno.h>
@@ -12,18 +12,16 @@
 #include <unistd.h>
 #include "cli/action.h"
 #include "cli/cli.h"
-#include "common/kprobe.h"
 #include "common/log.h"
 #include "common/safefile.h"
 #include "image/source.h"
 #include "transform/transform.h"
 
 /*
- * The root PID of the image, after checking it suits this CPU (--cpu-cap). The inventory is
- * read as the restore reads it: from a directory that passes the same checks, decoded with
- * the key when encrypted.
+ * The root PID of the image. The inventory is read as the restore reads it: from a directory
+ * that passes the same checks, decoded with the key when encrypted.
  */
-static int image_check(const struct restore_opts *o, unsigned cpu_cap, pid_t *root, struct ferry_err *err)
+static int image_root(const struct restore_opts *o, pid_t *root, struct ferry_err *err)
 {
 	Ferry__Inventory *inv = NULL;
 	struct img_src src = { .dirfd = -1 };
@@ -41,21 +39,15 @@ static int image_check(const struct restore_opts *o, unsigned cpu_cap, pid_t *ro
 	if (r < 0)
 		return r;
 	*root = inv->root_pid;
-	/* FERRY_FAULT=restore-cpu-x87-sse: pretend this CPU has x87 and SSE state only */
-	uint64_t here = fault_point("restore-cpu-x87-sse") ? 0x3 : kprobe_get()->xcr0;
-	if ((cpu_cap & CPU_CAP_FPU) && inv->has_xcr0 && (inv->xcr0 & ~here))
-		r = fe_msg(err, EOPNOTSUPP, "the image uses XSAVE features this CPU lacks (XCR0 %#llx, here %#llx): "
-			   "restore it on a CPU that has them (--cpu-cap=none skips this check)",
-			   (unsigned long long)inv->xcr0, (unsigned long long)here);
 	img_free(&inv->base);
-	return r;
+	return 0;
 }
 
 /* An encrypted image is decoded as it is read (--encrypt-key: restore_opts.key_file). */
 static int restore(struct cli_args *a, pid_t *root, struct ferry_err *err)
 {
 	struct restore_opts *o = &a->restore;
-	int r = image_check(o, a->cpu_cap, root, err);
+	int r = image_root(o, root, err);
 	return r < 0 ? r : ferry_restore(o, NULL, err);
 }
 

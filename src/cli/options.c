@@ -125,26 +125,26 @@ static int inherit_fd(struct cli_args *a, const struct cli_opt *o, const char *a
 	return 0;
 }
 
-/* --cpu-cap[=fpu,none,...] */
+/* --cpu-cap[=fpu,ins,cpu,all,none,...]: what restore checks of the CPU (no value: all) */
 static int cpu_cap(struct cli_args *a, const struct cli_opt *o, const char *arg)
 {
 	char buf[256];
 	unsigned caps = 0;
-	if (!arg)
-		return later(a, o, "all", "CPUID flags are not recorded yet (fpu and none are)");
-	if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
+	if (snprintf(buf, sizeof(buf), "%s", arg ? arg : "all") >= (int)sizeof(buf))
 		return bad_value(a, o, arg, "too long");
 	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(t, "fpu"))
-			caps |= CPU_CAP_FPU;
+			caps |= FERRY_CPU_FPU;
+		else if (!strcmp(t, "ins") || !strcmp(t, "cpu"))
+			caps |= FERRY_CPU_INS;
+		else if (!strcmp(t, "all"))
+			caps |= FERRY_CPU_FPU | FERRY_CPU_INS;
 		else if (!strcmp(t, "none"))
 			caps = 0;
-		else if (!strcmp(t, "ins") || !strcmp(t, "cpu") || !strcmp(t, "all"))
-			return later(a, o, t, "CPUID flags are not recorded yet (fpu and none are)");
 		else
-			return bad_value(a, o, t, "not a CPU capability (fpu, none; ins, cpu, all later)");
+			return bad_value(a, o, t, "not a CPU capability (fpu, ins, cpu, all, none)");
 	}
-	a->cpu_cap = caps;
+	a->restore.cpu_skip = (FERRY_CPU_FPU | FERRY_CPU_INS) & ~caps;
 	return 0;
 }
 
@@ -300,6 +300,7 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 	case O_FOREVER: a->forever = on; return 0;
 	case O_JSON: a->json = on; return 0;
 	case O_FEATURE: a->feature = arg; return 0;
+	case O_CHECK_IMAGE: a->check_image = a->restore.dir = arg; return 0;
 	case O_ACTION_SCRIPT:
 		if (!on) {
 			a->nscripts = 0;
@@ -434,7 +435,6 @@ static void defaults(const struct cli_cmd *cmd, struct cli_args *a)
 	a->cmd = cmd;
 	a->verbosity = LOG_WARN;
 	a->status_fd = -1;
-	a->cpu_cap = CPU_CAP_FPU;
 	a->dump.ghost_fiemap = -1;
 	a->dump.pre_dump = cmd->bit == C_PRE;
 	a->dump.track_mem = cmd->bit == C_PRE;	/* as CRIU: a pre-dump tracks unless told not to */

@@ -11,9 +11,6 @@
 #include "transform/transform.h"
 #include "transport/transport.h"
 
-/* --cpu-cap bits */
-enum { CPU_CAP_FPU = 1 };
-
 struct cli_args {
 	const struct cli_cmd *cmd;
 	struct dump_opts dump;
@@ -28,7 +25,7 @@ struct cli_args {
 	int forever, daemon;		/* page-server */
 	int port_set;			/* --port was given (the page server's may be 0) */
 	int exec_cmd;			/* restore --exec-cmd: args[] is the command */
-	unsigned cpu_cap;		/* CPU_CAP_* to check at restore */
+	const char *check_image;	/* check --image */
 	const char *encrypt_key;	/* restore (also restore.key_file), image, show */
 	const char *images_dir;		/* page-server -D */
 	const char *pidfile;		/* page-server --pidfile (restore: restore.pidfile) */

@@ -23,6 +23,7 @@
 #define LOG_PREFIX "dump: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/cpuid.h"
 #include "common/kprobe.h"
 #include "common/safefile.h"
 #include "common/util.h"
@@ -471,6 +472,22 @@ static int stage_write_images(struct dump_ctx *ctx)
 	return 0;
 }
 
+/* The CPU's feature words, compared at restore (engine/precheck.c). */
+static int cpu_words(Ferry__CpuidWord *w, Ferry__CpuidWord **wp)
+{
+	struct cpuid_word c[CPUID_NWORDS];
+	cpuid_words(c);
+	for (size_t i = 0; i < CPUID_NWORDS; i++) {
+		ferry__cpuid_word__init(&w[i]);
+		w[i].leaf = c[i].leaf;
+		w[i].subleaf = c[i].subleaf;
+		w[i].reg = c[i].reg;
+		w[i].value = c[i].value;
+		wp[i] = &w[i];
+	}
+	return 0;
+}
+
 static int write_inventory(struct dump_ctx *ctx)
 {
 	Ferry__Inventory inv = FERRY__INVENTORY__INIT;
@@ -511,6 +528,11 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.xcr0 = kp->xcr0;
 	inv.xsave_size = kp->xsave_size;
 	inv.cpu_model = (char *)kp->cpu_model;
+	Ferry__CpuidWord words[CPUID_NWORDS], *wp[CPUID_NWORDS];
+	if (cpu_words(words, wp) == 0) {
+		inv.cpuid = wp;
+		inv.n_cpuid = CPUID_NWORDS;
+	}
 	return img_write_msg_to(ctx->sink, IMG_INVENTORY, 0, &inv.base, ctx->err);
 }
 

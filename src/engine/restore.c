@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "engine/chain.h"
 #include "engine/context.h"
+#include "engine/precheck.h"
 #include "engine/restore-child.h"
 #include "engine/restore-tree.h"
 #include "engine/restore-stop.h"
@@ -228,36 +229,10 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 	return r;
 }
 
-/* A PID still held by a zombie is waited for a while (PID 1 may reap late); a live one is an error. */
-static int wait_pid_free(struct restore_ctx *ctx, pid_t pid)
+/* Before anything is created: this CPU, kernel, vDSO, every PID free, every file the same. */
+static int stage_precheck(struct restore_ctx *ctx)
 {
-	for (int i = 0; i < 1000; i++) {
-		int ppid, pgid, sid;
-		char state;
-		if (task_read_stat(pid, &ppid, &pgid, &sid, &state) < 0)
-			return 0;
-		if (state != 'Z') {
-			char path[64];
-			_cleanup_free_ char *comm = NULL;
-			if (read_file(PROC_PATH(path, pid, "comm"), &comm, NULL) == 0)
-				comm[strcspn(comm, "\n")] = 0;
-			return fe_msg(ctx->err, EEXIST, "pid %d is taken by a running process (%s): stop it or restore elsewhere",
-				      pid, comm ? comm : "?");
-		}
-		usleep(10000);
-	}
-	return fe_msg(ctx->err, EEXIST, "pid %d is held by a zombie that its parent does not reap", pid);
-}
-
-static int stage_check_pids(struct restore_ctx *ctx)
-{
-	for (size_t k = 0; k < ctx->ntasks; k++)
-		for (size_t i = 0; i < ctx->tasks[k].pstree->n_threads; i++) {
-			int r = wait_pid_free(ctx, ctx->tasks[k].pstree->threads[i]);
-			if (r < 0)
-				return r;
-		}
-	return 0;
+	return precheck_run(ctx, PRECHECK_ALL & ~ctx->opts->cpu_skip, 1, NULL);
 }
 
 static int stage_open_files(struct restore_ctx *ctx)
@@ -536,6 +511,25 @@ int restore_check_image(struct img_src *src, struct ferry_err *err)
 	return r;
 }
 
+int ferry_check_image(const struct restore_opts *o, struct ferry_check_report *rep, struct ferry_err *err)
+{
+	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .src = { .dirfd = -1 }, .tty_fd = -1,
+				   .err = err };
+	ctx.dirfd = safe_dir_open(o->dir, 0, err);
+	int r = ctx.dirfd < 0 ? fe_wrap(err, ctx.dirfd, "image directory") : img_src_open_fd(&ctx.src, ctx.dirfd, o->dir, err);
+	if (r == 0)
+		r = transform_src_attach(&ctx.src, o->key_file, err);
+	if (r == 0)
+		r = stage_read_images(&ctx);
+	if (r == 0)
+		r = precheck_run(&ctx, PRECHECK_ALL & ~o->cpu_skip, 0, rep);
+	free_images(&ctx);
+	img_src_close(&ctx.src);
+	if (ctx.dirfd >= 0)
+		close(ctx.dirfd);
+	return r;
+}
+
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err)
 {
 	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .src = { .dirfd = -1 }, .tty_fd = -1,
@@ -544,7 +538,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "open-dir", stage_open_dir },
 		{ "read-images", stage_read_images },
 		{ "verify-pages", stage_verify_pages },
-		{ "check-pids", stage_check_pids },
+		{ "precheck", stage_precheck },
 		{ "open-files", stage_open_files },
 		{ "fork-root", stage_fork_root },
 		{ "root-memory", stage_root_memory },

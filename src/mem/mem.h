@@ -64,6 +64,11 @@ int mem_restore_late(struct restore_ctx *ctx, struct rtask *t);
 int mem_restore_drop_trampoline(struct restore_ctx *ctx, struct rtask *t);
 /* Validates an Mm record (ordering, alignment, kinds) before anything is restored. */
 int mm_validate(const Ferry__Mm *mm, int pid, struct ferry_err *err);
+/*
+ * The image's [vvar], [vvar_vclock], [vdso] of mm against this kernel's layout: 0 with *base
+ * where they start (0: none is mapped) and their lengths, or -EOPNOTSUPP naming both layouts.
+ */
+int mm_vdso_layout(const Ferry__Mm *mm, uint64_t *base, uint64_t len[3], struct ferry_err *err);
 /* Whether a VMA's pages are saved in the page store. */
 int vma_has_pages(const Ferry__Vma *v);
 

@@ -480,6 +480,45 @@ durable_fault() {
 	kill_test
 }
 
+# ---------------------------------------------------------------- pre-checks
+
+DOCTOR=$BUILD/tests/images_doctor
+
+# `ferry check --image` and restore's own pre-checks: a PID taken, a CPU feature the image's CPU
+# had and this one lacks (an inventory doctored with that flag), a file that changed. Each is
+# named; restore refuses before creating anything; --cpu-cap=none overrides the CPU check.
+precheck() {
+	local n=precheck d=$OUT/precheck feat pid
+	selected $n || return 0
+	[ -x "$DOCTOR" ] || { fail $n "$DOCTOR not built"; return; }
+	start fds "$d" || { fail $n "fds did not start" "$d/test.out"; return; }
+	pid=$TPID
+	dump $n "$d/img" -R || { kill_test; return; }
+	refused $n "pid $pid is taken by a running process" "$FERRY" check --image "$d/img" || { kill_test; return; }
+	kill_test
+	if ! "$FERRY" check --image "$d/img" >"$d/check.out" 2>&1 || ! grep -q "can be restored here" "$d/check.out"; then
+		fail $n "ferry check refuses the intact image" "$d/check.out"
+		return
+	fi
+	rm -rf "$d/cpu"; cp -a "$d/img" "$d/cpu"
+	feat=$("$DOCTOR" "$d/cpu" cpu-missing 2>"$d/doctor.err")
+	case $? in
+	0) ;;
+	77) skip $n "this CPU has every CPUID feature ferry knows: no missing one to record"; return ;;
+	*) fail $n "could not doctor the inventory" "$d/doctor.err"; return ;;
+	esac
+	refused $n "CPU with $feat, which this CPU lacks" "$FERRY" check --image "$d/cpu" || return
+	refused $n "CPU with $feat, which this CPU lacks" "$FERRY" restore -D "$d/cpu" || return
+	if alive "$pid"; then fail $n "the refused restore left a process at $pid"; kill -KILL "$pid"; return; fi
+	"$FERRY" check --image "$d/cpu" --cpu-cap=fpu >"$d/fpu.out" 2>&1 ||
+		{ fail $n "--cpu-cap=fpu still compares the CPUID flags" "$d/fpu.out"; return; }
+	echo changed >>"$d/data.bin"
+	refused $n "$d/data.bin changed size since the dump" "$FERRY" check --image "$d/img" || return
+	refused $n "$d/data.bin changed size since the dump" "$FERRY" restore -D "$d/img" || return
+	if alive "$pid"; then fail $n "the refused restore left a process at $pid"; kill -KILL "$pid"; return; fi
+	pass "$n (pid taken, $feat missing, a changed file: each named; restore refused)"
+}
+
 if [ ! -x "$FERRY" ] || [ ! -x "$ZDTM/sleeping" ]; then
 	fail all "ferry or the zdtm programs are not built in $BUILD (run make)"
 	exit 1
@@ -503,4 +542,5 @@ big_image
 durable
 durable_trace
 durable_fault
+precheck
 [ $NFAIL = 0 ]
