@@ -311,6 +311,61 @@ killed_restore() {
 	pass "$n (8 kills, 0.02-2 s into the restore)"
 }
 
+# leaks TOKEN STAMP DIR...: files holding TOKEN, or decoded leftovers, in /dev/shm, /run, /tmp (new
+# since STAMP) and in each DIR
+leaks() {
+	local token=$1 stamp=$2
+	shift 2
+	{ ls -d /dev/shm/ferry-decoded-* /run/ferry-decoded-* /tmp/ferry-decoded-* 2>/dev/null
+		grep -rlF "$token" /dev/shm "$@" 2>/dev/null
+		find /tmp /run -xdev -newer "$stamp" -type f -size -400M -print0 2>/dev/null |
+			xargs -0 -r grep -lF "$token" 2>/dev/null; } | head -n 3
+}
+
+# Restores of a compressed, and of a compressed and encrypted, image, each stopped at a fault point
+# (FERRY_STALL: every file decoded and verified; the root's memory filled), looked at while
+# stopped there, then SIGKILLed; then restored whole with -W. Decoded bytes live in memory and
+# memfds only: at no moment does any file (tmpfs, /tmp, the work or image directory) hold them,
+# and the image directory gains no file.
+stalled_restore() {
+	local n=stalled-restore token d mode point rp leak args=()
+	selected $n || return 0
+	for mode in zstd zstd+key; do
+		token=ferrysecret$RANDOM$RANDOM
+		d=$OUT/stalled-$mode
+		start memfd_big "$d" "FERRY_TEST_MARK=$token" || { fail $n "memfd_big did not start" "$d/test.out"; return; }
+		args=(--compress zstd)
+		[ $mode = zstd+key ] && args+=(--encrypt-key "$KEY")
+		dump $n "$d/img" "${args[@]}" || { kill_test; return; }
+		[ $mode = zstd+key ] && grep -rqF "$token" "$d/img" && { fail $n "the marker is in clear in the encrypted image"; return; }
+		mkdir -p -m 700 "$d/work"
+		touch "$d/stamp"
+		sleep 1	# a file written in the stamp's second is newer than it
+		for point in restore-after-verify-pages restore-after-root-memory; do
+			FERRY_STALL=$point FERRY_STALL_MS=30000 "$FERRY" restore -D "$d/img" -W "$d/work" "${args[@]:2}" \
+				</dev/null >"$d/restore.err" 2>&1 &
+			rp=$!
+			if ! wait_for 60 grep -q "stalled at $point" "$d/restore.err"; then
+				kill -KILL "$rp"; wait "$rp"
+				fail $n "$mode: the restore never reached $point" "$d/restore.err"; return
+			fi
+			leak=$(leaks "$token" "$d/stamp" "$d/work" "$d/img" "$d/test.out")
+			[ -z "$leak" ] && leak=$(find "$d/img" -newer "$d/stamp" -type f | head -n 3)
+			kill -KILL "$rp"; wait "$rp" 2>/dev/null
+			wait_for 10 gone "$TPID"
+			[ -n "$leak" ] && { fail $n "$mode, stopped at $point: decoded data or new files: $leak"; return; }
+			leak=$(leaks "$token" "$d/stamp" "$d/work" "$d/img")
+			[ -n "$leak" ] && { fail $n "$mode, killed at $point: decoded data remains: $leak"; return; }
+		done
+		restore_check $n "$d" "$d/img" -W "$d/work" "${args[@]:2}" || return
+		wait_for 10 gone "$TPID"
+		# restore.err there is restore_check's own
+		leak=$(leaks "$token" "$d/stamp" "$d/work" "$d/img"; find "$d/img" -newer "$d/stamp" -type f ! -name restore.err | head -n 3)
+		[ -n "$leak" ] && { fail $n "$mode, after a whole restore: decoded data or new files in the image: $leak"; return; }
+	done
+	pass "$n (zstd, zstd+aes: stopped and killed at 2 points, then restored: nothing decoded on disk)"
+}
+
 # ---------------------------------------------------------------- failures leave nothing
 
 killed_dump() {
@@ -536,6 +591,7 @@ verify_encoded
 encoded_chain
 big_contents
 killed_restore
+stalled_restore
 killed_dump
 failed_dump
 big_image
