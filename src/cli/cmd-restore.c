@@ -16,6 +16,7 @@
 #include "common/safefile.h"
 #include "image/source.h"
 #include "transform/transform.h"
+#include "transport/transport.h"
 
 /*
  * The root PID of the image. The inventory is read as the restore reads it: from a directory
@@ -43,12 +44,30 @@ static int image_root(const struct restore_opts *o, pid_t *root, struct ferry_er
 	return 0;
 }
 
+/* The image from an export file, received into memory (transport/src-stream.c); its root PID. */
+static int export_src(struct cli_args *a, struct img_src *src, pid_t *root, struct ferry_err *err)
+{
+	Ferry__Inventory *inv = NULL;
+	int r = img_src_open_export(src, a->from_export, err);
+	if (r == 0 && (r = transform_src_attach(src, a->restore.key_file, err)) == 0)
+		r = img_src_read_msg(src, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);
+	if (r == 0)
+		*root = inv->root_pid;
+	img_free((ProtobufCMessage *)inv);
+	return r;
+}
+
 /* An encrypted image is decoded as it is read (--encrypt-key: restore_opts.key_file). */
 static int restore(struct cli_args *a, pid_t *root, struct ferry_err *err)
 {
 	struct restore_opts *o = &a->restore;
-	int r = image_root(o, root, err);
-	return r < 0 ? r : ferry_restore(o, NULL, err);
+	struct img_src src = { .dirfd = -1 };
+	int r = a->from_export ? export_src(a, &src, root, err) : image_root(o, root, err);
+	if (r == 0 && a->from_export)
+		o->src = &src;	/* taken over by the restore */
+	r = r < 0 ? r : ferry_restore(o, NULL, err);
+	img_src_close(&src);
+	return r;
 }
 
 /* __WALL: the root keeps its own exit signal, which need not be SIGCHLD. */

@@ -301,6 +301,7 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 	case O_JSON: a->json = on; return 0;
 	case O_FEATURE: a->feature = arg; return 0;
 	case O_CHECK_IMAGE: a->check_image = a->restore.dir = arg; return 0;
+	case O_FROM_EXPORT: a->from_export = a->restore.dir = arg; return 0;
 	case O_ACTION_SCRIPT:
 		if (!on) {
 			a->nscripts = 0;
@@ -450,7 +451,7 @@ static int check_required(const struct cli_cmd *cmd, struct cli_args *a)
 		return -1;
 	}
 	if ((cmd->bit & C_RESTORE) && !a->restore.dir) {
-		cli_error(cmd, "-D DIR is required");
+		cli_error(cmd, "-D DIR (or --from-export FILE) is required");
 		return -1;
 	}
 	if ((cmd->bit & C_PS) && (!a->port_set || !a->images_dir)) {

@@ -26,6 +26,7 @@ struct cli_args {
 	int port_set;			/* --port was given (the page server's may be 0) */
 	int exec_cmd;			/* restore --exec-cmd: args[] is the command */
 	const char *check_image;	/* check --image */
+	const char *from_export;	/* restore --from-export (restore.dir names it) */
 	const char *encrypt_key;	/* restore (also restore.key_file), image, show */
 	const char *images_dir;		/* page-server -D */
 	const char *pidfile;		/* page-server --pidfile (restore: restore.pidfile) */

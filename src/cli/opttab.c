@@ -78,6 +78,9 @@ const struct cli_opt cli_opts[] = {
 	{ O_IMAGES_DIR, "images-dir", 'D', ARG_REQ, "DIR", C_DUMPS, YES,
 	  "the image directory (created if missing; required)", NULL },
 	{ O_IMAGES_DIR, "images-dir", 'D', ARG_REQ, "DIR", C_RESTORE, YES, "the image to restore (required)", NULL },
+	{ O_FROM_EXPORT, "from-export", 0, ARG_REQ, "FILE", C_RESTORE, YES,
+	  "restore the image an export file holds (ferry export), received into memory: no directory, nothing "
+	  "imported (instead of -D; the log and statistics go into -W)", NULL },
 	{ O_IMAGES_DIR, "images-dir", 'D', ARG_REQ, "DIR", C_PS, YES, "where received images are stored", NULL },
 	{ O_LEAVE_RUNNING, "leave-running", 'R', ARG_NONE, NULL, C_DUMP, YES,
 	  "let the tree run on after the dump (default: kill it)",

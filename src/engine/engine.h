@@ -113,6 +113,13 @@ struct restore_opts {
 	void *released_arg;
 	int allow_changed_files;	/* restore files whose size, mode or inode changed since the dump (refused otherwise) */
 	unsigned cpu_skip;	/* FERRY_CPU_* checks not made (--cpu-cap=none: both); 0: all */
+	/*
+	 * Read the image from this source instead of dir (image/source.h: an image received from a
+	 * stream into memory, transport/src-stream.c), decoded with key_file; the restore takes it
+	 * over and closes it. dir then only names it in messages; the log and statistics go into
+	 * work_dir, or nowhere without one.
+	 */
+	struct img_src *src;
 };
 
 /* What ferry_check_image found: one line per difference, naming it. */

@@ -51,9 +51,30 @@ int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const c
 	return 0;
 }
 
+/* An image from a stream (restore_opts.src): no directory; the log only into -W. */
+static int open_src(struct restore_ctx *ctx)
+{
+	const struct restore_opts *o = ctx->opts;
+	char path[4096];
+	int r;
+	struct ferry_err le = { 0 };
+	ctx->src = *o->src;
+	memset(o->src, 0, sizeof(*o->src));	/* ours now */
+	o->src->dirfd = -1;
+	if (o->work_dir && (ctx->work_dirfd = safe_dir_open(o->work_dir, 1, ctx->err)) < 0)
+		return fe_wrap(ctx->err, ctx->work_dirfd, "work directory");
+	record_path(path, sizeof(path), o->work_dir, NULL, o->log_file ? o->log_file : "restore.log");
+	if (o->work_dir && (r = log_open_file(path, &le)) < 0)
+		pr_warn("no log file: %s\n", fe_str(&le, r));
+	pr_info("restoring from %s (ferry %s)\n", ctx->src.dir, FERRY_VERSION);
+	return transform_src_attach(&ctx->src, o->key_file, ctx->err);
+}
+
 static int stage_open_dir(struct restore_ctx *ctx)
 {
 	const struct restore_opts *o = ctx->opts;
+	if (o->src)
+		return open_src(ctx);
 	ctx->dirfd = safe_dir_open(o->dir, 0, ctx->err);
 	if (ctx->dirfd < 0)
 		return fe_wrap(ctx->err, ctx->dirfd, "image directory");
@@ -469,6 +490,8 @@ static void free_images(struct restore_ctx *ctx)
 static int write_stats(struct restore_ctx *ctx, struct ferry_err *err)
 {
 	struct transform_opts to = { .key_file = ctx->opts->key_file };
+	if (ctx->work_dirfd < 0 && ctx->dirfd < 0)
+		return 0;	/* from a stream without -W: no directory to write into */
 	return stats_write_img(ctx->work_dirfd >= 0 ? ctx->work_dirfd : ctx->dirfd, &ctx->src.ident,
 			       to.key_file ? &to : NULL, IMG_STATS_RESTORE, &ctx->stats.base, err);
 }
