@@ -31,6 +31,7 @@
 #include "engine/restore-tree.h"
 #include "engine/restore-stop.h"
 #include "engine/restore-guard.h"
+#include "engine/treeobj.h"
 #include "engine/stats.h"
 #include "files/files.h"
 #include "files/path.h"
@@ -210,31 +211,10 @@ static int stage_read_images(struct restore_ctx *ctx)
 	return 0;
 }
 
-static int count_piece(const struct chain_piece *p, void *arg)
-{
-	return 0;
-}
-
-/* The parent images: opened, every store verified, every run left to them resolvable. */
-static int verify_chain(struct restore_ctx *ctx)
-{
-	int r = chain_open(&ctx->src, ctx->inv, &ctx->chain, ctx->err);
-	if (r == 0)
-		r = chain_verify_pages(ctx->chain, ctx->err);
-	for (size_t k = 0; r == 0 && k < ctx->ntasks; k++) {
-		const Ferry__Pagemap *pm = ctx->tasks[k].pagemap;
-		for (size_t i = 0; pm && r == 0 && i < pm->n_entries; i++)
-			if (pm->entries[i]->flags & PM_IN_PARENT)
-				r = chain_resolve(ctx->chain, ctx->tasks[k].pid, pm->entries[i]->vaddr,
-						  pm->entries[i]->nr_pages * PS_PAGE, count_piece, NULL, ctx->err);
-	}
-	return r;
-}
-
 static int stage_verify_pages(struct restore_ctx *ctx)
 {
 	uint64_t t0 = now_us();
-	int r = verify_chain(ctx);
+	int r = treeobj_restore_verify(ctx);	/* the chain of parent images first */
 	for (size_t i = 0; i < ctx->ntasks && r == 0; i++) {
 		struct rtask *t = &ctx->tasks[i];
 		if (t->zombie)
@@ -258,7 +238,7 @@ static int stage_precheck(struct restore_ctx *ctx)
 
 static int stage_open_files(struct restore_ctx *ctx)
 {
-	int r = shm_restore_create(ctx);
+	int r = treeobj_restore_before_fork(ctx);	/* SysV segments */
 	if (r < 0)
 		return r;
 	ctx->tty_fd = -1;
@@ -350,7 +330,9 @@ static int stage_root_memory(struct restore_ctx *ctx)
 
 static int stage_objects(struct restore_ctx *ctx)
 {
-	int r;
+	int r = treeobj_restore_after_tree(ctx);
+	if (r < 0)
+		return r;
 	for (size_t k = 0; k < ctx->ntasks; k++) {
 		struct rtask *t = &ctx->tasks[k];
 		if (t->zombie)
@@ -593,9 +575,9 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
 		progress_end(&ctx.progress);
 		restore_abort(&ctx);
-		shm_restore_finish(&ctx, 1);
+		treeobj_restore_finish(&ctx, 1);
 	} else {
-		shm_restore_finish(&ctx, 0);
+		treeobj_restore_finish(&ctx, 0);
 		ghost_restore_finish(&ctx, 1);	/* the tree runs: the hidden links of --link-remap go */
 		/* The tree runs: its pid first; then a cancel that came during the release may end us. */
 		write_pidfile(&ctx);

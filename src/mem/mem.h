@@ -105,10 +105,5 @@ int secretmem_create(struct restore_ctx *ctx, uint32_t blob_id, uint64_t size, s
 
 /* sysvshm.c: SysV shared memory segments attached by the tree. */
 int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v);
-int shm_dump_write(struct dump_ctx *ctx);
-/* Restore: recreate every segment with its id and content (before any task exists). */
-int shm_restore_create(struct restore_ctx *ctx);
 /* By injection, before t's other VMAs are mapped: every attachment not inherited (kept[i]). */
 int shm_restore_attach_all(struct restore_ctx *ctx, struct rtask *t, const int *kept);
-/* Success: remove segments that were marked for removal; failure: remove what was created. */
-void shm_restore_finish(struct restore_ctx *ctx, int failed);
