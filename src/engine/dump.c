@@ -199,6 +199,8 @@ static int stage_collect(struct dump_ctx *ctx)
 			      IMG_MAX_THREADS);
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		int r = collect_one(ctx, &ctx->tasks[i]);
+		if (r == 0)
+			r = task_ns_pids(ctx, &ctx->tasks[i]);
 		if (r < 0)
 			return r;
 	}
