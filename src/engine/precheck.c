@@ -208,6 +208,9 @@ static void check_file(struct pc *pc, const Ferry__FileEntry *fe)
 	if ((fe->kind != FERRY__FILE_KIND__FILE_REG && fe->kind != FERRY__FILE_KIND__FILE_DIR) || !fe->reg ||
 	    fe->deleted || !fe->path || fe->path[0] != '/')
 		return;
+	for (size_t i = 0; i < pc->ctx->opts->n_inherit; i++)
+		if (!strcmp(pc->ctx->opts->inherit[i].key, fe->path))
+			return;	/* --inherit-fd gives it: the path is not opened */
 	if (fstatat(AT_FDCWD, fe->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		differs(pc, errno == ENOENT ? ESTALE : errno, "file %s is missing (%s)", fe->path, strerror(errno));
 	else if (path_check(pc->ctx, fe, fe->path, &st, &e) < 0)
