@@ -451,7 +451,7 @@ static int check_required(const struct cli_cmd *cmd, struct cli_args *a)
 		return -1;
 	}
 	if ((cmd->bit & C_RESTORE) && !a->restore.dir) {
-		cli_error(cmd, "-D DIR (or --from-export FILE) is required");
+		cli_error(cmd, "-D DIR is required (or --from-export FILE)");
 		return -1;
 	}
 	if ((cmd->bit & C_PS) && (!a->port_set || !a->images_dir)) {

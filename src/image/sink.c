@@ -6,8 +6,8 @@
  * A dump's sink (img_sink_local_open) starts each file's writeback at commit and waits for all
  * of them, then the directory, before the inventory is linked: "inventory.img exists" means
  * "the image is whole on disk", also after a machine crash. Every close() is checked. Its
- * close() removes what it committed when the dump failed. Trace points: image-publish-NAME
- * when a file gets its name, image-fsync-NAME (image-fsync-dir) once it is on disk.
+ * close() removes what it committed when the dump failed. Fault points, by the file's kind:
+ * image-publish-KIND when a file gets its name, image-fsync-KIND (image-fsync-dir) once on disk.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -79,21 +79,38 @@ static void local_abort(struct img_out *o)
 }
 
 /*
- * fsync of a file or of the directory ("dir"). Each one that succeeded passes the fault point
- * "image-fsync-NAME", so FERRY_FAULT=image-fsync-pages-7.img fails exactly there and
- * FERRY_FAULT_TRACE records the order in which files became durable (tests/images).
+ * A dump's fault point for file name: "image-<op>-<kind>" (the name without its id and .img:
+ * pages, core, inventory…; "dir" for the directory), the same in every run.
  */
-static int sync_fd(int fd, const char *name)
+static int point(const char *op, const char *name)
+{
+	char kind[64], what[96];
+	snprintf(kind, sizeof(kind), "%s", name);
+	char *dot = strstr(kind, ".img"), *dash = strrchr(kind, '-');
+	if (dot)
+		*dot = 0;
+	if (dash && dash[1] && strspn(dash + 1, "0123456789") == strlen(dash + 1))
+		*dash = 0;
+	snprintf(what, sizeof(what), "image-%s", op);
+	return fault_stage(what, kind);
+}
+
+/*
+ * fsync of a file or of the directory ("dir"). In a dump's sink (traced), each one that succeeded
+ * passes the fault point image-fsync-KIND: FERRY_FAULT=image-fsync-pages fails a page store's,
+ * and FERRY_FAULT_TRACE records the order in which files became durable (tests/images).
+ */
+static int sync_fd(int fd, const char *name, int traced)
 {
 	if (fsync(fd) < 0)
 		return -errno;
-	return fault_stage("image-fsync", name) ? -EIO : 0;
+	return traced && point("fsync", name) ? -EIO : 0;
 }
 
 /* Waits for the writeback of pending file i and forgets it; 0 or -errno. */
 static int settle(struct local_state *st, size_t i, struct ferry_err *err)
 {
-	int fd = st->pending[i], r = sync_fd(fd, st->pending_name[i]);
+	int fd = st->pending[i], r = sync_fd(fd, st->pending_name[i], 1);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r < 0)
@@ -147,19 +164,18 @@ static int commit_batched(struct img_out *o, struct local_state *st, struct ferr
 		st->ndone--;
 		return r;
 	}
-	fault_stage("image-publish", o->name);
 	st->pending[st->npending] = keep;
 	snprintf(st->pending_name[st->npending++], sizeof(st->pending_name[0]), "%s", o->name);
-	return 0;
+	return point("publish", o->name) ? fe_msg(err, EIO, "fault injected after %s got its name", o->name) : 0;
 }
 
 /* Every file before it, and their names, are on disk before the inventory gets its own. */
 static int commit_durable(struct img_out *o, struct local_state *st, struct ferry_err *err)
 {
 	int r = st ? settle_all(st, err) : 0;
-	if (r == 0 && st && (r = sync_fd(o->s->dirfd, "dir")) < 0)
+	if (r == 0 && st && (r = sync_fd(o->s->dirfd, "dir", 1)) < 0)
 		fe_set(err, -r, "write out the image directory");
-	if (r == 0 && (r = sync_fd(o->t.fd, o->name)) < 0)
+	if (r == 0 && (r = sync_fd(o->t.fd, o->name, st != NULL)) < 0)
 		fe_set(err, -r, "write out image %s", o->name);
 	if (r < 0) {
 		safe_tmp_abort(&o->t);
@@ -171,8 +187,9 @@ static int commit_durable(struct img_out *o, struct local_state *st, struct ferr
 	}
 	if ((r = safe_tmp_commit(&o->t, o->name, 0, err)) < 0)
 		return r;
-	fault_stage("image-publish", o->name);
-	if ((r = sync_fd(o->s->dirfd, "dir")) < 0)
+	if (st && point("publish", o->name))
+		return fe_msg(err, EIO, "fault injected after %s got its name", o->name);
+	if ((r = sync_fd(o->s->dirfd, "dir", st != NULL)) < 0)
 		return fe_set(err, -r, "write out the image directory");
 	return 0;
 }
@@ -191,7 +208,7 @@ static int local_close(struct img_sink *s, int ok, struct ferry_err *err)
 	if (!st)
 		return 0;
 	int r = settle_all(st, ok ? err : NULL);
-	if (r == 0 && ok && (r = sync_fd(s->dirfd, "dir")) < 0)
+	if (r == 0 && ok && (r = sync_fd(s->dirfd, "dir", 1)) < 0)
 		fe_set(err, -r, "write out the image directory");
 	if (!ok)	/* a failed dump leaves no files of its own behind */
 		for (size_t i = 0; i < st->ndone; i++)
@@ -230,7 +247,7 @@ static int local_sync(struct img_sink *s, struct ferry_err *err)
 {
 	struct local_state *st = s->priv;
 	int r = st ? settle_all(st, err) : 0;
-	if (r == 0 && (r = sync_fd(s->dirfd, "dir")) < 0)
+	if (r == 0 && (r = sync_fd(s->dirfd, "dir", st != NULL)) < 0)
 		fe_set(err, -r, "write out the image directory");
 	return r;
 }

@@ -474,9 +474,10 @@ EOF
 	fi
 }
 
-# The same order without strace, from ferry's own trace points (FERRY_FAULT_TRACE): every file
-# the image holds is fsync'ed (image-fsync-NAME) before inventory.img is, the directory between
-# them and after the inventory got its name (image-publish-inventory.img).
+# The same order without strace, from ferry's own fault points passed (FERRY_FAULT_TRACE, one
+# per file, by kind: image-publish-core when a core file gets its name, image-fsync-core once it
+# is on disk): as many files of each kind are named and on disk before inventory.img is as the
+# image holds, the directory between them and again after the inventory got its name.
 durable_trace() {
 	local n=durable-trace d=$OUT/durable-trace
 	selected $n || return 0
@@ -486,20 +487,25 @@ durable_trace() {
 		{ fail $n "the dump failed" "$d/dump.err"; kill_test; return; }
 	kill_test
 	if ! (cd "$d/img" && ls -- *.img) | python3 -c '
-import sys
+import re, sys
 pts = open(sys.argv[1]).read().split()
 files = [f for f in sys.stdin.read().split() if f not in ("inventory.img", "stats-dump.img")]
 assert len(files) >= 5, "only %d image files" % len(files)
-inv = pts.index("image-fsync-inventory.img")
-pub = pts.index("image-publish-inventory.img")
+kinds = {}
 for f in files:
-    assert "image-fsync-" + f in pts[:inv], f + " was not fsynced before the inventory"
-    assert "image-publish-" + f in pts[:inv], f + " was not named before the inventory"
-last = max(pts.index("image-fsync-" + f) for f in files)
+    k = re.sub(r"-[0-9]+$", "", f[:-4])
+    kinds[k] = kinds.get(k, 0) + 1
+inv = pts.index("image-fsync-inventory")
+pub = pts.index("image-publish-inventory")
+for k, n in kinds.items():
+    synced = pts[:inv].count("image-fsync-" + k)
+    named = pts[:inv].count("image-publish-" + k)
+    assert synced == n and named == n, "%d %s files, %d named and %d fsynced before the inventory" % (n, k, named, synced)
+last = max(i for i, p in enumerate(pts[:inv]) if p.startswith("image-fsync-") and p != "image-fsync-dir")
 assert "image-fsync-dir" in pts[last:inv], "no directory fsync between the last file and the inventory"
 assert inv < pub, "the inventory was named before it was on disk"
 assert "image-fsync-dir" in pts[pub:], "no directory fsync after the inventory was named"
-print(len(files), "files durable before the inventory")
+print(len(files), "files of", len(kinds), "kinds durable before the inventory")
 ' "$d/points" >"$d/check.out" 2>&1; then
 		fail $n "the trace points show another order" "$d/check.out"
 	else
@@ -514,7 +520,7 @@ durable_fault() {
 	selected $n || return 0
 	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
 	mkdir -p -m 700 "$d/img"
-	FERRY_FAULT=image-fsync-pages-$TPID.img timeout 60 "$FERRY" dump -t "$TPID" -D "$d/img" \
+	FERRY_FAULT=image-fsync-pages timeout 60 "$FERRY" dump -t "$TPID" -D "$d/img" \
 		</dev/null >"$d/dump.err" 2>&1 && { fail $n "the dump did not fail"; kill_test; return; }
 	left=$(ls -A "$d/img" | grep -v '^dump.log$' | head -n 3)
 	if ! grep -qF "pages-$TPID.img" "$d/dump.err"; then
@@ -574,6 +580,85 @@ precheck() {
 	pass "$n (pid taken, $feat missing, a changed file: each named; restore refused)"
 }
 
+# ---------------------------------------------------------------- read-only images
+
+# restore_in_pidns WORK ARGS...: (inside the private mount namespace) ferry restore ARGS with -W
+# WORK in a new PID namespace of its own, in the background; sets RNS_PID (unshare's pid)
+restore_in_pidns() {
+	local work=$1
+	shift
+	unshare -pf --mount-proc "$FERRY" restore -W "$work" -v4 "$@" </dev/null >"$work.err" 2>&1 &
+	RNS_PID=$!
+}
+
+# restored_root PID PROG: the restored root under unshare PID (unshare → ferry → root), once it
+# runs untraced; empty after 30 s
+restored_root() {
+	local u=$1 prog=$2 f r k
+	for k in $(seq 300); do
+		f=$(awk '{print $1}' "/proc/$u/task/$u/children" 2>/dev/null)
+		r=$([ -n "$f" ] && awk '{print $1}' "/proc/$f/task/$f/children" 2>/dev/null)
+		if [ -n "$r" ] && [ "$(cat "/proc/$r/comm" 2>/dev/null)" = "$prog" ] &&
+			[ "$(awk '/^TracerPid:/ {print $2}' "/proc/$r/status" 2>/dev/null)" = 0 ]; then
+			echo "$r"
+			return
+		fi
+		sleep 0.1
+	done
+}
+
+# An image on storage mounted read-only (a bind mount remounted ro, in a private mount namespace;
+# the directory 0555 too) restored twice at once, each restore in a PID namespace of its own (the
+# same PIDs), logs and statistics in its own -W: both trees run together and pass their checks,
+# and the image directory is not written.
+readonly_twice() {
+	local n=readonly-twice d=$OUT/readonly-twice pid rc
+	selected $n || return 0
+	command -v unshare >/dev/null || { skip $n "unshare (util-linux) is not installed"; return; }
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	pid=$TPID
+	dump $n "$d/img" || { kill_test; return; }
+	touch "$d/stamp"
+	sleep 1	# a file written in the stamp's second is newer than it
+	chmod 0555 "$d/img"
+	mkdir -p "$d/ro" && mkdir -p -m 700 "$d/w1" "$d/w2"
+	# the restores run in another mount namespace: files are reached through other mount ids
+	unshare -m --propagation private bash -c "$(declare -f restore_in_pidns restored_root)"'
+		FERRY=$1 d=$2 pid=$3
+		mount --bind "$d/img" "$d/ro" && mount -o remount,bind,ro "$d/ro" || exit 90
+		touch "$d/ro/probe" 2>/dev/null && exit 91
+		restore_in_pidns "$d/w1" -D "$d/ro" --allow-changed-files; u1=$RNS_PID
+		restore_in_pidns "$d/w2" -D "$d/ro" --allow-changed-files; u2=$RNS_PID
+		r1=$(restored_root $u1 anon_mem); r2=$(restored_root $u2 anon_mem)
+		[ -n "$r1" ] && [ -n "$r2" ] || { kill -KILL $u1 $u2 $r1 $r2 2>/dev/null; exit 92; }
+		for r in $r1 $r2; do
+			grep -q "^NSpid:.*[[:space:]]$pid\$" /proc/$r/status || { kill -KILL $u1 $u2 $r1 $r2; exit 93; }
+		done
+		kill -TERM $r1 $r2
+		wait $u1 || exit 94
+		wait $u2 || exit 95
+	' restore-twice "$FERRY" "$d" "$pid" >"$d/twice.out" 2>&1
+	rc=$?
+	case $rc in
+	0) ;;
+	90) skip $n "cannot make a read-only bind mount here"; return ;;
+	91) fail $n "the read-only mount is writable"; return ;;
+	92) fail $n "the two restores did not both run" "$d/w1.err" "$d/w2.err" "$d/twice.out"; return ;;
+	93) fail $n "a restored root is not at pid $pid in its namespace" "$d/twice.out"; return ;;
+	*) fail $n "a restored tree failed its checks or ferry failed (status $rc)" "$d/w1.err" "$d/w2.err" "$d/test.out"; return ;;
+	esac
+	if [ -n "$(find "$d/img" -newer "$d/stamp")" ]; then
+		fail $n "the image directory was written: $(find "$d/img" -newer "$d/stamp")"
+	elif [ ! -s "$d/w1/restore.log" ] || [ ! -s "$d/w2/stats-restore.img" ]; then
+		fail $n "no log or statistics in the work directories"
+	elif [ "$(tail -n 1 "$d/test.out")" != PASS ]; then
+		fail $n "the restored trees did not pass their checks" "$d/test.out"
+	else
+		pass "$n (two PID namespaces at once, image read-only, logs and stats in -W)"
+	fi
+	chmod 0700 "$d/img"
+}
+
 if [ ! -x "$FERRY" ] || [ ! -x "$ZDTM/sleeping" ]; then
 	fail all "ferry or the zdtm programs are not built in $BUILD (run make)"
 	exit 1
@@ -599,4 +684,5 @@ durable
 durable_trace
 durable_fault
 precheck
+readonly_twice
 [ $NFAIL = 0 ]
