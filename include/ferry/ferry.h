@@ -46,7 +46,8 @@ enum ferry_op_kind {
 	FERRY_OP_RESTORE,	/* restore a tree ("images-dir") */
 	FERRY_OP_VERIFY,	/* check an image (chain) whole ("images-dir"); report to the output */
 	FERRY_OP_MERGE,		/* an image chain into one image ("images-dir", "output") */
-	FERRY_OP_CHECK,		/* what this kernel offers ("json", "feature"); report to the output */
+	FERRY_OP_CHECK,		/* what this kernel offers ("json", "feature"), or whether the image
+				   "image" can be restored here; report to the output */
 	FERRY_OP_SHOW,		/* an image (directory or file "path") as JSON to the output */
 	FERRY_OP_PAGE_SERVER,	/* receive images ("images-dir", "port", ...) */
 	FERRY_OP_EXPORT,	/* an image directory as one file ("images-dir", "file") */
@@ -159,6 +160,19 @@ FERRY_API const char *ferry_op_error_chain(const ferry_op *op, size_t i);
 /* Warnings of the last run (each as logged, without its "Warn" tag). */
 FERRY_API size_t ferry_op_warning_count(const ferry_op *op);
 FERRY_API const char *ferry_op_warning(const ferry_op *op, size_t i);
+
+/*
+ * check with "image": every difference found that would make a restore here fail (the CPU, the
+ * kernel, the vDSO, a PID taken, a file missing or changed), one line each, naming it. The run
+ * fails when there is any; its error message holds them all.
+ */
+FERRY_API size_t ferry_op_finding_count(const ferry_op *op);
+FERRY_API const char *ferry_op_finding(const ferry_op *op, size_t i);
+
+/* Values of the option "cpu-cap" (restore, check): what is compared of the CPU. */
+#define FERRY_CPU_CAP_FPU 1	/* the XSAVE features (XCR0) and area size the image's state needs */
+#define FERRY_CPU_CAP_INS 2	/* the CPUID instruction-set flags recorded at dump */
+#define FERRY_CPU_CAP_ALL 3	/* the default */
 
 /* The image's identity (the inventory's image_id) as 32 hex digits; NULL if none yet. */
 FERRY_API const char *ferry_op_image_id(const ferry_op *op);

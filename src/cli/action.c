@@ -42,7 +42,8 @@ static int run_one(const char *script, const char *stage, const char *dir, pid_t
 
 int action_run(const struct cli_args *a, const char *stage, pid_t root)
 {
-	const char *dir = a->images_dir;
+	/* restore --from-export has no image directory: the work directory, if any */
+	const char *dir = a->images_dir ? a->images_dir : a->work_dir ? a->work_dir : "";
 	char point[64];
 	snprintf(point, sizeof(point), "action-%s", stage);
 	if (ferry_fault_point(point)) {	/* FERRY_FAULT=action-<stage>: as a script that fails */

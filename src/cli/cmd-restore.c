@@ -33,7 +33,8 @@ int cmd_restore(struct cli_args *a)
 	ferry_op_set_ready(a->op, cli_cancel_end, NULL);
 	int r = action_run(a, "pre-restore", 0);
 	if (r == 0 && (r = ferry_op_run(a->op)) < 0)
-		fprintf(stderr, "Error: restore from %s failed: %s\n", a->images_dir, ferry_op_error_message(a->op));
+		fprintf(stderr, "Error: restore from %s failed: %s\n", a->images_dir ? a->images_dir : a->from_export,
+			ferry_op_error_message(a->op));
 	if (r < 0) {
 		cli_cancel_end(NULL, a->op);	/* cancelled: die by the signal that asked for it */
 		return 1;

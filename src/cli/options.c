@@ -145,24 +145,24 @@ static int inherit_fd(struct cli_args *a, const struct cli_opt *o, const char *a
 	return 0;
 }
 
-/* --cpu-cap[=fpu,none,...] */
+/* --cpu-cap[=fpu,ins,cpu,all,none,...]: what restore and check --image compare of the CPU (no value: all) */
 static int cpu_cap(struct cli_args *a, const struct cli_opt *o, const char *arg)
 {
 	char buf[256];
 	unsigned caps = 0;
-	if (!arg)
-		return later(a, o, "all", "CPUID flags are not recorded yet (fpu and none are)");
-	if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
+	if (snprintf(buf, sizeof(buf), "%s", arg ? arg : "all") >= (int)sizeof(buf))
 		return bad_value(a, o, arg, "too long");
 	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(t, "fpu"))
-			caps |= CPU_CAP_FPU;
+			caps |= FERRY_CPU_CAP_FPU;
+		else if (!strcmp(t, "ins") || !strcmp(t, "cpu"))
+			caps |= FERRY_CPU_CAP_INS;
+		else if (!strcmp(t, "all"))
+			caps |= FERRY_CPU_CAP_ALL;
 		else if (!strcmp(t, "none"))
 			caps = 0;
-		else if (!strcmp(t, "ins") || !strcmp(t, "cpu") || !strcmp(t, "all"))
-			return later(a, o, t, "CPUID flags are not recorded yet (fpu and none are)");
 		else
-			return bad_value(a, o, t, "not a CPU capability (fpu, none; ins, cpu, all later)");
+			return bad_value(a, o, t, "not a CPU capability (fpu, ins, cpu, all, none)");
 	}
 	return lib_int(a, o, arg, caps);
 }
@@ -308,6 +308,8 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 		return a->op && a->cmd->bit == C_RESTORE ? lib_result(a, o, NULL, ferry_op_set_bool(a->op, "restore-detached", on)) : 0;
 	case O_FOREVER: case O_JSON: return lib_bool(a, o, on);
 	case O_FEATURE: a->feature_asked = 1; return lib_str(a, o, arg);
+	case O_CHECK_IMAGE: a->check_image = arg; return lib_str(a, o, arg);
+	case O_FROM_EXPORT: a->from_export = arg; return lib_str(a, o, arg);
 	case O_ACTION_SCRIPT:
 		if (!on) {
 			a->nscripts = 0;
@@ -473,8 +475,8 @@ static int check_required(const struct cli_cmd *cmd, struct cli_args *a)
 		cli_error(cmd, "-t PID and -D DIR are required");
 		return -1;
 	}
-	if ((cmd->bit & C_RESTORE) && !a->images_dir) {
-		cli_error(cmd, "-D DIR is required");
+	if ((cmd->bit & C_RESTORE) && !a->images_dir == !a->from_export) {
+		cli_error(cmd, a->images_dir ? "-D and --from-export do not go together" : "-D DIR is required (or --from-export FILE)");
 		return -1;
 	}
 	if ((cmd->bit & C_PS) && (!a->port_set || !a->images_dir)) {

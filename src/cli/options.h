@@ -10,9 +10,6 @@
 #include "cli/opttab.h"
 #include "ferry/ferry.h"
 
-/* --cpu-cap bits */
-enum { CPU_CAP_FPU = 1 };
-
 /*
  * A parsed command line: the operation (ferry.h) with every option that is the library's set on
  * it, and what the CLI itself does around it.
@@ -35,6 +32,8 @@ struct cli_args {
 	int port_set;			/* --port was given (the page server's may be 0) */
 	int exec_cmd;			/* restore --exec-cmd: args[] is the command */
 	int feature_asked;		/* check --feature */
+	const char *check_image;	/* check --image */
+	const char *from_export;	/* restore --from-export */
 	const char *encrypt_key;	/* restore, image, show */
 	const char *log_file;		/* -o */
 	int status_fd;			/* --status-fd, or -1 */

@@ -78,6 +78,9 @@ const struct cli_opt cli_opts[] = {
 	{ O_IMAGES_DIR, "images-dir", 'D', ARG_REQ, "DIR", C_DUMPS, YES,
 	  "the image directory (created if missing; required)", NULL },
 	{ O_IMAGES_DIR, "images-dir", 'D', ARG_REQ, "DIR", C_RESTORE, YES, "the image to restore (required)", NULL },
+	{ O_FROM_EXPORT, "from-export", 0, ARG_REQ, "FILE", C_RESTORE, YES,
+	  "restore the image an export file holds (ferry export), received into memory: no directory, nothing "
+	  "imported (instead of -D; the log and statistics go into -W)", NULL },
 	{ O_IMAGES_DIR, "images-dir", 'D', ARG_REQ, "DIR", C_PS, YES, "where received images are stored", NULL },
 	{ O_LEAVE_RUNNING, "leave-running", 'R', ARG_NONE, NULL, C_DUMP, YES,
 	  "let the tree run on after the dump (default: kill it)",
@@ -141,7 +144,7 @@ const struct cli_opt cli_opts[] = {
 	{ O_ENCRYPT_KEY, "encrypt-key", 0, ARG_REQ, "FILE", C_RESTORE, YES,
 	  "the key of an encrypted image: decoded as it is read, never written out plain",
 	  "With a key every image file must be encrypted: a plain one is refused as substituted." },
-	{ O_ENCRYPT_KEY, "encrypt-key", 0, ARG_REQ, "FILE", C_IMAGE | C_SHOW, YES,
+	{ O_ENCRYPT_KEY, "encrypt-key", 0, ARG_REQ, "FILE", C_IMAGE | C_SHOW | C_CHECK, YES,
 	  "the key of an encrypted image (and of its parents): decoded as it is read", NULL },
 
 	/* ---- restore ---- */
@@ -216,7 +219,7 @@ const struct cli_opt cli_opts[] = {
 	  "and by the first restore of the image that succeeds; an image never restored leaves it behind." },
 	{ O_LINK_REMAP, "link-remap", 0, ARG_NONE, NULL, C_RESTORE, NOOP,
 	  "no effect on restore (a dump option: the image says how each file comes back)", NULL },
-	{ O_ALLOW_CHANGED_FILES, "allow-changed-files", 0, ARG_NONE, NULL, C_RESTORE, YES,
+	{ O_ALLOW_CHANGED_FILES, "allow-changed-files", 0, ARG_NONE, NULL, C_RESTORE | C_CHECK, YES,
 	  "restore files reached by path even if their size, mode, inode or mount changed since the dump "
 	  "(each with a warning; refused by default, naming the file)",
 	  "A file of another type is refused even so." },
@@ -253,10 +256,11 @@ const struct cli_opt cli_opts[] = {
 	{ O_AUTO_DEDUP, "auto-dedup", 0, ARG_NONE, NULL, C_RESTORE | C_PS, LATER,
 	  "punch pages out of the image as they are restored: not supported yet", NULL },
 	{ O_CPU_CAP, "cpu-cap", 0, ARG_OPT, "CAPS", C_DUMPS, YES,
-	  "fpu, none: the image always records the CPU's XSAVE features; ins, cpu, all are not supported yet", NULL },
-	{ O_CPU_CAP, "cpu-cap", 0, ARG_OPT, "CAPS", C_RESTORE, YES,
-	  "fpu (the default): refuse an image using XSAVE features this CPU lacks; none: do not check",
-	  "ins, cpu and all (CPUID flags) are not supported yet." },
+	  "no effect: the image always records the CPU's XSAVE features and CPUID flags", NULL },
+	{ O_CPU_CAP, "cpu-cap", 0, ARG_OPT, "CAPS", C_RESTORE | C_CHECK, YES,
+	  "what is checked of the CPU: fpu (XSAVE features), ins or cpu (CPUID instruction-set flags), all "
+	  "(the default, also without a value), none",
+	  "An image using a feature this CPU lacks is refused, naming the feature, before anything is created." },
 
 	/* ---- logs, statistics, help ---- */
 	{ O_HELP, "help", 'h', ARG_NONE, NULL, C_ALL, YES, "show this help and exit", NULL },
@@ -337,6 +341,9 @@ const struct cli_opt cli_opts[] = {
 
 	/* ---- check ---- */
 	{ O_JSON, "json", 0, ARG_NONE, NULL, C_CHECK, YES, "print the probe as JSON", NULL },
+	{ O_CHECK_IMAGE, "image", 0, ARG_REQ, "DIR", C_CHECK, YES,
+	  "check that the image in DIR can be restored here: CPU, kernel features, vDSO, PIDs free, files the same",
+	  "Every difference is printed, one a line; the exit status is 1 if there is any." },
 	{ O_FEATURE, "feature", 0, ARG_REQ, "NAME", C_CHECK, YES,
 	  "check one feature: exit 0 if present, 1 if not (list: the names)", NULL },
 	{ O_EXTRA, "extra", 0, ARG_NONE, NULL, C_CHECK, NOOP, "no effect: ferry checks everything it uses", NULL },

@@ -18,6 +18,7 @@
 #include "common/safefile.h"
 #include "common/util.h"
 #include "engine/chain.h"
+#include "engine/treeobj.h"
 #include "transform/transform.h"
 
 #define CHAIN_MAX_DEPTH 64
@@ -319,3 +320,50 @@ int chain_resolve(struct chain *c, int pid, uint64_t vaddr, uint64_t len,
 	return 0;
 }
 
+
+/* ---------------------------------------------------------------- the tree-level object */
+
+/* A dump with --prev-images-dir reads which pages its parent holds from it. */
+static int chain_tree_dump_begin(struct dump_ctx *ctx)
+{
+	char prev[4096];
+	const char *pp = dump_prev_path(ctx, prev, sizeof(prev));
+	if (!pp)
+		return 0;
+	int r = chain_open_dir(pp, ctx->opts->transform ? ctx->opts->transform->key_file : NULL, &ctx->prev, ctx->err);
+	return r < 0 ? fe_wrap(ctx->err, r, "--prev-images-dir %s", ctx->opts->prev_dir) : 0;
+}
+
+static void chain_tree_dump_end(struct dump_ctx *ctx, int ok)
+{
+	chain_close(ctx->prev);
+	ctx->prev = NULL;
+}
+
+static int count_piece(const struct chain_piece *p, void *arg)
+{
+	return 0;
+}
+
+/* The parent images: opened, every store verified, every run left to them resolvable. */
+static int chain_tree_verify(struct restore_ctx *ctx)
+{
+	int r = chain_open(&ctx->src, ctx->inv, &ctx->chain, ctx->err);
+	if (r == 0)
+		r = chain_verify_pages(ctx->chain, ctx->err);
+	for (size_t k = 0; r == 0 && k < ctx->ntasks; k++) {
+		const Ferry__Pagemap *pm = ctx->tasks[k].pagemap;
+		for (size_t i = 0; pm && r == 0 && i < pm->n_entries; i++)
+			if (pm->entries[i]->flags & PM_IN_PARENT)
+				r = chain_resolve(ctx->chain, ctx->tasks[k].pid, pm->entries[i]->vaddr,
+						  pm->entries[i]->nr_pages * PS_PAGE, count_piece, NULL, ctx->err);
+	}
+	return r;
+}
+
+const struct tree_obj_ops chain_tree_ops = {
+	.name = "image chain",
+	.dump_begin = chain_tree_dump_begin,
+	.dump_end = chain_tree_dump_end,
+	.restore_verify = chain_tree_verify,
+};

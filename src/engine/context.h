@@ -23,6 +23,9 @@
 #include "inject/syscall.h"
 #include "transport/progress.h"
 
+/* Tree-level objects (engine/treeobj.h): each keeps its state in its slot of the context. */
+#define TREE_OBJ_MAX 8
+
 struct dthread {
 	pid_t tid;
 	int seized;
@@ -91,7 +94,6 @@ struct dump_ctx {
 	int pin_free;			/* read memory through /proc/PID/mem (see mem/pages.c) */
 	int hash_track;			/* tracking by page hashes: no userfaultfd write-protect (mem/track.h) */
 	struct progress progress;	/* pages copied, on a terminal after a second */
-	Ferry__ShmImage shm;		/* SysV segments met so far (mem/sysvshm.c) */
 	pid_t old_holder;		/* mem/track.c: the previous image's tracking holder */
 	pid_t new_holder;		/* mem/track.c: the holder this dump started (stopped if it fails) */
 	uint64_t new_holder_start;
@@ -104,6 +106,7 @@ struct dump_ctx {
 	int work_dirfd;			/* -W: dump.log and stats-dump.img; -1: dirfd */
 	struct sk_dump *sk;		/* files/sktree.c: sockets checked once the whole tree is dumped */
 	struct path_dump *paths;	/* files/reg.c, ghost.c: mounts seen, hidden links made (removed if the dump fails) */
+	void *tree[TREE_OBJ_MAX];	/* engine/treeobj.h: each tree-level object's own state */
 	struct ferry_err *err;
 };
 
@@ -154,10 +157,8 @@ struct restore_ctx {
 	size_t nstash;
 	struct stash_ent *kept;
 	size_t nkept;
-	Ferry__ShmImage *shm;		/* SysV segments to recreate (mem/sysvshm.c) */
 	struct chain *chain;		/* the parent images (engine/chain.h), if any */
 	struct progress progress;	/* pages restored, on a terminal after a second */
-	uint8_t *shm_created;		/* per segment: created by this restore (removed if it fails) */
 	struct filler *filler;		/* writes pages into the tasks (mem/fill.h) */
 	int pages_checked;		/* every run was checked before any task was made */
 	uint64_t fill_busy0;		/* the filler's busy time once the pages were checked */
@@ -173,6 +174,7 @@ struct restore_ctx {
 	int hold_fd;			/* sibling: its end of a socketpair with ferry */
 	int work_dirfd;			/* -W: restore.log and stats-restore.img; -1: dirfd */
 	struct path_restore *paths;	/* files/reg.c, ghost.c: boot check, hidden links to remove once restored */
+	void *tree[TREE_OBJ_MAX];	/* engine/treeobj.h: each tree-level object's own state */
 	struct ferry_err *err;
 };
 

@@ -23,12 +23,14 @@
 #define LOG_PREFIX "dump: "
 #include "common/log.h"
 #include "common/cleanup.h"
+#include "common/cpuid.h"
 #include "common/kprobe.h"
 #include "common/safefile.h"
 #include "common/util.h"
 #include "engine/context.h"
 #include "engine/pstree.h"
 #include "engine/stats.h"
+#include "engine/treeobj.h"
 #include "files/path.h"
 #include "files/sktree.h"
 #include "inject/ptrace.h"
@@ -197,6 +199,8 @@ static int stage_collect(struct dump_ctx *ctx)
 			      IMG_MAX_THREADS);
 	for (size_t i = 0; i < ctx->ntasks; i++) {
 		int r = collect_one(ctx, &ctx->tasks[i]);
+		if (r == 0)
+			r = task_ns_pids(ctx, &ctx->tasks[i]);
 		if (r < 0)
 			return r;
 	}
@@ -326,8 +330,7 @@ static int stage_objects(struct dump_ctx *ctx)
 	return 0;
 }
 
-/* The previous image of the chain (--prev-images-dir), relative to the image directory. */
-static const char *prev_path(struct dump_ctx *ctx, char *buf, size_t len)
+const char *dump_prev_path(struct dump_ctx *ctx, char *buf, size_t len)
 {
 	const char *p = ctx->opts->prev_dir;
 	if (!p)
@@ -336,18 +339,10 @@ static const char *prev_path(struct dump_ctx *ctx, char *buf, size_t len)
 	return buf;
 }
 
-/* Takes over the previous image's dirty-page tracking and opens its chain. */
+/* Tree-level objects begin: the previous image's tracking taken over, its chain opened. */
 static int stage_track(struct dump_ctx *ctx)
 {
-	char prev[4096];
-	const char *pp = prev_path(ctx, prev, sizeof(prev));
-	int r = track_begin(ctx, pp);
-	if (r == 0 && pp) {
-		r = chain_open_dir(pp, ctx->opts->transform ? ctx->opts->transform->key_file : NULL, &ctx->prev, ctx->err);
-		if (r < 0)
-			return fe_wrap(ctx->err, r, "--prev-images-dir %s", ctx->opts->prev_dir);
-	}
-	return r;
+	return treeobj_dump_begin(ctx);
 }
 
 static int scan_pages(struct dump_ctx *ctx)
@@ -466,9 +461,25 @@ static int stage_write_images(struct dump_ctx *ctx)
 	tree.tasks = entries;
 	tree.n_tasks = ctx->ntasks;
 	if ((r = img_write_msg_to(ctx->sink, IMG_FILES, 0, &ctx->files.base, ctx->err)) < 0 ||
-	    (r = shm_dump_write(ctx)) < 0 ||
+	    (r = treeobj_dump_write(ctx)) < 0 ||
 	    (r = img_write_msg_to(ctx->sink, IMG_PSTREE, 0, &tree.base, ctx->err)) < 0)
 		return r;
+	return 0;
+}
+
+/* The CPU's feature words, compared at restore (engine/precheck.c). */
+static int cpu_words(Ferry__CpuidWord *w, Ferry__CpuidWord **wp)
+{
+	struct cpuid_word c[CPUID_NWORDS];
+	cpuid_words(c);
+	for (size_t i = 0; i < CPUID_NWORDS; i++) {
+		ferry__cpuid_word__init(&w[i]);
+		w[i].leaf = c[i].leaf;
+		w[i].subleaf = c[i].subleaf;
+		w[i].reg = c[i].reg;
+		w[i].value = c[i].value;
+		wp[i] = &w[i];
+	}
 	return 0;
 }
 
@@ -512,6 +523,11 @@ static int write_inventory(struct dump_ctx *ctx)
 	inv.xcr0 = kp->xcr0;
 	inv.xsave_size = kp->xsave_size;
 	inv.cpu_model = (char *)kp->cpu_model;
+	Ferry__CpuidWord words[CPUID_NWORDS], *wp[CPUID_NWORDS];
+	if (cpu_words(words, wp) == 0) {
+		inv.cpuid = wp;
+		inv.n_cpuid = CPUID_NWORDS;
+	}
 	return img_write_msg_to(ctx->sink, IMG_INVENTORY, 0, &inv.base, ctx->err);
 }
 
@@ -646,7 +662,7 @@ static int dump_hook(struct dump_ctx *ctx, const char *stage)
  */
 static int finish_image(struct dump_ctx *ctx)
 {
-	int r = track_finish(ctx, 1);
+	int r = treeobj_dump_seal(ctx);	/* the tracking holder */
 	if (r == 0)
 		r = dump_cancelled(ctx);
 	/* the last step before the inventory: it accepts connections, which cannot be undone */
@@ -728,7 +744,6 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 {
 	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .err = err };
 	ferry__files__init(&ctx.files);
-	ferry__shm_image__init(&ctx.shm);
 	ferry__dump_stats__init(&ctx.stats);
 	fault_set_cancel(o->cancel);
 	ctx.t_start = now_us();
@@ -739,14 +754,12 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 		r = finish_image(&ctx);
 	} else
 		close_sinks(&ctx, 0);
-	chain_close(ctx.prev);
 	r = sk_dump_end(&ctx, r);	/* pending unix connections: handed back or named as lost on failure */
+	treeobj_dump_end(&ctx, r == 0);
 	if (r < 0) {
 		pr_debug("dump of pid %d failed: %s\n", o->pid, fe_str(err, r));
-		track_finish(&ctx, 0);
 		dump_abort(&ctx);
 	} else {
-		track_commit(&ctx);
 		r = dump_leave_tree(&ctx);
 		stats_dump_finish(&ctx);
 		pr_info("dump of pid %d done: frozen %.3f ms\n", o->pid, ctx.stats.frozen_us / 1000.0);

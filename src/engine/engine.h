@@ -92,6 +92,12 @@ struct inherit_fd {
 	const char *key;	/* a path (or object name) of a file in the image */
 };
 
+/* What a restore checks of the CPU (CRIU's --cpu-cap; engine/precheck.c; ferry.h's FERRY_CPU_CAP_*). */
+enum {
+	FERRY_CPU_FPU = 1,	/* the XSAVE components (XCR0) and area size the image's state needs */
+	FERRY_CPU_INS = 2,	/* the CPUID instruction-set flags recorded at dump */
+};
+
 struct restore_opts {
 	const char *dir;
 	int detached;
@@ -131,7 +137,22 @@ struct restore_opts {
 	void *released_arg;
 	int allow_changed_files;	/* restore files whose size, mode or inode changed since the dump (refused otherwise) */
 	struct op_report *report;	/* NULL, or filled as the restore goes (src/lib/) */
+	unsigned cpu_skip;	/* FERRY_CPU_* checks not made (--cpu-cap=none: both); 0: all */
+	/*
+	 * Read the image from this source instead of dir (image/source.h: an image received from a
+	 * stream into memory, transport/src-stream.c), decoded with key_file; the restore takes it
+	 * over and closes it. dir then only names it in messages; the log and statistics go into
+	 * work_dir, or nowhere without one.
+	 */
+	struct img_src *src;
 };
+
+/* What ferry_check_image found: one line per difference, naming it. */
+struct ferry_check_report {
+	char **items;
+	size_t n;
+};
+void ferry_check_report_free(struct ferry_check_report *rep);
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */
 int ferry_dump(const struct dump_opts *o, struct ferry_err *err);
@@ -142,3 +163,11 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err);
  * it was made a sibling: see restore_sibling).
  */
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err);
+/*
+ * Whether the image in o->dir (decoded with o->key_file) can be restored here, as restore
+ * checks before it creates anything: the CPU (unless o->cpu_skip), kernel features the image's
+ * objects need, the vDSO layout, every PID free, every file present and the same. Creates
+ * nothing, writes no log. 0 when restorable; else -errno with err naming every difference,
+ * each also in rep (if not NULL; free it with ferry_check_report_free).
+ */
+int ferry_check_image(const struct restore_opts *o, struct ferry_check_report *rep, struct ferry_err *err);

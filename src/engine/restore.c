@@ -7,7 +7,6 @@
  * the tasks already made; then threads, sessions, every object, and release. A failing stage
  * kills whatever was built.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -28,10 +27,12 @@
 #include "common/util.h"
 #include "engine/chain.h"
 #include "engine/context.h"
+#include "engine/precheck.h"
 #include "engine/restore-child.h"
 #include "engine/restore-tree.h"
 #include "engine/restore-stop.h"
 #include "engine/restore-guard.h"
+#include "engine/treeobj.h"
 #include "engine/stats.h"
 #include "files/files.h"
 #include "files/path.h"
@@ -56,9 +57,30 @@ int rst_inject(struct restore_ctx *ctx, struct injector *inj, long *ret, const c
 	return 0;
 }
 
+/* An image from a stream (restore_opts.src): no directory; the log only into -W. */
+static int open_src(struct restore_ctx *ctx)
+{
+	const struct restore_opts *o = ctx->opts;
+	char path[4096];
+	int r;
+	struct ferry_err le = { 0 };
+	ctx->src = *o->src;
+	memset(o->src, 0, sizeof(*o->src));	/* ours now */
+	o->src->dirfd = -1;
+	if (o->work_dir && (ctx->work_dirfd = safe_dir_open(o->work_dir, 1, ctx->err)) < 0)
+		return fe_wrap(ctx->err, ctx->work_dirfd, "work directory");
+	record_path(path, sizeof(path), o->work_dir, NULL, o->log_file ? o->log_file : "restore.log");
+	if (o->work_dir && (r = log_open_file(path, &le)) < 0)
+		pr_warn("no log file: %s\n", fe_str(&le, r));
+	pr_info("restoring from %s (ferry %s)\n", ctx->src.dir, FERRY_VERSION);
+	return transform_src_attach(&ctx->src, o->key_file, ctx->err);
+}
+
 static int stage_open_dir(struct restore_ctx *ctx)
 {
 	const struct restore_opts *o = ctx->opts;
+	if (o->src)
+		return open_src(ctx);
 	ctx->dirfd = safe_dir_open(o->dir, 0, ctx->err);
 	if (ctx->dirfd < 0)
 		return fe_wrap(ctx->err, ctx->dirfd, "image directory");
@@ -194,27 +216,6 @@ static int stage_read_images(struct restore_ctx *ctx)
 	return 0;
 }
 
-static int count_piece(const struct chain_piece *p, void *arg)
-{
-	return 0;
-}
-
-/* The parent images: opened, every store verified, every run left to them resolvable. */
-static int verify_chain(struct restore_ctx *ctx)
-{
-	int r = chain_open(&ctx->src, ctx->inv, &ctx->chain, ctx->err);
-	if (r == 0)
-		r = chain_verify_pages(ctx->chain, ctx->err);
-	for (size_t k = 0; r == 0 && k < ctx->ntasks; k++) {
-		const Ferry__Pagemap *pm = ctx->tasks[k].pagemap;
-		for (size_t i = 0; pm && r == 0 && i < pm->n_entries; i++)
-			if (pm->entries[i]->flags & PM_IN_PARENT)
-				r = chain_resolve(ctx->chain, ctx->tasks[k].pid, pm->entries[i]->vaddr,
-						  pm->entries[i]->nr_pages * PS_PAGE, count_piece, NULL, ctx->err);
-	}
-	return r;
-}
-
 /*
  * Every task's page store is opened and its runs' structure checked. The runs' checksums are
  * checked by the filler's workers: here, before any task exists, for `ferry image verify`; on a
@@ -224,7 +225,7 @@ static int verify_chain(struct restore_ctx *ctx)
 static int stage_verify_pages(struct restore_ctx *ctx)
 {
 	uint64_t t0 = now_us();
-	int r = verify_chain(ctx);
+	int r = treeobj_restore_verify(ctx);	/* the chain of parent images first */
 	if (r == 0 && ctx->pages_checked)
 		r = filler_start(&ctx->filler, ctx->opts->cancel, ctx->err);
 	if (r == 0 && !ctx->pages_checked)
@@ -255,98 +256,15 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 	return r;
 }
 
-/* Who holds a number as its process group or session: the processes of the system, read once. */
-struct pid_user {
-	pid_t pid, pgid, sid;
-	char state;
-};
-
-static size_t read_pid_users(struct pid_user **out)
+/* Before anything is created: this CPU, kernel, vDSO, every PID free, every file the same. */
+static int stage_precheck(struct restore_ctx *ctx)
 {
-	_cleanup_closedir_ DIR *d = opendir("/proc");
-	struct dirent *de;
-	size_t n = 0, cap = 0;
-	*out = NULL;
-	while (d && (de = readdir(d))) {
-		struct pid_user u = { .pid = (pid_t)strtol(de->d_name, NULL, 10) };
-		int ppid;
-		if (u.pid <= 0 || task_read_stat(u.pid, &ppid, &u.pgid, &u.sid, &u.state) < 0)
-			continue;
-		if (n == cap) {
-			struct pid_user *m = realloc(*out, (cap = cap ? 2 * cap : 256) * sizeof(*m));
-			if (!m)
-				break;
-			*out = m;
-		}
-		(*out)[n++] = u;
-	}
-	return n;
-}
-
-static int pid_taken(struct restore_ctx *ctx, pid_t pid, pid_t by)
-{
-	char path[64];
-	_cleanup_free_ char *comm = NULL;
-	if (read_file(PROC_PATH(path, by, "comm"), &comm, NULL) == 0)
-		comm[strcspn(comm, "\n")] = 0;
-	if (by == pid)
-		return fe_class(ctx->err, FE_PID_TAKEN,
-				fe_msg(ctx->err, EEXIST, "pid %d is taken by a running process (%s): stop it or restore "
-				       "elsewhere", pid, comm ? comm : "?"));
-	return fe_class(ctx->err, FE_PID_TAKEN,
-			fe_msg(ctx->err, EEXIST, "pid %d is taken: it is the process group or session of running "
-			       "process %d (%s): stop it or restore elsewhere", pid, by, comm ? comm : "?"));
-}
-
-/*
- * 1 while pid is held only by zombies (itself, or zombies whose group or session it names), 0 when
- * free, an error naming a live holder. A number stays taken while any process has it as its
- * process group or session, even after the process of that number is gone.
- */
-static int pid_busy(struct restore_ctx *ctx, pid_t pid, const struct pid_user *u, size_t n)
-{
-	int ppid, pgid, sid, zombie = 0;
-	char state;
-	if (task_read_stat(pid, &ppid, &pgid, &sid, &state) == 0)	/* a thread's number too */
-		return state == 'Z' ? 1 : pid_taken(ctx, pid, pid);
-	for (size_t i = 0; i < n; i++) {
-		if (u[i].pgid != pid && u[i].sid != pid)
-			continue;
-		if (u[i].state != 'Z' && task_read_stat(u[i].pid, &ppid, &pgid, &sid, &state) == 0 &&
-		    (pgid == pid || sid == pid) && state != 'Z')
-			return pid_taken(ctx, pid, u[i].pid);
-		zombie = 1;
-	}
-	return zombie;
-}
-
-/* Every PID of the tree free; zombies are waited for a while (PID 1 may reap late). */
-static int stage_check_pids(struct restore_ctx *ctx)
-{
-	pid_t held = 0;
-	for (int round = 0; round < 1000; round++) {
-		_cleanup_free_ struct pid_user *u = NULL;
-		size_t n = read_pid_users(&u);
-		held = 0;
-		for (size_t k = 0; k < ctx->ntasks && !held; k++)
-			for (size_t i = 0; i < ctx->tasks[k].pstree->n_threads && !held; i++) {
-				pid_t pid = ctx->tasks[k].pstree->threads[i];
-				int r = pid_busy(ctx, pid, u, n);
-				if (r < 0)
-					return r;
-				held = r ? pid : 0;
-			}
-		if (!held)
-			return 0;
-		usleep(10000);
-	}
-	return fe_class(ctx->err, FE_PID_TAKEN,
-			fe_msg(ctx->err, EEXIST, "pid %d is held by a zombie that its parent does not reap", held));
+	return precheck_run(ctx, PRECHECK_ALL & ~ctx->opts->cpu_skip, 1, NULL);
 }
 
 static int stage_open_files(struct restore_ctx *ctx)
 {
-	int r = shm_restore_create(ctx);
+	int r = treeobj_restore_before_fork(ctx);	/* SysV segments */
 	if (r < 0)
 		return r;
 	ctx->tty_fd = -1;
@@ -448,7 +366,9 @@ static int stage_root_memory(struct restore_ctx *ctx)
 
 static int stage_objects(struct restore_ctx *ctx)
 {
-	int r;
+	int r = treeobj_restore_after_tree(ctx);
+	if (r < 0)
+		return r;
 	for (size_t k = 0; k < ctx->ntasks; k++) {
 		struct rtask *t = &ctx->tasks[k];
 		if (t->zombie)
@@ -593,6 +513,8 @@ static void free_images(struct restore_ctx *ctx)
 static int write_stats(struct restore_ctx *ctx, struct ferry_err *err)
 {
 	struct transform_opts to = { .key_file = ctx->opts->key_file };
+	if (ctx->work_dirfd < 0 && ctx->dirfd < 0)
+		return 0;	/* from a stream without -W: no directory to write into */
 	return stats_write_img(ctx->work_dirfd >= 0 ? ctx->work_dirfd : ctx->dirfd, &ctx->src.ident,
 			       to.key_file ? &to : NULL, IMG_STATS_RESTORE, &ctx->stats.base, err);
 }
@@ -653,6 +575,25 @@ int restore_check_image(struct img_src *src, struct ferry_err *err)
 	return r;
 }
 
+int ferry_check_image(const struct restore_opts *o, struct ferry_check_report *rep, struct ferry_err *err)
+{
+	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .src = { .dirfd = -1 }, .tty_fd = -1,
+				   .err = err };
+	ctx.dirfd = safe_dir_open(o->dir, 0, err);
+	int r = ctx.dirfd < 0 ? fe_wrap(err, ctx.dirfd, "image directory") : img_src_open_fd(&ctx.src, ctx.dirfd, o->dir, err);
+	if (r == 0)
+		r = transform_src_attach(&ctx.src, o->key_file, err);
+	if (r == 0)
+		r = stage_read_images(&ctx);
+	if (r == 0)
+		r = precheck_run(&ctx, PRECHECK_ALL & ~o->cpu_skip, 0, rep);
+	free_images(&ctx);
+	img_src_close(&ctx.src);
+	if (ctx.dirfd >= 0)
+		close(ctx.dirfd);
+	return r;
+}
+
 int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *err)
 {
 	struct restore_ctx ctx = { .opts = o, .dirfd = -1, .work_dirfd = -1, .src = { .dirfd = -1 }, .tty_fd = -1,
@@ -661,7 +602,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		{ "open-dir", stage_open_dir },
 		{ "read-images", stage_read_images },
 		{ "verify-pages", stage_verify_pages },
-		{ "check-pids", stage_check_pids },
+		{ "precheck", stage_precheck },
 		{ "open-files", stage_open_files },
 		{ "fork-root", stage_fork_root },
 		{ "root-memory", stage_root_memory },
@@ -697,9 +638,9 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		pr_debug("restore from %s failed: %s\n", o->dir, fe_str(err, r));
 		progress_end(&ctx.progress);
 		restore_abort(&ctx);
-		shm_restore_finish(&ctx, 1);
+		treeobj_restore_finish(&ctx, 1);
 	} else {
-		shm_restore_finish(&ctx, 0);
+		treeobj_restore_finish(&ctx, 0);
 		ghost_restore_finish(&ctx, 1);	/* the tree runs: the hidden links of --link-remap go */
 		/* The tree runs: its pid first; then a cancel that came during the release may end us. */
 		write_pidfile(&ctx);

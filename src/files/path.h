@@ -61,6 +61,7 @@ extern const struct task_obj_ops fs_obj;
 struct path_dump {
 	uint64_t mnt_ns;
 	uint64_t *mnt_ids;
+	char **mnt_points;	/* per mount: where it is mounted (mountinfo's 5th field, unescaped) */
 	size_t n_mnt_ids;
 	char **remaps;
 	size_t n_remaps, cap_remaps;
@@ -73,6 +74,12 @@ struct path_restore {
 	size_t n_remaps;
 	unsigned seq;		/* temporary names */
 };
+
+/*
+ * path's place below the mount point of mount mnt_id in pid's mount namespace ("" for the mount
+ * point itself), in the arena; NULL when unknown (containers resolve it through their mount tree).
+ */
+char *path_mount_rel(struct dump_ctx *ctx, pid_t pid, uint64_t mnt_id, const char *path);
 
 /* The state, created on first use (NULL only when out of memory). */
 struct path_dump *path_dump_state(struct dump_ctx *ctx);

@@ -83,6 +83,29 @@ static void mount_ids(const struct fd_info *fi, Ferry__RegEntry *r)
 	}
 }
 
+/* The mount point of a mountinfo line (its 5th field, "\040"-style escapes undone), or NULL. */
+static char *mount_point(struct arena *a, const char *line)
+{
+	const char *p = line;
+	for (int f = 0; f < 4 && p; f++)
+		p = (p = strchr(p, ' ')) ? p + 1 : NULL;
+	const char *e = p ? strpbrk(p, " \n") : NULL;
+	char *mp = e ? arena_alloc(a, (size_t)(e - p) + 1) : NULL;
+	size_t n = 0;
+	for (; mp && p < e; p++) {
+		unsigned c;
+		if (*p == '\\' && e - p >= 4 && sscanf(p + 1, "%3o", &c) == 1) {
+			mp[n++] = (char)c;
+			p += 3;
+		} else {
+			mp[n++] = *p;
+		}
+	}
+	if (mp)
+		mp[n] = 0;
+	return mp;
+}
+
 /*
  * The mount ids of pid's mount namespace, cached per namespace. A chrooted task's mountinfo lists
  * only the mounts below its root: in ferry's own namespace ferry's (unchrooted) list is read instead.
@@ -108,10 +131,12 @@ static int load_mounts(struct dump_ctx *ctx, struct path_dump *pd, pid_t pid)
 	for (const char *p = text; *p; p++)
 		n += *p == '\n';
 	pd->mnt_ids = ARENA_ARRAY(&ctx->arena, uint64_t, n);
-	if (!pd->mnt_ids)
+	pd->mnt_points = ARENA_ARRAY(&ctx->arena, char *, n);
+	if (!pd->mnt_ids || !pd->mnt_points)
 		return fe_set(ctx->err, ENOMEM, "mount table");
 	pd->n_mnt_ids = 0;
 	for (const char *p = text; *p;) {
+		pd->mnt_points[pd->n_mnt_ids] = mount_point(&ctx->arena, p);
 		pd->mnt_ids[pd->n_mnt_ids++] = strtoull(p, NULL, 10);
 		p = strchr(p, '\n');
 		if (!p)
@@ -120,6 +145,25 @@ static int load_mounts(struct dump_ctx *ctx, struct path_dump *pd, pid_t pid)
 	}
 	pd->mnt_ns = ns.st_ino;
 	return 0;
+}
+
+char *path_mount_rel(struct dump_ctx *ctx, pid_t pid, uint64_t mnt_id, const char *path)
+{
+	struct path_dump *pd = path_dump_state(ctx);
+	struct ferry_err e = { 0 }, *saved = ctx->err;
+	ctx->err = &e;	/* informational: a failure leaves it unknown */
+	int r = pd && path && path[0] == '/' ? load_mounts(ctx, pd, pid) : -EINVAL;
+	ctx->err = saved;
+	for (size_t i = 0; r == 0 && i < pd->n_mnt_ids; i++) {
+		const char *mp = pd->mnt_points[i];
+		if (pd->mnt_ids[i] != mnt_id || !mp)
+			continue;
+		size_t l = strcmp(mp, "/") ? strlen(mp) : 0;
+		if (strncmp(path, mp, l) || (path[l] && path[l] != '/'))
+			return NULL;
+		return arena_strdup(&ctx->arena, path[l] ? path + l + 1 : "");
+	}
+	return NULL;
 }
 
 /* A file opened through a mount that was unmounted since (umount -l) cannot be reached again. */
@@ -217,6 +261,8 @@ int path_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, F
 	fe->path[len] = 0;
 	if (!deleted && (fe->flags & O_ACCMODE) == O_WRONLY && (fe->flags & O_APPEND))
 		fe->has_size = 0;	/* a log others may append to: its size is not checked at restore (as CRIU) */
+	if (!deleted && t && r->has_mnt_id)	/* containers: where it is below its mount */
+		r->mnt_path = path_mount_rel(ctx, t->pid, r->mnt_id, fe->path);
 	if (!deleted)
 		return 0;
 	fe->has_deleted = fe->deleted = 1;

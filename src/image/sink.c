@@ -5,8 +5,9 @@
  * Durability: a one-shot sink (img_sink_local) fsyncs each file and the directory as it commits.
  * A dump's sink (img_sink_local_open) starts each file's writeback at commit and waits for all
  * of them, then the directory, before the inventory is linked: "inventory.img exists" means
- * "the image is whole on disk", also after a machine crash. Its close() removes what it
- * committed when the dump failed.
+ * "the image is whole on disk", also after a machine crash. Every close() is checked. Its
+ * close() removes what it committed when the dump failed. Fault points, by the file's kind:
+ * image-publish-KIND when a file gets its name, image-fsync-KIND (image-fsync-dir) once on disk.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -77,10 +78,39 @@ static void local_abort(struct img_out *o)
 	free(o);
 }
 
+/*
+ * A dump's fault point for file name: "image-<op>-<kind>" (the name without its id and .img:
+ * pages, core, inventory…; "dir" for the directory), the same in every run.
+ */
+static int point(const char *op, const char *name)
+{
+	char kind[64], what[96];
+	snprintf(kind, sizeof(kind), "%s", name);
+	char *dot = strstr(kind, ".img"), *dash = strrchr(kind, '-');
+	if (dot)
+		*dot = 0;
+	if (dash && dash[1] && strspn(dash + 1, "0123456789") == strlen(dash + 1))
+		*dash = 0;
+	snprintf(what, sizeof(what), "image-%s", op);
+	return fault_stage(what, kind);
+}
+
+/*
+ * fsync of a file or of the directory ("dir"). In a dump's sink (traced), each one that succeeded
+ * passes the fault point image-fsync-KIND: FERRY_FAULT=image-fsync-pages fails a page store's,
+ * and FERRY_FAULT_TRACE records the order in which files became durable (tests/images).
+ */
+static int sync_fd(int fd, const char *name, int traced)
+{
+	if (fsync(fd) < 0)
+		return -errno;
+	return traced && point("fsync", name) ? -EIO : 0;
+}
+
 /* Waits for the writeback of pending file i and forgets it; 0 or -errno. */
 static int settle(struct local_state *st, size_t i, struct ferry_err *err)
 {
-	int fd = st->pending[i], r = fsync(fd) < 0 ? -errno : 0;
+	int fd = st->pending[i], r = sync_fd(fd, st->pending_name[i], 1);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r < 0)
@@ -136,15 +166,17 @@ static int commit_batched(struct img_out *o, struct local_state *st, struct ferr
 	}
 	st->pending[st->npending] = keep;
 	snprintf(st->pending_name[st->npending++], sizeof(st->pending_name[0]), "%s", o->name);
-	return 0;
+	return point("publish", o->name) ? fe_msg(err, EIO, "fault injected after %s got its name", o->name) : 0;
 }
 
 /* Every file before it, and their names, are on disk before the inventory gets its own. */
 static int commit_durable(struct img_out *o, struct local_state *st, struct ferry_err *err)
 {
 	int r = st ? settle_all(st, err) : 0;
-	if (r == 0 && st && fsync(o->s->dirfd) < 0)
-		r = fe_set(err, errno, "write out the image directory");
+	if (r == 0 && st && (r = sync_fd(o->s->dirfd, "dir", 1)) < 0)
+		fe_set(err, -r, "write out the image directory");
+	if (r == 0 && (r = sync_fd(o->t.fd, o->name, st != NULL)) < 0)
+		fe_set(err, -r, "write out image %s", o->name);
 	if (r < 0) {
 		safe_tmp_abort(&o->t);
 		return r;
@@ -153,9 +185,13 @@ static int commit_durable(struct img_out *o, struct local_state *st, struct ferr
 		safe_tmp_abort(&o->t);
 		return fe_set(err, ENOMEM, "image %s", o->name);
 	}
-	if ((r = safe_tmp_commit(&o->t, o->name, 1, err)) < 0)
+	if ((r = safe_tmp_commit(&o->t, o->name, 0, err)) < 0)
 		return r;
-	return fsync(o->s->dirfd) < 0 ? fe_set(err, errno, "write out the image directory") : 0;
+	if (st && point("publish", o->name))
+		return fe_msg(err, EIO, "fault injected after %s got its name", o->name);
+	if ((r = sync_fd(o->s->dirfd, "dir", st != NULL)) < 0)
+		return fe_set(err, -r, "write out the image directory");
+	return 0;
 }
 
 static int local_commit(struct img_out *o, struct ferry_err *err)
@@ -172,8 +208,8 @@ static int local_close(struct img_sink *s, int ok, struct ferry_err *err)
 	if (!st)
 		return 0;
 	int r = settle_all(st, ok ? err : NULL);
-	if (r == 0 && ok && fsync(s->dirfd) < 0)
-		r = fe_set(err, errno, "write out the image directory");
+	if (r == 0 && ok && (r = sync_fd(s->dirfd, "dir", 1)) < 0)
+		fe_set(err, -r, "write out the image directory");
 	if (!ok)	/* a failed dump leaves no files of its own behind */
 		for (size_t i = 0; i < st->ndone; i++)
 			unlinkat(s->dirfd, st->done[i], 0);
@@ -211,8 +247,8 @@ static int local_sync(struct img_sink *s, struct ferry_err *err)
 {
 	struct local_state *st = s->priv;
 	int r = st ? settle_all(st, err) : 0;
-	if (r == 0 && fsync(s->dirfd) < 0)
-		r = fe_set(err, errno, "write out the image directory");
+	if (r == 0 && (r = sync_fd(s->dirfd, "dir", st != NULL)) < 0)
+		fe_set(err, -r, "write out the image directory");
 	return r;
 }
 

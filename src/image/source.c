@@ -50,6 +50,10 @@ int img_src_open_like(struct img_src *s, const struct img_src *from, const char 
 
 void img_src_close(struct img_src *s)
 {
+	if (s->be && s->be->close)
+		s->be->close(s);
+	s->be = NULL;
+	s->be_priv = NULL;
 	if (s->codec_owned && s->codec && s->codec->free)
 		s->codec->free(s->codec_priv);
 	s->codec = NULL;
@@ -59,10 +63,16 @@ void img_src_close(struct img_src *s)
 	s->dirfd = -1;
 }
 
+/* A descriptor of the (possibly encoded) file name, through the source's backend. */
+static int src_open(struct img_src *s, const char *name, struct stat *st, struct ferry_err *err)
+{
+	return s->be ? s->be->open(s, name, st, err) : safe_open_read(s->dirfd, name, st, err);
+}
+
 static int src_file_open(struct img_src *s, const char *name, struct src_file *f, struct ferry_err *err)
 {
 	memset(f, 0, sizeof(*f));
-	f->fd = safe_open_read(s->dirfd, name, &f->st, err);
+	f->fd = src_open(s, name, &f->st, err);
 	if (f->fd < 0)
 		return f->fd;
 	if ((uint64_t)f->st.st_size >= sizeof(f->h) && pread_full(f->fd, &f->h, sizeof(f->h), 0) < 0)
@@ -236,7 +246,7 @@ int img_src_stream(struct img_src *s, const char *name, img_emit_fn emit, void *
 int img_src_encoded(struct img_src *s, const char *name, struct img_hdr *outer, uint64_t *size, struct ferry_err *err)
 {
 	struct stat st;
-	int fd = safe_open_read(s->dirfd, name, &st, err);
+	int fd = src_open(s, name, &st, err);
 	if (fd < 0)
 		return fd;
 	struct img_hdr h = { 0 };
@@ -262,7 +272,13 @@ void img_src_names_free(char **names, size_t n)
 	free(names);
 }
 
-int img_src_list(struct img_src *s, char ***out, size_t *nout, struct ferry_err *err)
+static int is_image_name(const char *name)
+{
+	size_t l = strlen(name);
+	return name[0] != '.' && l >= 5 && !strcmp(name + l - 4, ".img");
+}
+
+static int dir_list(struct img_src *s, char ***out, size_t *nout, struct ferry_err *err)
 {
 	int dfd = fcntl(s->dirfd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -276,8 +292,7 @@ int img_src_list(struct img_src *s, char ***out, size_t *nout, struct ferry_err 
 	size_t n = 0;
 	int r = 0;
 	for (struct dirent *de; r == 0 && (de = readdir(d));) {
-		size_t l = strlen(de->d_name);
-		if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".img"))
+		if (!is_image_name(de->d_name))
 			continue;
 		char **nn = realloc(names, (n + 1) * sizeof(*names));
 		if (!nn || !(nn[n] = strdup(de->d_name)))
@@ -291,9 +306,114 @@ int img_src_list(struct img_src *s, char ***out, size_t *nout, struct ferry_err 
 		img_src_names_free(names, n);
 		return r;
 	}
-	qsort(names, n, sizeof(*names), cmp_name);
 	*out = names;
 	*nout = n;
+	return 0;
+}
+
+int img_src_list(struct img_src *s, char ***out, size_t *nout, struct ferry_err *err)
+{
+	int r = s->be ? s->be->list(s, out, nout, err) : dir_list(s, out, nout, err);
+	if (r == 0)
+		qsort(*out, *nout, sizeof(**out), cmp_name);
+	return r;
+}
+
+/* ---------------------------------------------------------------- files held in memory */
+
+struct mem_files {
+	char **names;
+	int *fds;		/* sealed memfds */
+	size_t n;
+};
+
+static int mem_open(struct img_src *s, const char *name, struct stat *st, struct ferry_err *err)
+{
+	const struct mem_files *m = s->be_priv;
+	for (size_t i = 0; i < m->n; i++) {
+		if (strcmp(m->names[i], name))
+			continue;
+		char path[64];	/* a description of its own: its offset is the reader's */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", m->fds[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, st) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return fe_set(err, e, "%s/%s", s->dir, name);
+		}
+		return fd;
+	}
+	return fe_set(err, ENOENT, "%s/%s", s->dir, name);
+}
+
+static int mem_list(struct img_src *s, char ***out, size_t *nout, struct ferry_err *err)
+{
+	const struct mem_files *m = s->be_priv;
+	char **names = calloc(m->n + 1, sizeof(*names));
+	size_t n = 0;
+	for (size_t i = 0; names && i < m->n; i++)
+		if (is_image_name(m->names[i]) && !(names[n++] = strdup(m->names[i]))) {
+			img_src_names_free(names, n);
+			names = NULL;
+		}
+	if (!names)
+		return fe_set(err, ENOMEM, "list %s", s->dir);
+	*out = names;
+	*nout = n;
+	return 0;
+}
+
+static void mem_close(struct img_src *s)
+{
+	struct mem_files *m = s->be_priv;
+	for (size_t i = 0; m && i < m->n; i++) {
+		free(m->names[i]);
+		close(m->fds[i]);
+	}
+	if (m) {
+		free(m->names);
+		free(m->fds);
+	}
+	free(m);
+}
+
+static const struct img_src_backend mem_backend = { .open = mem_open, .list = mem_list, .close = mem_close };
+
+int img_src_open_mem(struct img_src *s, const char *dir, struct ferry_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->dirfd = -1;
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	if (!(s->be_priv = calloc(1, sizeof(struct mem_files))))
+		return fe_set(err, ENOMEM, "image source %s", dir);
+	s->be = &mem_backend;
+	return 0;
+}
+
+int img_src_mem_add(struct img_src *s, const char *name, int memfd, struct ferry_err *err)
+{
+	struct mem_files *m = s->be_priv;
+	char **nn = realloc(m->names, (m->n + 1) * sizeof(*nn));
+	int *nf = nn ? realloc(m->fds, (m->n + 1) * sizeof(*nf)) : NULL;
+	if (nn)
+		m->names = nn;
+	if (nf)
+		m->fds = nf;
+	char *dup = nf ? strdup(name) : NULL;
+	if (!dup) {
+		close(memfd);
+		return fe_set(err, ENOMEM, "%s/%s", s->dir, name);
+	}
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->names[i], name)) {	/* sent again: the last one counts */
+			free(dup);
+			close(m->fds[i]);
+			m->fds[i] = memfd;
+			return 0;
+		}
+	m->names[m->n] = dup;
+	m->fds[m->n++] = memfd;
 	return 0;
 }
 

@@ -26,7 +26,24 @@ struct img_src_codec {
 	void (*free)(void *priv);
 };
 
+struct img_src;
+
+/*
+ * Where a source's files come from. A local directory (img_src_open*) opens them in place; a
+ * memory backend holds files received from a stream (a page server, a migration peer, an
+ * export file: transport/src-stream.c) in sealed memfds, never in a file with a name.
+ */
+struct img_src_backend {
+	/* A descriptor of file name to pread() or mmap() (O_CLOEXEC) and its stat; -ENOENT if absent. */
+	int (*open)(struct img_src *s, const char *name, struct stat *st, struct ferry_err *err);
+	/* The names of its image files (*.img), in any order; free with img_src_names_free(). */
+	int (*list)(struct img_src *s, char ***names, size_t *n, struct ferry_err *err);
+	void (*close)(struct img_src *s);
+};
+
 struct img_src {
+	const struct img_src_backend *be;	/* NULL: the local directory dirfd */
+	void *be_priv;
 	int dirfd;
 	char dir[PATH_MAX];
 	struct img_ident ident;		/* the inventory's; zero until img_src_read_msg read it */
@@ -42,6 +59,13 @@ int img_src_open_fd(struct img_src *s, int dirfd, const char *dir, struct ferry_
 /* Another directory decoded the same way as from (a parent image of a chain). */
 int img_src_open_like(struct img_src *s, const struct img_src *from, const char *dir, struct ferry_err *err);
 void img_src_close(struct img_src *s);
+/*
+ * A source over files held in memory: empty until img_src_mem_add() gives it files. dir names
+ * it in messages. The caller attaches a codec as for a directory.
+ */
+int img_src_open_mem(struct img_src *s, const char *dir, struct ferry_err *err);
+/* Adds file name (a sealed memfd, taken over whatever happens) to a memory source. */
+int img_src_mem_add(struct img_src *s, const char *name, int memfd, struct ferry_err *err);
 
 /*
  * Reads, checks and unpacks the message file of kind and id. The inventory is read first: it

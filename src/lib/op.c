@@ -69,6 +69,7 @@ static void clear_result(ferry_op *op)
 	op->rc = 0;
 	free_list(&op->chain, &op->nchain);
 	free_list(&op->warnings, &op->nwarnings);
+	free_list(&op->findings, &op->nfindings);
 	free(op->report.pids);
 	memset(&op->report, 0, sizeof(op->report));
 	op->image_id[0] = 0;
@@ -262,6 +263,16 @@ FERRY_API size_t ferry_op_warning_count(const ferry_op *op)
 FERRY_API const char *ferry_op_warning(const ferry_op *op, size_t i)
 {
 	return i < op->nwarnings ? op->warnings[i] : NULL;
+}
+
+FERRY_API size_t ferry_op_finding_count(const ferry_op *op)
+{
+	return op->nfindings;
+}
+
+FERRY_API const char *ferry_op_finding(const ferry_op *op, size_t i)
+{
+	return i < op->nfindings ? op->findings[i] : NULL;
 }
 
 FERRY_API const char *ferry_op_image_id(const ferry_op *op)

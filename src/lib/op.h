@@ -24,9 +24,11 @@ struct ferry_op {
 	struct transform_opts transform;
 	int page_server;		/* dump: to a page server (remote) */
 	int verbosity;			/* console level; -1 none */
-	unsigned cpu_cap;		/* restore: 1 = the FPU/XSAVE features are checked */
+	unsigned cpu_cap;		/* restore, check: FERRY_CPU_CAP_* checked (default all) */
 	int json, forever, shim;
 	const char *dir, *path, *file, *output, *log_file, *pidfile, *feature, *shim_status_file;
+	const char *check_image;	/* check: the image to pre-check ("image") */
+	const char *from_export;	/* restore: the export file to restore from ("from-export") */
 	FILE *out;
 	char **strs;			/* every string copied in, owned */
 	size_t nstrs;
@@ -51,6 +53,8 @@ struct ferry_op {
 	size_t nchain;
 	char **warnings;
 	size_t nwarnings;
+	char **findings;		/* check "image": every difference found */
+	size_t nfindings;
 	struct op_report report;
 	char image_id[33];
 	pid_t shim_pid;

@@ -14,6 +14,7 @@ enum { T_BOOL, T_INT, T_UINT, T_U64, T_STR };
 #define DU (K_BIT(FERRY_OP_DUMP) | K_BIT(FERRY_OP_PRE_DUMP))
 #define RE K_BIT(FERRY_OP_RESTORE)
 #define PS K_BIT(FERRY_OP_PAGE_SERVER)
+#define CK K_BIT(FERRY_OP_CHECK)
 #define ANY 0xffffu
 #define OFF(f) ((int)offsetof(struct ferry_op, f))
 #define NO (-1)
@@ -58,7 +59,7 @@ static const struct lib_opt opts[] = {
 	{ "ext-unix-sk", T_BOOL, DU | RE, { OFF(dump.ext_unix_sk), OFF(restore.ext_unix_sk), NO } },
 	{ "file-locks", T_BOOL, DU | RE, { OFF(dump.file_locks), OFF(restore.file_locks), NO } },
 	{ "link-remap", T_BOOL, DU, { OFF(dump.link_remap), NO, NO } },
-	{ "allow-changed-files", T_BOOL, RE, { OFF(restore.allow_changed_files), NO, NO } },
+	{ "allow-changed-files", T_BOOL, RE | CK, { OFF(restore.allow_changed_files), NO, NO } },
 	{ "ghost-limit", T_U64, DU, { OFF(dump.ghost_limit), NO, NO }, 0, -1 },
 	{ "ghost-fiemap", T_BOOL, DU, { OFF(dump.ghost_fiemap), NO, NO } },
 	{ "force-irmap", T_BOOL, DU, { OFF(dump.force_irmap), NO, NO } },
@@ -68,10 +69,12 @@ static const struct lib_opt opts[] = {
 	{ "restore-detached", T_BOOL, RE, { OFF(restore.detached), NO, NO } },
 	{ "restore-sibling", T_BOOL, RE, { OFF(restore.restore_sibling), NO, NO } },
 	{ "pidfile", T_STR, RE | PS, { OFF(pidfile), OFF(restore.pidfile), NO } },
-	{ "cpu-cap", T_UINT, RE, { OFF(cpu_cap), NO, NO }, 0, 1 },
+	{ "cpu-cap", T_UINT, RE | CK, { OFF(cpu_cap), NO, NO }, 0, FERRY_CPU_CAP_ALL },
+	{ "from-export", T_STR, RE, { OFF(from_export), NO, NO } },
+	{ "image", T_STR, CK, { OFF(check_image), OFF(restore.dir), NO } },
 	{ "forever", T_BOOL, PS, { OFF(forever), NO, NO } },
-	{ "json", T_BOOL, K_BIT(FERRY_OP_CHECK), { OFF(json), NO, NO } },
-	{ "feature", T_STR, K_BIT(FERRY_OP_CHECK), { OFF(feature), NO, NO } },
+	{ "json", T_BOOL, CK, { OFF(json), NO, NO } },
+	{ "feature", T_STR, CK, { OFF(feature), NO, NO } },
 	{ "shim", T_BOOL, RE, { OFF(shim), NO, NO } },
 	{ "shim-status-file", T_STR, RE, { OFF(shim_status_file), NO, NO } },
 };
@@ -79,7 +82,7 @@ static const struct lib_opt opts[] = {
 void op_defaults(struct ferry_op *op)
 {
 	op->verbosity = -1;
-	op->cpu_cap = 1;
+	op->cpu_cap = FERRY_CPU_CAP_ALL;
 	op->dump.ghost_fiemap = -1;
 	op->dump.pre_dump = op->kind == FERRY_OP_PRE_DUMP;
 	op->dump.track_mem = op->kind == FERRY_OP_PRE_DUMP;	/* as CRIU: a pre-dump tracks unless told not to */

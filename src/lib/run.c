@@ -46,9 +46,18 @@ static int run_dump(ferry_op *op)
 	return r;
 }
 
+_Static_assert(FERRY_CPU_CAP_FPU == FERRY_CPU_FPU && FERRY_CPU_CAP_INS == FERRY_CPU_INS, "cpu-cap values");
+
+/* What "cpu-cap" leaves out of the pre-checks (engine/precheck.c). */
+static unsigned cpu_skip(const ferry_op *op)
+{
+	return (FERRY_CPU_FPU | FERRY_CPU_INS) & ~op->cpu_cap;
+}
+
 /*
- * The image suits this CPU ("cpu-cap"). The inventory is read as the restore reads it: from a
- * directory that passes the same checks, decoded with the key when encrypted.
+ * The image is complete, before the restore opens anything in its directory: the inventory is
+ * read as the restore reads it, from a directory that passes the same checks, decoded with the
+ * key when encrypted. (Whether it suits this machine is the restore's "precheck" stage.)
  */
 static int image_check(ferry_op *op)
 {
@@ -68,35 +77,51 @@ static int image_check(ferry_op *op)
 	if (r == -ENOENT)
 		return fe_class(err, FE_IMAGE_CORRUPT, fe_msg(err, ENOENT, "%s holds no complete image (inventory.img is "
 							       "missing)", o->dir));
-	if (r < 0)
-		return r;
-	/* FERRY_FAULT=restore-cpu-x87-sse: pretend this CPU has x87 and SSE state only */
-	uint64_t here = fault_point("restore-cpu-x87-sse") ? 0x3 : kprobe_get()->xcr0;
-	if ((op->cpu_cap & 1) && inv->has_xcr0 && (inv->xcr0 & ~here))
-		r = fe_class(err, FE_IMAGE_FOREIGN,
-			     fe_msg(err, EOPNOTSUPP, "the image uses XSAVE features this CPU lacks (XCR0 %#llx, here %#llx): "
-				    "restore it on a CPU that has them (--cpu-cap=none skips this check)",
-				    (unsigned long long)inv->xcr0, (unsigned long long)here));
-	img_free(&inv->base);
+	img_free((ProtobufCMessage *)inv);
 	return r;
 }
 
 static int run_restore(ferry_op *op)
 {
 	struct restore_opts *o = &op->restore;
+	if (op->from_export && op->dir)
+		return fe_class(&op->err, FE_INVALID, fe_msg(&op->err, EINVAL, "images-dir and from-export do not go "
+								     "together"));
+	if (op->from_export)
+		o->dir = op->from_export;	/* names the image in messages */
 	if (!o->dir)
-		return required(op, "images-dir");
+		return required(op, "images-dir (or from-export)");
 	o->cancel = &op->cancel;
 	o->report = &op->report;
 	o->hook = op_hook;
 	o->hook_arg = op;
 	o->released = op_ready;
 	o->released_arg = op;
+	o->cpu_skip = cpu_skip(op);
 	return op->shim ? op_restore_shim(op) : op_restore_direct(op);
+}
+
+/*
+ * "from-export": the image an export file holds, received into memory (transport/src-stream.c):
+ * no directory; the log and statistics go into the work directory, or nowhere.
+ */
+static int restore_export(ferry_op *op)
+{
+	struct img_src src = { .dirfd = -1 };
+	int r = img_src_open_export(&src, op->from_export, &op->err);
+	if (r == 0) {
+		op->restore.src = &src;	/* taken over by the restore */
+		r = ferry_restore(&op->restore, NULL, &op->err);
+		op->restore.src = NULL;
+	}
+	img_src_close(&src);
+	return r;
 }
 
 int op_restore_direct(ferry_op *op)
 {
+	if (op->from_export)
+		return restore_export(op);
 	int r = image_check(op);
 	return r < 0 ? r : ferry_restore(&op->restore, NULL, &op->err);
 }
@@ -172,9 +197,24 @@ static int check_feature(ferry_op *op, const struct kprobe *kp, const char *name
 							     "names them)", name));
 }
 
+/* "image": whether that image can be restored here; every difference is a finding (engine/precheck.c). */
+static int check_image(ferry_op *op)
+{
+	struct ferry_check_report rep = { 0 };
+	op->restore.cpu_skip = cpu_skip(op);
+	int r = ferry_check_image(&op->restore, &rep, &op->err);
+	op->findings = rep.items;	/* the handle's now: freed with its result */
+	op->nfindings = rep.n;
+	if (r == 0 && op->verbosity != 0)	/* -v0: the status says it */
+		fprintf(op->out, "%s can be restored here.\n", op->check_image);
+	return r;
+}
+
 static int run_check(ferry_op *op)
 {
 	const struct kprobe *kp = kprobe_get();
+	if (op->check_image)
+		return check_image(op);
 	if (op->feature)
 		return check_feature(op, kp, op->feature);
 	kprobe_print(kp, op->out, op->json);

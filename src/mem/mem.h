@@ -75,6 +75,11 @@ int mem_restore_late(struct restore_ctx *ctx, struct rtask *t);
 int mem_restore_drop_trampoline(struct restore_ctx *ctx, struct rtask *t);
 /* Validates an Mm record (ordering, alignment, kinds) before anything is restored. */
 int mm_validate(const Ferry__Mm *mm, int pid, struct ferry_err *err);
+/*
+ * The image's [vvar], [vvar_vclock], [vdso] of mm against this kernel's layout: 0 with *base
+ * where they start (0: none is mapped) and their lengths, or -EOPNOTSUPP naming both layouts.
+ */
+int mm_vdso_layout(const Ferry__Mm *mm, uint64_t *base, uint64_t len[3], struct ferry_err *err);
 /* Whether a VMA's pages are saved in the page store. */
 int vma_has_pages(const Ferry__Vma *v);
 
@@ -111,10 +116,5 @@ int secretmem_create(struct restore_ctx *ctx, uint32_t blob_id, uint64_t size, s
 
 /* sysvshm.c: SysV shared memory segments attached by the tree. */
 int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v);
-int shm_dump_write(struct dump_ctx *ctx);
-/* Restore: recreate every segment with its id and content (before any task exists). */
-int shm_restore_create(struct restore_ctx *ctx);
 /* By injection, before t's other VMAs are mapped: every attachment not inherited (kept[i]). */
 int shm_restore_attach_all(struct restore_ctx *ctx, struct rtask *t, const int *kept);
-/* Success: remove segments that were marked for removal; failure: remove what was created. */
-void shm_restore_finish(struct restore_ctx *ctx, int failed);

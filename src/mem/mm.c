@@ -283,6 +283,33 @@ int mem_restore_prepare(struct restore_ctx *ctx, struct rtask *t)
 	return r;
 }
 
+int mm_vdso_layout(const Ferry__Mm *mm, uint64_t *base_out, uint64_t len[3], struct ferry_err *err)
+{
+	const struct kprobe *kp = kprobe_get();
+	const uint64_t want[3] = { kp->vvar_size, kp->vvar_vclock_size, kp->vdso_size };
+	const Ferry__VmaKind kinds[3] = { FERRY__VMA_KIND__VMA_VVAR, FERRY__VMA_KIND__VMA_VVAR_VCLOCK, FERRY__VMA_KIND__VMA_VDSO };
+	uint64_t at[3] = { 0 }, base = 0, off = 0;
+	len[0] = len[1] = len[2] = 0;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		for (int k = 0; k < 3; k++)
+			if (mm->vmas[i]->kind == kinds[k]) {
+				at[k] = mm->vmas[i]->start;
+				len[k] = mm->vmas[i]->end - mm->vmas[i]->start;
+			}
+	for (int k = 0; k < 3; off += want[k], k++) {
+		if (!len[k])
+			continue;
+		if (len[k] != want[k] || (base && at[k] - off != base))
+			return fe_msg(err, EOPNOTSUPP, "the image's vdso layout (vvar %llu, vvar_vclock %llu, vdso %llu "
+				      "bytes) differs from this kernel's (%llu, %llu, %llu)", (unsigned long long)len[0],
+				      (unsigned long long)len[1], (unsigned long long)len[2], (unsigned long long)want[0],
+				      (unsigned long long)want[1], (unsigned long long)want[2]);
+		base = at[k] - off;
+	}
+	*base_out = base;
+	return 0;
+}
+
 /*
  * [vvar], [vvar_vclock] and [vdso] lie back to back; ARCH_MAP_VDSO_64 maps all three at a base.
  * A program may have unmapped some or all of them: the missing ones are unmapped again.
@@ -291,25 +318,11 @@ static int restore_vdso(struct restore_ctx *ctx, struct rtask *t)
 {
 	const struct kprobe *kp = kprobe_get();
 	const uint64_t want[3] = { kp->vvar_size, kp->vvar_vclock_size, kp->vdso_size };
-	const Ferry__VmaKind kinds[3] = { FERRY__VMA_KIND__VMA_VVAR, FERRY__VMA_KIND__VMA_VVAR_VCLOCK, FERRY__VMA_KIND__VMA_VDSO };
-	uint64_t at[3] = { 0 }, len[3] = { 0 }, base = 0, off = 0;
+	uint64_t len[3], base, off;
 	long ret;
-	for (size_t i = 0; i < t->mm->n_vmas; i++)
-		for (int k = 0; k < 3; k++)
-			if (t->mm->vmas[i]->kind == kinds[k]) {
-				at[k] = t->mm->vmas[i]->start;
-				len[k] = t->mm->vmas[i]->end - t->mm->vmas[i]->start;
-			}
-	for (int k = 0; k < 3; off += want[k], k++) {
-		if (!len[k])
-			continue;
-		if (len[k] != want[k] || (base && at[k] - off != base))
-			return fe_msg(ctx->err, EOPNOTSUPP, "the image's vdso layout (vvar %llu, vvar_vclock %llu, vdso %llu "
-				      "bytes) differs from this kernel's (%llu, %llu, %llu)", (unsigned long long)len[0],
-				      (unsigned long long)len[1], (unsigned long long)len[2], (unsigned long long)want[0],
-				      (unsigned long long)want[1], (unsigned long long)want[2]);
-		base = at[k] - off;
-	}
+	int r0 = mm_vdso_layout(t->mm, &base, len, ctx->err);
+	if (r0 < 0)
+		return r0;
 	if (!base)
 		return 0;	/* none of them: the task had unmapped its vdso */
 	int r = RINJ(ctx, &t->threads[0].inj, &ret, "map the vdso", SYS_arch_prctl, ARCH_MAP_VDSO_64, base);

@@ -6,7 +6,8 @@
  * task exists — or, if a segment with that id, key and size survived the dump, refilled — and
  * each task attaches it where it was by an injected shmat() (read-only, executable, partly
  * unmapped or reprotected as it was). A segment marked for removal is
- * removed again once the tasks hold it; a failed restore removes what it created.
+ * removed again once the tasks hold it; a failed restore removes what it created. A tree-level
+ * object (engine/treeobj.h): its state lives in its slot of the dump or restore context.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +25,29 @@
 #include "common/log.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "engine/treeobj.h"
 #include "mem/mem.h"
 #include "image/blob.h"
+
+/* The dump's segments met so far. */
+static Ferry__ShmImage *dump_img(struct dump_ctx *ctx)
+{
+	void **slot = treeobj_dump_slot(ctx, &sysv_tree_ops);
+	if (!*slot && (*slot = ARENA_NEW(&ctx->arena, Ferry__ShmImage)))
+		ferry__shm_image__init(*slot);
+	return *slot;
+}
+
+/* The restore's: shm.img and which segments this restore created (removed if it fails). */
+struct sysv_rst {
+	Ferry__ShmImage *img;
+	uint8_t *created;
+};
+
+static struct sysv_rst *rst_state(struct restore_ctx *ctx)
+{
+	return *treeobj_rst_slot(ctx, &sysv_tree_ops);
+}
 
 static int parse_segment(int shmid, Ferry__ShmSegment *s)
 {
@@ -54,7 +76,9 @@ static int parse_segment(int shmid, Ferry__ShmSegment *s)
 
 int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v)
 {
-	Ferry__ShmImage *img = &ctx->shm;
+	Ferry__ShmImage *img = dump_img(ctx);
+	if (!img)
+		return fe_set(ctx->err, ENOMEM, "shm segments");
 	for (size_t i = 0; i < img->n_segments; i++)
 		if (img->segments[i]->shmid == (int32_t)v->shmid)
 			return 0;
@@ -86,9 +110,10 @@ int shm_dump_mapping(struct dump_ctx *ctx, struct dtask *t, const Ferry__Vma *v)
 	return 0;
 }
 
-int shm_dump_write(struct dump_ctx *ctx)
+static int sysv_dump_write(struct dump_ctx *ctx)
 {
-	return ctx->shm.n_segments ? img_write_msg_to(ctx->sink, IMG_SHM, 0, &ctx->shm.base, ctx->err) : 0;
+	const Ferry__ShmImage *img = *treeobj_dump_slot(ctx, &sysv_tree_ops);
+	return img && img->n_segments ? img_write_msg_to(ctx->sink, IMG_SHM, 0, &img->base, ctx->err) : 0;
 }
 
 static int write_next_id(int id)
@@ -147,37 +172,43 @@ static int fill_segment(struct restore_ctx *ctx, const Ferry__ShmSegment *s)
 	return 0;
 }
 
-int shm_restore_create(struct restore_ctx *ctx)
+/* Before any task exists: every segment, with its id and content. */
+static int sysv_restore_create(struct restore_ctx *ctx)
 {
-	int r = img_src_read_msg(&ctx->src, IMG_SHM, 0, (ProtobufCMessage **)&ctx->shm, ctx->err);
+	struct sysv_rst *st = calloc(1, sizeof(*st));
+	if (!st)
+		return fe_set(ctx->err, ENOMEM, "shm");
+	*treeobj_rst_slot(ctx, &sysv_tree_ops) = st;
+	int r = img_src_read_msg(&ctx->src, IMG_SHM, 0, (ProtobufCMessage **)&st->img, ctx->err);
 	if (r == -ENOENT) {
 		fe_clear(ctx->err);
 		return 0;
 	}
 	if (r < 0)
 		return r;
-	ctx->shm_created = calloc(ctx->shm->n_segments + 1, 1);
-	if (!ctx->shm_created)
+	st->created = calloc(st->img->n_segments + 1, 1);
+	if (!st->created)
 		return fe_set(ctx->err, ENOMEM, "shm");
-	for (size_t i = 0; i < ctx->shm->n_segments; i++) {
-		const Ferry__ShmSegment *s = ctx->shm->segments[i];
+	for (size_t i = 0; i < st->img->n_segments; i++) {
+		const Ferry__ShmSegment *s = st->img->segments[i];
 		int created;
 		if (!s->has_ghost_id || s->size > (1ULL << 40))
 			return fe_msg(ctx->err, EBADMSG, "shm.img: segment %d is malformed", s->shmid);
 		if ((r = make_segment(ctx, s, &created)) < 0)
 			return r;
-		ctx->shm_created[i] = (uint8_t)created;
+		st->created[i] = (uint8_t)created;
 		if ((r = fill_segment(ctx, s)) < 0)
 			return r;
 	}
 	return 0;
 }
 
-static const Ferry__ShmSegment *find_segment(const struct restore_ctx *ctx, uint64_t shmid)
+static const Ferry__ShmSegment *find_segment(struct restore_ctx *ctx, uint64_t shmid)
 {
-	for (size_t i = 0; ctx->shm && i < ctx->shm->n_segments; i++)
-		if ((uint64_t)ctx->shm->segments[i]->shmid == shmid)
-			return ctx->shm->segments[i];
+	const struct sysv_rst *st = rst_state(ctx);
+	for (size_t i = 0; st && st->img && i < st->img->n_segments; i++)
+		if ((uint64_t)st->img->segments[i]->shmid == shmid)
+			return st->img->segments[i];
 	return NULL;
 }
 
@@ -248,15 +279,26 @@ int shm_restore_attach_all(struct restore_ctx *ctx, struct rtask *t, const int *
 	return 0;
 }
 
-void shm_restore_finish(struct restore_ctx *ctx, int failed)
+/* Segments marked for removal go once the tasks hold them; a failed restore removes what it made. */
+static void sysv_restore_finish(struct restore_ctx *ctx, int failed)
 {
-	for (size_t i = 0; ctx->shm && i < ctx->shm->n_segments; i++) {
-		const Ferry__ShmSegment *s = ctx->shm->segments[i];
-		if ((failed && ctx->shm_created[i]) || (!failed && (s->mode & SHM_DEST)))
+	struct sysv_rst *st = rst_state(ctx);
+	if (!st)
+		return;
+	for (size_t i = 0; st->img && i < st->img->n_segments; i++) {
+		const Ferry__ShmSegment *s = st->img->segments[i];
+		if ((failed && st->created[i]) || (!failed && (s->mode & SHM_DEST)))
 			shmctl(s->shmid, IPC_RMID, NULL);
 	}
-	img_free((ProtobufCMessage *)ctx->shm);
-	free(ctx->shm_created);
-	ctx->shm = NULL;
-	ctx->shm_created = NULL;
+	img_free((ProtobufCMessage *)st->img);
+	free(st->created);
+	free(st);
+	*treeobj_rst_slot(ctx, &sysv_tree_ops) = NULL;
 }
+
+const struct tree_obj_ops sysv_tree_ops = {
+	.name = "SysV IPC",
+	.dump_write = sysv_dump_write,
+	.restore_before_fork = sysv_restore_create,
+	.restore_finish = sysv_restore_finish,
+};

@@ -22,6 +22,7 @@
 #include "mem/mem.h"
 #include "mem/pagemap-scan.h"
 #include "mem/track.h"
+#include "engine/treeobj.h"
 
 static uint64_t start_time(pid_t pid)
 {
@@ -425,3 +426,31 @@ void track_commit(struct dump_ctx *ctx)
 		kill(ctx->old_holder, SIGTERM);
 	ctx->old_holder = 0;
 }
+
+/* ---------------------------------------------------------------- the tree-level object */
+
+static int track_tree_begin(struct dump_ctx *ctx)
+{
+	char prev[4096];
+	return track_begin(ctx, dump_prev_path(ctx, prev, sizeof(prev)));
+}
+
+static int track_tree_seal(struct dump_ctx *ctx)
+{
+	return track_finish(ctx, 1);
+}
+
+static void track_tree_end(struct dump_ctx *ctx, int ok)
+{
+	if (ok)
+		track_commit(ctx);
+	else
+		track_finish(ctx, 0);
+}
+
+const struct tree_obj_ops track_tree_ops = {
+	.name = "dirty-page tracking",
+	.dump_begin = track_tree_begin,
+	.dump_seal = track_tree_seal,
+	.dump_end = track_tree_end,
+};

@@ -17,6 +17,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
+#include "files/path.h"
 #include "mem/mem.h"
 #include "mem/shmem.h"
 
@@ -235,6 +236,34 @@ static void prefetch_smaps(struct dump_ctx *ctx)
  * Layout and per-VMA state from /proc/PID/smaps (the maps lines plus VmFlags). A pre-dump only
  * copies memory and reads /proc/PID/maps: the flags travel in the dump that ends the chain.
  */
+/* Containers: the mount each mapped file is on, and its path below that mount (informational). */
+static void vma_mounts(struct dump_ctx *ctx, struct dtask *t)
+{
+	const Ferry__Vma *last = NULL;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		Ferry__Vma *v = t->mm->vmas[i];
+		struct statx sx;
+		char path[96];
+		if ((v->kind != FERRY__VMA_KIND__VMA_FILE_PRIVATE && v->kind != FERRY__VMA_KIND__VMA_FILE_SHARED) ||
+		    v->deleted || !v->path || v->path[0] != '/')
+			continue;
+		if (last && !strcmp(last->path, v->path)) {	/* a file mapped in pieces */
+			v->has_mnt_id = last->has_mnt_id;
+			v->mnt_id = last->mnt_id;
+			v->mnt_path = last->mnt_path;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)v->start,
+			 (unsigned long long)v->end);
+		if (statx(AT_FDCWD, path, 0, STATX_MNT_ID, &sx) == 0 && (sx.stx_mask & STATX_MNT_ID)) {
+			v->has_mnt_id = 1;
+			v->mnt_id = sx.stx_mnt_id;
+			v->mnt_path = path_mount_rel(ctx, t->pid, v->mnt_id, v->path);
+		}
+		last = v;
+	}
+}
+
 int vma_dump_layout(struct dump_ctx *ctx, struct dtask *t)
 {
 	char fname[64];
@@ -284,6 +313,8 @@ int vma_dump_layout(struct dump_ctx *ctx, struct dtask *t)
 		r = finish_vma(ctx, t, cur, refused, pkey, page_kb);
 	t->mm->vmas = vmas;
 	t->mm->n_vmas = n;
+	if (r == 0 && !ctx->opts->pre_dump)
+		vma_mounts(ctx, t);
 	return r;
 }
 

@@ -30,6 +30,7 @@ const struct task_obj_ops *const task_objects[] = {
 	&thread_obj,
 	&signals_obj,
 	&misc_obj,
+	&ns_obj,	/* recorded only (containers) */
 	&posix_timers_obj, &seccomp_obj,	/* filters go in before credentials drop CAP_SYS_ADMIN */
 	&creds_obj,
 	&fown_obj,	/* signal-driven I/O owners: after credentials, which the owner records */

@@ -6,6 +6,10 @@
 
 extern const struct task_obj_ops thread_obj, signals_obj, creds_obj, misc_obj;
 extern const struct task_obj_ops posix_timers_obj, seccomp_obj, sched_obj, prctl_obj;
+/* task/ns.c: namespaces and cgroups, recorded for containers (dump only). */
+extern const struct task_obj_ops ns_obj;
+/* task/ns.c: t's PID at every PID namespace level into its pstree entry (zombies too). */
+int task_ns_pids(struct dump_ctx *ctx, struct dtask *t);
 
 Ferry__UserRegsX86 *regs_to_image(struct arena *a, const struct user_regs_struct *r);
 void regs_from_image(struct user_regs_struct *r, const Ferry__UserRegsX86 *m);

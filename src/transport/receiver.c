@@ -257,7 +257,10 @@ static int on_commit(struct rx *s, const struct wire_hdr *h, const uint8_t *p, s
 			return fe_set(err, ENOMEM, "commit %s", f->name);
 		if ((r = publish(s, f)) < 0)
 			return fe_set(err, -r, "name %s", f->name);
-		close(f->fd);
+		r = close(f->fd) < 0 ? -errno : 0;
+		f->fd = -1;	/* named and in done: a failed session removes it */
+		if (r < 0)
+			return fe_set(err, -r, "close %s", f->name);
 	}
 	pr_debug("%s: committed %s\n", s->c->peer, f->name);
 	s->files++;
@@ -292,8 +295,12 @@ static int on_close_ok(struct rx *s, const struct wire_close *m, struct ferry_er
 	if (s->inv.fd >= 0) {
 		if ((r = publish(s, &s->inv)) < 0)
 			return fe_set(err, -r, "name %s", INVENTORY);
-		close(s->inv.fd);
+		r = close(s->inv.fd) < 0 ? -errno : 0;
 		s->inv.fd = -1;
+		if (r < 0) {	/* a late write error: the inventory may not be whole */
+			unlinkat(s->dirfd, INVENTORY, 0);
+			return fe_set(err, -r, "close %s", INVENTORY);
+		}
 		unlinkat(s->dirfd, INVENTORY_OLD, 0);
 		if (fsync(s->dirfd) < 0)
 			return fe_set(err, errno, "fsync the image directory");

@@ -46,3 +46,14 @@ int page_server_run(const struct remote_opts *o, const char *dir, int forever, s
 /* `ferry export DIR FILE` / `ferry import FILE DIR`: an image directory as one file. */
 int image_export(const char *dir, const char *file, struct ferry_err *err);
 int image_import(const char *file, const char *dir, struct ferry_err *err);
+
+struct conn;
+struct img_src;
+/*
+ * An image source (image/source.h) holding, in sealed memfds, the image a stream carries after
+ * its HELLO (transport/src-stream.c): every file up to CLOSE(ok). 0, or -errno with nothing held.
+ * Close it with img_src_close().
+ */
+int img_src_recv(struct img_src *s, struct conn *c, struct ferry_err *err);
+/* The same from an export file (`ferry export`): restore, show or verify it without importing it. */
+int img_src_open_export(struct img_src *s, const char *file, struct ferry_err *err);

@@ -285,7 +285,7 @@ DUMP_FLAGS=(
 	--no-track-mem "--prev-images-dir ../p" "--timeout 10" --display-stats "--status-fd 1" "--pidfile p"
 	"--external mnt[]:" "--external dev[8/1]:d" "--cgroup-root /x" "--ext-mount-map /a:/b" "-M auto"
 	"--skip-mnt /proc" "--enable-fs nfs" --enable-external-sharing --enable-external-masters
-	--weak-sysctls --cpu-cap=fpu --cpu-cap=none --log-pid --no-default-config -l -x
+	--weak-sysctls --cpu-cap=fpu --cpu-cap=none --cpu-cap=ins --cpu-cap --log-pid --no-default-config -l -x
 	"--pre-dump-mode read" "--close 77" "--action-script /bin/true"
 )
 RESTORE_FLAGS=(
@@ -295,16 +295,16 @@ RESTORE_FLAGS=(
 	-v4 "-W $OUT/criu-accept/work" --evasive-devices --track-mem "--prev-images-dir ../p" --display-stats
 	"--pidfile p" "--status-fd 1" "--inherit-fd fd[1]:/x" "--external mnt[x]:/y" "-r /" "--root /"
 	"--cgroup-root /x" "--ext-mount-map /a:/b" "--skip-mnt /x" "--enable-fs nfs" --weak-sysctls
-	--cpu-cap=fpu --cpu-cap=none --enable-external-sharing --log-pid -s --leave-stopped "-d -S"
+	--cpu-cap=fpu --cpu-cap=none --cpu-cap=all --cpu-cap=cpu --enable-external-sharing --log-pid -s --leave-stopped "-d -S"
 	"--restore-detached --restore-sibling" --no-default-config "--close 77" "--action-script /bin/true"
 )
 # Not supported yet: refused (exit 2, "not supported yet", the flag named) before anything happens.
 LATER_DUMP=(--manage-cgroups --manage-cgroups=soft --manage-cgroups=full "--freeze-cgroup /x" --lazy-pages
 	--auto-dedup "--external unix[5]" "--external file[1:2]" --stream
-	"--empty-ns net" --cpu-cap=ins --cpu-cap --tls-no-cn-verify "--tls-cacrl x" "--ps-socket 3")
+	"--empty-ns net" --tls-no-cn-verify "--tls-cacrl x" "--ps-socket 3")
 LATER_RESTORE=(--manage-cgroups "--join-ns net:/proc/1/ns/net" "--root /mnt" "--lsm-profile apparmor:x"
 	"--veth-pair a=b" --lazy-pages --auto-dedup "--external veth[a]:b"
-	"--empty-ns net" --cpu-cap=all --stream)
+	"--empty-ns net" --stream)
 
 t_criu_accepted() {
 	local d=$OUT/criu-accept bad=() f rc err dead=$DEAD

@@ -311,6 +311,61 @@ killed_restore() {
 	pass "$n (8 kills, 0.02-2 s into the restore)"
 }
 
+# leaks TOKEN STAMP DIR...: files holding TOKEN, or decoded leftovers, in /dev/shm, /run, /tmp (new
+# since STAMP) and in each DIR
+leaks() {
+	local token=$1 stamp=$2
+	shift 2
+	{ ls -d /dev/shm/ferry-decoded-* /run/ferry-decoded-* /tmp/ferry-decoded-* 2>/dev/null
+		grep -rlF "$token" /dev/shm "$@" 2>/dev/null
+		find /tmp /run -xdev -newer "$stamp" -type f -size -400M -print0 2>/dev/null |
+			xargs -0 -r grep -lF "$token" 2>/dev/null; } | head -n 3
+}
+
+# Restores of a compressed, and of a compressed and encrypted, image, each stopped at a fault point
+# (FERRY_STALL: every file decoded and verified; the root's memory filled), looked at while
+# stopped there, then SIGKILLed; then restored whole with -W. Decoded bytes live in memory and
+# memfds only: at no moment does any file (tmpfs, /tmp, the work or image directory) hold them,
+# and the image directory gains no file.
+stalled_restore() {
+	local n=stalled-restore token d mode point rp leak args=()
+	selected $n || return 0
+	for mode in zstd zstd+key; do
+		token=ferrysecret$RANDOM$RANDOM
+		d=$OUT/stalled-$mode
+		start memfd_big "$d" "FERRY_TEST_MARK=$token" || { fail $n "memfd_big did not start" "$d/test.out"; return; }
+		args=(--compress zstd)
+		[ $mode = zstd+key ] && args+=(--encrypt-key "$KEY")
+		dump $n "$d/img" "${args[@]}" || { kill_test; return; }
+		[ $mode = zstd+key ] && grep -rqF "$token" "$d/img" && { fail $n "the marker is in clear in the encrypted image"; return; }
+		mkdir -p -m 700 "$d/work"
+		touch "$d/stamp"
+		sleep 1	# a file written in the stamp's second is newer than it
+		for point in restore-after-verify-pages restore-after-root-memory; do
+			FERRY_STALL=$point FERRY_STALL_MS=30000 "$FERRY" restore -D "$d/img" -W "$d/work" "${args[@]:2}" \
+				</dev/null >"$d/restore.err" 2>&1 &
+			rp=$!
+			if ! wait_for 60 grep -q "stalled at $point" "$d/restore.err"; then
+				kill -KILL "$rp"; wait "$rp"
+				fail $n "$mode: the restore never reached $point" "$d/restore.err"; return
+			fi
+			leak=$(leaks "$token" "$d/stamp" "$d/work" "$d/img" "$d/test.out")
+			[ -z "$leak" ] && leak=$(find "$d/img" -newer "$d/stamp" -type f | head -n 3)
+			kill -KILL "$rp"; wait "$rp" 2>/dev/null
+			wait_for 10 gone "$TPID"
+			[ -n "$leak" ] && { fail $n "$mode, stopped at $point: decoded data or new files: $leak"; return; }
+			leak=$(leaks "$token" "$d/stamp" "$d/work" "$d/img")
+			[ -n "$leak" ] && { fail $n "$mode, killed at $point: decoded data remains: $leak"; return; }
+		done
+		restore_check $n "$d" "$d/img" -W "$d/work" "${args[@]:2}" || return
+		wait_for 10 gone "$TPID"
+		# restore.err there is restore_check's own
+		leak=$(leaks "$token" "$d/stamp" "$d/work" "$d/img"; find "$d/img" -newer "$d/stamp" -type f ! -name restore.err | head -n 3)
+		[ -n "$leak" ] && { fail $n "$mode, after a whole restore: decoded data or new files in the image: $leak"; return; }
+	done
+	pass "$n (zstd, zstd+aes: stopped and killed at 2 points, then restored: nothing decoded on disk)"
+}
+
 # ---------------------------------------------------------------- failures leave nothing
 
 killed_dump() {
@@ -419,6 +474,191 @@ EOF
 	fi
 }
 
+# The same order without strace, from ferry's own fault points passed (FERRY_FAULT_TRACE, one
+# per file, by kind: image-publish-core when a core file gets its name, image-fsync-core once it
+# is on disk): as many files of each kind are named and on disk before inventory.img is as the
+# image holds, the directory between them and again after the inventory got its name.
+durable_trace() {
+	local n=durable-trace d=$OUT/durable-trace
+	selected $n || return 0
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	mkdir -p -m 700 "$d/img"
+	FERRY_FAULT_TRACE=$d/points "$FERRY" dump -t "$TPID" -D "$d/img" </dev/null >"$d/dump.err" 2>&1 ||
+		{ fail $n "the dump failed" "$d/dump.err"; kill_test; return; }
+	kill_test
+	if ! (cd "$d/img" && ls -- *.img) | python3 -c '
+import re, sys
+pts = open(sys.argv[1]).read().split()
+files = [f for f in sys.stdin.read().split() if f not in ("inventory.img", "stats-dump.img")]
+assert len(files) >= 5, "only %d image files" % len(files)
+kinds = {}
+for f in files:
+    k = re.sub(r"-[0-9]+$", "", f[:-4])
+    kinds[k] = kinds.get(k, 0) + 1
+inv = pts.index("image-fsync-inventory")
+pub = pts.index("image-publish-inventory")
+for k, n in kinds.items():
+    synced = pts[:inv].count("image-fsync-" + k)
+    named = pts[:inv].count("image-publish-" + k)
+    assert synced == n and named == n, "%d %s files, %d named and %d fsynced before the inventory" % (n, k, named, synced)
+last = max(i for i, p in enumerate(pts[:inv]) if p.startswith("image-fsync-") and p != "image-fsync-dir")
+assert "image-fsync-dir" in pts[last:inv], "no directory fsync between the last file and the inventory"
+assert inv < pub, "the inventory was named before it was on disk"
+assert "image-fsync-dir" in pts[pub:], "no directory fsync after the inventory was named"
+print(len(files), "files of", len(kinds), "kinds durable before the inventory")
+' "$d/points" >"$d/check.out" 2>&1; then
+		fail $n "the trace points show another order" "$d/check.out"
+	else
+		pass "$n ($(cat "$d/check.out"))"
+	fi
+}
+
+# A page store that cannot be written out (an fsync fails): the dump fails, no inventory is
+# written, no file of it stays, and the process runs on untouched.
+durable_fault() {
+	local n=durable-fault d=$OUT/durable-fault left
+	selected $n || return 0
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	mkdir -p -m 700 "$d/img"
+	FERRY_FAULT=image-fsync-pages timeout 60 "$FERRY" dump -t "$TPID" -D "$d/img" \
+		</dev/null >"$d/dump.err" 2>&1 && { fail $n "the dump did not fail"; kill_test; return; }
+	left=$(ls -A "$d/img" | grep -v '^dump.log$' | head -n 3)
+	if ! grep -qF "pages-$TPID.img" "$d/dump.err"; then
+		fail $n "the error does not name the page store" "$d/dump.err"
+	elif [ -n "$left" ]; then
+		fail $n "the failed dump left files (inventory?): $left"
+	elif ! running_free "$TPID"; then
+		fail $n "the process does not run freely after the failed dump"
+	else
+		kill -TERM "$TPID"
+		wait_for 10 eval '! alive $TPID'
+		if [ "$(tail -n 1 "$d/test.out")" != PASS ]; then
+			fail $n "the process failed its checks after the failed dump" "$d/test.out"
+		else
+			pass "$n ($(head -c 120 "$d/dump.err"))"
+		fi
+	fi
+	kill_test
+}
+
+# ---------------------------------------------------------------- pre-checks
+
+DOCTOR=$BUILD/tests/images_doctor
+
+# `ferry check --image` and restore's own pre-checks: a PID taken, a CPU feature the image's CPU
+# had and this one lacks (an inventory doctored with that flag), a file that changed. Each is
+# named; restore refuses before creating anything; --cpu-cap=none overrides the CPU check.
+precheck() {
+	local n=precheck d=$OUT/precheck feat pid
+	selected $n || return 0
+	[ -x "$DOCTOR" ] || { fail $n "$DOCTOR not built"; return; }
+	start fds "$d" || { fail $n "fds did not start" "$d/test.out"; return; }
+	pid=$TPID
+	dump $n "$d/img" -R || { kill_test; return; }
+	refused $n "pid $pid is taken by a running process" "$FERRY" check --image "$d/img" || { kill_test; return; }
+	kill_test
+	if ! "$FERRY" check --image "$d/img" >"$d/check.out" 2>&1 || ! grep -q "can be restored here" "$d/check.out"; then
+		fail $n "ferry check refuses the intact image" "$d/check.out"
+		return
+	fi
+	rm -rf "$d/cpu"; cp -a "$d/img" "$d/cpu"
+	feat=$("$DOCTOR" "$d/cpu" cpu-missing 2>"$d/doctor.err")
+	case $? in
+	0) ;;
+	77) skip $n "this CPU has every CPUID feature ferry knows: no missing one to record"; return ;;
+	*) fail $n "could not doctor the inventory" "$d/doctor.err"; return ;;
+	esac
+	refused $n "CPU with $feat, which this CPU lacks" "$FERRY" check --image "$d/cpu" || return
+	refused $n "CPU with $feat, which this CPU lacks" "$FERRY" restore -D "$d/cpu" || return
+	if alive "$pid"; then fail $n "the refused restore left a process at $pid"; kill -KILL "$pid"; return; fi
+	"$FERRY" check --image "$d/cpu" --cpu-cap=fpu >"$d/fpu.out" 2>&1 ||
+		{ fail $n "--cpu-cap=fpu still compares the CPUID flags" "$d/fpu.out"; return; }
+	echo changed >>"$d/data.bin"
+	refused $n "$d/data.bin changed size since the dump" "$FERRY" check --image "$d/img" || return
+	refused $n "$d/data.bin changed size since the dump" "$FERRY" restore -D "$d/img" || return
+	if alive "$pid"; then fail $n "the refused restore left a process at $pid"; kill -KILL "$pid"; return; fi
+	pass "$n (pid taken, $feat missing, a changed file: each named; restore refused)"
+}
+
+# ---------------------------------------------------------------- read-only images
+
+# restore_in_pidns WORK ARGS...: (inside the private mount namespace) ferry restore ARGS with -W
+# WORK in a new PID namespace of its own, in the background; sets RNS_PID (unshare's pid)
+restore_in_pidns() {
+	local work=$1
+	shift
+	unshare -pf --mount-proc "$FERRY" restore -W "$work" -v4 "$@" </dev/null >"$work.err" 2>&1 &
+	RNS_PID=$!
+}
+
+# restored_root PID PROG: the restored root under unshare PID (unshare → ferry → root), once it
+# runs untraced; empty after 30 s
+restored_root() {
+	local u=$1 prog=$2 f r k
+	for k in $(seq 300); do
+		f=$(awk '{print $1}' "/proc/$u/task/$u/children" 2>/dev/null)
+		r=$([ -n "$f" ] && awk '{print $1}' "/proc/$f/task/$f/children" 2>/dev/null)
+		if [ -n "$r" ] && [ "$(cat "/proc/$r/comm" 2>/dev/null)" = "$prog" ] &&
+			[ "$(awk '/^TracerPid:/ {print $2}' "/proc/$r/status" 2>/dev/null)" = 0 ]; then
+			echo "$r"
+			return
+		fi
+		sleep 0.1
+	done
+}
+
+# An image on storage mounted read-only (a bind mount remounted ro, in a private mount namespace;
+# the directory 0555 too) restored twice at once, each restore in a PID namespace of its own (the
+# same PIDs), logs and statistics in its own -W: both trees run together and pass their checks,
+# and the image directory is not written.
+readonly_twice() {
+	local n=readonly-twice d=$OUT/readonly-twice pid rc
+	selected $n || return 0
+	command -v unshare >/dev/null || { skip $n "unshare (util-linux) is not installed"; return; }
+	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
+	pid=$TPID
+	dump $n "$d/img" || { kill_test; return; }
+	touch "$d/stamp"
+	sleep 1	# a file written in the stamp's second is newer than it
+	chmod 0555 "$d/img"
+	mkdir -p "$d/ro" && mkdir -p -m 700 "$d/w1" "$d/w2"
+	# the restores run in another mount namespace: files are reached through other mount ids
+	unshare -m --propagation private bash -c "$(declare -f restore_in_pidns restored_root)"'
+		FERRY=$1 d=$2 pid=$3
+		mount --bind "$d/img" "$d/ro" && mount -o remount,bind,ro "$d/ro" || exit 90
+		touch "$d/ro/probe" 2>/dev/null && exit 91
+		restore_in_pidns "$d/w1" -D "$d/ro" --allow-changed-files; u1=$RNS_PID
+		restore_in_pidns "$d/w2" -D "$d/ro" --allow-changed-files; u2=$RNS_PID
+		r1=$(restored_root $u1 anon_mem); r2=$(restored_root $u2 anon_mem)
+		[ -n "$r1" ] && [ -n "$r2" ] || { kill -KILL $u1 $u2 $r1 $r2 2>/dev/null; exit 92; }
+		for r in $r1 $r2; do
+			grep -q "^NSpid:.*[[:space:]]$pid\$" /proc/$r/status || { kill -KILL $u1 $u2 $r1 $r2; exit 93; }
+		done
+		kill -TERM $r1 $r2
+		wait $u1 || exit 94
+		wait $u2 || exit 95
+	' restore-twice "$FERRY" "$d" "$pid" >"$d/twice.out" 2>&1
+	rc=$?
+	case $rc in
+	0) ;;
+	90) skip $n "cannot make a read-only bind mount here"; return ;;
+	91) fail $n "the read-only mount is writable"; return ;;
+	92) fail $n "the two restores did not both run" "$d/w1.err" "$d/w2.err" "$d/twice.out"; return ;;
+	93) fail $n "a restored root is not at pid $pid in its namespace" "$d/twice.out"; return ;;
+	*) fail $n "a restored tree failed its checks or ferry failed (status $rc)" "$d/w1.err" "$d/w2.err" "$d/test.out"; return ;;
+	esac
+	if [ -n "$(find "$d/img" -newer "$d/stamp")" ]; then
+		fail $n "the image directory was written: $(find "$d/img" -newer "$d/stamp")"
+	elif [ ! -s "$d/w1/restore.log" ] || [ ! -s "$d/w2/stats-restore.img" ]; then
+		fail $n "no log or statistics in the work directories"
+	elif [ "$(tail -n 1 "$d/test.out")" != PASS ]; then
+		fail $n "the restored trees did not pass their checks" "$d/test.out"
+	else
+		pass "$n (two PID namespaces at once, image read-only, logs and stats in -W)"
+	fi
+	chmod 0700 "$d/img"
+}
+
 if [ ! -x "$FERRY" ] || [ ! -x "$ZDTM/sleeping" ]; then
 	fail all "ferry or the zdtm programs are not built in $BUILD (run make)"
 	exit 1
@@ -436,8 +676,13 @@ verify_encoded
 encoded_chain
 big_contents
 killed_restore
+stalled_restore
 killed_dump
 failed_dump
 big_image
 durable
+durable_trace
+durable_fault
+precheck
+readonly_twice
 [ $NFAIL = 0 ]

@@ -637,6 +637,43 @@ t_export() {
 	check_restored $n "$OUT/$n/in" "$OUT/$n/t" "$T_PID" && pass $n
 }
 
+# restore --from-export: an encrypted, compressed image restored straight from its export file,
+# received into memory (the image source of transport/src-stream.c): the export's directory is
+# gone, nothing is written but the log and statistics into -W; a truncated export is refused
+# before anything is created.
+t_from_export() {
+	local n=from-export key pid new
+	begin $n || return 0
+	key=$OUT/$n/key
+	head -c 32 /dev/urandom >"$key"
+	zdtm $n anon_mem "$OUT/$n/t" || { fail $n "anon_mem did not start"; return; }
+	pid=$T_PID
+	timeout 60 "$FERRY" dump -t "$pid" -D "$OUT/$n/img" --compress zstd --encrypt-key "$key" >"$OUT/$n/dump.err" 2>&1 ||
+		{ fail $n "dump failed" "$OUT/$n/dump.err"; return; }
+	"$FERRY" export "$OUT/$n/img" "$OUT/$n/img.ferry" >"$OUT/$n/export.err" 2>&1 || { fail $n "export failed" "$OUT/$n/export.err"; return; }
+	rm -rf "$OUT/$n/img"
+	wait_gone "$pid" 5 || { fail $n "pid $pid still alive after the dump"; return; }
+	wait "$pid" 2>/dev/null
+	head -c $(($(stat -c %s "$OUT/$n/img.ferry") - 40)) "$OUT/$n/img.ferry" >"$OUT/$n/cut.ferry"
+	if "$FERRY" restore --from-export "$OUT/$n/cut.ferry" --encrypt-key "$key" -d >"$OUT/$n/cut.err" 2>&1; then
+		fail $n "restore from a truncated export succeeded"; return
+	fi
+	alive "$pid" && { fail $n "the refused restore left pid $pid"; return; }
+	mkdir -p -m 700 "$OUT/$n/work"
+	touch "$OUT/$n/stamp"
+	timeout -k 2 30 "$FERRY" restore --from-export "$OUT/$n/img.ferry" --encrypt-key "$key" -W "$OUT/$n/work" -d -v4 \
+		>"$OUT/$n/restore.err" 2>&1 || { fail $n "restore --from-export failed" "$OUT/$n/restore.err"; return; }
+	PIDS+=("$pid")
+	new=$(find "$OUT/$n" -newer "$OUT/$n/stamp" -type f ! -name restore.err ! -path "*/work/*" ! -path "*/t/*" | head -n 3)
+	[ -z "$new" ] || { fail $n "files written outside -W: $new"; return; }
+	[ -s "$OUT/$n/work/restore.log" ] && [ -s "$OUT/$n/work/stats-restore.img" ] ||
+		{ fail $n "no restore.log or stats-restore.img in -W" "$OUT/$n/restore.err"; return; }
+	kill -TERM "$pid"
+	wait_gone "$pid" 10 || { kill -KILL "$pid"; fail $n "restored process did not exit on SIGTERM"; return; }
+	[ "$(tail -n 1 "$OUT/$n/t/test.out")" = PASS ] || { fail $n "restored test did not PASS" "$OUT/$n/t/test.out"; return; }
+	pass $n
+}
+
 [ -x "$FERRY" ] || { echo "FAIL transport: ferry not built ($FERRY)"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "SKIP transport: needs root"; exit 0; }
 mkdir -p "$OUT"
@@ -656,4 +693,5 @@ t_session
 t_flood
 t_handshake_timeout
 t_export
+t_from_export
 exit 0
