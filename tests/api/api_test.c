@@ -253,10 +253,13 @@ static int progress(char **argv)
 	return 0;
 }
 
-/* class dump-nopid PID | class dump PID DIR | class restore DIR: prints "class NAME" and the chain. */
+/*
+ * class dump-nopid PID | class dump PID DIR | class restore DIR | class check DIR: prints "class
+ * NAME" and the chain (check: also "finding I: ..." for each difference, each in the message).
+ */
 static int err_class(int argc, char **argv)
 {
-	int kind = !strcmp(argv[0], "restore") ? FERRY_OP_RESTORE : FERRY_OP_DUMP;
+	int kind = !strcmp(argv[0], "restore") ? FERRY_OP_RESTORE : !strcmp(argv[0], "check") ? FERRY_OP_CHECK : FERRY_OP_DUMP;
 	ferry_op *op = ferry_op_new(kind);
 	CHECK(op, "ferry_op_new");
 	if (!strcmp(argv[0], "dump-ps")) {	/* dump-ps PID DIR PORT: to a page server that is not there */
@@ -268,11 +271,18 @@ static int err_class(int argc, char **argv)
 		CHECK(ferry_op_set_int(op, "tree", atoi(argv[1])) == 0, "tree");
 		CHECK(ferry_op_set_str(op, "images-dir", argc > 2 ? argv[2] : "/nonexistent/api") == 0, "dir");
 		CHECK(ferry_op_set_bool(op, "leave-running", 1) == 0, "-R");
+	} else if (kind == FERRY_OP_CHECK) {
+		CHECK(ferry_op_set_str(op, "image", argv[1]) == 0, "image");
 	} else {
 		CHECK(ferry_op_set_str(op, "images-dir", argv[1]) == 0, "dir");
 		CHECK(ferry_op_set_bool(op, "restore-detached", 1) == 0, "-d");
 	}
 	int r = ferry_op_run(op);
+	for (size_t i = 0; kind == FERRY_OP_CHECK && i < ferry_op_finding_count(op); i++) {
+		CHECK(strstr(ferry_op_error_message(op), ferry_op_finding(op, i)), "finding %zu is not in the message", i);
+		printf("finding %zu: %s\n", i, ferry_op_finding(op, i));
+	}
+	CHECK(kind != FERRY_OP_CHECK || ferry_op_finding_count(op) > 0, "check: no finding");
 	CHECK(r < 0, "the operation succeeded");
 	CHECK(ferry_op_error_code(op) == -r, "error code %d, returned %d", ferry_op_error_code(op), r);
 	size_t n = ferry_op_error_chain_len(op);

@@ -132,9 +132,22 @@ t_classes() {
 	fi
 	# the original still runs: its PIDs are taken
 	expect_class class-pid-taken pid-taken "$d/taken.out" restore "$img"
+	# the check operation with "image" says so too, a finding naming the PID
+	expect_class check-image-pid-taken pid-taken "$d/check-taken.out" check "$img"
+	grep -q "^finding 0: pid $pid is taken by a running process" "$d/check-taken.out" ||
+		fail check-image-pid-taken "no finding names pid $pid" "$d/check-taken.out"
 	# a restore on a CPU that lacks the image's XSAVE features (fault point): foreign
 	ENVS=(FERRY_FAULT=restore-cpu-x87-sse)
 	expect_class class-foreign-cpu image-foreign "$d/cpu.out" restore "$img"
+	# checked: the CPU's finding first (its class), the PID's among those after it
+	if grep -qE '"xcr0": ([4-9]|[1-9][0-9])' <("$FERRY" show "$img/inventory.img"); then
+		expect_class check-image-cpu image-foreign "$d/check-cpu.out" check "$img"
+		grep -q "^finding 0: the image uses XSAVE features this CPU lacks" "$d/check-cpu.out" &&
+			grep -q "^finding [1-9][0-9]*: pid $pid is taken" "$d/check-cpu.out" ||
+			fail check-image-cpu "not the CPU first, then the PID" "$d/check-cpu.out"
+	else
+		skip check-image-cpu "this CPU records no XSAVE state beyond x87/SSE"
+	fi
 	ENVS=()
 	# an image of another format version: the major of core-PID.img's header (bytes 8-9)
 	cp -a "$img" "$d/foreign"
