@@ -352,6 +352,7 @@ static int build_getopt(const struct cli_cmd *cmd, struct option **longs, char *
 		free(l);
 		return -ENOMEM;
 	}
+	memset(shorts, 0, slen);	/* strchr below scans what is built so far */
 	shorts[k++] = ':';
 	for (size_t i = 0; i < cli_nopts; i++) {
 		const struct cli_opt *o = &cli_opts[i];
