@@ -50,6 +50,8 @@ R_TESTS+=" sigtrap sched prctl_attrs task_attrs pdeath thread_creds seccomp_stri
 R_TESTS+=" sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_scm unix_scm_kinds sock_fown unix_shutdown sock_netlink sock_packet inet_tcp_repair"
 R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
 R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
+R_TESTS+=" ghost_holes ghost_attrs ghost_links ghost_shared tmpfile opath cwd_removed fifo_removed dev_removed path_names unpriv_files"
+R_TESTS+=" ghost_watch cwd_proc opath_sock"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
 
@@ -535,7 +537,7 @@ run_fuzz() {
 # Suites that print their own PASS/FAIL/SKIP lines: tests/<suite>/run.sh BUILD.
 run_suites() {
 	local suite name line rc log
-	for suite in incremental transport transform images cli safety; do
+	for suite in incremental transport transform images cli safety paths; do
 		[ -x "$ROOT/tests/$suite/run.sh" ] || continue
 		selected "$suite/" || selected "$suite" || continue
 		log="$OUT/$suite.log"

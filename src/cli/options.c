@@ -241,6 +241,7 @@ static int apply_objects(struct cli_args *a, const struct cli_opt *o, const char
 	case O_EXT_UNIX_SK: a->dump.ext_unix_sk = a->restore.ext_unix_sk = on; return 0;
 	case O_FILE_LOCKS: a->dump.file_locks = a->restore.file_locks = on; return 0;
 	case O_LINK_REMAP: a->dump.link_remap = on; return 0;
+	case O_ALLOW_CHANGED_FILES: a->restore.allow_changed_files = on; return 0;
 	case O_GHOST_LIMIT: {
 		int r = parse_size(arg, &v);
 		if (r < 0)
@@ -352,7 +353,8 @@ static int build_getopt(const struct cli_cmd *cmd, struct option **longs, char *
 		free(l);
 		return -ENOMEM;
 	}
-	memset(shorts, 0, slen);	/* strchr below scans what is built so far */
+	/* kept terminated as it grows: strchr() below reads what is built so far */
+	memset(shorts, 0, slen);
 	shorts[k++] = ':';
 	for (size_t i = 0; i < cli_nopts; i++) {
 		const struct cli_opt *o = &cli_opts[i];

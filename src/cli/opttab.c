@@ -210,14 +210,22 @@ const struct cli_opt cli_opts[] = {
 	{ O_FILE_LOCKS, "file-locks", 'l', ARG_NONE, NULL, C_RESTORE, NOOP,
 	  "no effect: the locks an image holds are always restored (a dump without --file-locks holds none)", NULL },
 	{ O_LINK_REMAP, "link-remap", 0, ARG_NONE, NULL, C_DUMPS, YES,
-	  "allow linking an open but deleted file back into its file system instead of copying its contents", NULL },
+	  "a file removed while open whose inode another name still links (none beside it): link it under a "
+	  "hidden name to link it back at restore (without it such a file refuses the dump)",
+	  "The hidden link (.ferry-remap-IMAGEID-FILEID, beside the removed name) is removed if the dump fails, "
+	  "and by the first restore of the image that succeeds; an image never restored leaves it behind." },
 	{ O_LINK_REMAP, "link-remap", 0, ARG_NONE, NULL, C_RESTORE, NOOP,
 	  "no effect on restore (a dump option: the image says how each file comes back)", NULL },
+	{ O_ALLOW_CHANGED_FILES, "allow-changed-files", 0, ARG_NONE, NULL, C_RESTORE, YES,
+	  "restore files reached by path even if their size, mode, inode or mount changed since the dump "
+	  "(each with a warning; refused by default, naming the file)",
+	  "A file of another type is refused even so." },
 	{ O_GHOST_LIMIT, "ghost-limit", 0, ARG_REQ, "SIZE", C_DUMPS, YES,
 	  "the largest deleted file whose contents go into the image (bytes, or with K, M, G, T)", NULL },
 	{ O_GHOST_LIMIT, "ghost-limit", 0, ARG_REQ, "SIZE", C_RESTORE, NOOP, "no effect on restore (a dump option)", NULL },
 	{ O_GHOST_FIEMAP, "ghost-fiemap", 0, ARG_NONE, NULL, C_DUMPS, YES,
-	  "find the holes of deleted files with FIEMAP (--no-ghost-fiemap: SEEK_DATA/SEEK_HOLE)",
+	  "how the holes of deleted files are found (--no-ghost-fiemap too): accepted, they are always found "
+	  "with SEEK_DATA/SEEK_HOLE and kept",
 	  "Only how holes are found: the image holds the same data either way." },
 	{ O_GHOST_FIEMAP, "ghost-fiemap", 0, ARG_NONE, NULL, C_RESTORE, NOOP, "no effect on restore (a dump option)", NULL },
 	{ O_IRMAP_SCAN_PATH, "irmap-scan-path", 0, ARG_REQ, "DIR", C_DUMPS, YES,
@@ -233,7 +241,9 @@ const struct cli_opt cli_opts[] = {
 	{ O_FORCE_IRMAP, "force-irmap", 0, ARG_NONE, NULL, C_RESTORE, NOOP,
 	  "no effect on restore (a dump option: the image holds each watch's path)", NULL },
 	{ O_EVASIVE_DEVICES, "evasive-devices", 0, ARG_NONE, NULL, C_DUMPS, YES,
-	  "allow another path to the same device when a device file's own path is gone", NULL },
+	  "allow another path to the same device when a device file's own path is gone",
+	  "A device node removed while open is made again under its name, with its type and number, with or "
+	  "without this option." },
 	{ O_EVASIVE_DEVICES, "evasive-devices", 0, ARG_NONE, NULL, C_RESTORE, NOOP,
 	  "no effect on restore (a dump option)", NULL },
 	{ O_NETWORK_LOCK, "network-lock", 0, ARG_REQ, "METHOD", C_CRIU, NOOP,

@@ -103,6 +103,7 @@ struct dump_ctx {
 	uint64_t freeze_deadline;	/* --timeout: t_frozen + the limit (engine/pstree.c); 0: none */
 	int work_dirfd;			/* -W: dump.log and stats-dump.img; -1: dirfd */
 	struct sk_dump *sk;		/* files/sktree.c: sockets checked once the whole tree is dumped */
+	struct path_dump *paths;	/* files/reg.c, ghost.c: mounts seen, hidden links made (removed if the dump fails) */
 	struct ferry_err *err;
 };
 
@@ -166,6 +167,7 @@ struct restore_ctx {
 	int sibling;			/* the root is the restorer's sibling (engine/restore-child.c) */
 	int hold_fd;			/* sibling: its end of a socketpair with ferry */
 	int work_dirfd;			/* -W: restore.log and stats-restore.img; -1: dirfd */
+	struct path_restore *paths;	/* files/reg.c, ghost.c: boot check, hidden links to remove once restored */
 	struct ferry_err *err;
 };
 

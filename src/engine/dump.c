@@ -29,6 +29,7 @@
 #include "engine/context.h"
 #include "engine/pstree.h"
 #include "engine/stats.h"
+#include "files/path.h"
 #include "files/sktree.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
@@ -543,6 +544,7 @@ static void dump_abort(struct dump_ctx *ctx)
 	if (pstree_release(ctx, 1) < 0)
 		pr_warn("%s\n", ignored.msg);
 	ctx->err = saved;
+	ghost_dump_abort(ctx);	/* hidden links of --link-remap */
 	if (ctx->sink)
 		ctx->sink->ops->remove(ctx->sink, "inventory.img");
 }

@@ -105,6 +105,7 @@ struct restore_opts {
 	const volatile sig_atomic_t *cancel;	/* set non-zero to stop (honoured until the release) */
 	void (*released)(void *arg);	/* called once the tree runs, before it is waited for */
 	void *released_arg;
+	int allow_changed_files;	/* restore files whose size, mode or inode changed since the dump (refused otherwise) */
 };
 
 /* 0 or -errno with err filled; on failure the process runs on as before. */

@@ -32,6 +32,7 @@
 #include "engine/restore-guard.h"
 #include "engine/stats.h"
 #include "files/files.h"
+#include "files/path.h"
 #include "files/sktree.h"
 #include "inject/ptrace.h"
 #include "mem/mem.h"
@@ -466,6 +467,7 @@ static void write_pidfile(struct restore_ctx *ctx)
 static void free_images(struct restore_ctx *ctx)
 {
 	files_close_all(ctx);
+	ghost_restore_finish(ctx, 0);	/* what is left of it: nothing is removed */
 	chain_close(ctx->chain);
 	ctx->chain = NULL;
 	for (size_t k = 0; k < ctx->ntasks; k++) {
@@ -577,6 +579,7 @@ int ferry_restore(const struct restore_opts *o, int *wstatus, struct ferry_err *
 		shm_restore_finish(&ctx, 1);
 	} else {
 		shm_restore_finish(&ctx, 0);
+		ghost_restore_finish(&ctx, 1);	/* the tree runs: the hidden links of --link-remap go */
 		/* The tree runs: its pid first; then a cancel that came during the release may end us. */
 		write_pidfile(&ctx);
 		if (o->released)

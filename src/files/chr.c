@@ -19,6 +19,7 @@
 #define LOG_PREFIX "chr: "
 #include "common/log.h"
 #include "files/files.h"
+#include "files/path.h"
 #include "files/tty.h"
 
 static int is_dev_tty(dev_t rdev)
@@ -35,17 +36,16 @@ static int chr_match(const struct fd_info *fi, const struct dump_opts *o)
 
 static int chr_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
-	if (strstr(fi->link, " (deleted)"))
-		return fe_msg(ctx->err, EOPNOTSUPP, "a device node that was removed is not supported");
-	fe->path = arena_strdup(&ctx->arena, fi->link);
 	fe->has_rdev = 1;
 	fe->rdev = fi->st.st_rdev;
-	return 0;
+	return path_dump(ctx, t, fi, fe);	/* the path; a removed node is made again (files/ghost.c) */
 }
 
 static int chr_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
 	struct stat st;
+	if (fe->deleted)	/* made again (files/ghost.c), opened with O_NOCTTY like any device */
+		return path_open(ctx, fe, 0, err);
 	if (stat(fe->path, &st) < 0)
 		return fe_set(err, errno, "device %s", fe->path);
 	if (!S_ISCHR(st.st_mode) || (fe->has_rdev && st.st_rdev != fe->rdev))
@@ -109,6 +109,9 @@ static int ctty_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 	dev_t tty = 0;
 	int tpgid;
 	struct termios tio;
+	if (strstr(fi->link, " (deleted)"))	/* reopened by name inside the task: a removed node cannot be */
+		return fe_msg(ctx->err, EOPNOTSUPP, "%s: a /dev/tty node that was removed is not supported (it is opened "
+			      "again by its name inside the task)", fi->link);
 	if (tty_read_ctty(t->pid, &tty, &tpgid) < 0 || !tty)
 		return fe_msg(ctx->err, EOPNOTSUPP, "/dev/tty opened for a controlling terminal the task no longer has: "
 			      "not supported");
@@ -118,7 +121,10 @@ static int ctty_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 	if (ioctl(fi->stolen, TIOCGDEV, &dev) == 0 && (dev_t)dev != tty)
 		return fe_msg(ctx->err, EOPNOTSUPP, "/dev/tty opened for terminal %u:%u, while the task's controlling "
 			      "terminal is %u:%u now: not supported", major(dev), minor(dev), major(tty), minor(tty));
-	return chr_dump(ctx, t, fi, fe);
+	fe->has_rdev = 1;
+	fe->rdev = fi->st.st_rdev;
+	fe->path = arena_strdup(&ctx->arena, fi->link);
+	return fe->path ? 0 : fe_set(ctx->err, ENOMEM, "file entry");
 }
 
 const struct file_ops ctty_file_ops = {

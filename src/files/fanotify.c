@@ -62,8 +62,8 @@ static int mark_inode(struct dump_ctx *ctx, const char *line, Mark *m)
 	if (r <= 0)
 		return r;
 	if (!fhandle_tree_keeps(ctx, ino, m->dev))
-		return fe_msg(ctx->err, EOPNOTSUPP, "a mark on inode %llu, deleted since, which no descriptor of the tree "
-			      "keeps open: it cannot be restored", ino);
+		return fe_msg(ctx->err, EOPNOTSUPP, "a mark on inode %llu, deleted since, which nothing of the tree keeps "
+			      "(a descriptor, a mapping, a working or root directory): it cannot be restored", ino);
 	m->has_deleted = 1;
 	m->deleted = 1;
 	m->path = "";
@@ -218,7 +218,7 @@ static int fanotify_open(struct restore_ctx *ctx, const Ferry__FileEntry *fe, st
 	for (size_t i = e->n_marks; i-- > 0;) {	/* fdinfo lists the newest first */
 		const Mark *m = e->marks[i];
 		char buf[64];
-		const char *path = m->deleted ? fhandle_deleted_path(ctx, m->ino, buf, sizeof(buf)) : m->path;
+		const char *path = m->deleted ? fhandle_deleted_path(ctx, m->ino, (dev_t)m->dev, buf, sizeof(buf)) : m->path;
 		if (!path || path[0] != '/' || (m->mflags & ~MARK_FLAGS))
 			return fe_msg(err, EBADMSG, "files.img: bad fanotify mark");
 		int r = add_mark(fd, m, path, err);

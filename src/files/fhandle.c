@@ -5,10 +5,11 @@
  * /proc/self/fd gives a path. When that path does not lead back to the inode (a hard link whose
  * name was removed, a dentry the kernel cannot reconnect), or with --force-irmap, directories are
  * scanned for it ("irmap": the --irmap-scan-path directories, then a few usual places). An inode
- * with no name left (deleted) is reported as such: a watch or mark on it can be restored when a
- * descriptor of the tree keeps that file open (it is restored too, and the watch goes on it
- * through /proc/self/fd).
+ * with no name left (deleted) is reported as such: a watch or mark on it can be restored when the
+ * tree keeps that inode (a descriptor, a mapping, a working or root directory): it is made again
+ * as one inode for all of them (ghost.c), and the watch goes on it through /proc/self/fd.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -187,24 +188,70 @@ struct inode_ref {
 	dev_t dev;
 };
 
-static int is_file(pid_t pid, int fd, const char *path, const struct stat *st, void *arg)
+static int is_inode(pid_t pid, int fd, const char *path, const struct stat *st, void *arg)
 {
 	const struct inode_ref *ref = arg;
-	return S_ISREG(st->st_mode) && st->st_ino == ref->ino && st->st_dev == ref->dev;
+	return st->st_ino == ref->ino && st->st_dev == ref->dev;
 }
 
+static int holds(const char *path, const struct inode_ref *ref)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && is_inode(0, -1, path, &st, (void *)ref);
+}
+
+/* A mapping of the task (map_files), or the working or root directory of one of its threads. */
+static int task_keeps(const struct dtask *t, const struct inode_ref *ref)
+{
+	char path[320];
+	for (size_t i = 0; i < t->nthreads; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/cwd", t->pid, t->threads[i].tid);
+		if (holds(path, ref))
+			return 1;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/root", t->pid, t->threads[i].tid);
+		if (holds(path, ref))
+			return 1;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/map_files", t->pid);
+	_cleanup_closedir_ DIR *d = opendir(path);
+	for (struct dirent *de; d && (de = readdir(d));) {
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%s", t->pid, de->d_name);
+		if (de->d_name[0] != '.' && holds(path, ref))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Every holder of a removed inode in the tree is restored as one inode (files/ghost.c): a
+ * descriptor of any kind, a mapping, a working or root directory of a process or a thread.
+ */
 int fhandle_tree_keeps(struct dump_ctx *ctx, uint64_t ino, dev_t dev)
 {
-	return files_tree_walk(ctx, is_file, &(struct inode_ref){ ino, dev });
+	struct inode_ref ref = { ino, dev };
+	if (files_tree_walk(ctx, is_inode, &ref))
+		return 1;
+	for (size_t k = 0; k < ctx->ntasks; k++)
+		if (!ctx->tasks[k].zombie && task_keeps(&ctx->tasks[k], &ref))
+			return 1;
+	return 0;
 }
 
-const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, char *buf, size_t len)
+/* Whether fe is the restored removed inode ino of device dev (an older entry has no dev: by ino). */
+static int is_removed(const Ferry__FileEntry *fe, uint64_t ino, dev_t dev)
+{
+	if (fe->kind == FERRY__FILE_KIND__FILE_MEMFD)
+		return fe->memfd && fe->memfd->ino == ino;
+	if (!fe->deleted || !fe->has_ino || fe->ino != ino)
+		return 0;
+	return fe->reg ? fe->reg->dev == (uint64_t)dev : fe->kind == FERRY__FILE_KIND__FILE_REG;
+}
+
+const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, dev_t dev, char *buf, size_t len)
 {
 	for (size_t i = 0; i < ctx->files->n_files; i++) {
 		const Ferry__FileEntry *fe = ctx->files->files[i];
-		int same = (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == ino) ||
-			   (fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->ino == ino);
-		int fd = same ? files_open_id(ctx, fe->id) : -1;	/* a watch in flight may come first */
+		int fd = is_removed(fe, ino, dev) ? files_open_id(ctx, fe->id) : -1;	/* a watch in flight may come first */
 		if (fd >= 0) {
 			snprintf(buf, len, "/proc/self/fd/%d", fd);
 			return buf;

@@ -20,6 +20,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
+#include "files/path.h"
 
 /* Weak: a module that is not linked in simply is not offered. */
 #define OPTIONAL_OPS(name) extern const struct file_ops name __attribute__((weak))
@@ -33,6 +34,7 @@ OPTIONAL_OPS(epoll_file_ops);
 OPTIONAL_OPS(inotify_file_ops);
 OPTIONAL_OPS(pty_file_ops);
 OPTIONAL_OPS(memfd_file_ops);
+OPTIONAL_OPS(opath_file_ops);
 OPTIONAL_OPS(pidfd_file_ops);
 OPTIONAL_OPS(fanotify_file_ops);
 OPTIONAL_OPS(nsfd_file_ops);
@@ -40,10 +42,13 @@ OPTIONAL_OPS(proc_file_ops);
 OPTIONAL_OPS(netlink_file_ops);
 OPTIONAL_OPS(packet_file_ops);
 
-/* In match order: /proc files before regular files, /dev/tty and ptys before other devices. */
+/*
+ * In match order: /proc files before regular files, O_PATH descriptors of nodes (opath.c) before
+ * every kind that would open them, /dev/tty and ptys before other devices.
+ */
 static const struct file_ops *const file_kinds[] = {
-	&memfd_file_ops, &proc_file_ops, &reg_file_ops, &dir_file_ops, &pty_file_ops, &ctty_file_ops,
-	&tty_file_ops, &chr_file_ops, &pipe_file_ops, &unix_file_ops, &inet_file_ops, &eventfd_file_ops,
+	&memfd_file_ops, &proc_file_ops, &opath_file_ops, &reg_file_ops, &dir_file_ops, &pty_file_ops,
+	&ctty_file_ops, &tty_file_ops, &chr_file_ops, &pipe_file_ops, &unix_file_ops, &inet_file_ops, &eventfd_file_ops,
 	&signalfd_file_ops, &timerfd_file_ops, &epoll_file_ops, &inotify_file_ops, &fanotify_file_ops,
 	&pidfd_file_ops, &nsfd_file_ops,
 	&netlink_file_ops, &packet_file_ops,
@@ -182,8 +187,14 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dtask *t, int fd)
 	_cleanup_free_ char *link = NULL, *info = NULL;
 	struct fd_info fi = { .fd = fd, .stolen = -1 };
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", t->pid, fd);
-	if (read_link(path, &link) < 0 || stat(path, &fi.st) < 0 || read_fdinfo(t->pid, fd, &fi, &info) < 0)
-		return fe_set(ctx->err, errno ? errno : EIO, "pid %d: inspect fd %d", t->pid, fd);
+	int lr = read_link(path, &link);
+	if (lr == -ENAMETOOLONG) {
+		char what[32];
+		snprintf(what, sizeof(what), "fd %d", fd);
+		return path_refuse_long(ctx, t, path, what);	/* files/reg.c */
+	}
+	if (lr < 0 || stat(path, &fi.st) < 0 || read_fdinfo(t->pid, fd, &fi, &info) < 0)
+		return fe_set(ctx->err, lr < 0 ? -lr : errno ? errno : EIO, "pid %d: inspect fd %d", t->pid, fd);
 	fi.link = link;
 
 	Ferry__FdEntry *e = ARENA_NEW(&ctx->arena, Ferry__FdEntry);
@@ -685,7 +696,8 @@ int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char
 	for (size_t i = 0; i < ctx->files.n_files; i++) {
 		const Ferry__FileEntry *fe = ctx->files.files[i];
 		if ((fe->kind == FERRY__FILE_KIND__FILE_MEMFD && fe->memfd && fe->memfd->ino == fi.st.st_ino) ||
-		    (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == fi.st.st_ino)) {
+		    (fe->kind == FERRY__FILE_KIND__FILE_REG && fe->deleted && fe->ino == fi.st.st_ino &&
+		     (!fe->reg || fe->reg->dev == fi.st.st_dev))) {
 			*file_id = fe->id;
 			return 0;
 		}

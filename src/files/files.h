@@ -63,7 +63,7 @@ struct file_ops {
 extern const struct file_ops reg_file_ops, dir_file_ops, chr_file_ops, tty_file_ops;
 /* Optional modules: each file defines its ops; files.c lists them. */
 extern const struct file_ops pipe_file_ops, unix_file_ops, inet_file_ops, eventfd_file_ops,
-	signalfd_file_ops, timerfd_file_ops, epoll_file_ops, inotify_file_ops, memfd_file_ops;
+	signalfd_file_ops, timerfd_file_ops, epoll_file_ops, inotify_file_ops, memfd_file_ops, opath_file_ops;
 extern const struct file_ops pty_file_ops, pidfd_file_ops, fanotify_file_ops, nsfd_file_ops, proc_file_ops,
 	ctty_file_ops, netlink_file_ops, packet_file_ops;
 extern const struct task_obj_ops files_obj, locks_obj, fown_obj;
@@ -137,10 +137,10 @@ struct fhandle_ref {
 };
 /* 0 with *path (arena), 1 when the inode is deleted (no path), -errno with err filled. */
 int fhandle_path(struct dump_ctx *ctx, const struct fhandle_ref *ref, char **path);
-/* Whether a descriptor of the tree holds the (deleted) regular file ino of device dev. */
+/* Whether the tree holds the (deleted) inode ino of device dev: a descriptor, a mapping, a cwd or root. */
 int fhandle_tree_keeps(struct dump_ctx *ctx, uint64_t ino, dev_t dev);
-/* At restore: a path to the restored deleted file (or memfd) ino, through ferry's descriptor; NULL if none. */
-const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, char *buf, size_t len);
+/* At restore: a path to the restored deleted inode (or memfd) ino, through ferry's descriptor; NULL if none. */
+const char *fhandle_deleted_path(struct restore_ctx *ctx, uint64_t ino, dev_t dev, char *buf, size_t len);
 /* A mount point of the mount with this id (mountinfo), or of a mount of device dev; malloc'd. */
 int mount_path_by_id(int mnt_id, char **path);
 int mount_path_by_dev(dev_t dev, char **path);

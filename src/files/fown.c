@@ -30,6 +30,8 @@ static int pgrp_in_tree(const struct dump_ctx *ctx, pid_t pgid)
 int fown_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info *fi, Ferry__FileEntry *fe)
 {
 	struct f_owner_ex own = { 0 };
+	if (fi->flags & O_PATH)	/* no owner (fcntl refuses it): O_PATH descriptors, working and root directories */
+		return 0;
 	if (fcntl(fi->stolen, F_GETOWN_EX, &own) < 0)
 		return fe_set(ctx->err, errno, "F_GETOWN_EX");
 	int sig = fcntl(fi->stolen, F_GETSIG);

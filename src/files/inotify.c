@@ -41,8 +41,8 @@ static int watch_path(struct dump_ctx *ctx, const char *handle, dev_t dev, Watch
 	if (r <= 0)
 		return r < 0 ? fe_wrap(ctx->err, r, "wd %d", w->wd) : 0;
 	if (!fhandle_tree_keeps(ctx, w->ino, dev))
-		return fe_msg(ctx->err, EOPNOTSUPP, "wd %d watches inode %" PRIu64 ", deleted since, which no "
-			      "descriptor of the tree keeps open: it cannot be restored", w->wd, w->ino);
+		return fe_msg(ctx->err, EOPNOTSUPP, "wd %d watches inode %" PRIu64 ", deleted since, which nothing "
+			      "of the tree keeps (a descriptor, a mapping, a working or root directory): it cannot be restored", w->wd, w->ino);
 	w->has_deleted = 1;
 	w->deleted = 1;
 	w->path = "";
@@ -171,7 +171,7 @@ static const char *watch_target(struct restore_ctx *ctx, const Watch *w, char *b
 {
 	if (!w->deleted)
 		return w->path && w->path[0] == '/' ? w->path : NULL;
-	return fhandle_deleted_path(ctx, w->ino, buf, len);
+	return fhandle_deleted_path(ctx, w->ino, (dev_t)w->dev, buf, len);
 }
 
 static int add_watches(struct restore_ctx *ctx, int fd, const Ferry__InotifyEntry *in, struct ferry_err *err)

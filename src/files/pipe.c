@@ -21,6 +21,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "files/files.h"
+#include "files/path.h"
 
 /* glibc defines O_LARGEFILE as 0 on x86_64; open(2) still sets the kernel's bit, pipe2(2) does not. */
 #define K_O_LARGEFILE 0100000
@@ -128,9 +129,13 @@ static int pipe_dump(struct dump_ctx *ctx, struct dtask *t, const struct fd_info
 	p->ino = fi->st.st_ino;
 	p->dev = fi->st.st_dev;
 	p->fifo = fi->link[0] == '/';
-	if (p->fifo && strstr(fi->link, " (deleted)"))
-		return fe_msg(ctx->err, EOPNOTSUPP, "a FIFO whose name was removed (%s) is not supported", fi->link);
-	fe->path = arena_strdup(&ctx->arena, fi->link);	/* "pipe:[INO]" or the FIFO's path */
+	int r = 0;
+	if (p->fifo)	/* by path: checked at restore; a removed FIFO is made again (files/ghost.c) */
+		r = path_dump(ctx, t, fi, fe);
+	else
+		fe->path = arena_strdup(&ctx->arena, fi->link);	/* "pipe:[INO]" */
+	if (r < 0)
+		return r;
 	int cap = fcntl(fi->stolen, F_GETPIPE_SZ);
 	if (cap < 0 || !fe->path)
 		return fe_set(ctx->err, cap < 0 ? errno : ENOMEM, "capacity of %s", fi->link);
@@ -224,10 +229,10 @@ static int pipe_create(struct restore_ctx *ctx, const Ferry__FileEntry *fe, stru
 /* A FIFO: an O_RDWR holder opens the pipe instance without blocking and keeps it until all are open. */
 static int fifo_create(struct restore_ctx *ctx, const Ferry__FileEntry *fe, struct ferry_err *err)
 {
-	_cleanup_close_ int hold = open(fe->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	_cleanup_close_ int hold = path_open(ctx, fe, O_RDWR | O_NONBLOCK, err);
 	struct stat st;
 	if (hold < 0)
-		return fe_set(err, errno, "open FIFO %s", fe->path);
+		return fe_wrap(err, hold, "open FIFO %s", fe->path);
 	if (fstat(hold, &st) < 0 || !S_ISFIFO(st.st_mode))
 		return fe_msg(err, ENOENT, "%s is no longer a FIFO", fe->path);
 	int r = fill(ctx, fe, hold, err);

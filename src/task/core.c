@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "engine/context.h"
 #include "files/files.h"
+#include "files/path.h"
 #include "inject/ptrace.h"
 #include "files/sktree.h"
 #include "mem/mem.h"
@@ -23,6 +24,7 @@
 const struct task_obj_ops *const task_objects[] = {
 	&files_obj,
 	&sockets_obj,		/* checks a socket's peers once every task's files are dumped */
+	&fs_obj,	/* cwd and root (files/fs.c): after the files, whose entries they share */
 	&locks_obj,
 	&mm_obj,
 	&thread_obj,

@@ -254,10 +254,11 @@ static int dump_thread_fs(struct dump_ctx *ctx, struct dtask *t, struct dthread 
 	if (kcmp_same(t->pid, th->tid, KCMP_FS))
 		return 0;
 	Ferry__ThreadAttrs *a = task_thread_attrs(ctx, th);
-	Ferry__ThreadFs *fs = ARENA_NEW(&ctx->arena, Ferry__ThreadFs);
+	Ferry__ThreadFs *fs = a && a->fs ? a->fs : ARENA_NEW(&ctx->arena, Ferry__ThreadFs);	/* files/fs.c's, with its directories */
 	if (!a || !fs)
 		return -ENOMEM;
-	ferry__thread_fs__init(fs);
+	if (fs != a->fs)
+		ferry__thread_fs__init(fs);
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", t->pid, th->tid);
 	int r = read_file(path, &status, NULL);
 	const char *um = r == 0 ? proc_field(status, "Umask") : NULL;
@@ -506,9 +507,10 @@ static int misc_restore_inject(struct restore_ctx *ctx, struct rtask *t)
 	struct injector *inj = &t->threads[0].inj;
 	long ret;
 	int r;
-	if (c->cwd && (r = inject_path(ctx, inj, "change into the working directory", SYS_chdir, c->cwd)) < 0)
+	/* an image with cwd_file: files/fs.c restores cwd and root through their directory entries */
+	if (!c->has_cwd_file && c->cwd && (r = inject_path(ctx, inj, "change into the working directory", SYS_chdir, c->cwd)) < 0)
 		return r;
-	if (c->root && strcmp(c->root, "/") && (r = inject_path(ctx, inj, "chroot", SYS_chroot, c->root)) < 0)
+	if (!c->has_cwd_file && c->root && strcmp(c->root, "/") && (r = inject_path(ctx, inj, "chroot", SYS_chroot, c->root)) < 0)
 		return r;
 	if (c->has_umask && (r = RINJ(ctx, inj, &ret, "umask", SYS_umask, c->umask & 0777)) < 0)
 		return r;
@@ -563,9 +565,11 @@ static int misc_restore_thread(struct restore_ctx *ctx, struct rtask *t, struct 
 	int r;
 	if (!fs)
 		return 0;
-	if ((r = inject_path(ctx, &th->inj, "change into the thread's working directory", SYS_chdir, fs->cwd)) < 0)
+	/* with cwd_file: files/fs.c restores cwd and root through their directory entries */
+	if (!fs->has_cwd_file &&
+	    (r = inject_path(ctx, &th->inj, "change into the thread's working directory", SYS_chdir, fs->cwd)) < 0)
 		return r;
-	if (strcmp(fs->root, "/") && (r = inject_path(ctx, &th->inj, "chroot", SYS_chroot, fs->root)) < 0)
+	if (!fs->has_cwd_file && strcmp(fs->root, "/") && (r = inject_path(ctx, &th->inj, "chroot", SYS_chroot, fs->root)) < 0)
 		return r;
 	return RINJ(ctx, &th->inj, &ret, "umask", SYS_umask, fs->umask & 0777);
 }

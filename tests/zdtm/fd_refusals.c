@@ -208,7 +208,7 @@ int main(void)
 	int keep = open(gone, O_CREAT | O_RDWR, 0644);
 	struct kid w = spawn(watch_deleted, gone);
 	unlink(gone);
-	refused("inotify", w, "deleted since", "no descriptor of the tree keeps", NULL);
+	refused("inotify", w, "deleted since", "which nothing of the tree keeps", NULL);
 	close(keep);
 	refused("vhangup", spawn(hung_slave, NULL), "hung up", NULL);
 	refused("devtty", spawn(devtty_gone, NULL), "(/dev/tty)", "no longer has", NULL);
