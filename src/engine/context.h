@@ -112,6 +112,7 @@ struct rthread {
 	Ferry__ThreadCore *core;
 	int attached;
 	struct injector inj;
+	int resume;			/* how an interrupted sleep resumes (task/thread.c) */
 };
 
 struct rtask {
