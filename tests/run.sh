@@ -551,17 +551,12 @@ zdtm_pageserver() {
 		fail "$tn" "the page server did not announce its port" "$dir/server.out" "$dir/server.err"
 		return
 	fi
-	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img" --page-server --address 127.0.0.1 --port "$port"; then
-		kill_pid "$TPID"; reap "$TPID"; return
-	fi
+	dump_gone "$tn" "$dir" --page-server --address 127.0.0.1 --port "$port" || return
 	reap "$spid"
 	if [ "$REAP_RC" != 0 ]; then
-		kill_pid "$TPID"; reap "$TPID"
 		fail "$tn" "the page server exited with $REAP_RC" "$dir/server.err"
 		return
 	fi
-	wait_dead "$TPID" 5 || kill_pid "$TPID"
-	reap "$TPID"
 	restore_and_check "$tn" "$dir" "$dir/srv" "$TPID" "$nthr"
 }
 
@@ -570,11 +565,7 @@ zdtm_twice() {
 	local name=$1 tn="zdtm/$1(restore twice)" dir="$OUT/zdtm-T/$1" nthr before
 	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
-	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
-		kill_pid "$TPID"; reap "$TPID"; return
-	fi
-	wait_dead "$TPID" 5 || kill_pid "$TPID"
-	reap "$TPID"
+	dump_gone "$tn" "$dir" || return
 	cp "$dir/test.out" "$dir/test.out.dumped"
 	before=$NFAIL
 	restore_and_check "$tn/1" "$dir" "$dir/img" "$TPID" "$nthr"
@@ -600,16 +591,25 @@ load_stop() {
 	LOAD_PID=""
 }
 
+# dump_gone NAME DIR [ARGS...]: ferry_dump of TPID into DIR/img, then TPID is dead and reaped; 1 (reported)
+# if the dump failed
+dump_gone() {
+	local tn=$1 dir=$2
+	shift 2
+	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img" "$@"; then
+		kill_pid "$TPID"; reap "$TPID"; return 1
+	fi
+	wait_dead "$TPID" 5 || kill_pid "$TPID"
+	reap "$TPID"
+	return 0
+}
+
 # zdtm_detached NAME: dump, then restore with -d (restore_detached_and_check)
 zdtm_detached() {
 	local name=$1 tn="zdtm/$1(-d)" dir="$OUT/zdtm-d/$1" nthr
 	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
-	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
-		kill_pid "$TPID"; reap "$TPID"; return
-	fi
-	wait_dead "$TPID" 5 || kill_pid "$TPID"
-	reap "$TPID"
+	dump_gone "$tn" "$dir" || return
 	if [ -e "/proc/$TPID" ]; then
 		skip "$tn" "pid $TPID was reused by another process before the restore"
 		return

@@ -247,19 +247,26 @@ static int leave(struct injector *inj, int ran, int scratch)
 	return r < 0 ? r : r2;
 }
 
+/* The thread's base registers set up to run syscall nr with arguments a at the syscall instruction. */
+static void call_regs(const struct injector *inj, struct user_regs_struct *regs, long nr, const unsigned long a[6])
+{
+	*regs = inj->base;
+	regs->rax = nr;
+	regs->orig_rax = (unsigned long)-1;
+	regs->rdi = a[0];
+	regs->rsi = a[1];
+	regs->rdx = a[2];
+	regs->r10 = a[3];
+	regs->r8 = a[4];
+	regs->r9 = a[5];
+	regs->rip = inj->sc_addr;
+}
+
 int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[6], struct ferry_err *err)
 {
 	for (int attempt = 0; attempt < 16; attempt++) {
-		struct user_regs_struct regs = inj->base, after;
-		regs.rax = nr;
-		regs.orig_rax = (unsigned long)-1;
-		regs.rdi = a[0];
-		regs.rsi = a[1];
-		regs.rdx = a[2];
-		regs.r10 = a[3];
-		regs.r8 = a[4];
-		regs.r9 = a[5];
-		regs.rip = inj->sc_addr;
+		struct user_regs_struct regs, after;
+		call_regs(inj, &regs, nr, a);
 		int scratch = uses_scratch(inj, a);
 		int r = enter(inj, &regs, scratch);
 		if (r == 0)
@@ -353,18 +360,10 @@ static int interrupt_call(struct injector *inj, struct user_regs_struct *after)
 
 int inj_syscall_interrupted(struct injector *inj, long *ret, long nr, const unsigned long a[6], struct ferry_err *err)
 {
-	struct user_regs_struct regs = inj->base, after;
+	struct user_regs_struct regs, after;
 	if (inj->seized)
 		return fe_msg(err, EINVAL, "thread %d: interrupted calls are for restored threads", inj->tid);
-	regs.rax = nr;
-	regs.orig_rax = (unsigned long)-1;
-	regs.rdi = a[0];
-	regs.rsi = a[1];
-	regs.rdx = a[2];
-	regs.r10 = a[3];
-	regs.r8 = a[4];
-	regs.r9 = a[5];
-	regs.rip = inj->sc_addr;
+	call_regs(inj, &regs, nr, a);
 	int r = pt_setregs(inj->tid, &regs);
 	if (r == 0)
 		r = interrupt_call(inj, &after);

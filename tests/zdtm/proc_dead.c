@@ -17,20 +17,32 @@ static int fd_errno(int fd)
 
 static int held, held_err;
 
-static int open_dead(const char *what, int flags)
+/* A child that only waits to be killed; -1 if fork failed. */
+static pid_t pausing_child(void)
 {
-	char path[64];
-	pid_t c = fork();
-	if (c < 0)
-		return -1001;
-	if (!c) {
+	pid_t p = fork();
+	if (!p) {
 		for (;;)
 			pause();
 	}
+	return p;
+}
+
+static void kill_reap(pid_t p)
+{
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+}
+
+static int open_dead(const char *what, int flags)
+{
+	char path[64];
+	pid_t c = pausing_child();
+	if (c < 0)
+		return -1001;
 	snprintf(path, sizeof(path), "/proc/%d%s", c, what);
 	held = open(path, flags);
-	kill(c, SIGKILL);
-	waitpid(c, NULL, 0);
+	kill_reap(c);
 	held_err = fd_errno(held);
 	return held < 0 ? -1002 : held;
 }
@@ -46,17 +58,12 @@ static int check_fd(void)
 static int setup_cwd(void)
 {
 	char path[64];
-	pid_t d = fork();
+	pid_t d = pausing_child();
 	if (d < 0)
 		return -1001;
-	if (!d) {
-		for (;;)
-			pause();
-	}
 	snprintf(path, sizeof(path), "/proc/%d", d);
 	int r = chdir(path);
-	kill(d, SIGKILL);
-	waitpid(d, NULL, 0);
+	kill_reap(d);
 	return r < 0 ? -1002 : -1;
 }
 
