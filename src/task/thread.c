@@ -213,9 +213,23 @@ enum { RESUME_RERUN, RESUME_RESTART_BLOCK, RESUME_DONE };
  * a stop and SIGCONT, not for its whole request again. The kernel wrote that time into the
  * caller's remaining-time buffer when the dump interrupted it: a sleep for it with the same buffer,
  * interrupted at once, leaves in the new thread the restart block that restart_syscall resumes.
- * Without a buffer the time left is unknown and the call re-runs whole (never early).
+ * Without a buffer the time left is unknown and the call re-runs whole (never early). Pending
+ * signals are already queued (blocked): the SIGSTOP is taken by the tracer, never by the task.
  */
-static int restart_sleep(struct restore_ctx *ctx, struct rthread *th)
+/* A SIGCONT pending anywhere in t: the SIGSTOP that restart_sleep() raises would discard it. */
+static int sigcont_pending(const struct rtask *t)
+{
+	for (size_t i = 0; i < t->core->n_shared_pending; i++)
+		if (t->core->shared_pending[i]->signo == SIGCONT)
+			return 1;
+	for (size_t k = 0; k < t->nthreads; k++)
+		for (size_t i = 0; i < t->threads[k].core->n_pending; i++)
+			if (t->threads[k].core->pending[i]->signo == SIGCONT)
+				return 1;
+	return 0;
+}
+
+static int restart_sleep(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
 {
 	const Ferry__UserRegsX86 *g = th->core->regs;
 	uint64_t clk, rmtp;
@@ -236,6 +250,10 @@ static int restart_sleep(struct restore_ctx *ctx, struct rthread *th)
 	}
 	if (!rmtp || inj_read(&th->inj, rmtp, &left, sizeof(left)) < 0)
 		return 0;
+	if (sigcont_pending(t)) {
+		pr_info("thread %d: a SIGCONT is pending: its sleep re-runs whole\n", th->tid);
+		return 0;
+	}
 	uint64_t at = inj_scratch_put(&th->inj, 0, &left, sizeof(left));
 	int r = inj_syscall_interrupted(&th->inj, &ret, SYS_clock_nanosleep,
 					(const unsigned long[6]){ clk, 0, at, rmtp }, ctx->err);
@@ -292,7 +310,7 @@ static int thread_restore_thread(struct restore_ctx *ctx, struct rtask *t, struc
 		if (r < 0)
 			return r;
 	}
-	return restart_sleep(ctx, th);
+	return restart_sleep(ctx, t, th);
 }
 
 /*
