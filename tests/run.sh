@@ -65,14 +65,14 @@ R_TESTS+=" ghost_watch cwd_proc opath_sock restart_calls cmdline_env fork_storm 
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
 # zdtm tests dumped and restored FERRY_TEST_ITER times in a row
-I_TESTS="anon_mem threads tree sleeping restart_calls signals pipe_data unix_pairs fork_storm"
+I_TESTS="anon_mem threads tree restart_calls fork_storm unix_pairs"
 ITERATIONS=${FERRY_TEST_ITER:-3}
 # zdtm tests dumped through a page server (restored from what it stored)
-S_TESTS="anon_mem maps tree threads shm memfd_maps"
+S_TESTS="anon_mem tree shm memfd_maps"
 # zdtm tests restored twice from one image
-T_TESTS="anon_mem threads fpu tree pipe_data"
+T_TESTS="anon_mem threads pipe_data"
 # zdtm tests that also run while the machine is loaded (tests/load/load.c), in the default run
-L_TESTS="anon_mem threads sleeping restart_calls tree signals pipe_data unix_pairs maps fpu"
+L_TESTS="anon_mem threads restart_calls tree signals pipe_data fork_storm fpu"
 
 NPASS=0
 NFAIL=0
