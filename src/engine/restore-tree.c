@@ -35,7 +35,10 @@ static int inject_clone_any(struct restore_ctx *ctx, struct injector *in, pid_t 
 				 .set_tid_size = *tid ? 1 : 0 };
 	uint64_t at = inj_scratch_put(in, 0, &ca, sizeof(ca));
 	long ret;
-	int r = RINJ(ctx, in, &ret, "clone3", SYS_clone3, at, sizeof(ca));
+	int r;
+	/* as for the root: a number whose last holder was reaped a moment ago may still be on its way out */
+	for (int i = 0; (r = RINJ(ctx, in, &ret, "clone3", SYS_clone3, at, sizeof(ca))) == -EEXIST && i < 200; i++)
+		usleep(10000);
 	if (r < 0)
 		return fe_wrap(ctx->err, r, "create %d", *tid);
 	if (*tid && ret != *tid)

@@ -6,6 +6,7 @@
  * fix up what differs; then threads, sessions, every object, and release. A failing stage kills
  * whatever was built.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -228,36 +229,90 @@ static int stage_verify_pages(struct restore_ctx *ctx)
 	return r;
 }
 
-/* A PID still held by a zombie is waited for a while (PID 1 may reap late); a live one is an error. */
-static int wait_pid_free(struct restore_ctx *ctx, pid_t pid)
+/* Who holds a number as its process group or session: the processes of the system, read once. */
+struct pid_user {
+	pid_t pid, pgid, sid;
+	char state;
+};
+
+static size_t read_pid_users(struct pid_user **out)
 {
-	for (int i = 0; i < 1000; i++) {
-		int ppid, pgid, sid;
-		char state;
-		if (task_read_stat(pid, &ppid, &pgid, &sid, &state) < 0)
-			return 0;
-		if (state != 'Z') {
-			char path[64];
-			_cleanup_free_ char *comm = NULL;
-			if (read_file(PROC_PATH(path, pid, "comm"), &comm, NULL) == 0)
-				comm[strcspn(comm, "\n")] = 0;
-			return fe_msg(ctx->err, EEXIST, "pid %d is taken by a running process (%s): stop it or restore elsewhere",
-				      pid, comm ? comm : "?");
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	struct dirent *de;
+	size_t n = 0, cap = 0;
+	*out = NULL;
+	while (d && (de = readdir(d))) {
+		struct pid_user u = { .pid = (pid_t)strtol(de->d_name, NULL, 10) };
+		int ppid;
+		if (u.pid <= 0 || task_read_stat(u.pid, &ppid, &u.pgid, &u.sid, &u.state) < 0)
+			continue;
+		if (n == cap) {
+			struct pid_user *m = realloc(*out, (cap = cap ? 2 * cap : 256) * sizeof(*m));
+			if (!m)
+				break;
+			*out = m;
 		}
-		usleep(10000);
+		(*out)[n++] = u;
 	}
-	return fe_msg(ctx->err, EEXIST, "pid %d is held by a zombie that its parent does not reap", pid);
+	return n;
 }
 
+static int pid_taken(struct restore_ctx *ctx, pid_t pid, pid_t by)
+{
+	char path[64];
+	_cleanup_free_ char *comm = NULL;
+	if (read_file(PROC_PATH(path, by, "comm"), &comm, NULL) == 0)
+		comm[strcspn(comm, "\n")] = 0;
+	if (by == pid)
+		return fe_msg(ctx->err, EEXIST, "pid %d is taken by a running process (%s): stop it or restore elsewhere",
+			      pid, comm ? comm : "?");
+	return fe_msg(ctx->err, EEXIST, "pid %d is taken: it is the process group or session of running process "
+		      "%d (%s): stop it or restore elsewhere", pid, by, comm ? comm : "?");
+}
+
+/*
+ * 1 while pid is held only by zombies (itself, or zombies whose group or session it names), 0 when
+ * free, an error naming a live holder. A number stays taken while any process has it as its
+ * process group or session, even after the process of that number is gone.
+ */
+static int pid_busy(struct restore_ctx *ctx, pid_t pid, const struct pid_user *u, size_t n)
+{
+	int ppid, pgid, sid, zombie = 0;
+	char state;
+	if (task_read_stat(pid, &ppid, &pgid, &sid, &state) == 0)	/* a thread's number too */
+		return state == 'Z' ? 1 : pid_taken(ctx, pid, pid);
+	for (size_t i = 0; i < n; i++) {
+		if (u[i].pgid != pid && u[i].sid != pid)
+			continue;
+		if (u[i].state != 'Z' && task_read_stat(u[i].pid, &ppid, &pgid, &sid, &state) == 0 &&
+		    (pgid == pid || sid == pid) && state != 'Z')
+			return pid_taken(ctx, pid, u[i].pid);
+		zombie = 1;
+	}
+	return zombie;
+}
+
+/* Every PID of the tree free; zombies are waited for a while (PID 1 may reap late). */
 static int stage_check_pids(struct restore_ctx *ctx)
 {
-	for (size_t k = 0; k < ctx->ntasks; k++)
-		for (size_t i = 0; i < ctx->tasks[k].pstree->n_threads; i++) {
-			int r = wait_pid_free(ctx, ctx->tasks[k].pstree->threads[i]);
-			if (r < 0)
-				return r;
-		}
-	return 0;
+	pid_t held = 0;
+	for (int round = 0; round < 1000; round++) {
+		_cleanup_free_ struct pid_user *u = NULL;
+		size_t n = read_pid_users(&u);
+		held = 0;
+		for (size_t k = 0; k < ctx->ntasks && !held; k++)
+			for (size_t i = 0; i < ctx->tasks[k].pstree->n_threads && !held; i++) {
+				pid_t pid = ctx->tasks[k].pstree->threads[i];
+				int r = pid_busy(ctx, pid, u, n);
+				if (r < 0)
+					return r;
+				held = r ? pid : 0;
+			}
+		if (!held)
+			return 0;
+		usleep(10000);
+	}
+	return fe_msg(ctx->err, EEXIST, "pid %d is held by a zombie that its parent does not reap", held);
 }
 
 static int stage_open_files(struct restore_ctx *ctx)
@@ -296,7 +351,10 @@ static int fork_root(struct restore_ctx *ctx, struct rtask *t)
 	struct clone_args ca = { .flags = ctx->sibling ? CLONE_PARENT : 0, .exit_signal = ctx->sibling ? 0 : sig,
 				 .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
 	fflush(NULL);
-	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	long pid;
+	/* a number whose last holder was reaped a moment ago can still be on its way out: a short retry */
+	for (int i = 0; (pid = syscall(SYS_clone3, &ca, sizeof(ca))) < 0 && errno == EEXIST && i < 200; i++)
+		usleep(10000);
 	if (pid == 0)
 		restore_child_main(ctx, t);
 	int e = errno, st, r;

@@ -242,6 +242,52 @@ bad_unix_pending() {
 	restore_and_check "$tn" "$dir" "$dir/img" "$TPID" 1
 }
 
+# A PID number stays taken while a live process has it as its process group or session, even with
+# no process of that number: a session leader dumped -R and killed, one of its session's members
+# (an orphan outside the tree) still running. The restore must name that member; once it is gone,
+# the same image restores the leader with its own session again.
+bad_pid_group_taken() {
+	local tn="bad/pid-group-taken" dir="$OUT/bad/pgtaken" leader orphan rc st
+	selected "$tn" || return 0
+	start_clock 30
+	rm -rf "$dir"; mkdir -p "$dir"
+	setsid bash -c '(sleep 1000 & echo $! >"$1/orphan.tmp"; mv "$1/orphan.tmp" "$1/orphan"); exec sleep 1000' \
+		_ "$dir" </dev/null >/dev/null 2>&1 &
+	leader=$!
+	track "$leader"
+	while [ ! -s "$dir/orphan" ] && ! expired; do sleep 0.02; done
+	orphan=$(cat "$dir/orphan" 2>/dev/null)
+	[ -n "$orphan" ] && track "$orphan"
+	sleep 0.2	# the leader has exec'd sleep
+	ferry_dump "$tn" "$dir" "$leader" "$dir/img" -R || { kill_pid "$leader"; reap "$leader"; end_test; return; }
+	kill_pid "$leader"; reap "$leader"
+	"$FERRY" restore -D "$dir/img" -d </dev/null >"$dir/restore.err" 2>&1
+	rc=$?
+	if [ $rc = 0 ]; then
+		kill -KILL "$leader" 2>/dev/null
+		fail "$tn" "the restore took pid $leader, still the session of live $orphan" "$dir/restore.err"
+	elif ! grep -q "pid $leader is taken: it is the process group or session of running process $orphan" "$dir/restore.err"; then
+		fail "$tn" "the refusal does not name the session's live member $orphan" "$dir/restore.err"
+	elif [ -e "/proc/$leader" ]; then
+		fail "$tn" "the failed restore left a process at pid $leader"
+	else
+		kill -KILL "$orphan" 2>/dev/null
+		wait_dead "$orphan" 5
+		if ! "$FERRY" restore -D "$dir/img" -d </dev/null >"$dir/restore2.err" 2>&1; then
+			fail "$tn" "with the member gone, the restore still fails" "$dir/restore2.err"
+		else
+			st=$(cat "/proc/$leader/stat" 2>/dev/null); st=${st##*) }; set -- $st
+			if [ "${3:-}" != "$leader" ] || [ "${4:-}" != "$leader" ]; then
+				fail "$tn" "restored pid $leader has group ${3:-?} and session ${4:-?}, want $leader"
+			else
+				pass "$tn" "refused naming $orphan; restored as its own session once that was gone"
+			fi
+			kill -KILL "$leader" 2>/dev/null
+		fi
+	fi
+	end_test
+}
+
 run_bad() {
 	if [ ! -x "$FERRY" ]; then
 		selected "bad" && skip "bad" "ferry not built ($FERRY)"
@@ -253,6 +299,7 @@ run_bad() {
 	fi
 	bad_no_such_pid
 	bad_corrupt_images
+	bad_pid_group_taken
 	bad_fault_dump
 	bad_fault_restore
 	bad_unix_pending
