@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #define LOG_PREFIX "files: "
@@ -582,12 +583,36 @@ static int place_file(struct restore_ctx *ctx, struct rtask *t, long pidfd, cons
  * By injection into t: drop every inherited descriptor, then fetch each of t's files from ferry
  * with pidfd_getfd() and move it to its number. The pidfd itself lives above the table.
  */
+/*
+ * t inherited ferry's limit of open files, which may be below its highest descriptor (the task
+ * itself may have lowered its limit since it opened it; its own limits come back last): the soft
+ * limit goes up to make room for fds up to top, within the hard limit, which only
+ * CAP_SYS_RESOURCE could raise.
+ */
+static int room_for_fds(struct restore_ctx *ctx, struct rtask *t, int top)
+{
+	struct rlimit rl;
+	long ret;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return fe_set(ctx->err, errno, "getrlimit(RLIMIT_NOFILE)");
+	if (rl.rlim_cur > (rlim_t)top)
+		return 0;
+	if (rl.rlim_max <= (rlim_t)top)
+		return fe_msg(ctx->err, EMFILE, "pid %d: fd %d is above the hard limit of open files ferry runs with (%llu): "
+			      "raise it (ulimit -Hn)", t->pid, top - 1, (unsigned long long)rl.rlim_max);
+	struct rlimit want = { (rlim_t)top + 1, rl.rlim_max };
+	uint64_t at = inj_scratch_put(&t->threads[0].inj, 0, &want, sizeof(want));
+	return RINJ(ctx, &t->threads[0].inj, &ret, "raise its soft limit of open files", SYS_prlimit64, 0,
+		    RLIMIT_NOFILE, at, 0);
+}
+
 int files_install_injected(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct injector *inj = &t->threads[0].inj;
 	long ret, pidfd, tmp;
 	int top = files_max_fd(t->fds) + 1, r;
-	if ((r = RINJ(ctx, inj, &ret, "close inherited descriptors", SYS_close_range, 0, ~0U, 0)) < 0 ||
+	if ((r = room_for_fds(ctx, t, top)) < 0 ||
+	    (r = RINJ(ctx, inj, &ret, "close inherited descriptors", SYS_close_range, 0, ~0U, 0)) < 0 ||
 	    (r = RINJ(ctx, inj, &tmp, "pidfd_open(ferry)", SYS_pidfd_open, ctx->restorer_pid, 0)) < 0 ||
 	    (r = RINJ(ctx, inj, &pidfd, "move the pidfd", SYS_fcntl, tmp, F_DUPFD_CLOEXEC, top)) < 0 ||
 	    (r = RINJ(ctx, inj, &ret, "close", SYS_close, tmp)) < 0)
