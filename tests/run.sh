@@ -493,8 +493,8 @@ restore_detached() {
 	return 0
 }
 
-# pid_free PID: 0 once no process (not even a zombie: a restored root is our child, reaped by bash
-# in its own time) holds PID, within 5 s
+# pid_free PID: 0 once no process (not even a zombie: a root restored -d is init's child, or ours, reaped
+# in their own time) holds PID, within 5 s
 pid_free() {
 	local end=$((SECONDS + 5))
 	while [ -e "/proc/$1" ]; do

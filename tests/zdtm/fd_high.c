@@ -3,7 +3,8 @@
 // lowered its own limit below it since (self-checking: runs ferry on a child, since the runner's ferry
 // has its own limits). Child C raises its soft limit to the hard one, places a file at fd hard-10,
 // then sets its limit to 64/64; the test dumps C and restores it (-d) with ferry's soft limit of open
-// files at 1024. After restore C has the file at that fd (same content), and its limits are 64/64.
+// files at 1024. After restore C has the file at that fd (same content), and its limits are 64/64. A
+// restore under a hard limit below that fd fails first, saying so, and leaves no process behind.
 #include "zdtm_refuse.h"
 
 #include <sys/resource.h>
@@ -49,6 +50,21 @@ int main(void)
 	int rc = zr_run_ferry("dump.out", (char *[]){ zr_ferry, "dump", "-t", spid, "-D", img, NULL });
 	zdtm_check(rc == 0, "ferry dump exited %d", rc);
 	waitpid(c, NULL, 0);
+	/* with a hard limit below that fd the restore must fail saying so, and leave nothing behind */
+	fflush(NULL);
+	pid_t low = fork();
+	if (low == 0) {
+		struct rlimit l = { 1024, 1024 };
+		setrlimit(RLIMIT_NOFILE, &l);	/* only lowered: for this fork alone */
+		_exit(zr_run_ferry("restore-low.out", (char *[]){ zr_ferry, "restore", "-D", img, "-d", NULL }));
+	}
+	int st = -1;
+	waitpid(low, &st, 0);
+	char out[4096] = "", outp[PATH_MAX];
+	zdtm_read_file(zdtm_path(outp, sizeof(outp), "restore-low.out"), out, sizeof(out));
+	zdtm_check(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "above the hard limit of open files"),
+		   "restore under a hard limit of 1024: status %#x: %s", st, out);
+	zdtm_check(kill(c, 0) < 0, "pid %d lives after the failed restore", c);
 	rc = zr_run_ferry("restore.out", (char *[]){ zr_ferry, "restore", "-D", img, "-d", NULL });
 	zdtm_check(rc == 0, "ferry restore -d exited %d", rc);
 	char fdpath[64], target[4096] = "";
