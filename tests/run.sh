@@ -61,7 +61,7 @@ R_TESTS+=" sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_s
 R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
 R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces"
 R_TESTS+=" ghost_holes ghost_attrs ghost_links ghost_shared tmpfile opath cwd_removed fifo_removed dev_removed path_names unpriv_files"
-R_TESTS+=" ghost_watch cwd_proc opath_sock restart_calls cmdline_env fork_storm timer_dead_thread futex_shared locks_wait blocked_io devzero_map"
+R_TESTS+=" ghost_watch cwd_proc opath_sock restart_calls cmdline_env fork_storm timer_dead_thread futex_shared locks_wait blocked_io devzero_map fds_many"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
 # zdtm tests dumped and restored FERRY_TEST_ITER times in a row

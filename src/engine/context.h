@@ -84,6 +84,8 @@ struct dump_ctx {
 	size_t ntasks;
 	struct fd_seen *seen;
 	size_t nseen, capseen;
+	uint32_t *seen_order;		/* indices of seen by (dev, ino), then kcmp's order (files/files.c) */
+	size_t norder;
 	Ferry__Files files;
 	size_t cap_files;
 	uint32_t next_file_id;

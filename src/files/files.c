@@ -94,19 +94,80 @@ static int read_fdinfo(pid_t pid, int fd, struct fd_info *fi, char **text)
 	return 0;
 }
 
+/*
+ * Descriptions seen so far, found in O(log n): ctx->seen_order lists ctx->seen sorted by device
+ * and inode, and among entries of one inode (every eventfd, timerfd, epoll… shares one anonymous
+ * inode) by kcmp(KCMP_FILE)'s order of their open file descriptions.
+ */
+static int key_cmp(const struct fd_seen *s, const struct stat *st)
+{
+	if (s->dev != (uint64_t)st->st_dev)
+		return s->dev < (uint64_t)st->st_dev ? -1 : 1;
+	if (s->ino != (uint64_t)st->st_ino)
+		return s->ino < (uint64_t)st->st_ino ? -1 : 1;
+	return 0;
+}
+
+/* The first position in seen_order at or after lo whose key is above st's (strict) or not below it. */
+static size_t key_bound(const struct dump_ctx *ctx, const struct stat *st, size_t lo, int strict)
+{
+	size_t hi = ctx->norder;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = key_cmp(&ctx->seen[ctx->seen_order[mid]], st);
+		if (c < 0 || (strict && c == 0))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Where (pid, fd) goes in seen_order (*pos), and the index in seen of an entry with the same open
+ * file description (*eq, -1 if none). kcmp answers 0 (same), 1 (the entry's is below) or 2; any
+ * other answer falls back to trying each entry of the inode.
+ */
+static void seen_find(const struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, size_t *pos, long *eq)
+{
+	size_t first = key_bound(ctx, st, 0, 0), last = key_bound(ctx, st, first, 1), lo = first, hi = last;
+	*eq = -1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct fd_seen *s = &ctx->seen[ctx->seen_order[mid]];
+		long k = syscall(SYS_kcmp, s->pid, pid, KCMP_FILE, s->fd, fd);
+		if (k == 0) {
+			*eq = ctx->seen_order[mid];
+			*pos = mid;
+			return;
+		}
+		if (k != 1 && k != 2)
+			break;
+		if (k == 1)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo < hi ? last : lo;
+	for (size_t i = first; lo < hi && i < last; i++) {
+		const struct fd_seen *s = &ctx->seen[ctx->seen_order[i]];
+		if (syscall(SYS_kcmp, s->pid, pid, KCMP_FILE, s->fd, fd) == 0) {
+			*eq = ctx->seen_order[i];
+			return;
+		}
+	}
+}
+
 /* The file id of an earlier fd (this task or another) sharing fd's open file description. */
 static int shared_id(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t *id)
 {
-	for (size_t i = 0; i < ctx->nseen; i++) {
-		const struct fd_seen *s = &ctx->seen[i];
-		if (s->ino != st->st_ino || s->dev != st->st_dev)
-			continue;
-		if (syscall(SYS_kcmp, s->pid, pid, 0 /* KCMP_FILE */, s->fd, fd) == 0) {
-			*id = s->file_id;
-			return 1;
-		}
-	}
-	return 0;
+	size_t pos;
+	long eq;
+	seen_find(ctx, pid, fd, st, &pos, &eq);
+	if (eq < 0)
+		return 0;
+	*id = ctx->seen[eq].file_id;
+	return 1;
 }
 
 static int remember(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t id)
@@ -117,8 +178,18 @@ static int remember(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *
 		if (!n)
 			return -ENOMEM;
 		ctx->seen = n;
+		uint32_t *o = realloc(ctx->seen_order, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		ctx->seen_order = o;
 		ctx->capseen = cap;
 	}
+	size_t pos;
+	long eq;
+	seen_find(ctx, pid, fd, st, &pos, &eq);
+	memmove(&ctx->seen_order[pos + 1], &ctx->seen_order[pos], (ctx->norder - pos) * sizeof(*ctx->seen_order));
+	ctx->seen_order[pos] = (uint32_t)ctx->nseen;
+	ctx->norder++;
 	ctx->seen[ctx->nseen++] = (struct fd_seen){ pid, fd, st->st_dev, st->st_ino, id };
 	return 0;
 }
@@ -705,12 +776,20 @@ int files_dump_held(struct dump_ctx *ctx, struct dtask *t, int fd, uint32_t *id)
 
 void files_release_held(struct dump_ctx *ctx)
 {
+	size_t n = 0;
 	for (size_t i = 0; i < ctx->nseen; i++)
 		if (ctx->seen[i].pid == getpid() && ctx->seen[i].fd >= 0) {
 			close(ctx->seen[i].fd);
 			ctx->seen[i].fd = -1;
 			ctx->seen[i].ino = 0;	/* matches nothing any more */
 		}
+	/* out of the search order (the rest keeps its order) */
+	for (size_t i = 0; i < ctx->norder; i++) {
+		uint32_t k = ctx->seen_order[i];
+		if (ctx->seen[k].fd >= 0 || ctx->seen[k].pid != getpid())
+			ctx->seen_order[n++] = k;
+	}
+	ctx->norder = n;
 }
 
 int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id)
