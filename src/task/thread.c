@@ -216,19 +216,6 @@ enum { RESUME_RERUN, RESUME_RESTART_BLOCK, RESUME_DONE };
  * Without a buffer the time left is unknown and the call re-runs whole (never early). Pending
  * signals are already queued (blocked): the SIGSTOP is taken by the tracer, never by the task.
  */
-/* A SIGCONT pending anywhere in t: the SIGSTOP that restart_sleep() raises would discard it. */
-static int sigcont_pending(const struct rtask *t)
-{
-	for (size_t i = 0; i < t->core->n_shared_pending; i++)
-		if (t->core->shared_pending[i]->signo == SIGCONT)
-			return 1;
-	for (size_t k = 0; k < t->nthreads; k++)
-		for (size_t i = 0; i < t->threads[k].core->n_pending; i++)
-			if (t->threads[k].core->pending[i]->signo == SIGCONT)
-				return 1;
-	return 0;
-}
-
 static int restart_sleep(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
 {
 	const Ferry__UserRegsX86 *g = th->core->regs;
@@ -250,7 +237,7 @@ static int restart_sleep(struct restore_ctx *ctx, struct rtask *t, struct rthrea
 	}
 	if (!rmtp || inj_read(&th->inj, rmtp, &left, sizeof(left)) < 0)
 		return 0;
-	if (sigcont_pending(t)) {
+	if (signal_pending_in(t, SIGCONT)) {	/* the SIGSTOP below would discard it */
 		pr_info("thread %d: a SIGCONT is pending: its sleep re-runs whole\n", th->tid);
 		return 0;
 	}
