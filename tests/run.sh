@@ -3,22 +3,31 @@
 # The test runner: zdtm checkpoint/restore tests (selfcheck, dump+restore, dump -R twice + restore),
 # real programs (tests/real), bad input and fault injection (tests/bad), unit tests and the fuzz run.
 #
-#   tests/run.sh --build DIR [--filter REGEX] [--no-fuzz]
+#   tests/run.sh --build DIR [--filter REGEX] [--no-fuzz] [--load]
 #
 # Prints one `PASS name`, `FAIL name: reason` (plus log tails) or `SKIP name: reason` line per test and
 # ends with exactly `N passed, N failed, N skipped`. Exit status 1 if anything failed.
 # Work directories: tests/out/<group>/<name>/ (test.out, img/, img/dump.log, img/restore.log, *.err);
 # the runner's own stderr goes to tests/out/runner.log.
-# Environment: FERRY_TEST_TIMEOUT (seconds per test, default 40), FERRY_TEST_TAIL (log lines shown, 15).
+# Environment: FERRY_TEST_TIMEOUT (seconds per test, default 40), FERRY_TEST_TAIL (log lines shown, 15),
+# FERRY_TEST_ITER (dump/restore rounds of the iteration mode, default 3).
+# --load runs everything while tests/load/load.c loads the machine (CPU, memory, forks); without it a
+# few zdtm tests still run under that load (the zdtm/NAME(load) group).
+#
+# zdtm modes (CRIU's zdtm.py has the same): plain dump + restore; -R (dump twice, leaving it running);
+# a pre-dump chain (two pre-dumps, then the dump); -d (restore detached); iterations (dump and restore
+# FERRY_TEST_ITER times, each from the last restored process); through a page server; one image
+# restored twice; under load. The *_TESTS lists below say which tests run in which mode.
 
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=""
 FILTER=""
 FUZZ=1
+LOAD=0
 
 usage() {
-	echo "usage: $0 --build DIR [--filter REGEX] [--no-fuzz]" >&2
+	echo "usage: $0 --build DIR [--filter REGEX] [--no-fuzz] [--load]" >&2
 	exit 2
 }
 
@@ -29,6 +38,7 @@ while [ $# -gt 0 ]; do
 	--filter) FILTER=${2:-}; shift 2 || usage ;;
 	--filter=*) FILTER=${1#--filter=}; shift ;;
 	--no-fuzz) FUZZ=0; shift ;;
+	--load) LOAD=1; shift ;;
 	-h|--help) usage ;;
 	*) echo "unknown argument: $1" >&2; usage ;;
 	esac
@@ -51,7 +61,7 @@ R_TESTS+=" sock_opts_inet inet_tcp_closed inet_bind unix_names unix_dgram unix_s
 R_TESTS+=" fdt_shared pidfd proc_files nsfd fown lease epoll_closed fanotify inotify_irmap pty_state pty_ctty pty_root_ctty tty_vt"
 R_TESTS+=" vma_flags vma_flags_thread shmem_objects aio memfd_maps map_modes mlockall memfd_secret hugetlb sysv_pieces vma_lock_guard_seal"
 R_TESTS+=" ghost_holes ghost_attrs ghost_links ghost_shared tmpfile opath cwd_removed fifo_removed dev_removed path_names unpriv_files"
-R_TESTS+=" ghost_watch cwd_proc opath_sock"
+R_TESTS+=" ghost_watch cwd_proc opath_sock restart_calls cmdline_env fork_storm timer_dead_thread futex_shared locks_wait blocked_io devzero_map fds_many"
 # zdtm tests that also run restored with -d (ferry exits, the tree runs on by itself)
 D_TESTS="pdeath tree prctl_attrs"
 R_TESTS+=" tree_shapes"
@@ -59,6 +69,15 @@ D_TESTS+=" tree_shapes"
 # zdtm tests also restored with the page filler writing through /proc/PID/mem (no process_vm_writev
 # nor userfaultfd): FERRY_FAULT=fill-proc-mem
 FILL_TESTS="tree_shapes anon_mem vma_lock_guard_seal"
+# zdtm tests dumped and restored FERRY_TEST_ITER times in a row
+I_TESTS="anon_mem threads tree restart_calls fork_storm unix_pairs"
+ITERATIONS=${FERRY_TEST_ITER:-3}
+# zdtm tests dumped through a page server (restored from what it stored)
+S_TESTS="anon_mem tree shm memfd_maps"
+# zdtm tests restored twice from one image
+T_TESTS="anon_mem threads pipe_data"
+# zdtm tests that also run while the machine is loaded (tests/load/load.c), in the default run
+L_TESTS="anon_mem threads restart_calls tree signals pipe_data fork_storm fpu"
 
 NPASS=0
 NFAIL=0
@@ -372,7 +391,7 @@ zdtm_selfcheck() {
 	sigterm_and_check "$tn" "$dir" "$TPID" "$TPID"
 }
 
-# zdtm_plain NAME [VARIANT]: dump, then restore; a variant is named in the result and directory
+# zdtm_plain NAME [TAG]: dump, restore, check; TAG names a variant (zdtm/NAME(TAG), its own directory)
 zdtm_plain() {
 	local name=$1 tn="zdtm/$1${2:+($2)}" dir="$OUT/zdtm${2:+-$2}/$1" nthr
 	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
@@ -416,18 +435,22 @@ zdtm_leave_running() {
 	restore_and_check "$tn" "$dir" "$dir/img2" "$TPID" "$nthr"
 }
 
+# zdtm_predump NAME: a pre-dump chain (pre1, pre2 on top of it, the dump on top of pre2), then restore
 zdtm_predump() {
-	local name=$1 tn="zdtm/$1(pre-dump)" dir="$OUT/zdtm-P/$1" nthr
+	local name=$1 tn="zdtm/$1(pre-dump)" dir="$OUT/zdtm-P/$1" nthr pre prev=()
 	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
-	mkdir -p "$dir/pre"
-	if ! timeout -k 3 "$(remaining)" "$FERRY" pre-dump -t "$TPID" -D "$dir/pre" --track-mem -v4 -o dump.log \
-		</dev/null >"$dir/pre/dump.err" 2>&1; then
-		kill_pid "$TPID"; reap "$TPID"
-		fail "$tn" "ferry pre-dump failed" "$dir/pre/dump.err" "$dir/pre/dump.log"
-		return
-	fi
-	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img" --prev-images-dir ../pre --track-mem; then
+	for pre in pre1 pre2; do
+		mkdir -p "$dir/$pre"
+		if ! timeout -k 3 "$(remaining)" "$FERRY" pre-dump -t "$TPID" -D "$dir/$pre" --track-mem -v4 -o dump.log \
+			"${prev[@]}" </dev/null >"$dir/$pre/dump.err" 2>&1; then
+			kill_pid "$TPID"; reap "$TPID"
+			fail "$tn" "ferry pre-dump into $pre failed" "$dir/$pre/dump.err" "$dir/$pre/dump.log"
+			return
+		fi
+		prev=(--prev-images-dir "../$pre")
+	done
+	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img" --prev-images-dir ../pre2 --track-mem; then
 		kill_pid "$TPID"; reap "$TPID"; return
 	fi
 	local kids p
@@ -444,19 +467,8 @@ zdtm_predump() {
 # itself (no `timeout` between): a root with a parent-death signal becomes ferry's sibling, our
 # child, as the original was.
 restore_detached_and_check() {
-	local tn=$1 dir=$2 pid=$3 nthr=$4 rc
-	ferry_restore_bg "$dir/img" -d
-	reap "$RPID"
-	rc=$REAP_RC
-	track "$pid"
-	if [ "$rc" != 0 ]; then
-		kill_ours "$pid"
-		fail "$tn" "ferry restore -d exited with $rc" "$dir/img/restore.err" "$dir/img/restore.log"
-		return
-	fi
-	while ! expired && { [ "$(tracer_of "$pid")" != 0 ] || [ "$(nthreads "$pid")" -lt "$nthr" ]; }; do
-		sleep 0.05
-	done
+	local tn=$1 dir=$2 pid=$3 nthr=$4
+	restore_detached "$tn" "$dir/img" "$pid" "$nthr" || return
 	kill -TERM "$pid" 2>/dev/null
 	wait_dead "$pid" "$(remaining)" || kill_ours "$pid"
 	wait "$pid" 2>/dev/null	# the root may be our child
@@ -467,16 +479,142 @@ restore_detached_and_check() {
 	fi
 }
 
+# restore_detached NAME IMG PID NTHREADS: `ferry restore -d` of IMG exits 0 and PID runs untraced with its
+# threads; 0 if so, else reports the failure
+restore_detached() {
+	local tn=$1 img=$2 pid=$3 nthr=$4 rc
+	ferry_restore_bg "$img" -d
+	reap "$RPID"
+	rc=$REAP_RC
+	track "$pid"
+	if [ "$rc" != 0 ]; then
+		kill_ours "$pid"
+		fail "$tn" "ferry restore -d exited with $rc" "$img/restore.err" "$img/restore.log"
+		return 1
+	fi
+	while ! expired && { [ "$(tracer_of "$pid")" != 0 ] || [ "$(nthreads "$pid")" -lt "$nthr" ]; }; do
+		sleep 0.05
+	done
+	return 0
+}
+
+# pid_free PID: 0 once no process (not even a zombie: a root restored -d is init's child, or ours, reaped
+# in their own time) holds PID, within 5 s
+pid_free() {
+	local end=$((SECONDS + 5))
+	while [ -e "/proc/$1" ]; do
+		[ $SECONDS -ge $end ] && return 1
+		wait "$1" 2>/dev/null
+		sleep 0.02
+	done
+	return 0
+}
+
+# zdtm_iter NAME: dump and restore (-d) ITERATIONS times, each round dumping the last restored process
+zdtm_iter() {
+	local name=$1 tn="zdtm/$1(iter)" dir="$OUT/zdtm-I/$1" nthr i
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
+	nthr=$(nthreads "$TPID")
+	for ((i = 1; i <= ITERATIONS; i++)); do
+		if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img$i"; then
+			kill_ours "$TPID"; pid_free "$TPID"; return
+		fi
+		if ! wait_dead "$TPID" 5 || ! pid_free "$TPID"; then
+			kill_ours "$TPID"
+			fail "$tn" "round $i: pid $TPID still there 5 s after the dump" "$dir/img$i/dump.log"
+			return
+		fi
+		restore_detached "$tn" "$dir/img$i" "$TPID" "$nthr" || return
+	done
+	kill -TERM "$TPID" 2>/dev/null
+	wait_dead "$TPID" "$(remaining)" || kill_ours "$TPID"
+	pid_free "$TPID"
+	if [ "$(last_line "$dir/test.out")" != PASS ]; then
+		fail "$tn" "the test did not end with PASS after $ITERATIONS rounds$(test_says "$dir")" "$dir/test.out"
+	else
+		pass "$tn"
+	fi
+}
+
+# zdtm_pageserver NAME: dump through a page server on a free loopback port, restore what it stored
+zdtm_pageserver() {
+	local name=$1 tn="zdtm/$1(page-server)" dir="$OUT/zdtm-S/$1" nthr spid port="" end
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
+	nthr=$(nthreads "$TPID")
+	mkdir -p "$dir/srv"
+	"$FERRY" page-server --address 127.0.0.1 --port 0 -D "$dir/srv" --insecure -v4 \
+		</dev/null >"$dir/server.out" 2>"$dir/server.err" &
+	spid=$!
+	track "$spid"
+	end=$((SECONDS + 10))
+	while [ -z "$port" ] && alive "$spid" && [ $SECONDS -lt $end ]; do
+		sleep 0.02
+		port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/server.out")
+	done
+	if [ -z "$port" ]; then
+		kill_pid "$TPID"; reap "$TPID"
+		fail "$tn" "the page server did not announce its port" "$dir/server.out" "$dir/server.err"
+		return
+	fi
+	dump_gone "$tn" "$dir" --page-server --address 127.0.0.1 --port "$port" || return
+	reap "$spid"
+	if [ "$REAP_RC" != 0 ]; then
+		fail "$tn" "the page server exited with $REAP_RC" "$dir/server.err"
+		return
+	fi
+	restore_and_check "$tn" "$dir" "$dir/srv" "$TPID" "$nthr"
+}
+
+# zdtm_twice NAME: one dump restored twice, each run checked (test.out is put back as it was at the dump)
+zdtm_twice() {
+	local name=$1 tn="zdtm/$1(restore twice)" dir="$OUT/zdtm-T/$1" nthr before
+	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
+	nthr=$(nthreads "$TPID")
+	dump_gone "$tn" "$dir" || return
+	cp "$dir/test.out" "$dir/test.out.dumped"
+	before=$NFAIL
+	restore_and_check "$tn/1" "$dir" "$dir/img" "$TPID" "$nthr"
+	[ $NFAIL = "$before" ] || return
+	pid_free "$TPID"
+	cat "$dir/test.out.dumped" >"$dir/test.out"	# the same inode, the size it had at the dump
+	start_clock
+	restore_and_check "$tn/2" "$dir" "$dir/img" "$TPID" "$nthr"
+}
+
+# load_start / load_stop: the parallel load of tests/load/load.c (2 CPU spinners at nice 10, 128 MiB
+# touched over and over, a fork loop)
+LOAD_PID=""
+load_start() {
+	[ -z "$LOAD_PID" ] || return 0
+	"$BUILD/tests/ferry-load" -c 2 -m 1 -M 128 -f 1 </dev/null >"$OUT/load.log" 2>&1 &
+	LOAD_PID=$!
+}
+load_stop() {
+	[ -n "$LOAD_PID" ] || return 0
+	kill -TERM "$LOAD_PID" 2>/dev/null
+	wait "$LOAD_PID" 2>/dev/null
+	LOAD_PID=""
+}
+
+# dump_gone NAME DIR [ARGS...]: ferry_dump of TPID into DIR/img, then TPID is dead and reaped; 1 (reported)
+# if the dump failed
+dump_gone() {
+	local tn=$1 dir=$2
+	shift 2
+	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img" "$@"; then
+		kill_pid "$TPID"; reap "$TPID"; return 1
+	fi
+	wait_dead "$TPID" 5 || kill_pid "$TPID"
+	reap "$TPID"
+	return 0
+}
+
 # zdtm_detached NAME: dump, then restore with -d (restore_detached_and_check)
 zdtm_detached() {
 	local name=$1 tn="zdtm/$1(-d)" dir="$OUT/zdtm-d/$1" nthr
 	zdtm_begin "$tn" "$name" "$dir" 1 || return 0
 	nthr=$(nthreads "$TPID")
-	if ! ferry_dump "$tn" "$dir" "$TPID" "$dir/img"; then
-		kill_pid "$TPID"; reap "$TPID"; return
-	fi
-	wait_dead "$TPID" 5 || kill_pid "$TPID"
-	reap "$TPID"
+	dump_gone "$tn" "$dir" || return
 	if [ -e "/proc/$TPID" ]; then
 		skip "$tn" "pid $TPID was reused by another process before the restore"
 		return
@@ -502,7 +640,18 @@ run_zdtm() {
 		case " $P_TESTS " in *" $n "*) zdtm_predump "$n" ;; esac
 		case " $D_TESTS " in *" $n "*) zdtm_detached "$n" ;; esac
 		case " $FILL_TESTS " in *" $n "*) FERRY_FAULT=fill-proc-mem zdtm_plain "$n" proc-mem ;; esac
+		case " $I_TESTS " in *" $n "*) zdtm_iter "$n" ;; esac
+		case " $S_TESTS " in *" $n "*) zdtm_pageserver "$n" ;; esac
+		case " $T_TESTS " in *" $n "*) zdtm_twice "$n" ;; esac
 	done
+	# under load (all of them already run so with --load)
+	[ $LOAD = 1 ] && return
+	for n in $L_TESTS; do
+		[ -x "$ZDTM_BIN/$n" ] && selected "zdtm/$n(load)" || continue
+		load_start
+		zdtm_plain "$n" load
+	done
+	load_stop
 }
 
 # ---------------------------------------------------------------- unit tests and fuzz
@@ -563,7 +712,7 @@ run_suites() {
 
 # ---------------------------------------------------------------- main
 
-trap end_test EXIT
+trap 'end_test; load_stop' EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 # shellcheck source=tests/real/real.sh
@@ -575,6 +724,7 @@ trap 'echo "interrupted" >&2; exit 130' INT TERM
 # shellcheck source=tests/task/task.sh
 . "$ROOT/tests/task/task.sh"
 
+[ $LOAD = 1 ] && load_start
 run_unit
 run_zdtm
 run_real
@@ -582,6 +732,7 @@ run_bad
 run_task
 run_suites
 run_fuzz
+load_stop
 
 echo "$NPASS passed, $NFAIL failed, $NSKIP skipped"
 [ $NFAIL = 0 ]

@@ -87,6 +87,8 @@ struct dump_ctx {
 	size_t ntasks;
 	struct fd_seen *seen;
 	size_t nseen, capseen;
+	uint32_t *seen_order;		/* indices of seen by (dev, ino), then kcmp's order (files/files.c) */
+	size_t norder;
 	Ferry__Files files;
 	size_t cap_files;
 	uint32_t next_file_id;
@@ -115,6 +117,7 @@ struct rthread {
 	Ferry__ThreadCore *core;
 	int attached;
 	struct injector inj;
+	int resume;			/* how an interrupted sleep resumes (task/thread.c) */
 };
 
 struct rtask {

@@ -776,6 +776,7 @@ int ferry_dump(const struct dump_opts *o, struct ferry_err *err)
 	}
 	pstree_free(&ctx);
 	free(ctx.seen);
+	free(ctx.seen_order);
 	arena_free(&ctx.arena);
 	if (ctx.dirfd >= 0)
 		close(ctx.dirfd);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #define LOG_PREFIX "files: "
@@ -93,19 +94,80 @@ static int read_fdinfo(pid_t pid, int fd, struct fd_info *fi, char **text)
 	return 0;
 }
 
+/*
+ * Descriptions seen so far, found in O(log n): ctx->seen_order lists ctx->seen sorted by device
+ * and inode, and among entries of one inode (every eventfd, timerfd, epoll… shares one anonymous
+ * inode) by kcmp(KCMP_FILE)'s order of their open file descriptions.
+ */
+static int key_cmp(const struct fd_seen *s, const struct stat *st)
+{
+	if (s->dev != (uint64_t)st->st_dev)
+		return s->dev < (uint64_t)st->st_dev ? -1 : 1;
+	if (s->ino != (uint64_t)st->st_ino)
+		return s->ino < (uint64_t)st->st_ino ? -1 : 1;
+	return 0;
+}
+
+/* The first position in seen_order at or after lo whose key is above st's (strict) or not below it. */
+static size_t key_bound(const struct dump_ctx *ctx, const struct stat *st, size_t lo, int strict)
+{
+	size_t hi = ctx->norder;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = key_cmp(&ctx->seen[ctx->seen_order[mid]], st);
+		if (c < 0 || (strict && c == 0))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Where (pid, fd) goes in seen_order (*pos), and the index in seen of an entry with the same open
+ * file description (*eq, -1 if none). kcmp answers 0 (same), 1 (the entry's is below) or 2; any
+ * other answer falls back to trying each entry of the inode.
+ */
+static void seen_find(const struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, size_t *pos, long *eq)
+{
+	size_t first = key_bound(ctx, st, 0, 0), last = key_bound(ctx, st, first, 1), lo = first, hi = last;
+	*eq = -1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct fd_seen *s = &ctx->seen[ctx->seen_order[mid]];
+		long k = syscall(SYS_kcmp, s->pid, pid, KCMP_FILE, s->fd, fd);
+		if (k == 0) {
+			*eq = ctx->seen_order[mid];
+			*pos = mid;
+			return;
+		}
+		if (k != 1 && k != 2)
+			break;
+		if (k == 1)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo < hi ? last : lo;
+	for (size_t i = first; lo < hi && i < last; i++) {
+		const struct fd_seen *s = &ctx->seen[ctx->seen_order[i]];
+		if (syscall(SYS_kcmp, s->pid, pid, KCMP_FILE, s->fd, fd) == 0) {
+			*eq = ctx->seen_order[i];
+			return;
+		}
+	}
+}
+
 /* The file id of an earlier fd (this task or another) sharing fd's open file description. */
 static int shared_id(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t *id)
 {
-	for (size_t i = 0; i < ctx->nseen; i++) {
-		const struct fd_seen *s = &ctx->seen[i];
-		if (s->ino != st->st_ino || s->dev != st->st_dev)
-			continue;
-		if (syscall(SYS_kcmp, s->pid, pid, 0 /* KCMP_FILE */, s->fd, fd) == 0) {
-			*id = s->file_id;
-			return 1;
-		}
-	}
-	return 0;
+	size_t pos;
+	long eq;
+	seen_find(ctx, pid, fd, st, &pos, &eq);
+	if (eq < 0)
+		return 0;
+	*id = ctx->seen[eq].file_id;
+	return 1;
 }
 
 static int remember(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t id)
@@ -116,8 +178,18 @@ static int remember(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *
 		if (!n)
 			return -ENOMEM;
 		ctx->seen = n;
+		uint32_t *o = realloc(ctx->seen_order, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		ctx->seen_order = o;
 		ctx->capseen = cap;
 	}
+	size_t pos;
+	long eq;
+	seen_find(ctx, pid, fd, st, &pos, &eq);
+	memmove(&ctx->seen_order[pos + 1], &ctx->seen_order[pos], (ctx->norder - pos) * sizeof(*ctx->seen_order));
+	ctx->seen_order[pos] = (uint32_t)ctx->nseen;
+	ctx->norder++;
 	ctx->seen[ctx->nseen++] = (struct fd_seen){ pid, fd, st->st_dev, st->st_ino, id };
 	return 0;
 }
@@ -582,12 +654,36 @@ static int place_file(struct restore_ctx *ctx, struct rtask *t, long pidfd, cons
  * By injection into t: drop every inherited descriptor, then fetch each of t's files from ferry
  * with pidfd_getfd() and move it to its number. The pidfd itself lives above the table.
  */
+/*
+ * t inherited ferry's limit of open files, which may be below its highest descriptor (the task
+ * itself may have lowered its limit since it opened it; its own limits come back last): the soft
+ * limit goes up to make room for fds up to top, within the hard limit, which only
+ * CAP_SYS_RESOURCE could raise.
+ */
+static int room_for_fds(struct restore_ctx *ctx, struct rtask *t, int top)
+{
+	struct rlimit rl;
+	long ret;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return fe_set(ctx->err, errno, "getrlimit(RLIMIT_NOFILE)");
+	if (rl.rlim_cur > (rlim_t)top)
+		return 0;
+	if (rl.rlim_max <= (rlim_t)top)
+		return fe_msg(ctx->err, EMFILE, "pid %d: fd %d is above the hard limit of open files ferry runs with (%llu): "
+			      "raise it (ulimit -Hn)", t->pid, top - 1, (unsigned long long)rl.rlim_max);
+	struct rlimit want = { (rlim_t)top + 1, rl.rlim_max };
+	uint64_t at = inj_scratch_put(&t->threads[0].inj, 0, &want, sizeof(want));
+	return RINJ(ctx, &t->threads[0].inj, &ret, "raise its soft limit of open files", SYS_prlimit64, 0,
+		    RLIMIT_NOFILE, at, 0);
+}
+
 int files_install_injected(struct restore_ctx *ctx, struct rtask *t)
 {
 	struct injector *inj = &t->threads[0].inj;
 	long ret, pidfd, tmp;
 	int top = files_max_fd(t->fds) + 1, r;
-	if ((r = RINJ(ctx, inj, &ret, "close inherited descriptors", SYS_close_range, 0, ~0U, 0)) < 0 ||
+	if ((r = room_for_fds(ctx, t, top)) < 0 ||
+	    (r = RINJ(ctx, inj, &ret, "close inherited descriptors", SYS_close_range, 0, ~0U, 0)) < 0 ||
 	    (r = RINJ(ctx, inj, &tmp, "pidfd_open(ferry)", SYS_pidfd_open, ctx->restorer_pid, 0)) < 0 ||
 	    (r = RINJ(ctx, inj, &pidfd, "move the pidfd", SYS_fcntl, tmp, F_DUPFD_CLOEXEC, top)) < 0 ||
 	    (r = RINJ(ctx, inj, &ret, "close", SYS_close, tmp)) < 0)
@@ -680,12 +776,20 @@ int files_dump_held(struct dump_ctx *ctx, struct dtask *t, int fd, uint32_t *id)
 
 void files_release_held(struct dump_ctx *ctx)
 {
+	size_t n = 0;
 	for (size_t i = 0; i < ctx->nseen; i++)
 		if (ctx->seen[i].pid == getpid() && ctx->seen[i].fd >= 0) {
 			close(ctx->seen[i].fd);
 			ctx->seen[i].fd = -1;
 			ctx->seen[i].ino = 0;	/* matches nothing any more */
 		}
+	/* out of the search order (the rest keeps its order) */
+	for (size_t i = 0; i < ctx->norder; i++) {
+		uint32_t k = ctx->seen_order[i];
+		if (ctx->seen[k].fd >= 0 || ctx->seen[k].pid != getpid())
+			ctx->seen_order[n++] = k;
+	}
+	ctx->norder = n;
 }
 
 int files_dump_mapping(struct dump_ctx *ctx, struct dtask *t, int fd, const char *link, uint32_t *file_id)

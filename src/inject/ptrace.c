@@ -138,6 +138,17 @@ int pt_wait_stop(pid_t tid, int *status)
 	return 0;
 }
 
+int pt_try_stop(pid_t tid, int *status)
+{
+	int st, r = wait_report(tid, &st, 1);
+	if (r < 0)
+		return r;
+	if (WIFEXITED(st) || WIFSIGNALED(st))
+		return -ESRCH;
+	*status = st;
+	return 0;
+}
+
 /* What a thread that does not stop is waiting for (its kernel wait channel), for messages. */
 static void wchan(pid_t tid, char *buf, size_t len)
 {

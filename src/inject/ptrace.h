@@ -38,6 +38,8 @@ int pt_seize(pid_t tid, int *stopsig, uint64_t deadline, struct ferry_err *err);
  * operation should have no other child whose status it means to collect itself.
  */
 int pt_wait_stop(pid_t tid, int *status);
+/* The same without waiting: -EAGAIN if tid has not stopped. */
+int pt_try_stop(pid_t tid, int *status);
 /* Forgets kept reports (at the start of an operation: TIDs are reused). */
 void pt_reports_clear(void);
 /* 1 if tid no longer exists or is a zombie. */

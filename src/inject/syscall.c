@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #define LOG_PREFIX "inject: "
@@ -246,19 +247,26 @@ static int leave(struct injector *inj, int ran, int scratch)
 	return r < 0 ? r : r2;
 }
 
+/* The thread's base registers set up to run syscall nr with arguments a at the syscall instruction. */
+static void call_regs(const struct injector *inj, struct user_regs_struct *regs, long nr, const unsigned long a[6])
+{
+	*regs = inj->base;
+	regs->rax = nr;
+	regs->orig_rax = (unsigned long)-1;
+	regs->rdi = a[0];
+	regs->rsi = a[1];
+	regs->rdx = a[2];
+	regs->r10 = a[3];
+	regs->r8 = a[4];
+	regs->r9 = a[5];
+	regs->rip = inj->sc_addr;
+}
+
 int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[6], struct ferry_err *err)
 {
 	for (int attempt = 0; attempt < 16; attempt++) {
-		struct user_regs_struct regs = inj->base, after;
-		regs.rax = nr;
-		regs.orig_rax = (unsigned long)-1;
-		regs.rdi = a[0];
-		regs.rsi = a[1];
-		regs.rdx = a[2];
-		regs.r10 = a[3];
-		regs.r8 = a[4];
-		regs.r9 = a[5];
-		regs.rip = inj->sc_addr;
+		struct user_regs_struct regs, after;
+		call_regs(inj, &regs, nr, a);
 		int scratch = uses_scratch(inj, a);
 		int r = enter(inj, &regs, scratch);
 		if (r == 0)
@@ -276,6 +284,93 @@ int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long a[
 		return 0;
 	}
 	return fe_msg(err, EINTR, "thread %d: syscall %ld kept being interrupted", inj->tid, nr);
+}
+
+/* 1 once the thread sleeps (in the call it was started in), from /proc/TID/stat. */
+static int thread_sleeps(pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] && p[2] == 'S';
+}
+
+/* Lets the started call run until the thread sleeps in it (1) or stops (0, *st), within 10 s. */
+static int until_asleep(struct injector *inj, int *st)
+{
+	for (int i = 0; i < 20000; i++) {
+		int r = pt_try_stop(inj->tid, st);
+		if (r != -EAGAIN)
+			return r < 0 ? r : 0;
+		if (thread_sleeps(inj->tid))
+			return 1;
+		usleep(500);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Resumes with PTRACE_SYSCALL until a syscall-stop (1) or, with want_sig, that signal's stop (0). */
+static int next_syscall_stop(struct injector *inj, int want_sig)
+{
+	for (int guard = 0; guard < 1000; guard++) {
+		int st, r = next_stop(inj, PTRACE_SYSCALL, &st);
+		if (r < 0)
+			return r;
+		if (is_syscall_stop(inj->tid, st) && !want_sig)
+			return 1;
+		if (want_sig && WSTOPSIG(st) == want_sig)
+			return 0;
+		if (!is_syscall_stop(inj->tid, st))
+			stash(inj, WSTOPSIG(st));
+	}
+	return -ELOOP;
+}
+
+static int interrupt_call(struct injector *inj, struct user_regs_struct *after)
+{
+	int st, r = next_syscall_stop(inj, 0);	/* the call's entry */
+	if (r < 0)
+		return r;
+	if (ptrace(PTRACE_SYSCALL, inj->tid, NULL, NULL) < 0)
+		return -errno;
+	int asleep = until_asleep(inj, &st);
+	if (asleep < 0)
+		return asleep;
+	if (asleep && syscall(SYS_tkill, inj->tid, SIGSTOP) < 0)
+		return -errno;
+	if (asleep && (r = pt_wait_stop(inj->tid, &st)) < 0)
+		return r;
+	if (!is_syscall_stop(inj->tid, st))	/* the exit stop comes before any signal's */
+		return -EPROTO;
+	if ((r = pt_getregs(inj->tid, after)) < 0)
+		return r;
+	inj->in_syscall_stop = 1;
+	if (!asleep)
+		return 0;
+	r = next_syscall_stop(inj, SIGSTOP);	/* its delivery stop: discarded by the next resume */
+	if (r == 0)
+		inj->in_syscall_stop = 0;
+	return r < 0 ? r : 0;
+}
+
+int inj_syscall_interrupted(struct injector *inj, long *ret, long nr, const unsigned long a[6], struct ferry_err *err)
+{
+	struct user_regs_struct regs, after;
+	if (inj->seized)
+		return fe_msg(err, EINVAL, "thread %d: interrupted calls are for restored threads", inj->tid);
+	call_regs(inj, &regs, nr, a);
+	int r = pt_setregs(inj->tid, &regs);
+	if (r == 0)
+		r = interrupt_call(inj, &after);
+	if (r < 0)
+		return fe_set(err, r, "thread %d: start and interrupt syscall %ld", inj->tid, nr);
+	*ret = (long)after.rax;
+	return 0;
 }
 
 static int in_shadow(const struct injector *inj, uint64_t addr, size_t len)

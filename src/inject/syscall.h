@@ -56,6 +56,15 @@ void inj_share_scratch(struct injector *dst, const struct injector *src);
 /* Runs syscall nr with up to six arguments; *ret gets the raw return (-errno on failure). */
 int inj_syscall(struct injector *inj, long *ret, long nr, const unsigned long args[6], struct ferry_err *err);
 #define INJ(inj, ret, err, nr, ...) inj_syscall((inj), (ret), (nr), (const unsigned long[6]){ __VA_ARGS__ }, (err))
+/*
+ * Not seized (a restored thread): starts the blocking call nr (a sleep) and, once the thread
+ * sleeps in it, interrupts it with a SIGSTOP that is then discarded, so that the kernel keeps the
+ * call's restart block in the thread (the deadline of a relative nanosleep). *ret: the raw return,
+ * -ERESTART_RESTARTBLOCK (-516) if interrupted, else what the call returned having run to its end.
+ * The thread is left in a signal-delivery stop, its registers to be set by the caller.
+ */
+int inj_syscall_interrupted(struct injector *inj, long *ret, long nr, const unsigned long args[6],
+			    struct ferry_err *err);
 int inj_write(struct injector *inj, uint64_t addr, const void *buf, size_t len);
 int inj_read(struct injector *inj, uint64_t addr, void *buf, size_t len);
 /* Copies buf into the scratch area at offset off and returns its remote address (0 if it won't fit). */

@@ -175,20 +175,25 @@ static int queue_signal(struct restore_ctx *ctx, struct rtask *t, struct rthread
 	return RINJ(ctx, inj, &ret, "queue a pending signal", SYS_rt_sigqueueinfo, t->pid, s->signo, at);
 }
 
+int signal_pending_in(const struct rtask *t, int signo)
+{
+	for (size_t i = 0; i < t->core->n_shared_pending; i++)
+		if (t->core->shared_pending[i]->signo == signo)
+			return 1;
+	for (size_t k = 0; k < t->nthreads; k++)
+		for (size_t i = 0; i < t->threads[k].core->n_pending; i++)
+			if (t->threads[k].core->pending[i]->signo == signo)
+				return 1;
+	return 0;
+}
+
 /* Does the task have a SIGTRAP action or a SIGTRAP pending anywhere? */
 static int uses_sigtrap(const struct rtask *t)
 {
 	for (size_t i = 0; i < t->core->n_sigactions; i++)
 		if (t->core->sigactions[i]->signo == SIGTRAP)
 			return 1;
-	for (size_t i = 0; i < t->core->n_shared_pending; i++)
-		if (t->core->shared_pending[i]->signo == SIGTRAP)
-			return 1;
-	for (size_t k = 0; k < t->nthreads; k++)
-		for (size_t i = 0; i < t->threads[k].core->n_pending; i++)
-			if (t->threads[k].core->pending[i]->signo == SIGTRAP)
-				return 1;
-	return 0;
+	return signal_pending_in(t, SIGTRAP);
 }
 
 /*

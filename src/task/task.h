@@ -27,6 +27,8 @@ int thread_inj_close(struct dump_ctx *ctx, struct injector *inj, int r);
 /* Registers, FPU state and signal mask: the last thing set before a thread is released. */
 int thread_restore_final(struct restore_ctx *ctx, struct rthread *th);
 
+/* 1 if the image has signo pending for t, process-wide or for one of its threads (task/signals.c). */
+int signal_pending_in(const struct rtask *t, int signo);
 /* 1 if no thread of pid handles, ignores or has pending a SIGTRAP: injection may single-step. */
 int task_sigtrap_unused(pid_t pid);
 

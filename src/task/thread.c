@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #define LOG_PREFIX "thread: "
 #include "common/log.h"
@@ -49,6 +50,14 @@ void regs_from_image(struct user_regs_struct *r, const Ferry__UserRegsX86 *m)
  * its number: glibc loads it with `mov $nr, %eax` right before `syscall`; otherwise judge by the
  * arguments of the calls that can restart this way (nanosleep, clock_nanosleep, futex, poll).
  */
+/* A readable struct timespec at addr, as a sleep's request is. */
+static int is_timespec(struct injector *inj, uint64_t addr)
+{
+	struct timespec ts;
+	return addr >= 4096 && inj_read(inj, addr, &ts, sizeof(ts)) == 0 && ts.tv_sec >= 0 && ts.tv_nsec >= 0 &&
+	       ts.tv_nsec < 1000000000L;
+}
+
 static long restarted_syscall_nr(struct injector *inj, const struct user_regs_struct *r)
 {
 	uint8_t code[7];
@@ -58,11 +67,16 @@ static long restarted_syscall_nr(struct injector *inj, const struct user_regs_st
 		if (nr != SYS_restart_syscall && nr < 1024)
 			return nr;
 	}
+	/* the argument shapes, checked against memory: a futex word holding the value waited for */
+	int word;
 	unsigned op = r->rsi & 0x7f;
-	if ((op == 0 || op == 9) && r->rdi > 4096 && r->r10)	/* FUTEX_WAIT[_BITSET] with a timeout */
+	if ((op == 0 || op == 9) && is_timespec(inj, r->r10) && inj_read(inj, r->rdi, &word, sizeof(word)) == 0 &&
+	    word == (int)r->rdx)	/* FUTEX_WAIT[_BITSET] with a timeout */
 		return SYS_futex;
-	if (r->rdi < 16 && r->rsi <= 1 && r->rdx > 4096)	/* clockid, flags, request */
+	if (r->rdi < 16 && r->rsi <= 1 && is_timespec(inj, r->rdx))	/* clockid, flags, request */
 		return SYS_clock_nanosleep;
+	if (is_timespec(inj, r->rdi))
+		return SYS_nanosleep;
 	if (r->rdi > 4096 && r->rsi < 65536 && (long)r->rdx >= 0 && r->rdx < (1UL << 31) && r->rsi)
 		return SYS_poll;
 	return SYS_nanosleep;
@@ -187,6 +201,59 @@ static int thread_dump(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
+enum { RESUME_RERUN, RESUME_RESTART_BLOCK, RESUME_DONE };
+
+/*
+ * A relative (clock_)nanosleep interrupted by the dump sleeps on for the time it had left, as after
+ * a stop and SIGCONT, not for its whole request again. The kernel wrote that time into the
+ * caller's remaining-time buffer when the dump interrupted it: a sleep for it with the same buffer,
+ * interrupted at once, leaves in the new thread the restart block that restart_syscall resumes.
+ * Without a buffer the time left is unknown and the call re-runs whole (never early). Pending
+ * signals are already queued (blocked): the SIGSTOP is taken by the tracer, never by the task.
+ */
+static int restart_sleep(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
+{
+	const Ferry__UserRegsX86 *g = th->core->regs;
+	uint64_t clk, rmtp;
+	struct timespec left;
+	long ret;
+
+	th->resume = RESUME_RERUN;
+	if ((long)g->rax != -ERESTART_RESTARTBLOCK)
+		return 0;
+	if (g->orig_rax == SYS_nanosleep) {
+		clk = CLOCK_MONOTONIC;
+		rmtp = g->rsi;
+	} else if (g->orig_rax == SYS_clock_nanosleep) {
+		clk = g->rdi;
+		rmtp = g->r10;
+	} else {
+		return 0;
+	}
+	if (!rmtp || inj_read(&th->inj, rmtp, &left, sizeof(left)) < 0)
+		return 0;
+	if (signal_pending_in(t, SIGCONT)) {	/* the SIGSTOP below would discard it */
+		pr_info("thread %d: a SIGCONT is pending: its sleep re-runs whole\n", th->tid);
+		return 0;
+	}
+	uint64_t at = inj_scratch_put(&th->inj, 0, &left, sizeof(left));
+	int r = inj_syscall_interrupted(&th->inj, &ret, SYS_clock_nanosleep,
+					(const unsigned long[6]){ clk, 0, at, rmtp }, ctx->err);
+	if (r < 0)
+		return fe_wrap(ctx->err, r, "thread %d: resume its sleep of %ld.%09ld s", th->tid,
+			       (long)left.tv_sec, left.tv_nsec);
+	th->resume = ret == -ERESTART_RESTARTBLOCK ? RESUME_RESTART_BLOCK : ret == 0 ? RESUME_DONE : RESUME_RERUN;
+	pr_info("thread %d: sleep with %ld.%09ld s left resumes %s\n", th->tid, (long)left.tv_sec, left.tv_nsec,
+		th->resume == RESUME_RESTART_BLOCK ? "from its restart block" :
+		th->resume == RESUME_DONE ? "as over" : "whole");
+	return 0;
+}
+
 static int thread_restore_thread(struct restore_ctx *ctx, struct rtask *t, struct rthread *th)
 {
 	Ferry__ThreadCore *c = th->core;
@@ -230,13 +297,8 @@ static int thread_restore_thread(struct restore_ctx *ctx, struct rtask *t, struc
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return restart_sleep(ctx, t, th);
 }
-
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
 
 /*
  * A thread stopped inside an interruptible syscall must re-run it: the kernel's restart block
@@ -260,7 +322,16 @@ int thread_restore_final(struct restore_ctx *ctx, struct rthread *th)
 	int r;
 
 	regs_from_image(&regs, c->regs);
-	regs_prepare_for_resume(&regs);
+	if (th->resume == RESUME_RESTART_BLOCK) {
+		regs.rax = SYS_restart_syscall;
+		regs.rip -= 2;
+		regs.orig_rax = (unsigned long)-1;
+	} else if (th->resume == RESUME_DONE) {
+		regs.rax = 0;
+		regs.orig_rax = (unsigned long)-1;
+	} else {
+		regs_prepare_for_resume(&regs);
+	}
 	r = pt_setregs(th->tid, &regs);
 	if (r < 0)
 		return fe_set(ctx->err, r, "set registers of thread %d", th->tid);

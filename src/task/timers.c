@@ -159,19 +159,23 @@ static int timers_dump(struct dump_ctx *ctx, struct dtask *t)
 	return 0;
 }
 
+/* Whether tid is a thread of t (the target of a SIGEV_THREAD_ID timer). */
+static int has_thread(const struct rtask *t, int32_t tid)
+{
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i].tid == tid)
+			return 1;
+	return 0;
+}
+
 static int check_timer(struct restore_ctx *ctx, struct rtask *t, const Ferry__PosixTimer *pt)
 {
 	int kind = pt->notify & ~NOTIFY_THREAD_ID;
 	int ok = pt->id >= 0 && pt->signo >= 0 && pt->signo <= 64 &&
 		 (kind == NOTIFY_SIGNAL || kind == NOTIFY_NONE || kind == NOTIFY_THREAD) &&
 		 (pt->notify & ~(NOTIFY_THREAD_ID | 3)) == 0 &&
-		 !!(pt->notify & NOTIFY_THREAD_ID) == !!pt->has_notify_tid;
-	for (size_t i = 0; ok && pt->has_notify_tid && i < t->nthreads; i++)
-		if (t->threads[i].tid == pt->notify_tid)
-			return 0;
-	if (ok && !pt->has_notify_tid)
-		return 0;
-	return fe_msg(ctx->err, EBADMSG, "core-%d.img: malformed POSIX timer %d", t->pid, pt->id);
+		 !!(pt->notify & NOTIFY_THREAD_ID) == !!pt->has_notify_tid && (!pt->has_notify_tid || pt->notify_tid > 0);
+	return ok ? 0 : fe_msg(ctx->err, EBADMSG, "core-%d.img: malformed POSIX timer %d", t->pid, pt->id);
 }
 
 static int restore_one(struct restore_ctx *ctx, struct rtask *t, struct injector *inj, const Ferry__PosixTimer *pt)
@@ -183,6 +187,16 @@ static int restore_one(struct restore_ctx *ctx, struct rtask *t, struct injector
 	int r = check_timer(ctx, t, pt);
 	if (r < 0)
 		return r;
+	/*
+	 * Its thread had exited by the dump: the kernel keeps such a timer, running, but it never
+	 * signals anyone. The same timer without a notification is what a program can still see.
+	 */
+	if (pt->has_notify_tid && !has_thread(t, pt->notify_tid)) {
+		sev.notify = NOTIFY_NONE;
+		sev.tid = 0;
+		pr_info("pid %d: POSIX timer %d notified thread %d, gone before the dump: restored without "
+			"notification\n", t->pid, pt->id, pt->notify_tid);
+	}
 	uint64_t sev_at = inj_scratch_put(inj, SEV_OFF, &sev, sizeof(sev));
 	uint64_t id_at = inj_scratch_put(inj, ID_OFF, &id, sizeof(id));
 	r = RINJ(ctx, inj, &ret, "create a POSIX timer", SYS_timer_create, pt->clock_id, sev_at, id_at);

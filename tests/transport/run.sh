@@ -624,7 +624,9 @@ t_export() {
 	[ -z "$(ls -A "$OUT/$n/cut")" ] || { fail $n "a refused import left files: $(ls -A "$OUT/$n/cut")"; return; }
 	# a flipped byte is refused
 	cp "$OUT/$n/img.ferry" "$OUT/$n/flip.ferry"
-	printf '\xff' | dd of="$OUT/$n/flip.ferry" bs=1 seek=5000 conv=notrunc 2>/dev/null
+	# inverted, not set: a byte that already was 0xff left the export intact
+	b=$(od -An -tu1 -j5000 -N1 "$OUT/$n/flip.ferry" | tr -d ' ')
+	printf "\\$(printf %03o $((b ^ 255)))" | dd of="$OUT/$n/flip.ferry" bs=1 seek=5000 conv=notrunc 2>/dev/null
 	if "$FERRY" import "$OUT/$n/flip.ferry" "$OUT/$n/flip" >"$OUT/$n/flip.err" 2>&1; then
 		fail $n "import of a corrupt export succeeded"; return
 	fi
