@@ -155,7 +155,7 @@ t_classes() {
 	expect_class class-foreign-format image-foreign "$d/foreign.out" restore "$d/foreign"
 	# one byte of a record flipped: corrupt
 	cp -a "$img" "$d/corrupt"
-	printf '\xff' | dd of="$d/corrupt/core-$pid.img" bs=1 seek=70 conv=notrunc status=none
+	flip_byte "$d/corrupt/core-$pid.img" 70
 	expect_class class-corrupt image-corrupt "$d/corrupt.out" restore "$d/corrupt"
 	# a dump to a page server nobody serves: the peer is lost (a port just freed: nothing listens)
 	expect_class class-peer-lost peer-lost "$d/ps.out" dump-ps "$pid" "$d/ps" "$(python3 -c '

@@ -241,7 +241,7 @@ verify_encoded() {
 		{ fail $n "show with the key does not decode the files" "$d/show.err"; return; }
 	f=$(ls "$d"/img/ghost-*.img | head -n 1)
 	cp "$f" "$d/ghost.keep"
-	printf '\x5a' | dd of="$f" bs=1 seek=$(($(stat -c %s "$f") - 40)) conv=notrunc status=none
+	flip_byte "$f" $(($(stat -c %s "$f") - 40))
 	refused $n "$(basename "$f")" "$FERRY" image verify "$d/img" --encrypt-key "$KEY" || return
 	cp "$d/ghost.keep" "$f"
 	restore_check $n "$d" "$d/img" --encrypt-key "$KEY" && pass "$n"

@@ -104,3 +104,11 @@ restore_check() {
 	fi
 	return 0
 }
+
+# flip_byte FILE OFFSET: inverts one byte in place (a fixed value written instead may be what was
+# already there, and then nothing was corrupted)
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "\\x$(printf %02x $((b ^ 0xff)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}

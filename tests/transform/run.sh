@@ -98,18 +98,18 @@ refuse() {
 	wrong-key) rargs=(--encrypt-key "$KEY2"); want="wrong key" ;;
 	no-key) rargs=(); want="is encrypted: give its key (--encrypt-key" ;;
 	flip-pages)
-		printf '\x5a' | dd of="$f" bs=1 seek=$(($(size_of "$f") / 2)) conv=notrunc status=none
+		flip_byte "$f" $(($(size_of "$f") / 2))
 		want="fails authentication" ;;
 	flip-meta)
 		f=$(ls "$img"/mm-*.img)
-		printf '\xa5' | dd of="$f" bs=1 seek=$(($(size_of "$f") - 20)) conv=notrunc status=none
+		flip_byte "$f" $(($(size_of "$f") - 20))
 		want="fails authentication" ;;
 	flip-header)
 		f=$(ls "$img"/core-*.img)
 		printf '\x01' | dd of="$f" bs=1 seek=20 conv=notrunc status=none	# payload_len
 		want="header fails its checksum" ;;
 	flip-compressed)
-		printf '\x5a' | dd of="$f" bs=1 seek=$(($(size_of "$f") / 2)) conv=notrunc status=none
+		flip_byte "$f" $(($(size_of "$f") / 2))
 		want="fails its checksum" ;;
 	mixed)
 		f=$(ls "$img"/mm-*.img)
