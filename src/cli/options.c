@@ -14,6 +14,7 @@
 #include "cli/options.h"
 #include "cli/parse.h"
 #include "common/log.h"
+#include "migrate/migrate.h"
 
 #define VAL_BASE 1000	/* getopt_long's val for table entry i: VAL_BASE + i; negated: + cli_nopts */
 
@@ -300,6 +301,16 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 	case O_FOREVER: a->forever = on; return 0;
 	case O_JSON: a->json = on; return 0;
 	case O_FEATURE: a->feature = arg; return 0;
+	case O_LISTEN: a->listen = arg; return 0;
+	case O_TO: a->to = arg; return 0;
+	case O_FORCE: a->force = on; return 0;
+	case O_MODE: {
+		enum migrate_mode m;
+		if (migrate_mode_parse(arg, &m) < 0)
+			return bad_value(a, o, arg, "not a mode (cold, precopy, postcopy or hybrid)");
+		a->mode = (int)m;
+		return 0;
+	}
 	case O_ACTION_SCRIPT:
 		if (!on) {
 			a->nscripts = 0;
@@ -455,6 +466,14 @@ static int check_required(const struct cli_cmd *cmd, struct cli_args *a)
 	}
 	if ((cmd->bit & C_PS) && (!a->port_set || !a->images_dir)) {
 		cli_error(cmd, "--port PORT and -D DIR are required");
+		return -1;
+	}
+	if ((cmd->bit & C_SERVE) && !a->listen) {
+		cli_error(cmd, "--listen ADDR:PORT is required");
+		return -1;
+	}
+	if ((cmd->bit & C_MIGRATE) && (!a->dump.pid || !a->to)) {
+		cli_error(cmd, "-t PID and --to ADDR:PORT are required");
 		return -1;
 	}
 	if (a->page_server && (!a->remote.address || !a->remote.port)) {

@@ -34,6 +34,10 @@ struct cli_args {
 	const char *pidfile;		/* page-server --pidfile (restore: restore.pidfile) */
 	const char *log_file;		/* page-server -o */
 	int status_fd;			/* --status-fd, or -1 */
+	const char *listen;		/* serve --listen ADDR:PORT */
+	const char *to;			/* migrate --to ADDR:PORT */
+	int mode;			/* migrate --mode: enum migrate_mode */
+	int force;			/* migrate --force */
 	struct inherit_fd *inherit;
 	const char **irmap;
 	const char **scripts;		/* --action-script, in order */

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Migration's calls into the engine (engine-glue.h): ferry_dump and ferry_restore, with their hooks. */
+#include <string.h>
+#include "engine/engine.h"
+#include "migrate/engine-glue.h"
+
+static int dump_hook(const char *stage, pid_t root, void *arg)
+{
+	const struct glue_dump *g = arg;
+	(void)root;
+	if (strcmp(stage, "post-dump") || !g->handover)
+		return 0;
+	return g->handover(g->arg);
+}
+
+int glue_dump(const struct glue_dump *g, struct ferry_err *err)
+{
+	struct dump_opts o = {
+		.pid = g->pid,
+		.dir = g->dir,
+		.sink = g->sink,
+		.pre_dump = g->pre_dump,
+		.track_mem = g->pre_dump,
+		.prev_dir = g->prev,
+		.ghost_fiemap = -1,
+		.hook = dump_hook,
+		.hook_arg = (void *)g,
+		.cancel = g->cancel,
+	};
+	return ferry_dump(&o, err);
+}
+
+static int restore_hook(const char *stage, pid_t root, void *arg)
+{
+	const struct glue_restore *g = arg;
+	if (strcmp(stage, "pre-resume") || !g->ready)
+		return 0;
+	return g->ready(root, g->arg);
+}
+
+int glue_restore(const struct glue_restore *g, struct ferry_err *err)
+{
+	struct restore_opts o = {
+		.dir = g->dir,
+		.detached = 1,
+		.allow_changed_files = g->allow_changed_files,
+		.hook = restore_hook,
+		.hook_arg = (void *)g,
+		.released = g->running,
+		.released_arg = g->arg,
+	};
+	return ferry_restore(&o, NULL, err);
+}
