@@ -7,6 +7,7 @@
  */
 #define LOG_PREFIX "serve: "
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,7 +20,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "common/cleanup.h"
 #include "common/log.h"
+#include "common/safefile.h"
 #include "common/util.h"
 #include "migrate/channel.h"
 #include "migrate/engine-glue.h"
@@ -37,8 +40,6 @@ struct mdst {
 	char dir[PATH_MAX];
 	int tmp_dir;
 	int force;
-	int32_t *pids;			/* the tree's PIDs, from the pre-flight */
-	size_t npids;
 	int got_final;
 	int in_doubt;			/* left stopped: no word from the source */
 	int released;
@@ -114,9 +115,6 @@ static int answer_preflight(struct mdst *d)
 		r = fe_set(d->err, ENOMEM, "pre-flight");
 	if (r == 0) {
 		d->force = m->preflight->has_force && m->preflight->force;
-		if ((d->pids = malloc((m->preflight->n_pids + 1) * sizeof(int32_t))))
-			memcpy(d->pids, m->preflight->pids, m->preflight->n_pids * sizeof(int32_t));
-		d->npids = d->pids ? m->preflight->n_pids : 0;
 		v.kind = FERRY__MIGRATE_MSG__KIND__VERDICT;
 		v.mismatches = pv.v;
 		v.n_mismatches = pv.n;
@@ -241,17 +239,16 @@ static int resolve_wait(struct mdst *d)
 	return -1;
 }
 
-/* In doubt: neither run nor kill; the tree stays stopped once released. */
-static void leave_stopped(struct mdst *d)
+/* In doubt: neither run nor kill; the tree is released stopped. */
+static int leave_stopped(struct mdst *d)
 {
 	d->in_doubt = 1;
-	for (size_t i = 0; i < d->npids; i++)
-		kill(d->pids[i], SIGSTOP);
 	pr_err("no verdict from the source: the tree (pid %d) is left STOPPED here, neither run nor killed; "
 	       "if the source's copy is gone, resume it with SIGCONT, else kill it\n", d->root);
+	return GLUE_LEAVE_STOPPED;
 }
 
-/* The restore's pre-resume action: READY, then the verdict. 0 lets the tree run, 1 kills it. */
+/* The restore's pre-resume action: READY, then the verdict (engine-glue.h's answers). */
 static int on_ready(pid_t root, void *arg)
 {
 	struct mdst *d = arg;
@@ -270,7 +267,7 @@ static int on_ready(pid_t root, void *arg)
 	if (v < 0)
 		v = resolve_wait(d);
 	if (v < 0)
-		leave_stopped(d);
+		return leave_stopped(d);
 	if (v == 0) {
 		Ferry__MigrateMsg a = FERRY__MIGRATE_MSG__INIT;
 		a.kind = FERRY__MIGRATE_MSG__KIND__ABORT;
@@ -352,6 +349,30 @@ static int listen_on(struct mdst *d, struct ferry_err *err)
 	return 0;
 }
 
+#define OWNER "owner"	/* in a temporary work directory: "PID STARTTIME" of the serve that made it */
+
+/* Temporary work directories of a serve that died (a crashed host) are removed. */
+static void remove_stale(const char *tmp)
+{
+	char path[PATH_MAX];
+	_cleanup_closedir_ DIR *dir = opendir(tmp);
+	struct dirent *e;
+	while (dir && (e = readdir(dir))) {
+		_cleanup_free_ char *text = NULL;
+		long long pid = 0;
+		unsigned long long start = 0;
+		if (strncmp(e->d_name, "ferry-serve.", 12))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/" OWNER, tmp, e->d_name);
+		if (read_file(path, &text, NULL) < 0 || sscanf(text, "%lld %llu", &pid, &start) != 2 || pid <= 0 ||
+		    (kill((pid_t)pid, 0) == 0 && proc_stat_field((pid_t)pid, 22) == start))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name);
+		pr_info("removing %s, left by a ferry serve that died (pid %lld)\n", path, pid);
+		migrate_rm_rf(path);
+	}
+}
+
 static int work_dir(struct mdst *d)
 {
 	if (d->o->work_dir) {
@@ -359,11 +380,15 @@ static int work_dir(struct mdst *d)
 		return mkdir_p(d->dir, 0700) < 0 ? fe_set(d->err, errno, "mkdir %s", d->dir) : 0;
 	}
 	const char *t = getenv("TMPDIR");
-	snprintf(d->dir, sizeof(d->dir), "%s/ferry-serve.XXXXXX", t && *t ? t : "/var/tmp");
+	char owner[PATH_MAX + 16], text[64];
+	t = t && *t ? t : "/var/tmp";
+	snprintf(d->dir, sizeof(d->dir), "%s/ferry-serve.XXXXXX", t);
 	if (!mkdtemp(d->dir))
 		return fe_set(d->err, errno, "mkdtemp %s", d->dir);
 	d->tmp_dir = 1;
-	return 0;
+	snprintf(owner, sizeof(owner), "%s/" OWNER, d->dir);
+	int n = snprintf(text, sizeof(text), "%d %llu\n", (int)getpid(), (unsigned long long)proc_stat_field(getpid(), 22));
+	return safe_write_path(owner, text, (size_t)n, 0600, d->err);
 }
 
 /* Removes what the rounds left: all of it after a failure; after success, unless -D keeps it. */
@@ -394,6 +419,8 @@ int serve_run(const struct serve_opts *o, struct ferry_err *err)
 	d->err = err;
 	d->lfd = -1;
 	signal(SIGPIPE, SIG_IGN);
+	if (!o->work_dir)
+		remove_stale(getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp");
 	int r = listen_on(d, err);
 	if (r == 0)
 		r = accept_chan(d, &d->ch, -1, err);
@@ -415,7 +442,6 @@ int serve_run(const struct serve_opts *o, struct ferry_err *err)
 		close(d->lfd);
 	tls_ctx_free(d->tls);
 	memset(&d->tok, 0, sizeof(d->tok));
-	free(d->pids);
 	free(d);
 	return r;
 }

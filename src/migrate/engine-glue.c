@@ -30,12 +30,20 @@ int glue_dump(const struct glue_dump *g, struct ferry_err *err)
 	return ferry_dump(&o, err);
 }
 
+struct restore_call {
+	const struct glue_restore *g;
+	struct restore_opts *o;
+};
+
 static int restore_hook(const char *stage, pid_t root, void *arg)
 {
-	const struct glue_restore *g = arg;
-	if (strcmp(stage, "pre-resume") || !g->ready)
+	struct restore_call *c = arg;
+	if (strcmp(stage, "pre-resume") || !c->g->ready)
 		return 0;
-	return g->ready(root, g->arg);
+	int r = c->g->ready(root, c->g->arg);
+	if (r == GLUE_LEAVE_STOPPED)	/* read at the release, which comes next */
+		c->o->leave_stopped = 1;
+	return r == GLUE_LEAVE_STOPPED ? 0 : r;
 }
 
 int glue_restore(const struct glue_restore *g, struct ferry_err *err)
@@ -45,9 +53,10 @@ int glue_restore(const struct glue_restore *g, struct ferry_err *err)
 		.detached = 1,
 		.allow_changed_files = g->allow_changed_files,
 		.hook = restore_hook,
-		.hook_arg = (void *)g,
 		.released = g->running,
 		.released_arg = g->arg,
 	};
+	struct restore_call c = { g, &o };
+	o.hook_arg = &c;
 	return ferry_restore(&o, NULL, err);
 }

@@ -26,10 +26,13 @@ struct glue_dump {
 /* 0, or -errno with err filled: then the tree runs on as before. */
 int glue_dump(const struct glue_dump *g, struct ferry_err *err);
 
+#define GLUE_LEAVE_STOPPED 2
+
 struct glue_restore {
 	const char *dir;
 	int allow_changed_files;		/* files whose inode, mount or size changed since the dump */
-	int (*ready)(pid_t root, void *arg);	/* the pre-resume action */
+	/* The pre-resume action: 0 lets the tree run, GLUE_LEAVE_STOPPED releases it stopped, else killed. */
+	int (*ready)(pid_t root, void *arg);
 	void (*running)(void *arg);		/* the tree runs */
 	void *arg;
 };
