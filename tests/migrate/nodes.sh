@@ -6,6 +6,7 @@
 #   node_create NAME ADDR/PREFIX     sets NODE_PID[NAME] (the node's PID 1, as this host sees it)
 #   node_link A B                    a veth pair between A and B (addresses as given to node_create)
 #   node_exec NAME CMD...            runs CMD inside the node (its /proc, its PIDs, its network)
+#   node_spawn NAME CMD...           the same in the background
 #   node_alive NAME PID              0 if PID (as the node sees it) is a live, non-zombie process there
 #   node_state NAME PID              its state letter (R, S, T, Z...) there, or nothing
 #   node_destroy_all
@@ -41,13 +42,27 @@ node_link() {
 
 # Descriptors this shell holds (beyond stdio) would leak into the node's processes, opened
 # through the host's mounts: a node's process must open its files through its own.
-node_exec() {
-	local name=$1 fd
-	shift
+node_close_fds() {
+	local fd
 	for fd in $(ls "/proc/$BASHPID/fd"); do
 		[ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-"
 	done
+	return 0
+}
+
+node_exec() {
+	local name=$1
+	shift
+	node_close_fds
 	nsenter -t "${NODE_PID[$name]}" --net --pid --mount -- "$@"
+}
+
+# node_spawn NAME CMD...: CMD in the background, in the node, with no shell of ours waiting for it
+# (so its death by a signal is nobody's news); $! is its nsenter.
+node_spawn() {
+	local name=$1
+	shift
+	(node_close_fds; exec nsenter -t "${NODE_PID[$name]}" --net --pid --mount -- "$@") &
 }
 
 node_state() {

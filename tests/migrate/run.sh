@@ -58,7 +58,7 @@ start_prog() {
 	local dir=$1 e=$((SECONDS + 20))
 	shift
 	node_exec A sh -c 'echo 4999 > /proc/sys/kernel/ns_last_pid'
-	(node_exec A env ZDTM_DIR="$dir" "${PENV[@]}" sh -c 'exec setsid "$@" </dev/null >"$ZDTM_DIR/test.out" 2>&1' sh "$@" &)
+	(node_spawn A env ZDTM_DIR="$dir" "${PENV[@]}" sh -c 'exec setsid "$@" </dev/null >"$ZDTM_DIR/test.out" 2>&1' sh "$@")
 	while [ ! -s "$dir/ready" ]; do
 		[ $SECONDS -ge $e ] && return 1
 		grep -q '^SKIP' "$dir/test.out" 2>/dev/null && return 77
@@ -74,8 +74,8 @@ start_serve() {
 	shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do env+=("$1"); shift; done
 	[ $# -gt 0 ] && shift
-	node_exec B env "${env[@]}" "$FERRY" serve --listen "$DEST:$PORT" --token-file "$TOKEN" -v4 "$@" \
-		>"$dir/serve.out" 2>&1 &
+	node_spawn B env "${env[@]}" "$FERRY" serve --listen "$DEST:$PORT" --token-file "$TOKEN" -v4 "$@" \
+		>"$dir/serve.out" 2>&1
 	SP=$!
 	until node_exec B ss -ltnH "sport = :$PORT" 2>/dev/null | grep -q .; do
 		[ $SECONDS -ge $e ] && return 1
@@ -275,7 +275,7 @@ t_preflight_pid() {
 	selected "$n" || return 0
 	begin "$n" "$ZDTM/anon_mem" || return 0
 	node_exec B sh -c "echo $((TP - 1)) > /proc/sys/kernel/ns_last_pid"
-	(node_exec B sleep 600 </dev/null >/dev/null 2>&1 &)
+	(node_spawn B sleep 600 </dev/null >/dev/null 2>&1)
 	local e=$((SECONDS + 5))
 	until node_alive B "$TP"; do [ $SECONDS -ge $e ] && { skip "$n" "could not take pid $TP in node B"; return; }; sleep 0.05; done
 	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
@@ -300,7 +300,7 @@ t_preflight_files() {
 	printf 'source content\n' >"$f"
 	nodes || { fail "$n" "cannot create the nodes"; return; }
 	node_exec A sh -c 'echo 4999 > /proc/sys/kernel/ns_last_pid'
-	(node_exec A sh -c 'exec </dev/null >/dev/null 2>&1; echo $$ > "$1/ready"; exec 3<"$2"; exec sleep 600' sh "$dir" "$f" &)
+	(node_spawn A sh -c 'exec </dev/null >/dev/null 2>&1; echo $$ > "$1/ready"; exec 3<"$2"; exec sleep 600' sh "$dir" "$f")
 	local e=$((SECONDS + 5))
 	until [ -s "$dir/ready" ]; do [ $SECONDS -ge $e ] && { fail "$n" "the holder did not start"; return; }; sleep 0.05; done
 	TP=$(cat "$dir/ready")
