@@ -362,6 +362,69 @@ t_postcopy_refused() {
 	stayed "$n" "$dir" && pass "$n"
 }
 
+# A real program: python with three counting threads, moved in pre-copy mode; its totals go on
+# from where they were (a copy made from older state would print smaller numbers).
+t_python() {
+	local n=real/python-threads dir=$OUT/real/python-threads e
+	selected "$n" || return 0
+	command -v python3 >/dev/null || { skip "$n" "no python3"; return; }
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	nodes || { fail "$n" "cannot create the nodes"; return; }
+	node_exec A sh -c 'echo 4999 > /proc/sys/kernel/ns_last_pid'
+	(node_spawn A sh -c 'exec </dev/null >"$1/out" 2>&1; echo $$ > "$1/ready"; exec python3 "$2"' sh "$dir" \
+		"$ROOT/tests/real/counters.py")
+	e=$((SECONDS + 10))
+	until [ "$( { wc -l <"$dir/out"; } 2>/dev/null || echo 0)" -ge 5 ]; do
+		[ $SECONDS -ge $e ] && { fail "$n" "python did not start counting" "$dir/out"; return; }
+		sleep 0.1
+	done
+	TP=$(cat "$dir/ready")
+	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
+	migrate "$dir" -- --mode precopy
+	serve_status
+	[ "$MRC" = 0 ] || { fail "$n" "ferry migrate exited with $MRC" "$dir/migrate.out" "$dir/serve.out"; return; }
+	local at
+	at=$(wc -l <"$dir/out")
+	sleep 1.5
+	node_alive A "$TP" && { fail "$n" "the source's copy still exists"; return; }
+	running B "$TP" || { fail "$n" "python does not run at the destination" "$dir/serve.out"; return; }
+	node_exec B kill -KILL "$TP"
+	python3 - "$dir/out" "$at" <<'PY' >"$dir/check" 2>&1 || { fail "$n" "the totals did not go on" "$dir/check"; return; }
+import sys
+rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 3]
+at = int(sys.argv[2])
+assert len(rows) >= at + 5, "fewer than 5 lines printed after the migration (%d)" % (len(rows) - at)
+for a, b in zip(rows, rows[1:]):
+    assert all(y >= x for x, y in zip(a, b)), "a total went back: %s then %s" % (a, b)
+assert all(y > x for x, y in zip(rows[at - 1], rows[-1])), "a thread stopped counting: %s then %s" % (rows[at - 1], rows[-1])
+PY
+	pass "$n"
+}
+
+# SIGTERM to ferry migrate while it copies: cancelled, the tree runs on, nothing at the destination.
+t_cancel() {
+	local n=fault/cancelled dir=$OUT/fault/cancelled e
+	selected "$n" || return 0
+	begin "$n" "$WRITER" || return 0
+	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
+	node_exec A env FERRY_STALL=migrate-cut-before-final timeout -k 5 60 "$FERRY" migrate -t "$TP" \
+		--to "$DEST:$PORT" --token-file "$TOKEN" -v4 --mode precopy >"$dir/migrate.out" 2>&1 &
+	local mp=$!
+	e=$((SECONDS + 20))
+	until grep -q "stalled at migrate-cut-before-final" "$dir/migrate.out"; do
+		[ $SECONDS -ge $e ] && { fail "$n" "ferry migrate never reached the final round" "$dir/migrate.out"; return; }
+		sleep 0.05
+	done
+	node_exec A sh -c 'kill -TERM $(pgrep -o -x ferry)'	# the front: it forwards the cancel
+	wait "$mp"
+	MRC=$?
+	serve_status
+	[ "$MRC" = 1 ] && grep -q "cancelled" "$dir/migrate.out" ||
+		{ fail "$n" "ferry migrate was not cancelled (exit $MRC)" "$dir/migrate.out"; return; }
+	stayed "$n" "$dir" && leftovers "$n" "$dir" && pass "$n"
+}
+
 [ "$(id -u)" = 0 ] || { skip all "needs root (namespaces)"; exit 0; }
 command -v unshare >/dev/null && command -v nsenter >/dev/null || { skip all "needs unshare and nsenter"; exit 0; }
 
@@ -391,4 +454,6 @@ t_preflight_pid
 t_preflight_files
 t_auth
 t_postcopy_refused
+t_python
+t_cancel
 exit 0
