@@ -11,18 +11,30 @@ static int fail(const char *what, struct ferry_err *err, int r)
 	return 1;
 }
 
+/* --listen / --to ADDR:PORT into r (host kept in host): 0, or 2 (the exit code) after saying why. */
+static int endpoint(const char *cmd, const char *flag, const char *s, struct remote_opts *r, char *host, size_t len,
+		    int port_needed)
+{
+	struct ferry_err err = { 0 };
+	int rc = migrate_parse_endpoint(s, host, len, &r->port, &err);
+	if (rc == 0 && port_needed && r->port == 0)
+		rc = fe_msg(&err, EINVAL, "port 0: the destination's port is 1 to 65535");
+	if (rc < 0) {
+		fprintf(stderr, "Error: ferry %s: %s %s\n", cmd, flag, fe_str(&err, rc));
+		return 2;
+	}
+	r->address = host;
+	return 0;
+}
+
 int cmd_serve(struct cli_args *a)
 {
 	struct serve_opts o = { .listen = a->remote, .work_dir = a->images_dir };
 	struct ferry_err err = { 0 };
 	char host[256];
-	int r = migrate_parse_endpoint(a->listen, host, sizeof(host), &o.listen.port, &err);
-	if (r < 0) {
-		fprintf(stderr, "Error: ferry serve: --listen %s\n", fe_str(&err, r));
+	if (endpoint("serve", "--listen", a->listen, &o.listen, host, sizeof(host), 0))
 		return 2;
-	}
-	o.listen.address = host;
-	r = serve_run(&o, &err);
+	int r = serve_run(&o, &err);
 	return r < 0 ? fail("serve", &err, r) : 0;
 }
 
@@ -33,14 +45,8 @@ int cmd_migrate(struct cli_args *a)
 				  .print_stats = 1, .cancel = a->dump.cancel };
 	struct ferry_err err = { 0 };
 	char host[256];
-	int r = migrate_parse_endpoint(a->to, host, sizeof(host), &o.remote.port, &err);
-	if (r == 0 && o.remote.port == 0)
-		r = fe_msg(&err, EINVAL, "port 0: the destination's port is 1 to 65535");
-	if (r < 0) {
-		fprintf(stderr, "Error: ferry migrate: --to %s\n", fe_str(&err, r));
+	if (endpoint("migrate", "--to", a->to, &o.remote, host, sizeof(host), 1))
 		return 2;
-	}
-	o.remote.address = host;
-	r = migrate_run(&o, &err);
+	int r = migrate_run(&o, &err);
 	return r < 0 ? fail("migrate", &err, r) : 0;
 }

@@ -375,17 +375,10 @@ static void remove_stale(const char *tmp)
 
 static int work_dir(struct mdst *d)
 {
-	if (d->o->work_dir) {
-		snprintf(d->dir, sizeof(d->dir), "%s", d->o->work_dir);
-		return mkdir_p(d->dir, 0700) < 0 ? fe_set(d->err, errno, "mkdir %s", d->dir) : 0;
-	}
-	const char *t = getenv("TMPDIR");
 	char owner[PATH_MAX + 16], text[64];
-	t = t && *t ? t : "/var/tmp";
-	snprintf(d->dir, sizeof(d->dir), "%s/ferry-serve.XXXXXX", t);
-	if (!mkdtemp(d->dir))
-		return fe_set(d->err, errno, "mkdtemp %s", d->dir);
-	d->tmp_dir = 1;
+	int r = migrate_work_dir(d->o->work_dir, "ferry-serve", d->dir, sizeof(d->dir), &d->tmp_dir, d->err);
+	if (r < 0 || !d->tmp_dir)
+		return r;
 	snprintf(owner, sizeof(owner), "%s/" OWNER, d->dir);
 	int n = snprintf(text, sizeof(text), "%d %llu\n", (int)getpid(), (unsigned long long)proc_stat_field(getpid(), 22));
 	return safe_write_path(owner, text, (size_t)n, 0600, d->err);

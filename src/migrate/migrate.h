@@ -47,5 +47,11 @@ int serve_run(const struct serve_opts *o, struct ferry_err *err);
 /* "ADDR:PORT" (IPv6 as "[ADDR]:PORT") into host (len bytes) and port. 0 or -EINVAL with err saying why. */
 int migrate_parse_endpoint(const char *s, char *host, size_t len, int *port, struct ferry_err *err);
 
+/*
+ * The work directory: given (made if missing), or a new "$TMPDIR/PREFIX.XXXXXX" (/var/tmp
+ * without TMPDIR) with *tmp set. 0 or -errno.
+ */
+int migrate_work_dir(const char *given, const char *prefix, char *out, size_t len, int *tmp, struct ferry_err *err);
+
 /* Removes dir and everything under it (best effort). */
 void migrate_rm_rf(const char *dir);

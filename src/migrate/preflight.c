@@ -25,17 +25,34 @@
 
 /* ---------------------------------------------------------------- small helpers */
 
+/* Room in the array *v (of elements of size elem) for one more after n. 0 or -ENOMEM. */
+static int grow(void *v, size_t *cap, size_t n, size_t elem)
+{
+	void **pv = v;
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : 16;
+	void *q = realloc(*pv, c * elem);
+	if (!q)
+		return -ENOMEM;
+	*pv = q;
+	*cap = c;
+	return 0;
+}
+
 static int push_ptr(void ***v, size_t *n, size_t *cap, void *p)
 {
-	if (*n == *cap) {
-		size_t c = *cap ? 2 * *cap : 16;
-		void *q = realloc(*v, c * sizeof(**v));
-		if (!q)
-			return -ENOMEM;
-		*v = q;
-		*cap = c;
-	}
+	if (grow(v, cap, *n, sizeof(**v)) < 0)
+		return -ENOMEM;
 	(*v)[(*n)++] = p;
+	return 0;
+}
+
+static int push_pid(int32_t **v, size_t *n, size_t *cap, int32_t pid)
+{
+	if (grow(v, cap, *n, sizeof(**v)) < 0)
+		return -ENOMEM;
+	(*v)[(*n)++] = pid;
 	return 0;
 }
 
@@ -128,17 +145,8 @@ static int add_tids(pid_t pid, int32_t **v, size_t *n, size_t *cap)
 		return -errno;
 	while ((e = readdir(d))) {
 		int tid = atoi(e->d_name);
-		if (tid <= 0)
-			continue;
-		if (*n == *cap) {
-			size_t c = *cap ? 2 * *cap : 64;
-			int32_t *q = realloc(*v, c * sizeof(**v));
-			if (!q)
-				return -ENOMEM;
-			*v = q;
-			*cap = c;
-		}
-		(*v)[(*n)++] = tid;
+		if (tid > 0 && push_pid(v, n, cap, tid) < 0)
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -155,19 +163,8 @@ static int add_children(pid_t pid, int32_t **q, size_t *nq, size_t *capq)
 		_cleanup_free_ char *buf = NULL;
 		if (read_file(path, &buf, NULL) < 0)
 			continue;
-		for (char *sp, *t = strtok_r(buf, " \n", &sp); t && r == 0; t = strtok_r(NULL, " \n", &sp)) {
-			if (*nq == *capq) {
-				size_t c = *capq ? 2 * *capq : 16;
-				int32_t *nqv = realloc(*q, c * sizeof(**q));
-				if (!nqv) {
-					r = -ENOMEM;
-					break;
-				}
-				*q = nqv;
-				*capq = c;
-			}
-			(*q)[(*nq)++] = atoi(t);
-		}
+		for (char *sp, *t = strtok_r(buf, " \n", &sp); t && r == 0; t = strtok_r(NULL, " \n", &sp))
+			r = push_pid(q, nq, capq, atoi(t));
 	}
 	free(tids);
 	return r;

@@ -32,6 +32,7 @@ static long env_num(const char *name, long def)
 /* FERRY_FAULT=<name>: the connection is cut here (both ways), as a network failure would. */
 static void cut_point(struct msrc *s, const char *name)
 {
+	fault_set_cancel(s->o->cancel);	/* a stall there (FERRY_STALL) ends on a cancel */
 	if (fault_point(name)) {
 		pr_warn("fault injected: cutting the connection at %s\n", name);
 		shutdown(s->ch.c.fd, SHUT_RDWR);
@@ -136,16 +137,7 @@ static int precopy(struct msrc *s)
 
 static int work_dir(struct msrc *s)
 {
-	if (s->o->work_dir) {
-		snprintf(s->dir, sizeof(s->dir), "%s", s->o->work_dir);
-		return mkdir_p(s->dir, 0700) < 0 ? fe_set(s->err, errno, "mkdir %s", s->dir) : 0;
-	}
-	const char *t = getenv("TMPDIR");
-	snprintf(s->dir, sizeof(s->dir), "%s/ferry-migrate.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(s->dir))
-		return fe_set(s->err, errno, "mkdtemp %s", s->dir);
-	s->tmp_dir = 1;
-	return 0;
+	return migrate_work_dir(s->o->work_dir, "ferry-migrate", s->dir, sizeof(s->dir), &s->tmp_dir, s->err);
 }
 
 /* The final dump and the hand-over; on failure before the kill, the destination drops its copy. */

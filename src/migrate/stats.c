@@ -2,11 +2,14 @@
 /* A migration's statistics (docs/MIGRATION.md), printed and as JSON; and the helpers both sides share. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
+#include <errno.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include "common/log.h"
+#include "common/util.h"
 #include "migrate/migrate-internal.h"
 
 static const char *const mode_names[] = { "cold", "precopy", "postcopy", "hybrid" };
@@ -24,6 +27,21 @@ int migrate_mode_parse(const char *s, enum migrate_mode *m)
 const char *migrate_mode_name(enum migrate_mode m)
 {
 	return (unsigned)m < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[m] : "?";
+}
+
+int migrate_work_dir(const char *given, const char *prefix, char *out, size_t len, int *tmp, struct ferry_err *err)
+{
+	*tmp = 0;
+	if (given) {
+		snprintf(out, len, "%s", given);
+		return mkdir_p(out, 0700) < 0 ? fe_set(err, errno, "mkdir %s", out) : 0;
+	}
+	const char *t = getenv("TMPDIR");
+	snprintf(out, len, "%s/%s.XXXXXX", t && *t ? t : "/var/tmp", prefix);
+	if (!mkdtemp(out))
+		return fe_set(err, errno, "mkdtemp %s", out);
+	*tmp = 1;
+	return 0;
 }
 
 static int rm_one(const char *path, const struct stat *st, int type, struct FTW *f)

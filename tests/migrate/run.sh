@@ -7,38 +7,24 @@
 # survived (the program verifies itself on SIGTERM). Fault injection at each phase must leave
 # exactly one running copy; a pre-flight mismatch must be named with nothing frozen.
 #
-#   tests/migrate/run.sh BUILD_DIR
+#   tests/migrate/run.sh [--build] BUILD_DIR [--filter REGEX]
 #
 # Prints one `PASS migrate/NAME`, `FAIL migrate/NAME: reason` or `SKIP migrate/NAME: reason` line per
-# test. FERRY_TEST_FILTER (a regex) selects tests. Work directories: tests/out/migrate/NAME/.
+# test. --filter or FERRY_TEST_FILTER (a regex) selects tests. Work directories: tests/out/migrate/NAME/.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
-BUILD=$(cd "$1" && pwd) || exit 2
-FERRY=$BUILD/src/ferry
-ZDTM=$BUILD/tests/zdtm
+SUITE=migrate
+# shellcheck source=tests/lib/suite.sh
+. "$ROOT/tests/lib/suite.sh"
+suite_args "$@"
+FILTER=${FILTER:-${FERRY_TEST_FILTER:-}}
 WRITER=$BUILD/tests/migrate_writer
-OUT=$ROOT/tests/out/migrate
-FILTER=${FERRY_TEST_FILTER:-}
 PORT=7000
 DEST=10.77.0.2
 
 # shellcheck source=tests/migrate/nodes.sh
 . "$ROOT/tests/migrate/nodes.sh"
-trap node_destroy_all EXIT
-
-pass() { echo "PASS migrate/$1"; }
-skip() { echo "SKIP migrate/$1: $2"; }
-fail() {
-	local n=$1 why=$2 f
-	shift 2
-	echo "FAIL migrate/$n: $why"
-	for f in "$@"; do
-		[ -s "$f" ] && { echo "    --- ${f#"$ROOT"/}"; tail -n 12 "$f" | sed 's/^/    | /'; }
-	done
-	return 1
-}
-selected() { [ -z "$FILTER" ] || grep -Eq -- "$FILTER" <<<"migrate/$1"; }
+trap 'node_destroy_all; suite_cleanup' EXIT
 
 mkdir -p "$OUT"
 TOKEN=$OUT/token
@@ -274,10 +260,13 @@ t_preflight_pid() {
 	local n=preflight/pid dir=$OUT/preflight/pid
 	selected "$n" || return 0
 	begin "$n" "$ZDTM/anon_mem" || return 0
-	node_exec B sh -c "echo $((TP - 1)) > /proc/sys/kernel/ns_last_pid"
-	(node_spawn B sleep 600 </dev/null >/dev/null 2>&1)
+	# one shell sets the counter and forks: nothing else can take the PID in between
+	node_exec B sh -c "echo $((TP - 1)) > /proc/sys/kernel/ns_last_pid; sleep 600 </dev/null >/dev/null 2>&1 &"
 	local e=$((SECONDS + 5))
-	until node_alive B "$TP"; do [ $SECONDS -ge $e ] && { skip "$n" "could not take pid $TP in node B"; return; }; sleep 0.05; done
+	until [ "$(node_exec B cat "/proc/$TP/comm" 2>/dev/null)" = sleep ]; do
+		[ $SECONDS -ge $e ] && { skip "$n" "could not take pid $TP in node B"; return; }
+		sleep 0.05
+	done
 	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
 	migrate "$dir" -- --force
 	serve_status
@@ -408,7 +397,7 @@ t_cancel() {
 	selected "$n" || return 0
 	begin "$n" "$WRITER" || return 0
 	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
-	node_exec A env FERRY_STALL=migrate-cut-before-final timeout -k 5 60 "$FERRY" migrate -t "$TP" \
+	node_exec A env FERRY_STALL=migrate-cut-before-final FERRY_STALL_MS=30000 timeout -k 5 60 "$FERRY" migrate -t "$TP" \
 		--to "$DEST:$PORT" --token-file "$TOKEN" -v4 --mode precopy >"$dir/migrate.out" 2>&1 &
 	local mp=$!
 	e=$((SECONDS + 20))
@@ -456,4 +445,4 @@ t_auth
 t_postcopy_refused
 t_python
 t_cancel
-exit 0
+[ "$NFAIL" = 0 ]
