@@ -245,7 +245,8 @@ static int add_file(struct files *fs, const char *via, const char *path, int wri
 	if (path[0] != '/' || strstr(path, " (deleted)") || !strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) ||
 	    stat(via, &st) < 0)
 		return 0;
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode) &&
+	    !S_ISFIFO(st.st_mode))
 		return 0;
 	if ((f = find_file(fs, path))) {
 		f->writable |= writable;
@@ -326,10 +327,21 @@ static int add_maps(struct files *fs, pid_t pid)
 
 /* ---------------------------------------------------------------- the source's side */
 
+/* This kernel's boot id (malloc'ed), or NULL. */
+static char *boot_id(void)
+{
+	char *text = NULL;
+	if (read_file("/proc/sys/kernel/random/boot_id", &text, NULL) < 0)
+		return NULL;
+	text[strcspn(text, "\n")] = 0;
+	return text;
+}
+
 static int collect_host(Ferry__MigratePreflight *p)
 {
 	const struct kprobe *kp = kprobe_get();
 	size_t n = 0, cap = 0;
+	p->boot_id = boot_id();
 	p->ferry_version = strdup(FERRY_VERSION);
 	p->has_image_major = p->has_image_minor = p->has_xcr0 = 1;
 	p->image_major = FERRY_FORMAT_MAJOR;
@@ -390,6 +402,7 @@ void pf_free(Ferry__MigratePreflight *p)
 	free(p->pids);
 	free(p->ferry_version);
 	free(p->mode);
+	free(p->boot_id);
 	free(p);
 }
 
@@ -502,11 +515,24 @@ static int check_pids(const Ferry__MigratePreflight *p, struct pf_verdict *v)
 	return n ? mismatch(v, "pid", 0, "%zu PID(s) of the tree are taken here: %s", n, taken) : 0;
 }
 
-static int check_file(const Ferry__MigrateFile *f, struct pf_verdict *v)
+/*
+ * A named pipe is found by path at the destination: on the same kernel (a migration between
+ * namespaces of one host) that is the very pipe the source's frozen copy still holds, so its
+ * buffered bytes would be restored into it a second time and both copies would share it.
+ */
+static int check_fifo(const Ferry__MigrateFile *f, struct pf_verdict *v)
+{
+	return mismatch(v, "file", 0, "%s: a FIFO, and the destination runs the same kernel as the source (same boot "
+			"id): both copies would share its pipe during the hand-over", f->path ? f->path : "");
+}
+
+static int check_file(const Ferry__MigrateFile *f, int same_kernel, struct pf_verdict *v)
 {
 	struct stat st;
 	uint64_t h;
 	const char *path = f->path ? f->path : "";
+	if (S_ISFIFO(f->mode) && same_kernel)
+		return check_fifo(f, v);
 	if (stat(path, &st) < 0)
 		return mismatch(v, "file", 0, "%s: %s here", path, strerror(errno));
 	if ((st.st_mode & S_IFMT) != f->mode)
@@ -534,8 +560,11 @@ int pf_check(const Ferry__MigratePreflight *p, struct pf_verdict *v)
 		r = check_kernel(p, v);
 	if (r == 0)
 		r = check_pids(p, v);
+	char *here = boot_id();
+	int same_kernel = here && p->boot_id && !strcmp(here, p->boot_id);
+	free(here);
 	for (size_t i = 0; r == 0 && i < p->n_files; i++)
-		r = check_file(p->files[i], v);
+		r = check_file(p->files[i], same_kernel, v);
 	pr_info("%zu mismatch(es) with the source\n", v->n);
 	return r;
 }
