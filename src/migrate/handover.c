@@ -92,6 +92,9 @@ int src_commit(struct msrc *s)
 	chan_msg_free(m);
 	if (r < 0 && r != -ECANCELED)
 		r = resolve(s, 1, &e);
+	if (r == -ECANCELED)	/* FAILED after GO: its release failed, and ours is gone */
+		return fe_msg(s->err, EIO, "the tree was killed here after the destination held it restored (pid %d), "
+			      "then the destination failed to let it run: the tree is LOST (%s)", s->dest_pid, fe_str(&e, r));
 	if (r < 0)
 		return fe_msg(s->err, -r, "the tree was killed here after the destination held it restored (pid %d), but "
 			      "the destination did not confirm it runs (%s): it runs there once it heard GO, else it is left "

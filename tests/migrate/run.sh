@@ -404,6 +404,39 @@ PY
 	pass "$n"
 }
 
+# Debian's redis-server with 10000 keys, moved in pre-copy mode: afterwards its clients reach it at
+# the destination's address (from the other node) and every key and value is there (a digest).
+t_redis() {
+	local n=real/redis dir=$OUT/real/redis e rc=$ROOT/tests/real/redis_client.py
+	selected "$n" || return 0
+	command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { skip "$n" "no redis-server or redis-cli"; return; }
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	nodes || { fail "$n" "cannot create the nodes"; return; }
+	node_exec A sh -c 'echo 4999 > /proc/sys/kernel/ns_last_pid'
+	(node_spawn A sh -c 'exec </dev/null >"$1/out" 2>&1; echo $$ > "$1/ready"; exec redis-server --port 6379 \
+		--bind 0.0.0.0 --protected-mode no --save "" --appendonly no --dir "$1" --logfile ""' sh "$dir")
+	e=$((SECONDS + 10))
+	until node_exec A python3 "$rc" tcp:6379 ping >/dev/null 2>&1; do
+		[ $SECONDS -ge $e ] && { fail "$n" "redis-server does not answer" "$dir/out"; return; }
+		sleep 0.1
+	done
+	TP=$(cat "$dir/ready")
+	node_exec A python3 "$rc" tcp:6379 load 10000 >"$dir/load.out" 2>&1 || { fail "$n" "loading the keys" "$dir/load.out"; return; }
+	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
+	migrate "$dir" -- --mode precopy
+	serve_status
+	[ "$MRC" = 0 ] || { fail "$n" "ferry migrate exited with $MRC" "$dir/migrate.out" "$dir/serve.out"; return; }
+	node_alive A "$TP" && { fail "$n" "the source's copy still exists"; return; }
+	[ "$(node_exec A redis-cli -h "$DEST" -p 6379 dbsize 2>&1)" = 10000 ] ||
+		{ fail "$n" "a client on node A does not find the 10000 keys at $DEST:6379"; return; }
+	node_exec B python3 "$rc" tcp:6379 check 10000 >"$dir/check.out" 2>&1 &&
+		node_exec B python3 "$rc" tcp:6379 rw >>"$dir/check.out" 2>&1 ||
+		{ fail "$n" "the data set at the destination" "$dir/check.out"; return; }
+	node_exec B kill -TERM "$TP"
+	pass "$n"
+}
+
 # SIGTERM to ferry migrate while it copies: cancelled, the tree runs on, nothing at the destination.
 t_cancel() {
 	local n=fault/cancelled dir=$OUT/fault/cancelled e
@@ -471,5 +504,6 @@ t_refused refused/flock "$ZDTM/locks" "holds a flock lock: dump with --file-lock
 t_auth
 t_postcopy_refused
 t_python
+t_redis
 t_cancel
 [ "$NFAIL" = 0 ]
