@@ -305,7 +305,13 @@ static int restore(struct mdst *d)
 	 */
 	struct glue_restore g = { .dir = dir, .allow_changed_files = 1, .ready = on_ready,
 				  .running = on_running, .arg = d };
-	int r = glue_restore(&g, d->err);
+	int sig, r = glue_root_pdeath(dir, &sig, d->err);
+	/* its parent stays at the source: here the signal would fire when serve's parent exits */
+	if (r == 0 && sig)
+		r = fe_msg(d->err, EOPNOTSUPP, "the root has a parent-death signal (%s): its parent is not part of the "
+			   "tree and stays at the source, so it cannot be carried here", strsignal(sig));
+	if (r == 0)
+		r = glue_restore(&g, d->err);
 	if (r < 0 && !d->aborted)	/* the source must hear it */
 		chan_send_kind(&d->ch, FERRY__MIGRATE_MSG__KIND__FAILED, fe_str(d->err, r), &e);
 	if (r == 0 && d->in_doubt)

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Migration's calls into the engine (engine-glue.h): ferry_dump and ferry_restore, with their hooks. */
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
+#include "image/image.h"
 #include "engine/engine.h"
 #include "migrate/engine-glue.h"
 
@@ -59,4 +62,26 @@ int glue_restore(const struct glue_restore *g, struct ferry_err *err)
 	struct restore_call c = { g, &o };
 	o.hook_arg = &c;
 	return ferry_restore(&o, NULL, err);
+}
+
+int glue_root_pdeath(const char *dir, int *sig, struct ferry_err *err)
+{
+	Ferry__Inventory *inv = NULL;
+	Ferry__TaskCore *core = NULL;
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*sig = 0;
+	if (dirfd < 0)
+		return fe_set(err, errno, "open %s", dir);
+	int r = img_read_msg(dirfd, IMG_INVENTORY, 0, (ProtobufCMessage **)&inv, err);
+	if (r == 0)
+		r = img_read_msg(dirfd, IMG_CORE, inv->root_pid, (ProtobufCMessage **)&core, err);
+	if (r == 0 && core->has_pdeath_sig)
+		*sig = core->pdeath_sig;
+	for (size_t i = 0; r == 0 && !*sig && i < core->n_threads; i++)
+		if (core->threads[i]->attrs && core->threads[i]->attrs->has_pdeath_sig)
+			*sig = core->threads[i]->attrs->pdeath_sig;
+	img_free((ProtobufCMessage *)core);
+	img_free((ProtobufCMessage *)inv);
+	close(dirfd);
+	return r;
 }

@@ -38,3 +38,9 @@ struct glue_restore {
 };
 /* 0 once the tree runs (detached), or -errno with err filled: then nothing restored is left. */
 int glue_restore(const struct glue_restore *g, struct ferry_err *err);
+
+/*
+ * The parent-death signal of the image's root (its leader's, or else one of its threads'), 0 if
+ * none: the root's parent is not part of the tree. 0 or -errno.
+ */
+int glue_root_pdeath(const char *dir, int *sig, struct ferry_err *err);

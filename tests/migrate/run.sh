@@ -471,8 +471,8 @@ for t in $STATE_TESTS; do
 done
 # More of the kernel's objects, moved once (cold): descriptors, mappings, IPC, terminals, sockets
 # inside the tree or listening (re-created in the destination's network namespace), task state.
-# Not here: misc and prctl_attrs (a parent-death signal: the tree's parent stays at the source,
-# docs/MIGRATION.md), ghost_holes (it checks fdinfo's mnt_id, which another mount namespace never
+# Not here: misc and prctl_attrs (a parent-death signal of the root: refused, t_refused),
+# ghost_holes (it checks fdinfo's mnt_id, which another mount namespace never
 # keeps), pipe_fifo and locks (refused: t_refused).
 MORE_TESTS=${MIGRATE_MORE_TESTS-"fds maps shm eventfd timerfd signalfd epoll inotify unix_dgram unix_scm pty fpu stopped
 zombie_leader file_map deleted_file memfd_maps inet_tcp_listen inet_udp sigtrap task_attrs sched tls_rseq vdso
@@ -501,6 +501,9 @@ t_preflight_files
 # On one kernel (these nodes) a FIFO found by path is the pipe the frozen source still holds.
 t_refused refused/fifo-same-kernel "$ZDTM/pipe_fifo" "a FIFO, and the destination runs the same kernel as the source"
 t_refused refused/flock "$ZDTM/locks" "holds a flock lock: dump with --file-locks"
+# The root's parent stays at the source: its parent-death signal cannot be carried.
+t_refused refused/pdeath "$ZDTM/misc" "the root has a parent-death signal"
+t_refused refused/pdeath-thread "$ZDTM/prctl_attrs" "the root has a parent-death signal"
 t_auth
 t_postcopy_refused
 t_python
