@@ -256,6 +256,8 @@ static int on_ready(pid_t root, void *arg)
 	struct ferry_err e = { 0 };
 	d->root = root;
 	die_point("serve-die-in-ready");
+	if (fault_point("serve-cut-before-ready"))
+		shutdown(d->ch.c.fd, SHUT_RDWR);
 	m.kind = FERRY__MIGRATE_MSG__KIND__READY;
 	m.has_pid = 1;
 	m.pid = root;

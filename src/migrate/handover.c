@@ -25,6 +25,7 @@ int src_handover(void *arg)
 {
 	struct msrc *s = arg;
 	Ferry__MigrateMsg *m = NULL;
+	s->handover = 1;	/* the destination has the whole image: it may hold a restored copy */
 	int r = chan_expect(&s->ch, FERRY__MIGRATE_MSG__KIND__READY, &m, &s->herr);
 	if (r == 0) {
 		s->ready = 1;
@@ -32,6 +33,8 @@ int src_handover(void *arg)
 		pr_info("the destination holds the restored tree (pid %d): killing ours\n", s->dest_pid);
 	}
 	chan_msg_free(m);
+	if (r == -ECANCELED)	/* FAILED: the destination kept nothing */
+		s->dest_done = 1;
 	if (r == 0 && fault_point("migrate-die-after-ready")) {
 		pr_warn("fault injected: the source dies before its kill\n");
 		_exit(9);
@@ -103,10 +106,32 @@ int src_commit(struct msrc *s)
 	return 0;
 }
 
+/* After ABORT: the destination's acknowledgement (ABORT), or FAILED; a READY sent meanwhile is skipped. */
+static int abort_acked(struct msrc *s, struct ferry_err *err)
+{
+	for (;;) {
+		Ferry__MigrateMsg *m = NULL;
+		int r = chan_recv(&s->ch, &m, 1, err), kind = r == 0 ? (int)m->kind : 0;
+		chan_msg_free(m);
+		if (r < 0)
+			return r;
+		if (kind == FERRY__MIGRATE_MSG__KIND__ABORT || kind == FERRY__MIGRATE_MSG__KIND__FAILED)
+			return 0;
+		if (kind != FERRY__MIGRATE_MSG__KIND__READY)
+			return fe_msg(err, EPROTO, "%s: %s after ABORT", s->ch.c.peer, chan_kind_name(kind));
+	}
+}
+
 void src_abort(struct msrc *s, const char *why)
 {
 	struct ferry_err e = { 0 };
+	if (s->dest_done)
+		return;
 	int r = chan_send_kind(&s->ch, FERRY__MIGRATE_MSG__KIND__ABORT, why, &e);
-	if (r < 0 && s->ready && resolve(s, 0, &e) < 0)
+	if (!s->handover)
+		return;	/* it holds nothing yet: a lost connection is enough for it to drop everything */
+	if (r == 0)
+		r = abort_acked(s, &e);
+	if (r < 0 && resolve(s, 0, &e) < 0)
 		pr_warn("could not tell the destination to drop its copy (%s): it leaves it stopped\n", fe_str(&e, r));
 }

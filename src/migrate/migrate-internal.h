@@ -19,6 +19,8 @@ struct msrc {
 	struct round_stat rs[MIG_MAX_ROUNDS];
 	int nrounds;
 	uint64_t t0, t_freeze, t_end, bytes;
+	int handover;			/* the final image is whole at the destination */
+	int dest_done;			/* the destination said FAILED: it holds nothing */
 	int ready;			/* READY received: the destination holds a restored copy */
 	int killed;			/* the dump killed the local copy: past the point of no return */
 	int running;			/* RUNNING received */

@@ -100,7 +100,8 @@ static int round_dump(struct msrc *s, int final)
 	if (final)
 		s->t_freeze = t;
 	r = glue_dump(&g, s->err);
-	sink->ops->close(sink, 0, NULL);	/* closed by the dump unless it failed early: then dropped */
+	struct ferry_err ignored = { 0 };
+	sink->ops->close(sink, 0, &ignored);	/* closed by the dump unless it failed early: then dropped */
 	rs->us = now_us() - t;
 	rs->bytes = cnt.bytes;
 	rs->pages = cnt.page_bytes / 4096;

@@ -492,6 +492,8 @@ t_fault fault/cut-before-final stayed precopy migrate:FERRY_FAULT=migrate-cut-be
 t_fault fault/restore-fails stayed cold serve:FERRY_FAULT=restore-after-objects
 t_fault fault/serve-die-in-ready stayed cold serve:FERRY_FAULT=serve-die-in-ready
 t_fault fault/fail-after-ready stayed cold migrate:FERRY_FAULT=migrate-fail-after-ready
+# READY lost: the source runs on and tells the destination (RESOLVE over a new connection) to drop its copy
+t_fault fault/cut-before-ready stayed cold serve:FERRY_FAULT=serve-cut-before-ready
 t_fault fault/cut-after-ready moved cold serve:FERRY_FAULT=serve-cut-after-ready
 t_fault fault/cut-after-kill moved cold migrate:FERRY_FAULT=migrate-cut-after-kill
 t_source_dies
