@@ -326,7 +326,8 @@ static int check_auth(const struct remote_opts *o, struct ferry_err *err)
 	if (o->token_file || (o->tls_cert && o->tls_ca) || o->insecure)
 		return 0;
 	return fe_msg(err, EACCES, "refusing to serve without authentication: anyone who can connect could make this "
-		      "host run a process tree. Give --token-file F (both sides), or --insecure to accept anyone");
+		      "host run a process tree. Give --token-file F (both sides), or --tls-cert/--tls-key with --tls-cacert "
+		      "(client certificates), or --insecure to accept anyone");
 }
 
 static int listen_on(struct mdst *d, struct ferry_err *err)

@@ -29,6 +29,7 @@ trap 'node_destroy_all; suite_cleanup' EXIT
 mkdir -p "$OUT"
 TOKEN=$OUT/token
 head -c 32 /dev/urandom >"$TOKEN"
+AUTH=(--token-file "$TOKEN")	# how serve and migrate authenticate (t_tls changes it)
 
 # ---------------------------------------------------------------- steps
 
@@ -60,7 +61,7 @@ start_serve() {
 	shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do env+=("$1"); shift; done
 	[ $# -gt 0 ] && shift
-	node_spawn B env "${env[@]}" "$FERRY" serve --listen "$DEST:$PORT" --token-file "$TOKEN" -v4 "$@" \
+	node_spawn B env "${env[@]}" "$FERRY" serve --listen "$DEST:$PORT" "${AUTH[@]}" -v4 "$@" \
 		>"$dir/serve.out" 2>&1
 	SP=$!
 	until node_exec B ss -ltnH "sport = :$PORT" 2>/dev/null | grep -q .; do
@@ -78,7 +79,7 @@ migrate() {
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do env+=("$1"); shift; done
 	[ $# -gt 0 ] && shift
 	node_exec A env "${env[@]}" timeout -k 5 120 "$FERRY" migrate -t "$TP" --to "$DEST:$PORT" \
-		--token-file "$TOKEN" -v4 --stats-json "$dir/stats.json" "$@" >"$dir/migrate.out" 2>&1
+		"${AUTH[@]}" -v4 --stats-json "$dir/stats.json" "$@" >"$dir/migrate.out" 2>&1
 	MRC=$?
 }
 
@@ -350,6 +351,44 @@ t_auth() {
 	stayed "$n" "$dir" && pass "$n"
 }
 
+# TLS instead of a token: the destination asks for client certificates signed by its CA; a
+# source with another CA's certificate is refused before anything is frozen.
+t_tls() {
+	local n=auth/tls dir=$OUT/auth/tls d c
+	selected "$n" || return 0
+	command -v openssl >/dev/null || { skip "$n" "openssl not installed"; return; }
+	begin "$n" "$ZDTM/anon_mem" || return 0
+	d=$dir/pki
+	mkdir -p "$d"
+	{
+		for c in ca other; do
+			openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ferry test $c" -keyout "$d/$c.key" -out "$d/$c.pem"
+		done
+		for c in server client rogue; do
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=ferry $c" -keyout "$d/$c.key" -out "$d/$c.csr"
+		done
+		printf 'subjectAltName=IP:%s\n' "$DEST" >"$d/san.ext"
+		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+			-extfile "$d/san.ext" -out "$d/server.pem"
+		openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 -out "$d/client.pem"
+		openssl x509 -req -in "$d/rogue.csr" -CA "$d/other.pem" -CAkey "$d/other.key" -CAcreateserial -days 2 -out "$d/rogue.pem"
+	} >"$d/openssl.log" 2>&1 || { fail "$n" "making certificates" "$d/openssl.log"; return; }
+	AUTH=(--tls-cert "$d/server.pem" --tls-key "$d/server.key" --tls-cacert "$d/ca.pem")
+	start_serve "$dir" || { AUTH=(--token-file "$TOKEN"); fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
+	AUTH=(--tls-cert "$d/rogue.pem" --tls-key "$d/rogue.key" --tls-cacert "$d/ca.pem")
+	migrate "$dir"
+	local rogue=$MRC
+	cp "$dir/migrate.out" "$dir/rogue.out"
+	AUTH=(--tls-cert "$d/client.pem" --tls-key "$d/client.key" --tls-cacert "$d/ca.pem")
+	migrate "$dir"
+	AUTH=(--token-file "$TOKEN")
+	serve_status
+	[ "$rogue" = 1 ] && ! grep -q "stage seize" "$dir/rogue.out" ||
+		{ fail "$n" "a certificate of another CA was not refused before the freeze (exit $rogue)" "$dir/rogue.out"; return; }
+	[ "$MRC" = 0 ] || { fail "$n" "migration over TLS failed (exit $MRC)" "$dir/migrate.out" "$dir/serve.out"; return; }
+	moved "$n" "$dir" && pass "$n"
+}
+
 # Post-copy is not implemented: refused by name, nothing frozen.
 t_postcopy_refused() {
 	local n=cli/postcopy dir=$OUT/cli/postcopy
@@ -507,6 +546,7 @@ t_refused refused/flock "$ZDTM/locks" "holds a flock lock: dump with --file-lock
 t_refused refused/pdeath "$ZDTM/misc" "the root has a parent-death signal"
 t_refused refused/pdeath-thread "$ZDTM/prctl_attrs" "the root has a parent-death signal"
 t_auth
+t_tls
 t_postcopy_refused
 t_python
 t_redis
