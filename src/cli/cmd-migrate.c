@@ -41,7 +41,7 @@ int cmd_serve(struct cli_args *a)
 int cmd_migrate(struct cli_args *a)
 {
 	struct migrate_opts o = { .pid = a->dump.pid, .remote = a->remote, .mode = (enum migrate_mode)a->mode,
-				  .force = a->force, .work_dir = a->images_dir, .stats_json = a->dump.stats_json,
+				  .force = a->force, .tcp_close = a->dump.tcp_close, .work_dir = a->images_dir, .stats_json = a->dump.stats_json,
 				  .print_stats = 1, .cancel = a->dump.cancel };
 	struct ferry_err err = { 0 };
 	char host[256];

@@ -208,6 +208,9 @@ const struct cli_opt cli_opts[] = {
 	  "restore the established TCP connections the image holds (by TCP repair)", NULL },
 	{ O_TCP_CLOSE, "tcp-close", 0, ARG_NONE, NULL, C_DUMPS, YES,
 	  "reset established TCP connections instead of refusing the dump (the tree sees them closed)", NULL },
+	{ O_TCP_CLOSE, "tcp-close", 0, ARG_NONE, NULL, C_MIGRATE, YES,
+	  "reset the tree's established TCP connections instead of refusing (its clients reconnect to the "
+	  "destination)", NULL },
 	{ O_TCP_CLOSE, "tcp-close", 0, ARG_NONE, NULL, C_RESTORE, NOOP,
 	  "no effect: an image holds no open TCP connection, only closed ones", NULL },
 	{ O_SKIP_IN_FLIGHT, "skip-in-flight", 0, ARG_NONE, NULL, C_DUMPS, YES,

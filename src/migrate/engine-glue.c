@@ -25,6 +25,7 @@ int glue_dump(const struct glue_dump *g, struct ferry_err *err)
 		.pre_dump = g->pre_dump,
 		.track_mem = g->pre_dump,
 		.prev_dir = g->prev,
+		.tcp_close = g->tcp_close,
 		.ghost_fiemap = -1,
 		.hook = dump_hook,
 		.hook_arg = (void *)g,

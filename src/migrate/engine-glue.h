@@ -18,6 +18,7 @@ struct glue_dump {
 	const char *dir;		/* local directory: logs and the image's metadata */
 	const char *prev;		/* the previous round, relative to dir; NULL: none */
 	int pre_dump;			/* copy memory while the tree runs on, tracking what it writes next */
+	int tcp_close;			/* reset established TCP connections instead of refusing them */
 	struct img_sink *sink;		/* where the image goes */
 	int (*handover)(void *arg);	/* final dump: the post-dump action */
 	void *arg;

@@ -23,6 +23,7 @@ struct migrate_opts {
 	struct remote_opts remote;	/* the destination: address, port, token or TLS */
 	enum migrate_mode mode;
 	int force;			/* go on despite pre-flight mismatches that may be overridden */
+	int tcp_close;			/* reset established TCP connections (the dump refuses them otherwise) */
 	const char *work_dir;		/* the rounds' logs and metadata; NULL: a temporary directory, removed */
 	const char *stats_json;		/* also write the statistics as JSON here ("-": stdout) */
 	int print_stats;		/* print them (stdout) */

@@ -95,7 +95,7 @@ static int round_dump(struct msrc *s, int final)
 	if (final)
 		cut_point(s, "migrate-cut-in-final");
 	struct glue_dump g = { .pid = s->o->pid, .dir = dir, .prev = s->nrounds ? prev : NULL, .pre_dump = !final,
-			       .sink = sink, .handover = final ? src_handover : NULL, .arg = s, .cancel = s->o->cancel };
+			       .tcp_close = s->o->tcp_close, .sink = sink, .handover = final ? src_handover : NULL, .arg = s, .cancel = s->o->cancel };
 	uint64_t t = now_us();
 	if (final)
 		s->t_freeze = t;

@@ -443,8 +443,10 @@ PY
 	pass "$n"
 }
 
-# Debian's redis-server with 10000 keys, moved in pre-copy mode: afterwards its clients reach it at
-# the destination's address (from the other node) and every key and value is there (a digest).
+# Debian's redis-server with 10000 keys and a connected client, moved in pre-copy mode: refused
+# (the connection named) without --tcp-close, redis untouched; with it, the client sees its
+# connection closed, and clients reach redis at the destination's address (from the other node)
+# with every key and value there (a digest).
 t_redis() {
 	local n=real/redis dir=$OUT/real/redis e rc=$ROOT/tests/real/redis_client.py
 	selected "$n" || return 0
@@ -462,10 +464,27 @@ t_redis() {
 	done
 	TP=$(cat "$dir/ready")
 	node_exec A python3 "$rc" tcp:6379 load 10000 >"$dir/load.out" 2>&1 || { fail "$n" "loading the keys" "$dir/load.out"; return; }
+	(node_spawn A sh -c 'exec python3 "$1" tcp:6379 hold "$2/hold.ready" </dev/null >"$2/hold.out" 2>&1' sh "$rc" "$dir")
+	e=$((SECONDS + 10))
+	until [ -s "$dir/hold.ready" ]; do
+		[ $SECONDS -ge $e ] && { fail "$n" "the holding client did not connect" "$dir/hold.out"; return; }
+		sleep 0.05
+	done
 	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
 	migrate "$dir" -- --mode precopy
 	serve_status
-	[ "$MRC" = 0 ] || { fail "$n" "ferry migrate exited with $MRC" "$dir/migrate.out" "$dir/serve.out"; return; }
+	[ "$MRC" = 1 ] && grep -qi "tcp" "$dir/migrate.out" && [ ! -s "$dir/hold.out" ] && running A "$TP" ||
+		{ fail "$n" "with a client connected and no --tcp-close: not refused by name, or redis disturbed (exit $MRC)" \
+			"$dir/migrate.out" "$dir/hold.out"; return; }
+	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
+	migrate "$dir" -- --mode precopy --tcp-close
+	serve_status
+	[ "$MRC" = 0 ] || { fail "$n" "ferry migrate --tcp-close exited with $MRC" "$dir/migrate.out" "$dir/serve.out"; return; }
+	e=$((SECONDS + 10))
+	until grep -q "^closed" "$dir/hold.out" 2>/dev/null; do
+		[ $SECONDS -ge $e ] && { fail "$n" "the connected client was not told its connection closed" "$dir/hold.out"; return; }
+		sleep 0.05
+	done
 	node_alive A "$TP" && { fail "$n" "the source's copy still exists"; return; }
 	[ "$(node_exec A redis-cli -h "$DEST" -p 6379 dbsize 2>&1)" = 10000 ] ||
 		{ fail "$n" "a client on node A does not find the 10000 keys at $DEST:6379"; return; }
