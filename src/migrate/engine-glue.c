@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Migration's calls into the engine (engine-glue.h): ferry_dump and ferry_restore, with their hooks. */
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include "common/util.h"
 #include "image/image.h"
 #include "engine/engine.h"
 #include "migrate/engine-glue.h"
@@ -85,4 +88,19 @@ int glue_root_pdeath(const char *dir, int *sig, struct ferry_err *err)
 	img_free((ProtobufCMessage *)inv);
 	close(dirfd);
 	return r;
+}
+
+void glue_track_release(const char *dir)
+{
+	Ferry__TrackState *ts = NULL;
+	struct ferry_err e = { 0 };
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return;
+	/* the holder's PID with its start time: never a process that reused the PID */
+	if (img_read_msg(dirfd, IMG_TRACK, 0, (ProtobufCMessage **)&ts, &e) == 0 && ts->holder_pid > 0 &&
+	    proc_stat_field(ts->holder_pid, 22) == ts->holder_start)
+		kill(ts->holder_pid, SIGTERM);
+	img_free((ProtobufCMessage *)ts);
+	close(dirfd);
 }

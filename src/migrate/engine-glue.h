@@ -45,3 +45,10 @@ int glue_restore(const struct glue_restore *g, struct ferry_err *err);
  * none: the root's parent is not part of the tree. 0 or -errno.
  */
 int glue_root_pdeath(const char *dir, int *sig, struct ferry_err *err);
+
+/*
+ * A pre-copy round's dirty-page tracking is no longer wanted (the migration failed between
+ * rounds): the tracking holder its image in dir names is stopped, so nothing of the migration
+ * stays attached to the tree.
+ */
+void glue_track_release(const char *dir);

@@ -9,6 +9,7 @@
 
 struct round_stat {
 	uint64_t bytes, pages, us;
+	int final;
 };
 
 struct msrc {

@@ -105,6 +105,7 @@ static int round_dump(struct msrc *s, int final)
 	rs->us = now_us() - t;
 	rs->bytes = cnt.bytes;
 	rs->pages = cnt.page_bytes / 4096;
+	rs->final = final;
 	s->bytes += cnt.bytes;
 	s->nrounds++;
 	pr_info("round %d (%s): %llu pages, %llu bytes in %.1f ms\n", s->nrounds, name, (unsigned long long)rs->pages,
@@ -175,6 +176,11 @@ static int run(struct msrc *s)
 	}
 	if (r < 0 && !s->killed)
 		src_abort(s, fe_str(s->err, r));
+	if (r < 0 && s->nrounds) {	/* the last pre-copy round's tracking, if the final dump did not take it */
+		char last[PATH_MAX + 16];
+		snprintf(last, sizeof(last), "%s/r%d", s->dir, s->rs[s->nrounds - 1].final ? s->nrounds - 1 : s->nrounds);
+		glue_track_release(last);
+	}
 	return r;
 }
 

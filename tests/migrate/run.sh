@@ -127,6 +127,12 @@ stayed() {
 		"$dir/migrate.out"; return 1; }
 	node_alive B "$TP" && { fail "$n" "a copy exists at the destination (state '$(node_state B "$TP")')" \
 		"$dir/serve.out"; return 1; }
+	# nothing of ferry stays attached to it (a pre-copy round's tracking holder, a worker)
+	local e=$((SECONDS + 5))
+	while node_exec A pgrep -x 'ferry(-track)?' >/dev/null; do
+		[ $SECONDS -ge $e ] && { fail "$n" "ferry processes stay on the source: $(node_exec A pgrep -a -x 'ferry(-track)?' | tr '\n' ' ')"; return 1; }
+		sleep 0.1
+	done
 	node_exec A kill -TERM "$TP"
 	wait_verdict "$dir" || { fail "$n" "the program does not PASS after the failed migration" "$dir/test.out"; return 1; }
 }
