@@ -370,6 +370,30 @@ static int stopped(char **argv)
 	return 0;
 }
 
+/* serve and migrate: endpoints and modes checked when set, required options named at the run. */
+static int migration_options(void)
+{
+	ferry_op *m = ferry_op_new(FERRY_OP_MIGRATE), *s = ferry_op_new(FERRY_OP_SERVE);
+	uint64_t v;
+	CHECK(m && s, "ferry_op_new(MIGRATE/SERVE)");
+	CHECK(ferry_op_set_str(m, "to", "nohost") == -EINVAL && strstr(ferry_op_error_message(m), "ADDR:PORT") &&
+	      ferry_op_error_class(m) == FERRY_ERR_INVALID, "to without a port: %s", ferry_op_error_message(m));
+	CHECK(ferry_op_set_str(m, "to", "10.0.0.1:0") == -EINVAL && ferry_op_set_str(m, "to", "[::1]:7000") == 0,
+	      "to: port 0 / IPv6");
+	CHECK(ferry_op_set_str(s, "listen", "127.0.0.1:0") == 0 && ferry_op_set_str(s, "to", "127.0.0.1:1") == -ENOTSUP,
+	      "listen on a serve, to not");
+	CHECK(ferry_op_set_str(m, "mode", "warm") == -EINVAL && ferry_op_set_str(m, "mode", "precopy") == 0, "mode");
+	CHECK(ferry_op_set_bool(m, "force", 1) == 0 && ferry_op_set_bool(s, "force", 1) == -ENOTSUP, "force");
+	CHECK(ferry_op_set_bool(m, "insecure", 1) == -ENOTSUP && ferry_op_set_bool(s, "insecure", 1) == 0, "insecure");
+	CHECK(ferry_op_run(m) == -EINVAL && strstr(ferry_op_error_message(m), "tree"), "a migration without a tree ran: %s",
+	      ferry_op_error_message(m));
+	CHECK(ferry_op_stat(m, "downtime_ms", &v) == -ENOENT, "statistics of a migration that did not run");
+	printf("OK serve and migrate options by name\n");
+	ferry_op_free(m);
+	ferry_op_free(s);
+	return 0;
+}
+
 /* Options by name: unknown names, names of another kind, bad values and types are told apart. */
 static int options(void)
 {
@@ -392,7 +416,7 @@ static int options(void)
 	printf("OK options by name, library %s, image format %d.%d\n", ferry_version(), ma, mi);
 	ferry_op_free(d);
 	ferry_op_free(r);
-	return 0;
+	return migration_options();
 }
 
 int main(int argc, char **argv)
