@@ -409,6 +409,25 @@ t_postcopy_refused() {
 	stayed "$n" "$dir" && pass "$n"
 }
 
+# The same migration through libferry (FERRY_OP_MIGRATE, tests/api/api_test.c): the statistics are
+# the operation's result by name, the report goes to the output it was given (not stdout).
+t_api() {
+	local n=api/stats dir=$OUT/api/stats api=$BUILD/tests/api/api_test st
+	selected "$n" || return 0
+	[ -x "$api" ] || { skip "$n" "no $api (tests/api is not built)"; return; }
+	begin "$n" "$ZDTM/anon_mem" || return 0
+	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
+	node_exec A timeout -k 5 120 "$api" migrate "$TP" "$DEST:$PORT" "$TOKEN" >"$dir/migrate.out" 2>&1
+	MRC=$?
+	serve_status
+	st=$?
+	[ "$MRC" = 0 ] && grep -q '^OK migrated' "$dir/migrate.out" ||
+		{ fail "$n" "the library's migration failed (exit $MRC)" "$dir/migrate.out" "$dir/serve.out"; return; }
+	[ "$st" = 0 ] || { fail "$n" "ferry serve exited with $st" "$dir/serve.out"; return; }
+	grep -q '^migrated pid' "$dir/migrate.out" && { fail "$n" "the report went to stdout, not the output" "$dir/migrate.out"; return; }
+	moved "$n" "$dir" && pass "$n"
+}
+
 # A real program: python with three counting threads, moved in pre-copy mode; its totals go on
 # from where they were (a copy made from older state would print smaller numbers).
 t_python() {
@@ -573,6 +592,7 @@ t_refused refused/pdeath-thread "$ZDTM/prctl_attrs" "the root has a parent-death
 t_auth
 t_tls
 t_postcopy_refused
+t_api
 t_python
 t_redis
 t_cancel
