@@ -693,7 +693,7 @@ run_fuzz() {
 # Suites that print their own PASS/FAIL/SKIP lines: tests/<suite>/run.sh BUILD.
 run_suites() {
 	local suite name line rc log
-	for suite in incremental transport transform images cli safety paths api; do
+	for suite in incremental transport transform images cli safety paths api migrate; do
 		[ -x "$ROOT/tests/$suite/run.sh" ] || continue
 		selected "$suite/" || selected "$suite" || continue
 		log="$OUT/$suite.log"

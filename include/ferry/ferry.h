@@ -52,6 +52,8 @@ enum ferry_op_kind {
 	FERRY_OP_PAGE_SERVER,	/* receive images ("images-dir", "port", ...) */
 	FERRY_OP_EXPORT,	/* an image directory as one file ("images-dir", "file") */
 	FERRY_OP_IMPORT,	/* back ("file", "images-dir") */
+	FERRY_OP_SERVE,		/* receive a live migration and run its tree here ("listen", auth) */
+	FERRY_OP_MIGRATE,	/* move a running tree to a serve ("tree", "to", "mode"); report to the output */
 };
 
 /* A new handle of kind, with the defaults of the command line; NULL on ENOMEM or a bad kind. */
@@ -71,7 +73,7 @@ FERRY_API int ferry_op_set_int(ferry_op *op, const char *name, long long value);
 FERRY_API int ferry_op_set_str(ferry_op *op, const char *name, const char *value);
 /* restore: give the restored tree our descriptor fd where the image has the file key. */
 FERRY_API int ferry_op_add_inherit_fd(ferry_op *op, int fd, const char *key);
-/* Where VERIFY, CHECK and SHOW write their report (default: stdout). */
+/* Where VERIFY, CHECK, SHOW and MIGRATE write their report (default: stdout). */
 FERRY_API int ferry_op_set_output(ferry_op *op, FILE *out);
 
 /* Log levels, CRIU's scale. */
@@ -118,7 +120,7 @@ typedef int (*ferry_stage_fn)(void *arg, const char *stage, pid_t root);
 FERRY_API int ferry_op_set_hook(ferry_op *op, ferry_stage_fn fn, void *arg);
 /*
  * Called once: restore, when the tree is released (running, or stopped with "leave-stopped")
- * and before ferry_op_run() returns; page server, once it listens.
+ * and before ferry_op_run() returns; page server and serve, once they listen.
  */
 typedef void (*ferry_ready_fn)(void *arg, ferry_op *op);
 FERRY_API int ferry_op_set_ready(ferry_op *op, ferry_ready_fn fn, void *arg);
@@ -177,7 +179,10 @@ FERRY_API const char *ferry_op_finding(const ferry_op *op, size_t i);
 /* The image's identity (the inventory's image_id) as 32 hex digits; NULL if none yet. */
 FERRY_API const char *ferry_op_image_id(const ferry_op *op);
 
-/* Statistics of the last run, by their names in docs/IMAGES.md (DumpStats, RestoreStats). */
+/*
+ * Statistics of the last run, by their names in docs/IMAGES.md (DumpStats, RestoreStats); of a
+ * migration: total_ms, downtime_ms, bytes_sent, rounds, mode (0 cold, 1 precopy), dest_pid.
+ */
 FERRY_API size_t ferry_op_stat_count(const ferry_op *op);
 FERRY_API const char *ferry_op_stat_name(const ferry_op *op, size_t i);
 /* 0 with *value, or -ENOENT when the run did not record that statistic. */

@@ -15,6 +15,8 @@ int cmd_import(struct cli_args *a);
 int cmd_image(struct cli_args *a);
 int cmd_show(struct cli_args *a);
 int cmd_check(struct cli_args *a);
+int cmd_serve(struct cli_args *a);
+int cmd_migrate(struct cli_args *a);
 
 /*
  * Commands that freeze a tree (C_FREEZE): forks; only the worker returns, and SIGINT/SIGTERM/

@@ -12,6 +12,7 @@ static const struct {
 	{ "dump", cmd_dump }, { "pre-dump", cmd_dump }, { "restore", cmd_restore },
 	{ "page-server", cmd_page_server }, { "image", cmd_image }, { "export", cmd_export },
 	{ "import", cmd_import }, { "show", cmd_show }, { "check", cmd_check },
+	{ "serve", cmd_serve }, { "migrate", cmd_migrate },
 };
 
 static int run(const struct cli_cmd *cmd, int argc, char **argv)

@@ -310,6 +310,10 @@ static int apply_rest(struct cli_args *a, const struct cli_opt *o, const char *a
 	case O_FEATURE: a->feature_asked = 1; return lib_str(a, o, arg);
 	case O_CHECK_IMAGE: a->check_image = arg; return lib_str(a, o, arg);
 	case O_FROM_EXPORT: a->from_export = arg; return lib_str(a, o, arg);
+	case O_LISTEN: a->listen = arg; return lib_str(a, o, arg);
+	case O_TO: a->to = arg; return lib_str(a, o, arg);
+	case O_MODE: return lib_str(a, o, arg);
+	case O_FORCE: return lib_bool(a, o, on);
 	case O_ACTION_SCRIPT:
 		if (!on) {
 			a->nscripts = 0;
@@ -450,6 +454,8 @@ static int op_kind(unsigned bit)
 	case C_IMPORT: return FERRY_OP_IMPORT;
 	case C_SHOW: return FERRY_OP_SHOW;
 	case C_CHECK: return FERRY_OP_CHECK;
+	case C_SERVE: return FERRY_OP_SERVE;
+	case C_MIGRATE: return FERRY_OP_MIGRATE;
 	default: return 0;
 	}
 }
@@ -481,6 +487,14 @@ static int check_required(const struct cli_cmd *cmd, struct cli_args *a)
 	}
 	if ((cmd->bit & C_PS) && (!a->port_set || !a->images_dir)) {
 		cli_error(cmd, "--port PORT and -D DIR are required");
+		return -1;
+	}
+	if ((cmd->bit & C_SERVE) && !a->listen) {
+		cli_error(cmd, "--listen ADDR:PORT is required");
+		return -1;
+	}
+	if ((cmd->bit & C_MIGRATE) && (!a->pid || !a->to)) {
+		cli_error(cmd, "-t PID and --to ADDR:PORT are required");
 		return -1;
 	}
 	if (a->page_server && (!a->address || !a->port)) {

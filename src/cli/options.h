@@ -37,6 +37,8 @@ struct cli_args {
 	const char *encrypt_key;	/* restore, image, show */
 	const char *log_file;		/* -o */
 	int status_fd;			/* --status-fd, or -1 */
+	const char *listen;		/* serve --listen ADDR:PORT */
+	const char *to;			/* migrate --to ADDR:PORT */
 	const char **scripts;		/* --action-script, in order */
 	size_t nscripts;
 	char **args;			/* positional arguments */

@@ -60,6 +60,22 @@ const struct cli_cmd cli_cmds[] = {
 	  "Decodes every image file of DIR (or one FILE) and prints it as JSON, field names as in the image "
 	  "schema (proto/*.proto). An encoded file is decoded as it is read; without the key an encrypted "
 	  "one shows its header and encoding only.", 1, 1 },
+	{ "serve", C_SERVE, "--listen ADDR:PORT [--token-file FILE] [OPTION]...", "receive a live migration (destination)",
+	  "Listens for one `ferry migrate`, answers its pre-flight (versions, CPU and kernel features, vDSO, the "
+	  "tree's PIDs, the files it has open or mapped), receives its images, restores the tree at its PIDs and "
+	  "holds it until the source has killed its copy, then lets it run (docs/MIGRATION.md). Exits 0 once the "
+	  "tree runs here; on any failure before that nothing of it is left here.\n\n"
+	  "It refuses to start without a way to authenticate the source: --token-file (the same on both sides), "
+	  "or --insecure to accept anyone.", 0, 0 },
+	{ "migrate", C_MIGRATE, "-t PID --to ADDR:PORT [--mode MODE] [OPTION]...",
+	  "move a running process tree to another host (source)",
+	  "Moves the tree of PID to a `ferry serve` endpoint: a pre-flight first (nothing is frozen if the "
+	  "destination cannot take the tree: each mismatch is named), then, with --mode precopy, rounds that copy "
+	  "memory while the tree runs, then the final dump while it is frozen, and a two-phase hand-over: the "
+	  "destination restores the tree and holds it, this copy is killed, the destination's runs. Any failure "
+	  "before the kill leaves the tree running here, untouched, and nothing at the destination "
+	  "(docs/MIGRATION.md).\n\n"
+	  "The statistics (total time, downtime, bytes and pages per round) are printed at the end.", 0, 0 },
 	{ "check", C_CHECK, "[OPTION]...", "probe the kernel and CPU for what ferry uses",
 	  "Prints what this kernel and CPU offer (vDSO layout, PAGEMAP_SCAN, userfaultfd write-protect, clone3 "
 	  "with set_tid, XSAVE...) and exits 0 when dump and restore can work here, 1 when they cannot.", 0, 0 },
@@ -125,12 +141,12 @@ const struct cli_opt cli_opts[] = {
 	  "serve clients that prove nothing (no --token-file, no client certificates)",
 	  "Anyone who can connect can then write an image into DIR, and a restore of it runs what it holds: "
 	  "only on a network you trust. The server warns when it starts so." },
-	{ O_TLS, "tls", 0, ARG_NONE, NULL, C_DUMPS | C_PS, YES,
+	{ O_TLS, "tls", 0, ARG_NONE, NULL, C_DUMPS | C_PS | C_SERVE | C_MIGRATE, YES,
 	  "use TLS; without --tls-cert/--tls-key/--tls-cacert, CRIU's default files under /etc/pki",
 	  "The defaults are /etc/pki/criu/cert.pem, /etc/pki/criu/private/key.pem and /etc/pki/CA/cacert.pem." },
-	{ O_TLS_CERT, "tls-cert", 0, ARG_REQ, "FILE", C_DUMPS | C_PS, YES, "our TLS certificate (PEM); implies --tls", NULL },
-	{ O_TLS_KEY, "tls-key", 0, ARG_REQ, "FILE", C_DUMPS | C_PS, YES, "our TLS private key (PEM)", NULL },
-	{ O_TLS_CACERT, "tls-cacert", 0, ARG_REQ, "FILE", C_DUMPS | C_PS, YES,
+	{ O_TLS_CERT, "tls-cert", 0, ARG_REQ, "FILE", C_DUMPS | C_PS | C_SERVE | C_MIGRATE, YES, "our TLS certificate (PEM); implies --tls", NULL },
+	{ O_TLS_KEY, "tls-key", 0, ARG_REQ, "FILE", C_DUMPS | C_PS | C_SERVE | C_MIGRATE, YES, "our TLS private key (PEM)", NULL },
+	{ O_TLS_CACERT, "tls-cacert", 0, ARG_REQ, "FILE", C_DUMPS | C_PS | C_SERVE | C_MIGRATE, YES,
 	  "the CA certificate (PEM) that must sign the peer's certificate", NULL },
 	{ O_TLS_CACRL, "tls-cacrl", 0, ARG_REQ, "FILE", C_DUMPS | C_PS, LATER,
 	  "a certificate revocation list: not supported yet", NULL },
@@ -195,6 +211,9 @@ const struct cli_opt cli_opts[] = {
 	  "restore the established TCP connections the image holds (by TCP repair)", NULL },
 	{ O_TCP_CLOSE, "tcp-close", 0, ARG_NONE, NULL, C_DUMPS, YES,
 	  "reset established TCP connections instead of refusing the dump (the tree sees them closed)", NULL },
+	{ O_TCP_CLOSE, "tcp-close", 0, ARG_NONE, NULL, C_MIGRATE, YES,
+	  "reset the tree's established TCP connections instead of refusing (its clients reconnect to the "
+	  "destination)", NULL },
 	{ O_TCP_CLOSE, "tcp-close", 0, ARG_NONE, NULL, C_RESTORE, NOOP,
 	  "no effect: an image holds no open TCP connection, only closed ones", NULL },
 	{ O_SKIP_IN_FLIGHT, "skip-in-flight", 0, ARG_NONE, NULL, C_DUMPS, YES,
@@ -338,6 +357,36 @@ const struct cli_opt cli_opts[] = {
 	{ O_FOREVER, "forever", 0, ARG_NONE, NULL, C_PS, YES, "serve one image after another, never exit", NULL },
 	{ O_DAEMON, "daemon", 0, ARG_NONE, NULL, C_PS, YES,
 	  "go to the background once listening (the command returns then)", NULL },
+
+	/* ---- migration ---- */
+	{ O_LISTEN, "listen", 0, ARG_REQ, "ADDR:PORT", C_SERVE, YES,
+	  "the address and TCP port to listen on (port 0: a free one, printed)", NULL },
+	{ O_TO, "to", 0, ARG_REQ, "ADDR:PORT", C_MIGRATE, YES, "the destination's `ferry serve` endpoint (required)", NULL },
+	{ O_TREE, "tree", 't', ARG_REQ, "PID", C_MIGRATE, YES, "the root of the process tree to move (required)", NULL },
+	{ O_MODE, "mode", 0, ARG_REQ, "MODE", C_MIGRATE, YES,
+	  "cold (freeze, copy everything; the default) or precopy (copy memory while the tree runs first); "
+	  "postcopy and hybrid are not supported yet",
+	  "precopy: rounds copy what was written since the previous one, until the dirty set is small (1 MiB), "
+	  "stops shrinking, or after 8 rounds or 30 s; the tree is frozen only for the last pages and the rest "
+	  "of its state." },
+	{ O_FORCE, "force", 0, ARG_NONE, NULL, C_MIGRATE, YES,
+	  "go on despite pre-flight mismatches that can be overridden (CPU or kernel features, changed files)",
+	  "A missing file, a PID taken at the destination, another vDSO layout or image format can never be "
+	  "overridden." },
+	{ O_TOKEN_FILE, "token-file", 0, ARG_REQ, "FILE", C_SERVE | C_MIGRATE, YES,
+	  "the pre-shared token that authenticates the channel and seals every frame (docs/PROTOCOL.md)", NULL },
+	{ O_INSECURE, "insecure", 0, ARG_NONE, NULL, C_SERVE, YES,
+	  "accept a source that proves nothing (no --token-file, no client certificate)", NULL },
+	{ O_IMAGES_DIR, "images-dir", 'D', ARG_REQ, "DIR", C_SERVE, YES,
+	  "receive the images into DIR and keep them (default: a temporary directory, removed)", NULL },
+	{ O_IMAGES_DIR, "images-dir", 'D', ARG_REQ, "DIR", C_MIGRATE, YES,
+	  "keep each round's log and metadata in DIR (default: a temporary directory, removed)", NULL },
+	{ O_STATS_JSON, "stats-json", 0, ARG_REQ, "FILE", C_MIGRATE, YES,
+	  "also write the statistics as JSON to FILE (- for stdout)",
+	  "Fields: mode, total_ms, downtime_ms (frozen here until running there), bytes_sent, rounds, dest_pid, "
+	  "round_stats (per round: round, final, bytes, pages, ms)." },
+	{ O_VERBOSITY, "verbosity", 'v', ARG_OPT, "N", C_SERVE | C_MIGRATE, YES,
+	  "terminal verbosity: 0 silent, 1 errors, 2 warnings (default), 3 info, 4 debug", NULL },
 
 	/* ---- check ---- */
 	{ O_JSON, "json", 0, ARG_NONE, NULL, C_CHECK, YES, "print the probe as JSON", NULL },

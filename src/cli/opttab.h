@@ -18,12 +18,14 @@ enum {
 	C_IMPORT = 1 << 6,
 	C_SHOW = 1 << 7,
 	C_CHECK = 1 << 8,
+	C_SERVE = 1 << 9,
+	C_MIGRATE = 1 << 10,
 };
 #define C_DUMPS (C_DUMP | C_PRE)
 #define C_CRIU (C_DUMP | C_PRE | C_RESTORE)
 /* Commands that freeze a tree: a worker does their work behind a front (cli/guard.c). */
-#define C_FREEZE (C_DUMP | C_PRE)
-#define C_ALL 0x1ff
+#define C_FREEZE (C_DUMP | C_PRE | C_MIGRATE)
+#define C_ALL 0x7ff
 
 struct cli_cmd {
 	const char *name;
@@ -57,7 +59,7 @@ enum opt_id {
 	O_EXEC_CMD, O_PIDFILE, O_STATUS_FD, O_INHERIT_FD, O_RESTORE_DETACHED, O_RESTORE_SIBLING,
 	O_LOG_PID, O_CONFIG, O_NO_DEFAULT_CONFIG, O_PRE_DUMP_MODE, O_STREAM, O_CLOSE, O_PS_SOCKET,
 	O_DAEMON, O_FOREVER, O_INSECURE, O_JSON, O_FEATURE, O_EXTRA, O_EXPERIMENTAL, O_CHECK_ALL,
-	O_ALLOW_CHANGED_FILES, O_CHECK_IMAGE, O_FROM_EXPORT, O_ID_END
+	O_ALLOW_CHANGED_FILES, O_CHECK_IMAGE, O_FROM_EXPORT, O_LISTEN, O_TO, O_MODE, O_FORCE, O_ID_END
 };
 
 struct cli_opt {

@@ -41,7 +41,7 @@ FERRY_API int ferry_format_version(const char *what, int *major, int *minor)
 
 FERRY_API ferry_op *ferry_op_new(enum ferry_op_kind kind)
 {
-	if (kind < FERRY_OP_DUMP || kind > FERRY_OP_IMPORT) {
+	if (kind < FERRY_OP_DUMP || kind > FERRY_OP_MIGRATE) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "engine/engine.h"
+#include "migrate/migrate.h"
 #include "transform/transform.h"
 #include "transport/transport.h"
 
@@ -22,6 +23,9 @@ struct ferry_op {
 	struct restore_opts restore;
 	struct remote_opts remote;
 	struct transform_opts transform;
+	struct migrate_opts migrate;	/* migrate: its remote is filled from remote at the run */
+	struct serve_opts serve;
+	char endpoint[256];		/* serve "listen", migrate "to": the host part (remote.address) */
 	int page_server;		/* dump: to a page server (remote) */
 	int verbosity;			/* console level; -1 none */
 	unsigned cpu_cap;		/* restore, check: FERRY_CPU_CAP_* checked (default all) */

@@ -15,6 +15,8 @@ enum { T_BOOL, T_INT, T_UINT, T_U64, T_STR };
 #define RE K_BIT(FERRY_OP_RESTORE)
 #define PS K_BIT(FERRY_OP_PAGE_SERVER)
 #define CK K_BIT(FERRY_OP_CHECK)
+#define SV K_BIT(FERRY_OP_SERVE)
+#define MI K_BIT(FERRY_OP_MIGRATE)
 #define ANY 0xffffu
 #define OFF(f) ((int)offsetof(struct ferry_op, f))
 #define NO (-1)
@@ -36,8 +38,8 @@ static const struct lib_opt opts[] = {
 	{ "work-dir", T_STR, DU | RE, { OFF(dump.work_dir), OFF(restore.work_dir), NO } },
 	{ "verbosity", T_INT, ANY, { OFF(verbosity), NO, NO }, -1, 4 },
 	{ "display-stats", T_BOOL, DU | RE, { OFF(dump.display_stats), OFF(restore.display_stats), NO } },
-	{ "stats-json", T_STR, DU | RE, { OFF(dump.stats_json), OFF(restore.stats_json), NO } },
-	{ "tree", T_INT, DU, { OFF(dump.pid), NO, NO }, 1, 0x7fffffff },
+	{ "stats-json", T_STR, DU | RE | MI, { OFF(dump.stats_json), OFF(restore.stats_json), OFF(migrate.stats_json) } },
+	{ "tree", T_INT, DU | MI, { OFF(dump.pid), OFF(migrate.pid), NO }, 1, 0x7fffffff },
 	{ "leave-running", T_BOOL, DU, { OFF(dump.leave_running), NO, NO } },
 	{ "leave-stopped", T_BOOL, DU | RE, { OFF(dump.leave_stopped), OFF(restore.leave_stopped), NO } },
 	{ "track-mem", T_BOOL, DU, { OFF(dump.track_mem), NO, NO } },
@@ -46,15 +48,15 @@ static const struct lib_opt opts[] = {
 	{ "page-server", T_BOOL, DU, { OFF(page_server), NO, NO } },
 	{ "address", T_STR, DU | PS, { OFF(remote.address), NO, NO } },
 	{ "port", T_INT, DU | PS, { OFF(remote.port), NO, NO }, 0, 65535 },
-	{ "insecure", T_BOOL, PS, { OFF(remote.insecure), NO, NO } },
-	{ "token-file", T_STR, DU | PS, { OFF(remote.token_file), NO, NO } },
-	{ "tls-cert", T_STR, DU | PS, { OFF(remote.tls_cert), NO, NO } },
-	{ "tls-key", T_STR, DU | PS, { OFF(remote.tls_key), NO, NO } },
-	{ "tls-cacert", T_STR, DU | PS, { OFF(remote.tls_ca), NO, NO } },
+	{ "insecure", T_BOOL, PS | SV, { OFF(remote.insecure), NO, NO } },
+	{ "token-file", T_STR, DU | PS | SV | MI, { OFF(remote.token_file), NO, NO } },
+	{ "tls-cert", T_STR, DU | PS | SV | MI, { OFF(remote.tls_cert), NO, NO } },
+	{ "tls-key", T_STR, DU | PS | SV | MI, { OFF(remote.tls_key), NO, NO } },
+	{ "tls-cacert", T_STR, DU | PS | SV | MI, { OFF(remote.tls_ca), NO, NO } },
 	{ "encrypt-key", T_STR, ANY, { OFF(transform.key_file), OFF(restore.key_file), NO } },
 	{ "shell-job", T_BOOL, DU | RE, { OFF(dump.shell_job), OFF(restore.shell_job), NO } },
 	{ "tcp-established", T_BOOL, DU | RE, { OFF(dump.tcp_established), OFF(restore.tcp_established), NO } },
-	{ "tcp-close", T_BOOL, DU | RE, { OFF(dump.tcp_close), OFF(restore.tcp_close), NO } },
+	{ "tcp-close", T_BOOL, DU | RE | MI, { OFF(dump.tcp_close), OFF(restore.tcp_close), OFF(migrate.tcp_close) } },
 	{ "skip-in-flight", T_BOOL, DU, { OFF(dump.skip_in_flight), NO, NO } },
 	{ "ext-unix-sk", T_BOOL, DU | RE, { OFF(dump.ext_unix_sk), OFF(restore.ext_unix_sk), NO } },
 	{ "file-locks", T_BOOL, DU | RE, { OFF(dump.file_locks), OFF(restore.file_locks), NO } },
@@ -77,6 +79,7 @@ static const struct lib_opt opts[] = {
 	{ "feature", T_STR, CK, { OFF(feature), NO, NO } },
 	{ "shim", T_BOOL, RE, { OFF(shim), NO, NO } },
 	{ "shim-status-file", T_STR, RE, { OFF(shim_status_file), NO, NO } },
+	{ "force", T_BOOL, MI, { OFF(migrate.force), NO, NO } },
 };
 
 void op_defaults(struct ferry_op *op)
@@ -187,13 +190,59 @@ static int compress(ferry_op *op, const char *value)
 	return 0;
 }
 
+/* serve "listen" (port 0: any) and migrate "to" (ADDR:PORT) into remote; NULL clears. */
+static int endpoint(ferry_op *op, const char *value)
+{
+	int port = 0;
+	if (!value) {
+		op->remote.address = NULL;
+		op->remote.port = 0;
+		return 0;
+	}
+	int r = migrate_parse_endpoint(value, op->endpoint, sizeof(op->endpoint), &port, &op->err);
+	if (r == 0 && op->kind == FERRY_OP_MIGRATE && port == 0)
+		r = fe_msg(&op->err, EINVAL, "port 0: the destination's port is 1 to 65535");
+	if (r < 0)
+		return fe_class(&op->err, FE_INVALID, r);
+	op->remote.address = op->endpoint;
+	op->remote.port = port;
+	return 0;
+}
+
+static int mode(ferry_op *op, const char *value)
+{
+	enum migrate_mode m = MIG_COLD;
+	if (value && migrate_mode_parse(value, &m) < 0)
+		return fe_class(&op->err, FE_INVALID, fe_msg(&op->err, EINVAL, "mode '%s': not a mode (cold, precopy, "
+							     "postcopy or hybrid)", value));
+	op->migrate.mode = m;
+	return 0;
+}
+
+/* Options whose value is parsed when set: 1 when name is none of them (*rc untouched). */
+static int set_parsed(ferry_op *op, const char *name, const char *value, int *rc)
+{
+	int dumps = op->kind == FERRY_OP_DUMP || op->kind == FERRY_OP_PRE_DUMP;
+	if (!strcmp(name, "irmap-scan-path"))
+		*rc = dumps ? irmap_add(op, value) : -ENOTSUP;
+	else if (!strcmp(name, "compress"))
+		*rc = dumps ? compress(op, value) : -ENOTSUP;
+	else if (!strcmp(name, "listen"))
+		*rc = op->kind == FERRY_OP_SERVE ? endpoint(op, value) : -ENOTSUP;
+	else if (!strcmp(name, "to"))
+		*rc = op->kind == FERRY_OP_MIGRATE ? endpoint(op, value) : -ENOTSUP;
+	else if (!strcmp(name, "mode"))
+		*rc = op->kind == FERRY_OP_MIGRATE ? mode(op, value) : -ENOTSUP;
+	else
+		return 1;
+	return 0;
+}
+
 FERRY_API int ferry_op_set_str(ferry_op *op, const char *name, const char *value)
 {
 	int rc;
-	if (name && !strcmp(name, "irmap-scan-path") && op && !op->running)
-		return op->kind == FERRY_OP_DUMP || op->kind == FERRY_OP_PRE_DUMP ? irmap_add(op, value) : -ENOTSUP;
-	if (name && !strcmp(name, "compress") && op && !op->running)
-		return op->kind == FERRY_OP_DUMP || op->kind == FERRY_OP_PRE_DUMP ? compress(op, value) : -ENOTSUP;
+	if (name && op && !op->running && set_parsed(op, name, value, &rc) == 0)
+		return rc;
 	const struct lib_opt *o = find(op, name, &rc);
 	if (!o)
 		return rc;

@@ -273,6 +273,33 @@ static int run_page_server(ferry_op *op)
 	return r;
 }
 
+/* The source of a live migration (src/migrate/): the report to the output, statistics by name. */
+static int run_migrate(ferry_op *op)
+{
+	struct migrate_opts *o = &op->migrate;
+	if (!o->pid || !op->remote.address)
+		return required(op, "tree and to");
+	o->remote = op->remote;
+	o->work_dir = op->dir;
+	o->out = op->out;
+	o->report = &op->report;
+	o->cancel = &op->cancel;
+	return migrate_run(o, &op->err);
+}
+
+/* The destination: ready once it listens. */
+static int run_serve(ferry_op *op)
+{
+	struct serve_opts *o = &op->serve;
+	if (!op->remote.address)
+		return required(op, "listen");
+	o->listen = op->remote;
+	o->listen.listening = op_ready;
+	o->listen.listening_arg = op;
+	o->work_dir = op->dir;
+	return serve_run(o, &op->err);
+}
+
 int op_run_kind(ferry_op *op)
 {
 	const char *key = op->transform.key_file;
@@ -297,6 +324,10 @@ int op_run_kind(ferry_op *op)
 		return op->dir && op->file ? image_export(op->dir, op->file, &op->err) : required(op, "images-dir and file");
 	case FERRY_OP_IMPORT:
 		return op->dir && op->file ? image_import(op->file, op->dir, &op->err) : required(op, "images-dir and file");
+	case FERRY_OP_SERVE:
+		return run_serve(op);
+	case FERRY_OP_MIGRATE:
+		return run_migrate(op);
 	}
 	return -EINVAL;
 }

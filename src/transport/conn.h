@@ -51,6 +51,18 @@ int conn_peer_error(struct conn *c, struct ferry_err *err);
 /* Best effort: tells the peer why we stop (the message of err). */
 void conn_send_error(struct conn *c, int code, const struct ferry_err *err);
 
+/*
+ * A remote image sink (transport.h) over c, already connected and authenticated (a migration's
+ * channel): each file as BEGIN/DATA/COMMIT, close as CLOSE and the peer's OK; c stays open.
+ * counts (may be NULL) adds up what is sent. Freed with transport_sink_free(); as for
+ * transport_sink_open(), the caller's thread blocks SIGPIPE meanwhile.
+ */
+struct sink_counts {
+	uint64_t bytes;		/* DATA bytes sent */
+	uint64_t page_bytes;	/* of them, page data (pages-*.img) */
+};
+int transport_sink_attach(struct conn *c, struct sink_counts *counts, struct img_sink **sink, struct ferry_err *err);
+
 /* Whether o names a usable endpoint (server: port 0 allowed). 0 or -EINVAL. */
 int remote_check(const struct remote_opts *o, int server, struct ferry_err *err);
 /* TCP: connect to / listen on o->address:o->port, with timeouts set. */

@@ -16,6 +16,7 @@ static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 
 static const char *const type_names[WT_TYPE_MAX] = {
 	[WT_HELLO] = "HELLO", [WT_AUTH] = "AUTH", [WT_OK] = "OK", [WT_ERROR] = "ERROR", [WT_BEGIN] = "BEGIN",
 	[WT_DATA] = "DATA", [WT_COMMIT] = "COMMIT", [WT_ABORT] = "ABORT", [WT_REMOVE] = "REMOVE", [WT_CLOSE] = "CLOSE",
+	[WT_CTRL] = "CTRL",
 };
 
 const char *wire_type_name(unsigned type)
@@ -70,7 +71,7 @@ int wire_hdr_decode(const uint8_t *hdr, struct wire_hdr *h, struct ferry_err *er
 	if ((h->flags & ~WF_SEALED) || get16(hdr + 6) || get32(hdr + 20))
 		return fe_msg(err, EBADMSG, "bad frame: %s with unknown flags or non-zero reserved bytes",
 			      wire_type_name(h->type));
-	uint32_t max = h->type == WT_DATA ? WIRE_MAX_DATA : WIRE_MAX_CTRL;
+	uint32_t max = h->type == WT_DATA || h->type == WT_CTRL ? WIRE_MAX_DATA : WIRE_MAX_CTRL;
 	if (h->len > max)
 		return fe_msg(err, EBADMSG, "bad frame: %s of %u bytes (at most %u)", wire_type_name(h->type), h->len, max);
 	return 0;

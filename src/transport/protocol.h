@@ -37,6 +37,7 @@ enum wire_type {
 	WT_ABORT = 8,
 	WT_REMOVE = 9,
 	WT_CLOSE = 10,
+	WT_CTRL = 11,	/* a migration's control message (docs/MIGRATION.md), up to WIRE_MAX_DATA */
 	WT_TYPE_MAX
 };
 

@@ -15,6 +15,8 @@
  *   shim DIR STATUS                 restore through a shim, print "root PID shim PID" and exit
  *   stopped DIR                     restore leaving the tree stopped, check, resume it
  *   restore-cancel DIR              a restore cancelled once its tree exists, before the release
+ *   migrate PID ADDR:PORT TOKEN     a pre-copy live migration to a `ferry serve`; prints its
+ *                                   statistics by name (tests/migrate/run.sh runs it between nodes)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -382,6 +384,57 @@ static int stopped(char **argv)
 	return 0;
 }
 
+/* A live migration through the library: the report goes to the output, the statistics are the result. */
+static int migrate(char **argv)
+{
+	static const char *const names[] = { "total_ms", "downtime_ms", "bytes_sent", "rounds", "mode", "dest_pid" };
+	uint64_t v[6];
+	pid_t pid = (pid_t)atoi(argv[0]);
+	ferry_op *op = ferry_op_new(FERRY_OP_MIGRATE);
+	FILE *null = fopen("/dev/null", "w");
+	CHECK(op && null, "ferry_op_new(MIGRATE)");
+	CHECK(ferry_op_set_int(op, "tree", pid) == 0 && ferry_op_set_str(op, "to", argv[1]) == 0 &&
+	      ferry_op_set_str(op, "token-file", argv[2]) == 0 && ferry_op_set_str(op, "mode", "precopy") == 0,
+	      "options: %s", ferry_op_error_message(op));
+	ferry_op_set_output(op, null);
+	CHECK(ferry_op_run(op) == 0, "migrate: %s", ferry_op_error_message(op));
+	for (int i = 0; i < 6; i++) {
+		CHECK(ferry_op_stat(op, names[i], &v[i]) == 0, "no statistic %s", names[i]);
+		printf("stat %s %llu\n", names[i], (unsigned long long)v[i]);
+	}
+	CHECK(v[1] <= v[0] && v[2] > 0 && v[3] >= 2 && v[4] == 1 && v[5] == (uint64_t)pid,
+	      "statistics that do not fit a pre-copy migration of pid %d", (int)pid);
+	printf("OK migrated pid %d through the library: %llu ms down of %llu ms, %llu bytes in %llu rounds\n", (int)pid,
+	       (unsigned long long)v[1], (unsigned long long)v[0], (unsigned long long)v[2], (unsigned long long)v[3]);
+	fclose(null);
+	ferry_op_free(op);
+	return 0;
+}
+
+/* serve and migrate: endpoints and modes checked when set, required options named at the run. */
+static int migration_options(void)
+{
+	ferry_op *m = ferry_op_new(FERRY_OP_MIGRATE), *s = ferry_op_new(FERRY_OP_SERVE);
+	uint64_t v;
+	CHECK(m && s, "ferry_op_new(MIGRATE/SERVE)");
+	CHECK(ferry_op_set_str(m, "to", "nohost") == -EINVAL && strstr(ferry_op_error_message(m), "ADDR:PORT") &&
+	      ferry_op_error_class(m) == FERRY_ERR_INVALID, "to without a port: %s", ferry_op_error_message(m));
+	CHECK(ferry_op_set_str(m, "to", "10.0.0.1:0") == -EINVAL && ferry_op_set_str(m, "to", "[::1]:7000") == 0,
+	      "to: port 0 / IPv6");
+	CHECK(ferry_op_set_str(s, "listen", "127.0.0.1:0") == 0 && ferry_op_set_str(s, "to", "127.0.0.1:1") == -ENOTSUP,
+	      "listen on a serve, to not");
+	CHECK(ferry_op_set_str(m, "mode", "warm") == -EINVAL && ferry_op_set_str(m, "mode", "precopy") == 0, "mode");
+	CHECK(ferry_op_set_bool(m, "force", 1) == 0 && ferry_op_set_bool(s, "force", 1) == -ENOTSUP, "force");
+	CHECK(ferry_op_set_bool(m, "insecure", 1) == -ENOTSUP && ferry_op_set_bool(s, "insecure", 1) == 0, "insecure");
+	CHECK(ferry_op_run(m) == -EINVAL && strstr(ferry_op_error_message(m), "tree"), "a migration without a tree ran: %s",
+	      ferry_op_error_message(m));
+	CHECK(ferry_op_stat(m, "downtime_ms", &v) == -ENOENT, "statistics of a migration that did not run");
+	printf("OK serve and migrate options by name\n");
+	ferry_op_free(m);
+	ferry_op_free(s);
+	return 0;
+}
+
 /* Options by name: unknown names, names of another kind, bad values and types are told apart. */
 static int options(void)
 {
@@ -404,7 +457,7 @@ static int options(void)
 	printf("OK options by name, library %s, image format %d.%d\n", ferry_version(), ma, mi);
 	ferry_op_free(d);
 	ferry_op_free(r);
-	return 0;
+	return migration_options();
 }
 
 int main(int argc, char **argv)
@@ -424,6 +477,8 @@ int main(int argc, char **argv)
 		return shim(argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "restore-cancel"))
 		return restore_cancel(argv + 2);
+	if (argc >= 5 && !strcmp(argv[1], "migrate"))
+		return migrate(argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "stopped"))
 		return stopped(argv + 2);
 	fprintf(stderr, "usage: api_test options|two-dumps|cancel|progress|class|shim|stopped|restore-cancel ...\n");

@@ -16,7 +16,7 @@ F=$FERRY
 G=$BUILD/src/ferry-gendoc
 W=$BUILD/tests/incr_dirty
 PID=
-CMDS="dump pre-dump restore page-server image export import show check"
+CMDS="dump pre-dump restore page-server image export import show check serve migrate"
 # A PID the command line takes but no process can have (PIDs stay below pid_max): a free PID
 # could be taken meanwhile by any process of the machine, which these dumps would then freeze.
 DEAD=$(cat /proc/sys/kernel/pid_max)

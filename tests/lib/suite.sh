@@ -36,7 +36,7 @@ fail() {
 	shift 2
 	echo "FAIL $SUITE/$name: $reason"
 	for f in "$@"; do
-		[ -s "$f" ] && tail -n 12 "$f" | sed "s|^|    | ${f#"$ROOT"/}: |"
+		[ -s "$f" ] && tail -n 12 "$f" | sed "s#^#    | ${f#"$ROOT"/}: #"
 	done
 	NFAIL=$((NFAIL + 1))
 }
