@@ -206,6 +206,12 @@ FERRY_API pid_t ferry_op_shim_pid(const ferry_op *op);
 
 /* FERRY_FAULT=<name> in the environment makes this return 1: fault injection for tests. */
 FERRY_API int ferry_fault_point(const char *name);
+/*
+ * The same, for a caller running op's hooks around it (the command line's action scripts): a
+ * stall there (FERRY_STALL=<name>) also ends once op is cancelled, even by a cancel that came
+ * before it or between its sleeps, not only by a signal that interrupts one.
+ */
+FERRY_API int ferry_op_fault_point(ferry_op *op, const char *name);
 
 #ifdef __cplusplus
 }

@@ -46,7 +46,8 @@ int action_run(const struct cli_args *a, const char *stage, pid_t root)
 	const char *dir = a->images_dir ? a->images_dir : a->work_dir ? a->work_dir : "";
 	char point[64];
 	snprintf(point, sizeof(point), "action-%s", stage);
-	if (ferry_fault_point(point)) {	/* FERRY_FAULT=action-<stage>: as a script that fails */
+	/* FERRY_FAULT=action-<stage>: as a script that fails; a stall there ends on a cancel */
+	if (ferry_op_fault_point(a->op, point)) {
 		fprintf(stderr, "Error: --action-script (%s): fault injected\n", stage);
 		return -1;
 	}

@@ -167,12 +167,14 @@ static void trace_point(const char *name)
 	close(fd);
 }
 
-/* The running operation's cancel flag (per thread, as operations are): a stall ends on it. */
+/* The running operation's cancel flag (per thread, as operations are): a stall ends on it (error.h). */
 static __thread const volatile sig_atomic_t *stall_cancel;
 
-void fault_set_cancel(const volatile sig_atomic_t *cancel)
+const volatile sig_atomic_t *fault_set_cancel(const volatile sig_atomic_t *cancel)
 {
+	const volatile sig_atomic_t *prev = stall_cancel;
 	stall_cancel = cancel;
+	return prev;
 }
 
 static void stall(const char *name)

@@ -67,5 +67,9 @@ int fault_point(const char *name);
 int fault_mode(const char *name);
 /* fault_point("<op>-<stage>"), for the points every pipeline stage has. */
 int fault_stage(const char *op, const char *stage);
-/* The calling thread's operation cancel flag (or NULL): a stall also ends when it is set. */
-void fault_set_cancel(const volatile sig_atomic_t *cancel);
+/*
+ * The calling thread's operation cancel flag (or NULL); returns the previous one. A stall ends
+ * when it is set, even before the stall began: without it only a signal handled while the stall
+ * sleeps ends it, and one handled between two sleeps (a thread kept off the CPU by load) is lost.
+ */
+const volatile sig_atomic_t *fault_set_cancel(const volatile sig_atomic_t *cancel);

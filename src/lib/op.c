@@ -354,3 +354,13 @@ FERRY_API int ferry_fault_point(const char *name)
 {
 	return fault_point(name);
 }
+
+FERRY_API int ferry_op_fault_point(ferry_op *op, const char *name)
+{
+	if (!op)
+		return fault_point(name);
+	const volatile sig_atomic_t *prev = fault_set_cancel(&op->cancel);
+	int r = fault_point(name);
+	fault_set_cancel(prev);
+	return r;
+}

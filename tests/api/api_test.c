@@ -17,6 +17,8 @@
  *   restore-cancel DIR              a restore cancelled once its tree exists, before the release
  *   migrate PID ADDR:PORT TOKEN     a pre-copy live migration to a `ferry serve`; prints its
  *                                   statistics by name (tests/migrate/run.sh runs it between nodes)
+ *   stall-cancel                    a stall at ferry_op_fault_point() ends on the op's cancel, be
+ *                                   it requested before the stall or during it without a signal
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <ferry/ferry.h>
 
@@ -460,6 +463,58 @@ static int options(void)
 	return migration_options();
 }
 
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds ferry_op_fault_point(op, "api-stall") took (FERRY_STALL=api-stall). */
+static double stall_time(ferry_op *op)
+{
+	double t = now();
+	CHECK(ferry_op_fault_point(op, "api-stall") == 0, "a stall point failed without FERRY_FAULT");
+	return now() - t;
+}
+
+static void *cancel_later(void *op)
+{
+	usleep(300 * 1000);
+	ferry_op_cancel(op);	/* a flag only: no signal interrupts the stall's sleep */
+	return NULL;
+}
+
+/*
+ * A stall (a test's hold on ferry at a point) ends when the operation is cancelled, not only
+ * when a signal interrupts its sleep: a cancel whose signal was handled just before the stall,
+ * or between two of its sleeps (a thread kept off the CPU by load), would otherwise go unseen
+ * for the whole stall, as a SIGTERM at the command line's action-pre-dump point was.
+ */
+static int stall_cancel(void)
+{
+	setenv("FERRY_STALL", "api-stall", 1);
+	setenv("FERRY_STALL_MS", "500", 1);
+	ferry_op *op = ferry_op_new(FERRY_OP_DUMP);
+	CHECK(op, "ferry_op_new");
+	double t = stall_time(op);
+	CHECK(t >= 0.45, "an op not cancelled stalled %.2f s, not 0.5 s", t);
+	setenv("FERRY_STALL_MS", "60000", 1);
+	ferry_op_cancel(op);
+	t = stall_time(op);
+	CHECK(t < 10, "an op cancelled before the stall stalled %.2f s", t);
+	ferry_op_free(op);
+	op = ferry_op_new(FERRY_OP_DUMP);
+	pthread_t th;
+	CHECK(op && pthread_create(&th, NULL, cancel_later, op) == 0, "thread");
+	t = stall_time(op);
+	pthread_join(th, NULL);
+	CHECK(t >= 0.25 && t < 10, "an op cancelled 0.3 s into the stall stalled %.2f s", t);
+	ferry_op_free(op);
+	printf("OK a stall ends on its op's cancel, requested before it or during it\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -479,8 +534,10 @@ int main(int argc, char **argv)
 		return restore_cancel(argv + 2);
 	if (argc >= 5 && !strcmp(argv[1], "migrate"))
 		return migrate(argv + 2);
+	if (argc == 2 && !strcmp(argv[1], "stall-cancel"))
+		return stall_cancel();
 	if (argc >= 3 && !strcmp(argv[1], "stopped"))
 		return stopped(argv + 2);
-	fprintf(stderr, "usage: api_test options|two-dumps|cancel|progress|class|shim|stopped|restore-cancel ...\n");
+	fprintf(stderr, "usage: api_test options|two-dumps|cancel|progress|class|shim|stopped|restore-cancel|stall-cancel ...\n");
 	return 2;
 }

@@ -47,6 +47,14 @@ t_options() {
 	fi
 }
 
+t_stall_cancel() {
+	if api stall-cancel "$OUT/stall-cancel.out" stall-cancel; then
+		pass stall-cancel "$(grep '^OK' "$OUT/stall-cancel.out")"
+	else
+		fail stall-cancel "the API test failed" "$OUT/stall-cancel.out"
+	fi
+}
+
 t_two_dumps() {
 	local d=$OUT/two p1 p2
 	rm -rf "$d"
@@ -278,7 +286,7 @@ t_example() {
 	fi
 }
 
-for t in options two-dumps cancel progress classes shim stopped example; do
+for t in options stall-cancel two-dumps cancel progress classes shim stopped example; do
 	selected "$t" || continue
 	"t_${t//-/_}"
 done

@@ -220,6 +220,7 @@ wait_stall() {
 	done
 	STALLED=${l##*(pid }
 	STALLED=${STALLED%)*}
+	STALLED_ST=$(starttime "$STALLED")
 	track "$STALLED"
 }
 
@@ -241,14 +242,17 @@ ferry_done() {
 }
 
 # kill_at HOW: kills ferry as HOW says: SIG (the front, or the process that stalled) or
-# worker-KILL; then waits until nothing of it is left
+# worker-KILL; then waits until nothing of it is left. The front exits once its worker has
+# (a front killed for being late would end the worker by its parent-death signal, hiding a
+# worker that never saw the cancel). The stalled process is known by the start time it had
+# when it stalled: once it is reaped its PID may hold another process (pid_max is 32768 here).
 kill_at() {
 	local how=$1 target=$FPID sig=${1#worker-} st
 	[ "${how%%-*}" = worker ] && target=$STALLED
 	st=$(starttime "$target")
 	kill -"$sig" "$target" 2>/dev/null
-	ferry_done "$FPID" 30
-	[ -n "${STALLED:-}" ] && [ -n "$st" ] && ! gone "$STALLED" "$(starttime "$STALLED")" 30 &&
+	ferry_done "$FPID" 30 || { WHY="ferry still runs 30 s after $how"; return 1; }
+	[ -n "${STALLED:-}" ] && [ -n "$st" ] && ! gone "$STALLED" "$STALLED_ST" 30 &&
 		{ WHY="ferry's worker $STALLED still runs 30 s after $how"; return 1; }
 	return 0
 }
@@ -414,6 +418,7 @@ random_kills() {
 		op_args "$img"
 		ferry_bg "$WD/err-$i" "${ARGS[@]}"
 		STALLED=$(worker_of "$FPID")
+		STALLED_ST=$(starttime "$STALLED")
 		[ -n "$STALLED" ] && track "$STALLED"
 		sleep "$delay"
 		kill_at "$sig" || { fail "$op/random" "$WHY"; ok=0; break; }
