@@ -614,7 +614,7 @@ restored_root() {
 readonly_twice() {
 	local n=readonly-twice d=$OUT/readonly-twice pid rc
 	selected $n || return 0
-	command -v unshare >/dev/null || { skip $n "unshare (util-linux) is not installed"; return; }
+	command -v unshare >/dev/null || { missing $n "unshare (util-linux) is not installed"; return; }
 	start anon_mem "$d" || { fail $n "anon_mem did not start" "$d/test.out"; return; }
 	pid=$TPID
 	dump $n "$d/img" || { kill_test; return; }

@@ -362,7 +362,7 @@ t_auth() {
 t_tls() {
 	local n=auth/tls dir=$OUT/auth/tls d c
 	selected "$n" || return 0
-	command -v openssl >/dev/null || { skip "$n" "openssl not installed"; return; }
+	command -v openssl >/dev/null || { missing "$n" "openssl not installed"; return; }
 	begin "$n" "$ZDTM/anon_mem" || return 0
 	d=$dir/pki
 	mkdir -p "$d"
@@ -414,7 +414,7 @@ t_postcopy_refused() {
 t_api() {
 	local n=api/stats dir=$OUT/api/stats api=$BUILD/tests/api/api_test st
 	selected "$n" || return 0
-	[ -x "$api" ] || { skip "$n" "no $api (tests/api is not built)"; return; }
+	[ -x "$api" ] || { missing "$n" "no $api (tests/api is not built)"; return; }
 	begin "$n" "$ZDTM/anon_mem" || return 0
 	start_serve "$dir" || { fail "$n" "ferry serve did not listen" "$dir/serve.out"; return; }
 	node_exec A timeout -k 5 120 "$api" migrate "$TP" "$DEST:$PORT" "$TOKEN" >"$dir/migrate.out" 2>&1
@@ -433,7 +433,7 @@ t_api() {
 t_python() {
 	local n=real/python-threads dir=$OUT/real/python-threads e
 	selected "$n" || return 0
-	command -v python3 >/dev/null || { skip "$n" "no python3"; return; }
+	command -v python3 >/dev/null || { missing "$n" "no python3"; return; }
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	nodes || { fail "$n" "cannot create the nodes"; return; }
@@ -475,7 +475,7 @@ PY
 t_redis() {
 	local n=real/redis dir=$OUT/real/redis e rc=$ROOT/tests/real/redis_client.py
 	selected "$n" || return 0
-	command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { skip "$n" "no redis-server or redis-cli"; return; }
+	command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { missing "$n" "no redis-server or redis-cli"; return; }
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	nodes || { fail "$n" "cannot create the nodes"; return; }
@@ -544,7 +544,7 @@ t_cancel() {
 }
 
 [ "$(id -u)" = 0 ] || { skip all "needs root (namespaces)"; exit 0; }
-command -v unshare >/dev/null && command -v nsenter >/dev/null || { skip all "needs unshare and nsenter"; exit 0; }
+command -v unshare >/dev/null && command -v nsenter >/dev/null || { missing all "needs unshare and nsenter"; exit 0; }
 
 STATE_TESTS="anon_mem threads pipe_data unix_pairs posix_timers signals tree sleeping"
 for t in $STATE_TESTS; do
